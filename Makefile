@@ -1,0 +1,69 @@
+# streamhost: `make` builds bin/streamhost and lib/libstreamhost.so from the
+# same objects; `make test` installs what is missing and runs every test;
+# `make demo` runs the clickstream example on the embedded broker.
+
+CC ?= cc
+PKGS := luajit rdkafka
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+          -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lpthread -lm -ldl
+
+CORE_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)
+HEADERS := $(wildcard runtime/*.h runtime/include/*.h)
+C_TESTS := $(patsubst runtime/tests/%.c,build/tests/%,$(wildcard runtime/tests/*.c))
+
+.PHONY: all deps test test-c test-lua demo bench format lint clean
+
+all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
+
+build/%.o: runtime/%.c $(HEADERS) | build
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build:
+	mkdir -p build build/tests bin lib
+
+# -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
+bin/streamhost: build/main.o $(CORE_OBJ)
+	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
+
+lib/libstreamhost.so: $(CORE_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
+	scripts/gen-cdefs.sh $< $@
+
+build/tests/%: runtime/tests/%.c $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-c test-lua
+
+test-c: $(C_TESTS)
+	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+
+test-lua: all
+	bin/streamhost test spec
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+format:
+	clang-format -i runtime/*.c runtime/*.h runtime/include/*.h runtime/tests/*.c bench/*.c
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance -Iruntime -Iruntime/include runtime
+	luacheck lua spec examples bench
+
+clean:
+	rm -rf build bin lib lua/streamhost/cdefs.lua

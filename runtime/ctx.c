@@ -1,0 +1,205 @@
+/*
+ * ctx.c - the processing context of one Lua VM.
+ *
+ * A context holds what the topology declared (its source topics and sinks)
+ * and forwards emitted records to an output. The host's output is its Kafka
+ * producer; a context made without one (the test driver's) keeps emitted
+ * records in a FIFO per sink, which sh_ffi_capture_next drains.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamhost.h"
+
+typedef struct captured {
+    struct captured *next;
+    sh_ffi_record_t record;
+    sh_ffi_header_t *headers;
+    _Alignas(sh_ffi_header_t) char data[]; /* header array, key, value, header bytes */
+} captured_t;
+
+typedef struct sink {
+    char *name;
+    int partitions;
+    captured_t *head, *tail;
+} sink_t;
+
+struct sh_ctx {
+    char **sources;
+    int source_count;
+    sink_t *sinks;
+    int sink_count;
+    sh_output_t output;
+    bool capture;
+    captured_t *last_taken; /* freed on the next capture_next */
+    int version;
+    char errmsg[1024];
+};
+
+sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
+    sh_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    if (output)
+        ctx->output = *output;
+    else
+        ctx->capture = true;
+    return ctx;
+}
+
+sh_ctx_t *sh_ffi_ctx_new_capture(void) { return sh_ctx_new(NULL); }
+
+void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {
+    if (!ctx) return;
+    for (int i = 0; i < ctx->source_count; i++) free(ctx->sources[i]);
+    free(ctx->sources);
+    for (int i = 0; i < ctx->sink_count; i++) {
+        captured_t *c = ctx->sinks[i].head;
+        while (c) {
+            captured_t *next = c->next;
+            free(c);
+            c = next;
+        }
+        free(ctx->sinks[i].name);
+    }
+    free(ctx->sinks);
+    free(ctx->last_taken);
+    free(ctx);
+}
+
+const char *sh_ffi_ctx_errmsg(sh_ctx_t *ctx) { return ctx->errmsg; }
+
+void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+void sh_ctx_set_version(sh_ctx_t *ctx, int version) { ctx->version = version; }
+int sh_ffi_ctx_version(sh_ctx_t *ctx) { return ctx->version; }
+
+int sh_ffi_source_add(sh_ctx_t *ctx, const char *topic) {
+    if (!topic || !*topic) return -1;
+    for (int i = 0; i < ctx->source_count; i++)
+        if (strcmp(ctx->sources[i], topic) == 0) return i;
+    char **grown = realloc(ctx->sources, sizeof *grown * (size_t)(ctx->source_count + 1));
+    if (!grown) return -1;
+    ctx->sources = grown;
+    if (!(grown[ctx->source_count] = strdup(topic))) return -1;
+    return ctx->source_count++;
+}
+
+int sh_ffi_source_count(sh_ctx_t *ctx) { return ctx->source_count; }
+
+const char *sh_ffi_source_name(sh_ctx_t *ctx, int source) {
+    return source >= 0 && source < ctx->source_count ? ctx->sources[source] : NULL;
+}
+
+int sh_ffi_sink_add(sh_ctx_t *ctx, const char *topic, int partitions) {
+    if (!topic || !*topic) return -1;
+    for (int i = 0; i < ctx->sink_count; i++) {
+        if (strcmp(ctx->sinks[i].name, topic) != 0) continue;
+        if (partitions > ctx->sinks[i].partitions) ctx->sinks[i].partitions = partitions;
+        return i;
+    }
+    sink_t *grown = realloc(ctx->sinks, sizeof *grown * (size_t)(ctx->sink_count + 1));
+    if (!grown) return -1;
+    ctx->sinks = grown;
+    sink_t *s = &grown[ctx->sink_count];
+    memset(s, 0, sizeof *s);
+    if (!(s->name = strdup(topic))) return -1;
+    s->partitions = partitions;
+    return ctx->sink_count++;
+}
+
+int sh_ffi_sink_count(sh_ctx_t *ctx) { return ctx->sink_count; }
+
+const char *sh_ffi_sink_name(sh_ctx_t *ctx, int sink) {
+    return sink >= 0 && sink < ctx->sink_count ? ctx->sinks[sink].name : NULL;
+}
+
+int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink) {
+    return sink >= 0 && sink < ctx->sink_count ? ctx->sinks[sink].partitions : 0;
+}
+
+static int capture(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
+                   const char *value, size_t value_len, int64_t timestamp,
+                   int32_t partition, const sh_ffi_header_t *headers,
+                   int32_t header_count) {
+    size_t size = sizeof(captured_t) + key_len + value_len +
+                  sizeof(sh_ffi_header_t) * (size_t)header_count + 1;
+    for (int i = 0; i < header_count; i++)
+        size += strlen(headers[i].name) + 1 + headers[i].value_len;
+    captured_t *c = calloc(1, size);
+    if (!c) return SH_ERR_NOMEM;
+    c->headers = (sh_ffi_header_t *)c->data;
+    char *p = c->data + sizeof(sh_ffi_header_t) * (size_t)header_count;
+    if (key) {
+        memcpy(p, key, key_len);
+        c->record.key = p;
+        c->record.key_len = key_len;
+        p += key_len;
+    }
+    if (value) {
+        memcpy(p, value, value_len);
+        c->record.value = p;
+        c->record.value_len = value_len;
+        p += value_len;
+    }
+    for (int i = 0; i < header_count; i++) {
+        size_t name_len = strlen(headers[i].name);
+        memcpy(p, headers[i].name, name_len + 1);
+        c->headers[i].name = p;
+        p += name_len + 1;
+        if (headers[i].value) {
+            memcpy(p, headers[i].value, headers[i].value_len);
+            c->headers[i].value = p;
+            c->headers[i].value_len = headers[i].value_len;
+            p += headers[i].value_len;
+        }
+    }
+    c->record.timestamp = timestamp;
+    c->record.partition = partition;
+    c->record.offset = -1;
+    c->record.source = -1;
+    c->record.headers = header_count ? c->headers : NULL;
+    c->record.header_count = header_count;
+    sink_t *s = &ctx->sinks[sink];
+    if (s->tail)
+        s->tail->next = c;
+    else
+        s->head = c;
+    s->tail = c;
+    return SH_OK;
+}
+
+int sh_ffi_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
+                const char *value, size_t value_len, int64_t timestamp,
+                int32_t partition, const sh_ffi_header_t *headers,
+                int32_t header_count) {
+    if (sink < 0 || sink >= ctx->sink_count || header_count < 0) {
+        sh_ctx_set_error(ctx, "emit to unknown sink %d", sink);
+        return SH_ERR_INVALID;
+    }
+    if (ctx->capture)
+        return capture(ctx, sink, key, key_len, value, value_len, timestamp,
+                       partition, headers, header_count);
+    return ctx->output.emit(ctx->output.self, sink, key, key_len, value,
+                            value_len, timestamp, partition, headers,
+                            header_count);
+}
+
+int sh_ffi_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out) {
+    free(ctx->last_taken);
+    ctx->last_taken = NULL;
+    if (sink < 0 || sink >= ctx->sink_count) return 0;
+    sink_t *s = &ctx->sinks[sink];
+    captured_t *c = s->head;
+    if (!c) return 0;
+    s->head = c->next;
+    if (!s->head) s->tail = NULL;
+    ctx->last_taken = c;
+    *out = c->record;
+    return 1;
+}

@@ -1,0 +1,466 @@
+/*
+ * host.c - the stream loop of `streamhost run`.
+ *
+ * One iteration: take a batch of messages from the consumer queue, lay them
+ * out as sh_ffi_record_t, call the Lua topology once, serve the producer's
+ * delivery reports, store the offsets of batches whose every output is
+ * delivered, and swap in a reloaded app if one is pending.
+ *
+ * At-least-once: each batch is a node in a FIFO with a count of outputs not
+ * yet acknowledged. Outputs carry their batch as the message opaque; the
+ * delivery report decrements it. Offsets are stored (and auto-committed) only
+ * from the head of the FIFO, for batches that are sealed and fully
+ * delivered, so nothing is committed past a record whose outputs are not yet
+ * in Kafka. A failed delivery stops the host without storing the offsets.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "host.h"
+#include "kafka.h"
+#include "reload.h"
+
+#define BATCH_MAX 4096
+
+typedef struct batch {
+    struct batch *next;
+    int pending; /* outputs handed to the producer and not yet acknowledged */
+    bool failed;
+    rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
+} batch_t;
+
+typedef struct host {
+    const sh_host_options_t *options;
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *queue;
+    sh_broker_t *embedded;
+    sh_vm_t *vm;
+    int version;
+    sh_reload_t *reload;
+    rd_kafka_topic_t **sink_topics;
+    int sink_count;
+    batch_t *head, *tail, *current;
+    char fatal[2048];
+    long long records_in, records_out;
+} host_t;
+
+static volatile sig_atomic_t stopping;
+
+void sh_host_stop(void) { stopping = 1; }
+
+static void on_signal(int sig) {
+    if (sig == SIGHUP)
+        sh_reload_request();
+    else
+        stopping = 1;
+}
+
+static void set_fatal(host_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_fatal(host_t *h, const char *fmt, ...) {
+    if (h->fatal[0]) return; /* keep the first cause */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->fatal, sizeof h->fatal, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- output: the context's emits become produced messages ---- */
+
+static int host_emit(void *self, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count) {
+    host_t *h = self;
+    if (sink >= h->sink_count) return SH_ERR_INVALID;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (header_count > 0) {
+        hdrs = rd_kafka_headers_new((size_t)header_count);
+        for (int i = 0; i < header_count; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                headers[i].value ? (ssize_t)headers[i].value_len : 0);
+    }
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            h->producer, RD_KAFKA_V_RKT(h->sink_topics[sink]),
+            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_TIMESTAMP(timestamp),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(h->current), RD_KAFKA_V_END);
+        if (!err) break;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(h->producer, 10); /* backpressure: let deliveries drain */
+            continue;
+        }
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        sh_ctx_set_error(sh_vm_ctx(h->vm), "cannot produce to %s: %s",
+                         sh_ffi_sink_name(sh_vm_ctx(h->vm), sink), rd_kafka_err2str(err));
+        return SH_ERR_KAFKA;
+    }
+    h->current->pending++;
+    h->records_out++;
+    return SH_OK;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
+    (void)rk;
+    host_t *h = opaque;
+    batch_t *b = msg->_private;
+    if (msg->err) {
+        b->failed = true;
+        set_fatal(h, "cannot deliver to %s [%d]: %s", rd_kafka_topic_name(msg->rkt),
+                  msg->partition, rd_kafka_err2str(msg->err));
+    }
+    b->pending--;
+}
+
+/* ---- the batch FIFO ---- */
+
+static void store_completed(host_t *h) {
+    while (h->head && h->head->pending == 0) {
+        batch_t *b = h->head;
+        if (b->failed) return; /* never store past an undelivered output */
+        if (b->offsets->cnt > 0) {
+            rd_kafka_resp_err_t err = rd_kafka_offsets_store(h->consumer, b->offsets);
+            if (err && err != RD_KAFKA_RESP_ERR__STATE)
+                sh_log(SH_LOG_WARN, "cannot store offsets: %s", rd_kafka_err2str(err));
+        }
+        h->head = b->next;
+        if (!h->head) h->tail = NULL;
+        rd_kafka_topic_partition_list_destroy(b->offsets);
+        free(b);
+    }
+}
+
+static void drain_outputs(host_t *h, int timeout_ms) {
+    rd_kafka_flush(h->producer, timeout_ms);
+    store_completed(h);
+}
+
+/* ---- sinks and sources of the loaded VM ---- */
+
+static int bind_sinks(host_t *h, sh_vm_t *vm) {
+    sh_ctx_t *ctx = sh_vm_ctx(vm);
+    int n = sh_ffi_sink_count(ctx);
+    rd_kafka_topic_t **topics = calloc((size_t)n + 1, sizeof *topics);
+    const char *names[n + 1];
+    int partitions[n + 1];
+    for (int i = 0; i < n; i++) {
+        names[i] = sh_ffi_sink_name(ctx, i);
+        partitions[i] = sh_ctx_sink_partitions(ctx, i);
+        if (h->embedded) sh_broker_create_topic(h->embedded, names[i], partitions[i]);
+    }
+    if (!h->embedded) sh_kafka_create_topics(h->producer, names, partitions, n, 5000);
+    for (int i = 0; i < n; i++) topics[i] = rd_kafka_topic_new(h->producer, names[i], NULL);
+    for (int i = 0; i < h->sink_count; i++) rd_kafka_topic_destroy(h->sink_topics[i]);
+    free(h->sink_topics);
+    h->sink_topics = topics;
+    h->sink_count = n;
+    return 0;
+}
+
+static bool same_sources(sh_ctx_t *a, sh_ctx_t *b, char *why, size_t len) {
+    int n = sh_ffi_source_count(a), m = sh_ffi_source_count(b);
+    for (int i = 0; i < m; i++) {
+        bool found = false;
+        for (int j = 0; j < n && !found; j++)
+            found = strcmp(sh_ffi_source_name(b, i), sh_ffi_source_name(a, j)) == 0;
+        if (!found) {
+            snprintf(why, len, "the new version reads topic %s, which the running one does not; "
+                     "restart the app to change its inputs", sh_ffi_source_name(b, i));
+            return false;
+        }
+    }
+    if (n != m) {
+        snprintf(why, len, "the new version reads %d topics, the running one %d; restart the app "
+                 "to change its inputs", m, n);
+        return false;
+    }
+    return true;
+}
+
+static int subscribe(host_t *h) {
+    sh_ctx_t *ctx = sh_vm_ctx(h->vm);
+    int n = sh_ffi_source_count(ctx);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(topics, sh_ffi_source_name(ctx, i), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(h->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        set_fatal(h, "cannot subscribe: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static int source_index(sh_ctx_t *ctx, rd_kafka_topic_t *rkt, rd_kafka_topic_t **cache_rkt,
+                        int *cache_index) {
+    if (rkt == *cache_rkt) return *cache_index;
+    const char *name = rd_kafka_topic_name(rkt);
+    for (int i = 0; i < sh_ffi_source_count(ctx); i++)
+        if (strcmp(sh_ffi_source_name(ctx, i), name) == 0) {
+            *cache_rkt = rkt;
+            *cache_index = i;
+            return i;
+        }
+    return -1;
+}
+
+/* ---- reload ---- */
+
+static double elapsed_ms(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static void try_reload(host_t *h, const sh_output_t *output) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    char err[2048];
+    sh_vm_t *next = sh_vm_load(h->options->app_path, output, h->version + 1, err, sizeof err);
+    if (next && !same_sources(sh_vm_ctx(h->vm), sh_vm_ctx(next), err, sizeof err)) {
+        sh_vm_free(next);
+        next = NULL;
+    }
+    if (!next) {
+        sh_log(SH_LOG_ERROR, "reload failed: %s; keeping version %d", err, h->version);
+        return;
+    }
+    /* Outputs already produced belong to batches, not to the VM: the old VM
+     * can go now, between two batches. */
+    sh_vm_free(h->vm);
+    h->vm = next;
+    h->version++;
+    bind_sinks(h, next);
+    int count;
+    const char *const *files = sh_vm_watched_files(next, &count);
+    sh_reload_watch(h->reload, files, count);
+    sh_log(SH_LOG_INFO, "reloaded %s as version %d in %.1f ms", h->options->app_path, h->version,
+           elapsed_ms(&start));
+}
+
+/* ---- rebalance: finish what was produced before partitions move ---- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+    host_t *h = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        sh_log(SH_LOG_INFO, "assigned %d partition(s)", partitions->cnt);
+        if (cooperative)
+            rd_kafka_incremental_assign(rk, partitions);
+        else
+            rd_kafka_assign(rk, partitions);
+        return;
+    }
+    sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing", partitions->cnt);
+    drain_outputs(h, 30000);
+    rd_kafka_commit(rk, NULL, 0);
+    if (cooperative)
+        rd_kafka_incremental_unassign(rk, partitions);
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+/* ---- set-up ---- */
+
+static const char *effective_bootstrap(const sh_host_options_t *o, sh_vm_t *vm) {
+    if (o->bootstrap) return o->bootstrap;
+    for (int i = o->set_count - 1; i >= 0; i--)
+        if (strcmp(o->sets[i].key, "bootstrap.servers") == 0) return o->sets[i].value;
+    int n;
+    const sh_kv_t *props = sh_vm_kafka_props(vm, &n);
+    for (int i = n - 1; i >= 0; i--)
+        if (strcmp(props[i].key, "bootstrap.servers") == 0) return props[i].value;
+    return "embedded";
+}
+
+static int start_clients(host_t *h) {
+    const sh_host_options_t *o = h->options;
+    char err[512];
+    const char *bootstrap = effective_bootstrap(o, h->vm);
+    if (strcmp(bootstrap, "embedded") == 0) {
+        h->embedded = sh_broker_start(0, err, sizeof err);
+        if (!h->embedded) {
+            set_fatal(h, "cannot start the embedded broker: %s", err);
+            return -1;
+        }
+        bootstrap = sh_broker_bootstraps(h->embedded);
+        sh_log(SH_LOG_INFO, "embedded broker at %s", bootstrap);
+        sh_ctx_t *ctx = sh_vm_ctx(h->vm);
+        for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+            const char *topic = sh_ffi_source_name(ctx, i);
+            sh_broker_create_topic(h->embedded, topic, sh_vm_source_partitions(h->vm, topic));
+        }
+    }
+    sh_kv_t overrides[o->set_count + 1];
+    memcpy(overrides, o->sets, sizeof *overrides * (size_t)o->set_count);
+    overrides[o->set_count] = (sh_kv_t){"bootstrap.servers", (char *)bootstrap};
+
+    int prop_count;
+    const sh_kv_t *props = sh_vm_kafka_props(h->vm, &prop_count);
+    const char *id = sh_vm_app_id(h->vm);
+    rd_kafka_conf_t *pconf = sh_kafka_conf(RD_KAFKA_PRODUCER, NULL, props, prop_count, overrides,
+                                           o->set_count + 1, err, sizeof err);
+    if (!pconf) {
+        set_fatal(h, "producer configuration: %s", err);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(pconf, h);
+    rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
+    if (!(h->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err))) {
+        set_fatal(h, "cannot create the producer: %s", err);
+        return -1;
+    }
+    rd_kafka_conf_t *cconf = sh_kafka_conf(RD_KAFKA_CONSUMER, id, props, prop_count, overrides,
+                                           o->set_count + 1, err, sizeof err);
+    if (!cconf) {
+        set_fatal(h, "consumer configuration: %s", err);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(cconf, h);
+    rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
+    if (!(h->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err))) {
+        set_fatal(h, "cannot create the consumer: %s", err);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(h->consumer);
+    h->queue = rd_kafka_queue_get_consumer(h->consumer);
+    bind_sinks(h, h->vm);
+    return subscribe(h);
+}
+
+/* ---- the loop ---- */
+
+static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_record_t *records,
+                          sh_ffi_header_t *header_pool, size_t pool_size) {
+    sh_ctx_t *ctx = sh_vm_ctx(h->vm);
+    rd_kafka_topic_t *cache_rkt = NULL;
+    int cache_index = -1, count = 0;
+    size_t pool_used = 0;
+    for (int i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            continue;
+        }
+        sh_ffi_record_t *r = &records[count];
+        memset(r, 0, sizeof *r);
+        r->key = m->key;
+        r->key_len = m->key_len;
+        r->value = m->payload;
+        r->value_len = m->len;
+        r->timestamp = rd_kafka_message_timestamp(m, NULL);
+        r->offset = m->offset;
+        r->partition = m->partition;
+        r->source = source_index(ctx, m->rkt, &cache_rkt, &cache_index);
+        rd_kafka_headers_t *hdrs;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            size_t hc = rd_kafka_header_cnt(hdrs);
+            if (pool_used + hc <= pool_size) {
+                r->headers = &header_pool[pool_used];
+                for (size_t j = 0; j < hc; j++) {
+                    const void *val;
+                    rd_kafka_header_get_all(hdrs, j, &header_pool[pool_used].name, &val,
+                                            &header_pool[pool_used].value_len);
+                    header_pool[pool_used].value = val;
+                    pool_used++;
+                }
+                r->header_count = (int32_t)hc;
+            }
+        }
+        msgs[count++] = m; /* keep messages aligned with records for offsets */
+    }
+
+    batch_t *b = calloc(1, sizeof *b);
+    b->offsets = rd_kafka_topic_partition_list_new(8);
+    h->current = b;
+    char err[4096] = "";
+    int done = count ? sh_vm_process(h->vm, records, count, err, sizeof err) : 0;
+    if (done < count) set_fatal(h, "%s", err);
+    /* offsets: the next record to read after each processed one */
+    for (int i = 0; i < done; i++) {
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+            b->offsets, rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(b->offsets, rd_kafka_topic_name(msgs[i]->rkt),
+                                                   msgs[i]->partition);
+        if (msgs[i]->offset + 1 > tp->offset) tp->offset = msgs[i]->offset + 1;
+    }
+    if (h->tail)
+        h->tail->next = b;
+    else
+        h->head = b;
+    h->tail = b;
+    h->current = NULL;
+    h->records_in += done;
+    sh_vm_after_batch(h->vm);
+}
+
+int sh_host_run(const sh_host_options_t *options) {
+    host_t h = {.options = options, .version = 1};
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sh_output_t output = {.emit = host_emit, .self = &h};
+    char err[2048];
+    h.vm = sh_vm_load(options->app_path, &output, h.version, err, sizeof err);
+    if (!h.vm) {
+        sh_log(SH_LOG_ERROR, "%s", err);
+        return 1;
+    }
+    h.reload = sh_reload_new();
+    int watched_count;
+    const char *const *watched = sh_vm_watched_files(h.vm, &watched_count);
+    sh_reload_watch(h.reload, watched, watched_count);
+
+    static rd_kafka_message_t *msgs[BATCH_MAX];
+    static sh_ffi_record_t records[BATCH_MAX];
+    static sh_ffi_header_t header_pool[BATCH_MAX * 4];
+
+    if (start_clients(&h) == 0) {
+        sh_log(SH_LOG_INFO, "running %s as %s (version %d)", options->app_path,
+               sh_vm_app_id(h.vm), h.version);
+        while (!stopping && !h.fatal[0]) {
+            ssize_t n = rd_kafka_consume_batch_queue(h.queue, 100, msgs, BATCH_MAX);
+            if (n > 0) {
+                process_batch(&h, msgs, (int)n, records, header_pool,
+                              sizeof header_pool / sizeof *header_pool);
+                for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
+            }
+            rd_kafka_poll(h.producer, 0);
+            store_completed(&h);
+            if (!h.fatal[0] && sh_reload_pending(h.reload)) try_reload(&h, &output);
+        }
+    }
+
+    if (h.producer) drain_outputs(&h, 30000);
+    if (h.consumer) {
+        rd_kafka_commit(h.consumer, NULL, 0);
+        rd_kafka_consumer_close(h.consumer);
+    }
+    int rc = 0;
+    if (h.fatal[0]) {
+        sh_log(SH_LOG_ERROR, "stopping: %s", h.fatal);
+        rc = 1;
+    }
+    sh_log(SH_LOG_INFO, "stopped after %lld records in, %lld out", h.records_in, h.records_out);
+    if (h.queue) rd_kafka_queue_destroy(h.queue);
+    for (int i = 0; i < h.sink_count; i++) rd_kafka_topic_destroy(h.sink_topics[i]);
+    free(h.sink_topics);
+    if (h.consumer) rd_kafka_destroy(h.consumer);
+    if (h.producer) rd_kafka_destroy(h.producer);
+    sh_vm_free(h.vm);
+    sh_reload_free(h.reload);
+    sh_broker_stop(h.embedded);
+    return rc;
+}

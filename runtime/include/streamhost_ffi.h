@@ -1,0 +1,116 @@
+/*
+ * streamhost_ffi.h - the only contract between the C core and Lua.
+ *
+ * Lua reaches the core through these declarations and nothing else: the Lua
+ * side's ffi.cdef (lua/streamhost/cdefs.lua) is generated from this file at
+ * build time, so the two cannot drift. Everything between the CDEF-BEGIN and
+ * CDEF-END markers must stay plain C that LuaJIT's ffi.cdef accepts (no
+ * preprocessor lines inside).
+ *
+ * Shape of the record path: C owns the poll loop, lays a batch of input
+ * records out as an array of sh_ffi_record_t and calls Lua once per batch;
+ * Lua decodes, runs the topology and emits outputs with sh_ffi_emit. Sinks are
+ * registered by name and addressed by index, so a Kafka topic, the test
+ * driver's capture buffer, or later a MySQL table are the same to Lua.
+ *
+ * Structs only grow: fields are appended, never reordered or removed.
+ */
+#ifndef STREAMHOST_FFI_H
+#define STREAMHOST_FFI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define SH_FFI_EXPORT __attribute__((visibility("default")))
+#else
+#define SH_FFI_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CDEF-BEGIN */
+typedef enum sh_err {
+    SH_OK = 0,
+    SH_ERR_INVALID = 1,     /* bad argument: unknown index, NULL where not allowed */
+    SH_ERR_NOMEM = 2,       /* allocation failed */
+    SH_ERR_QUEUE_FULL = 3,  /* the producer queue is full; poll and retry */
+    SH_ERR_KAFKA = 4,       /* librdkafka refused the operation */
+    SH_ERR_STORE = 5,       /* the state store failed */
+    SH_ERR_NOT_FOUND = 6,   /* no such key, store or sink */
+    SH_ERR_LUA = 7,         /* a Lua function raised */
+    SH_ERR_DECODE = 8,      /* bytes did not decode with the declared serde */
+    SH_ERR__COUNT = 9
+} sh_err_t;
+
+typedef struct sh_ffi_header {
+    const char *name;
+    const char *value; /* NULL: header with a null value */
+    size_t value_len;
+} sh_ffi_header_t;
+
+/* One input record as Lua sees it. key/value NULL mean null (a tombstone for
+ * a value). The memory belongs to C and is valid for the duration of the
+ * batch call only. */
+typedef struct sh_ffi_record {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    int64_t timestamp; /* ms since the epoch */
+    int64_t offset;
+    int32_t partition;
+    int32_t source; /* index returned by sh_ffi_source_add */
+    const sh_ffi_header_t *headers;
+    int32_t header_count;
+} sh_ffi_record_t;
+
+/* The processing context of one Lua VM: its declared sources and sinks and
+ * where emitted records go. The host makes one per VM; the test driver makes
+ * its own, whose sinks capture records in memory. */
+typedef struct sh_ctx sh_ctx_t;
+
+const char *sh_ffi_err_name(int err);
+const char *sh_ffi_err_describe(int err);
+
+sh_ctx_t *sh_ffi_ctx_new_capture(void);
+void sh_ffi_ctx_destroy(sh_ctx_t *ctx);
+const char *sh_ffi_ctx_errmsg(sh_ctx_t *ctx);
+
+/* Declares an input topic; returns its index (>= 0), or -1. Declaring the
+ * same topic twice returns the same index. */
+int sh_ffi_source_add(sh_ctx_t *ctx, const char *topic);
+int sh_ffi_source_count(sh_ctx_t *ctx);
+const char *sh_ffi_source_name(sh_ctx_t *ctx, int source);
+
+/* Declares an output; partitions <= 0 means "whatever the topic has". */
+int sh_ffi_sink_add(sh_ctx_t *ctx, const char *topic, int partitions);
+int sh_ffi_sink_count(sh_ctx_t *ctx);
+const char *sh_ffi_sink_name(sh_ctx_t *ctx, int sink);
+
+/* Emits one record to a sink. partition < 0 lets the sink choose by key
+ * (murmur2, as the Java client). The bytes are copied. */
+int sh_ffi_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
+                const char *value, size_t value_len, int64_t timestamp,
+                int32_t partition, const sh_ffi_header_t *headers,
+                int32_t header_count);
+
+/* Test driver: takes the oldest captured record of a sink. Returns 1 and
+ * fills *out (valid until the next call on this ctx), or 0 when empty. */
+int sh_ffi_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out);
+
+/* Logging through the host's logger: level 0 error, 1 warn, 2 info, 3 debug. */
+void sh_ffi_log(int level, const char *message);
+int64_t sh_ffi_now_ms(void);
+
+/* Reload version in force for this VM (0 before the first load). */
+int sh_ffi_ctx_version(sh_ctx_t *ctx);
+/* CDEF-END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * kafka.c - librdkafka configuration and topic creation.
+ *
+ * Defaults chosen for a stream processor: the Java client's murmur2
+ * partitioner so keys land where Kafka Streams would put them, offsets stored
+ * by the loop only once a record's outputs are delivered (at-least-once), a
+ * short linger so batches form without adding visible latency.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kafka.h"
+
+static const sh_kv_t producer_defaults[] = {
+    {"partitioner", "murmur2_random"},
+    {"linger.ms", "5"},
+    {"batch.num.messages", "10000"},
+    {"queue.buffering.max.messages", "500000"},
+    {"enable.idempotence", "false"},
+};
+
+static const sh_kv_t consumer_defaults[] = {
+    {"enable.auto.commit", "true"},
+    {"enable.auto.offset.store", "false"},
+    {"auto.commit.interval.ms", "1000"},
+    {"enable.partition.eof", "false"},
+    {"queued.min.messages", "20000"},
+};
+
+/* App properties that belong to only one side are skipped on the other
+ * instead of drawing librdkafka's "will be ignored" warnings. */
+static bool applies_to(rd_kafka_type_t type, const char *key) {
+    static const char *consumer_only[] = {"auto.offset.reset", "group.instance.id",
+                                          "session.timeout.ms", "max.poll.interval.ms",
+                                          "isolation.level", "fetch.", "partition.assignment.strategy",
+                                          "enable.auto.", "auto.commit", "queued.", "heartbeat."};
+    static const char *producer_only[] = {"acks", "linger.ms", "batch.", "compression.",
+                                          "queue.buffering.", "partitioner", "enable.idempotence",
+                                          "message.timeout.ms", "transactional.id", "retries"};
+    const char **list = type == RD_KAFKA_PRODUCER ? consumer_only : producer_only;
+    size_t n = type == RD_KAFKA_PRODUCER ? sizeof consumer_only / sizeof *consumer_only
+                                         : sizeof producer_only / sizeof *producer_only;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(key, list[i], strlen(list[i])) == 0) return false;
+    return true;
+}
+
+static int set_all(rd_kafka_conf_t *conf, rd_kafka_type_t type, const sh_kv_t *kv, int n,
+                   char *errbuf, size_t errlen) {
+    for (int i = 0; i < n; i++) {
+        if (!applies_to(type, kv[i].key)) continue;
+        if (rd_kafka_conf_set(conf, kv[i].key, kv[i].value, errbuf, errlen) != RD_KAFKA_CONF_OK)
+            return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *sh_kafka_conf(rd_kafka_type_t type, const char *group_id,
+                               const sh_kv_t *props, int prop_count,
+                               const sh_kv_t *overrides, int override_count,
+                               char *errbuf, size_t errlen) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const sh_kv_t *defaults = type == RD_KAFKA_PRODUCER ? producer_defaults : consumer_defaults;
+    int default_count = type == RD_KAFKA_PRODUCER
+                            ? (int)(sizeof producer_defaults / sizeof *producer_defaults)
+                            : (int)(sizeof consumer_defaults / sizeof *consumer_defaults);
+    if (set_all(conf, type, defaults, default_count, errbuf, errlen) != 0 ||
+        set_all(conf, type, props, prop_count, errbuf, errlen) != 0 ||
+        set_all(conf, type, overrides, override_count, errbuf, errlen) != 0 ||
+        (type == RD_KAFKA_CONSUMER && group_id &&
+         rd_kafka_conf_set(conf, "group.id", group_id, errbuf, errlen) != RD_KAFKA_CONF_OK)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+void sh_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, const int *partitions,
+                            int count, int timeout_ms) {
+    if (count <= 0) return;
+    rd_kafka_NewTopic_t *new_topics[count];
+    int n = 0;
+    char errbuf[256];
+    for (int i = 0; i < count; i++) {
+        if (partitions[i] <= 0) continue;
+        new_topics[n] = rd_kafka_NewTopic_new(topics[i], partitions[i], -1, errbuf, sizeof errbuf);
+        if (new_topics[n]) n++;
+    }
+    if (n == 0) return;
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errbuf, sizeof errbuf);
+    rd_kafka_CreateTopics(rk, new_topics, (size_t)n, options, queue);
+    rd_kafka_event_t *event = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+    const rd_kafka_CreateTopics_result_t *result = event ? rd_kafka_event_CreateTopics_result(event) : NULL;
+    if (!event || rd_kafka_event_error(event)) {
+        sh_log(SH_LOG_INFO, "CreateTopics not available (%s); output topics are left to the broker's "
+               "auto-creation", event ? rd_kafka_event_error_string(event) : "timed out");
+    } else if (result) {
+        size_t cnt;
+        const rd_kafka_topic_result_t **results = rd_kafka_CreateTopics_result_topics(result, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                sh_log(SH_LOG_INFO, "created topic %s", rd_kafka_topic_result_name(results[i]));
+            else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                sh_log(SH_LOG_WARN, "cannot create topic %s: %s", rd_kafka_topic_result_name(results[i]),
+                       rd_kafka_topic_result_error_string(results[i]));
+        }
+    }
+    if (event) rd_kafka_event_destroy(event);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_queue_destroy(queue);
+    for (int i = 0; i < n; i++) rd_kafka_NewTopic_destroy(new_topics[i]);
+}

@@ -1,0 +1,24 @@
+/*
+ * kafka.h - librdkafka client set-up shared by the host loop and commands.
+ */
+#ifndef SH_KAFKA_H
+#define SH_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "vm.h"
+
+/* Builds a client configuration: streamhost's defaults, then the app's
+ * properties, then overrides (--set). Returns NULL with errbuf filled. */
+rd_kafka_conf_t *sh_kafka_conf(rd_kafka_type_t type, const char *group_id,
+                               const sh_kv_t *props, int prop_count,
+                               const sh_kv_t *overrides, int override_count,
+                               char *errbuf, size_t errlen);
+
+/* Creates topics through the Admin API, waiting up to timeout_ms. Topics that
+ * already exist are fine; a broker without CreateTopics (the embedded one)
+ * is logged and left to auto-creation. */
+void sh_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, const int *partitions,
+                            int count, int timeout_ms);
+
+#endif

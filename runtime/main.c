@@ -1,0 +1,255 @@
+/*
+ * main.c - the streamhost command line.
+ *
+ *   streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]...
+ *   streamhost describe APP.lua
+ *   streamhost broker [--port N] [--topic NAME:PARTITIONS]...
+ *   streamhost test [busted args]
+ *   streamhost version
+ *
+ * Usage errors print one line and exit 2.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <luajit.h>
+
+#include "broker.h"
+#include "host.h"
+
+static const char *usage_main =
+    "usage: streamhost COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run APP.lua [--bootstrap HOST:PORT] [--set key=value]...   run an app\n"
+    "  describe APP.lua                    print the app's topology\n"
+    "  broker [--port N] [--topic NAME:PARTITIONS]...   run an embedded Kafka broker\n"
+    "  test [busted args]                  run busted specs under LuaJIT\n"
+    "  version                             print versions\n"
+    "\n"
+    "`streamhost COMMAND --help` describes one command.\n";
+
+static const char *usage_run =
+    "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
+    "\n"
+    "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
+    "or SIGHUP, reloads it without losing records.\n"
+    "  --bootstrap HOST:PORT   Kafka bootstrap servers ('embedded' starts one in-process)\n"
+    "  --set key=value         a librdkafka property, over the app's `kafka` table\n"
+    "  --log-level L           error, warn, info (default) or debug\n";
+
+static const char *usage_describe = "usage: streamhost describe APP.lua\n"
+                                    "\n"
+                                    "Prints the app's sources, processors and sinks.\n";
+
+static const char *usage_broker =
+    "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]...\n"
+    "\n"
+    "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
+    "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
+    "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
+    "no CreateTopics (use --topic), no transaction markers.\n";
+
+static const char *usage_test = "usage: streamhost test [busted args]\n"
+                                "\n"
+                                "Runs busted under LuaJIT with streamhost's Lua modules and\n"
+                                "lib/libstreamhost.so on the paths.\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "streamhost: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (try --help)\n");
+    return 2;
+}
+
+static bool wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    return false;
+}
+
+static int check_app_file(const char *path) {
+    if (access(path, R_OK) != 0) return usage_error("cannot read app file '%s'", path);
+    return 0;
+}
+
+static int parse_level(const char *s) {
+    const char *names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+static int cmd_run(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_run, stdout);
+        return 0;
+    }
+    sh_host_options_t o = {0};
+    sh_kv_t sets[argc];
+    o.sets = sets;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--bootstrap") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--log-level") == 0) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            if (strcmp(a, "--bootstrap") == 0) {
+                o.bootstrap = v;
+            } else if (strcmp(a, "--log-level") == 0) {
+                if (parse_level(v) < 0) return usage_error("unknown log level '%s'", v);
+                sh_log_set_level(parse_level(v));
+            } else {
+                char *eq = strchr(v, '=');
+                if (!eq || eq == v) return usage_error("--set takes key=value, not '%s'", v);
+                sets[o.set_count].key = strndup(v, (size_t)(eq - v));
+                sets[o.set_count].value = eq + 1;
+                o.set_count++;
+            }
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s' for run", a);
+        } else if (!o.app_path) {
+            o.app_path = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!o.app_path) return usage_error("%s", "run needs an APP.lua");
+    if (check_app_file(o.app_path)) return 2;
+    int rc = sh_host_run(&o);
+    for (int i = 0; i < o.set_count; i++) free(sets[i].key);
+    return rc;
+}
+
+static int cmd_describe(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_describe, stdout);
+        return 0;
+    }
+    if (argc != 1) return usage_error("%s", "describe takes exactly one APP.lua");
+    if (argv[0][0] == '-') return usage_error("unknown option '%s' for describe", argv[0]);
+    if (check_app_file(argv[0])) return 2;
+    char err[2048];
+    sh_vm_t *vm = sh_vm_load(argv[0], NULL, 1, err, sizeof err);
+    if (!vm) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    char *text = sh_vm_describe(vm);
+    fputs(text, stdout);
+    free(text);
+    sh_vm_free(vm);
+    return 0;
+}
+
+static volatile sig_atomic_t broker_stop;
+static void on_broker_signal(int sig) {
+    (void)sig;
+    broker_stop = 1;
+}
+
+static int cmd_broker(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_broker, stdout);
+        return 0;
+    }
+    int port = 0;
+    const char *topics[argc];
+    int topic_count = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            char *end;
+            long p = strtol(argv[++i], &end, 10);
+            if (*end || p <= 0 || p > 65535) return usage_error("--port takes 1..65535, not '%s'", argv[i]);
+            port = (int)p;
+        } else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc) {
+            const char *t = argv[++i];
+            const char *colon = strrchr(t, ':');
+            if (!colon || colon == t || atoi(colon + 1) <= 0)
+                return usage_error("--topic takes NAME:PARTITIONS, not '%s'", t);
+            topics[topic_count++] = t;
+        } else {
+            return usage_error("unknown argument '%s' for broker", argv[i]);
+        }
+    }
+    char err[512];
+    sh_broker_t *broker = sh_broker_start(port, err, sizeof err);
+    if (!broker) {
+        fprintf(stderr, "streamhost broker: %s\n", err);
+        return 1;
+    }
+    for (int i = 0; i < topic_count; i++) {
+        const char *colon = strrchr(topics[i], ':');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(colon - topics[i]), topics[i]);
+        if (sh_broker_create_topic(broker, name, atoi(colon + 1)) != 0) {
+            sh_broker_stop(broker);
+            return 1;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_broker_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("bootstrap.servers=%s\n", sh_broker_bootstraps(broker));
+    fflush(stdout);
+    while (!broker_stop) pause();
+    sh_broker_stop(broker);
+    return 0;
+}
+
+static int cmd_test(int argc, char **argv) {
+    if (argc == 1 && wants_help(argc, argv)) {
+        fputs(usage_test, stdout);
+        return 0;
+    }
+    const char *lua_dir = sh_vm_lua_dir();
+    char path[PATH_MAX * 2 + 64], lib[PATH_MAX + 64];
+    const char *old = getenv("LUA_PATH");
+    snprintf(path, sizeof path, "%s/?.lua;%s/?/init.lua;./?.lua;%s", lua_dir, lua_dir,
+             old ? old : ";;");
+    setenv("LUA_PATH", path, 1);
+    snprintf(lib, sizeof lib, "%s/../lib/libstreamhost.so", lua_dir);
+    if (!getenv("STREAMHOST_LIB")) setenv("STREAMHOST_LIB", lib, 1);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && !getenv("STREAMHOST_BIN")) {
+        exe[n] = 0;
+        setenv("STREAMHOST_BIN", exe, 1);
+    }
+    char *args[argc + 3];
+    args[0] = "busted";
+    args[1] = "--lua=luajit";
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    args[argc + 2] = NULL;
+    execvp("busted", args);
+    fprintf(stderr, "streamhost test: cannot run busted (install lua-busted): %m\n");
+    return 2;
+}
+
+static int cmd_version(void) {
+    printf("streamhost %s\nlibrdkafka %s\n%s\n", SH_VERSION, rd_kafka_version_str(), LUAJIT_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
+    if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
+    return usage_error("unknown command '%s'", cmd);
+}

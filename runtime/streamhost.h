@@ -1,0 +1,37 @@
+/*
+ * streamhost.h - declarations shared by the C core's files (not part of the
+ * FFI surface; Lua never sees these).
+ */
+#ifndef STREAMHOST_H
+#define STREAMHOST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "streamhost_ffi.h"
+
+#define SH_VERSION "0.1.0"
+
+/* ---- log.c ---- */
+enum { SH_LOG_ERROR = 0, SH_LOG_WARN = 1, SH_LOG_INFO = 2, SH_LOG_DEBUG = 3 };
+void sh_log_set_level(int level);
+void sh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- ctx.c ---- */
+/* Where a context's emitted records go. The host points this at its Kafka
+ * producer; without it a context captures records in memory. */
+typedef struct sh_output {
+    int (*emit)(void *self, int sink, const char *key, size_t key_len,
+                const char *value, size_t value_len, int64_t timestamp,
+                int32_t partition, const sh_ffi_header_t *headers,
+                int32_t header_count);
+    void *self;
+} sh_output_t;
+
+sh_ctx_t *sh_ctx_new(const sh_output_t *output);
+void sh_ctx_set_version(sh_ctx_t *ctx, int version);
+void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);
+
+#endif

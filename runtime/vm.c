@@ -1,0 +1,223 @@
+/*
+ * vm.c - loads an app into a fresh LuaJIT VM and calls into it.
+ *
+ * The VM runs lua/streamhost/runner.lua, which loads the app file, builds the
+ * topology, declares sources and sinks on the context and returns a table
+ * with the app's settings and its batch function. C keeps a registry
+ * reference to that function and calls it once per batch with a pointer to
+ * the record array: one C->Lua transition per batch, never per record.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "vm.h"
+
+struct sh_vm {
+    lua_State *L;
+    sh_ctx_t *ctx;
+    int app_ref;     /* the table runner.load returned */
+    int process_ref; /* app.process */
+    char *app_id;
+    sh_kv_t *kafka;
+    int kafka_count;
+    char **watched;
+    int watched_count;
+};
+
+const char *sh_vm_lua_dir(void) {
+    static char dir[PATH_MAX];
+    if (dir[0]) return dir;
+    const char *env = getenv("STREAMHOST_LUA_DIR");
+    if (env && *env) {
+        snprintf(dir, sizeof dir, "%s", env);
+        return dir;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        /* bin/streamhost -> ../lua */
+        snprintf(dir, sizeof dir, "%s/../lua", dirname(exe));
+    }
+    return dir;
+}
+
+static char *field_string(lua_State *L, int table, const char *name) {
+    lua_getfield(L, table, name);
+    char *s = lua_isstring(L, -1) ? strdup(lua_tostring(L, -1)) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+static char **string_list(lua_State *L, int table, const char *name, int *count) {
+    lua_getfield(L, table, name);
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    char **list = calloc((size_t)n + 1, sizeof *list);
+    for (int i = 0; i < n && list; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        list[i] = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    *count = list ? n : 0;
+    return list;
+}
+
+static void read_kafka_props(sh_vm_t *vm) {
+    lua_State *L = vm->L;
+    /* runner returns kafka as an ordered list of {key, value} pairs */
+    lua_getfield(L, -1, "kafka_list");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    vm->kafka = calloc((size_t)n + 1, sizeof *vm->kafka);
+    for (int i = 0; i < n && vm->kafka; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        vm->kafka[i].key = strdup(lua_tostring(L, -2));
+        vm->kafka[i].value = strdup(lua_tostring(L, -1));
+        lua_pop(L, 3);
+        vm->kafka_count++;
+    }
+    lua_pop(L, 1);
+}
+
+sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
+                    char *errbuf, size_t errlen) {
+    sh_vm_t *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    vm->ctx = sh_ctx_new(output);
+    vm->L = luaL_newstate();
+    if (!vm->ctx || !vm->L) {
+        snprintf(errbuf, errlen, "out of memory");
+        sh_vm_free(vm);
+        return NULL;
+    }
+    sh_ctx_set_version(vm->ctx, version);
+    lua_State *L = vm->L;
+    luaL_openlibs(L);
+
+    char setup[PATH_MAX * 2 + 200];
+    const char *lua_dir = sh_vm_lua_dir();
+    snprintf(setup, sizeof setup,
+             "package.path = '%s/?.lua;%s/?/init.lua;' .. package.path", lua_dir, lua_dir);
+    if (luaL_dostring(L, setup) != 0) goto lua_error;
+
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "streamhost.runner");
+    if (lua_pcall(L, 1, 1, 0) != 0) goto lua_error;
+    lua_getfield(L, -1, "load");
+    lua_pushstring(L, app_path);
+    lua_pushlightuserdata(L, vm->ctx);
+    if (lua_pcall(L, 2, 2, 0) != 0) goto lua_error;
+    if (lua_isnil(L, -2)) {
+        snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        sh_vm_free(vm);
+        return NULL;
+    }
+    lua_pop(L, 1);
+    /* stack: runner, app */
+    vm->app_id = field_string(L, -1, "id");
+    read_kafka_props(vm);
+    vm->watched = string_list(L, -1, "files", &vm->watched_count);
+    lua_getfield(L, -1, "process");
+    vm->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, 0);
+    return vm;
+
+lua_error:
+    snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error");
+    sh_vm_free(vm);
+    return NULL;
+}
+
+void sh_vm_free(sh_vm_t *vm) {
+    if (!vm) return;
+    if (vm->L) lua_close(vm->L);
+    sh_ffi_ctx_destroy(vm->ctx);
+    free(vm->app_id);
+    for (int i = 0; i < vm->kafka_count; i++) {
+        free(vm->kafka[i].key);
+        free(vm->kafka[i].value);
+    }
+    free(vm->kafka);
+    for (int i = 0; i < vm->watched_count; i++) free(vm->watched[i]);
+    free(vm->watched);
+    free(vm);
+}
+
+sh_ctx_t *sh_vm_ctx(sh_vm_t *vm) { return vm->ctx; }
+const char *sh_vm_app_id(sh_vm_t *vm) { return vm->app_id; }
+
+const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
+    *count = vm->kafka_count;
+    return vm->kafka;
+}
+
+const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count) {
+    *count = vm->watched_count;
+    return (const char *const *)vm->watched;
+}
+
+/* Calls app[method](app, args...) leaving results on the stack. */
+static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults) {
+    lua_State *L = vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->app_ref);
+    lua_getfield(L, -1, method);
+    lua_insert(L, -(nargs + 2));
+    lua_insert(L, -(nargs + 1));
+    return lua_pcall(L, nargs + 1, nresults, 0);
+}
+
+int sh_vm_source_partitions(sh_vm_t *vm, const char *topic) {
+    lua_State *L = vm->L;
+    lua_pushstring(L, topic);
+    int partitions = 0;
+    if (call_app(vm, "source_partitions", 1, 1) == 0) partitions = (int)lua_tointeger(L, -1);
+    lua_settop(L, 0);
+    return partitions;
+}
+
+int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, size_t errlen) {
+    lua_State *L = vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->process_ref);
+    lua_pushlightuserdata(L, records);
+    lua_pushinteger(L, n);
+    if (lua_pcall(L, 2, 2, 0) != 0) {
+        /* the runner catches user errors itself; this is a bug in streamhost */
+        snprintf(errbuf, errlen, "internal error: %s", lua_tostring(L, -1));
+        lua_settop(L, 0);
+        return 0;
+    }
+    int done = (int)lua_tointeger(L, -2);
+    if (done < n) snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_settop(L, 0);
+    return done;
+}
+
+void sh_vm_after_batch(sh_vm_t *vm) {
+    if (call_app(vm, "after_batch", 0, 0) != 0)
+        sh_log(SH_LOG_WARN, "after_batch: %s", lua_tostring(vm->L, -1));
+    lua_settop(vm->L, 0);
+}
+
+char *sh_vm_describe(sh_vm_t *vm) {
+    char *text = NULL;
+    if (call_app(vm, "describe", 0, 1) == 0)
+        text = strdup(lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "");
+    else
+        text = strdup(lua_tostring(vm->L, -1));
+    lua_settop(vm->L, 0);
+    return text;
+}

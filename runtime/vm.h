@@ -1,0 +1,44 @@
+/*
+ * vm.h - one loaded version of the app: a Lua VM, its context and the
+ * process function the loop calls once per batch.
+ */
+#ifndef SH_VM_H
+#define SH_VM_H
+
+#include "streamhost.h"
+
+typedef struct sh_vm sh_vm_t;
+
+typedef struct sh_kv {
+    char *key, *value;
+} sh_kv_t;
+
+/* Loads app_path into a fresh VM whose context emits through output (NULL:
+ * capture). On failure returns NULL with "file:line: message" in errbuf. */
+sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
+                    char *errbuf, size_t errlen);
+void sh_vm_free(sh_vm_t *vm);
+
+sh_ctx_t *sh_vm_ctx(sh_vm_t *vm);
+const char *sh_vm_app_id(sh_vm_t *vm);
+/* librdkafka properties from the app's `kafka` table, in the app's order. */
+const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
+/* Files whose change triggers a reload: the app and the modules it required. */
+const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
+/* Partitions declared for source topic `topic` (0: not declared). */
+int sh_vm_source_partitions(sh_vm_t *vm, const char *topic);
+
+/* Runs the topology over records[0..n). Returns the number of records fully
+ * processed; when it is less than n, errbuf says why (the app's on_error
+ * policy is "fail" and record `returned index` failed). */
+int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, size_t errlen);
+/* Called after a batch's outputs are handed over: flushes stdout etc. */
+void sh_vm_after_batch(sh_vm_t *vm);
+/* The topology as text (streamhost describe). Caller frees. */
+char *sh_vm_describe(sh_vm_t *vm);
+
+/* Directory holding the Lua modules (lua/), found next to the executable or
+ * library, or from STREAMHOST_LUA_DIR. */
+const char *sh_vm_lua_dir(void);
+
+#endif
