@@ -6,7 +6,7 @@ header=$1 out=$2
 {
   echo "-- Generated from ${header} by scripts/gen-cdefs.sh; do not edit."
   echo "return [["
-  sed -n '/CDEF-BEGIN/,/CDEF-END/p' "$header" | sed '1d;$d'
+  sed -n '/^\/\* CDEF-BEGIN \*\/$/,/^\/\* CDEF-END \*\/$/p' "$header" | sed '1d;$d'
   echo "]]"
 } > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -107,6 +107,62 @@ int64_t sh_ffi_now_ms(void);
 
 /* Reload version in force for this VM (0 before the first load). */
 int sh_ffi_ctx_version(sh_ctx_t *ctx);
+/* ---- State stores (store.c, window_store.c) ----
+ * One RocksDB instance per (store, task partition), under
+ * <state_dir>/<name>/<partition>/. Every write is also emitted to the sink
+ * "<app_id>-<name>-changelog" on the task's partition (app_id NULL: no
+ * changelog). Calls return sh_err_t codes; details in sh_ffi_store_errmsg. */
+typedef struct sh_store sh_store_t;
+typedef struct sh_store_iter sh_store_iter_t;
+
+/* Bytes owned by C, valid until the next call on the handle that filled them. */
+typedef struct sh_ffi_slice {
+    const char *data;
+    size_t len;
+} sh_ffi_slice_t;
+
+enum { SH_STORE_KV = 0, SH_STORE_WINDOW = 1 };
+
+/* Returns NULL on failure, with the reason in sh_ffi_ctx_errmsg(ctx).
+ * retention_ms (window stores: size + grace) is ignored for key-value stores.
+ * Opening a store that is already open (a reloaded VM) shares its database. */
+sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *app_id,
+                              const char *name, int kind, int32_t partition,
+                              int64_t retention_ms);
+void sh_ffi_store_close(sh_store_t *store);
+const char *sh_ffi_store_errmsg(sh_store_t *store);
+
+/* Key-value stores. get: SH_OK and *out, or SH_ERR_NOT_FOUND.
+ * put: value NULL deletes; timestamp stamps the changelog record. */
+int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_slice_t *out);
+int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp);
+
+/* Window stores, keyed by (key, window start). timestamp is the record's and
+ * advances the store's stream time; a window that starts at or before
+ * stream time - retention is expired: put skips it (counted), get and fetch
+ * do not see it. */
+int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
+                      sh_ffi_slice_t *out);
+int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
+                      const char *value, size_t value_len, int64_t timestamp);
+int64_t sh_ffi_store_stream_time(sh_store_t *store);
+int64_t sh_ffi_store_expired_count(sh_store_t *store);
+
+/* Iterators see the store as it was when they were made. fetch: one key's
+ * windows with from <= start <= to, ordered by start. iter_all: every entry,
+ * in key order (window stores: by time segment, then key, then start),
+ * starting after (after_key, after_start) when after_key is not NULL; NULL
+ * on failure, with the reason in sh_ffi_store_errmsg. next: SH_OK and the
+ * entry (window_start may be NULL), SH_ERR_NOT_FOUND at the end. */
+sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
+                                     int64_t from, int64_t to);
+sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
+                                       size_t after_len, int64_t after_start);
+int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
+                           int64_t *window_start);
+const char *sh_ffi_store_iter_errmsg(sh_store_iter_t *iter);
+void sh_ffi_store_iter_destroy(sh_store_iter_t *iter);
 /* CDEF-END */
 
 #ifdef __cplusplus

@@ -1,0 +1,153 @@
+-- The topology test driver, as Kafka Streams' TopologyTestDriver: pipe
+-- records into input topics, read what the topology wrote to output topics.
+-- Same Lua topology code and same C core as `streamhost run`
+-- (lib/libstreamhost.so), no broker: the context captures emitted records in
+-- memory and the driver decodes them with the sink's serdes.
+--
+--   local d = testing.driver(app)
+--   d:input("clickstream"):pipe("u1", { action = "clicked" }, 1000)
+--   local out = d:output("clicks"):read_all()  -- { {key=, value=, timestamp=, headers=}, ... }
+local ffi = require "ffi"
+local core = require "streamhost.core"
+local serde = require "streamhost.serde"
+local runner = require "streamhost.runner"
+
+local C = core.C
+local _M = {}
+
+local Driver, Input, Output = {}, {}, {}
+Driver.__index, Input.__index, Output.__index = Driver, Input, Output
+
+function _M.driver(app, opts)
+  if not require("streamhost").is_app(app) then
+    error("testing.driver expects the result of sh.app { ... }", 2)
+  end
+  opts = opts or {}
+  local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
+  local inst = runner.instantiate(app, ctx)
+  local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {},
+                           wall_clock = opts.wall_clock or 0, closed = false }, Driver)
+  d.record = core.record_array_t(1)
+  return d
+end
+
+local function source_of(d, topic)
+  for _, source in ipairs(d.inst.builder.sources) do
+    for _, t in ipairs(source.topics) do
+      if t == topic then return source end
+    end
+  end
+end
+
+function Driver:input(topic)
+  local source = source_of(self, topic)
+  if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
+  return setmetatable({ driver = self, topic = topic, source = source,
+                        index = C.sh_ffi_source_add(self.ctx, topic),
+                        kenc = serde.get(source.key_serde).encode,
+                        venc = serde.get(source.value_serde).encode }, Input)
+end
+
+-- Pipes one record. timestamp defaults to the driver's wall clock; headers is
+-- an optional list of { key = name, value = bytes }.
+function Input:pipe(key, value, timestamp, headers)
+  local d = self.driver
+  if d.closed then error("the driver is closed", 2) end
+  local kb = key ~= nil and self.kenc(key) or nil
+  local vb = value ~= nil and self.venc(value) or nil
+  local offset = d.offsets[self.topic] or 0
+  d.offsets[self.topic] = offset + 1
+  local r = d.record[0]
+  r.key, r.key_len = kb, kb and #kb or 0
+  r.value, r.value_len = vb, vb and #vb or 0
+  r.timestamp = timestamp or d.wall_clock
+  r.offset, r.partition, r.source = offset, 0, self.index
+  local anchor = { kb, vb }
+  if headers and #headers > 0 then
+    local h = core.header_array_t(#headers)
+    for i, header in ipairs(headers) do
+      h[i - 1].name, h[i - 1].value = header.key, header.value
+      h[i - 1].value_len = header.value and #header.value or 0
+    end
+    r.headers, r.header_count, anchor[3] = h, #headers, h
+  else
+    r.headers, r.header_count = nil, 0
+  end
+  local done, err = d.inst.process(d.record, 1)
+  d.anchor = anchor
+  if done < 1 then error(err, 2) end
+  return self
+end
+
+-- Pipes a list of { key, value, timestamp } (or {key=, value=, timestamp=}).
+function Input:pipe_all(list)
+  for _, r in ipairs(list) do
+    if r.key ~= nil or r.value ~= nil then
+      self:pipe(r.key, r.value, r.timestamp, r.headers)
+    else
+      self:pipe(r[1], r[2], r[3])
+    end
+  end
+  return self
+end
+
+function Driver:output(topic, opts)
+  local node = self.inst.sink_nodes[topic]
+  local key_serde = opts and opts.key or (node and node.key_serde)
+  local value_serde = opts and opts.value or (node and node.value_serde)
+  if not key_serde or not value_serde then
+    error("output('" .. tostring(topic) .. "'): the topology does not write it; " ..
+          "pass { key = ..., value = ... } to read it anyway", 2)
+  end
+  return setmetatable({ driver = self, topic = topic,
+                        sink = C.sh_ffi_sink_add(self.ctx, topic, 0),
+                        kdec = serde.get(key_serde).decode,
+                        vdec = serde.get(value_serde).decode }, Output)
+end
+
+local scratch = ffi.new("sh_ffi_record_t[1]")
+
+-- Takes the next record written to the topic, or nil.
+function Output:read()
+  local r = scratch[0]
+  if C.sh_ffi_capture_next(self.driver.ctx, self.sink, scratch) == 0 then return nil end
+  local headers = {}
+  for i = 0, r.header_count - 1 do
+    local h = r.headers[i]
+    headers[#headers + 1] = { key = ffi.string(h.name),
+                              value = h.value ~= nil and ffi.string(h.value, h.value_len) or nil }
+  end
+  return {
+    key = r.key ~= nil and self.kdec(ffi.string(r.key, r.key_len)) or nil,
+    value = r.value ~= nil and self.vdec(ffi.string(r.value, r.value_len)) or nil,
+    timestamp = tonumber(r.timestamp),
+    headers = headers,
+  }
+end
+
+function Output:read_all()
+  local list = {}
+  for r in function() return self:read() end do list[#list + 1] = r end
+  return list
+end
+
+function Output:is_empty()
+  local r = self:read()
+  if r then error("output('" .. self.topic .. "') is not empty: it holds a record", 2) end
+  return true
+end
+
+-- Moves wall-clock time forward (wall-clock punctuators fire here).
+function Driver:advance_wall_clock(ms)
+  if type(ms) ~= "number" or ms < 0 then error("advance_wall_clock expects ms >= 0", 2) end
+  self.wall_clock = self.wall_clock + ms
+end
+
+function Driver:describe() return self.inst.builder:describe() end
+
+function Driver:close()
+  self.closed = true
+  self.ctx = nil
+end
+
+return _M
