@@ -161,22 +161,32 @@ static int bind_sinks(host_t *h, sh_vm_t *vm) {
     return 0;
 }
 
-static bool same_sources(sh_ctx_t *a, sh_ctx_t *b, char *why, size_t len) {
+/* A reload may change everything but the input topics: the consumer's
+ * subscription and the offsets it commits are the running app's. */
+static bool same_sources(sh_vm_t *running, sh_vm_t *next, char *why, size_t len) {
+    sh_ctx_t *a = sh_vm_ctx(running), *b = sh_vm_ctx(next);
     int n = sh_ffi_source_count(a), m = sh_ffi_source_count(b);
     for (int i = 0; i < m; i++) {
+        const char *topic = sh_ffi_source_name(b, i);
         bool found = false;
-        for (int j = 0; j < n && !found; j++)
-            found = strcmp(sh_ffi_source_name(b, i), sh_ffi_source_name(a, j)) == 0;
+        for (int j = 0; j < n && !found; j++) found = strcmp(topic, sh_ffi_source_name(a, j)) == 0;
         if (!found) {
-            snprintf(why, len, "the new version reads topic %s, which the running one does not; "
-                     "restart the app to change its inputs", sh_ffi_source_name(b, i));
+            char *where = sh_vm_source_location(next, topic);
+            snprintf(why, len, "%s: the new version reads topic %s, which the running one does not; "
+                     "restart the app to change its inputs", where, topic);
+            free(where);
             return false;
         }
     }
-    if (n != m) {
-        snprintf(why, len, "the new version reads %d topics, the running one %d; restart the app "
-                 "to change its inputs", m, n);
-        return false;
+    for (int j = 0; j < n; j++) {
+        const char *topic = sh_ffi_source_name(a, j);
+        bool found = false;
+        for (int i = 0; i < m && !found; i++) found = strcmp(topic, sh_ffi_source_name(b, i)) == 0;
+        if (!found) {
+            snprintf(why, len, "%s:1: the new version no longer reads topic %s; restart the app "
+                     "to change its inputs", sh_vm_watched_files(next, &m)[0], topic);
+            return false;
+        }
     }
     return true;
 }
@@ -222,7 +232,7 @@ static void try_reload(host_t *h, const sh_output_t *output) {
     clock_gettime(CLOCK_MONOTONIC, &start);
     char err[2048];
     sh_vm_t *next = sh_vm_load(h->options->app_path, output, h->version + 1, err, sizeof err);
-    if (next && !same_sources(sh_vm_ctx(h->vm), sh_vm_ctx(next), err, sizeof err)) {
+    if (next && !same_sources(h->vm, next, err, sizeof err)) {
         sh_vm_free(next);
         next = NULL;
     }

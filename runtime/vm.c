@@ -189,6 +189,16 @@ int sh_vm_source_partitions(sh_vm_t *vm, const char *topic) {
     return partitions;
 }
 
+char *sh_vm_source_location(sh_vm_t *vm, const char *topic) {
+    lua_State *L = vm->L;
+    lua_pushstring(L, topic);
+    char *where = NULL;
+    if (call_app(vm, "source_location", 1, 1) == 0 && lua_isstring(L, -1))
+        where = strdup(lua_tostring(L, -1));
+    lua_settop(L, 0);
+    return where ? where : strdup("?");
+}
+
 int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, size_t errlen) {
     lua_State *L = vm->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->process_ref);

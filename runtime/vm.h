@@ -27,6 +27,8 @@ const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
 /* Partitions declared for source topic `topic` (0: not declared). */
 int sh_vm_source_partitions(sh_vm_t *vm, const char *topic);
+/* Where the app declares source `topic`, as "file:line". Caller frees. */
+char *sh_vm_source_location(sh_vm_t *vm, const char *topic);
 
 /* Runs the topology over records[0..n). Returns the number of records fully
  * processed; when it is less than n, errbuf says why (the app's on_error

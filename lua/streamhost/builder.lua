@@ -60,8 +60,11 @@ function Builder:stream(topics, opts)
             "reuse the stream instead of reading the topic twice", 2)
     end
   end
+  local caller = debug.getinfo(2, "Sl")
   local node = self:add("source", {}, { topics = topics, key_serde = key, value_serde = value,
-                                        partitions = opts.partitions })
+                                        partitions = opts.partitions,
+                                        location = caller.source:gsub("^@", "") .. ":" ..
+                                                   caller.currentline })
   for _, t in ipairs(topics) do self.source_topics[t] = node end
   self.sources[#self.sources + 1] = node
   return Stream.new(self, node, key, value)

@@ -63,9 +63,9 @@ local function load_app(app_path, ctx_ud)
 
   local files = required_files(before, lua_dir)
   table.insert(files, 1, app_path)
-  local source_partitions = {}
+  local sources = {}
   for _, source in ipairs(inst.builder.sources) do
-    for _, t in ipairs(source.topics) do source_partitions[t] = source.partitions or 1 end
+    for _, t in ipairs(source.topics) do sources[t] = source end
   end
   return {
     id = app.id,
@@ -74,7 +74,8 @@ local function load_app(app_path, ctx_ud)
     process = inst.process,
     after_batch = function() inst.after_batch() end,
     describe = function() return inst.builder:describe() end,
-    source_partitions = function(_, topic) return source_partitions[topic] or 1 end,
+    source_partitions = function(_, topic) return sources[topic] and sources[topic].partitions or 1 end,
+    source_location = function(_, topic) return sources[topic] and sources[topic].location or app_path end,
   }
 end
 

@@ -1,0 +1,136 @@
+-- Helpers for integration specs: start real processes (the broker, the app),
+-- talk to Kafka with kcat as an outside client, and wait on conditions.
+local ffi = require "ffi"
+local cjson = require "cjson"
+
+ffi.cdef [[ int poll(void *fds, unsigned long nfds, int timeout); ]]
+
+local _M = {}
+
+_M.bin = os.getenv("STREAMHOST_BIN") or "bin/streamhost"
+
+function _M.sleep_ms(ms) ffi.C.poll(nil, 0, ms) end
+
+-- Polls fn until it returns a truthy value; raises after timeout_ms.
+function _M.wait_until(what, timeout_ms, fn)
+  local deadline = os.time() + math.ceil(timeout_ms / 1000)
+  while true do
+    local v = fn()
+    if v then return v end
+    if os.time() > deadline then error("timed out waiting for " .. what, 2) end
+    _M.sleep_ms(20)
+  end
+end
+
+function _M.shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function _M.tmpdir()
+  local p = io.popen("mktemp -d /tmp/streamhost-spec.XXXXXX")
+  local dir = p:read("*l")
+  p:close()
+  return dir
+end
+
+function _M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function _M.write_file(path, content)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+end
+
+-- Starts a command in the background with its output in logfile; returns its pid.
+function _M.spawn(cmd, logfile)
+  local p = io.popen("sh -c " .. _M.shell_quote(cmd .. " >" .. logfile .. " 2>&1 & echo $!"))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  return pid
+end
+
+function _M.alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0
+end
+
+function _M.kill(pid, signal)
+  os.execute("kill -" .. (signal or "TERM") .. " " .. pid .. " 2>/dev/null")
+end
+
+-- Waits for a process to exit and returns its exit code (via /proc when it is
+-- our child's grandchild we cannot wait(); we poll for its disappearance).
+function _M.wait_exit(pid, timeout_ms)
+  _M.wait_until("process " .. pid .. " to exit", timeout_ms or 30000,
+                function() return not _M.alive(pid) end)
+end
+
+-- Starts `streamhost broker`; returns { bootstrap =, stop = fn }.
+function _M.start_broker(topics)
+  local args = {}
+  for name, partitions in pairs(topics or {}) do
+    args[#args + 1] = "--topic " .. name .. ":" .. partitions
+  end
+  local dir = _M.tmpdir()
+  local log = dir .. "/broker.log"
+  local pid = _M.spawn(_M.bin .. " broker " .. table.concat(args, " "), log)
+  local bootstrap = _M.wait_until("the broker's bootstrap line", 10000, function()
+    return _M.read_file(log):match("^bootstrap%.servers=(%S+)\n")
+  end)
+  return {
+    bootstrap = bootstrap,
+    pid = pid,
+    stop = function()
+      _M.kill(pid)
+      _M.wait_exit(pid)
+    end,
+  }
+end
+
+-- Produces { {key, value}, ... } with kcat (key and value must not contain
+-- the delimiter or newlines).
+function _M.produce(bootstrap, topic, records)
+  local p = io.popen("kcat -P -b " .. bootstrap .. " -t " .. topic .. " -K '|' -z none", "w")
+  for _, r in ipairs(records) do p:write(r[1], "|", r[2], "\n") end
+  assert(p:close(), "kcat -P failed")
+end
+
+-- Reads every record currently in the topic with kcat: a list of
+-- { key, value, partition, offset, timestamp, headers } in partition order.
+function _M.consume_all(bootstrap, topic)
+  local p = io.popen("kcat -C -b " .. bootstrap .. " -t " .. topic ..
+                     " -o beginning -e -q -J 2>/dev/null")
+  local list = {}
+  for line in p:lines() do
+    local ok, m = pcall(cjson.decode, line)
+    if ok and type(m) == "table" and m.offset then
+      list[#list + 1] = { key = m.key ~= cjson.null and m.key or nil,
+                          value = m.payload ~= cjson.null and m.payload or nil,
+                          partition = m.partition, offset = m.offset, timestamp = m.ts,
+                          headers = m.headers }
+    end
+  end
+  p:close()
+  return list
+end
+
+-- Waits until the topic holds at least n records and returns them.
+function _M.wait_records(bootstrap, topic, n, timeout_ms)
+  local got
+  _M.wait_until(n .. " records in " .. topic, timeout_ms or 30000, function()
+    got = _M.consume_all(bootstrap, topic)
+    return #got >= n
+  end)
+  return got
+end
+
+function _M.count_matches(text, pattern)
+  local n = 0
+  for _ in text:gmatch(pattern) do n = n + 1 end
+  return n
+end
+
+return _M
