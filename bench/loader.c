@@ -2,14 +2,16 @@
  * loader.c - fills an input topic with benchmark records as fast as the broker
  * takes them.
  *
- *   loader BOOTSTRAP TOPIC COUNT
+ *   loader BOOTSTRAP TOPIC COUNT [table]
  *
- * Keys are drawn uniformly from 10,000 (record.h). Timestamps are synthetic:
+ * Keys are drawn uniformly from 10,000 (record.h); with `table`, record i has
+ * key i instead, so COUNT = 10000 writes each key once (the join's table). Timestamps are synthetic:
  * record i is stamped base + i ms, with base = now - COUNT ms, so a million
  * records span about 17 minutes of event time and windowed workloads see many
  * windows open and close rather than one. Large batches and a long linger keep
  * the broker, not the loader, the bottleneck. Prints records/s on stderr.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -41,11 +43,12 @@ static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: loader BOOTSTRAP TOPIC COUNT\n");
+    if (argc < 4 || argc > 5) {
+        fprintf(stderr, "usage: loader BOOTSTRAP TOPIC COUNT [table]\n");
         return 2;
     }
     long long count = atoll(argv[3]);
+    bool table = argc == 5 && strcmp(argv[4], "table") == 0;
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     set(conf, "bootstrap.servers", argv[1]);
@@ -68,7 +71,8 @@ int main(int argc, char **argv) {
     char key[16], value[RECORD_VALUE_LEN + 1];
     double start = now_s();
     for (long long i = 0; i < count; i++) {
-        int key_len = record_format_key(key, sizeof key, (unsigned)(record_next_random(&rng) % RECORD_KEY_COUNT));
+        unsigned key_index = table ? (unsigned)i : (unsigned)(record_next_random(&rng) % RECORD_KEY_COUNT);
+        int key_len = record_format_key(key, sizeof key, key_index);
         record_format_value(value, key, i, 0);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(

@@ -16,6 +16,7 @@
  *   {"count":N,"expected":E,"complete":true,"first_ms":..,"last_ms":..,"rps":..}
  * rps counts the records written between the first and the last observation.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -79,11 +80,14 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    bool trace = getenv("WATERMARK_TRACE") != NULL; /* one stderr line per poll, for debugging */
     double begin = wall_ms(), first_ms = 0, last_ms = 0, last_change = begin;
     long long first_count = 0, count = 0;
     for (;;) {
+        double asked = wall_ms();
         long long sum = end_offsets_sum(rk, topic, partitions);
         double now = wall_ms();
+        if (trace) fprintf(stderr, "%.1f %.1f %lld\n", asked - begin, now - asked, sum);
         if (sum > count) {
             if (count == 0) {
                 first_ms = now;

@@ -1,0 +1,127 @@
+"""report.py - writes bench/results/latest.json and latest.md from the figures
+and states every target of issue 4 as met, missed or not measured.
+
+In the JSON a figure is its median, with `<field>_min` and `<field>_max`
+beside it; a figure that could not be taken is the string
+"not measured: <reason>"."""
+import json
+import os
+
+RATIO_TARGETS = {"passthrough": 0.90, "stateless": 0.70, "count": 0.50, "hopping": 0.30, "join": 0.40}
+PYTHON_MULTIPLE = 5.0
+ENGINE_TARGETS = {"stateless": 1_000_000, "count": 400_000}
+TOP_TARGETS = [  # field, comparison, bound, unit
+    ("reload_pause_ms_p99", "<=", 20, "ms"),
+    ("restore_rps", ">=", 500_000, "records/s"),
+    ("latency_ms_p99", "<=", 10, "ms"),
+]
+WORKLOAD_FIELDS = ["streamhost_rps", "c_passthrough_rps", "ratio", "python_rps", "python_multiple",
+                   "engine_rps_per_core"]
+
+
+def _median(figure):
+    return figure["median"] if isinstance(figure, dict) else None
+
+
+def _flatten(figures):
+    out = {}
+    for field in WORKLOAD_FIELDS:
+        figure = figures.get(field)
+        if isinstance(figure, dict):
+            out[field] = figure["median"]
+            out[field + "_min"] = figure["min"]
+            out[field + "_max"] = figure["max"]
+            out[field + "_runs"] = figure["runs"]
+        elif figure is not None:
+            out[field] = figure
+    out["peak_rss_mb"] = {p: round(s["median"], 1) for p, s in figures.get("peak_rss_mb", {}).items()}
+    return out
+
+
+def _verdict(value, op, bound):
+    if value is None or isinstance(value, str):
+        return None
+    return value >= bound if op == ">=" else value <= bound
+
+
+def targets(workloads, top):
+    rows = []
+    for name, bound in RATIO_TARGETS.items():
+        value = _median(workloads.get(name, {}).get("ratio"))
+        rows.append({"target": f"{name}: streamhost / c_passthrough >= {bound:.2f}", "value": value,
+                     "met": _verdict(value, ">=", bound)})
+    for name in ("passthrough", "stateless", "count"):
+        value = _median(workloads.get(name, {}).get("python_multiple"))
+        rows.append({"target": f"{name}: streamhost / python >= {PYTHON_MULTIPLE:.0f}", "value": value,
+                     "met": _verdict(value, ">=", PYTHON_MULTIPLE)})
+    for name, bound in ENGINE_TARGETS.items():
+        value = _median(workloads.get(name, {}).get("engine_rps_per_core"))
+        rows.append({"target": f"engine-only {name} >= {bound:,} records/s per core", "value": value,
+                     "met": _verdict(value, ">=", bound)})
+    for field, op, bound, unit in TOP_TARGETS:
+        value = top.get(field)
+        rows.append({"target": f"{field} {op} {bound:,} {unit}", "value": value,
+                     "met": _verdict(value, op, bound)})
+    return rows
+
+
+def _fmt(value, digits=0):
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:,.{digits}f}"
+
+
+def _cell(figure, digits=0):
+    if isinstance(figure, dict):
+        return f"{_fmt(figure['median'], digits)} ({_fmt(figure['min'], digits)}–{_fmt(figure['max'], digits)})"
+    return _fmt(figure, digits)
+
+
+def write(results_dir, meta, workloads, top, notes):
+    os.makedirs(results_dir, exist_ok=True)
+    rows = targets(workloads, top)
+    doc = dict(meta)
+    doc["workloads"] = {name: _flatten(figures) for name, figures in workloads.items()}
+    doc.update(top)
+    doc["targets"] = rows
+    doc["notes"] = notes
+    with open(os.path.join(results_dir, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+    v = meta["versions"]
+    md = [
+        "# streamhost benchmark results",
+        "",
+        f"{meta['date']} · {meta['cpu']}, {meta['cores']} cores · librdkafka {v['librdkafka']}, "
+        f"LuaJIT {v['luajit']}, RocksDB {v['rocksdb']}, streamhost {v['streamhost']} · "
+        f"{meta['records']:,} records of {meta['value_bytes']} bytes per run, {meta['runs']} runs"
+        f"{' (QUICK: a smoke test, not a measurement)' if meta['quick'] else ''}",
+        "",
+        "Records/s are input records per second, median (min–max) of the runs. Ratios are taken",
+        "between runs of the same round, on the same broker, and are what the targets judge.",
+        "",
+        "| workload | streamhost rec/s | c_passthrough rec/s | ratio | python rec/s | × python "
+        "| engine rec/s/core | peak RSS MB (sh / c / py) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in workloads.items():
+        rss = f.get("peak_rss_mb", {})
+        rss_cell = " / ".join(_fmt(_median(rss.get(p)), 0) for p in ("streamhost", "c_passthrough", "python"))
+        md.append(f"| {name} | {_cell(f.get('streamhost_rps'))} | {_cell(f.get('c_passthrough_rps'))} "
+                  f"| {_cell(f.get('ratio'), 2)} | {_cell(f.get('python_rps'))} "
+                  f"| {_cell(f.get('python_multiple'), 1)} | {_cell(f.get('engine_rps_per_core'))} | {rss_cell} |")
+    md += ["", "| measure | value |", "|---|---|"]
+    for field in ("reload_pause_ms_p50", "reload_pause_ms_p99", "restore_rps", "latency_ms_p50",
+                  "latency_ms_p99", "engine_instructions_per_record"):
+        md.append(f"| {field} | {_fmt(top.get(field), 2 if 'ms' in field else 0)} |")
+    md += ["", "## Targets", "", "| target | value | verdict |", "|---|---|---|"]
+    for row in rows:
+        verdict = {True: "met", False: "**MISSED**", None: "not measured"}[row["met"]]
+        md.append(f"| {row['target']} | {_fmt(row['value'], 2)} | {verdict} |")
+    if notes:
+        md += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    with open(os.path.join(results_dir, "latest.md"), "w") as f:
+        f.write("\n".join(md) + "\n")

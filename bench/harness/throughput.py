@@ -1,0 +1,127 @@
+"""throughput.py - one workload end to end: a fresh broker, the input loaded
+once, then rounds of c_passthrough, `streamhost run` and the Python peer, each
+with its own consumer group and output topic. Programs alternate within a
+round so that a noisy moment on a shared machine hits all of them alike, and
+the ratio is taken between runs of the same round."""
+import os
+import subprocess
+
+from . import measure, stats
+from .broker import Broker
+from .workloads import PARTITIONS
+
+NOT_MEASURED = "not measured: "
+
+
+def _load(cfg, bootstrap, topic, count, *extra):
+    subprocess.run([cfg.tool("loader"), bootstrap, topic, str(count), *extra], check=True,
+                   stderr=subprocess.DEVNULL)
+
+
+def _topics(workload, runs):
+    topics = [("input", PARTITIONS)]
+    if workload.get("table"):
+        topics.append(("table", PARTITIONS))
+    for r in range(runs):
+        for program in ("c", "sh", "py"):
+            topics.append((f"out-{program}-{r}", PARTITIONS))
+        for store in workload["stores"]:
+            topics.append((f"bench-{workload['name']}-{r}-{store}-changelog", PARTITIONS))
+    return topics
+
+
+def _streamhost(cfg, workload, bootstrap, r, expected):
+    app_id = f"bench-{workload['name']}-{r}"
+    run_dir = cfg.run_dir(app_id)
+    env = dict(os.environ, BENCH_APP_ID=app_id, BENCH_INPUT="input",
+               BENCH_OUTPUT=f"out-sh-{r}", BENCH_TABLE="table")
+    app = os.path.join(cfg.bench_dir, "apps", workload["app"])
+    return measure.run([cfg.streamhost, "run", app, "--bootstrap", bootstrap], env=env, cwd=run_dir,
+                       bootstrap=bootstrap, output=f"out-sh-{r}", expected=expected,
+                       records=cfg.records, log_path=os.path.join(run_dir, "streamhost.log"),
+                       watermark=cfg.tool("watermark"), timeout_s=cfg.timeout_s)
+
+
+def _c_passthrough(cfg, workload, bootstrap, r):
+    log = os.path.join(cfg.run_dir(f"c-{workload['name']}-{r}"), "c_passthrough.log")
+    return measure.run([cfg.tool("c_passthrough"), bootstrap, "input", f"out-c-{r}", str(cfg.records),
+                        f"c-passthrough-{r}"],
+                       bootstrap=bootstrap, output=f"out-c-{r}", expected=cfg.records,
+                       records=cfg.records, log_path=log, watermark=cfg.tool("watermark"),
+                       timeout_s=cfg.timeout_s)
+
+
+def _python(cfg, workload, bootstrap, r, expected):
+    log = os.path.join(cfg.run_dir(f"py-{workload['name']}-{r}"), "python.log")
+    script = os.path.join(cfg.bench_dir, workload["python"])
+    return measure.run([cfg.python, script, bootstrap, "input", f"out-py-{r}", str(cfg.records),
+                        f"python-{r}"],
+                       bootstrap=bootstrap, output=f"out-py-{r}", expected=expected,
+                       records=cfg.records, log_path=log, watermark=cfg.tool("watermark"),
+                       timeout_s=cfg.timeout_s)
+
+
+def _figure(runs, key):
+    """Median/min/max of a measured key, or the reason it was not measured."""
+    errors = [r["error"] for r in runs if "error" in r]
+    good = [r[key] for r in runs if "error" not in r and r.get("complete")]
+    short = [r for r in runs if "error" not in r and not r.get("complete")]
+    if good and len(good) == len(runs):
+        return stats.summary(good)
+    if errors:
+        return NOT_MEASURED + errors[0]
+    if short:
+        s = short[0]
+        return NOT_MEASURED + f"output stopped at {s['count']} records, expected more (see {s['log']})"
+    return NOT_MEASURED + "not run"
+
+
+def bench(cfg, workload):
+    name = workload["name"]
+    if workload.get("not_measured"):
+        reason = NOT_MEASURED + workload["not_measured"]
+        return {"streamhost_rps": reason, "c_passthrough_rps": reason, "ratio": reason,
+                "peak_rss_mb": {}, "python_rps": None}
+    expected = workload["expected"](cfg.records)
+    results = {"c": [], "sh": [], "py": []}
+    with Broker(cfg.streamhost, _topics(workload, cfg.runs), cfg.log_path(f"broker-{name}.log")) as broker:
+        bs = broker.bootstrap
+        if workload.get("table"):
+            _load(cfg, bs, "table", 10000, "table")
+        _load(cfg, bs, "input", cfg.records)
+        for r in range(cfg.runs):
+            cfg.say(f"{name}: round {r + 1}/{cfg.runs}")
+            if not any("error" in x for x in results["sh"]):  # a rejected app stays rejected
+                results["sh"].append(_streamhost(cfg, workload, bs, r, expected))
+                cfg.say(f"  streamhost: {_brief(results['sh'][-1])}")
+            results["c"].append(_c_passthrough(cfg, workload, bs, r))
+            cfg.say(f"  c_passthrough: {_brief(results['c'][-1])}")
+            if workload["python"]:
+                results["py"].append(_python(cfg, workload, bs, r, expected))
+                cfg.say(f"  python: {_brief(results['py'][-1])}")
+    out = {
+        "streamhost_rps": _figure(results["sh"], "rps"),
+        "c_passthrough_rps": _figure(results["c"], "rps"),
+        "python_rps": _figure(results["py"], "rps") if workload["python"] else None,
+        "peak_rss_mb": {},
+    }
+    for program, label in (("sh", "streamhost"), ("c", "c_passthrough"), ("py", "python")):
+        rss = [r["peak_rss_mb"] for r in results[program] if "error" not in r]
+        if rss:
+            out["peak_rss_mb"][label] = stats.summary(rss)
+    if isinstance(out["streamhost_rps"], dict) and isinstance(out["c_passthrough_rps"], dict):
+        out["ratio"] = stats.summary([s["rps"] / c["rps"] for s, c in zip(results["sh"], results["c"])])
+    else:
+        reason = out["streamhost_rps"] if isinstance(out["streamhost_rps"], str) else out["c_passthrough_rps"]
+        out["ratio"] = reason
+    if isinstance(out["python_rps"], dict) and isinstance(out["streamhost_rps"], dict):
+        out["python_multiple"] = stats.summary(
+            [s["rps"] / p["rps"] for s, p in zip(results["sh"], results["py"])])
+    return out
+
+
+def _brief(result):
+    if "error" in result:
+        return result["error"]
+    done = "" if result["complete"] else f" (incomplete: {result['count']} records)"
+    return f"{result['rps']:,.0f} records/s, peak RSS {result['peak_rss_mb']:.0f} MB{done}"
