@@ -56,7 +56,7 @@ demo: deps
 
 bench: deps
 	$(MAKE) all
-	bench/run.sh
+	QUICK=$(QUICK) bench/run.sh
 
 format:
 	clang-format -i runtime/*.c runtime/*.h runtime/include/*.h runtime/tests/*.c bench/*.c

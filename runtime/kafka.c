@@ -55,11 +55,18 @@ static int set_all(rd_kafka_conf_t *conf, rd_kafka_type_t type, const sh_kv_t *k
     return 0;
 }
 
+/* librdkafka's own log lines go through ours, so every line has one format. */
+static void on_log(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+    int ours = level <= 3 ? SH_LOG_ERROR : level == 4 ? SH_LOG_WARN : level <= 6 ? SH_LOG_INFO : SH_LOG_DEBUG;
+    sh_log(ours, "kafka %s %s: %s", rd_kafka_name(rk), facility, message);
+}
+
 rd_kafka_conf_t *sh_kafka_conf(rd_kafka_type_t type, const char *group_id,
                                const sh_kv_t *props, int prop_count,
                                const sh_kv_t *overrides, int override_count,
                                char *errbuf, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_log);
     const sh_kv_t *defaults = type == RD_KAFKA_PRODUCER ? producer_defaults : consumer_defaults;
     int default_count = type == RD_KAFKA_PRODUCER
                             ? (int)(sizeof producer_defaults / sizeof *producer_defaults)
