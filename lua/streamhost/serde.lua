@@ -79,9 +79,14 @@ local serdes = {
     end,
     decode = function(s)
       if #s ~= 8 then error("long serde: expected 8 bytes, got " .. #s, 0) end
+      local negative = byte(s, 1) >= 128
       local n = 0
-      for i = 1, 8 do n = n * 256 + byte(s, i) end
-      if byte(s, 1) >= 128 then n = n - 18446744073709551616 end
+      for i = 1, 8 do
+        local b = byte(s, i)
+        -- two's complement: sum the inverted bytes so -1 stays exact
+        n = n * 256 + (negative and 255 - b or b)
+      end
+      if negative then n = -n - 1 end
       return n
     end,
   },

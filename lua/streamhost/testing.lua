@@ -39,20 +39,29 @@ local function source_of(d, topic)
   end
 end
 
-function Driver:input(topic)
+local function check_open(d)
+  if d.closed then error("the driver is closed", 3) end
+end
+
+-- opts.key / opts.value choose the serdes used to write (default: the
+-- source's), as Kafka Streams' createInputTopic with serializers; "bytes"
+-- pipes raw bytes.
+function Driver:input(topic, opts)
+  check_open(self)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
   return setmetatable({ driver = self, topic = topic, source = source,
                         index = C.sh_ffi_source_add(self.ctx, topic),
-                        kenc = serde.get(source.key_serde).encode,
-                        venc = serde.get(source.value_serde).encode }, Input)
+                        kenc = serde.get(opts and opts.key or source.key_serde, 2).encode,
+                        venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
+                   Input)
 end
 
 -- Pipes one record. timestamp defaults to the driver's wall clock; headers is
 -- an optional list of { key = name, value = bytes }.
 function Input:pipe(key, value, timestamp, headers)
   local d = self.driver
-  if d.closed then error("the driver is closed", 2) end
+  check_open(d)
   local kb = key ~= nil and self.kenc(key) or nil
   local vb = value ~= nil and self.venc(value) or nil
   local offset = d.offsets[self.topic] or 0
@@ -92,6 +101,7 @@ function Input:pipe_all(list)
 end
 
 function Driver:output(topic, opts)
+  check_open(self)
   local node = self.inst.sink_nodes[topic]
   local key_serde = opts and opts.key or (node and node.key_serde)
   local value_serde = opts and opts.value or (node and node.value_serde)
@@ -109,6 +119,7 @@ local scratch = ffi.new("sh_ffi_record_t[1]")
 
 -- Takes the next record written to the topic, or nil.
 function Output:read()
+  check_open(self.driver)
   local r = scratch[0]
   if C.sh_ffi_capture_next(self.driver.ctx, self.sink, scratch) == 0 then return nil end
   local headers = {}
@@ -146,7 +157,9 @@ end
 function Driver:describe() return self.inst.builder:describe() end
 
 function Driver:close()
+  if self.closed then return end
   self.closed = true
+  C.sh_ffi_ctx_destroy(ffi.gc(self.ctx, nil))
   self.ctx = nil
 end
 

@@ -35,8 +35,10 @@ local function fanout(pushes)
   end
 end
 
+local json_encode = serde.get("json").encode
+
 local function render(x)
-  if type(x) == "table" then return serde.json.encode(x) end
+  if type(x) == "table" then return json_encode(x) end
   if x == nil or x == serde.null then return "null" end
   return tostring(x)
 end
