@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import machine, report, throughput  # noqa: E402
+from harness import engine, latency, machine, report, throughput  # noqa: E402
 from harness.workloads import WORKLOADS  # noqa: E402
 
 
@@ -23,6 +23,11 @@ class Config:
         self.records = int(os.environ.get("BENCH_RECORDS") or (100_000 if self.quick else 1_000_000))
         self.runs = int(os.environ.get("BENCH_RUNS") or (1 if self.quick else 3))
         self.timeout_s = 30 if self.quick else 300
+        self.engine_records = 200_000 if self.quick else 2_000_000
+        self.callgrind_records = (5_000, 25_000) if self.quick else (20_000, 120_000)
+        self.latency_seconds = 3 if self.quick else 20
+        self.reloads = 5 if self.quick else 50
+        self.reload_interval_s = 0.3 if self.quick else 0.4
         self.streamhost = os.path.join(self.root, "bin", "streamhost")
         self.python = "/usr/bin/python3"  # Debian's, which has python3-confluent-kafka
         self.work = tempfile.mkdtemp(prefix="streamhost-bench-")
@@ -48,15 +53,41 @@ def main():
     cfg.say(f"{cfg.records:,} records, {cfg.runs} runs; logs in {cfg.work}")
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     workloads = {}
-    for workload in WORKLOADS:
-        if only and workload["name"] not in only:
-            continue
+    selected = [w for w in WORKLOADS if not only or w["name"] in only]
+    for workload in selected:
         workloads[workload["name"]] = throughput.bench(cfg, workload)
-    top = {}
-    notes = []
+    top, notes = {}, []
+    results_dir = os.path.join(cfg.bench_dir, "results")
+
+    cfg.say("engine-only (test driver path, no broker)")
+    for workload in selected:
+        if workload["app"]:
+            figure = engine.rps_per_core(cfg, workload["app"][:-4])
+            workloads[workload["name"]]["engine_rps_per_core"] = figure
+            cfg.say(f"  {workload['name']}: {figure if isinstance(figure, str) else round(figure['median'])}")
+        else:
+            workloads[workload["name"]]["engine_rps_per_core"] = "not measured: " + workload["not_measured"]
+    top["engine_instructions_per_record"] = engine.instructions_per_record(
+        cfg, "stateless", os.path.join(results_dir, "profile-stateless.txt"))
+    cfg.say(f"  stateless under callgrind: {top['engine_instructions_per_record']} instructions/record")
+    notes.append("engine_instructions_per_record is the stateless workload's (callgrind, difference of "
+                 f"{cfg.callgrind_records[1]:,} and {cfg.callgrind_records[0]:,} records); "
+                 "its profile is in profile-stateless.txt")
+
+    cfg.say("latency at 20k records/s")
+    figures, more = latency.latency(cfg)
+    top.update(figures)
+    notes += more
+    cfg.say(f"  p50 {top['latency_ms_p50']} ms, p99 {top['latency_ms_p99']} ms")
+    cfg.say(f"reload pause ({cfg.reloads} reloads)")
+    figures, more = latency.reload_pause(cfg)
+    top.update(figures)
+    notes += more
+    cfg.say(f"  p50 {top['reload_pause_ms_p50']} ms, p99 {top['reload_pause_ms_p99']} ms")
+    top["restore_rps"] = "not measured: needs stateful stores with changelogs (issue 3)"
     meta = machine.describe(cfg.streamhost)
     meta.update(records=cfg.records, runs=cfg.runs, quick=cfg.quick, value_bytes=100, keys=10000)
-    report.write(os.path.join(cfg.bench_dir, "results"), meta, workloads, top, notes)
+    report.write(results_dir, meta, workloads, top, notes)
     cfg.say("wrote bench/results/latest.md and latest.json")
 
 

@@ -6,7 +6,8 @@
  *
  * Consumes INPUT from the earliest offset in batches (one queue,
  * rd_kafka_consume_batch_queue) and produces each record to OUTPUT on the same
- * partition. The value is not copied: the producer points at the consumed
+ * partition (waiting at most 1 ms to fill a batch, which would otherwise
+ * add to latency). The value is not copied: the producer points at the consumed
  * message's payload, and the consumed message is destroyed in the delivery
  * report, which is when the producer no longer needs it. Exits once COUNT
  * records are delivered and prints records/s (first consumed record to last
@@ -104,7 +105,7 @@ int main(int argc, char **argv) {
     long long consumed = 0;
     double start = 0;
     while (delivered + failed < count && !stopping) {
-        ssize_t n = consumed < count ? rd_kafka_consume_batch_queue(queue, 100, batch, BATCH_MAX) : 0;
+        ssize_t n = consumed < count ? rd_kafka_consume_batch_queue(queue, 1, batch, BATCH_MAX) : 0;
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = batch[i];
             if (m->err || consumed >= count) {

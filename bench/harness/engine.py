@@ -1,0 +1,67 @@
+"""engine.py - the engine-only measures: bench/engine.lua under LuaJIT for
+records/s per core (median of runs), and under callgrind for instructions
+per record, which stays put on a noisy shared machine.
+
+Instructions per record are the difference between two callgrind runs of
+different lengths divided by the difference in records, so that loading
+LuaJIT, the app and the record pool (the same in both) cancels out."""
+import json
+import os
+import re
+import subprocess
+
+from . import stats
+
+NOT_MEASURED = "not measured: "
+
+
+def _env(cfg):
+    lua = os.path.join(cfg.root, "lua")
+    return dict(os.environ, LUA_PATH=f"{lua}/?.lua;{lua}/?/init.lua;;",
+                STREAMHOST_LIB=os.path.join(cfg.root, "lib", "libstreamhost.so"))
+
+
+def _engine(cfg, workload, records, prefix=()):
+    args = [*prefix, "luajit", os.path.join(cfg.bench_dir, "engine.lua"), workload, str(records)]
+    proc = subprocess.run(args, capture_output=True, text=True, env=_env(cfg), timeout=600)
+    if proc.returncode != 0:
+        lines = [l for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
+        first = next((l for l in lines if "valgrind" not in l and not l.startswith("==")), "")
+        raise RuntimeError(first.replace("luajit: ", "") or f"exit status {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc
+
+
+def rps_per_core(cfg, workload):
+    try:
+        runs = [_engine(cfg, workload, cfg.engine_records)[0]["rps_per_core"] for _ in range(cfg.runs)]
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        return NOT_MEASURED + str(e)
+    return stats.summary(runs)
+
+
+def _callgrind_total(cfg, workload, records, out_file):
+    _, proc = _engine(cfg, workload, records,
+                      ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"))
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    if not match:
+        raise RuntimeError("callgrind printed no total")
+    return int(match[1])
+
+
+def instructions_per_record(cfg, workload, profile_path):
+    """Instructions per record, and the annotated profile of the longer run
+    written to profile_path (where the time goes, for missed targets)."""
+    small, large = cfg.callgrind_records
+    work = cfg.run_dir(f"callgrind-{workload}")
+    try:
+        a = _callgrind_total(cfg, workload, small, os.path.join(work, "small.out"))
+        b = _callgrind_total(cfg, workload, large, os.path.join(work, "large.out"))
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        return NOT_MEASURED + str(e)
+    annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", os.path.join(work, "large.out")],
+                              capture_output=True, text=True)
+    with open(profile_path, "w") as f:
+        f.write(f"# callgrind, engine-only {workload}, {large:,} records (bench/engine.lua)\n")
+        f.write("# JIT-compiled Lua shows as ???: its cost is the part not attributed to C\n\n")
+        f.write("\n".join(annotate.stdout.splitlines()[:60]) + "\n")
+    return (b - a) / (large - small)
