@@ -109,8 +109,6 @@ struct sh_store {
 struct sh_store_iter {
     sh_store_db_t *shared;
     int kind;
-    rocksdb_readoptions_t *read;
-    const rocksdb_snapshot_t *snapshot;
     rocksdb_iterator_t **iters; /* one per segment (one for key-value stores) */
     int iter_count, current;
     char *prefix; /* fetch: the encoded key every entry must start with */
@@ -132,11 +130,20 @@ int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len,
 void sh_store_lock(void);
 void sh_store_unlock(void);
 void sh_store_iter_release(sh_store_db_t *shared);
+/* Registers a new iterator with the store's database (which it keeps open). */
+sh_store_iter_t *sh_store_iter_attach(sh_store_t *store, sh_store_iter_t *iter);
+/* Copies one entry into the iterator's buffers. */
+int sh_store_iter_copy(sh_store_iter_t *iter, const char *key, size_t key_len, const char *value,
+                       size_t value_len, sh_ffi_slice_t *key_out, sh_ffi_slice_t *value_out);
+/* SH_OK when the store is of this kind and its database is open. */
+int sh_store_check_kind(sh_store_t *store, int kind, const char *call);
 
 /* window_store.c */
 int sh_window_open(sh_store_db_t *shared, char **cf_names, rocksdb_column_family_handle_t **cfs,
                    int cf_count, int64_t retention_ms, char **error);
 void sh_window_close(sh_store_db_t *shared);
+/* Records stream time in the meta column family (window stores only). */
+int sh_window_save_stream_time(sh_store_db_t *shared, char **error);
 void sh_window_release_dropped(sh_store_db_t *shared);
 int sh_window_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                           size_t value_len);

@@ -1,0 +1,596 @@
+/*
+ * store_test.c - the state-store layer against real RocksDB in a temporary
+ * directory: key-value and window reads and writes, key encoding, retention,
+ * iterator paging, checkpoints and rebuilds, and the changelog records every
+ * write emits (read back through a capture context).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static int passed, failed;
+static const char *current_test;
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (cond) {                                                                        \
+            passed++;                                                                      \
+        } else {                                                                           \
+            failed++;                                                                      \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,           \
+                    current_test, #cond);                                                  \
+        }                                                                                  \
+    } while (0)
+
+#define MINUTE 60000LL
+
+static char state_dir[256];
+
+static bool slice_is(sh_ffi_slice_t s, const char *text) {
+    return s.len == strlen(text) && memcmp(s.data, text, s.len) == 0;
+}
+
+static bool bytes_are(const char *data, size_t len, const char *want, size_t want_len) {
+    return data && len == want_len && memcmp(data, want, len) == 0;
+}
+
+static int put(sh_store_t *s, const char *key, const char *value) {
+    return sh_ffi_store_put(s, key, strlen(key), value, value ? strlen(value) : 0, 1);
+}
+
+static int get(sh_store_t *s, const char *key, sh_ffi_slice_t *out) {
+    return sh_ffi_store_get(s, key, strlen(key), out);
+}
+
+static int wput(sh_store_t *s, const char *key, int64_t start, const char *value, int64_t ts) {
+    return sh_ffi_window_put(s, key, strlen(key), start, value, value ? strlen(value) : 0, ts);
+}
+
+static sh_store_t *open_kv(sh_ctx_t *ctx, const char *name, int32_t partition) {
+    sh_store_t *s = sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_KV,
+                                      partition, 0);
+    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
+    return s;
+}
+
+static sh_store_t *open_window(sh_ctx_t *ctx, const char *name, int64_t retention) {
+    sh_store_t *s = sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name,
+                                      SH_STORE_WINDOW, 0, retention);
+    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
+    return s;
+}
+
+/* Collects a fetch as "start=value;..." (start in minutes) for easy comparison. */
+static void fetch_text(sh_store_t *s, const char *key, int64_t from, int64_t to, char *out,
+                       size_t size) {
+    out[0] = 0;
+    sh_store_iter_t *it = sh_ffi_window_fetch(s, key, strlen(key), from, to);
+    if (!it) {
+        snprintf(out, size, "error: %s", sh_ffi_store_errmsg(s));
+        return;
+    }
+    sh_ffi_slice_t k, v;
+    int64_t start;
+    size_t n = 0;
+    while (sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
+        if (!bytes_are(k.data, k.len, key, strlen(key))) {
+            n += (size_t)snprintf(out + n, size - n, "wrong key;");
+            continue;
+        }
+        n += (size_t)snprintf(out + n, size - n, "%lld=%.*s;", (long long)(start / MINUTE),
+                              (int)v.len, v.data);
+    }
+    sh_ffi_store_iter_destroy(it);
+}
+
+static void test_kv_put_get_delete(void) {
+    current_test = "kv put/get/delete";
+    sh_store_t *s = open_kv(NULL, "kv", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    sh_ffi_slice_t out;
+    CHECK(get(s, "missing", &out) == SH_ERR_NOT_FOUND);
+    CHECK(put(s, "k1", "v1") == SH_OK);
+    CHECK(get(s, "k1", &out) == SH_OK && slice_is(out, "v1"));
+    CHECK(put(s, "k1", "v2") == SH_OK);
+    CHECK(get(s, "k1", &out) == SH_OK && slice_is(out, "v2"));
+    /* An empty value is a value, not a delete. */
+    CHECK(put(s, "empty", "") == SH_OK);
+    CHECK(get(s, "empty", &out) == SH_OK && out.len == 0);
+    CHECK(put(s, "k1", NULL) == SH_OK);
+    CHECK(get(s, "k1", &out) == SH_ERR_NOT_FOUND);
+    /* Binary keys and values with NUL bytes. */
+    const char key[] = {'x', 0, 'y'}, value[] = {0, 1, 0};
+    CHECK(sh_ffi_store_put(s, key, 3, value, 3, 1) == SH_OK);
+    CHECK(sh_ffi_store_get(s, key, 3, &out) == SH_OK && bytes_are(out.data, out.len, value, 3));
+    CHECK(sh_ffi_store_get(s, key, 1, &out) == SH_ERR_NOT_FOUND);
+    /* Window calls on a key-value store are refused with a reason. */
+    CHECK(sh_ffi_window_put(s, "k", 1, 0, "v", 1, 0) == SH_ERR_INVALID);
+    CHECK(strstr(sh_ffi_store_errmsg(s), "key-value") != NULL);
+    sh_ffi_store_close(s);
+}
+
+static void test_kv_prefix_keys(void) {
+    current_test = "kv prefix keys";
+    sh_store_t *s = open_kv(NULL, "prefix", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    sh_ffi_slice_t out;
+    CHECK(put(s, "a", "1") == SH_OK);
+    CHECK(put(s, "ab", "2") == SH_OK);
+    CHECK(sh_ffi_store_put(s, "a\0", 2, "3", 1, 1) == SH_OK);
+    CHECK(put(s, "a", NULL) == SH_OK);
+    CHECK(get(s, "a", &out) == SH_ERR_NOT_FOUND);
+    CHECK(get(s, "ab", &out) == SH_OK && slice_is(out, "2"));
+    CHECK(sh_ffi_store_get(s, "a\0", 2, &out) == SH_OK && slice_is(out, "3"));
+    sh_ffi_store_close(s);
+}
+
+static void test_window_fetch_order_and_range(void) {
+    current_test = "window fetch order and range";
+    sh_store_t *s = open_window(NULL, "win", 60 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    /* Written out of order, across several segments (interval 30 min). */
+    int64_t starts[] = {50, 10, 30, 0, 20, 40, 45};
+    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
+        char value[16];
+        snprintf(value, sizeof value, "v%lld", (long long)starts[i]);
+        CHECK(wput(s, "k", starts[i] * MINUTE, value, 55 * MINUTE) == SH_OK);
+    }
+    CHECK(wput(s, "other", 20 * MINUTE, "o", 55 * MINUTE) == SH_OK);
+    char text[512];
+    fetch_text(s, "k", 0, 100 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "0=v0;10=v10;20=v20;30=v30;40=v40;45=v45;50=v50;") == 0);
+    /* Both bounds inclusive. */
+    fetch_text(s, "k", 10 * MINUTE, 40 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "10=v10;20=v20;30=v30;40=v40;") == 0);
+    fetch_text(s, "k", 10 * MINUTE + 1, 40 * MINUTE - 1, text, sizeof text);
+    CHECK(strcmp(text, "20=v20;30=v30;") == 0);
+    fetch_text(s, "k", 41 * MINUTE, 44 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "") == 0);
+    fetch_text(s, "k", 40 * MINUTE, 10 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "") == 0);
+    fetch_text(s, "nobody", 0, 100 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "") == 0);
+
+    sh_ffi_slice_t out;
+    CHECK(sh_ffi_window_get(s, "k", 1, 30 * MINUTE, &out) == SH_OK && slice_is(out, "v30"));
+    CHECK(sh_ffi_window_get(s, "k", 1, 31 * MINUTE, &out) == SH_ERR_NOT_FOUND);
+    CHECK(sh_ffi_window_get(s, "other", 5, 20 * MINUTE, &out) == SH_OK && slice_is(out, "o"));
+    /* Delete one window. */
+    CHECK(wput(s, "k", 30 * MINUTE, NULL, 55 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_window_get(s, "k", 1, 30 * MINUTE, &out) == SH_ERR_NOT_FOUND);
+    fetch_text(s, "k", 20 * MINUTE, 40 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "20=v20;40=v40;") == 0);
+    /* Key-value calls on a window store are refused. */
+    CHECK(sh_ffi_store_get(s, "k", 1, &out) == SH_ERR_INVALID);
+    sh_ffi_store_close(s);
+}
+
+static void test_window_prefix_keys(void) {
+    current_test = "window prefix keys";
+    sh_store_t *s = open_window(NULL, "winprefix", 60 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    /* With plain key + start concatenation, "a" at start X and "a\0..." or
+     * "ab" would share prefixes and a fetch of "a" would see them. */
+    CHECK(wput(s, "a", 1 * MINUTE, "a1", 10 * MINUTE) == SH_OK);
+    CHECK(wput(s, "a", 3 * MINUTE, "a3", 10 * MINUTE) == SH_OK);
+    CHECK(wput(s, "ab", 2 * MINUTE, "ab2", 10 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_window_put(s, "a\0", 2, 2 * MINUTE, "a0", 2, 10 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_window_put(s, "", 0, 2 * MINUTE, "e", 1, 10 * MINUTE) == SH_OK);
+    char text[256];
+    fetch_text(s, "a", 0, 10 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "1=a1;3=a3;") == 0);
+    fetch_text(s, "ab", 0, 10 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "2=ab2;") == 0);
+    fetch_text(s, "", 0, 10 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "2=e;") == 0);
+    sh_store_iter_t *it = sh_ffi_window_fetch(s, "a\0", 2, 0, 10 * MINUTE);
+    sh_ffi_slice_t k, v;
+    int64_t start = -1;
+    CHECK(it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK &&
+          bytes_are(k.data, k.len, "a\0", 2) && slice_is(v, "a0") && start == 2 * MINUTE);
+    CHECK(it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_ERR_NOT_FOUND);
+    sh_ffi_store_iter_destroy(it);
+    sh_ffi_store_close(s);
+}
+
+static int count_column_families(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/0/db", state_dir, name);
+    rocksdb_options_t *options = rocksdb_options_create();
+    size_t count = 0;
+    char *err = NULL;
+    char **names = rocksdb_list_column_families(options, path, &count, &err);
+    rocksdb_options_destroy(options);
+    if (err) {
+        free(err);
+        return -1;
+    }
+    rocksdb_list_column_families_destroy(names, count);
+    return (int)count;
+}
+
+static void test_window_retention(void) {
+    current_test = "window retention";
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    int64_t retention = 10 * MINUTE; /* size 8 min + grace 2 min, say */
+    sh_store_t *s = open_window(ctx, "retained", retention);
+    CHECK(s != NULL);
+    if (!s) return;
+    int sink = sh_ffi_sink_add(ctx, "app-retained-changelog", 0);
+    sh_ffi_slice_t out;
+    CHECK(wput(s, "k", 0, "old", 1 * MINUTE) == SH_OK);
+    CHECK(wput(s, "k", 5 * MINUTE, "mid", 6 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_window_get(s, "k", 1, 0, &out) == SH_OK);
+    /* Stream time 10 min: the window at 0 has closed (0 <= 10 - 10). */
+    CHECK(wput(s, "k", 9 * MINUTE, "new", 10 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_store_stream_time(s) == 10 * MINUTE);
+    CHECK(sh_ffi_window_get(s, "k", 1, 0, &out) == SH_ERR_NOT_FOUND);
+    CHECK(sh_ffi_window_get(s, "k", 1, 5 * MINUTE, &out) == SH_OK && slice_is(out, "mid"));
+    char text[256];
+    fetch_text(s, "k", 0, 20 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "5=mid;9=new;") == 0);
+    /* A late put to a closed window is skipped, counted, and not logged. */
+    sh_ffi_record_t rec;
+    while (sh_ffi_capture_next(ctx, sink, &rec)) {
+    }
+    CHECK(wput(s, "k", 0, "late", 10 * MINUTE) == SH_OK);
+    CHECK(sh_ffi_store_expired_count(s) == 1);
+    CHECK(sh_ffi_capture_next(ctx, sink, &rec) == 0);
+    CHECK(sh_ffi_window_get(s, "k", 1, 0, &out) == SH_ERR_NOT_FOUND);
+
+    /* An endless stream: an hour of windows per minute for two days of
+     * stream time. Segments (5 min here, half the retention) are dropped as
+     * they close, so only about retention / interval of them stay. */
+    int failed_puts = 0, most_segments = 0;
+    for (int64_t minute = 10; minute < 2 * 24 * 60; minute++) {
+        for (int key = 0; key < 3; key++) {
+            char k[8];
+            snprintf(k, sizeof k, "k%d", key);
+            failed_puts += wput(s, k, minute * MINUTE, "x", minute * MINUTE) != SH_OK;
+        }
+        if (s->shared->segment_count > most_segments) most_segments = s->shared->segment_count;
+    }
+    CHECK(failed_puts == 0);
+    CHECK(most_segments <= retention / s->shared->segment_interval + 1);
+    CHECK(s->shared->segment_count <= retention / s->shared->segment_interval + 1);
+    fetch_text(s, "k0", 0, INT64_MAX, text, sizeof text);
+    CHECK(strcmp(text, "2870=x;2871=x;2872=x;2873=x;2874=x;2875=x;2876=x;2877=x;2878=x;2879=x;") ==
+          0);
+    sh_ffi_store_close(s);
+    int families = count_column_families("retained");
+    CHECK(families > 0 && families <= 2 + retention / MINUTE + 1);
+
+    /* Reopened, stream time is where it was, so nothing closed comes back
+     * and the retained windows are still there. */
+    s = open_window(ctx, "retained", retention);
+    CHECK(s != NULL);
+    if (s) {
+        fetch_text(s, "k1", 0, INT64_MAX, text, sizeof text);
+        CHECK(strstr(text, "2870=x;") != NULL && strstr(text, "2869=") == NULL);
+        sh_ffi_store_close(s);
+    }
+    sh_ffi_ctx_destroy(ctx);
+}
+
+static void test_kv_paging(void) {
+    current_test = "kv iterator paging";
+    sh_store_t *s = open_kv(NULL, "paged", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    for (int i = 0; i < 25; i++) {
+        char key[16], value[16];
+        snprintf(key, sizeof key, "key%02d", i);
+        snprintf(value, sizeof value, "%d", i);
+        CHECK(put(s, key, value) == SH_OK);
+    }
+    char after[32] = "";
+    bool have_after = false;
+    int seen = 0, pages = 0;
+    bool in_order = true;
+    for (;;) {
+        sh_store_iter_t *it =
+            sh_ffi_store_iter_all(s, have_after ? after : NULL, strlen(after), 0);
+        CHECK(it != NULL);
+        if (!it) break;
+        sh_ffi_slice_t k, v;
+        int in_page = 0;
+        while (in_page < 10 && sh_ffi_store_iter_next(it, &k, &v, NULL) == SH_OK) {
+            char want[16];
+            snprintf(want, sizeof want, "key%02d", seen);
+            in_order &= slice_is(k, want);
+            snprintf(after, sizeof after, "%.*s", (int)k.len, k.data);
+            have_after = true;
+            in_page++;
+            seen++;
+        }
+        sh_ffi_store_iter_destroy(it);
+        if (in_page == 0) break;
+        pages++;
+    }
+    CHECK(seen == 25);
+    CHECK(in_order);
+    CHECK(pages == 3);
+    sh_ffi_store_close(s);
+}
+
+static void test_window_paging(void) {
+    current_test = "window iterator paging";
+    sh_store_t *s = open_window(NULL, "winpaged", 10 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    for (int minute = 0; minute < 4; minute++)
+        for (int key = 0; key < 5; key++) {
+            char k[8];
+            snprintf(k, sizeof k, "k%d", key);
+            CHECK(wput(s, k, minute * MINUTE, "v", 4 * MINUTE) == SH_OK);
+        }
+    char after[8] = "";
+    int64_t after_start = 0;
+    bool have_after = false;
+    int seen = 0, unique = 0;
+    char seen_marks[5][4] = {{0}};
+    for (;;) {
+        sh_store_iter_t *it =
+            sh_ffi_store_iter_all(s, have_after ? after : NULL, strlen(after), after_start);
+        CHECK(it != NULL);
+        if (!it) break;
+        sh_ffi_slice_t k, v;
+        int64_t start;
+        int in_page = 0;
+        while (in_page < 7 && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
+            int key = k.data[1] - '0', minute = (int)(start / MINUTE);
+            if (key >= 0 && key < 5 && minute >= 0 && minute < 4 && !seen_marks[key][minute]++)
+                unique++;
+            snprintf(after, sizeof after, "%.*s", (int)k.len, k.data);
+            after_start = start;
+            have_after = true;
+            in_page++;
+            seen++;
+        }
+        sh_ffi_store_iter_destroy(it);
+        if (in_page == 0) break;
+    }
+    CHECK(seen == 20);
+    CHECK(unique == 20);
+    sh_ffi_store_close(s);
+}
+
+static void test_changelog(void) {
+    current_test = "changelog emits";
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    sh_store_t *kv = sh_ffi_store_open(ctx, state_dir, "myapp", "counts", SH_STORE_KV, 3, 0);
+    sh_store_t *win =
+        sh_ffi_store_open(ctx, state_dir, "myapp", "hourly", SH_STORE_WINDOW, 3, 10 * MINUTE);
+    CHECK(kv && win);
+    if (!kv || !win) return;
+    CHECK(strcmp(sh_store_changelog_topic(kv), "myapp-counts-changelog") == 0);
+    int kv_sink = -1, win_sink = -1;
+    for (int i = 0; i < sh_ffi_sink_count(ctx); i++) {
+        if (strcmp(sh_ffi_sink_name(ctx, i), "myapp-counts-changelog") == 0) kv_sink = i;
+        if (strcmp(sh_ffi_sink_name(ctx, i), "myapp-hourly-changelog") == 0) win_sink = i;
+    }
+    CHECK(kv_sink >= 0 && win_sink >= 0);
+
+    CHECK(sh_ffi_store_put(kv, "word", 4, "7", 1, 1234) == SH_OK);
+    CHECK(sh_ffi_store_put(kv, "word", 4, NULL, 0, 1235) == SH_OK);
+    CHECK(sh_ffi_window_put(win, "page", 4, 2 * MINUTE, "3", 1, 2 * MINUTE + 5) == SH_OK);
+
+    sh_ffi_record_t rec;
+    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1 &&
+          bytes_are(rec.key, rec.key_len, "word", 4) &&
+          bytes_are(rec.value, rec.value_len, "7", 1) && rec.partition == 3 &&
+          rec.timestamp == 1234);
+    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1 &&
+          bytes_are(rec.key, rec.key_len, "word", 4) && rec.value == NULL &&
+          rec.partition == 3 && rec.timestamp == 1235);
+    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 0);
+    /* Windowed changelog key: the key, then the start as 8 big-endian bytes. */
+    const char windowed[] = {'p', 'a', 'g', 'e', 0, 0, 0, 0, 0, 0x01, (char)0xd4, (char)0xc0};
+    CHECK(sh_ffi_capture_next(ctx, win_sink, &rec) == 1 &&
+          bytes_are(rec.key, rec.key_len, windowed, sizeof windowed) &&
+          bytes_are(rec.value, rec.value_len, "3", 1) && rec.partition == 3 &&
+          rec.timestamp == 2 * MINUTE + 5);
+    /* Keep the records to restore from. */
+    CHECK(sh_ffi_store_put(kv, "other", 5, "9", 1, 1236) == SH_OK);
+    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1);
+    char restored_key[16];
+    size_t restored_key_len = rec.key_len;
+    memcpy(restored_key, rec.key, rec.key_len);
+    sh_ffi_store_close(kv);
+    sh_ffi_store_close(win);
+
+    /* Restoring applies records without emitting them again. */
+    sh_store_t *fresh = sh_ffi_store_open(ctx, state_dir, "myapp", "restored", SH_STORE_KV, 3, 0);
+    sh_store_t *fresh_win =
+        sh_ffi_store_open(ctx, state_dir, "myapp", "restoredwin", SH_STORE_WINDOW, 3,
+                          10 * MINUTE);
+    CHECK(fresh && fresh_win);
+    if (fresh && fresh_win) {
+        int sink = sh_ffi_sink_add(ctx, "myapp-restored-changelog", 0);
+        int win_restore_sink = sh_ffi_sink_add(ctx, "myapp-restoredwin-changelog", 0);
+        CHECK(sh_store_restore_put(fresh, restored_key, restored_key_len, "9", 1) == SH_OK);
+        CHECK(sh_store_restore_put(fresh_win, windowed, sizeof windowed, "3", 1) == SH_OK);
+        CHECK(sh_store_restore_put(fresh_win, "abc", 3, "3", 1) == SH_ERR_DECODE);
+        sh_ffi_slice_t out;
+        CHECK(sh_ffi_store_get(fresh, "other", 5, &out) == SH_OK && slice_is(out, "9"));
+        CHECK(sh_ffi_window_get(fresh_win, "page", 4, 2 * MINUTE, &out) == SH_OK &&
+              slice_is(out, "3"));
+        CHECK(sh_ffi_capture_next(ctx, sink, &rec) == 0);
+        CHECK(sh_ffi_capture_next(ctx, win_restore_sink, &rec) == 0);
+    }
+    sh_ffi_store_close(fresh);
+    sh_ffi_store_close(fresh_win);
+    sh_ffi_ctx_destroy(ctx);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_checkpoints(void) {
+    current_test = "checkpoints";
+    char path[512];
+    snprintf(path, sizeof path, "%s/ckpt/0/checkpoint", state_dir);
+    sh_store_t *s = open_kv(NULL, "ckpt", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    int64_t offset = 99;
+    /* A store with no checkpoint is rebuilt from the start. */
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    CHECK(put(s, "k", "v") == SH_OK);
+    CHECK(sh_store_checkpoint_write(s, 41) == SH_OK);
+    CHECK(sh_store_checkpoint_write(s, 42) == SH_OK);
+    sh_ffi_store_close(s);
+
+    s = open_kv(NULL, "ckpt", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    sh_ffi_slice_t out;
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == 42);
+    CHECK(get(s, "k", &out) == SH_OK && slice_is(out, "v"));
+
+    /* A checkpoint altered on disk does not verify: wiped, rebuild from -1. */
+    sh_ffi_store_close(s);
+    FILE *f = fopen(path, "r+");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, 31, SEEK_SET); /* the first digit of the offset */
+        fputc('7', f);
+        fclose(f);
+    }
+    s = open_kv(NULL, "ckpt", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    CHECK(get(s, "k", &out) == SH_ERR_NOT_FOUND);
+
+    /* A torn checkpoint (cut short) likewise. */
+    CHECK(put(s, "k", "v") == SH_OK);
+    CHECK(sh_store_checkpoint_write(s, 7) == SH_OK);
+    CHECK(truncate(path, 20) == 0);
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    CHECK(get(s, "k", &out) == SH_ERR_NOT_FOUND);
+
+    /* Removed (exactly-once start): the next read rebuilds. */
+    CHECK(put(s, "k", "v") == SH_OK);
+    CHECK(sh_store_checkpoint_write(s, 8) == SH_OK);
+    CHECK(sh_store_checkpoint_remove(s) == SH_OK);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    CHECK(get(s, "k", &out) == SH_ERR_NOT_FOUND);
+
+    /* A wipe is refused while an iterator reads the database. */
+    CHECK(sh_store_checkpoint_write(s, 9) == SH_OK);
+    write_file(path, "garbage\n");
+    sh_store_iter_t *it = sh_ffi_store_iter_all(s, NULL, 0, 0);
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_ERR_STORE);
+    sh_ffi_store_iter_destroy(it);
+    CHECK(sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    sh_ffi_store_close(s);
+
+    /* The database deleted beside its checkpoint: the checkpoint is not
+     * trusted for a database made anew. */
+    s = open_kv(NULL, "ckpt", 0);
+    CHECK(s && put(s, "k", "v") == SH_OK && sh_store_checkpoint_write(s, 50) == SH_OK);
+    sh_ffi_store_close(s);
+    char db[512];
+    snprintf(db, sizeof db, "%s/ckpt/0/db", state_dir);
+    CHECK(sh_store_remove_tree(db) == SH_OK);
+    s = open_kv(NULL, "ckpt", 0);
+    CHECK(s && sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    sh_ffi_store_close(s);
+}
+
+static void test_corrupt_database(void) {
+    current_test = "corrupt database";
+    sh_store_t *s = open_kv(NULL, "corrupt", 0);
+    CHECK(s && put(s, "k", "v") == SH_OK && sh_store_checkpoint_write(s, 5) == SH_OK);
+    sh_ffi_store_close(s);
+    /* Point CURRENT at a manifest that is garbage. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/corrupt/0/db/MANIFEST-999999", state_dir);
+    write_file(path, "not a manifest, not at all, definitely corrupt bytes");
+    snprintf(path, sizeof path, "%s/corrupt/0/db/CURRENT", state_dir);
+    write_file(path, "MANIFEST-999999\n");
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    s = sh_ffi_store_open(ctx, state_dir, "app", "corrupt", SH_STORE_KV, 0, 0);
+    CHECK(s != NULL);
+    if (!s) fprintf(stderr, "  %s\n", sh_ffi_ctx_errmsg(ctx));
+    int64_t offset = 0;
+    sh_ffi_slice_t out;
+    CHECK(s && sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
+    CHECK(s && get(s, "k", &out) == SH_ERR_NOT_FOUND);
+    sh_ffi_store_close(s);
+    sh_ffi_ctx_destroy(ctx);
+}
+
+static void test_shared_and_kind(void) {
+    current_test = "shared opens and kinds";
+    sh_ctx_t *old_vm = sh_ffi_ctx_new_capture(), *new_vm = sh_ffi_ctx_new_capture();
+    sh_store_t *a = open_kv(old_vm, "shared", 1);
+    sh_store_t *b = open_kv(new_vm, "shared", 1);
+    CHECK(a && b && a->shared == b->shared);
+    sh_ffi_slice_t out;
+    CHECK(a && put(a, "k", "v") == SH_OK);
+    sh_store_iter_t *it = a ? sh_ffi_store_iter_all(a, NULL, 0, 0) : NULL;
+    sh_ffi_store_close(a);
+    CHECK(b && get(b, "k", &out) == SH_OK && slice_is(out, "v"));
+    sh_ffi_store_close(b);
+    /* The iterator keeps the database open after both handles closed. */
+    sh_ffi_slice_t k, v;
+    CHECK(it && sh_ffi_store_iter_next(it, &k, &v, NULL) == SH_OK && slice_is(k, "k"));
+    sh_ffi_store_iter_destroy(it);
+
+    CHECK(sh_store_delete_state(state_dir, "shared", 1) == SH_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/shared/1", state_dir);
+    CHECK(access(path, F_OK) != 0);
+
+    a = open_kv(old_vm, "kinded", 0);
+    CHECK(sh_store_delete_state(state_dir, "kinded", 0) == SH_ERR_INVALID);
+    sh_ffi_store_close(a);
+    sh_store_t *w = sh_ffi_store_open(old_vm, state_dir, "app", "kinded", SH_STORE_WINDOW, 0,
+                                      MINUTE);
+    CHECK(w == NULL && strstr(sh_ffi_ctx_errmsg(old_vm), "key-value store") != NULL);
+    sh_ffi_store_close(w);
+    CHECK(sh_ffi_store_open(old_vm, state_dir, "app", "../escape", SH_STORE_KV, 0, 0) == NULL);
+    CHECK(sh_ffi_store_open(old_vm, state_dir, "app", "win", SH_STORE_WINDOW, 0, 0) == NULL);
+    sh_ffi_ctx_destroy(old_vm);
+    sh_ffi_ctx_destroy(new_vm);
+}
+
+int main(void) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(state_dir, sizeof state_dir, "%s/streamhost-store-test-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(state_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_kv_put_get_delete();
+    test_kv_prefix_keys();
+    test_window_fetch_order_and_range();
+    test_window_prefix_keys();
+    test_window_retention();
+    test_kv_paging();
+    test_window_paging();
+    test_changelog();
+    test_checkpoints();
+    test_corrupt_database();
+    test_shared_and_kind();
+    sh_store_remove_tree(state_dir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
