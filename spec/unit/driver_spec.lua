@@ -219,6 +219,29 @@ describe("testing.driver", function()
     assert.same({ "a@0", "a@1", "b@0", "a@2" }, offsets)
   end)
 
+  it("pipes raw bytes through an input opened with serdes of the test's choosing", function()
+    local d = clickstream_driver()
+    d:input("clickstream", { key = "bytes", value = "bytes" })
+     :pipe("u\0", '{"action":"clicked","user":"u9","page":"/raw"}', 7)
+    assert.same({
+      { key = "u\0", value = { user = "u9", page = "/raw", ts = 7 }, timestamp = 7, headers = {} },
+    }, d:output("clicks"):read_all())
+  end)
+
+  it("refuses an unknown serde for an input, at the caller's line", function()
+    local d = clickstream_driver()
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() d:input("clickstream", { value = "avro" }) end)
+    assert.is_false(ok)
+    assert.equal("spec/unit/driver_spec.lua:" .. line .. ": unknown serde 'avro' " ..
+                 "(known: bytes, int, json, long, string)", err)
+  end)
+
+  it("refuses an unknown serde for an output", function()
+    local d = clickstream_driver()
+    assert.has_error(function() d:output("clicks", { key = "string", value = "avro" }) end)
+  end)
+
   it("refuses pipe after close, at the caller's line", function()
     local d = clickstream_driver()
     local input = d:input("clickstream")
@@ -236,6 +259,9 @@ describe("testing.driver", function()
     { "reading an output", "local o = d:output('clicks'); d:close(); o:read()" },
     { "opening an output", "d:close(); d:output('clicks')" },
     { "opening an input", "d:close(); d:input('clickstream')" },
+    { "piping after close, twice, with garbage collected in between",
+      "local i = d:input('clickstream'); d:close(); d:close(); collectgarbage(); collectgarbage(); " ..
+      "i:pipe('u1', { action = 'clicked' }, 1)" },
   }) do
     it("raises 'the driver is closed' for " .. case[1] .. " after close (no crash)", function()
       local out, rc = run_isolated(string.format([[
