@@ -115,7 +115,9 @@ describe("sh_ffi_err_name and sh_ffi_err_describe", function()
   local function enumerators()
     local body = without_comments(cdef_section()):match("typedef enum sh_err%s*(%b{})")
     local list = {}
-    for name, value in body:gmatch("(SH_[%w_]+)%s*=%s*(%d+)") do list[#list + 1] = { name, tonumber(value) } end
+    for name, value in body:gmatch("(SH_[%w_]+)%s*=%s*(%d+)") do
+      list[#list + 1] = { name, tonumber(value) }
+    end
     return list
   end
 

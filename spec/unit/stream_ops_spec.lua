@@ -410,10 +410,13 @@ describe("stream operations", function()
     -- Replaces io.stdout while fn runs and returns what was written.
     local function capture_stdout(fn)
       local saved, written = io.stdout, {}
-      io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do written[#written + 1] = s end end,
-                    flush = function() end }
+      local fake = {
+        write = function(_, ...) for _, s in ipairs({ ... }) do written[#written + 1] = s end end,
+        flush = function() end,
+      }
+      io.stdout = fake -- luacheck: ignore 122
       local ok, err = pcall(fn)
-      io.stdout = saved
+      io.stdout = saved -- luacheck: ignore 122
       assert(ok, err)
       return table.concat(written)
     end
