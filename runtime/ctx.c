@@ -182,6 +182,15 @@ int sh_ffi_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
         sh_ctx_set_error(ctx, "emit to unknown sink %d", sink);
         return SH_ERR_INVALID;
     }
+    if (header_count > 0 && !headers) {
+        sh_ctx_set_error(ctx, "emit: %d headers announced but none given", header_count);
+        return SH_ERR_INVALID;
+    }
+    for (int i = 0; i < header_count; i++)
+        if (!headers[i].name) {
+            sh_ctx_set_error(ctx, "emit: header %d has no name", i);
+            return SH_ERR_INVALID;
+        }
     if (ctx->capture)
         return capture(ctx, sink, key, key_len, value, value_len, timestamp,
                        partition, headers, header_count);

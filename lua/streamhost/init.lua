@@ -15,25 +15,43 @@ local POLICIES = { fail = true, skip = true, dead_letter = true }
 
 local app_mt = { __name = "streamhost.app" }
 
+-- `return sh.app { ... }` is a tail call, so the app file's frame is gone when
+-- sh.app raises and error(msg, 2) would name no line. Point at a function
+-- the app file defines instead (the faulty setting, or topology).
+local function usage_error(spec, key, msg)
+  local caller = debug.getinfo(3, "Sl")
+  if caller and caller.what ~= "tail" and caller.currentline > 0 then error(msg, 3) end
+  local fn = type(spec) == "table" and
+             (type(spec[key]) == "function" and spec[key] or spec.topology) or nil
+  if type(fn) == "function" then
+    local defined = debug.getinfo(fn, "S")
+    if defined.what == "Lua" then
+      error(string.format("%s:%d: %s", defined.source:gsub("^@", ""), defined.linedefined, msg), 0)
+    end
+  end
+  error(msg, 3)
+end
+
 function _M.app(spec)
-  if type(spec) ~= "table" then error("sh.app expects a table", 2) end
+  if type(spec) ~= "table" then usage_error(spec, nil, "sh.app expects a table") end
   for key, value in pairs(spec) do
     local want = APP_KEYS[key]
     if not want then
-      error(string.format("sh.app: unknown setting '%s'", tostring(key)), 2)
+      usage_error(spec, key, string.format("sh.app: unknown setting '%s'", tostring(key)))
     end
     if type(value) ~= want then
-      error(string.format("sh.app: '%s' must be a %s, got %s", key, want, type(value)), 2)
+      usage_error(spec, key, string.format("sh.app: '%s' must be a %s, got %s", key, want,
+                                           type(value)))
     end
   end
   if not spec.id or not spec.id:match("^[%w%._%-]+$") then
-    error("sh.app: 'id' is required: letters, digits, '.', '_' or '-' (it names the " ..
-          "consumer group and internal topics)", 2)
+    usage_error(spec, "id", "sh.app: 'id' is required: letters, digits, '.', '_' or '-' " ..
+                            "(it names the consumer group and internal topics)")
   end
-  if not spec.topology then error("sh.app: 'topology' function is required", 2) end
+  if not spec.topology then usage_error(spec, "topology", "sh.app: 'topology' function is required") end
   if spec.on_error and not POLICIES[spec.on_error] then
-    error("sh.app: on_error must be \"fail\", \"skip\" or \"dead_letter\", got \"" ..
-          spec.on_error .. "\"", 2)
+    usage_error(spec, "on_error", "sh.app: on_error must be \"fail\", \"skip\" or " ..
+                                  "\"dead_letter\", got \"" .. spec.on_error .. "\"")
   end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)
