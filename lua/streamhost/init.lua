@@ -19,15 +19,17 @@ local app_mt = { __name = "streamhost.app" }
 -- sh.app raises and error(msg, 2) would name no line. Point at a function
 -- the app file defines instead (the faulty setting, or topology).
 local function usage_error(spec, key, msg)
-  local caller = debug.getinfo(3, "Sl")
-  if caller and caller.what ~= "tail" and caller.currentline > 0 then error(msg, 3) end
   local fn = type(spec) == "table" and
              (type(spec[key]) == "function" and spec[key] or spec.topology) or nil
-  if type(fn) == "function" then
-    local defined = debug.getinfo(fn, "S")
-    if defined.what == "Lua" then
-      error(string.format("%s:%d: %s", defined.source:gsub("^@", ""), defined.linedefined, msg), 0)
-    end
+  local defined = type(fn) == "function" and debug.getinfo(fn, "S")
+  local caller = debug.getinfo(3, "Sl")
+  -- LuaJIT keeps no frame for the tail call: level 3 is whoever ran the app
+  -- file. Trust it only when it is the file that defines the app's functions.
+  if caller and caller.currentline > 0 and (not defined or caller.source == defined.source) then
+    error(msg, 3)
+  end
+  if defined and defined.what == "Lua" then
+    error(string.format("%s:%d: %s", (defined.source:gsub("^@", "")), defined.linedefined, msg), 0)
   end
   error(msg, 3)
 end
