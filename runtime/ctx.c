@@ -34,6 +34,9 @@ struct sh_ctx {
     bool capture;
     captured_t *last_taken; /* freed on the next capture_next */
     int version;
+    char *state_dir;
+    sh_store_decl_t *stores;
+    int store_count;
     char errmsg[1024];
 };
 
@@ -63,6 +66,15 @@ void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {
         free(ctx->sinks[i].name);
     }
     free(ctx->sinks);
+    for (int i = 0; i < ctx->store_count; i++) {
+        sh_store_decl_t *d = &ctx->stores[i];
+        free(d->name);
+        free(d->source_topic);
+        free(d->key_serde);
+        free(d->value_serde);
+    }
+    free(ctx->stores);
+    free(ctx->state_dir);
     free(ctx->last_taken);
     free(ctx);
 }
@@ -211,4 +223,36 @@ int sh_ffi_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out) {
     ctx->last_taken = c;
     *out = c->record;
     return 1;
+}
+
+const char *sh_ffi_ctx_state_dir(sh_ctx_t *ctx) { return ctx->state_dir ? ctx->state_dir : ""; }
+
+void sh_ffi_ctx_set_state_dir(sh_ctx_t *ctx, const char *dir) {
+    free(ctx->state_dir);
+    ctx->state_dir = dir ? strdup(dir) : NULL;
+}
+
+int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t retention_ms,
+                         const char *source_topic, const char *key_serde,
+                         const char *value_serde) {
+    if (!name || !*name || !source_topic || !key_serde || !value_serde) return -1;
+    for (int i = 0; i < ctx->store_count; i++)
+        if (strcmp(ctx->stores[i].name, name) == 0) return i;
+    sh_store_decl_t *grown = realloc(ctx->stores, sizeof *grown * (size_t)(ctx->store_count + 1));
+    if (!grown) return -1;
+    ctx->stores = grown;
+    sh_store_decl_t *d = &grown[ctx->store_count];
+    d->name = strdup(name);
+    d->source_topic = strdup(source_topic);
+    d->key_serde = strdup(key_serde);
+    d->value_serde = strdup(value_serde);
+    d->kind = kind;
+    d->retention_ms = retention_ms;
+    return ctx->store_count++;
+}
+
+int sh_ffi_store_count(sh_ctx_t *ctx) { return ctx->store_count; }
+
+const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index) {
+    return index >= 0 && index < ctx->store_count ? &ctx->stores[index] : NULL;
 }

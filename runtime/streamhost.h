@@ -34,4 +34,12 @@ void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);
 
+/* A store the topology declared (sh_ffi_store_declare). */
+typedef struct sh_store_decl {
+    char *name, *source_topic, *key_serde, *value_serde;
+    int kind;
+    int64_t retention_ms;
+} sh_store_decl_t;
+const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index);
+
 #endif

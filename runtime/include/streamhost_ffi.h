@@ -107,6 +107,21 @@ int64_t sh_ffi_now_ms(void);
 
 /* Reload version in force for this VM (0 before the first load). */
 int sh_ffi_ctx_version(sh_ctx_t *ctx);
+
+/* Where this context's stores live: the host sets --state-dir (default
+ * ./.streamhost/<id>), the test driver a temporary directory. */
+const char *sh_ffi_ctx_state_dir(sh_ctx_t *ctx);
+void sh_ffi_ctx_set_state_dir(sh_ctx_t *ctx, const char *dir);
+
+/* Declares a state store of the topology, so the host can restore it when a
+ * partition of source_topic (the topic whose records update it: a source or
+ * repartition topic) is assigned, and serve it over HTTP. key_serde and
+ * value_serde name the formats of its keys and values (json, string, int,
+ * long, bytes). Returns the store's index, or -1. */
+int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t retention_ms,
+                         const char *source_topic, const char *key_serde,
+                         const char *value_serde);
+int sh_ffi_store_count(sh_ctx_t *ctx);
 /* ---- State stores (store.c, window_store.c) ----
  * One RocksDB instance per (store, task partition), under
  * <state_dir>/<name>/<partition>/. Every write is also emitted to the sink
