@@ -489,15 +489,17 @@ sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, si
         sh_store_set_error(store, "out of memory");
         return NULL;
     }
+    /* Only the position's own segment needs a seek; if it has been dropped,
+     * the next segment is read from its beginning. */
+    bool seek_first = after_key && segment_find(shared, first) != NULL;
     sh_store_iter_t *iter = iter_over(store, first, INT64_MAX);
     if (!iter) return NULL;
     for (int i = 0; i < iter->iter_count; i++) {
         rocksdb_iterator_t *it = iter->iters[i];
-        if (i > 0 || !after_key) {
+        if (i > 0 || !seek_first) {
             rocksdb_iter_seek_to_first(it);
             continue;
         }
-        /* Only the first segment can hold the position to resume after. */
         rocksdb_iter_seek(it, store->key_buf, len);
         size_t found_len = 0;
         const char *found = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &found_len) : NULL;

@@ -5,6 +5,7 @@
  * write emits (read back through a capture context).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,96 @@ static void test_window_paging(void) {
     sh_ffi_store_close(s);
 }
 
+static void test_window_paging_across_drop(void) {
+    current_test = "window paging across a dropped segment";
+    sh_store_t *s = open_window(NULL, "windrop", 2 * MINUTE); /* 1-minute segments */
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(wput(s, "b", 0, "old", 0) == SH_OK);
+    CHECK(wput(s, "a", 1 * MINUTE, "a1", 1 * MINUTE) == SH_OK);
+    CHECK(wput(s, "c", 1 * MINUTE, "c1", 1 * MINUTE) == SH_OK);
+    /* The page ended at ("b", 0); then its segment was dropped. Resuming must
+     * not skip "a", which sorts before "b" in the next segment. */
+    CHECK(wput(s, "z", 2 * MINUTE, "z2", 2 * MINUTE) == SH_OK);
+    sh_store_iter_t *it = sh_ffi_store_iter_all(s, "b", 1, 0);
+    CHECK(it != NULL);
+    char text[128] = "";
+    size_t n = 0;
+    sh_ffi_slice_t k, v;
+    int64_t start;
+    while (it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%.*s@%lld;", (int)k.len, k.data,
+                              (long long)(start / MINUTE));
+    sh_ffi_store_iter_destroy(it);
+    CHECK(strcmp(text, "a@1;c@1;z@2;") == 0);
+    sh_ffi_store_close(s);
+}
+
+static void test_restore_drops_expired(void) {
+    current_test = "restore drops expired windows";
+    sh_store_t *s = open_window(NULL, "winrestore", 5 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    /* Changelog records as emitted: key, then the start in 8 big-endian bytes. */
+    char key[9] = {'k'};
+    int64_t starts[] = {100, 0, 101};
+    for (int i = 0; i < 3; i++) {
+        uint64_t start = (uint64_t)(starts[i] * MINUTE);
+        for (int b = 0; b < 8; b++) key[1 + b] = (char)(start >> (56 - 8 * b));
+        CHECK(sh_store_restore_put(s, key, sizeof key, "v", 1) == SH_OK);
+    }
+    char text[128];
+    fetch_text(s, "k", 0, INT64_MAX, text, sizeof text);
+    CHECK(strcmp(text, "100=v;101=v;") == 0);
+    CHECK(s->shared->segment_count == 1); /* 100 and 101 min share a 2.5-min segment */
+    sh_ffi_store_close(s);
+}
+
+struct writer {
+    int32_t partition;
+    int failures;
+};
+
+static void *write_partition(void *arg) {
+    struct writer *w = arg;
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    for (int round = 0; round < 5; round++) {
+        sh_store_t *s = sh_ffi_store_open(ctx, state_dir, "app", "threads", SH_STORE_KV,
+                                          w->partition, 0);
+        if (!s) {
+            w->failures++;
+            continue;
+        }
+        for (int i = 0; i < 200; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", i);
+            w->failures += put(s, key, "v") != SH_OK;
+        }
+        sh_store_iter_t *it = sh_ffi_store_iter_all(s, NULL, 0, 0);
+        sh_ffi_store_close(s);
+        int count = 0;
+        while (it && sh_ffi_store_iter_next(it, NULL, NULL, NULL) == SH_OK) count++;
+        w->failures += count != 200;
+        sh_ffi_store_iter_destroy(it);
+    }
+    sh_ffi_ctx_destroy(ctx);
+    return NULL;
+}
+
+static void test_threads(void) {
+    current_test = "stream threads open their own partitions";
+    pthread_t threads[4];
+    struct writer writers[4];
+    for (int i = 0; i < 4; i++) {
+        writers[i] = (struct writer){.partition = i};
+        CHECK(pthread_create(&threads[i], NULL, write_partition, &writers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(writers[i].failures == 0);
+    }
+}
+
 static void test_changelog(void) {
     current_test = "changelog emits";
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
@@ -586,6 +677,9 @@ int main(void) {
     test_window_retention();
     test_kv_paging();
     test_window_paging();
+    test_window_paging_across_drop();
+    test_restore_drops_expired();
+    test_threads();
     test_changelog();
     test_checkpoints();
     test_corrupt_database();
