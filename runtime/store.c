@@ -53,8 +53,8 @@ void sh_store_set_error(sh_store_t *store, const char *fmt, ...) {
 }
 
 int sh_store_rocksdb_error(sh_store_t *store, const char *what, char *err) {
-    sh_store_set_error(store, "store %s partition %d: %s: %s", store->name,
-                       (int)store->partition, what, err ? err : "unknown error");
+    sh_store_set_error(store, "store %s partition %d: %s: %s", store->name, (int)store->partition,
+                       what, err ? err : "unknown error");
     free(err);
     return SH_ERR_STORE;
 }
@@ -62,7 +62,8 @@ int sh_store_rocksdb_error(sh_store_t *store, const char *what, char *err) {
 int sh_store_reserve(char **buf, size_t *cap, size_t need) {
     if (need <= *cap && *buf) return SH_OK;
     size_t size = *cap ? *cap : 256;
-    while (size < need) size *= 2;
+    while (size < need)
+        size *= 2;
     char *grown = realloc(*buf, size);
     if (!grown) return SH_ERR_NOMEM;
     *buf = grown;
@@ -117,8 +118,7 @@ static int sync_dir(const char *dir) {
 }
 
 static bool valid_name(const char *name) {
-    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-           strcmp(name, "..") != 0;
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* ---- opening and closing databases ---- */
@@ -155,22 +155,25 @@ static int db_open_once(sh_store_db_t *shared, int64_t retention_ms, char **erro
     size_t listed_count = 0;
     const char *fresh_names[] = {"default", "meta"};
     if (!fresh) {
-        listed = rocksdb_list_column_families(shared->options, shared->db_path, &listed_count,
-                                              error);
+        listed =
+            rocksdb_list_column_families(shared->options, shared->db_path, &listed_count, error);
         if (*error) return SH_ERR_STORE;
     }
     int count = fresh ? 2 : (int)listed_count;
     bool has_meta = fresh;
-    for (int i = 0; !fresh && i < count; i++) has_meta |= strcmp(listed[i], "meta") == 0;
+    for (int i = 0; !fresh && i < count; i++)
+        has_meta |= strcmp(listed[i], "meta") == 0;
     int total = count + (has_meta ? 0 : 1);
     const char **names = calloc((size_t)total, sizeof *names);
     const rocksdb_options_t **cf_options = calloc((size_t)total, sizeof *cf_options);
     rocksdb_column_family_handle_t **cfs = calloc((size_t)total, sizeof *cfs);
     int rc = SH_ERR_NOMEM;
     if (!names || !cf_options || !cfs) goto done;
-    for (int i = 0; i < count; i++) names[i] = fresh ? fresh_names[i] : listed[i];
+    for (int i = 0; i < count; i++)
+        names[i] = fresh ? fresh_names[i] : listed[i];
     if (!has_meta) names[count] = "meta";
-    for (int i = 0; i < total; i++) cf_options[i] = shared->options;
+    for (int i = 0; i < total; i++)
+        cf_options[i] = shared->options;
 
     rc = SH_ERR_STORE;
     shared->db = rocksdb_open_column_families(shared->options, shared->db_path, total, names,
@@ -264,8 +267,7 @@ static sh_store_db_t *db_new(const char *dir, int kind) {
     shared->options = rocksdb_options_create();
     shared->read = rocksdb_readoptions_create();
     shared->write = rocksdb_writeoptions_create();
-    if (!shared->dir || !shared->db_path || !shared->options || !shared->read ||
-        !shared->write) {
+    if (!shared->dir || !shared->db_path || !shared->options || !shared->read || !shared->write) {
         db_free(shared);
         return NULL;
     }
@@ -301,8 +303,7 @@ void sh_store_iter_release(sh_store_db_t *shared) {
 
 static void open_failed(sh_ctx_t *ctx, const char *name, int32_t partition, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void open_failed(sh_ctx_t *ctx, const char *name, int32_t partition, const char *fmt,
-                        ...) {
+static void open_failed(sh_ctx_t *ctx, const char *name, int32_t partition, const char *fmt, ...) {
     char reason[768];
     va_list ap;
     va_start(ap, fmt);
@@ -325,8 +326,7 @@ static void handle_free(sh_store_t *store) {
 }
 
 sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *app_id,
-                              const char *name, int kind, int32_t partition,
-                              int64_t retention_ms) {
+                              const char *name, int kind, int32_t partition, int64_t retention_ms) {
     if (!state_dir || !*state_dir || !valid_name(name) || partition < 0 ||
         (kind != SH_STORE_KV && kind != SH_STORE_WINDOW) ||
         (kind == SH_STORE_WINDOW && retention_ms <= 0) || (app_id && !ctx)) {
@@ -358,7 +358,8 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
 
     sh_store_lock();
     sh_store_db_t *shared = open_dbs;
-    while (shared && strcmp(shared->dir, dir) != 0) shared = shared->next;
+    while (shared && strcmp(shared->dir, dir) != 0)
+        shared = shared->next;
     if (shared && shared->kind != kind) {
         sh_store_unlock();
         open_failed(ctx, name, partition, "already open as a %s store",
@@ -426,13 +427,15 @@ void sh_store_foreach(sh_ctx_t *ctx, void (*fn)(sh_store_t *store, void *arg), v
     /* Collected first, so that fn may close the handle it is given. */
     sh_store_lock();
     int count = 0;
-    for (sh_store_t *s = open_handles; s; s = s->next) count += !ctx || s->ctx == ctx;
+    for (sh_store_t *s = open_handles; s; s = s->next)
+        count += !ctx || s->ctx == ctx;
     sh_store_t **list = count ? calloc((size_t)count, sizeof *list) : NULL;
     int n = 0;
     for (sh_store_t *s = open_handles; s && list; s = s->next)
         if (!ctx || s->ctx == ctx) list[n++] = s;
     sh_store_unlock();
-    for (int i = 0; i < n; i++) fn(list[i], arg);
+    for (int i = 0; i < n; i++)
+        fn(list[i], arg);
     free(list);
 }
 
@@ -442,7 +445,8 @@ int sh_store_delete_state(const char *state_dir, const char *name, int32_t parti
     if (!dir) return SH_ERR_NOMEM;
     sh_store_lock();
     sh_store_db_t *shared = open_dbs;
-    while (shared && strcmp(shared->dir, dir) != 0) shared = shared->next;
+    while (shared && strcmp(shared->dir, dir) != 0)
+        shared = shared->next;
     int rc = shared ? SH_ERR_INVALID : sh_store_remove_tree(dir);
     sh_store_unlock();
     free(dir);
@@ -451,8 +455,8 @@ int sh_store_delete_state(const char *state_dir, const char *name, int32_t parti
 
 /* ---- key-value reads and writes ---- */
 
-int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len,
-                            const char *value, size_t value_len, int64_t timestamp) {
+int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len, const char *value,
+                            size_t value_len, int64_t timestamp) {
     if (store->changelog_sink < 0) return SH_OK;
     int rc = sh_ffi_emit(store->ctx, store->changelog_sink, key, key_len, value, value_len,
                          timestamp, store->partition, NULL, 0);
@@ -554,10 +558,9 @@ static sh_store_iter_t *kv_iter_all(sh_store_t *store, const char *after_key, si
     return iter;
 }
 
-sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
-                                       size_t after_len, int64_t after_start) {
-    if (!store || sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK)
-        return NULL;
+sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
+                                       int64_t after_start) {
+    if (!store || sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK) return NULL;
     sh_store_iter_t *iter = store->shared->kind == SH_STORE_WINDOW
                                 ? sh_window_iter_all(store, after_key, after_len, after_start)
                                 : kv_iter_all(store, after_key, after_len);
@@ -574,7 +577,7 @@ sh_store_iter_t *sh_store_iter_attach(sh_store_t *store, sh_store_iter_t *iter) 
 }
 
 int sh_store_iter_copy(sh_store_iter_t *iter, const char *key, size_t key_len, const char *value,
-                     size_t value_len, sh_ffi_slice_t *key_out, sh_ffi_slice_t *value_out) {
+                       size_t value_len, sh_ffi_slice_t *key_out, sh_ffi_slice_t *value_out) {
     if (sh_store_reserve(&iter->key_buf, &iter->key_cap, key_len + 1) != SH_OK ||
         sh_store_reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
         snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
@@ -717,8 +720,9 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
     sh_store_lock();
     if (shared->iterators > 0) {
         sh_store_unlock();
-        sh_store_set_error(store, "store %s partition %d: cannot wipe for a rebuild while "
-                                  "%d iterators are open",
+        sh_store_set_error(store,
+                           "store %s partition %d: cannot wipe for a rebuild while "
+                           "%d iterators are open",
                            store->name, (int)store->partition, shared->iterators);
         return SH_ERR_STORE;
     }
@@ -744,8 +748,7 @@ int sh_store_checkpoint_remove(sh_store_t *store) {
     int rc = unlink(path) == 0 || errno == ENOENT ? SH_OK : SH_ERR_STORE;
     if (rc == SH_OK && sync_dir(store->shared->dir) != 0) rc = SH_ERR_STORE;
     if (rc != SH_OK)
-        sh_store_set_error(store, "store %s: removing %s: %s", store->name, path,
-                           strerror(errno));
+        sh_store_set_error(store, "store %s: removing %s: %s", store->name, path, strerror(errno));
     free(path);
     return rc;
 }

@@ -81,7 +81,7 @@ typedef struct sh_store_db {
     rocksdb_column_family_handle_t *meta_cf;
     /* window stores */
     int64_t segment_interval;
-    int64_t stream_time; /* INT64_MIN until the first window is seen */
+    int64_t stream_time;    /* INT64_MIN until the first window is seen */
     sh_segment_t *segments; /* sorted by id */
     int segment_count, segment_cap;
     /* dropped segments' handles, destroyed once no iterator may use them */
@@ -125,8 +125,8 @@ void sh_store_set_error(sh_store_t *store, const char *fmt, ...)
 /* Takes RocksDB's malloc'd error, copies it into the handle and frees it. */
 int sh_store_rocksdb_error(sh_store_t *store, const char *what, char *err);
 int sh_store_reserve(char **buf, size_t *cap, size_t need);
-int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len,
-                            const char *value, size_t value_len, int64_t timestamp);
+int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len, const char *value,
+                            size_t value_len, int64_t timestamp);
 void sh_store_lock(void);
 void sh_store_unlock(void);
 void sh_store_iter_release(sh_store_db_t *shared);

@@ -45,12 +45,14 @@ static const char segment_prefix[] = "segment-";
 static const int64_t min_segment_interval = 60000;
 
 static void put_be64(char *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (char)(v & 0xff);
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (char)(v & 0xff);
 }
 
 static uint64_t get_be64(const char *p) {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | (unsigned char)p[i];
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)p[i];
     return v;
 }
 
@@ -58,9 +60,7 @@ static uint64_t get_be64(const char *p) {
 static void put_start(char *p, int64_t start) {
     put_be64(p, (uint64_t)start ^ 0x8000000000000000ULL);
 }
-static int64_t get_start(const char *p) {
-    return (int64_t)(get_be64(p) ^ 0x8000000000000000ULL);
-}
+static int64_t get_start(const char *p) { return (int64_t)(get_be64(p) ^ 0x8000000000000000ULL); }
 
 static int64_t floor_div(int64_t a, int64_t b) {
     int64_t q = a / b;
@@ -135,7 +135,7 @@ static int segment_index(const sh_store_db_t *shared, int64_t id) {
 static rocksdb_column_family_handle_t *segment_find(const sh_store_db_t *shared, int64_t id) {
     int i = segment_index(shared, id);
     return i < shared->segment_count && shared->segments[i].id == id ? shared->segments[i].cf
-                                                                    : NULL;
+                                                                     : NULL;
 }
 
 static int segment_insert(sh_store_db_t *shared, int64_t id, rocksdb_column_family_handle_t *cf) {
@@ -248,9 +248,8 @@ int sh_window_open(sh_store_db_t *shared, char **cf_names, rocksdb_column_family
     if (stored && len == 8) {
         shared->segment_interval = (int64_t)get_be64(stored);
     } else {
-        shared->segment_interval = retention_ms / 2 > min_segment_interval
-                                       ? retention_ms / 2
-                                       : min_segment_interval;
+        shared->segment_interval =
+            retention_ms / 2 > min_segment_interval ? retention_ms / 2 : min_segment_interval;
         char bytes[8];
         put_be64(bytes, (uint64_t)shared->segment_interval);
         rocksdb_put_cf(shared->db, shared->write, shared->meta_cf, interval_key,
@@ -325,12 +324,10 @@ static int window_write(sh_store_t *store, const char *key, size_t key_len, int6
     }
     char *err = NULL;
     if (value)
-        rocksdb_put_cf(shared->db, shared->write, cf, store->key_buf, len, value, value_len,
-                       &err);
+        rocksdb_put_cf(shared->db, shared->write, cf, store->key_buf, len, value, value_len, &err);
     else
         rocksdb_delete_cf(shared->db, shared->write, cf, store->key_buf, len, &err);
-    return err ? sh_store_rocksdb_error(store, value ? "window put" : "window delete", err)
-               : SH_OK;
+    return err ? sh_store_rocksdb_error(store, value ? "window put" : "window delete", err) : SH_OK;
 }
 
 int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
@@ -360,8 +357,9 @@ int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_
 int sh_window_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                           size_t value_len) {
     if (key_len < 8) {
-        sh_store_set_error(store, "store %s partition %d: changelog key of %zu bytes is too "
-                                  "short for a windowed key (key + 8-byte start)",
+        sh_store_set_error(store,
+                           "store %s partition %d: changelog key of %zu bytes is too "
+                           "short for a windowed key (key + 8-byte start)",
                            store->name, (int)store->partition, key_len);
         return SH_ERR_DECODE;
     }
@@ -419,7 +417,8 @@ static sh_store_iter_t *iter_over(sh_store_t *store, int64_t first, int64_t last
     iter->to = INT64_MAX;
     iter->min_live = min_live(store);
     int begin = segment_index(shared, first), end = begin;
-    while (end < shared->segment_count && shared->segments[end].id <= last) end++;
+    while (end < shared->segment_count && shared->segments[end].id <= last)
+        end++;
     iter->iter_count = end - begin;
     if (iter->iter_count == 0) return iter;
     rocksdb_column_family_handle_t **cfs = calloc((size_t)iter->iter_count, sizeof *cfs);
@@ -430,10 +429,11 @@ static sh_store_iter_t *iter_over(sh_store_t *store, int64_t first, int64_t last
         free(iter);
         goto nomem;
     }
-    for (int i = 0; i < iter->iter_count; i++) cfs[i] = shared->segments[begin + i].cf;
+    for (int i = 0; i < iter->iter_count; i++)
+        cfs[i] = shared->segments[begin + i].cf;
     char *err = NULL;
-    rocksdb_create_iterators(shared->db, shared->read, cfs, iter->iters,
-                             (size_t)iter->iter_count, &err);
+    rocksdb_create_iterators(shared->db, shared->read, cfs, iter->iters, (size_t)iter->iter_count,
+                             &err);
     free(cfs);
     if (err) {
         free(iter->iters);
@@ -526,8 +526,8 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
         }
         size_t enc_len = 0, value_len = 0;
         const char *enc = rocksdb_iter_key(it, &enc_len);
-        if (iter->prefix && (enc_len != iter->prefix_len + 8 ||
-                             memcmp(enc, iter->prefix, iter->prefix_len) != 0)) {
+        if (iter->prefix &&
+            (enc_len != iter->prefix_len + 8 || memcmp(enc, iter->prefix, iter->prefix_len) != 0)) {
             iter->current++; /* past this key's windows in this segment */
             continue;
         }
@@ -538,8 +538,7 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
         int64_t start = 0;
         long key_len = decode_key(enc, enc_len, iter->key_buf, &start);
         if (key_len < 0) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "corrupt window key of %zu bytes",
-                     enc_len);
+            snprintf(iter->errmsg, sizeof iter->errmsg, "corrupt window key of %zu bytes", enc_len);
             return SH_ERR_STORE;
         }
         if (start > iter->to) {

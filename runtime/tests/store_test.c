@@ -17,15 +17,15 @@
 static int passed, failed;
 static const char *current_test;
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,           \
-                    current_test, #cond);                                                  \
-        }                                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__, current_test,     \
+                    #cond);                                                                        \
+        }                                                                                          \
     } while (0)
 
 #define MINUTE 60000LL
@@ -53,15 +53,15 @@ static int wput(sh_store_t *s, const char *key, int64_t start, const char *value
 }
 
 static sh_store_t *open_kv(sh_ctx_t *ctx, const char *name, int32_t partition) {
-    sh_store_t *s = sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_KV,
-                                      partition, 0);
+    sh_store_t *s =
+        sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_KV, partition, 0);
     if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
     return s;
 }
 
 static sh_store_t *open_window(sh_ctx_t *ctx, const char *name, int64_t retention) {
-    sh_store_t *s = sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name,
-                                      SH_STORE_WINDOW, 0, retention);
+    sh_store_t *s =
+        sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_WINDOW, 0, retention);
     if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
     return s;
 }
@@ -298,8 +298,7 @@ static void test_kv_paging(void) {
     int seen = 0, pages = 0;
     bool in_order = true;
     for (;;) {
-        sh_store_iter_t *it =
-            sh_ffi_store_iter_all(s, have_after ? after : NULL, strlen(after), 0);
+        sh_store_iter_t *it = sh_ffi_store_iter_all(s, have_after ? after : NULL, strlen(after), 0);
         CHECK(it != NULL);
         if (!it) break;
         sh_ffi_slice_t k, v;
@@ -400,7 +399,8 @@ static void test_restore_drops_expired(void) {
     int64_t starts[] = {100, 0, 101};
     for (int i = 0; i < 3; i++) {
         uint64_t start = (uint64_t)(starts[i] * MINUTE);
-        for (int b = 0; b < 8; b++) key[1 + b] = (char)(start >> (56 - 8 * b));
+        for (int b = 0; b < 8; b++)
+            key[1 + b] = (char)(start >> (56 - 8 * b));
         CHECK(sh_store_restore_put(s, key, sizeof key, "v", 1) == SH_OK);
     }
     char text[128];
@@ -419,8 +419,8 @@ static void *write_partition(void *arg) {
     struct writer *w = arg;
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
     for (int round = 0; round < 5; round++) {
-        sh_store_t *s = sh_ffi_store_open(ctx, state_dir, "app", "threads", SH_STORE_KV,
-                                          w->partition, 0);
+        sh_store_t *s =
+            sh_ffi_store_open(ctx, state_dir, "app", "threads", SH_STORE_KV, w->partition, 0);
         if (!s) {
             w->failures++;
             continue;
@@ -433,7 +433,8 @@ static void *write_partition(void *arg) {
         sh_store_iter_t *it = sh_ffi_store_iter_all(s, NULL, 0, 0);
         sh_ffi_store_close(s);
         int count = 0;
-        while (it && sh_ffi_store_iter_next(it, NULL, NULL, NULL) == SH_OK) count++;
+        while (it && sh_ffi_store_iter_next(it, NULL, NULL, NULL) == SH_OK)
+            count++;
         w->failures += count != 200;
         sh_ffi_store_iter_destroy(it);
     }
@@ -481,8 +482,8 @@ static void test_changelog(void) {
           bytes_are(rec.value, rec.value_len, "7", 1) && rec.partition == 3 &&
           rec.timestamp == 1234);
     CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1 &&
-          bytes_are(rec.key, rec.key_len, "word", 4) && rec.value == NULL &&
-          rec.partition == 3 && rec.timestamp == 1235);
+          bytes_are(rec.key, rec.key_len, "word", 4) && rec.value == NULL && rec.partition == 3 &&
+          rec.timestamp == 1235);
     CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 0);
     /* Windowed changelog key: the key, then the start as 8 big-endian bytes. */
     const char windowed[] = {'p', 'a', 'g', 'e', 0, 0, 0, 0, 0, 0x01, (char)0xd4, (char)0xc0};
@@ -502,8 +503,7 @@ static void test_changelog(void) {
     /* Restoring applies records without emitting them again. */
     sh_store_t *fresh = sh_ffi_store_open(ctx, state_dir, "myapp", "restored", SH_STORE_KV, 3, 0);
     sh_store_t *fresh_win =
-        sh_ffi_store_open(ctx, state_dir, "myapp", "restoredwin", SH_STORE_WINDOW, 3,
-                          10 * MINUTE);
+        sh_ffi_store_open(ctx, state_dir, "myapp", "restoredwin", SH_STORE_WINDOW, 3, 10 * MINUTE);
     CHECK(fresh && fresh_win);
     if (fresh && fresh_win) {
         int sink = sh_ffi_sink_add(ctx, "myapp-restored-changelog", 0);
@@ -652,8 +652,8 @@ static void test_shared_and_kind(void) {
     a = open_kv(old_vm, "kinded", 0);
     CHECK(sh_store_delete_state(state_dir, "kinded", 0) == SH_ERR_INVALID);
     sh_ffi_store_close(a);
-    sh_store_t *w = sh_ffi_store_open(old_vm, state_dir, "app", "kinded", SH_STORE_WINDOW, 0,
-                                      MINUTE);
+    sh_store_t *w =
+        sh_ffi_store_open(old_vm, state_dir, "app", "kinded", SH_STORE_WINDOW, 0, MINUTE);
     CHECK(w == NULL && strstr(sh_ffi_ctx_errmsg(old_vm), "key-value store") != NULL);
     sh_ffi_store_close(w);
     CHECK(sh_ffi_store_open(old_vm, state_dir, "app", "../escape", SH_STORE_KV, 0, 0) == NULL);
