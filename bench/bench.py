@@ -20,7 +20,7 @@ class Config:
         self.bench_dir = os.path.dirname(os.path.abspath(__file__))
         self.root = os.path.dirname(self.bench_dir)
         self.quick = os.environ.get("QUICK", "") not in ("", "0")
-        self.records = int(os.environ.get("BENCH_RECORDS") or (100_000 if self.quick else 1_000_000))
+        self.records = int(os.environ.get("BENCH_RECORDS") or (50_000 if self.quick else 1_000_000))
         self.runs = int(os.environ.get("BENCH_RUNS") or (1 if self.quick else 3))
         self.timeout_s = 30 if self.quick else 300
         self.engine_records = 200_000 if self.quick else 2_000_000

@@ -2,7 +2,7 @@
  * c_passthrough.c - the physical limit: a plain C librdkafka passthrough with
  * no Lua, no decoding and no copy of the value, to compare streamhost against.
  *
- *   c_passthrough BOOTSTRAP INPUT OUTPUT COUNT [GROUP]
+ *   c_passthrough BOOTSTRAP INPUT OUTPUT COUNT [GROUP [PROPERTY=VALUE]...]
  *
  * Consumes INPUT from the earliest offset in batches (one queue,
  * rd_kafka_consume_batch_queue) and produces each record to OUTPUT on the same
@@ -11,11 +11,13 @@
  * message's payload, and the consumed message is destroyed in the delivery
  * report, which is when the producer no longer needs it. Exits once COUNT
  * records are delivered and prints records/s (first consumed record to last
- * delivery) on stderr.
+ * delivery) on stderr. PROPERTY=VALUE pairs go to both clients (the latency
+ * measure lowers fetch.wait.max.ms with them).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
@@ -65,8 +67,8 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, rd_kafka_conf_t *conf) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5 || argc > 6) {
-        fprintf(stderr, "usage: c_passthrough BOOTSTRAP INPUT OUTPUT COUNT [GROUP]\n");
+    if (argc < 5) {
+        fprintf(stderr, "usage: c_passthrough BOOTSTRAP INPUT OUTPUT COUNT [GROUP [PROPERTY=VALUE]...]\n");
         return 2;
     }
     const char *bootstrap = argv[1], *input = argv[2], *output = argv[3];
@@ -85,7 +87,17 @@ int main(int argc, char **argv) {
 
     rd_kafka_conf_t *cconf = rd_kafka_conf_new();
     set(cconf, "bootstrap.servers", bootstrap);
-    set(cconf, "group.id", argc == 6 ? argv[5] : "c-passthrough");
+    set(cconf, "group.id", argc > 5 ? argv[5] : "c-passthrough");
+    for (int i = 6; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq) {
+            fprintf(stderr, "c_passthrough: expected PROPERTY=VALUE, not '%s'\n", argv[i]);
+            return 2;
+        }
+        *eq = '\0';
+        set(cconf, argv[i], eq + 1);
+        *eq = '=';
+    }
     set(cconf, "auto.offset.reset", "earliest");
     set(cconf, "enable.auto.commit", "false");
     set(cconf, "enable.partition.eof", "false");

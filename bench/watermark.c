@@ -13,7 +13,7 @@
  * program under test for the broker and the CPU.
  *
  * Prints one line of JSON on stdout:
- *   {"count":N,"expected":E,"complete":true,"first_ms":..,"last_ms":..,"rps":..}
+ *   {"count":N,"first_count":F,"expected":E,"complete":true,"first_ms":..,"last_ms":..,"rps":..}
  * rps counts the records written between the first and the last observation.
  */
 #include <stdbool.h>
@@ -103,8 +103,8 @@ int main(int argc, char **argv) {
     }
     double span_s = (last_ms - first_ms) / 1e3;
     double rps = span_s > 0 ? (double)(count - first_count) / span_s : 0;
-    printf("{\"count\":%lld,\"expected\":%lld,\"complete\":%s,\"first_ms\":%.1f,\"last_ms\":%.1f,\"rps\":%.0f}\n",
-           count, expected, count >= expected ? "true" : "false", first_ms, last_ms, rps);
+    printf("{\"count\":%lld,\"first_count\":%lld,\"expected\":%lld,\"complete\":%s,\"first_ms\":%.1f,\"last_ms\":%.1f,\"rps\":%.0f}\n",
+           count, first_count, expected, count >= expected ? "true" : "false", first_ms, last_ms, rps);
     rd_kafka_destroy(rk);
     return count >= expected ? 0 : 1;
 }

@@ -20,6 +20,11 @@ from .workloads import PARTITIONS
 
 NOT_MEASURED = "not measured: "
 RATE = 20000
+# librdkafka's mock broker answers a Fetch with no data only after the
+# consumer's fetch.wait.max.ms (default 500 ms), where a real broker answers as
+# soon as data arrives. Without this, every program shows the mock's wait,
+# not its own latency; the probe's consumer uses the same value.
+FETCH_WAIT = "fetch.wait.max.ms=5"
 
 
 def _read_log(path, skip_s=1.0):
@@ -50,9 +55,18 @@ def _stop(proc, log):
     log.close()
 
 
-def _probe(cfg, bootstrap, source, sink, seconds, log_path, on_pacing=None):
+def _probe(cfg, bootstrap, source, sink, seconds, log_path, on_pacing=None, program=None):
     proc = subprocess.Popen([cfg.tool("probe"), bootstrap, source, sink, str(RATE), str(seconds), log_path],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop_probe_if_program_exits():
+        while proc.poll() is None:
+            if program is not None and program.poll() is not None:
+                proc.kill()  # nothing will come back: don't wait out the probe's timeout
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=stop_probe_if_program_exits, daemon=True).start()
     reader = None
     for line in proc.stderr:
         if "pacing" in line:
@@ -63,6 +77,8 @@ def _probe(cfg, bootstrap, source, sink, seconds, log_path, on_pacing=None):
     out, err = proc.communicate()
     if reader:
         reader.join()
+    if program is not None and program.poll() is not None:
+        raise RuntimeError(f"the program under test exited (status {program.returncode}; see its log)")
     if proc.returncode != 0:
         raise RuntimeError((err.strip().splitlines() or [f"probe exit status {proc.returncode}"])[-1])
     return out
@@ -71,7 +87,7 @@ def _probe(cfg, bootstrap, source, sink, seconds, log_path, on_pacing=None):
 def _streamhost(cfg, app, app_id, bootstrap, source, sink):
     run_dir = cfg.run_dir(app_id)
     env = dict(os.environ, BENCH_APP_ID=app_id, BENCH_INPUT=source, BENCH_OUTPUT=sink)
-    return _start([cfg.streamhost, "run", app, "--bootstrap", bootstrap],
+    return _start([cfg.streamhost, "run", app, "--bootstrap", bootstrap, "--set", FETCH_WAIT],
                   os.path.join(run_dir, "streamhost.log"), env=env, cwd=run_dir)
 
 
@@ -87,14 +103,14 @@ def latency(cfg):
         for label, start in (
                 ("streamhost", lambda: _streamhost(cfg, app, "bench-latency", bs, "lat-sh-in", "lat-sh-out")),
                 ("c_passthrough", lambda: _start(
-                    [cfg.tool("c_passthrough"), bs, "lat-c-in", "lat-c-out", str(10 ** 9), "c-latency"],
+                    [cfg.tool("c_passthrough"), bs, "lat-c-in", "lat-c-out", str(10 ** 9), "c-latency", FETCH_WAIT],
                     cfg.log_path("c-latency.log")))):
             proc, log = start()
             sink = "lat-sh-out" if label == "streamhost" else "lat-c-out"
             source = "lat-sh-in" if label == "streamhost" else "lat-c-in"
             path = cfg.log_path(f"probe-latency-{label}.log")
             try:
-                _probe(cfg, bs, source, sink, cfg.latency_seconds, path)
+                _probe(cfg, bs, source, sink, cfg.latency_seconds, path, program=proc)
                 pairs = _read_log(path)
                 lat = sorted((r - s) / 1e3 for s, r in pairs)
                 runs[label] = (stats.percentile(lat, 50), stats.percentile(lat, 99), len(lat))
@@ -109,7 +125,7 @@ def latency(cfg):
         top["latency_ms_p50"], top["latency_ms_p99"] = sh[0], sh[1]
         notes.append(f"latency: {RATE:,} records/s for {cfg.latency_seconds} s through the passthrough app, "
                      f"{sh[2]:,} records after a 1 s warm-up; the probe's consumer waits at most 5 ms "
-                     "per fetch, the app runs with its default Kafka settings")
+                     "per fetch, and the app and c_passthrough run with --set " + FETCH_WAIT + " (see latency.py)")
     c = runs["c_passthrough"]
     if not isinstance(c, str):
         notes.append(f"latency through c_passthrough in the same run, for reference: "
@@ -149,7 +165,8 @@ def reload_pause(cfg):
         proc, log = _streamhost(cfg, app, "bench-reload", broker.bootstrap, "reload-in", "reload-out")
         path = cfg.log_path("probe-reload.log")
         try:
-            _probe(cfg, broker.bootstrap, "reload-in", "reload-out", 2 + count * interval + 1, path, rewrite)
+            _probe(cfg, broker.bootstrap, "reload-in", "reload-out", 2 + count * interval + 1, path, rewrite,
+                   program=proc)
         except (RuntimeError, OSError) as e:
             return {"reload_pause_ms_p50": NOT_MEASURED + str(e),
                     "reload_pause_ms_p99": NOT_MEASURED + str(e)}, []

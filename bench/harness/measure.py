@@ -16,12 +16,14 @@ import time
 
 
 def _last_line(path):
+    """The first error line of a log (a Lua traceback's head), else its last line."""
     try:
         with open(path, errors="replace") as f:
             lines = [l.strip() for l in f if l.strip()]
     except OSError:
         return ""
-    return lines[-1] if lines else ""
+    errors = [l for l in lines if " ERROR " in l or l.lower().startswith("error")]
+    return errors[0] if errors else (lines[-1] if lines else "")
 
 
 def _reap(pid, timeout):
@@ -86,6 +88,11 @@ def run(args, *, bootstrap, output, expected, records, log_path, watermark,
     if seen["count"] == 0:
         why = _last_line(log_path) or f"exit status {proc.returncode}"
         return {"error": f"no output ({why})", "log": log_path}
+    if seen["count"] >= expected and seen.get("first_count", 0) > expected / 5:
+        # Timing starts at the first output seen; if a fifth of it came at once
+        # the run was too short for the program's buffering (QUICK, small N).
+        return {"error": f"{seen['first_count']} of {expected} outputs appeared at once: too few "
+                         "records to time this program", "log": log_path}
     return {
         "rps": seen["rps"] * records / expected,
         "peak_rss_mb": rusage.ru_maxrss / 1024 if rusage else None,
