@@ -16,8 +16,11 @@ local KIND_NAMES = {
 }
 
 function _M.new(app)
-  return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {} },
-                      Builder)
+  -- these add their methods to streams and tables
+  require "streamhost.group"
+  require "streamhost.join"
+  return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {},
+                        repartition_topics = {}, timers = {} }, Builder)
 end
 
 -- Adds a node; parents is a list of nodes. Returns the node.
@@ -26,7 +29,11 @@ function Builder:add(kind, parents, fields)
   node.kind = kind
   node.parents = parents
   node.children = {}
-  node.name = string.format("KSTREAM-%s-%010d", KIND_NAMES[kind] or kind:upper(), #self.nodes)
+  node.name = string.format("%s-%s-%010d", node.prefix or "KSTREAM",
+                            KIND_NAMES[kind] or kind:upper():gsub("_", "-"), #self.nodes)
+  -- the topic whose partitions are this node's tasks (stores live per task)
+  node.task_topic = node.task_topic or (parents[1] and parents[1].task_topic)
+  node.partitions = node.partitions or (parents[1] and parents[1].partitions)
   for _, p in ipairs(parents) do p.children[#p.children + 1] = node end
   self.nodes[#self.nodes + 1] = node
   return node
@@ -54,20 +61,50 @@ function Builder:stream(topics, opts)
   opts = opts or {}
   local key = self:serde_name(opts, "key", nil, "stream('" .. topics[1] .. "')", 2)
   local value = self:serde_name(opts, "value", nil, "stream('" .. topics[1] .. "')", 2)
+  local node = self:source(topics, key, value, opts.partitions, 3)
+  return Stream.new(self, node, key, value)
+end
+
+-- b:every(interval, fn, { time = "wall" | "stream" }): a punctuator. fn(now,
+-- stores) runs every interval of wall-clock or stream time, may read and
+-- write stores (stores(name):get/put/all) and returns a list of {key, value}
+-- that flows on as a stream.
+function Builder:every(interval, fn, opts)
+  local window = require "streamhost.window"
+  local Stream = require "streamhost.stream"
+  local ms = window.duration(interval, "every", 2)
+  if ms <= 0 then error("every: the interval must be positive", 2) end
+  if type(fn) ~= "function" then error("every expects a function (now, stores)", 2) end
+  opts = opts or {}
+  local time = opts.time or "wall"
+  if time ~= "wall" and time ~= "stream" then
+    error("every: time must be \"wall\" or \"stream\", got \"" .. tostring(time) .. "\"", 2)
+  end
+  local node = self:add("timer", {}, { interval = ms, fn = fn, time = time })
+  self.timers[#self.timers + 1] = node
+  return Stream.new(self, node, opts.key, opts.value)
+end
+
+function Builder:table(topic, opts)
+  return require("streamhost.table").source(self, topic, opts)
+end
+
+-- Adds a source node over topics. level points errors at the user's line.
+function Builder:source(topics, key, value, partitions, level)
   for _, t in ipairs(topics) do
     if self.source_topics[t] then
       error("topic '" .. t .. "' is already a source of this topology; " ..
-            "reuse the stream instead of reading the topic twice", 2)
+            "reuse the stream instead of reading the topic twice", level)
     end
   end
-  local caller = debug.getinfo(2, "Sl")
+  local caller = debug.getinfo(level, "Sl") or { source = "?", currentline = 0 }
   local node = self:add("source", {}, { topics = topics, key_serde = key, value_serde = value,
-                                        partitions = opts.partitions,
+                                        partitions = partitions, task_topic = topics[1],
                                         location = caller.source:gsub("^@", "") .. ":" ..
                                                    caller.currentline })
   for _, t in ipairs(topics) do self.source_topics[t] = node end
   self.sources[#self.sources + 1] = node
-  return Stream.new(self, node, key, value)
+  return node
 end
 
 local function stores_of(node)

@@ -59,6 +59,14 @@ function _M.app(spec)
   return setmetatable(spec, app_mt)
 end
 
+local window = require "streamhost.window"
+_M.tumbling = window.tumbling
+_M.hopping = window.hopping
+_M.session = window.session
+_M.duration = window.duration
+-- ksqlDB's TIMESTAMPTOSTRING(ms, 'HH:mm:ss') (UTC)
+_M.timestamp_to_string = window.timestamp_to_string
+
 function _M.is_app(x) return getmetatable(x) == app_mt end
 
 -- The version of the app in force (1 at start, +1 per successful reload).

@@ -12,7 +12,7 @@ local _M = {}
 local function dir_of(path) return path:match("^(.*)/[^/]*$") or "." end
 
 -- Builds and instantiates a checked app on ctx (an sh_ctx_t* cdata).
-function _M.instantiate(app, ctx)
+function _M.instantiate(app, ctx, now)
   sh.current_ctx = ctx
   local b = builder_mod.new(app)
   app.topology(b)
@@ -20,7 +20,11 @@ function _M.instantiate(app, ctx)
     error("the topology reads nothing: call b:stream(topic, ...) in topology(b)", 0)
   end
   local inst = topology.instantiate(app, b, ctx)
-  inst.builder = b
+  -- internal topics are read and written by the topology itself
+  for _, topic in ipairs(b.repartition_topics) do
+    require("streamhost.core").C.sh_ffi_sink_add(ctx, topic, 0)
+  end
+  inst.start_timers(now or tonumber(require("streamhost.core").C.sh_ffi_now_ms()))
   return inst
 end
 
@@ -72,6 +76,9 @@ local function load_app(app_path, ctx_ud)
     kafka_list = kafka_list(app.kafka),
     files = files,
     process = inst.process,
+    release_task = function(_, topic, partition) inst.release_task(topic, partition) end,
+    tick = function(_, now) inst.tick(now) end,
+    close = function() inst.close() end,
     after_batch = function() inst.after_batch() end,
     describe = function() return inst.builder:describe() end,
     source_partitions = function(_, topic) return sources[topic] and sources[topic].partitions or 1 end,

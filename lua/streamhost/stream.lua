@@ -13,6 +13,9 @@ end
 
 function _M.is_stream(x) return getmetatable(x) == Stream end
 
+-- Other modules (group.lua, join.lua) add their methods to this class.
+_M.Stream = Stream
+
 local function check_fn(fn, method)
   if type(fn) ~= "function" then
     error(method .. " expects a function, got " .. type(fn), 3)
@@ -26,8 +29,11 @@ local function derive(self, kind, fn, keep_key, keep_value, extra)
   local fields = extra or {}
   fields.fn = fn
   local node = self.builder:add(kind, { self.node }, fields)
-  return _M.new(self.builder, node, keep_key and self.key_serde or nil,
-                keep_value and self.value_serde or nil)
+  local s = _M.new(self.builder, node, keep_key and self.key_serde or nil,
+                   keep_value and self.value_serde or nil)
+  -- a stateful step after a key change must repartition (as Kafka Streams)
+  s.key_changed = self.key_changed or not keep_key
+  return s
 end
 
 function Stream:filter(fn) return derive(self, "filter", fn, true, true) end

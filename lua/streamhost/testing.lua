@@ -24,10 +24,27 @@ function _M.driver(app, opts)
   end
   opts = opts or {}
   local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
-  local inst = runner.instantiate(app, ctx)
-  local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {},
-                           wall_clock = opts.wall_clock or 0, closed = false }, Driver)
+  -- real RocksDB stores, in a directory of their own
+  local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
+  local state_dir = p:read("*l")
+  p:close()
+  C.sh_ffi_ctx_set_state_dir(ctx, state_dir)
+  local wall_clock = opts.wall_clock or 0
+  local inst = runner.instantiate(app, ctx, wall_clock)
+  local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {}, state_dir = state_dir,
+                           wall_clock = wall_clock, closed = false }, Driver)
   d.record = core.record_array_t(1)
+  -- records the topology writes to itself (repartition topics) flow back in,
+  -- changelog records are read by nobody here
+  d.loops = {}
+  for _, topic in ipairs(inst.builder.repartition_topics) do
+    d.loops[#d.loops + 1] = { sink = C.sh_ffi_sink_add(ctx, topic, 0),
+                              source = C.sh_ffi_source_add(ctx, topic), topic = topic }
+  end
+  d.changelogs = {}
+  for name in pairs(inst.stores) do
+    d.changelogs[#d.changelogs + 1] = C.sh_ffi_sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
+  end
   return d
 end
 
@@ -85,7 +102,33 @@ function Input:pipe(key, value, timestamp, headers)
   local done, err = d.inst.process(d.record, 1)
   d.anchor = anchor
   if done < 1 then error(err, 2) end
+  d:drain_internal(2)
   return self
+end
+
+local internal_record = ffi.new("sh_ffi_record_t[1]")
+
+-- Feeds what the topology wrote to its repartition topics back to it, until
+-- nothing is left; drops changelog records.
+function Driver:drain_internal(level)
+  local more = true
+  while more do
+    more = false
+    for _, loop in ipairs(self.loops) do
+      while C.sh_ffi_capture_next(self.ctx, loop.sink, internal_record) == 1 do
+        more = true
+        local r = internal_record[0]
+        local offset = self.offsets[loop.topic] or 0
+        self.offsets[loop.topic] = offset + 1
+        r.source, r.offset, r.partition = loop.source, offset, 0
+        local done, err = self.inst.process(internal_record, 1)
+        if done < 1 then error(err, level + 1) end
+      end
+    end
+  end
+  for _, sink in ipairs(self.changelogs) do
+    while C.sh_ffi_capture_next(self.ctx, sink, internal_record) == 1 do end
+  end
 end
 
 -- Pipes a list of { key, value, timestamp } (or {key=, value=, timestamp=}).
@@ -150,8 +193,50 @@ end
 
 -- Moves wall-clock time forward (wall-clock punctuators fire here).
 function Driver:advance_wall_clock(ms)
+  check_open(self)
   if type(ms) ~= "number" or ms < 0 then error("advance_wall_clock expects ms >= 0", 2) end
   self.wall_clock = self.wall_clock + ms
+  self.inst.tick(self.wall_clock)
+  self:drain_internal(2)
+end
+
+-- A store of the topology: get(key), all(), and for window stores
+-- fetch(key, from, to) -> { {start =, ["end"] =, value =}, ... } by start.
+function Driver:store(name)
+  check_open(self)
+  local store = self.inst.stores[name]
+  if not store then
+    local names = {}
+    for n in pairs(self.inst.stores) do names[#names + 1] = n end
+    table.sort(names)
+    error(string.format("store('%s'): no such store (stores: %s)", tostring(name),
+                        table.concat(names, ", ")), 2)
+  end
+  local d = self
+  return {
+    get = function(_, key) check_open(d); return store:get(key, 0) end,
+    all = function()
+      check_open(d)
+      local list = {}
+      for _, e in ipairs(store:all(0)) do
+        local value = e.value
+        if store.kind == 1 and not store.window_size and type(value) == "table" then
+          list[#list + 1] = { key = e.key, start = e.start, ["end"] = value.e, value = value.a }
+        else
+          list[#list + 1] = { key = e.key, start = e.start, ["end"] = e["end"], value = value }
+        end
+      end
+      return list
+    end,
+    fetch = function(_, key, from, to)
+      check_open(d)
+      local list = store:fetch(key, from or 0, to or 2 ^ 53, 0)
+      if not store.window_size then -- session store: value holds {e = end, a = aggregate}
+        for _, w in ipairs(list) do w["end"], w.value = w.value.e, w.value.a end
+      end
+      return list
+    end,
+  }
 end
 
 function Driver:describe() return self.inst.builder:describe() end
@@ -159,8 +244,10 @@ function Driver:describe() return self.inst.builder:describe() end
 function Driver:close()
   if self.closed then return end
   self.closed = true
+  self.inst.close()
   C.sh_ffi_ctx_destroy(ffi.gc(self.ctx, nil))
   self.ctx = nil
+  os.execute("rm -rf '" .. self.state_dir .. "'")
 end
 
 return _M

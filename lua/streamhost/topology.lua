@@ -26,12 +26,13 @@ local function fanout(pushes)
   local n = #pushes
   if n == 0 then return noop end
   if n == 1 then return pushes[1] end
+  -- four arguments: streams push (key, value, rec), tables (key, new, old, rec)
   if n == 2 then
     local a, b = pushes[1], pushes[2]
-    return function(k, v, rec) a(k, v, rec); b(k, v, rec) end
+    return function(k, v, x, y) a(k, v, x, y); b(k, v, x, y) end
   end
-  return function(k, v, rec)
-    for i = 1, n do pushes[i](k, v, rec) end
+  return function(k, v, x, y)
+    for i = 1, n do pushes[i](k, v, x, y) end
   end
 end
 
@@ -54,6 +55,8 @@ local function print_line(label, k, v, rec)
 end
 
 local compilers = {}
+_M.compilers = compilers -- table.lua, group.lua and join.lua add theirs
+_M.fanout = fanout
 
 function compilers.filter(node, out)
   local fn = node.fn
@@ -175,13 +178,13 @@ local function compile(builder, inst)
     memo[node] = push
     return push
   end
-  for _, source in ipairs(builder.sources) do
-    source.push = fanout((function()
-      local list = {}
-      for i, child in ipairs(source.children) do list[i] = push_of(child) end
-      return list
-    end)())
+  local function children_push(node)
+    local list = {}
+    for i, child in ipairs(node.children) do list[i] = push_of(child) end
+    return fanout(list)
   end
+  for _, source in ipairs(builder.sources) do source.push = children_push(source) end
+  for _, timer in ipairs(builder.timers) do timer.push = children_push(timer) end
 end
 
 local function decoder(name, what)
@@ -224,6 +227,76 @@ local function source_dispatch(source, topic, rec)
   end
 end
 
+-- Punctuators (b:every): wall-clock ones fire from tick(now), stream-time
+-- ones when the largest timestamp seen passes their due time. A late one
+-- fires once, not once per missed interval (as Kafka Streams).
+local function stores_view(inst)
+  return function(name)
+    local store = inst.stores[name]
+    if not store then error("no store named '" .. tostring(name) .. "'", 2) end
+    local view = {}
+    function view.get(_, key)
+      for _, p in ipairs(store:partitions()) do
+        local v = store:get(key, p)
+        if v ~= nil then return v end
+      end
+    end
+    function view.put(_, key, value)
+      local parts = store:partitions()
+      for _, p in ipairs(parts) do
+        if store:get(key, p) ~= nil then return store:put(key, value, p) end
+      end
+      return store:put(key, value, parts[1] or 0)
+    end
+    function view.all()
+      local list = {}
+      for _, p in ipairs(store:partitions()) do
+        for _, e in ipairs(store:all(p)) do list[#list + 1] = e end
+      end
+      return list
+    end
+    return view
+  end
+end
+
+local function setup_timers(inst, builder)
+  local stores = stores_view(inst)
+  local function fire(timer, now)
+    local list = timer.fn(now, stores)
+    if list == nil then return end
+    local rec = { timestamp = now, partition = 0, offset = -1, headers = EMPTY, header_count = 0 }
+    for _, kv in ipairs(list) do
+      if kv.key ~= nil or kv.value ~= nil then
+        timer.push(kv.key, kv.value, rec)
+      else
+        timer.push(kv[1], kv[2], rec)
+      end
+    end
+  end
+  local function due(timer, now)
+    if timer.next_due == nil then timer.next_due = now + timer.interval; return end
+    if now < timer.next_due then return end
+    timer.next_due = now - (now - timer.next_due) % timer.interval + timer.interval
+    fire(timer, now)
+  end
+  local wall, stream = {}, {}
+  for _, t in ipairs(builder.timers) do
+    if t.time == "wall" then wall[#wall + 1] = t else stream[#stream + 1] = t end
+  end
+  function inst.start_timers(now)
+    for _, t in ipairs(wall) do t.next_due = now + t.interval end
+  end
+  function inst.tick(now)
+    for _, t in ipairs(wall) do due(t, now) end
+  end
+  inst.has_stream_timers = #stream > 0
+  function inst.stream_tick(ts)
+    if ts <= inst.stream_time then return end
+    inst.stream_time = ts
+    for _, t in ipairs(stream) do due(t, ts) end
+  end
+end
+
 local function dead_letter_sink(inst, app)
   local topic = app.id .. "-dlq"
   local sink = C.sh_ffi_sink_add(inst.ctx, topic, 0)
@@ -253,9 +326,26 @@ end
 -- Instantiates a built topology on a context: declares sources and sinks,
 -- compiles, and returns an object with process(ptr, n).
 function _M.instantiate(app, builder, ctx)
-  local inst = { ctx = ctx, sink_nodes = {}, source_names = {}, dispatch = {}, skipped = 0 }
+  local inst = { ctx = ctx, sink_nodes = {}, source_names = {}, dispatch = {}, skipped = 0,
+                 stores = {}, getters = {}, app_id = app.id, builder = builder,
+                 repartition_topics = {}, timers = {}, stream_time = -math.huge }
   local rec = { headers = EMPTY, header_count = 0 }
+  local dropped, late = 0, 0
+  function inst.dropped(r, why)
+    dropped = dropped + 1
+    core.log("warn", "dropped record %s [%s] @ %s: %s (%d dropped)", tostring(r.topic),
+             tostring(r.partition), tostring(r.offset), why, dropped)
+  end
+  function inst.late(r, store, start, stop)
+    late = late + 1
+    core.log("warn", "dropped late record %s [%s] @ %s (timestamp %s) for window [%s, %s) of " ..
+             "store %s: beyond its grace (%d late records dropped)", tostring(r.topic),
+             tostring(r.partition), tostring(r.offset), tostring(r.timestamp), tostring(start),
+             tostring(stop), store, late)
+  end
+  function inst.counts() return { dropped = dropped, late = late, skipped = inst.skipped } end
   compile(builder, inst)
+  setup_timers(inst, builder)
   for _, source in ipairs(builder.sources) do
     for _, topic in ipairs(source.topics) do
       local index = C.sh_ffi_source_add(ctx, topic)
@@ -269,12 +359,15 @@ function _M.instantiate(app, builder, ctx)
   local dispatch = inst.dispatch
   local cursor = 0
 
+  local stream_tick = inst.stream_tick
+  local has_stream_timers = inst.has_stream_timers
   local function run(records, first, n)
     for i = first, n - 1 do
       cursor = i
       local r = records[i]
       local fn = dispatch[r.source]
       if fn then fn(r) end
+      if has_stream_timers then stream_tick(tonumber(r.timestamp)) end
     end
   end
 
@@ -312,6 +405,18 @@ function _M.instantiate(app, builder, ctx)
 
   function inst.after_batch()
     io.stdout:flush()
+  end
+
+  -- A revoked task: close this VM's handles on its stores.
+  function inst.release_task(topic, partition)
+    for _, store in pairs(inst.stores) do
+      local decl_topic = store.source_topic
+      if decl_topic == nil or decl_topic == topic then store:release(partition) end
+    end
+  end
+
+  function inst.close()
+    for _, store in pairs(inst.stores) do store:close() end
   end
 
   return inst

@@ -1,0 +1,318 @@
+-- Grouping and aggregation: group_by / group_by_key on streams and tables,
+-- optional windows, then count, sum, reduce or aggregate into a store.
+--
+-- A grouping that changes the key (or follows a key change) goes through
+-- the repartition topic <id>-<store>-repartition, so that every record of a
+-- key meets in one task whatever partition it came from. Results are tables:
+-- they push (key, new, old, rec), with rec.window = {start, end} for
+-- windowed ones. emit = "changes" (default, ksqlDB's EMIT CHANGES) pushes
+-- every update; emit = "final" pushes one result per window once stream
+-- time passes its end + grace. Records with a nil key or value are dropped
+-- and counted, as in Kafka Streams; so are records later than the grace.
+local topology = require "streamhost.topology"
+local Store = require "streamhost.store"
+local window = require "streamhost.window"
+local tables = require "streamhost.table"
+local streams = require "streamhost.stream"
+
+local compilers = topology.compilers
+local _M = {}
+local Grouped = {}
+Grouped.__index = Grouped
+
+local function group(parent, key_fn, opts, is_table, level)
+  opts = opts or {}
+  local b = parent.builder
+  local what = is_table and "table:group_by" or (key_fn and "group_by" or "group_by_key")
+  local key_serde = b:serde_name(opts, "key", not key_fn and parent.key_serde or nil, what,
+                                 level + 1)
+  return setmetatable({ builder = b, parent = parent, key_fn = key_fn, key_serde = key_serde,
+                        is_table = is_table,
+                        repartition = key_fn ~= nil or parent.key_changed or is_table }, Grouped)
+end
+
+function streams.Stream:group_by_key(opts) return group(self, nil, opts, false, 2) end
+
+function streams.Stream:group_by(fn, opts)
+  if type(fn) ~= "function" then error("group_by expects a function (key, value, rec) -> new key", 2) end
+  return group(self, fn, opts, false, 2)
+end
+
+function tables.Table:group_by(fn, opts)
+  if type(fn) ~= "function" then
+    error("group_by expects a function (key, value) -> new key[, new value]", 2)
+  end
+  return group(self, fn, opts, true, 2)
+end
+
+function Grouped:window(w)
+  if not window.is_window(w) then
+    error("window expects sh.tumbling{...}, sh.hopping{...} or sh.session{...}", 2)
+  end
+  if self.is_table then error("a grouped table cannot be windowed", 2) end
+  local g = setmetatable({}, Grouped)
+  for k, v in pairs(self) do g[k] = v end
+  g.window_spec = w
+  return g
+end
+
+local function build(g, spec, opts, level)
+  opts = opts or {}
+  local b = g.builder
+  local emit = opts.emit or "changes"
+  if emit ~= "changes" and emit ~= "final" then
+    error("emit must be \"changes\" or \"final\", got \"" .. tostring(emit) .. "\"", level + 1)
+  end
+  if emit == "final" and not g.window_spec then
+    error("emit = \"final\" needs a windowed aggregation", level + 1)
+  end
+  local w = g.window_spec
+  if w and w.kind == "session" and spec.init and not spec.merge then
+    error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
+  end
+  local name = opts.name or string.format("KSTREAM-AGGREGATE-STATE-STORE-%010d", #b.nodes)
+  local input = g.parent.node
+  if g.repartition then
+    local topic = b.app.id .. "-" .. name .. "-repartition"
+    local regroup = b:add(g.is_table and "table_regroup" or "regroup", { input },
+                          { fn = g.key_fn })
+    local sink = b:add("sink", { regroup }, { topic = topic, key_serde = g.key_serde,
+                                              value_serde = "json", internal = true })
+    b.sinks[#b.sinks + 1] = sink
+    input = b:source({ topic }, g.key_serde, "json", input.partitions, level + 2)
+    input.internal = true
+    b.repartition_topics[#b.repartition_topics + 1] = topic
+  end
+  local kind = w and (w.kind == "session" and "session_aggregate" or "window_aggregate")
+               or (g.is_table and "table_aggregate" or "aggregate")
+  local node = b:add(kind, { input }, {
+    prefix = "KSTREAM", store_name = name, key_serde = g.key_serde, window_spec = w,
+    init = spec.init, add = spec.add, subtract = spec.subtract,
+    merge = spec.merge or opts.merge, emit = emit,
+  })
+  node.stores = { name }
+  local t = tables.new(b, node, g.key_serde, "json")
+  t.windowed = w ~= nil
+  return t
+end
+
+local function check_fn(fn, what, level)
+  if type(fn) ~= "function" then error(what .. " expects a function", level + 1) end
+end
+
+local function zero() return 0 end
+local function plus(a, b) return a + b end
+
+function Grouped:count(opts)
+  return build(self, {
+    init = zero,
+    add = function(agg) return agg + 1 end,
+    subtract = function(agg) return agg - 1 end,
+    merge = plus,
+  }, opts, 2)
+end
+
+-- sum(fn, opts): the sum of fn(value, key, rec); without fn, of the values.
+function Grouped:sum(fn, opts)
+  if type(fn) == "table" and opts == nil then fn, opts = nil, fn end
+  if fn ~= nil then check_fn(fn, "sum", 2) end
+  local of = fn or function(v) return v end
+  return build(self, {
+    init = zero,
+    add = function(agg, v, k, rec) return agg + of(v, k, rec) end,
+    subtract = function(agg, v, k, rec) return agg - of(v, k, rec) end,
+    merge = plus,
+  }, opts, 2)
+end
+
+-- reduce(add[, subtract], opts): the first value starts the aggregate.
+function Grouped:reduce(add, subtract, opts)
+  if type(subtract) == "table" then subtract, opts = nil, subtract end
+  check_fn(add, "reduce", 2)
+  if self.is_table then check_fn(subtract, "reduce on a grouped table: subtract", 2) end
+  return build(self, {
+    add = function(agg, v) return add(agg, v) end,
+    subtract = subtract and function(agg, v) return subtract(agg, v) end,
+    merge = function(a, b) return add(a, b) end,
+  }, opts, 2)
+end
+
+-- aggregate(init, add[, subtract], opts): add(agg, value, key, rec) -> agg.
+function Grouped:aggregate(init, add, subtract, opts)
+  if type(subtract) == "table" then subtract, opts = nil, subtract end
+  check_fn(init, "aggregate: init", 2)
+  check_fn(add, "aggregate: add", 2)
+  if self.is_table then check_fn(subtract, "aggregate on a grouped table: subtract", 2) end
+  return build(self, { init = init, add = add, subtract = subtract }, opts, 2)
+end
+
+-- ---- compilers ----
+
+compilers.regroup = function(node, out, _, inst)
+  local fn = node.fn
+  if not fn then return out end
+  return function(k, v, rec)
+    local k2 = fn(k, v, rec)
+    if k2 == nil then return inst.dropped(rec, "group_by returned a nil key") end
+    out(k2, v, rec)
+  end
+end
+
+compilers.table_regroup = function(node, out)
+  local fn = node.fn
+  local function regroup(k, v)
+    local k2, v2 = fn(k, v)
+    if v2 == nil then v2 = v end
+    return k2, v2
+  end
+  return function(k, new, old, rec)
+    local ko, vo, kn, vn
+    if old ~= nil then ko, vo = regroup(k, old) end
+    if new ~= nil then kn, vn = regroup(k, new) end
+    if ko ~= nil and ko == kn then
+      out(kn, { n = vn, o = vo }, rec)
+    else
+      if ko ~= nil then out(ko, { o = vo }, rec) end
+      if kn ~= nil then out(kn, { n = vn }, rec) end
+    end
+  end
+end
+
+local function declare(inst, node, kind, retention, window_size)
+  local store = Store.declare(inst, { name = node.store_name, key_serde = node.key_serde,
+                                      source_topic = node.task_topic, kind = kind,
+                                      retention = retention, window_size = window_size })
+  return store
+end
+
+-- First value, or add to the aggregate so far.
+local function step(node, agg, v, k, rec)
+  if agg == nil then
+    if node.init then return node.add(node.init(), v, k, rec) end
+    return v
+  end
+  return node.add(agg, v, k, rec)
+end
+
+compilers.aggregate = function(node, out, _, inst)
+  local store = declare(inst, node, Store.KV, 0)
+  inst.getters[node] = function(k, partition) return store:get(k, partition) end
+  return function(k, v, rec)
+    if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
+    local p = rec.partition
+    local old = store:get(k, p)
+    local agg = step(node, old, v, k, rec)
+    store:put(k, agg, p, rec.timestamp)
+    out(k, agg, old, rec)
+  end
+end
+
+compilers.table_aggregate = function(node, out, _, inst)
+  local store = declare(inst, node, Store.KV, 0)
+  inst.getters[node] = function(k, partition) return store:get(k, partition) end
+  return function(k, change, rec)
+    if k == nil or change == nil then return end
+    local p = rec.partition
+    local old = store:get(k, p)
+    local agg = old
+    if change.o ~= nil and agg ~= nil then agg = node.subtract(agg, change.o, k, rec) end
+    if change.n ~= nil then agg = step(node, agg, change.n, k, rec) end
+    store:put(k, agg, p, rec.timestamp)
+    out(k, agg, old, rec)
+  end
+end
+
+-- Stream time per task: the largest timestamp seen on that partition.
+local function advance(stream_times, p, ts)
+  local st = stream_times[p]
+  if st == nil or ts > st then st = ts; stream_times[p] = ts end
+  return st
+end
+
+compilers.window_aggregate = function(node, out, _, inst)
+  local w = node.window_spec
+  local size, grace = w.size, w.grace
+  local store = declare(inst, node, Store.WINDOW, window.retention(w), size)
+  local stream_times, pending = {}, {}
+  local final = node.emit == "final"
+  inst.getters[node] = function() return nil end -- windowed tables are not joinable by key
+
+  local function flush(p, st, rec)
+    local list = pending[p]
+    if not list then return end
+    local keep = {}
+    for _, e in ipairs(list) do
+      if e.start + size + grace <= st then
+        rec.window = { start = e.start, ["end"] = e.start + size }
+        out(e.key, e.agg, nil, rec)
+      else
+        keep[#keep + 1] = e
+      end
+    end
+    rec.window = nil
+    pending[p] = keep
+  end
+
+  return function(k, v, rec)
+    if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
+    local p, ts = rec.partition, rec.timestamp
+    local st = advance(stream_times, p, ts)
+    window.each_start(w, ts, function(start)
+      if start + size + grace <= st then
+        return inst.late(rec, node.store_name, start, start + size)
+      end
+      local old = store:window_get(k, start, p)
+      local agg = step(node, old, v, k, rec)
+      store:window_put(k, start, agg, p, ts)
+      if final then
+        local list = pending[p] or {}
+        pending[p] = list
+        for _, e in ipairs(list) do
+          if e.start == start and e.key == k then e.agg = agg; return end
+        end
+        list[#list + 1] = { key = k, start = start, agg = agg }
+      else
+        rec.window = { start = start, ["end"] = start + size }
+        out(k, agg, old, rec)
+      end
+    end)
+    rec.window = nil
+    if final then flush(p, st, rec) end
+  end
+end
+
+compilers.session_aggregate = function(node, out, _, inst)
+  local w = node.window_spec
+  local gap, grace = w.gap, w.grace
+  -- sessions are stored by start; keep them a day beyond gap + grace so a
+  -- long-running session is not expired while it still grows
+  local store = declare(inst, node, Store.WINDOW, window.retention(w) + 24 * 3600000)
+  local stream_times = {}
+  local merge = node.merge
+  inst.getters[node] = function() return nil end
+  return function(k, v, rec)
+    if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
+    local p, ts = rec.partition, rec.timestamp
+    local st = advance(stream_times, p, ts)
+    if ts + grace <= st then return inst.late(rec, node.store_name, ts, ts) end
+    local first, last, agg = ts, ts, nil
+    for _, s in ipairs(store:fetch(k, 0, ts + gap, p)) do
+      local s_end = s.value.e
+      if s_end >= ts - gap then
+        if s.start < first then first = s.start end
+        if s_end > last then last = s_end end
+        agg = agg == nil and s.value.a or merge(agg, s.value.a, k)
+        store:window_put(k, s.start, nil, p, ts)
+        rec.window = { start = s.start, ["end"] = s_end }
+        out(k, nil, s.value.a, rec)
+      end
+    end
+    agg = step(node, agg, v, k, rec)
+    store:window_put(k, first, { e = last, a = agg }, p, ts)
+    rec.window = { start = first, ["end"] = last }
+    out(k, agg, nil, rec)
+    rec.window = nil
+  end
+end
+
+return _M

@@ -1,0 +1,146 @@
+-- Lua's view of a state store: one declared store, one C handle per task
+-- partition, opened on first use. Keys are bytes of the store's key serde
+-- (so the HTTP endpoint and the changelog read them the Kafka way); values
+-- are JSON. The C side owns RocksDB and writes the changelog.
+local ffi = require "ffi"
+local core = require "streamhost.core"
+local serde = require "streamhost.serde"
+
+local C = core.C
+local ffi_string = ffi.string
+local json = serde.get("json")
+
+local _M = { KV = 0, WINDOW = 1 }
+local Store = {}
+Store.__index = Store
+
+local slice = ffi.new("sh_ffi_slice_t[1]")
+local iter_key = ffi.new("sh_ffi_slice_t[1]")
+local iter_value = ffi.new("sh_ffi_slice_t[1]")
+local iter_start = ffi.new("int64_t[1]")
+
+-- Declares the store on the context; handles open lazily per partition.
+function _M.declare(inst, spec)
+  local key_serde = serde.get(spec.key_serde)
+  local store = setmetatable({
+    inst = inst, name = spec.name, kind = spec.kind or _M.KV,
+    retention = spec.retention or 0, window_size = spec.window_size,
+    kenc = key_serde.encode, kdec = key_serde.decode, handles = {},
+    source_topic = spec.source_topic,
+  }, Store)
+  if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
+                            spec.key_serde, "json") < 0 then
+    error("cannot declare store " .. spec.name, 0)
+  end
+  if inst.app_id then
+    C.sh_ffi_sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
+  end
+  inst.stores[spec.name] = store
+  return store
+end
+
+function Store:handle(partition)
+  local h = self.handles[partition]
+  if h then return h end
+  local ctx = self.inst.ctx
+  h = C.sh_ffi_store_open(ctx, C.sh_ffi_ctx_state_dir(ctx), self.inst.app_id, self.name,
+                          self.kind, partition, self.retention)
+  if h == nil then error("cannot open store " .. self.name .. ": " .. core.errmsg(ctx), 0) end
+  self.handles[partition] = h
+  return h
+end
+
+function Store:release(partition)
+  local h = self.handles[partition]
+  if h then
+    self.handles[partition] = nil
+    C.sh_ffi_store_close(h)
+  end
+end
+
+function Store:close()
+  for partition in pairs(self.handles) do self:release(partition) end
+end
+
+local function check(rc, h)
+  if rc ~= 0 then error(ffi_string(C.sh_ffi_store_errmsg(h)), 0) end
+end
+
+function Store:get(key, partition)
+  local h = self:handle(partition)
+  local kb = self.kenc(key)
+  local rc = C.sh_ffi_store_get(h, kb, #kb, slice)
+  if rc == 6 then return nil end -- SH_ERR_NOT_FOUND
+  check(rc, h)
+  return json.decode(ffi_string(slice[0].data, slice[0].len))
+end
+
+function Store:put(key, value, partition, timestamp)
+  local h = self:handle(partition)
+  local kb = self.kenc(key)
+  local vb = value ~= nil and json.encode(value) or nil
+  check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, timestamp or 0), h)
+end
+
+function Store:window_get(key, start, partition)
+  local h = self:handle(partition)
+  local kb = self.kenc(key)
+  local rc = C.sh_ffi_window_get(h, kb, #kb, start, slice)
+  if rc == 6 then return nil end
+  check(rc, h)
+  return json.decode(ffi_string(slice[0].data, slice[0].len))
+end
+
+function Store:window_put(key, start, value, partition, timestamp)
+  local h = self:handle(partition)
+  local kb = self.kenc(key)
+  local vb = value ~= nil and json.encode(value) or nil
+  check(C.sh_ffi_window_put(h, kb, #kb, start, vb, vb and #vb or 0, timestamp), h)
+end
+
+local function drain(iter, list, decode_key)
+  if iter == nil then return list end
+  while C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start) == 0 do
+    list[#list + 1] = {
+      key = decode_key and decode_key(ffi_string(iter_key[0].data, iter_key[0].len)) or nil,
+      start = tonumber(iter_start[0]),
+      value = json.decode(ffi_string(iter_value[0].data, iter_value[0].len)),
+    }
+  end
+  C.sh_ffi_store_iter_destroy(iter)
+  return list
+end
+
+-- One key's windows with from <= start <= to, ordered by start:
+-- { {start =, ["end"] =, value =}, ... }.
+function Store:fetch(key, from, to, partition)
+  local h = self:handle(partition)
+  local kb = self.kenc(key)
+  local list = drain(C.sh_ffi_window_fetch(h, kb, #kb, from, to), {})
+  for _, w in ipairs(list) do
+    w.key = nil
+    w["end"] = self.window_size and w.start + self.window_size or nil
+  end
+  return list
+end
+
+-- Every entry of one partition, in the store's order.
+function Store:all(partition)
+  local h = self:handle(partition)
+  local list = drain(C.sh_ffi_store_iter_all(h, nil, 0, 0), {}, self.kdec)
+  for _, e in ipairs(list) do
+    if self.kind == _M.KV then e.start = nil
+    elseif self.window_size then e["end"] = e.start + self.window_size end
+  end
+  return list
+end
+
+-- Partitions with an open handle (local tasks).
+function Store:partitions()
+  local list = {}
+  for p in pairs(self.handles) do list[#list + 1] = p end
+  table.sort(list)
+  return list
+end
+
+return _M
