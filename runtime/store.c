@@ -524,12 +524,37 @@ int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const c
 
 int sh_store_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                          size_t value_len) {
-    if (!store || (!key && key_len)) return SH_ERR_INVALID;
+    sh_ffi_record_t record = {
+        .key = key, .key_len = key_len, .value = value, .value_len = value_len, .offset = -1};
+    return sh_store_restore_batch(store, &record, 1);
+}
+
+int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
+    if (!store || count < 0 || (!records && count)) return SH_ERR_INVALID;
     int rc = sh_store_check_kind(store, store->shared->kind, "restore");
     if (rc != SH_OK) return rc;
+    for (int i = 0; i < count; i++)
+        if (!records[i].key && records[i].key_len) return SH_ERR_INVALID;
     if (store->shared->kind == SH_STORE_WINDOW)
-        return sh_window_restore_put(store, key, key_len, value, value_len);
-    return kv_write(store, key, key_len, value, value_len);
+        return sh_window_restore_batch(store, records, count);
+    sh_store_db_t *shared = store->shared;
+    rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+    for (int i = 0; i < count; i++) {
+        const sh_ffi_record_t *r = &records[i];
+        if (r->value)
+            rocksdb_writebatch_put_cf(batch, shared->default_cf, r->key, r->key_len, r->value,
+                                      r->value_len);
+        else
+            rocksdb_writebatch_delete_cf(batch, shared->default_cf, r->key, r->key_len);
+    }
+    return sh_store_write_batch(store, batch);
+}
+
+int sh_store_write_batch(sh_store_t *store, rocksdb_writebatch_t *batch) {
+    char *err = NULL;
+    rocksdb_write(store->shared->db, store->shared->write, batch, &err);
+    rocksdb_writebatch_destroy(batch);
+    return err ? sh_store_rocksdb_error(store, "restore", err) : SH_OK;
 }
 
 /* ---- iterators ---- */

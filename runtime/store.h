@@ -21,6 +21,11 @@
 int sh_store_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                          size_t value_len);
 
+/* The same for a batch of changelog records (as consumed), in one RocksDB
+ * write: what a restore should use. Only key, key_len, value and value_len
+ * are read. */
+int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count);
+
 /* Records that the store holds everything in its changelog up to and
  * including changelog_offset (-1: nothing yet). Syncs the database's write-ahead
  * log first, then replaces the checkpoint file atomically. */
@@ -145,8 +150,9 @@ void sh_window_close(sh_store_db_t *shared);
 /* Records stream time in the meta column family (window stores only). */
 int sh_window_save_stream_time(sh_store_db_t *shared, char **error);
 void sh_window_release_dropped(sh_store_db_t *shared);
-int sh_window_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
-                          size_t value_len);
+int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count);
+/* Writes and destroys the batch. */
+int sh_store_write_batch(sh_store_t *store, rocksdb_writebatch_t *batch);
 sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
                                     int64_t after_start);
 int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,

@@ -354,21 +354,48 @@ int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_
     return window_write(store, key, key_len, window_start, value, value_len);
 }
 
-int sh_window_restore_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
-                          size_t value_len) {
-    if (key_len < 8) {
-        sh_store_set_error(store,
-                           "store %s partition %d: changelog key of %zu bytes is too "
-                           "short for a windowed key (key + 8-byte start)",
-                           store->name, (int)store->partition, key_len);
-        return SH_ERR_DECODE;
+int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
+    /* Stream time moves first, to the newest start in the batch, so that no
+     * segment the batch writes to is dropped under it. A window's start is
+     * at or before its records' timestamps: a lower bound for stream time,
+     * which is all a restore knows. */
+    int64_t newest = INT64_MIN;
+    for (int i = 0; i < count; i++) {
+        if (records[i].key_len < 8) {
+            sh_store_set_error(store,
+                               "store %s partition %d: changelog key of %zu bytes (offset %" PRId64
+                               ") is too short for a windowed key (key + 8-byte start)",
+                               store->name, (int)store->partition, records[i].key_len,
+                               records[i].offset);
+            return SH_ERR_DECODE;
+        }
+        int64_t start = (int64_t)get_be64(records[i].key + records[i].key_len - 8);
+        if (start > newest) newest = start;
     }
-    int64_t start = (int64_t)get_be64(key + key_len - 8);
-    /* A window's start is at or before its records' timestamps: a lower bound
-     * for stream time, which is all a restore knows. */
-    advance(store, start);
-    if (start <= min_live(store)) return SH_OK;
-    return window_write(store, key, key_len - 8, start, value, value_len);
+    if (count > 0) advance(store, newest);
+    int64_t oldest_live = min_live(store);
+
+    sh_store_db_t *shared = store->shared;
+    rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+    for (int i = 0; i < count; i++) {
+        const sh_ffi_record_t *r = &records[i];
+        size_t key_len = r->key_len - 8, len = 0;
+        int64_t start = (int64_t)get_be64(r->key + key_len);
+        if (start <= oldest_live) continue;
+        int64_t id = segment_of(shared, start);
+        rocksdb_column_family_handle_t *cf = segment_find(shared, id);
+        if (!cf && !r->value) continue;
+        if ((!cf && !(cf = segment_create(store, id))) ||
+            encode(store, r->key, key_len, start, &len) != SH_OK) {
+            rocksdb_writebatch_destroy(batch);
+            return cf ? SH_ERR_NOMEM : SH_ERR_STORE;
+        }
+        if (r->value)
+            rocksdb_writebatch_put_cf(batch, cf, store->key_buf, len, r->value, r->value_len);
+        else
+            rocksdb_writebatch_delete_cf(batch, cf, store->key_buf, len);
+    }
+    return sh_store_write_batch(store, batch);
 }
 
 int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
