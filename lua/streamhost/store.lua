@@ -99,8 +99,15 @@ function Store:window_put(key, start, value, partition, timestamp)
 end
 
 local function drain(iter, list, decode_key)
-  if iter == nil then return list end
-  while C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start) == 0 do
+  if iter == nil then error("cannot iterate the store", 0) end
+  while true do
+    local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
+    if rc == 6 then break end -- SH_ERR_NOT_FOUND: the end
+    if rc ~= 0 then
+      local message = ffi_string(C.sh_ffi_store_iter_errmsg(iter))
+      C.sh_ffi_store_iter_destroy(iter)
+      error(message, 0)
+    end
     list[#list + 1] = {
       key = decode_key and decode_key(ffi_string(iter_key[0].data, iter_key[0].len)) or nil,
       start = tonumber(iter_start[0]),
