@@ -7,7 +7,7 @@ PKGS := luajit rdkafka
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lpthread -lm -ldl
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lpthread -lm -ldl
 
 CORE_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)

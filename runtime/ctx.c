@@ -248,10 +248,20 @@ int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t rete
     d->value_serde = strdup(value_serde);
     d->kind = kind;
     d->retention_ms = retention_ms;
+    d->window_size_ms = 0;
     return ctx->store_count++;
 }
 
 int sh_ffi_store_count(sh_ctx_t *ctx) { return ctx->store_count; }
+
+int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_ms) {
+    for (int i = 0; name && i < ctx->store_count; i++)
+        if (strcmp(ctx->stores[i].name, name) == 0) {
+            ctx->stores[i].window_size_ms = size_ms;
+            return 0;
+        }
+    return -1;
+}
 
 const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index) {
     return index >= 0 && index < ctx->store_count ? &ctx->stores[index] : NULL;

@@ -12,6 +12,15 @@
  * from the head of the FIFO, for batches that are sealed and fully
  * delivered, so nothing is committed past a record whose outputs are not yet
  * in Kafka. A failed delivery stops the host without storing the offsets.
+ *
+ * State: on assignment every store of the assigned partitions is restored
+ * from its changelog before the partition's first batch (restore.c); the
+ * delivery reports of changelog records advance the stores' checkpoints,
+ * written every second and before partitions are given up. Internal topics
+ * (changelogs, repartition topics) get as many partitions as the source
+ * topics that feed them, as Kafka Streams requires. Wall-clock timers run
+ * each iteration as a batch without input offsets, so their outputs are
+ * tracked for delivery like any other.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +30,10 @@
 
 #include "broker.h"
 #include "host.h"
+#include "http.h"
 #include "kafka.h"
 #include "reload.h"
+#include "restore.h"
 
 #define BATCH_MAX 4096
 
@@ -44,11 +55,18 @@ typedef struct host {
     rd_kafka_topic_t **sink_topics;
     int sink_count;
     batch_t *head, *tail, *current;
+    char *state_dir;
+    sh_tasks_t *tasks;
+    sh_http_t *http;
+    int64_t last_checkpoint_ms;
     char fatal[2048];
     long long records_in, records_out;
 } host_t;
 
 static volatile sig_atomic_t stopping;
+
+/* Topic opaque of changelog sinks: their delivery reports move checkpoints. */
+static char changelog_marker;
 
 void sh_host_stop(void) { stopping = 1; }
 
@@ -113,6 +131,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         set_fatal(h, "cannot deliver to %s [%d]: %s", rd_kafka_topic_name(msg->rkt),
                   msg->partition, rd_kafka_err2str(msg->err));
     }
+    else if (rd_kafka_topic_opaque(msg->rkt) == &changelog_marker && h->tasks)
+        sh_tasks_delivered(h->tasks, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
     b->pending--;
 }
 
@@ -141,19 +161,115 @@ static void drain_outputs(host_t *h, int timeout_ms) {
 
 /* ---- sinks and sources of the loaded VM ---- */
 
+/* "<id>-<name><suffix>": the name, or NULL when topic is not such a topic. */
+static char *internal_name(sh_vm_t *vm, const char *topic, const char *suffix) {
+    const char *id = sh_vm_app_id(vm);
+    size_t id_len = strlen(id), len = strlen(topic), suffix_len = strlen(suffix);
+    if (len <= id_len + 1 + suffix_len || strncmp(topic, id, id_len) != 0 || topic[id_len] != '-' ||
+        strcmp(topic + len - suffix_len, suffix) != 0)
+        return NULL;
+    return strndup(topic + id_len + 1, len - id_len - 1 - suffix_len);
+}
+
+static bool is_internal(sh_vm_t *vm, const char *topic) {
+    char *a = internal_name(vm, topic, "-repartition"), *b = internal_name(vm, topic, "-changelog");
+    bool internal = a || b;
+    free(a);
+    free(b);
+    return internal;
+}
+
+/* Partitions of an input topic the app does not write itself. */
+static int source_partitions(host_t *h, const char *topic) {
+    int n = sh_kafka_partition_count(h->producer, topic, 5000);
+    if (n <= 0 && h->embedded) n = sh_vm_source_partitions(h->vm, topic);
+    return n;
+}
+
+/* A repartition topic feeds tasks that meet the app's other inputs, so it
+ * has as many partitions as the widest of them. */
+static int widest_source(host_t *h, sh_vm_t *vm) {
+    sh_ctx_t *ctx = sh_vm_ctx(vm);
+    int widest = 1;
+    for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+        const char *topic = sh_ffi_source_name(ctx, i);
+        if (is_internal(vm, topic)) continue;
+        int n = source_partitions(h, topic);
+        if (n > widest) widest = n;
+    }
+    return widest;
+}
+
+/* Partitions an internal topic must have (0: not internal, leave it). */
+static int internal_partitions(host_t *h, sh_vm_t *vm, const char *topic) {
+    char *name = internal_name(vm, topic, "-repartition");
+    if (name) {
+        free(name);
+        return widest_source(h, vm);
+    }
+    if (!(name = internal_name(vm, topic, "-changelog"))) return 0;
+    sh_ctx_t *ctx = sh_vm_ctx(vm);
+    int partitions = 0;
+    for (int i = 0; i < sh_ffi_store_count(ctx) && !partitions; i++) {
+        const sh_store_decl_t *d = sh_ctx_store_decl(ctx, i);
+        if (strcmp(d->name, name) != 0) continue;
+        partitions = is_internal(vm, d->source_topic) ? widest_source(h, vm)
+                                                      : source_partitions(h, d->source_topic);
+    }
+    free(name);
+    return partitions > 0 ? partitions : widest_source(h, vm);
+}
+
+static void create_topics(host_t *h, const char *const *names, const int *partitions, int n) {
+    if (h->embedded) {
+        for (int i = 0; i < n; i++)
+            if (partitions[i] > 0) sh_broker_create_topic(h->embedded, names[i], partitions[i]);
+    } else {
+        sh_kafka_create_topics(h->producer, names, partitions, n, 5000);
+    }
+}
+
+/* Repartition topics are sources too: they must exist with the right
+ * partition count before the consumer subscribes. */
+static void create_internal_sources(host_t *h, sh_vm_t *vm) {
+    sh_ctx_t *ctx = sh_vm_ctx(vm);
+    int n = sh_ffi_source_count(ctx);
+    const char *names[n + 1];
+    int partitions[n + 1], count = 0;
+    for (int i = 0; i < n; i++) {
+        const char *topic = sh_ffi_source_name(ctx, i);
+        int p = internal_partitions(h, vm, topic);
+        if (p <= 0) continue;
+        names[count] = topic;
+        partitions[count++] = p;
+    }
+    create_topics(h, names, partitions, count);
+}
+
 static int bind_sinks(host_t *h, sh_vm_t *vm) {
     sh_ctx_t *ctx = sh_vm_ctx(vm);
     int n = sh_ffi_sink_count(ctx);
     rd_kafka_topic_t **topics = calloc((size_t)n + 1, sizeof *topics);
     const char *names[n + 1];
     int partitions[n + 1];
+    bool changelog[n + 1];
     for (int i = 0; i < n; i++) {
         names[i] = sh_ffi_sink_name(ctx, i);
-        partitions[i] = sh_ctx_sink_partitions(ctx, i);
-        if (h->embedded) sh_broker_create_topic(h->embedded, names[i], partitions[i]);
+        int internal = internal_partitions(h, vm, names[i]);
+        partitions[i] = internal > 0 ? internal : sh_ctx_sink_partitions(ctx, i);
+        char *store = internal_name(vm, names[i], "-changelog");
+        changelog[i] = store != NULL;
+        free(store);
     }
-    if (!h->embedded) sh_kafka_create_topics(h->producer, names, partitions, n, 5000);
-    for (int i = 0; i < n; i++) topics[i] = rd_kafka_topic_new(h->producer, names[i], NULL);
+    create_topics(h, names, partitions, n);
+    for (int i = 0; i < n; i++) {
+        rd_kafka_topic_conf_t *conf = NULL;
+        if (changelog[i]) {
+            conf = rd_kafka_topic_conf_new();
+            rd_kafka_topic_conf_set_opaque(conf, &changelog_marker);
+        }
+        topics[i] = rd_kafka_topic_new(h->producer, names[i], conf);
+    }
     for (int i = 0; i < h->sink_count; i++) rd_kafka_topic_destroy(h->sink_topics[i]);
     free(h->sink_topics);
     h->sink_topics = topics;
@@ -227,11 +343,19 @@ static double elapsed_ms(const struct timespec *since) {
     return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
+static void publish_topology(host_t *h) {
+    if (!h->http) return;
+    char *text = sh_vm_describe(h->vm);
+    sh_http_set_topology(h->http, text);
+    free(text);
+}
+
 static void try_reload(host_t *h, const sh_output_t *output) {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     char err[2048];
-    sh_vm_t *next = sh_vm_load(h->options->app_path, output, h->version + 1, err, sizeof err);
+    sh_vm_t *next =
+        sh_vm_load(h->options->app_path, output, h->version + 1, h->state_dir, err, sizeof err);
     if (next && !same_sources(h->vm, next, err, sizeof err)) {
         sh_vm_free(next);
         next = NULL;
@@ -242,9 +366,14 @@ static void try_reload(host_t *h, const sh_output_t *output) {
     }
     /* Outputs already produced belong to batches, not to the VM: the old VM
      * can go now, between two batches. */
+    sh_tasks_lock(h->tasks);
     sh_vm_free(h->vm);
     h->vm = next;
+    sh_tasks_unlock(h->tasks);
     h->version++;
+    sh_tasks_set_declarations(h->tasks, sh_vm_ctx(next));
+    publish_topology(h);
+    create_internal_sources(h, next);
     bind_sinks(h, next);
     int count;
     const char *const *files = sh_vm_watched_files(next, &count);
@@ -255,12 +384,35 @@ static void try_reload(host_t *h, const sh_output_t *output) {
 
 /* ---- rebalance: finish what was produced before partitions move ---- */
 
+/* Outputs are drained: checkpoint what was delivered, then let the VM and
+ * the tasks close the partitions' stores. */
+static void release_partitions(host_t *h, const rd_kafka_topic_partition_list_t *partitions) {
+    sh_tasks_lock(h->tasks);
+    for (int i = 0; i < partitions->cnt; i++) {
+        const char *topic = partitions->elems[i].topic;
+        int32_t partition = partitions->elems[i].partition;
+        sh_tasks_checkpoint(h->tasks, topic, partition);
+        sh_vm_release_task(h->vm, topic, partition);
+    }
+    sh_tasks_unlock(h->tasks);
+    for (int i = 0; i < partitions->cnt; i++)
+        sh_tasks_release(h->tasks, partitions->elems[i].topic, partitions->elems[i].partition);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     host_t *h = opaque;
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sh_log(SH_LOG_INFO, "assigned %d partition(s)", partitions->cnt);
+        /* Stores first: no batch of a partition runs before its state is
+         * back. A long restore counts against max.poll.interval.ms. */
+        for (int i = 0; i < partitions->cnt && !h->fatal[0]; i++) {
+            char why[1024];
+            if (sh_tasks_assign(h->tasks, partitions->elems[i].topic, partitions->elems[i].partition,
+                                why, sizeof why) != 0)
+                set_fatal(h, "restore: %s", why);
+        }
         if (cooperative)
             rd_kafka_incremental_assign(rk, partitions);
         else
@@ -270,6 +422,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing", partitions->cnt);
     drain_outputs(h, 30000);
     rd_kafka_commit(rk, NULL, 0);
+    release_partitions(h, partitions);
     if (cooperative)
         rd_kafka_incremental_unassign(rk, partitions);
     else
@@ -304,7 +457,8 @@ static int start_clients(host_t *h) {
         sh_ctx_t *ctx = sh_vm_ctx(h->vm);
         for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
             const char *topic = sh_ffi_source_name(ctx, i);
-            sh_broker_create_topic(h->embedded, topic, sh_vm_source_partitions(h->vm, topic));
+            if (!is_internal(h->vm, topic))
+                sh_broker_create_topic(h->embedded, topic, sh_vm_source_partitions(h->vm, topic));
         }
     }
     sh_kv_t overrides[o->set_count + 1];
@@ -340,6 +494,33 @@ static int start_clients(host_t *h) {
     }
     rd_kafka_poll_set_consumer(h->consumer);
     h->queue = rd_kafka_queue_get_consumer(h->consumer);
+
+    /* Reads changelogs with assign() only; its group id is never joined. */
+    char restore_group[512];
+    snprintf(restore_group, sizeof restore_group, "%s-restore", id);
+    sh_kv_t restore_overrides[o->set_count + 4];
+    memcpy(restore_overrides, overrides, sizeof *overrides * (size_t)(o->set_count + 1));
+    restore_overrides[o->set_count + 1] = (sh_kv_t){"enable.auto.commit", "false"};
+    restore_overrides[o->set_count + 2] = (sh_kv_t){"enable.partition.eof", "true"};
+    restore_overrides[o->set_count + 3] = (sh_kv_t){"auto.offset.reset", "earliest"};
+    rd_kafka_conf_t *rconf = sh_kafka_conf(RD_KAFKA_CONSUMER, restore_group, props, prop_count,
+                                           restore_overrides, o->set_count + 4, err, sizeof err);
+    rd_kafka_t *restorer = rconf ? rd_kafka_new(RD_KAFKA_CONSUMER, rconf, err, sizeof err) : NULL;
+    if (!restorer) {
+        set_fatal(h, "cannot create the changelog consumer: %s", err);
+        return -1;
+    }
+    if (!(h->tasks = sh_tasks_new(h->state_dir, id, restorer, &stopping))) {
+        rd_kafka_destroy(restorer);
+        set_fatal(h, "out of memory");
+        return -1;
+    }
+    sh_tasks_set_declarations(h->tasks, sh_vm_ctx(h->vm));
+    if (h->options->http && strcmp(h->options->http, "off") != 0) {
+        h->http = sh_http_start(h->options->http, h->tasks);
+        publish_topology(h);
+    }
+    create_internal_sources(h, h->vm);
     bind_sinks(h, h->vm);
     return subscribe(h);
 }
@@ -391,7 +572,9 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
     b->offsets = rd_kafka_topic_partition_list_new(8);
     h->current = b;
     char err[4096] = "";
+    sh_tasks_lock(h->tasks);
     int done = count ? sh_vm_process(h->vm, records, count, err, sizeof err) : 0;
+    sh_tasks_unlock(h->tasks);
     if (done < count) set_fatal(h, "%s", err);
     /* offsets: the next record to read after each processed one */
     for (int i = 0; i < done; i++) {
@@ -412,6 +595,43 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
     sh_vm_after_batch(h->vm);
 }
 
+/* Wall-clock timers: a batch with no input offsets, kept only if a timer
+ * emitted, so the offsets stored after it wait for those outputs too. */
+static void run_timers(host_t *h) {
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b || !(b->offsets = rd_kafka_topic_partition_list_new(1))) {
+        free(b);
+        set_fatal(h, "out of memory");
+        return;
+    }
+    long long out_before = h->records_out;
+    h->current = b;
+    char err[4096] = "";
+    sh_tasks_lock(h->tasks);
+    if (sh_vm_tick(h->vm, sh_ffi_now_ms(), err, sizeof err) != 0) set_fatal(h, "%s", err);
+    sh_tasks_unlock(h->tasks);
+    h->current = NULL;
+    if (h->records_out == out_before) {
+        rd_kafka_topic_partition_list_destroy(b->offsets);
+        free(b);
+        return;
+    }
+    if (h->tail)
+        h->tail->next = b;
+    else
+        h->head = b;
+    h->tail = b;
+}
+
+static void checkpoint_periodically(host_t *h) {
+    int64_t now = sh_ffi_now_ms();
+    if (now - h->last_checkpoint_ms < 1000) return;
+    h->last_checkpoint_ms = now;
+    sh_tasks_lock(h->tasks);
+    sh_tasks_checkpoint(h->tasks, NULL, 0);
+    sh_tasks_unlock(h->tasks);
+}
+
 int sh_host_run(const sh_host_options_t *options) {
     host_t h = {.options = options, .version = 1};
     struct sigaction sa = {.sa_handler = on_signal};
@@ -423,11 +643,23 @@ int sh_host_run(const sh_host_options_t *options) {
 
     sh_output_t output = {.emit = host_emit, .self = &h};
     char err[2048];
-    h.vm = sh_vm_load(options->app_path, &output, h.version, err, sizeof err);
+    h.vm = sh_vm_load(options->app_path, &output, h.version, options->state_dir, err, sizeof err);
     if (!h.vm) {
         sh_log(SH_LOG_ERROR, "%s", err);
         return 1;
     }
+    /* The default needs the app id, known only once the app is loaded; Lua
+     * opens stores lazily, at the first batch. */
+    if (options->state_dir)
+        h.state_dir = strdup(options->state_dir);
+    else if (asprintf(&h.state_dir, "./.streamhost/%s", sh_vm_app_id(h.vm)) < 0)
+        h.state_dir = NULL;
+    if (!h.state_dir) {
+        sh_log(SH_LOG_ERROR, "out of memory");
+        sh_vm_free(h.vm);
+        return 1;
+    }
+    sh_ffi_ctx_set_state_dir(sh_vm_ctx(h.vm), h.state_dir);
     h.reload = sh_reload_new();
     int watched_count;
     const char *const *watched = sh_vm_watched_files(h.vm, &watched_count);
@@ -438,8 +670,8 @@ int sh_host_run(const sh_host_options_t *options) {
     static sh_ffi_header_t header_pool[BATCH_MAX * 4];
 
     if (start_clients(&h) == 0) {
-        sh_log(SH_LOG_INFO, "running %s as %s (version %d)", options->app_path,
-               sh_vm_app_id(h.vm), h.version);
+        sh_log(SH_LOG_INFO, "running %s as %s (version %d), state in %s", options->app_path,
+               sh_vm_app_id(h.vm), h.version, h.state_dir);
         while (!stopping && !h.fatal[0]) {
             ssize_t n = rd_kafka_consume_batch_queue(h.queue, 100, msgs, BATCH_MAX);
             if (n > 0) {
@@ -447,13 +679,21 @@ int sh_host_run(const sh_host_options_t *options) {
                               sizeof header_pool / sizeof *header_pool);
                 for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
             }
+            if (!h.fatal[0]) run_timers(&h);
             rd_kafka_poll(h.producer, 0);
             store_completed(&h);
+            checkpoint_periodically(&h);
             if (!h.fatal[0] && sh_reload_pending(h.reload)) try_reload(&h, &output);
         }
     }
 
     if (h.producer) drain_outputs(&h, 30000);
+    if (h.tasks) { /* delivered changelog records are in Kafka, even after a failure */
+        sh_tasks_lock(h.tasks);
+        sh_tasks_checkpoint(h.tasks, NULL, 0);
+        sh_tasks_unlock(h.tasks);
+    }
+    sh_http_stop(h.http);
     if (h.consumer) {
         rd_kafka_commit(h.consumer, NULL, 0);
         rd_kafka_consumer_close(h.consumer);
@@ -470,6 +710,8 @@ int sh_host_run(const sh_host_options_t *options) {
     if (h.consumer) rd_kafka_destroy(h.consumer);
     if (h.producer) rd_kafka_destroy(h.producer);
     sh_vm_free(h.vm);
+    sh_tasks_free(h.tasks);
+    free(h.state_dir);
     sh_reload_free(h.reload);
     sh_broker_stop(h.embedded);
     return rc;

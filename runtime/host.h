@@ -11,6 +11,8 @@ typedef struct sh_host_options {
     const char *bootstrap; /* NULL: the app's bootstrap.servers */
     sh_kv_t *sets;         /* --set key=value: librdkafka properties */
     int set_count;
+    const char *state_dir; /* NULL: ./.streamhost/<app id> */
+    const char *http;      /* "HOST:PORT" for pull queries, "off" or NULL: none */
 } sh_host_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */

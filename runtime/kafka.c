@@ -126,3 +126,17 @@ void sh_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, const int
     rd_kafka_queue_destroy(queue);
     for (int i = 0; i < n; i++) rd_kafka_NewTopic_destroy(new_topics[i]);
 }
+
+int sh_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    int count = -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            count = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return count;
+}

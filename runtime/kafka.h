@@ -21,4 +21,8 @@ rd_kafka_conf_t *sh_kafka_conf(rd_kafka_type_t type, const char *group_id,
 void sh_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, const int *partitions,
                             int count, int timeout_ms);
 
+/* Partition count of an existing topic from the cluster's metadata, or -1
+ * when it is unknown (missing topic, broker down). */
+int sh_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
 #endif

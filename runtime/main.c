@@ -36,12 +36,15 @@ static const char *usage_main =
 
 static const char *usage_run =
     "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
+    "                      [--state-dir DIR] [--http HOST:PORT|off]\n"
     "\n"
     "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
     "or SIGHUP, reloads it without losing records.\n"
     "  --bootstrap HOST:PORT   Kafka bootstrap servers ('embedded' starts one in-process)\n"
     "  --set key=value         a librdkafka property, over the app's `kafka` table\n"
-    "  --log-level L           error, warn, info (default) or debug\n";
+    "  --log-level L           error, warn, info (default) or debug\n"
+    "  --state-dir DIR         where state stores live (default ./.streamhost/<app id>)\n"
+    "  --http HOST:PORT|off    pull queries (default 127.0.0.1:8088; port 0 picks one)\n";
 
 static const char *usage_describe = "usage: streamhost describe APP.lua\n"
                                     "\n"
@@ -90,16 +93,22 @@ static int cmd_run(int argc, char **argv) {
         fputs(usage_run, stdout);
         return 0;
     }
-    sh_host_options_t o = {0};
+    sh_host_options_t o = {.http = "127.0.0.1:8088"};
     sh_kv_t sets[argc];
     o.sets = sets;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--bootstrap") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--log-level") == 0) {
+        if (strcmp(a, "--bootstrap") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--log-level") == 0 ||
+            strcmp(a, "--state-dir") == 0 || strcmp(a, "--http") == 0) {
             if (i + 1 >= argc) return usage_error("%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--bootstrap") == 0) {
                 o.bootstrap = v;
+            } else if (strcmp(a, "--state-dir") == 0) {
+                if (!*v) return usage_error("%s", "--state-dir needs a directory");
+                o.state_dir = v;
+            } else if (strcmp(a, "--http") == 0) {
+                o.http = v;
             } else if (strcmp(a, "--log-level") == 0) {
                 if (parse_level(v) < 0) return usage_error("unknown log level '%s'", v);
                 sh_log_set_level(parse_level(v));
@@ -134,7 +143,7 @@ static int cmd_describe(int argc, char **argv) {
     if (argv[0][0] == '-') return usage_error("unknown option '%s' for describe", argv[0]);
     if (check_app_file(argv[0])) return 2;
     char err[2048];
-    sh_vm_t *vm = sh_vm_load(argv[0], NULL, 1, err, sizeof err);
+    sh_vm_t *vm = sh_vm_load(argv[0], NULL, 1, NULL, err, sizeof err);
     if (!vm) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -39,6 +39,7 @@ typedef struct sh_store_decl {
     char *name, *source_topic, *key_serde, *value_serde;
     int kind;
     int64_t retention_ms;
+    int64_t window_size_ms; /* window stores: 0 until sh_ffi_store_set_window_size */
 } sh_store_decl_t;
 const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index);
 

@@ -30,6 +30,7 @@ struct sh_vm {
     int kafka_count;
     char **watched;
     int watched_count;
+    bool has_tick, has_release_task; /* optional methods of the app table */
 };
 
 const char *sh_vm_lua_dir(void) {
@@ -90,7 +91,7 @@ static void read_kafka_props(sh_vm_t *vm) {
 }
 
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
-                    char *errbuf, size_t errlen) {
+                    const char *state_dir, char *errbuf, size_t errlen) {
     sh_vm_t *vm = calloc(1, sizeof *vm);
     if (!vm) {
         snprintf(errbuf, errlen, "out of memory");
@@ -104,6 +105,8 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
         return NULL;
     }
     sh_ctx_set_version(vm->ctx, version);
+    /* Before runner.load: the topology may open stores while it is built. */
+    if (state_dir) sh_ffi_ctx_set_state_dir(vm->ctx, state_dir);
     lua_State *L = vm->L;
     luaL_openlibs(L);
 
@@ -130,6 +133,11 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     vm->app_id = field_string(L, -1, "id");
     read_kafka_props(vm);
     vm->watched = string_list(L, -1, "files", &vm->watched_count);
+    lua_getfield(L, -1, "tick");
+    vm->has_tick = lua_isfunction(L, -1);
+    lua_getfield(L, -2, "release_task");
+    vm->has_release_task = lua_isfunction(L, -1);
+    lua_pop(L, 2);
     lua_getfield(L, -1, "process");
     vm->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -230,4 +238,26 @@ char *sh_vm_describe(sh_vm_t *vm) {
         text = strdup(lua_tostring(vm->L, -1));
     lua_settop(vm->L, 0);
     return text;
+}
+
+int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen) {
+    if (!vm->has_tick) return 0;
+    lua_pushnumber(vm->L, (lua_Number)now_ms);
+    int rc = 0;
+    if (call_app(vm, "tick", 1, 0) != 0) {
+        snprintf(errbuf, errlen, "timer: %s", lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+        rc = -1;
+    }
+    lua_settop(vm->L, 0);
+    return rc;
+}
+
+void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition) {
+    if (!vm->has_release_task) return;
+    lua_pushstring(vm->L, topic);
+    lua_pushinteger(vm->L, partition);
+    if (call_app(vm, "release_task", 2, 0) != 0)
+        sh_log(SH_LOG_WARN, "release_task(%s, %d): %s", topic, (int)partition,
+               lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+    lua_settop(vm->L, 0);
 }

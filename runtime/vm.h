@@ -14,9 +14,11 @@ typedef struct sh_kv {
 } sh_kv_t;
 
 /* Loads app_path into a fresh VM whose context emits through output (NULL:
- * capture). On failure returns NULL with "file:line: message" in errbuf. */
+ * capture) and keeps its stores under state_dir (NULL: set it later with
+ * sh_ffi_ctx_set_state_dir, before the first batch). On failure returns NULL
+ * with "file:line: message" in errbuf. */
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
-                    char *errbuf, size_t errlen);
+                    const char *state_dir, char *errbuf, size_t errlen);
 void sh_vm_free(sh_vm_t *vm);
 
 sh_ctx_t *sh_vm_ctx(sh_vm_t *vm);
@@ -36,6 +38,12 @@ char *sh_vm_source_location(sh_vm_t *vm, const char *topic);
 int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, size_t errlen);
 /* Called after a batch's outputs are handed over: flushes stdout etc. */
 void sh_vm_after_batch(sh_vm_t *vm);
+/* Calls the app's tick(now_ms) (wall-clock timers), when it has one.
+ * Returns -1 with errbuf filled when it raised. */
+int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen);
+/* Calls the app's release_task(topic, partition), when it has one: the VM
+ * closes its store handles of a revoked task. */
+void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition);
 /* The topology as text (streamhost describe). Caller frees. */
 char *sh_vm_describe(sh_vm_t *vm);
 

@@ -122,6 +122,10 @@ int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t rete
                          const char *source_topic, const char *key_serde,
                          const char *value_serde);
 int sh_ffi_store_count(sh_ctx_t *ctx);
+/* Records a declared window store's window size (ms), so pull queries can
+ * report each window's end (start + size). Returns 0, or -1 for an
+ * undeclared store. */
+int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_ms);
 /* ---- State stores (store.c, window_store.c) ----
  * One RocksDB instance per (store, task partition), under
  * <state_dir>/<name>/<partition>/. Every write is also emitted to the sink

@@ -1,0 +1,482 @@
+/*
+ * http.c - pull queries: the state stores, the topology and the host's
+ * health over HTTP, with libmicrohttpd on its own thread.
+ *
+ *   GET  /stores/NAME/KEY   {"key": K, "value": V}; window stores
+ *                           {"key": K, "windows": [{"start", "end", "value"}]}
+ *                           (?from=&to= bound the window starts)
+ *   GET  /stores/NAME       {"entries": [...], "next": K|null} (?limit=&after=)
+ *   GET  /topology          the describe text
+ *   GET  /healthz           200 once every assigned store is restored, else 503
+ *   POST /reload            asks for a reload, as SIGHUP does
+ *
+ * Keys in URLs are parsed with the store's key serde and rendered back the
+ * same way; values are the stored JSON, copied through. A key lives in the
+ * one task (partition) its producer chose, so a lookup asks every task of
+ * the store this instance holds. Every read takes the tasks' lock, which the
+ * stream thread holds while Lua runs, so a read never meets a half-applied
+ * batch, a reload or a revocation; a task still being restored is skipped.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "reload.h"
+
+struct sh_http {
+    struct MHD_Daemon *daemon;
+    sh_tasks_t *tasks;
+    pthread_mutex_t lock; /* guards topology */
+    char *topology;
+};
+
+/* ---- a growing response body ---- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} buf_t;
+
+static void buf_add(buf_t *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+static void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(buf_t *b, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void json_string(buf_t *b, const char *s, size_t n) {
+    buf_str(b, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            buf_add(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            buf_printf(b, "\\u%04x", c);
+        } else {
+            buf_add(b, (const char *)&s[i], 1);
+        }
+    }
+    buf_str(b, "\"");
+}
+
+/* ---- keys and values ---- */
+
+static uint64_t get_be(const char *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+long sh_http_parse_key(const char *serde, const char *text, char *out, size_t cap) {
+    if (strcmp(serde, "int") == 0 || strcmp(serde, "long") == 0) {
+        int width = serde[0] == 'i' ? 4 : 8;
+        char *end;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (!*text || *end || errno || cap < (size_t)width ||
+            (width == 4 && (v < INT32_MIN || v > INT32_MAX)))
+            return -1;
+        for (int i = width - 1; i >= 0; i--, v = (long long)((unsigned long long)v >> 8))
+            out[i] = (char)(v & 0xff);
+        return width;
+    }
+    size_t n = strlen(text);
+    if (n > cap) return -1;
+    memcpy(out, text, n);
+    return (long)n;
+}
+
+static void render_key(buf_t *b, const char *serde, const char *key, size_t len) {
+    if (strcmp(serde, "int") == 0 && len == 4)
+        buf_printf(b, "%" PRId32, (int32_t)(uint32_t)get_be(key, 4));
+    else if (strcmp(serde, "long") == 0 && len == 8)
+        buf_printf(b, "%" PRId64, (int64_t)get_be(key, 8));
+    else if (strcmp(serde, "json") == 0 && len > 0)
+        buf_add(b, key, len);
+    else
+        json_string(b, key, len);
+}
+
+static void render_value(buf_t *b, const char *value, size_t len) {
+    if (value && len)
+        buf_add(b, value, len);
+    else
+        buf_str(b, "null");
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
+                               const char *body, size_t len) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, buf_t *b) {
+    if (b->failed) {
+        free(b->data);
+        static const char oom[] = "{\"error\": \"out of memory\"}\n";
+        return respond(c, 500, "application/json", oom, sizeof oom - 1);
+    }
+    buf_str(b, "\n");
+    enum MHD_Result rc = respond(c, status, "application/json", b->data, b->len);
+    free(b->data);
+    return rc;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *fmt,
+                                     ...) __attribute__((format(printf, 3, 4)));
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *fmt,
+                                     ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_t b = {0};
+    buf_str(&b, "{\"error\": ");
+    json_string(&b, msg, strlen(msg));
+    buf_str(&b, "}");
+    return respond_json(c, status, &b);
+}
+
+static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) {
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    if (!v) return true;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno) return false;
+    *out = n;
+    return true;
+}
+
+/* ---- GET /stores/NAME/KEY ---- */
+
+static enum MHD_Result get_key(struct MHD_Connection *c, sh_tasks_t *tasks,
+                               const sh_store_decl_t *d, const char *text) {
+    char key[4096];
+    long key_len = sh_http_parse_key(d->key_serde, text, key, sizeof key);
+    if (key_len < 0)
+        return respond_error(c, 400, "key '%s' does not parse as %s (the key serde of store %s)",
+                             text, d->key_serde, d->name);
+    buf_t b = {0};
+    buf_str(&b, "{\"key\": ");
+    render_key(&b, d->key_serde, key, (size_t)key_len);
+    if (d->kind == SH_STORE_KV) {
+        for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+            if (t->restoring || strcmp(t->store, d->name) != 0) continue;
+            sh_ffi_slice_t value;
+            if (sh_ffi_store_get(t->handle, key, (size_t)key_len, &value) != SH_OK) continue;
+            buf_str(&b, ", \"value\": ");
+            render_value(&b, value.data, value.len);
+            buf_str(&b, "}");
+            return respond_json(c, 200, &b);
+        }
+        free(b.data);
+        return respond_error(c, 404, "no key %s in store %s", text, d->name);
+    }
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    if (!arg_int64(c, "from", &from) || !arg_int64(c, "to", &to)) {
+        free(b.data);
+        return respond_error(c, 400, "from and to are window starts in ms since the epoch");
+    }
+    buf_str(&b, ", \"windows\": [");
+    int found = 0;
+    for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+        if (t->restoring || strcmp(t->store, d->name) != 0) continue;
+        sh_store_iter_t *it = sh_ffi_window_fetch(t->handle, key, (size_t)key_len, from, to);
+        sh_ffi_slice_t k, v;
+        int64_t start;
+        while (it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
+            buf_printf(&b, "%s{\"start\": %" PRId64 ", \"end\": ", found++ ? ", " : "", start);
+            if (d->window_size_ms > 0)
+                buf_printf(&b, "%" PRId64, start + d->window_size_ms);
+            else
+                buf_str(&b, "null");
+            buf_str(&b, ", \"value\": ");
+            render_value(&b, v.data, v.len);
+            buf_str(&b, "}");
+        }
+        sh_ffi_store_iter_destroy(it);
+    }
+    buf_str(&b, "]}");
+    if (!found) {
+        free(b.data);
+        return respond_error(c, 404, "no windows for key %s in store %s", text, d->name);
+    }
+    return respond_json(c, 200, &b);
+}
+
+/* ---- GET /stores/NAME ---- */
+
+typedef struct {
+    char *key, *value;
+    size_t key_len, value_len;
+    int64_t start;
+} entry_t;
+
+static int compare_keys(const char *a, size_t alen, const char *b, size_t blen) {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int compare_entries(const void *pa, const void *pb) {
+    const entry_t *a = pa, *b = pb;
+    int c = compare_keys(a->key, a->key_len, b->key, b->key_len);
+    return c ? c : (a->start > b->start) - (a->start < b->start);
+}
+
+/* Every entry of the store's ready tasks, sorted by (key, start), so pages
+ * follow one order across partitions and time segments. */
+static entry_t *collect(sh_tasks_t *tasks, const char *name, int *count) {
+    entry_t *list = NULL;
+    int n = 0, cap = 0;
+    for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+        if (t->restoring || strcmp(t->store, name) != 0) continue;
+        sh_store_iter_t *it = sh_ffi_store_iter_all(t->handle, NULL, 0, 0);
+        sh_ffi_slice_t k, v;
+        int64_t start = 0;
+        while (it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                entry_t *grown = realloc(list, sizeof *grown * (size_t)cap);
+                if (!grown) break;
+                list = grown;
+            }
+            entry_t *e = &list[n++];
+            e->key = malloc(k.len + 1);
+            e->value = malloc(v.len + 1);
+            if (e->key) memcpy(e->key, k.data, k.len);
+            if (e->value && v.data) memcpy(e->value, v.data, v.len);
+            e->key_len = e->key ? k.len : 0;
+            e->value_len = e->value ? v.len : 0;
+            e->start = t->kind == SH_STORE_WINDOW ? start : 0;
+        }
+        sh_ffi_store_iter_destroy(it);
+    }
+    if (n) qsort(list, (size_t)n, sizeof *list, compare_entries);
+    *count = n;
+    return list;
+}
+
+static enum MHD_Result get_all(struct MHD_Connection *c, sh_tasks_t *tasks,
+                               const sh_store_decl_t *d) {
+    int64_t limit = 100, after_start = INT64_MIN;
+    if (!arg_int64(c, "limit", &limit) || limit <= 0 || !arg_int64(c, "after_start", &after_start))
+        return respond_error(c, 400, "limit must be a positive integer, after_start a window start");
+    const char *after_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+    char after[4096];
+    long after_len = -1;
+    if (after_text && (after_len = sh_http_parse_key(d->key_serde, after_text, after, sizeof after)) < 0)
+        return respond_error(c, 400, "after '%s' does not parse as %s", after_text, d->key_serde);
+    bool windowed = d->kind == SH_STORE_WINDOW;
+    int n;
+    entry_t *list = collect(tasks, d->name, &n);
+    buf_t b = {0};
+    buf_str(&b, "{\"entries\": [");
+    int shown = 0, i = 0;
+    const entry_t *last = NULL;
+    for (; i < n && shown < limit; i++) {
+        entry_t *e = &list[i];
+        if (after_len >= 0) {
+            int cmp = compare_keys(e->key, e->key_len, after, (size_t)after_len);
+            /* windowed: after_start picks up inside one key's windows */
+            if (cmp < 0 || (cmp == 0 && (!windowed || e->start <= after_start))) continue;
+        }
+        buf_str(&b, shown++ ? ", {\"key\": " : "{\"key\": ");
+        render_key(&b, d->key_serde, e->key, e->key_len);
+        if (windowed) {
+            buf_printf(&b, ", \"start\": %" PRId64 ", \"end\": ", e->start);
+            if (d->window_size_ms > 0)
+                buf_printf(&b, "%" PRId64, e->start + d->window_size_ms);
+            else
+                buf_str(&b, "null");
+        }
+        buf_str(&b, ", \"value\": ");
+        render_value(&b, e->value, e->value_len);
+        buf_str(&b, "}");
+        last = e;
+    }
+    buf_str(&b, "], \"next\": ");
+    if (i < n && last) {
+        render_key(&b, d->key_serde, last->key, last->key_len);
+        if (windowed) buf_printf(&b, ", \"next_start\": %" PRId64, last->start);
+    } else {
+        buf_str(&b, "null");
+    }
+    buf_str(&b, "}");
+    for (int j = 0; j < n; j++) {
+        free(list[j].key);
+        free(list[j].value);
+    }
+    free(list);
+    return respond_json(c, 200, &b);
+}
+
+/* ---- routing ---- */
+
+static enum MHD_Result get_store(struct MHD_Connection *c, sh_tasks_t *tasks, const char *path) {
+    const char *slash = strchr(path, '/');
+    char name[256];
+    size_t name_len = slash ? (size_t)(slash - path) : strlen(path);
+    if (name_len == 0 || name_len >= sizeof name) return respond_error(c, 404, "no store named");
+    memcpy(name, path, name_len);
+    name[name_len] = 0;
+    sh_tasks_lock(tasks);
+    enum MHD_Result rc;
+    const sh_store_decl_t *d = sh_tasks_declaration(tasks, name);
+    if (!d)
+        rc = respond_error(c, 404, "no store %s in this app", name);
+    else if (slash && slash[1])
+        rc = get_key(c, tasks, d, slash + 1);
+    else
+        rc = get_all(c, tasks, d);
+    sh_tasks_unlock(tasks);
+    return rc;
+}
+
+static enum MHD_Result get_health(struct MHD_Connection *c, sh_tasks_t *tasks) {
+    int restoring = sh_tasks_restoring(tasks);
+    buf_t b = {0};
+    if (restoring)
+        buf_printf(&b, "{\"status\": \"restoring\", \"restoring\": %d}", restoring);
+    else
+        buf_str(&b, "{\"status\": \"ok\"}");
+    return respond_json(c, restoring ? 503 : 200, &b);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version, (void)upload_data;
+    static int started;
+    sh_http_t *http = cls;
+    if (!*con_cls) { /* headers only so far; answer once the body is in */
+        *con_cls = &started;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (strncmp(url, "/stores/", 8) == 0)
+        return get ? get_store(c, http->tasks, url + 8)
+                   : respond_error(c, 405, "%s %s: only GET", method, url);
+    if (strcmp(url, "/healthz") == 0)
+        return get ? get_health(c, http->tasks) : respond_error(c, 405, "only GET");
+    if (strcmp(url, "/topology") == 0) {
+        if (!get) return respond_error(c, 405, "only GET");
+        pthread_mutex_lock(&http->lock);
+        const char *text = http->topology ? http->topology : "";
+        enum MHD_Result rc = respond(c, 200, "text/plain; charset=utf-8", text, strlen(text));
+        pthread_mutex_unlock(&http->lock);
+        return rc;
+    }
+    if (strcmp(url, "/reload") == 0) {
+        if (!post) return respond_error(c, 405, "POST /reload");
+        sh_reload_request();
+        buf_t b = {0};
+        buf_str(&b, "{\"status\": \"reload requested\"}");
+        return respond_json(c, 202, &b);
+    }
+    return respond_error(c, 404, "no endpoint %s %s (try /stores/NAME, /topology, /healthz)",
+                         method, url);
+}
+
+/* ---- life cycle ---- */
+
+sh_http_t *sh_http_start(const char *address, sh_tasks_t *tasks) {
+    const char *colon = strrchr(address, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    char host[64];
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || (size_t)(colon - address) >= sizeof host || !end || *end || port < 0 ||
+        port > 65535) {
+        sh_log(SH_LOG_WARN, "http: '%s' is not HOST:PORT; pull queries are off", address);
+        return NULL;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+    if (strcmp(host, "localhost") == 0) snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        sh_log(SH_LOG_WARN, "http: '%s' is not an IPv4 address; pull queries are off", host);
+        return NULL;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    sh_http_t *http = calloc(1, sizeof *http);
+    if (!http) return NULL;
+    http->tasks = tasks;
+    pthread_mutex_init(&http->lock, NULL);
+    http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+                                    on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                    MHD_OPTION_END);
+    if (!http->daemon) {
+        sh_log(SH_LOG_WARN, "http: cannot listen on %s (in use?); going on without pull queries "
+               "(choose another with --http HOST:PORT, or --http off)", address);
+        pthread_mutex_destroy(&http->lock);
+        free(http);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    sh_log(SH_LOG_INFO, "pull queries on http://%s:%u/", host, info ? info->port : (unsigned)port);
+    return http;
+}
+
+void sh_http_set_topology(sh_http_t *http, const char *text) {
+    if (!http) return;
+    char *copy = strdup(text ? text : "");
+    pthread_mutex_lock(&http->lock);
+    free(http->topology);
+    http->topology = copy;
+    pthread_mutex_unlock(&http->lock);
+}
+
+void sh_http_stop(sh_http_t *http) {
+    if (!http) return;
+    MHD_stop_daemon(http->daemon);
+    pthread_mutex_destroy(&http->lock);
+    free(http->topology);
+    free(http);
+}
