@@ -632,6 +632,18 @@ static void checkpoint_periodically(host_t *h) {
     sh_tasks_unlock(h->tasks);
 }
 
+/* Waits up to 100 ms for the first message, then takes whatever else is
+ * already queued without waiting: batches grow under load, and a lone
+ * record is not held back until a batch fills (consume_batch_queue alone
+ * would wait for a full batch or the whole timeout). */
+static ssize_t take_batch(rd_kafka_queue_t *queue, rd_kafka_message_t **msgs, size_t max) {
+    rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 100);
+    if (!first) return 0;
+    msgs[0] = first;
+    ssize_t more = rd_kafka_consume_batch_queue(queue, 0, msgs + 1, max - 1);
+    return 1 + (more > 0 ? more : 0);
+}
+
 int sh_host_run(const sh_host_options_t *options) {
     host_t h = {.options = options, .version = 1};
     struct sigaction sa = {.sa_handler = on_signal};
@@ -673,7 +685,7 @@ int sh_host_run(const sh_host_options_t *options) {
         sh_log(SH_LOG_INFO, "running %s as %s (version %d), state in %s", options->app_path,
                sh_vm_app_id(h.vm), h.version, h.state_dir);
         while (!stopping && !h.fatal[0]) {
-            ssize_t n = rd_kafka_consume_batch_queue(h.queue, 100, msgs, BATCH_MAX);
+            ssize_t n = take_batch(h.queue, msgs, BATCH_MAX);
             if (n > 0) {
                 process_batch(&h, msgs, (int)n, records, header_pool,
                               sizeof header_pool / sizeof *header_pool);
