@@ -3,6 +3,7 @@
  *
  *   streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]...
  *   streamhost describe APP.lua
+ *   streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]
  *   streamhost broker [--port N] [--topic NAME:PARTITIONS]...
  *   streamhost test [busted args]
  *   streamhost version
@@ -21,6 +22,7 @@
 
 #include "broker.h"
 #include "host.h"
+#include "reset.h"
 
 static const char *usage_main =
     "usage: streamhost COMMAND [ARGS]\n"
@@ -28,6 +30,7 @@ static const char *usage_main =
     "commands:\n"
     "  run APP.lua [--bootstrap HOST:PORT] [--set key=value]...   run an app\n"
     "  describe APP.lua                    print the app's topology\n"
+    "  reset APP.lua [--yes]               delete local state, rewind the app's consumer group\n"
     "  broker [--port N] [--topic NAME:PARTITIONS]...   run an embedded Kafka broker\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
@@ -49,6 +52,15 @@ static const char *usage_run =
 static const char *usage_describe = "usage: streamhost describe APP.lua\n"
                                     "\n"
                                     "Prints the app's sources, processors and sinks.\n";
+
+static const char *usage_reset =
+    "usage: streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]\n"
+    "\n"
+    "Makes the next run start over, as Kafka Streams' application reset tool:\n"
+    "deletes the local state directory, sets the app's consumer group offsets to\n"
+    "the beginning of its input topics (the end of its repartition topics) and\n"
+    "starts its stores empty past their changelogs' current end. Says what it will\n"
+    "do and asks first, unless --yes. Stop every instance of the app before.\n";
 
 static const char *usage_broker =
     "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]...\n"
@@ -132,6 +144,35 @@ static int cmd_run(int argc, char **argv) {
     int rc = sh_host_run(&o);
     for (int i = 0; i < o.set_count; i++) free(sets[i].key);
     return rc;
+}
+
+static int cmd_reset(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_reset, stdout);
+        return 0;
+    }
+    sh_reset_options_t o = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--state-dir") == 0 || strcmp(a, "--bootstrap") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1]) return usage_error("%s needs a value", a);
+            if (a[2] == 's')
+                o.state_dir = argv[++i];
+            else
+                o.bootstrap = argv[++i];
+        } else if (strcmp(a, "--yes") == 0 || strcmp(a, "-y") == 0) {
+            o.yes = true;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s' for reset", a);
+        } else if (!o.app_path) {
+            o.app_path = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!o.app_path) return usage_error("%s", "reset needs an APP.lua");
+    if (check_app_file(o.app_path)) return 2;
+    return sh_reset_run(&o);
 }
 
 static int cmd_describe(int argc, char **argv) {
@@ -257,6 +298,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
+    if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
