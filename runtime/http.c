@@ -132,6 +132,9 @@ static void render_key(buf_t *b, const char *serde, const char *key, size_t len)
 }
 
 static void render_value(buf_t *b, const char *value, size_t len) {
+    /* aggregations append "\n" and their origin markers (lua/streamhost/store.lua) */
+    const char *nl = value ? memchr(value, '\n', len) : NULL;
+    if (nl) len = (size_t)(nl - value);
     if (value && len)
         buf_add(b, value, len);
     else

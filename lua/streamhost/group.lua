@@ -185,6 +185,40 @@ local function declare(inst, node, kind, retention, window_size)
   return store
 end
 
+-- Exactly-once results without transactions. After a crash, inputs after
+-- the last commit are read again, but their effect on a store may already
+-- be in its changelog. So every aggregate keeps, next to its value, the
+-- newest origin (input partition -> offset, rank) applied per partition;
+-- an input at or before it is a replay: the store is left alone and the
+-- current value is forwarded again, in case the first forward was lost.
+-- Records of one key from one origin partition arrive in order, which is
+-- what makes a per-partition high-water mark enough.
+local function origin_of(rec, counter)
+  if rec.origin then return rec.origin, rec.origin_offset, rec.origin_seq end
+  local offset = rec.offset
+  if rec.topic == nil or offset == nil or offset < 0 then return nil end
+  local where = rec.topic .. "/" .. rec.partition
+  -- several records caused by one input (flat_map) are ranked
+  if counter.where == where and counter.offset == offset then
+    counter.seq = counter.seq + 1
+  else
+    counter.where, counter.offset, counter.seq = where, offset, 0
+  end
+  return where, offset, counter.seq
+end
+
+local function replayed(markers, where, offset, seq)
+  local m = markers and where and markers[where]
+  return m ~= nil and (offset < m[1] or (offset == m[1] and seq <= m[2]))
+end
+
+local function marked(markers, where, offset, seq)
+  if not where then return markers end
+  markers = markers or {}
+  markers[where] = { offset, seq }
+  return markers
+end
+
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
   if agg == nil then
@@ -197,12 +231,15 @@ end
 compilers.aggregate = function(node, out, _, inst)
   local store = declare(inst, node, Store.KV, 0)
   inst.getters[node] = function(k, partition) return store:get(k, partition) end
+  local counter = {}
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p = rec.partition
-    local old = store:get(k, p)
+    local where, offset, seq = origin_of(rec, counter)
+    local old, markers = store:get(k, p)
+    if replayed(markers, where, offset, seq) then return out(k, old, old, rec) end
     local agg = step(node, old, v, k, rec)
-    store:put(k, agg, p, rec.timestamp)
+    store:put(k, agg, p, rec.timestamp, marked(markers, where, offset, seq))
     out(k, agg, old, rec)
   end
 end
@@ -210,14 +247,17 @@ end
 compilers.table_aggregate = function(node, out, _, inst)
   local store = declare(inst, node, Store.KV, 0)
   inst.getters[node] = function(k, partition) return store:get(k, partition) end
+  local counter = {}
   return function(k, change, rec)
     if k == nil or change == nil then return end
     local p = rec.partition
-    local old = store:get(k, p)
+    local where, offset, seq = origin_of(rec, counter)
+    local old, markers = store:get(k, p)
+    if replayed(markers, where, offset, seq) then return out(k, old, old, rec) end
     local agg = old
     if change.o ~= nil and agg ~= nil then agg = node.subtract(agg, change.o, k, rec) end
     if change.n ~= nil then agg = step(node, agg, change.n, k, rec) end
-    store:put(k, agg, p, rec.timestamp)
+    store:put(k, agg, p, rec.timestamp, marked(markers, where, offset, seq))
     out(k, agg, old, rec)
   end
 end
@@ -253,17 +293,22 @@ compilers.window_aggregate = function(node, out, _, inst)
     pending[p] = keep
   end
 
+  local counter = {}
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts)
+    local where, offset, seq = origin_of(rec, counter)
     window.each_start(w, ts, function(start)
       if start + size + grace <= st then
         return inst.late(rec, node.store_name, start, start + size)
       end
-      local old = store:window_get(k, start, p)
-      local agg = step(node, old, v, k, rec)
-      store:window_put(k, start, agg, p, ts)
+      local old, markers = store:window_get(k, start, p)
+      local agg = old
+      if not replayed(markers, where, offset, seq) then
+        agg = step(node, old, v, k, rec)
+        store:window_put(k, start, agg, p, ts, marked(markers, where, offset, seq))
+      end
       if final then
         local list = pending[p] or {}
         pending[p] = list

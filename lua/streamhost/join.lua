@@ -22,6 +22,13 @@ local streams = require "streamhost.stream"
 local compilers = topology.compilers
 local _M = {}
 
+-- builder:add makes the fields table the node itself: each node its own copy
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
 local function partitions_of(node)
   return node.partitions
 end
@@ -53,8 +60,8 @@ local function join(left, right, joiner, opts, mode, level)
     local spec = { prefix = "KSTREAM", mode = mode, joiner = joiner, within = within,
                    grace = grace, left_store = name .. "-left", right_store = name .. "-right",
                    key_serde = left.key_serde or right.key_serde or "json" }
-    local l = b:add("join_left_arm", { left.node }, spec)
-    local r = b:add("join_right_arm", { right.node }, spec)
+    local l = b:add("join_left_arm", { left.node }, copy(spec))
+    local r = b:add("join_right_arm", { right.node }, copy(spec))
     l.stores = { spec.left_store, spec.right_store }
     r.stores = l.stores
     local merged = b:add("merge", { l, r })
@@ -67,10 +74,11 @@ local function join(left, right, joiner, opts, mode, level)
   elseif tables.is_table(left) and tables.is_table(right) then
     local spec = { prefix = "KTABLE", mode = mode, joiner = joiner,
                    left_node = left.node, right_node = right.node }
-    local l = b:add("table_join_left", { left.node }, spec)
-    local r = b:add("table_join_right", { right.node }, spec)
-    local merged = b:add("table_join_merge", { l, r }, spec)
-    spec.merged = merged
+    b:add("table_join_left", { left.node }, copy(spec))
+    b:add("table_join_right", { right.node }, copy(spec))
+    local merged = b:add("table_join_merge", { left.node.children[#left.node.children],
+                                                right.node.children[#right.node.children] },
+                         copy(spec))
     return tables.new(b, merged, left.key_serde, nil)
   end
   error("join: cannot join a " .. (tables.is_table(left) and "table" or "stream") ..

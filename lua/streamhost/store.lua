@@ -15,6 +15,22 @@ local Store = {}
 Store.__index = Store
 
 local slice = ffi.new("sh_ffi_slice_t[1]")
+local find, sub = string.find, string.sub
+
+-- A stored value is its JSON, optionally followed by "\n" and the JSON of the
+-- aggregation's origin markers (see group.lua). JSON text never holds a raw
+-- newline, so the first one ends the value; the HTTP endpoint cuts there too.
+local function split(bytes)
+  local nl = find(bytes, "\n", 1, true)
+  if not nl then return json.decode(bytes), nil end
+  return json.decode(sub(bytes, 1, nl - 1)), json.decode(sub(bytes, nl + 1))
+end
+
+local function join(value, markers)
+  if value == nil then return nil end
+  if markers == nil then return json.encode(value) end
+  return json.encode(value) .. "\n" .. json.encode(markers)
+end
 local iter_key = ffi.new("sh_ffi_slice_t[1]")
 local iter_value = ffi.new("sh_ffi_slice_t[1]")
 local iter_start = ffi.new("int64_t[1]")
@@ -66,19 +82,20 @@ local function check(rc, h)
   if rc ~= 0 then error(ffi_string(C.sh_ffi_store_errmsg(h)), 0) end
 end
 
+-- get and window_get return the value and its markers (nil when unmarked).
 function Store:get(key, partition)
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local rc = C.sh_ffi_store_get(h, kb, #kb, slice)
   if rc == 6 then return nil end -- SH_ERR_NOT_FOUND
   check(rc, h)
-  return json.decode(ffi_string(slice[0].data, slice[0].len))
+  return split(ffi_string(slice[0].data, slice[0].len))
 end
 
-function Store:put(key, value, partition, timestamp)
+function Store:put(key, value, partition, timestamp, markers)
   local h = self:handle(partition)
   local kb = self.kenc(key)
-  local vb = value ~= nil and json.encode(value) or nil
+  local vb = join(value, markers)
   check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, timestamp or 0), h)
 end
 
@@ -88,13 +105,13 @@ function Store:window_get(key, start, partition)
   local rc = C.sh_ffi_window_get(h, kb, #kb, start, slice)
   if rc == 6 then return nil end
   check(rc, h)
-  return json.decode(ffi_string(slice[0].data, slice[0].len))
+  return split(ffi_string(slice[0].data, slice[0].len))
 end
 
-function Store:window_put(key, start, value, partition, timestamp)
+function Store:window_put(key, start, value, partition, timestamp, markers)
   local h = self:handle(partition)
   local kb = self.kenc(key)
-  local vb = value ~= nil and json.encode(value) or nil
+  local vb = join(value, markers)
   check(C.sh_ffi_window_put(h, kb, #kb, start, vb, vb and #vb or 0, timestamp), h)
 end
 
@@ -111,7 +128,7 @@ local function drain(iter, list, decode_key)
     list[#list + 1] = {
       key = decode_key and decode_key(ffi_string(iter_key[0].data, iter_key[0].len)) or nil,
       start = tonumber(iter_start[0]),
-      value = json.decode(ffi_string(iter_value[0].data, iter_value[0].len)),
+      value = (split(ffi_string(iter_value[0].data, iter_value[0].len))),
     }
   end
   C.sh_ffi_store_iter_destroy(iter)

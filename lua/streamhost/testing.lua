@@ -214,7 +214,7 @@ function Driver:store(name)
   end
   local d = self
   return {
-    get = function(_, key) check_open(d); return store:get(key, 0) end,
+    get = function(_, key) check_open(d); return (store:get(key, 0)) end,
     all = function()
       check_open(d)
       local list = {}

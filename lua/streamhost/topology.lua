@@ -18,6 +18,9 @@ local record_ptr_t = core.record_ptr_t
 
 local _M = {}
 
+local ORIGIN_HEADER = "__streamhost.origin"
+_M.ORIGIN_HEADER = ORIGIN_HEADER
+
 local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is read-only", 2) end })
 
 local function noop() end
@@ -147,12 +150,36 @@ function compilers.print(node)
   return function(k, v, rec) print_line(label, k, v, rec) end
 end
 
+-- A repartition sink: the record's origin travels in a header, ranked among
+-- the records the same input sent here, so a replay is recognised downstream.
+local function internal_sink(node, inst, kenc, venc, sink)
+  local ctx = inst.ctx
+  local header = core.header_array_t(1)
+  local last_topic, last_partition, last_offset, seq = nil, nil, nil, 0
+  return function(k, v, rec)
+    if rec.offset == last_offset and rec.partition == last_partition and rec.topic == last_topic then
+      seq = seq + 1
+    else
+      last_topic, last_partition, last_offset, seq = rec.topic, rec.partition, rec.offset, 0
+    end
+    local origin = string.format("%s/%d:%d:%d", rec.topic or "timer", rec.partition,
+                                 rec.offset, seq)
+    header[0].name, header[0].value, header[0].value_len = ORIGIN_HEADER, origin, #origin
+    local kb = kenc(k)
+    local vb = v ~= nil and venc(v) or nil
+    local rc = C.sh_ffi_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
+                             header, 1)
+    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+  end
+end
+
 function compilers.sink(node, _, _, inst)
   local kenc = serde.get(node.key_serde).encode
   local venc = serde.get(node.value_serde).encode
   local ctx = inst.ctx
   local sink = C.sh_ffi_sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
+  if node.internal then return internal_sink(node, inst, kenc, venc, sink) end
   inst.sink_nodes[node.topic] = node
   return function(k, v, rec)
     local kb = (k ~= nil and k ~= null) and kenc(k) or nil
@@ -209,10 +236,31 @@ local function headers_of(r)
 end
 
 -- One dispatch function per source topic: decode, fill rec, push.
+
+-- For the aggregations' duplicate check (group.lua): a record read from a
+-- repartition topic names, in a header, the input its writer was processing
+-- (topic/partition, offset) and its rank among the records that input sent
+-- there. Its writer re-reads the same input after a crash and sends the same
+-- origins again, so a replay is recognised.
+local function set_origin(rec, internal)
+  rec.origin = nil
+  if not internal then return end
+  for _, h in ipairs(rec.headers) do
+    if h.key == ORIGIN_HEADER and h.value then
+      local where, off, seq = h.value:match("^(.*):(%d+):(%d+)$")
+      if where then
+        rec.origin, rec.origin_offset, rec.origin_seq = where, tonumber(off), tonumber(seq)
+      end
+      return
+    end
+  end
+end
+
 local function source_dispatch(source, topic, rec)
   local kdec = decoder(source.key_serde, "key")
   local vdec = decoder(source.value_serde, "value")
   local push = source.push
+  local internal = source.internal
   return function(r)
     local k = r.key ~= nil and kdec(ffi_string(r.key, r.key_len)) or nil
     local v = r.value ~= nil and vdec(ffi_string(r.value, r.value_len)) or nil
@@ -223,6 +271,7 @@ local function source_dispatch(source, topic, rec)
     rec.header_count = r.header_count
     rec.header_ptr = r.headers
     rec.headers = r.header_count == 0 and EMPTY or headers_of(r)
+    set_origin(rec, internal)
     push(k, v, rec)
   end
 end
