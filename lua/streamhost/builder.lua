@@ -111,24 +111,51 @@ local function stores_of(node)
   return node.stores and table.concat(node.stores, ", ") or ""
 end
 
+-- Sub-topologies are the connected parts of the graph: a repartition topic
+-- links its sink and its source only through Kafka.
+local function components(nodes)
+  local root = {}
+  local function find(n)
+    while root[n] ~= n do root[n] = root[root[n]]; n = root[n] end
+    return n
+  end
+  for _, n in ipairs(nodes) do root[n] = n end
+  for _, n in ipairs(nodes) do
+    for _, p in ipairs(n.parents) do root[find(n)] = find(p) end
+  end
+  local order, groups = {}, {}
+  for _, n in ipairs(nodes) do
+    local r = find(n)
+    if not groups[r] then groups[r] = {}; order[#order + 1] = r end
+    table.insert(groups[r], n)
+  end
+  local list = {}
+  for i, r in ipairs(order) do list[i] = groups[r] end
+  return list
+end
+
 function Builder:describe()
-  local out = { "Topologies:", "   Sub-topology: 0" }
+  local out = { "Topologies:" }
   local function names(list)
     local n = {}
     for i, node in ipairs(list) do n[i] = node.name end
     return table.concat(n, ", ")
   end
-  for _, node in ipairs(self.nodes) do
-    if node.kind == "source" then
-      out[#out + 1] = string.format("    Source: %s (topics: [%s])", node.name,
-                                    table.concat(node.topics, ", "))
-    elseif node.kind == "sink" then
-      out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name, node.topic)
-    else
-      out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name, stores_of(node))
+  for id, group in ipairs(components(self.nodes)) do
+    out[#out + 1] = "   Sub-topology: " .. (id - 1)
+    for _, node in ipairs(group) do
+      if node.kind == "source" then
+        out[#out + 1] = string.format("    Source: %s (topics: [%s])", node.name,
+                                      table.concat(node.topics, ", "))
+      elseif node.kind == "sink" then
+        out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name, node.topic)
+      else
+        out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name,
+                                      stores_of(node))
+      end
+      if #node.children > 0 then out[#out + 1] = "      --> " .. names(node.children) end
+      if #node.parents > 0 then out[#out + 1] = "      <-- " .. names(node.parents) end
     end
-    if #node.children > 0 then out[#out + 1] = "      --> " .. names(node.children) end
-    if #node.parents > 0 then out[#out + 1] = "      <-- " .. names(node.parents) end
   end
   return table.concat(out, "\n") .. "\n"
 end
