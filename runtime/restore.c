@@ -31,6 +31,8 @@
 
 #include "restore.h"
 
+#define RESTORE_BATCH 4096
+
 struct sh_tasks {
     pthread_mutex_t lock;
     char *state_dir, *app_id;
@@ -199,37 +201,46 @@ static int restore_task(sh_tasks_t *t, sh_task_t *task, char *errbuf, size_t err
     sh_log(SH_LOG_INFO, "restoring store %s partition %d from %s offsets %" PRId64 "..%" PRId64,
            task->store, (int)task->partition, task->changelog, start, high - 1);
     int rc = 0;
-    while (last < high - 1 && !*t->stopping) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 200);
-        if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rd_kafka_message_destroy(m);
-            break; /* compaction or markers can leave the last offsets empty */
-        }
-        if (m && m->err) {
-            snprintf(errbuf, errlen, "store %s partition %d: reading %s: %s", task->store,
-                     (int)task->partition, task->changelog, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            rc = -1;
-            break;
-        }
-        if (m) {
-            if (sh_store_restore_put(task->handle, m->key, m->key_len, m->payload, m->len) != SH_OK) {
-                snprintf(errbuf, errlen, "%s (changelog %s [%d] offset %" PRId64 ")",
-                         sh_ffi_store_errmsg(task->handle), task->changelog, (int)task->partition,
-                         m->offset);
-                rd_kafka_message_destroy(m);
+    bool at_end = false;
+    rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(t->consumer);
+    static rd_kafka_message_t *msgs[RESTORE_BATCH];
+    static sh_ffi_record_t records[RESTORE_BATCH];
+    while (last < high - 1 && !at_end && rc == 0 && !*t->stopping) {
+        ssize_t n = rd_kafka_consume_batch_queue(queue, 200, msgs, RESTORE_BATCH);
+        int count = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = msgs[i];
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                at_end = true; /* compaction or markers can leave the last offsets empty */
+            } else if (m->err && rc == 0) {
+                snprintf(errbuf, errlen, "store %s partition %d: reading %s: %s", task->store,
+                         (int)task->partition, task->changelog, rd_kafka_message_errstr(m));
                 rc = -1;
-                break;
+            } else if (!m->err) {
+                records[count] = (sh_ffi_record_t){.key = m->key, .key_len = m->key_len,
+                                                   .value = m->payload, .value_len = m->len,
+                                                   .offset = m->offset};
+                count++;
             }
-            last = m->offset;
-            done++;
-            rd_kafka_message_destroy(m);
         }
+        if (rc == 0 && count > 0) {
+            if (sh_store_restore_batch(task->handle, records, count) != SH_OK) {
+                snprintf(errbuf, errlen, "%s (changelog %s [%d] offsets %" PRId64 "..%" PRId64 ")",
+                         sh_ffi_store_errmsg(task->handle), task->changelog, (int)task->partition,
+                         records[0].offset, records[count - 1].offset);
+                rc = -1;
+            } else {
+                last = records[count - 1].offset;
+                done += count;
+            }
+        }
+        for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
         if (now_s() - logged >= 1.0) {
             log_progress(task, done, total, started, false);
             logged = now_s();
         }
     }
+    rd_kafka_queue_destroy(queue);
     rd_kafka_assign(t->consumer, NULL);
     if (rc != 0) return rc;
     if (*t->stopping) {
