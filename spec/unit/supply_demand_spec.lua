@@ -280,3 +280,36 @@ describe("supply_demand enrichment", function()
     d:close()
   end)
 end)
+
+describe("examples/supply_demand/generate.lua", function()
+  it("produces rows that all join: one sales_enriched record per detail, stock as summed", function()
+    local json = require("streamhost.serde").get("json")
+    local p = assert(io.popen("luajit examples/supply_demand/generate.lua --orders 60 --seed 7"))
+    local d = testing.driver(dofile(PIPELINE))
+    local inputs, dates, porder_dates = {}, {}, {}
+    local stock, details = {}, 0
+    for line in p:lines() do
+      local topic, key, body = line:match("^([^|]+)|(%d+)|(.*)$")
+      local v = json.decode(body)
+      -- timestamps: an order's date; a detail row takes its order's
+      local ts = 0
+      if topic == "dc01_sales_orders" then dates[v.id] = v.order_date; ts = v.order_date
+      elseif topic == "dc01_purchase_orders" then porder_dates[v.id] = v.order_date; ts = v.order_date
+      elseif topic == "dc01_sales_order_details" then
+        ts = dates[v.sales_order_id]
+        details = details + 1
+        stock[v.product_id] = (stock[v.product_id] or 0) - v.quantity
+      elseif topic == "dc01_purchase_order_details" then
+        ts = porder_dates[v.purchase_order_id]
+        stock[v.product_id] = (stock[v.product_id] or 0) + v.quantity
+      end
+      inputs[topic] = inputs[topic] or d:input(topic)
+      inputs[topic]:pipe(tonumber(key), v, ts)
+    end
+    p:close()
+    assert.is_true(details >= 60)
+    assert.equal(details, #d:output("dc01_sales_enriched"):read_all())
+    for product = 1, 30 do assert.equal(stock[product], d:store("current_stock"):get(product)) end
+    d:close()
+  end)
+end)
