@@ -115,6 +115,17 @@ describe("hopping windows", function()
     d:close()
   end)
 
+  it("aligns windows to multiples of advance when size is not a multiple of it", function()
+    -- size 5s, advance 2s: windows [0,5), [2,7), [4,9), [6,11), [8,13), [10,15), ...
+    local d, seen = windowed(sh.hopping { size = "5s", advance = "2s" }, { name = "h" })
+    local input = d:input("in")
+    input:pipe("p", 1, 1000)    -- only [0, 5000)
+    input:pipe("p", 1, 10000)   -- [6000,11000), [8000,13000), [10000,15000)
+    assert.same({ { "p", 0, 5000, 1 },
+                  { "p", 6000, 11000, 1 }, { "p", 8000, 13000, 1 }, { "p", 10000, 15000, 1 } }, seen)
+    d:close()
+  end)
+
   it("drops only the windows of a late record that are past their grace", function()
     local d, seen = windowed(sh.hopping { size = "3m", advance = "1m", grace = "30s" },
                              { name = "h" })
@@ -160,12 +171,37 @@ describe("session windows", function()
     d:close()
   end)
 
-  it("drops a record later than the grace", function()
+  it("drops a record only when its session would end before stream time - gap - grace", function()
+    -- as Kafka Streams: late when end + gap + grace < stream time
     local d, seen = windowed(sh.session { gap = "5s", grace = "10s" }, { name = "s" })
-    d:input("in"):pipe("u", 1, 60000):pipe("u", 1, 50000):pipe("u", 1, 49999)
-    -- 50000 + 10000 <= 60000 already: both late
-    assert.same({ { "u", 60000, 60000, 1 } }, seen)
-    assert.equal(2, d.inst.counts().late)
+    local input = d:input("in")
+    input:pipe("u", 1, 60000)      -- [60000,60000] 1
+    input:pipe("u", 1, 50000)      -- 50000 + 15000 >= 60000: accepted, a session of its own
+    input:pipe("u", 1, 44999)      -- 44999 + 15000 < 60000: late
+    input:pipe("u", 1, 45000)      -- 45000 + 15000 = 60000: accepted, merges [50000,50000]
+    assert.same({ { "u", 60000, 60000, 1 }, { "u", 50000, 50000, 1 },
+                  { "u", 50000, 50000, nil }, { "u", 45000, 50000, 2 } }, seen)
+    assert.equal(1, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("accepts in-order records with a grace of 0", function()
+    local d, seen = windowed(sh.session { gap = "5s", grace = "0s" }, { name = "s" })
+    d:input("in"):pipe("u", 1, 1000):pipe("u", 1, 2000)
+    assert.same({ { "u", 1000, 1000, 1 }, { "u", 1000, 1000, nil }, { "u", 1000, 2000, 2 } }, seen)
+    assert.equal(0, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("emit = final emits a session once stream time passes its end + gap + grace", function()
+    local d, seen = windowed(sh.session { gap = "5s", grace = "1s" }, { name = "s", emit = "final" })
+    local input = d:input("in")
+    input:pipe("u", 1, 0)
+    input:pipe("u", 1, 3000)      -- session [0, 3000] of 2, still open: nothing emitted
+    input:pipe("v", 1, 8999)      -- 8999 < 3000 + 5000 + 1000: still nothing
+    assert.same({}, seen)
+    input:pipe("v", 1, 9000)      -- stream time = end + gap + grace: u's session is final
+    assert.same({ { "u", 0, 3000, 2 } }, seen)
     d:close()
   end)
 
