@@ -332,14 +332,38 @@ compilers.session_aggregate = function(node, out, _, inst)
   -- sessions are stored by start; keep them a day beyond gap + grace so a
   -- long-running session is not expired while it still grows
   local store = declare(inst, node, Store.WINDOW, window.retention(w) + 24 * 3600000)
-  local stream_times = {}
-  local merge = node.merge
+  local stream_times, pending = {}, {}
+  local merge, final = node.merge, node.emit == "final"
   inst.getters[node] = function() return nil end
+
+  -- emit = "final": a session is final once no record can extend it
+  local function flush(p, st, rec)
+    local keep = {}
+    for _, s in ipairs(pending[p] or {}) do
+      if s.last + gap + grace <= st then
+        rec.window = { start = s.start, ["end"] = s.last }
+        out(s.key, s.agg, nil, rec)
+      else
+        keep[#keep + 1] = s
+      end
+    end
+    rec.window = nil
+    pending[p] = keep
+  end
+
+  local function forget(p, k, start)
+    local list = pending[p] or {}
+    for i = #list, 1, -1 do
+      if list[i].key == k and list[i].start == start then table.remove(list, i) end
+    end
+  end
+
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts)
-    if ts + grace <= st then return inst.late(rec, node.store_name, ts, ts) end
+    -- late when no session it could join is still open (Kafka Streams' rule)
+    if ts + gap + grace < st then return inst.late(rec, node.store_name, ts, ts) end
     local first, last, agg = ts, ts, nil
     for _, s in ipairs(store:fetch(k, 0, ts + gap, p)) do
       local s_end = s.value.e
@@ -348,15 +372,26 @@ compilers.session_aggregate = function(node, out, _, inst)
         if s_end > last then last = s_end end
         agg = agg == nil and s.value.a or merge(agg, s.value.a, k)
         store:window_put(k, s.start, nil, p, ts)
-        rec.window = { start = s.start, ["end"] = s_end }
-        out(k, nil, s.value.a, rec)
+        if final then
+          forget(p, k, s.start)
+        else
+          rec.window = { start = s.start, ["end"] = s_end }
+          out(k, nil, s.value.a, rec)
+        end
       end
     end
     agg = step(node, agg, v, k, rec)
     store:window_put(k, first, { e = last, a = agg }, p, ts)
-    rec.window = { start = first, ["end"] = last }
-    out(k, agg, nil, rec)
-    rec.window = nil
+    if final then
+      local list = pending[p] or {}
+      pending[p] = list
+      list[#list + 1] = { key = k, start = first, last = last, agg = agg }
+      flush(p, st, rec)
+    else
+      rec.window = { start = first, ["end"] = last }
+      out(k, agg, nil, rec)
+      rec.window = nil
+    end
   end
 end
 

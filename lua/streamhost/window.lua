@@ -50,11 +50,10 @@ function _M.session(spec) return make("session", spec, 2) end
 -- Calls fn(start) for every time window containing ts, oldest first.
 function _M.each_start(w, ts, fn)
   local size, advance = w.size, w.advance
-  local last = ts - ts % advance
-  local first = last - size + advance
-  if first < 0 then first = first % advance end
-  for start = math.max(first, 0), last, advance do
-    if start <= ts and ts < start + size then fn(start) end
+  local first = math.max(0, ts - size + advance)
+  first = first - first % advance
+  for start = first, ts, advance do
+    if ts < start + size then fn(start) end
   end
 end
 
