@@ -152,7 +152,7 @@ end
 
 -- A repartition sink: the record's origin travels in a header, ranked among
 -- the records the same input sent here, so a replay is recognised downstream.
-local function internal_sink(node, inst, kenc, venc, sink)
+local function internal_sink(inst, kenc, venc, sink)
   local ctx = inst.ctx
   local header = core.header_array_t(1)
   local last_topic, last_partition, last_offset, seq = nil, nil, nil, 0
@@ -179,7 +179,7 @@ function compilers.sink(node, _, _, inst)
   local ctx = inst.ctx
   local sink = C.sh_ffi_sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
-  if node.internal then return internal_sink(node, inst, kenc, venc, sink) end
+  if node.internal then return internal_sink(inst, kenc, venc, sink) end
   inst.sink_nodes[node.topic] = node
   return function(k, v, rec)
     local kb = (k ~= nil and k ~= null) and kenc(k) or nil

@@ -54,11 +54,11 @@ describe("on_error = fail under streamhost run", function()
     helpers.write_file(app, APP:format("false"))
     local log2 = dir .. "/run2.log"
     pid = helpers.spawn(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap, log2)
-    local out = helpers.wait_records(broker.bootstrap, "out", 30, 30000)
+    helpers.wait_records(broker.bootstrap, "out", 30, 30000)
     helpers.kill(pid, "TERM")
     helpers.wait_exit(pid)
     -- nothing lost, and since offsets were committed up to record 12, nothing repeated
-    out = helpers.consume_all(broker.bootstrap, "out")
+    local out = helpers.consume_all(broker.bootstrap, "out")
     assert.are.equal(30, #out)
     for i, r in ipairs(out) do assert.are.equal('{"n":' .. i .. "}", r.value) end
     assert.matches("stopped after 18 records in, 18 out", helpers.read_file(log2), 1, true)
