@@ -13,15 +13,27 @@ local ffi = require "ffi"
 local sh = require "streamhost"
 require "streamhost.core"
 local C = ffi.C
-local handles, ctx = {}, nil
+local handles, ctx = { counts = {}, per_minute = {} }, nil
 local out = ffi.new("sh_ffi_slice_t[1]")
-local function store(partition)
-  if not handles[partition] then
-    handles[partition] = C.sh_ffi_store_open(ctx, C.sh_ffi_ctx_state_dir(ctx), "counter",
-                                             "counts", 0, partition, 0)
-    assert(handles[partition] ~= nil, ffi.string(C.sh_ffi_ctx_errmsg(ctx)))
+local function store(name, partition)
+  if not handles[name][partition] then
+    handles[name][partition] = C.sh_ffi_store_open(ctx, C.sh_ffi_ctx_state_dir(ctx), "counter",
+                                                   name, name == "counts" and 0 or 1, partition,
+                                                   3600000)
+    assert(handles[name][partition] ~= nil, ffi.string(C.sh_ffi_ctx_errmsg(ctx)))
   end
-  return handles[partition]
+  return handles[name][partition]
+end
+-- counts per minute, the minute taken from a numeric value (else the
+-- record's timestamp), so a spec can choose its windows
+local function count_minute(k, v, rec)
+  local ts = tonumber(v) or tonumber(rec.timestamp)
+  local h, start, n = store("per_minute", rec.partition), ts - ts % 60000, 0
+  if C.sh_ffi_window_get(h, k, #k, start, out) == 0 then
+    n = tonumber(ffi.string(out[0].data, out[0].len))
+  end
+  local s = tostring(n + 1)
+  assert(C.sh_ffi_window_put(h, k, #k, start, s, #s, ts) == 0)
 end
 return sh.app {
   id = "counter",
@@ -30,9 +42,13 @@ return sh.app {
     ctx = sh.current_ctx
     C.sh_ffi_store_declare(ctx, "counts", 0, 0, "words", "string", "json")
     C.sh_ffi_sink_add(ctx, "counter-counts-changelog", 0)
+    C.sh_ffi_store_declare(ctx, "per_minute", 1, 3600000, "words", "string", "json")
+    C.sh_ffi_store_set_window_size(ctx, "per_minute", 60000)
+    C.sh_ffi_sink_add(ctx, "counter-per_minute-changelog", 0)
     b:stream("words", { key = "string", value = "string" })
-     :map_values(function(_, k, rec)
-       local h, n = store(rec.partition), 0
+     :map_values(function(v, k, rec)
+       count_minute(k, v, rec)
+       local h, n = store("counts", rec.partition), 0
        if C.sh_ffi_store_get(h, k, #k, out) == 0 then
          n = tonumber(ffi.string(out[0].data, out[0].len))
        end
@@ -45,11 +61,12 @@ return sh.app {
 }
 ]]
 
-local TOPICS = { words = 2, counts = 2, ["counter-counts-changelog"] = 2 }
+local TOPICS = { words = 2, counts = 2, ["counter-counts-changelog"] = 2,
+                 ["counter-per_minute-changelog"] = 2 }
 
-local function words(list)
+local function words(list, value)
   local records = {}
-  for i, w in ipairs(list) do records[i] = { w, "x" } end
+  for i, w in ipairs(list) do records[i] = { w, value or "x" } end
   return records
 end
 
@@ -164,7 +181,7 @@ describe("state under streamhost run", function()
       local body, status = text:match("^(.*)\n(%d+)exit=")
       return body, tonumber(status)
     end
-    helpers.produce(broker.bootstrap, "words", words { "a", "b", "a", "c" })
+    helpers.produce(broker.bootstrap, "words", words({ "a", "b", "a", "c" }, "120000"))
     wait_count(broker.bootstrap, "c", 1)
 
     local body, status = get("/stores/counts/a")
@@ -186,6 +203,18 @@ describe("state under streamhost run", function()
     body, status = get("/stores/nope/a")
     assert.are.equal(404, status)
     assert.matches('"error": "no store nope in this app"', body, 1, true)
+
+    body, status = get("/stores/per_minute/a")
+    assert.are.equal(200, status)
+    assert.are.equal('{"key": "a", "windows": [{"start": 120000, "end": 180000, "value": 2}]}\n', body)
+    body = get("/stores/per_minute/a?from=100000&to=120000")
+    assert.are.equal('{"key": "a", "windows": [{"start": 120000, "end": 180000, "value": 2}]}\n', body)
+    body, status = get("/stores/per_minute/a?from=0&to=60000")
+    assert.are.equal(404, status)
+    assert.matches('"error": "no windows for key a in store per_minute"', body, 1, true)
+    body = get("/stores/per_minute?limit=1&after=a&after_start=0")
+    assert.are.equal('{"entries": [{"key": "a", "start": 120000, "end": 180000, "value": 2}], ' ..
+                     '"next": "a", "next_start": 120000}\n', body)
 
     body, status = get("/healthz")
     assert.are.equal(200, status)
