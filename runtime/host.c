@@ -56,6 +56,8 @@ typedef struct host {
     int sink_count;
     batch_t *head, *tail, *current;
     char *state_dir;
+    char **ensured; /* topics created (or found) already: a reload skips them */
+    int ensured_count;
     sh_tasks_t *tasks;
     sh_http_t *http;
     int64_t last_checkpoint_ms;
@@ -220,7 +222,22 @@ static int internal_partitions(host_t *h, sh_vm_t *vm, const char *topic) {
     return partitions > 0 ? partitions : widest_source(h, vm);
 }
 
+static bool is_ensured(host_t *h, const char *topic) {
+    for (int i = 0; i < h->ensured_count; i++)
+        if (strcmp(h->ensured[i], topic) == 0) return true;
+    return false;
+}
+
+/* Creates the topics with partitions > 0 and remembers every name, so a
+ * reload does not pay metadata and CreateTopics round trips again. */
 static void create_topics(host_t *h, const char *const *names, const int *partitions, int n) {
+    char **grown = realloc(h->ensured, sizeof *grown * (size_t)(h->ensured_count + n + 1));
+    if (grown) {
+        h->ensured = grown;
+        for (int i = 0; i < n; i++)
+            if (!is_ensured(h, names[i]) && (grown[h->ensured_count] = strdup(names[i])))
+                h->ensured_count++;
+    }
     if (h->embedded) {
         for (int i = 0; i < n; i++)
             if (partitions[i] > 0) sh_broker_create_topic(h->embedded, names[i], partitions[i]);
@@ -238,7 +255,7 @@ static void create_internal_sources(host_t *h, sh_vm_t *vm) {
     int partitions[n + 1], count = 0;
     for (int i = 0; i < n; i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
-        int p = internal_partitions(h, vm, topic);
+        int p = is_ensured(h, topic) ? 0 : internal_partitions(h, vm, topic);
         if (p <= 0) continue;
         names[count] = topic;
         partitions[count++] = p;
@@ -255,8 +272,8 @@ static int bind_sinks(host_t *h, sh_vm_t *vm) {
     bool changelog[n + 1];
     for (int i = 0; i < n; i++) {
         names[i] = sh_ffi_sink_name(ctx, i);
-        int internal = internal_partitions(h, vm, names[i]);
-        partitions[i] = internal > 0 ? internal : sh_ctx_sink_partitions(ctx, i);
+        int internal = is_ensured(h, names[i]) ? -1 : internal_partitions(h, vm, names[i]);
+        partitions[i] = internal > 0 ? internal : internal < 0 ? 0 : sh_ctx_sink_partitions(ctx, i);
         char *store = internal_name(vm, names[i], "-changelog");
         changelog[i] = store != NULL;
         free(store);
@@ -724,6 +741,8 @@ int sh_host_run(const sh_host_options_t *options) {
     sh_vm_free(h.vm);
     sh_tasks_free(h.tasks);
     free(h.state_dir);
+    for (int i = 0; i < h.ensured_count; i++) free(h.ensured[i]);
+    free(h.ensured);
     sh_reload_free(h.reload);
     sh_broker_stop(h.embedded);
     return rc;
