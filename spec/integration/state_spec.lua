@@ -157,7 +157,7 @@ describe("state under streamhost run", function()
 
     -- an empty state directory: everything comes back from the changelog
     local log3 = dir .. "/run3.log"
-    pid = run(dir .. "/fresh", log3)
+    run(dir .. "/fresh", log3)
     helpers.produce(broker.bootstrap, "words", words { "a", "b" })
     wait_at_least(broker.bootstrap, "a", 4)
     wait_at_least(broker.bootstrap, "b", 2)
@@ -225,6 +225,7 @@ describe("state under streamhost run", function()
 
     body, status = get("/reload", "POST")
     assert.are.equal(202, status)
+    assert.are.equal('{"status": "reload requested"}\n', body)
     helpers.wait_until("the reload", 20000, function()
       return helpers.read_file(log):match("reloaded .* as version 2")
     end)
