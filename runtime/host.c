@@ -62,7 +62,7 @@ typedef struct host {
     sh_http_t *http;
     int64_t last_checkpoint_ms;
     char fatal[2048];
-    long long records_in, records_out;
+    long long records_in, records_out, batches;
 } host_t;
 
 static volatile sig_atomic_t stopping;
@@ -609,6 +609,7 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
     h->tail = b;
     h->current = NULL;
     h->records_in += done;
+    h->batches++;
     sh_vm_after_batch(h->vm);
 }
 
@@ -733,6 +734,8 @@ int sh_host_run(const sh_host_options_t *options) {
         rc = 1;
     }
     sh_log(SH_LOG_INFO, "stopped after %lld records in, %lld out", h.records_in, h.records_out);
+    sh_log(SH_LOG_DEBUG, "%lld batches, %.1f records per batch", h.batches,
+           h.batches ? (double)h.records_in / (double)h.batches : 0.0);
     if (h.queue) rd_kafka_queue_destroy(h.queue);
     for (int i = 0; i < h.sink_count; i++) rd_kafka_topic_destroy(h.sink_topics[i]);
     free(h.sink_topics);

@@ -24,7 +24,6 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
-    {"queued.min.messages", "20000"},
     /* A dead instance's partitions move after 6 s instead of 45 s. The mock
      * cluster also waits a full session timeout before it lets a restarted
      * member back in, even after a clean LeaveGroup. */
