@@ -48,6 +48,7 @@ function _M.declare(inst, spec)
                             spec.key_serde, "json") < 0 then
     error("cannot declare store " .. spec.name, 0)
   end
+  if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
   if inst.app_id then
     C.sh_ffi_sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
   end
