@@ -4,6 +4,7 @@ latency and restore measures; writes bench/results/latest.{md,json}.
 
 Environment: QUICK=1 (a smoke test under a minute), BENCH_RECORDS,
 BENCH_RUNS, BENCH_ONLY=name,name (a subset of workloads)."""
+import concurrent.futures
 import os
 import sys
 import tempfile
@@ -11,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import engine, latency, machine, report, throughput  # noqa: E402
+from harness import engine, latency, machine, report, restore, throughput  # noqa: E402
 from harness.workloads import WORKLOADS  # noqa: E402
 
 
@@ -23,8 +24,8 @@ class Config:
         self.records = int(os.environ.get("BENCH_RECORDS") or (50_000 if self.quick else 1_000_000))
         self.runs = int(os.environ.get("BENCH_RUNS") or (1 if self.quick else 3))
         self.timeout_s = 30 if self.quick else 300
-        self.engine_records = 200_000 if self.quick else 2_000_000
-        self.callgrind_records = (5_000, 25_000) if self.quick else (20_000, 120_000)
+        self.engine_records = 50_000 if self.quick else 2_000_000
+        self.callgrind_records = (2_000, 12_000) if self.quick else (20_000, 120_000)
         self.latency_seconds = 3 if self.quick else 20
         self.reloads = 5 if self.quick else 50
         self.reload_interval_s = 0.3 if self.quick else 0.4
@@ -48,23 +49,13 @@ class Config:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
 
 
-def main():
-    cfg = Config()
-    cfg.say(f"{cfg.records:,} records, {cfg.runs} runs; logs in {cfg.work}")
-    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
-    workloads = {}
-    selected = [w for w in WORKLOADS if not only or w["name"] in only]
-    for workload in selected:
-        workloads[workload["name"]] = throughput.bench(cfg, workload)
-    top, notes = {}, []
-    results_dir = os.path.join(cfg.bench_dir, "results")
-
-    cfg.say("engine-only (test driver path, no broker)")
+def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
     for workload in selected:
         if workload["app"]:
             figure = engine.rps_per_core(cfg, workload["app"][:-4])
             workloads[workload["name"]]["engine_rps_per_core"] = figure
-            cfg.say(f"  {workload['name']}: {figure if isinstance(figure, str) else round(figure['median'])}")
+            cfg.say(f"  engine-only {workload['name']}: "
+                    f"{figure if isinstance(figure, str) else round(figure['median'])}")
         else:
             workloads[workload["name"]]["engine_rps_per_core"] = "not measured: " + workload["not_measured"]
     top["engine_instructions_per_record"] = engine.instructions_per_record(
@@ -74,17 +65,44 @@ def main():
                  f"{cfg.callgrind_records[1]:,} and {cfg.callgrind_records[0]:,} records); "
                  "its profile is in profile-stateless.txt")
 
-    cfg.say("latency at 20k records/s")
-    figures, more = latency.latency(cfg)
+
+def _top_measure(cfg, name, measure, top, notes):
+    figures, more = measure(cfg)
     top.update(figures)
     notes += more
-    cfg.say(f"  p50 {top['latency_ms_p50']} ms, p99 {top['latency_ms_p99']} ms")
-    cfg.say(f"reload pause ({cfg.reloads} reloads)")
-    figures, more = latency.reload_pause(cfg)
-    top.update(figures)
-    notes += more
-    cfg.say(f"  p50 {top['reload_pause_ms_p50']} ms, p99 {top['reload_pause_ms_p99']} ms")
-    top["restore_rps"] = "not measured: needs stateful stores with changelogs (issue 3)"
+    cfg.say(f"  {name}: " + ", ".join(f"{k} {v if isinstance(v, str) else round(v, 2)}"
+                                      for k, v in figures.items()))
+
+
+def main():
+    cfg = Config()
+    cfg.say(f"{cfg.records:,} records, {cfg.runs} runs; logs in {cfg.work}")
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    selected = [w for w in WORKLOADS if not only or w["name"] in only]
+    workloads = {w["name"]: {} for w in selected}
+    top, notes = {}, []
+    results_dir = os.path.join(cfg.bench_dir, "results")
+
+    def bench_workload(workload):
+        workloads[workload["name"]].update(throughput.bench(cfg, workload))
+
+    tasks = [lambda w=w: bench_workload(w) for w in selected]
+    tasks.append(lambda: _engine_figures(cfg, selected, workloads, top, notes, results_dir))
+    for name, measure in (("latency at 20k records/s", latency.latency),
+                          (f"reload pause ({cfg.reloads} reloads)", latency.reload_pause),
+                          ("changelog restore", restore.restore_rps)):
+        tasks.append(lambda name=name, measure=measure: _top_measure(cfg, name, measure, top, notes))
+    if cfg.quick:
+        # A smoke test: every measure at once, each on its own broker. Most of
+        # the wall time is start-up waits (group joins), which overlap; the
+        # figures are disturbed by each other and only show that all runs.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+            for future in [pool.submit(t) for t in tasks]:
+                future.result()
+    else:
+        for task in tasks:
+            task()
+    notes += [w.pop("note") for w in workloads.values() if "note" in w]
     meta = machine.describe(cfg.streamhost)
     meta.update(records=cfg.records, runs=cfg.runs, quick=cfg.quick, value_bytes=100, keys=10000)
     report.write(results_dir, meta, workloads, top, notes)

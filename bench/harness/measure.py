@@ -51,8 +51,10 @@ def _stop(pid):
 
 
 def run(args, *, bootstrap, output, expected, records, log_path, watermark,
-        timeout_s, idle_ms=5000, env=None, cwd=None):
-    """Runs args until `expected` records are in `output`.
+        timeout_s, idle_ms=5000, env=None, cwd=None, exits=True):
+    """Runs args until `expected` records are in `output`. A program that
+    never exits by itself (exits=False: `streamhost run`) is stopped as soon
+    as the watcher is done, rather than waited for.
 
     Returns {"rps", "peak_rss_mb", "complete", "count", "seconds"} or
     {"error": reason} when the program failed or wrote nothing."""
@@ -78,7 +80,7 @@ def run(args, *, bootstrap, output, expected, records, log_path, watermark,
     out, _ = watcher.communicate()
     if rusage is None:
         # Programs that finish by themselves get a moment to exit cleanly.
-        reaped = _reap(proc.pid, 10)
+        reaped = _reap(proc.pid, 10) if exits else None
         status, rusage = reaped if reaped else _stop(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status) if status is not None else None
     try:
@@ -95,6 +97,7 @@ def run(args, *, bootstrap, output, expected, records, log_path, watermark,
                          "records to time this program", "log": log_path}
     return {
         "rps": seen["rps"] * records / expected,
+        "output_rps": seen["rps"],
         "peak_rss_mb": rusage.ru_maxrss / 1024 if rusage else None,
         "complete": seen["complete"],
         "count": seen["count"],
