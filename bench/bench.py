@@ -57,7 +57,7 @@ def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
             cfg.say(f"  engine-only {workload['name']}: "
                     f"{figure if isinstance(figure, str) else round(figure['median'])}")
         else:
-            workloads[workload["name"]]["engine_rps_per_core"] = "not measured: " + workload["not_measured"]
+            workloads[workload["name"]]["engine_rps_per_core"] = "not measured: " + workload["no_engine"]
     top["engine_instructions_per_record"] = engine.instructions_per_record(
         cfg, "stateless", os.path.join(results_dir, "profile-stateless.txt"))
     cfg.say(f"  stateless under callgrind: {top['engine_instructions_per_record']} instructions/record")

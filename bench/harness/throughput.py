@@ -6,7 +6,7 @@ the ratio is taken between runs of the same round."""
 import os
 import subprocess
 
-from . import measure, stats
+from . import measure, stats, supply_demand
 from .broker import Broker
 from .workloads import PARTITIONS
 
@@ -94,10 +94,8 @@ def _figure(runs, key):
 
 def bench(cfg, workload):
     name = workload["name"]
-    if workload.get("not_measured"):
-        reason = NOT_MEASURED + workload["not_measured"]
-        return {"streamhost_rps": reason, "c_passthrough_rps": reason, "ratio": reason,
-                "peak_rss_mb": {}, "python_rps": None}
+    if workload.get("custom") == "supply_demand":
+        return supply_demand.bench(cfg)
     expected = workload["expected"](cfg.records)
     results = {"c": [], "sh": [], "py": []}
     with Broker(cfg.streamhost, _topics(workload, cfg.runs), cfg.log_path(f"broker-{name}.log")) as broker:

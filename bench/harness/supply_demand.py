@@ -1,0 +1,156 @@
+"""supply_demand.py - workload 6: examples/supply_demand/pipeline.lua at volume
+on rows from examples/supply_demand/generate.lua.
+
+The pipeline re-keys streams before its stream-table joins without a topic in
+between, which is exact only with one partition (see the example's README),
+so every topic has one partition, as in the workshop. The embedded broker
+keeps about 5 MiB per partition, which caps the volume: 25,000 sales orders
+make about 50,000 detail rows (4 MB), some 78,000 input records in all.
+
+Keys are 4-byte big-endian ints (the `int` serde, Kafka's IntegerSerializer).
+Rows are produced with their event time as the record timestamp (an order's
+order_date, its details' the same), the dimension tables a day earlier and
+first, as the workshop's CDC would. Each round has its own broker, since the
+app's id and topics are fixed. Timed like the other workloads, by the end
+offsets of dc01_sales_enriched (one record per sales detail, which
+generate.lua's summary.json counts); records/s are input records, all seven
+topics. c_passthrough copies dc01_sales_order_details in the same round as
+a reference for the broker's speed."""
+import json
+import os
+import struct
+import subprocess
+
+from confluent_kafka import Producer
+
+from . import measure, stats
+
+NOT_MEASURED = "not measured: "
+INPUTS = ["dc01_customers", "dc01_products", "dc01_suppliers", "dc01_purchase_orders",
+          "dc01_purchase_order_details", "dc01_sales_orders", "dc01_sales_order_details"]
+OUTPUTS = ["dc01_sales_enriched", "dc01_purchases_enriched", "dc01_product_supply_and_demand",
+           "dc01_current_stock", "dc01_product_demand_last_3mins", "dc01_out_of_stock_events"]
+STORES = ["current_stock", "product_demand_last_3mins", "sales_orders_details-left",
+          "sales_orders_details-right", "purchase_orders_details-left", "purchase_orders_details-right",
+          "dc01_customers-table", "dc01_products-table", "dc01_suppliers-table"]
+DAY_MS = 24 * 3600 * 1000
+
+
+def _generate(cfg, orders):
+    out = cfg.run_dir("supply_demand-rows")
+    subprocess.run(["luajit", os.path.join(cfg.root, "examples", "supply_demand", "generate.lua"),
+                    "--orders", str(orders), "--out", out], check=True)
+    with open(os.path.join(out, "summary.json")) as f:
+        return out, json.load(f)
+
+
+def _load(bootstrap, rows_dir):
+    """Produces every topic's rows with event-time timestamps; returns the count."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
+                         "queue.buffering.max.messages": 1000000})
+    dates = {}
+    total = 0
+    for topic in INPUTS:
+        with open(os.path.join(rows_dir, topic + ".txt")) as f:
+            rows = [line.rstrip("\n").split("|", 1) for line in f]
+        if topic in ("dc01_purchase_orders", "dc01_sales_orders"):
+            dates[topic] = {key: json.loads(value)["order_date"] for key, value in rows}
+    first = min(ts for by_key in dates.values() for ts in by_key.values())
+    for topic in INPUTS:
+        with open(os.path.join(rows_dir, topic + ".txt")) as f:
+            rows = [line.rstrip("\n").split("|", 1) for line in f]
+        for key, value in rows:
+            if topic.endswith("_details"):
+                row = json.loads(value)
+                parent = "sales_order_id" if "sales_order_id" in row else "purchase_order_id"
+                orders = dates["dc01_sales_orders" if parent == "sales_order_id" else "dc01_purchase_orders"]
+                ts = orders[str(row[parent])]
+            elif topic in dates:
+                ts = dates[topic][key]
+            else:
+                ts = first - DAY_MS
+            while True:
+                try:
+                    producer.produce(topic, key=struct.pack(">i", int(key)), value=value, timestamp=ts)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            total += 1
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("the broker did not take every supply_demand row within 60 s")
+    return total
+
+
+def bench(cfg):
+    from .broker import Broker
+
+    orders = 2_000 if cfg.quick else 6_000
+    rows_dir, summary = _generate(cfg, orders)
+    expected = summary["sales_enriched"]
+    sh_runs, c_runs, inputs = [], [], 0
+    app = os.path.join(cfg.root, "examples", "supply_demand", "pipeline.lua")
+    for r in range(cfg.runs):
+        topics = [(t, 1) for t in INPUTS + OUTPUTS + ["out-c"]]
+        topics += [(f"supply_demand-{s}-{suffix}", 1) for s in STORES for suffix in ("changelog", "repartition")]
+        with Broker(cfg.streamhost, topics, cfg.log_path(f"broker-supply_demand-{r}.log")) as broker:
+            bs = broker.bootstrap
+            inputs = _load(bs, rows_dir)
+            cfg.say(f"supply_demand: round {r + 1}/{cfg.runs} ({inputs:,} input records, "
+                    f"{expected:,} sales_enriched expected)")
+            run_dir = cfg.run_dir(f"bench-supply_demand-{r}")
+            result = measure.run([cfg.streamhost, "run", app, "--bootstrap", bs, "--http", "off",
+                                  "--state-dir", os.path.join(run_dir, "state")], cwd=run_dir, exits=False,
+                                 bootstrap=bs, output="dc01_sales_enriched", expected=expected, records=inputs,
+                                 log_path=os.path.join(run_dir, "streamhost.log"),
+                                 watermark=cfg.tool("watermark"), timeout_s=cfg.timeout_s)
+            sh_runs.append(result)
+            cfg.say(f"  streamhost: {_brief(result)}")
+            details = summary["dc01_sales_order_details"]
+            log = os.path.join(cfg.run_dir(f"c-supply_demand-{r}"), "c_passthrough.log")
+            c = measure.run([cfg.tool("c_passthrough"), bs, "dc01_sales_order_details", "out-c", str(details),
+                             f"c-passthrough-{r}"], bootstrap=bs, output="out-c", expected=details,
+                            records=details, log_path=log, watermark=cfg.tool("watermark"),
+                            timeout_s=cfg.timeout_s)
+            c_runs.append(c)
+            cfg.say(f"  c_passthrough: {_brief(c)}")
+    out = {"streamhost_rps": _figure(sh_runs), "c_passthrough_rps": _figure(c_runs), "python_rps": None,
+           "peak_rss_mb": {}}
+    for runs, label in ((sh_runs, "streamhost"), (c_runs, "c_passthrough")):
+        rss = [x["peak_rss_mb"] for x in runs if "error" not in x]
+        if rss:
+            out["peak_rss_mb"][label] = stats.summary(rss)
+    if isinstance(out["streamhost_rps"], dict) and isinstance(out["c_passthrough_rps"], dict):
+        out["ratio"] = stats.summary([s["rps"] / c["rps"] for s, c in zip(sh_runs, c_runs)])
+    else:
+        out["ratio"] = out["streamhost_rps"] if isinstance(out["streamhost_rps"], str) else out["c_passthrough_rps"]
+    out["note"] = (f"supply_demand: examples/supply_demand/pipeline.lua on generate.lua --orders {orders:,}: "
+                   f"{inputs:,} input records on 7 one-partition topics (the pipeline's re-keyed stream-table "
+                   f"joins need one partition), timed until the {expected:,} dc01_sales_enriched records are "
+                   "out; c_passthrough copies dc01_sales_order_details as the broker's reference (no target)")
+    short = [x for x in sh_runs if "error" not in x and not x["complete"]]
+    if short:
+        out["note"] += (f". **Output short**: {short[0]['count']:,} of {expected:,} dc01_sales_enriched records "
+                        "(the test driver, spec/unit/supply_demand_spec.lua, joins them all). The same happens "
+                        "with 300 orders produced while the app is already running (0 of 610 joined), so it is "
+                        "not only the burst: the pipeline's order/detail join and table lookups miss against a "
+                        "broker, and no drop is logged; see the final notes of the bench run")
+    return out
+
+
+def _figure(runs):
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        return NOT_MEASURED + errors[0]
+    short = [r for r in runs if not r["complete"]]
+    if short:
+        return NOT_MEASURED + (f"output stopped at {short[0]['count']:,} records, expected more "
+                               f"(see {short[0]['log']})")
+    return stats.summary([r["rps"] for r in runs])
+
+
+def _brief(result):
+    if "error" in result:
+        return result["error"]
+    done = "" if result["complete"] else f" (incomplete: {result['count']} records)"
+    return f"{result['rps']:,.0f} records/s, peak RSS {result['peak_rss_mb']:.0f} MB{done}"
