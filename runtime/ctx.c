@@ -50,6 +50,11 @@ sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
     return ctx;
 }
 
+void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output) {
+    ctx->output = *output;
+    ctx->capture = false;
+}
+
 sh_ctx_t *sh_ffi_ctx_new_capture(void) { return sh_ctx_new(NULL); }
 
 void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {

@@ -22,6 +22,7 @@
  * each iteration as a batch without input offsets, so their outputs are
  * tracked for delivery like any other.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "restore.h"
 
 #define BATCH_MAX 4096
+#define HEADER_POOL (BATCH_MAX * 4)
 
 typedef struct batch {
     struct batch *next;
@@ -63,6 +65,13 @@ typedef struct host {
     int64_t last_checkpoint_ms;
     char fatal[2048];
     long long records_in, records_out, batches;
+    int thread;             /* index of this stream thread */
+    const char *bootstrap;  /* effective bootstrap.servers, shared by all threads */
+    sh_output_t output;     /* where this thread's VMs emit: this host */
+    pthread_t pthread;
+    rd_kafka_message_t **msgs;
+    sh_ffi_record_t *records;
+    sh_ffi_header_t *header_pool;
 } host_t;
 
 static volatile sig_atomic_t stopping;
@@ -242,7 +251,22 @@ static void create_topics(host_t *h, const char *const *names, const int *partit
         for (int i = 0; i < n; i++)
             if (partitions[i] > 0) sh_broker_create_topic(h->embedded, names[i], partitions[i]);
     } else {
-        sh_kafka_create_topics(h->producer, names, partitions, n, 5000);
+        /* only what is missing: the embedded broker behind `streamhost broker`
+         * has no CreateTopics and makes every caller wait for its timeout */
+        const char **missing = calloc((size_t)n + 1, sizeof *missing);
+        int *missing_partitions = calloc((size_t)n + 1, sizeof *missing_partitions);
+        int m = 0;
+        for (int i = 0; missing && missing_partitions && i < n; i++) {
+            /* asked through the consumer: a topic handle made on the producer
+             * now would lose the changelog opaque bind_sinks gives it */
+            if (partitions[i] <= 0 || sh_kafka_partition_count(h->consumer, names[i], 5000) > 0)
+                continue;
+            missing[m] = names[i];
+            missing_partitions[m++] = partitions[i];
+        }
+        sh_kafka_create_topics(h->producer, missing, missing_partitions, m, 5000);
+        free(missing);
+        free(missing_partitions);
     }
 }
 
@@ -270,6 +294,8 @@ static int bind_sinks(host_t *h, sh_vm_t *vm) {
     const char *names[n + 1];
     int partitions[n + 1];
     bool changelog[n + 1];
+    memset(names, 0, sizeof names); /* gcc cannot see that the loop fills them */
+    memset(partitions, 0, sizeof partitions);
     for (int i = 0; i < n; i++) {
         names[i] = sh_ffi_sink_name(ctx, i);
         int internal = is_ensured(h, names[i]) ? -1 : internal_partitions(h, vm, names[i]);
@@ -462,22 +488,7 @@ static const char *effective_bootstrap(const sh_host_options_t *o, sh_vm_t *vm) 
 static int start_clients(host_t *h) {
     const sh_host_options_t *o = h->options;
     char err[512];
-    const char *bootstrap = effective_bootstrap(o, h->vm);
-    if (strcmp(bootstrap, "embedded") == 0) {
-        h->embedded = sh_broker_start(0, err, sizeof err);
-        if (!h->embedded) {
-            set_fatal(h, "cannot start the embedded broker: %s", err);
-            return -1;
-        }
-        bootstrap = sh_broker_bootstraps(h->embedded);
-        sh_log(SH_LOG_INFO, "embedded broker at %s", bootstrap);
-        sh_ctx_t *ctx = sh_vm_ctx(h->vm);
-        for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
-            const char *topic = sh_ffi_source_name(ctx, i);
-            if (!is_internal(h->vm, topic))
-                sh_broker_create_topic(h->embedded, topic, sh_vm_source_partitions(h->vm, topic));
-        }
-    }
+    const char *bootstrap = h->bootstrap;
     sh_kv_t overrides[o->set_count + 1];
     memcpy(overrides, o->sets, sizeof *overrides * (size_t)o->set_count);
     overrides[o->set_count] = (sh_kv_t){"bootstrap.servers", (char *)bootstrap};
@@ -485,8 +496,13 @@ static int start_clients(host_t *h) {
     int prop_count;
     const sh_kv_t *props = sh_vm_kafka_props(h->vm, &prop_count);
     const char *id = sh_vm_app_id(h->vm);
-    rd_kafka_conf_t *pconf = sh_kafka_conf(RD_KAFKA_PRODUCER, NULL, props, prop_count, overrides,
-                                           o->set_count + 1, err, sizeof err);
+    char client_id[300];
+    snprintf(client_id, sizeof client_id, "%s-%d", id, h->thread);
+    sh_kv_t named[o->set_count + 2];
+    memcpy(named, overrides, sizeof *overrides * (size_t)(o->set_count + 1));
+    named[o->set_count + 1] = (sh_kv_t){"client.id", client_id};
+    rd_kafka_conf_t *pconf = sh_kafka_conf(RD_KAFKA_PRODUCER, NULL, props, prop_count, named,
+                                           o->set_count + 2, err, sizeof err);
     if (!pconf) {
         set_fatal(h, "producer configuration: %s", err);
         return -1;
@@ -497,8 +513,8 @@ static int start_clients(host_t *h) {
         set_fatal(h, "cannot create the producer: %s", err);
         return -1;
     }
-    rd_kafka_conf_t *cconf = sh_kafka_conf(RD_KAFKA_CONSUMER, id, props, prop_count, overrides,
-                                           o->set_count + 1, err, sizeof err);
+    rd_kafka_conf_t *cconf = sh_kafka_conf(RD_KAFKA_CONSUMER, id, props, prop_count, named,
+                                           o->set_count + 2, err, sizeof err);
     if (!cconf) {
         set_fatal(h, "consumer configuration: %s", err);
         return -1;
@@ -533,10 +549,6 @@ static int start_clients(host_t *h) {
         return -1;
     }
     sh_tasks_set_declarations(h->tasks, sh_vm_ctx(h->vm));
-    if (h->options->http && strcmp(h->options->http, "off") != 0) {
-        h->http = sh_http_start(h->options->http, h->tasks);
-        publish_topology(h);
-    }
     create_internal_sources(h, h->vm);
     bind_sinks(h, h->vm);
     return subscribe(h);
@@ -662,8 +674,93 @@ static ssize_t take_batch(rd_kafka_queue_t *queue, rd_kafka_message_t **msgs, si
     return 1 + (more > 0 ? more : 0);
 }
 
+/* ---- one stream thread ---- */
+
+static void *stream_loop(void *arg) {
+    host_t *h = arg;
+    while (!stopping && !h->fatal[0]) {
+        ssize_t n = take_batch(h->queue, h->msgs, BATCH_MAX);
+        if (n > 0) {
+            process_batch(h, h->msgs, (int)n, h->records, h->header_pool, HEADER_POOL);
+            for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(h->msgs[i]);
+        }
+        if (!h->fatal[0]) run_timers(h);
+        rd_kafka_poll(h->producer, 0);
+        store_completed(h);
+        checkpoint_periodically(h);
+        if (!h->fatal[0] && sh_reload_pending(h->reload)) try_reload(h, &h->output);
+    }
+    if (h->fatal[0]) stopping = 1; /* one thread failing stops the instance */
+    return NULL;
+}
+
+/* Sets a thread up: its VM (thread 0's is the one loaded first), its
+ * watcher, buffers and clients. */
+static int host_init(host_t *h, const sh_host_options_t *options, int thread, sh_vm_t *vm,
+                     const char *state_dir, const char *bootstrap, sh_broker_t *embedded) {
+    h->options = options;
+    h->version = 1;
+    h->thread = thread;
+    h->bootstrap = bootstrap;
+    h->embedded = embedded;
+    h->output = (sh_output_t){.emit = host_emit, .self = h};
+    h->state_dir = strdup(state_dir);
+    char err[2048];
+    if (!vm) vm = sh_vm_load(options->app_path, &h->output, h->version, state_dir, err, sizeof err);
+    if (!vm) {
+        set_fatal(h, "%s", err);
+        return -1;
+    }
+    h->vm = vm;
+    sh_ffi_ctx_set_state_dir(sh_vm_ctx(h->vm), state_dir);
+    h->reload = sh_reload_new();
+    int watched_count;
+    const char *const *watched = sh_vm_watched_files(h->vm, &watched_count);
+    sh_reload_watch(h->reload, watched, watched_count);
+    h->msgs = calloc(BATCH_MAX, sizeof *h->msgs);
+    h->records = calloc(BATCH_MAX, sizeof *h->records);
+    h->header_pool = calloc(HEADER_POOL, sizeof *h->header_pool);
+    if (!h->state_dir || !h->msgs || !h->records || !h->header_pool) {
+        set_fatal(h, "out of memory");
+        return -1;
+    }
+    return start_clients(h);
+}
+
+/* Delivers what is pending, commits, and frees the thread's resources. */
+static void host_finish(host_t *h) {
+    if (h->producer) drain_outputs(h, 30000);
+    if (h->tasks) { /* delivered changelog records are in Kafka, even after a failure */
+        sh_tasks_lock(h->tasks);
+        sh_tasks_checkpoint(h->tasks, NULL, 0);
+        sh_tasks_unlock(h->tasks);
+    }
+    if (h->consumer) {
+        rd_kafka_commit(h->consumer, NULL, 0);
+        rd_kafka_consumer_close(h->consumer);
+    }
+    if (h->fatal[0]) sh_log(SH_LOG_ERROR, "stopping: %s", h->fatal);
+    sh_log(SH_LOG_INFO, "stopped after %lld records in, %lld out", h->records_in, h->records_out);
+    sh_log(SH_LOG_DEBUG, "%lld batches, %.1f records per batch", h->batches,
+           h->batches ? (double)h->records_in / (double)h->batches : 0.0);
+    if (h->queue) rd_kafka_queue_destroy(h->queue);
+    for (int i = 0; i < h->sink_count; i++) rd_kafka_topic_destroy(h->sink_topics[i]);
+    free(h->sink_topics);
+    if (h->consumer) rd_kafka_destroy(h->consumer);
+    if (h->producer) rd_kafka_destroy(h->producer);
+    sh_vm_free(h->vm);
+    free(h->state_dir);
+    for (int i = 0; i < h->ensured_count; i++) free(h->ensured[i]);
+    free(h->ensured);
+    sh_reload_free(h->reload);
+    free(h->msgs);
+    free(h->records);
+    free(h->header_pool);
+}
+
+/* ---- the instance: shared broker and HTTP, N stream threads ---- */
+
 int sh_host_run(const sh_host_options_t *options) {
-    host_t h = {.options = options, .version = 1};
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -671,82 +768,89 @@ int sh_host_run(const sh_host_options_t *options) {
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    sh_output_t output = {.emit = host_emit, .self = &h};
+    /* Thread 0's VM is loaded first: it names the app, its threads and
+     * bootstrap servers. Its output is rebound once its host exists. */
+    host_t probe = {0};
+    sh_output_t output = {.emit = host_emit, .self = &probe};
     char err[2048];
-    h.vm = sh_vm_load(options->app_path, &output, h.version, options->state_dir, err, sizeof err);
-    if (!h.vm) {
+    sh_vm_t *first = sh_vm_load(options->app_path, &output, 1, options->state_dir, err, sizeof err);
+    if (!first) {
         sh_log(SH_LOG_ERROR, "%s", err);
         return 1;
     }
-    /* The default needs the app id, known only once the app is loaded; Lua
-     * opens stores lazily, at the first batch. */
+    char *state_dir = NULL;
     if (options->state_dir)
-        h.state_dir = strdup(options->state_dir);
-    else if (asprintf(&h.state_dir, "./.streamhost/%s", sh_vm_app_id(h.vm)) < 0)
-        h.state_dir = NULL;
-    if (!h.state_dir) {
+        state_dir = strdup(options->state_dir);
+    else if (asprintf(&state_dir, "./.streamhost/%s", sh_vm_app_id(first)) < 0)
+        state_dir = NULL;
+    int threads = sh_vm_threads(first);
+    host_t *hosts = calloc((size_t)threads, sizeof *hosts);
+    sh_tasks_t **task_groups = calloc((size_t)threads, sizeof *task_groups);
+    if (!state_dir || !hosts || !task_groups) {
         sh_log(SH_LOG_ERROR, "out of memory");
-        sh_vm_free(h.vm);
+        sh_vm_free(first);
         return 1;
     }
-    sh_ffi_ctx_set_state_dir(sh_vm_ctx(h.vm), h.state_dir);
-    h.reload = sh_reload_new();
-    int watched_count;
-    const char *const *watched = sh_vm_watched_files(h.vm, &watched_count);
-    sh_reload_watch(h.reload, watched, watched_count);
 
-    static rd_kafka_message_t *msgs[BATCH_MAX];
-    static sh_ffi_record_t records[BATCH_MAX];
-    static sh_ffi_header_t header_pool[BATCH_MAX * 4];
-
-    if (start_clients(&h) == 0) {
-        sh_log(SH_LOG_INFO, "running %s as %s (version %d), state in %s", options->app_path,
-               sh_vm_app_id(h.vm), h.version, h.state_dir);
-        while (!stopping && !h.fatal[0]) {
-            ssize_t n = take_batch(h.queue, msgs, BATCH_MAX);
-            if (n > 0) {
-                process_batch(&h, msgs, (int)n, records, header_pool,
-                              sizeof header_pool / sizeof *header_pool);
-                for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
-            }
-            if (!h.fatal[0]) run_timers(&h);
-            rd_kafka_poll(h.producer, 0);
-            store_completed(&h);
-            checkpoint_periodically(&h);
-            if (!h.fatal[0] && sh_reload_pending(h.reload)) try_reload(&h, &output);
+    sh_broker_t *embedded = NULL;
+    const char *bootstrap = effective_bootstrap(options, first);
+    if (strcmp(bootstrap, "embedded") == 0) {
+        char berr[512];
+        if (!(embedded = sh_broker_start(0, berr, sizeof berr))) {
+            sh_log(SH_LOG_ERROR, "cannot start the embedded broker: %s", berr);
+            sh_vm_free(first);
+            return 1;
+        }
+        bootstrap = sh_broker_bootstraps(embedded);
+        sh_log(SH_LOG_INFO, "embedded broker at %s", bootstrap);
+        sh_ctx_t *ctx = sh_vm_ctx(first);
+        for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+            const char *topic = sh_ffi_source_name(ctx, i);
+            if (!is_internal(first, topic))
+                sh_broker_create_topic(embedded, topic, sh_vm_source_partitions(first, topic));
         }
     }
 
-    if (h.producer) drain_outputs(&h, 30000);
-    if (h.tasks) { /* delivered changelog records are in Kafka, even after a failure */
-        sh_tasks_lock(h.tasks);
-        sh_tasks_checkpoint(h.tasks, NULL, 0);
-        sh_tasks_unlock(h.tasks);
+    int started = 0;
+    for (int i = 0; i < threads; i++) {
+        int rc = host_init(&hosts[i], options, i, i == 0 ? first : NULL, state_dir, bootstrap,
+                           embedded);
+        if (i == 0) sh_ctx_set_output(sh_vm_ctx(first), &hosts[0].output);
+        started = i + 1;
+        task_groups[i] = hosts[i].tasks;
+        if (rc != 0) break;
     }
-    sh_http_stop(h.http);
-    if (h.consumer) {
-        rd_kafka_commit(h.consumer, NULL, 0);
-        rd_kafka_consumer_close(h.consumer);
+    bool ok = started == threads && !hosts[started - 1].fatal[0];
+    sh_http_t *http = NULL;
+    if (ok && options->http && strcmp(options->http, "off") != 0) {
+        http = sh_http_start(options->http, task_groups, threads);
+        hosts[0].http = http;
+        publish_topology(&hosts[0]);
     }
+    if (ok) {
+        sh_log(SH_LOG_INFO, "running %s as %s (version 1, %d stream thread%s), state in %s",
+               options->app_path, sh_vm_app_id(hosts[0].vm), threads, threads > 1 ? "s" : "",
+               state_dir);
+        for (int i = 1; i < threads; i++)
+            if (pthread_create(&hosts[i].pthread, NULL, stream_loop, &hosts[i]) != 0) {
+                set_fatal(&hosts[i], "cannot start stream thread %d", i);
+                stopping = 1;
+                threads = i;
+            }
+        stream_loop(&hosts[0]);
+        for (int i = 1; i < threads; i++) pthread_join(hosts[i].pthread, NULL);
+    }
+
+    sh_http_stop(http);
     int rc = 0;
-    if (h.fatal[0]) {
-        sh_log(SH_LOG_ERROR, "stopping: %s", h.fatal);
-        rc = 1;
+    for (int i = 0; i < started; i++) {
+        if (hosts[i].fatal[0]) rc = 1;
+        host_finish(&hosts[i]);
     }
-    sh_log(SH_LOG_INFO, "stopped after %lld records in, %lld out", h.records_in, h.records_out);
-    sh_log(SH_LOG_DEBUG, "%lld batches, %.1f records per batch", h.batches,
-           h.batches ? (double)h.records_in / (double)h.batches : 0.0);
-    if (h.queue) rd_kafka_queue_destroy(h.queue);
-    for (int i = 0; i < h.sink_count; i++) rd_kafka_topic_destroy(h.sink_topics[i]);
-    free(h.sink_topics);
-    if (h.consumer) rd_kafka_destroy(h.consumer);
-    if (h.producer) rd_kafka_destroy(h.producer);
-    sh_vm_free(h.vm);
-    sh_tasks_free(h.tasks);
-    free(h.state_dir);
-    for (int i = 0; i < h.ensured_count; i++) free(h.ensured[i]);
-    free(h.ensured);
-    sh_reload_free(h.reload);
-    sh_broker_stop(h.embedded);
+    for (int i = 0; i < started; i++) sh_tasks_free(hosts[i].tasks);
+    free(task_groups);
+    free(hosts);
+    free(state_dir);
+    sh_broker_stop(embedded);
     return rc;
 }

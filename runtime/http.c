@@ -34,7 +34,8 @@
 
 struct sh_http {
     struct MHD_Daemon *daemon;
-    sh_tasks_t *tasks;
+    sh_tasks_t **tasks; /* one group per stream thread */
+    int task_groups;
     pthread_mutex_t lock; /* guards topology */
     char *topology;
 };
@@ -195,7 +196,7 @@ static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) 
 
 /* ---- GET /stores/NAME/KEY ---- */
 
-static enum MHD_Result get_key(struct MHD_Connection *c, sh_tasks_t *tasks,
+static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
                                const sh_store_decl_t *d, const char *text) {
     char key[4096];
     long key_len = sh_http_parse_key(d->key_serde, text, key, sizeof key);
@@ -206,14 +207,20 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_tasks_t *tasks,
     buf_str(&b, "{\"key\": ");
     render_key(&b, d->key_serde, key, (size_t)key_len);
     if (d->kind == SH_STORE_KV) {
-        for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
-            if (t->restoring || strcmp(t->store, d->name) != 0) continue;
-            sh_ffi_slice_t value;
-            if (sh_ffi_store_get(t->handle, key, (size_t)key_len, &value) != SH_OK) continue;
-            buf_str(&b, ", \"value\": ");
-            render_value(&b, value.data, value.len);
-            buf_str(&b, "}");
-            return respond_json(c, 200, &b);
+        for (int g = 0; g < http->task_groups; g++) {
+            sh_tasks_t *tasks = http->tasks[g];
+            sh_tasks_lock(tasks);
+            for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+                if (t->restoring || strcmp(t->store, d->name) != 0) continue;
+                sh_ffi_slice_t value;
+                if (sh_ffi_store_get(t->handle, key, (size_t)key_len, &value) != SH_OK) continue;
+                buf_str(&b, ", \"value\": ");
+                render_value(&b, value.data, value.len);
+                buf_str(&b, "}");
+                sh_tasks_unlock(tasks);
+                return respond_json(c, 200, &b);
+            }
+            sh_tasks_unlock(tasks);
         }
         free(b.data);
         return respond_error(c, 404, "no key %s in store %s", text, d->name);
@@ -225,7 +232,10 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_tasks_t *tasks,
     }
     buf_str(&b, ", \"windows\": [");
     int found = 0;
-    for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+    for (int g = 0; g < http->task_groups; g++) {
+      sh_tasks_t *tasks = http->tasks[g];
+      sh_tasks_lock(tasks);
+      for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
         if (t->restoring || strcmp(t->store, d->name) != 0) continue;
         sh_store_iter_t *it = sh_ffi_window_fetch(t->handle, key, (size_t)key_len, from, to);
         sh_ffi_slice_t k, v;
@@ -241,6 +251,8 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_tasks_t *tasks,
             buf_str(&b, "}");
         }
         sh_ffi_store_iter_destroy(it);
+      }
+      sh_tasks_unlock(tasks);
     }
     buf_str(&b, "]}");
     if (!found) {
@@ -271,10 +283,13 @@ static int compare_entries(const void *pa, const void *pb) {
 
 /* Every entry of the store's ready tasks, sorted by (key, start), so pages
  * follow one order across partitions and time segments. */
-static entry_t *collect(sh_tasks_t *tasks, const char *name, int *count) {
+static entry_t *collect(sh_http_t *http, const char *name, int *count) {
     entry_t *list = NULL;
     int n = 0, cap = 0;
-    for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
+    for (int g = 0; g < http->task_groups; g++) {
+      sh_tasks_t *tasks = http->tasks[g];
+      sh_tasks_lock(tasks);
+      for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
         if (t->restoring || strcmp(t->store, name) != 0) continue;
         sh_store_iter_t *it = sh_ffi_store_iter_all(t->handle, NULL, 0, 0);
         sh_ffi_slice_t k, v;
@@ -296,13 +311,15 @@ static entry_t *collect(sh_tasks_t *tasks, const char *name, int *count) {
             e->start = t->kind == SH_STORE_WINDOW ? start : 0;
         }
         sh_ffi_store_iter_destroy(it);
+      }
+      sh_tasks_unlock(tasks);
     }
     if (n) qsort(list, (size_t)n, sizeof *list, compare_entries);
     *count = n;
     return list;
 }
 
-static enum MHD_Result get_all(struct MHD_Connection *c, sh_tasks_t *tasks,
+static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
                                const sh_store_decl_t *d) {
     int64_t limit = 100, after_start = INT64_MIN;
     if (!arg_int64(c, "limit", &limit) || limit <= 0 || !arg_int64(c, "after_start", &after_start))
@@ -314,7 +331,7 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_tasks_t *tasks,
         return respond_error(c, 400, "after '%s' does not parse as %s", after_text, d->key_serde);
     bool windowed = d->kind == SH_STORE_WINDOW;
     int n;
-    entry_t *list = collect(tasks, d->name, &n);
+    entry_t *list = collect(http, d->name, &n);
     buf_t b = {0};
     buf_str(&b, "{\"entries\": [");
     int shown = 0, i = 0;
@@ -358,28 +375,37 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_tasks_t *tasks,
 
 /* ---- routing ---- */
 
-static enum MHD_Result get_store(struct MHD_Connection *c, sh_tasks_t *tasks, const char *path) {
+static enum MHD_Result get_store(struct MHD_Connection *c, sh_http_t *http, const char *path) {
     const char *slash = strchr(path, '/');
     char name[256];
     size_t name_len = slash ? (size_t)(slash - path) : strlen(path);
     if (name_len == 0 || name_len >= sizeof name) return respond_error(c, 404, "no store named");
     memcpy(name, path, name_len);
     name[name_len] = 0;
-    sh_tasks_lock(tasks);
-    enum MHD_Result rc;
-    const sh_store_decl_t *d = sh_tasks_declaration(tasks, name);
-    if (!d)
-        rc = respond_error(c, 404, "no store %s in this app", name);
-    else if (slash && slash[1])
-        rc = get_key(c, tasks, d, slash + 1);
-    else
-        rc = get_all(c, tasks, d);
-    sh_tasks_unlock(tasks);
-    return rc;
+    /* every stream thread runs the same topology: group 0's declarations serve;
+     * a copy, since the groups are locked one at a time below */
+    if (http->task_groups == 0) return respond_error(c, 404, "no store %s in this app", name);
+    sh_tasks_t *first = http->tasks[0];
+    sh_tasks_lock(first);
+    const sh_store_decl_t *found = sh_tasks_declaration(first, name);
+    sh_store_decl_t d = {0};
+    char key_serde[32] = "";
+    if (found) {
+        d = *found;
+        snprintf(key_serde, sizeof key_serde, "%s", found->key_serde);
+    }
+    sh_tasks_unlock(first);
+    if (!found) return respond_error(c, 404, "no store %s in this app", name);
+    d.name = name;
+    d.key_serde = key_serde;
+    d.source_topic = d.value_serde = NULL;
+    if (slash && slash[1]) return get_key(c, http, &d, slash + 1);
+    return get_all(c, http, &d);
 }
 
-static enum MHD_Result get_health(struct MHD_Connection *c, sh_tasks_t *tasks) {
-    int restoring = sh_tasks_restoring(tasks);
+static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
+    int restoring = 0;
+    for (int g = 0; g < http->task_groups; g++) restoring += sh_tasks_restoring(http->tasks[g]);
     buf_t b = {0};
     if (restoring)
         buf_printf(&b, "{\"status\": \"restoring\", \"restoring\": %d}", restoring);
@@ -405,10 +431,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strncmp(url, "/stores/", 8) == 0)
-        return get ? get_store(c, http->tasks, url + 8)
+        return get ? get_store(c, http, url + 8)
                    : respond_error(c, 405, "%s %s: only GET", method, url);
     if (strcmp(url, "/healthz") == 0)
-        return get ? get_health(c, http->tasks) : respond_error(c, 405, "only GET");
+        return get ? get_health(c, http) : respond_error(c, 405, "only GET");
     if (strcmp(url, "/topology") == 0) {
         if (!get) return respond_error(c, 405, "only GET");
         pthread_mutex_lock(&http->lock);
@@ -430,7 +456,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- life cycle ---- */
 
-sh_http_t *sh_http_start(const char *address, sh_tasks_t *tasks) {
+sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_groups) {
     const char *colon = strrchr(address, ':');
     struct sockaddr_in sa = {.sin_family = AF_INET};
     char host[64];
@@ -451,6 +477,7 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t *tasks) {
     sh_http_t *http = calloc(1, sizeof *http);
     if (!http) return NULL;
     http->tasks = tasks;
+    http->task_groups = task_groups;
     pthread_mutex_init(&http->lock, NULL);
     http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
                                     on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,

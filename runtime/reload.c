@@ -27,18 +27,22 @@ typedef struct watched {
 
 struct sh_reload {
     int fd;
+    int seen; /* the request generation this watcher has acted on */
     watched_t *files;
     int count;
 };
 
-static volatile sig_atomic_t requested;
+/* SIGHUP and POST /reload bump a generation; every stream thread's watcher
+ * notices it once. Lock-free atomics are async-signal-safe. */
+static int generation;
 
-void sh_reload_request(void) { requested = 1; }
+void sh_reload_request(void) { __atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST); }
 
 sh_reload_t *sh_reload_new(void) {
     sh_reload_t *reload = calloc(1, sizeof *reload);
     if (!reload) return NULL;
     reload->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    reload->seen = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
     if (reload->fd < 0) sh_log(SH_LOG_WARN, "inotify unavailable (%s): reload on SIGHUP only", strerror(errno));
     return reload;
 }
@@ -85,8 +89,9 @@ bool sh_reload_pending(sh_reload_t *reload) {
             }
         }
     }
-    if (requested) {
-        requested = 0;
+    int now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
+    if (now != reload->seen) {
+        reload->seen = now;
         changed = true;
     }
     return changed;

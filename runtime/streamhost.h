@@ -29,6 +29,8 @@ typedef struct sh_output {
 } sh_output_t;
 
 sh_ctx_t *sh_ctx_new(const sh_output_t *output);
+/* Points a context's emits somewhere else (a VM loaded before its host). */
+void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output);
 void sh_ctx_set_version(sh_ctx_t *ctx, int version);
 void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -26,6 +26,7 @@ struct sh_vm {
     int app_ref;     /* the table runner.load returned */
     int process_ref; /* app.process */
     char *app_id;
+    int threads;
     sh_kv_t *kafka;
     int kafka_count;
     char **watched;
@@ -131,6 +132,9 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_pop(L, 1);
     /* stack: runner, app */
     vm->app_id = field_string(L, -1, "id");
+    lua_getfield(L, -1, "threads");
+    vm->threads = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 1;
+    lua_pop(L, 1);
     read_kafka_props(vm);
     vm->watched = string_list(L, -1, "files", &vm->watched_count);
     lua_getfield(L, -1, "tick");
@@ -167,6 +171,7 @@ void sh_vm_free(sh_vm_t *vm) {
 
 sh_ctx_t *sh_vm_ctx(sh_vm_t *vm) { return vm->ctx; }
 const char *sh_vm_app_id(sh_vm_t *vm) { return vm->app_id; }
+int sh_vm_threads(sh_vm_t *vm) { return vm->threads > 0 ? vm->threads : 1; }
 
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
     *count = vm->kafka_count;

@@ -23,6 +23,8 @@ void sh_vm_free(sh_vm_t *vm);
 
 sh_ctx_t *sh_vm_ctx(sh_vm_t *vm);
 const char *sh_vm_app_id(sh_vm_t *vm);
+/* Stream threads the app asks for (`threads = N`, default 1). */
+int sh_vm_threads(sh_vm_t *vm);
 /* librdkafka properties from the app's `kafka` table, in the app's order. */
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
 /* Files whose change triggers a reload: the app and the modules it required. */

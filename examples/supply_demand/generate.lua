@@ -98,7 +98,9 @@ for so = 1, orders do
     emit("dc01_sales_order_details", sod, fmt('{"id":%d,"sales_order_id":%d,"product_id":%d,' ..
       '"quantity":%d,"price":%.2f}', sod, so, product, rand(10), 2 + product % 8 + 0.5))
   end
-  if so % 25 == 0 then purchase(ts + math.floor(every / 2), { { rand(30), 50 }, { rand(30), 50 }, { rand(30), 50 } }) end
+  if so % 25 == 0 then
+    purchase(ts + math.floor(every / 2), { { rand(30), 50 }, { rand(30), 50 }, { rand(30), 50 } })
+  end
 end
 
 if args.out then

@@ -55,6 +55,9 @@ function _M.app(spec)
     usage_error(spec, "on_error", "sh.app: on_error must be \"fail\", \"skip\" or " ..
                                   "\"dead_letter\", got \"" .. spec.on_error .. "\"")
   end
+  if spec.threads and (spec.threads < 1 or spec.threads ~= math.floor(spec.threads)) then
+    usage_error(spec, "threads", "sh.app: threads must be a whole number >= 1")
+  end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)
 end

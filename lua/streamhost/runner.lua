@@ -73,6 +73,7 @@ local function load_app(app_path, ctx_ud)
   end
   return {
     id = app.id,
+    threads = app.threads or 1,
     kafka_list = kafka_list(app.kafka),
     files = files,
     process = inst.process,

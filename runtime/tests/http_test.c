@@ -51,9 +51,9 @@ static void test_port_taken(void) {
     getsockname(fd, (struct sockaddr *)&sa, &len);
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%d", ntohs(sa.sin_port));
-    CHECK(sh_http_start(address, NULL) == NULL);
-    CHECK(sh_http_start("not-an-address", NULL) == NULL);
-    sh_http_t *http = sh_http_start("127.0.0.1:0", NULL);
+    CHECK(sh_http_start(address, NULL, 0) == NULL);
+    CHECK(sh_http_start("not-an-address", NULL, 0) == NULL);
+    sh_http_t *http = sh_http_start("127.0.0.1:0", NULL, 0);
     CHECK(http != NULL);
     sh_http_set_topology(http, "Topologies:\n");
     sh_http_stop(http);

@@ -226,7 +226,8 @@ describe("examples/visits_per_hour", function()
     visits:pipe("/", { user = "alice" }, T + 30 * MIN)
     visits:pipe("/docs", { user = "carol" }, T + H)          -- next hour
     visits:pipe("/docs", { user = "dave" }, T + H + 5 * MIN)  -- 11:00 hour
-    assert.same({ { start = T, ["end"] = T + H, value = 2 }, { start = T + H, ["end"] = T + 2 * H, value = 2 } },
+    assert.same({ { start = T, ["end"] = T + H, value = 2 },
+                  { start = T + H, ["end"] = T + 2 * H, value = 2 } },
                 d:store("hourlyVisitCount"):fetch("/docs", T, T + H))
     visits:pipe("/docs", { user = "erin" }, T + H + 11 * MIN) -- stream time past 11:10
     visits:pipe("/docs", { user = "late" }, T + 10 * MIN)     -- 10:00 hour closed: dropped
