@@ -606,12 +606,16 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
     sh_tasks_unlock(h->tasks);
     if (done < count) set_fatal(h, "%s", err);
     /* offsets: the next record to read after each processed one */
+    rd_kafka_topic_partition_t *tp = NULL;
+    rd_kafka_topic_t *tp_rkt = NULL;
     for (int i = 0; i < done; i++) {
-        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-            b->offsets, rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition);
-        if (!tp)
-            tp = rd_kafka_topic_partition_list_add(b->offsets, rd_kafka_topic_name(msgs[i]->rkt),
-                                                   msgs[i]->partition);
+        /* a batch comes in runs of one partition: look up only on a change */
+        if (!tp || msgs[i]->rkt != tp_rkt || msgs[i]->partition != tp->partition) {
+            tp_rkt = msgs[i]->rkt;
+            const char *topic = rd_kafka_topic_name(tp_rkt);
+            tp = rd_kafka_topic_partition_list_find(b->offsets, topic, msgs[i]->partition);
+            if (!tp) tp = rd_kafka_topic_partition_list_add(b->offsets, topic, msgs[i]->partition);
+        }
         if (msgs[i]->offset + 1 > tp->offset) tp->offset = msgs[i]->offset + 1;
     }
     if (h->tail)
