@@ -24,11 +24,11 @@ class Config:
         self.records = int(os.environ.get("BENCH_RECORDS") or (50_000 if self.quick else 1_000_000))
         self.runs = int(os.environ.get("BENCH_RUNS") or (1 if self.quick else 3))
         self.timeout_s = 30 if self.quick else 300
-        self.engine_records = 50_000 if self.quick else 2_000_000
+        self.engine_records = 50_000 if self.quick else 1_000_000
         self.callgrind_records = (2_000, 12_000) if self.quick else (20_000, 120_000)
-        self.latency_seconds = 3 if self.quick else 20
+        self.latency_seconds = 4 if self.quick else 8  # including the 2 s warm-up
         self.reloads = 5 if self.quick else 50
-        self.reload_interval_s = 0.3 if self.quick else 0.4
+        self.reload_interval_s = 0.2
         self.streamhost = os.path.join(self.root, "bin", "streamhost")
         self.python = "/usr/bin/python3"  # Debian's, which has python3-confluent-kafka
         self.work = tempfile.mkdtemp(prefix="streamhost-bench-")
@@ -64,6 +64,15 @@ def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
     notes.append("engine_instructions_per_record is the stateless workload's (callgrind, difference of "
                  f"{cfg.callgrind_records[1]:,} and {cfg.callgrind_records[0]:,} records); "
                  "its profile is in profile-stateless.txt")
+    if any(w["name"] == "count" for w in selected):
+        count_ipr = engine.instructions_per_record(cfg, "count", os.path.join(results_dir, "profile-count.txt"))
+        cfg.say(f"  count under callgrind: {count_ipr} instructions/record")
+        notes.append(f"engine-only count under callgrind: {_round(count_ipr)} instructions/record; "
+                     "its profile is in profile-count.txt")
+
+
+def _round(value):
+    return value if isinstance(value, str) else f"{value:,.0f}"
 
 
 def _top_measure(cfg, name, measure, top, notes):

@@ -51,10 +51,11 @@ def _stop(pid):
 
 
 def run(args, *, bootstrap, output, expected, records, log_path, watermark,
-        timeout_s, idle_ms=5000, env=None, cwd=None, exits=True):
+        timeout_s, idle_ms=5000, env=None, cwd=None, exits=True, perf_out=None):
     """Runs args until `expected` records are in `output`. A program that
     never exits by itself (exits=False: `streamhost run`) is stopped as soon
-    as the watcher is done, rather than waited for.
+    as the watcher is done, rather than waited for. With perf_out, `perf
+    record -g` samples the program for the whole run (perf.data there).
 
     Returns {"rps", "peak_rss_mb", "complete", "count", "seconds"} or
     {"error": reason} when the program failed or wrote nothing."""
@@ -63,6 +64,10 @@ def run(args, *, bootstrap, output, expected, records, log_path, watermark,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    perf = None
+    if perf_out:
+        perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", perf_out, "-p", str(proc.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     status = rusage = exited_at = None
     while watcher.poll() is None:
         if exited_at is None:
@@ -78,6 +83,9 @@ def run(args, *, bootstrap, output, expected, records, log_path, watermark,
             break
         time.sleep(0.05)
     out, _ = watcher.communicate()
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=30)
     if rusage is None:
         # Programs that finish by themselves get a moment to exit cleanly.
         reaped = _reap(proc.pid, 10) if exits else None

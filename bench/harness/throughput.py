@@ -4,6 +4,7 @@ with its own consumer group and output topic. Programs alternate within a
 round so that a noisy moment on a shared machine hits all of them alike, and
 the ratio is taken between runs of the same round."""
 import os
+import re
 import subprocess
 
 from . import measure, stats, supply_demand
@@ -33,7 +34,7 @@ def _topics(workload, runs):
     return topics
 
 
-def _streamhost(cfg, workload, bootstrap, r, expected):
+def _streamhost(cfg, workload, bootstrap, r, expected, perf_out=None):
     app_id = f"bench-{workload['name']}-{r}"
     run_dir = cfg.run_dir(app_id)
     env = dict(os.environ, BENCH_APP_ID=app_id, BENCH_INPUT="input",
@@ -43,7 +44,22 @@ def _streamhost(cfg, workload, bootstrap, r, expected):
                         "--state-dir", os.path.join(run_dir, "state")], env=env, cwd=run_dir, exits=False,
                        bootstrap=bootstrap, output=f"out-sh-{r}", expected=expected,
                        records=cfg.records, log_path=os.path.join(run_dir, "streamhost.log"),
-                       watermark=cfg.tool("watermark"), timeout_s=cfg.timeout_s)
+                       watermark=cfg.tool("watermark"), timeout_s=cfg.timeout_s, perf_out=perf_out)
+
+
+def perf_report(perf_data, out_path, title):
+    """perf report of a streamhost run into out_path (where the time goes)."""
+    if not os.path.exists(perf_data):
+        return
+    report = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort",
+                             "dso,symbol", "-g", "none", "--percent-limit", "0.5"],
+                            capture_output=True, text=True)
+    lines = [re.sub(r"\s+-\s+-\s*$", "", re.sub(r" {3,}", "  ", l)).rstrip()
+             for l in report.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    with open(out_path, "w") as f:
+        f.write(f"# perf record -g of `streamhost run` end to end, {title}\n")
+        f.write("# self time by library and symbol; JIT-compiled Lua shows as [JIT] or unknown addresses\n\n")
+        f.write("\n".join(lines[:70]) + "\n")
 
 
 def _accept_unjoined(result, records, expected):
@@ -106,7 +122,13 @@ def bench(cfg, workload):
         for r in range(cfg.runs):
             cfg.say(f"{name}: round {r + 1}/{cfg.runs}")
             if not any("error" in x for x in results["sh"]):  # a rejected app stays rejected
-                result = _streamhost(cfg, workload, bs, r, expected)
+                # the last round of the stateful workloads runs under perf
+                profile = not cfg.quick and r == cfg.runs - 1 and name in ("stateless", "count", "hopping")
+                perf_data = os.path.join(cfg.run_dir(f"bench-{name}-{r}"), "perf.data") if profile else None
+                result = _streamhost(cfg, workload, bs, r, expected, perf_data)
+                if perf_data:
+                    perf_report(perf_data, os.path.join(cfg.bench_dir, "results", f"profile-{name}-e2e.txt"),
+                                f"workload {name}, round {r + 1} ({cfg.records:,} records)")
                 if workload.get("table"):
                     result = _accept_unjoined(result, cfg.records, expected)
                 results["sh"].append(result)
