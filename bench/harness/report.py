@@ -123,5 +123,26 @@ def write(results_dir, meta, workloads, top, notes):
         md.append(f"| {row['target']} | {_fmt(row['value'], 2)} | {verdict} |")
     if notes:
         md += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if any(row["met"] is False for row in rows):
+        md += ["", "## Where the time goes", "",
+               "Targets are missed above; the heads of the profiles written by this run follow "
+               "(the whole files are beside this one)."] + profiles(results_dir)
     with open(os.path.join(results_dir, "latest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
+
+
+def profiles(results_dir, lines=25):
+    """The first lines of every profile-*.txt in results_dir, as markdown."""
+    out = []
+    for name in sorted(os.listdir(results_dir)):
+        if not (name.startswith("profile-") and name.endswith(".txt")):
+            continue
+        with open(os.path.join(results_dir, name), errors="replace") as f:
+            text = [l.rstrip()[:160] for l in f]
+        if "callgrind" in (text[0] if text else ""):
+            # callgrind_annotate's header is boilerplate: keep the totals and the functions
+            keep = [i for i, l in enumerate(text) if "PROGRAM TOTALS" in l]
+            text = text[:2] + (text[keep[0]:] if keep else text[2:])
+            text = [l for l in text if l and not set(l) <= set("-")]
+        out += ["", f"### {name}", "", "```"] + text[:lines] + ["```"]
+    return out
