@@ -54,12 +54,17 @@ def perf_report(perf_data, out_path, title):
     report = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort",
                              "dso,symbol", "-g", "none", "--percent-limit", "0.5"],
                             capture_output=True, text=True)
-    lines = [re.sub(r"\s+-\s+-\s*$", "", re.sub(r" {3,}", "  ", l)).rstrip()
-             for l in report.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    by_dso = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort", "dso",
+                             "-g", "none", "--percent-limit", "1"], capture_output=True, text=True)
+
+    def tidy(text):
+        return [re.sub(r"\s+-\s+-\s*$", "", re.sub(r" {3,}", "  ", l)).rstrip()
+                for l in text.splitlines() if l.strip() and not l.startswith("#")]
+    lines = ["## self time by library"] + tidy(by_dso.stdout) + ["", "## by symbol"] + tidy(report.stdout)
     with open(out_path, "w") as f:
         f.write(f"# perf record -g of `streamhost run` end to end, {title}\n")
         f.write("# self time by library and symbol; JIT-compiled Lua shows as [JIT] or unknown addresses\n\n")
-        f.write("\n".join(lines[:70]) + "\n")
+        f.write("\n".join(lines[:90]) + "\n")
 
 
 def _accept_unjoined(result, records, expected):
