@@ -163,23 +163,25 @@ local function joined(mode, joiner, lv, rv, k)
   return joiner(lv, rv, k)
 end
 
-compilers.table_join_left = function(node, out, _, inst)
-  local other = tables.getter(inst, node.right_node)
-  return function(k, new, old, rec)
-    local rv = other(k, rec.partition)
-    local jn, jo = joined(node.mode, node.joiner, new, rv, k), joined(node.mode, node.joiner, old, rv, k)
-    if jn ~= nil or jo ~= nil then out(k, jn, jo, rec) end
+-- An update on one side looks the other side up and emits the joined row.
+local function table_arm(other_field, this_is_left)
+  return function(node, out, _, inst)
+    local other = tables.getter(inst, node[other_field])
+    local mode, joiner = node.mode, node.joiner
+    local function row(this, that, k)
+      if this_is_left then return joined(mode, joiner, this, that, k) end
+      return joined(mode, joiner, that, this, k)
+    end
+    return function(k, new, old, rec)
+      local that = other(k, rec.partition)
+      local jn, jo = row(new, that, k), row(old, that, k)
+      if jn ~= nil or jo ~= nil then out(k, jn, jo, rec) end
+    end
   end
 end
 
-compilers.table_join_right = function(node, out, _, inst)
-  local other = tables.getter(inst, node.left_node)
-  return function(k, new, old, rec)
-    local lv = other(k, rec.partition)
-    local jn, jo = joined(node.mode, node.joiner, lv, new, k), joined(node.mode, node.joiner, lv, old, k)
-    if jn ~= nil or jo ~= nil then out(k, jn, jo, rec) end
-  end
-end
+compilers.table_join_left = table_arm("right_node", true)
+compilers.table_join_right = table_arm("left_node", false)
 
 compilers.table_join_merge = function(node, out, _, inst)
   local lget, rget = tables.getter(inst, node.left_node), tables.getter(inst, node.right_node)

@@ -7,17 +7,7 @@
 
 #include "streamhost.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-        }                                                                              \
-    } while (0)
+#include "check.h"
 
 static void test_declarations(void) {
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
@@ -72,6 +62,5 @@ int main(void) {
     test_declarations();
     test_capture();
     test_errors();
-    printf("ctx_test: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary("ctx_test");
 }

@@ -12,17 +12,7 @@
 
 #include "http.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-        }                                                                              \
-    } while (0)
+#include "check.h"
 
 static void test_parse_key(void) {
     char out[16];
@@ -63,6 +53,5 @@ static void test_port_taken(void) {
 int main(void) {
     test_parse_key();
     test_port_taken();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary("http_test");
 }
