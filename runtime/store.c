@@ -273,6 +273,15 @@ static sh_store_db_t *db_new(const char *dir, int kind) {
     }
     rocksdb_options_set_create_if_missing(shared->options, 1);
     rocksdb_options_set_create_missing_column_families(shared->options, 1);
+    /* The changelog is the store's durability, as in Kafka Streams: no
+     * write-ahead log. A checkpoint flushes the memtables first, so what it
+     * vouches for is on disk; anything newer is replayed from the changelog. */
+    rocksdb_writeoptions_disable_WAL(shared->write, 1);
+    /* Aggregates rewrite the same keys over and over: updating them in the
+     * memtable keeps one version per key there instead of one per update,
+     * which otherwise makes every lookup walk a long skip list. */
+    rocksdb_options_set_allow_concurrent_memtable_write(shared->options, 0);
+    rocksdb_options_set_inplace_update_support(shared->options, 1);
     /* RocksDB's info log dumps every option on each segment's creation: that
      * cost most of a window put's time and grew the disk without bound. */
     rocksdb_options_set_info_log_level(shared->options, 2 /* warnings and worse */);
@@ -676,8 +685,14 @@ int sh_store_checkpoint_write(sh_store_t *store, int64_t changelog_offset) {
     char *err = NULL;
     if (sh_window_save_stream_time(shared, &err) != SH_OK)
         return sh_store_rocksdb_error(store, "save stream time", err);
-    rocksdb_flush_wal(shared->db, 1, &err);
-    if (err) return sh_store_rocksdb_error(store, "sync write-ahead log", err);
+    rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(flush, 1);
+    rocksdb_flush_cf(shared->db, flush, shared->default_cf, &err);
+    if (!err && shared->meta_cf) rocksdb_flush_cf(shared->db, flush, shared->meta_cf, &err);
+    for (int i = 0; !err && i < shared->segment_count; i++)
+        rocksdb_flush_cf(shared->db, flush, shared->segments[i].cf, &err);
+    rocksdb_flushoptions_destroy(flush);
+    if (err) return sh_store_rocksdb_error(store, "flush memtables", err);
 
     char text[128];
     int len = checkpoint_text(text, sizeof text, changelog_offset);

@@ -193,11 +193,22 @@ end
 -- current value is forwarded again, in case the first forward was lost.
 -- Records of one key from one origin partition arrive in order, which is
 -- what makes a per-partition high-water mark enough.
+-- "topic/partition" strings, made once per partition rather than per record
+local wheres = setmetatable({}, { __mode = "k" })
+
+local function where_of(topic, partition)
+  local by_partition = wheres[topic]
+  if not by_partition then by_partition = {}; wheres[topic] = by_partition end
+  local w = by_partition[partition]
+  if not w then w = topic .. "/" .. partition; by_partition[partition] = w end
+  return w
+end
+
 local function origin_of(rec, counter)
   if rec.origin then return rec.origin, rec.origin_offset, rec.origin_seq end
   local offset = rec.offset
   if rec.topic == nil or offset == nil or offset < 0 then return nil end
-  local where = rec.topic .. "/" .. rec.partition
+  local where = where_of(rec.topic, rec.partition)
   -- several records caused by one input (flat_map) are ranked
   if counter.where == where and counter.offset == offset then
     counter.seq = counter.seq + 1
@@ -207,16 +218,27 @@ local function origin_of(rec, counter)
   return where, offset, counter.seq
 end
 
+-- Markers are text: ";where@offset.seq" per origin partition. Topic names
+-- hold only [a-zA-Z0-9._-], so ';' and '@' cannot occur inside them.
+local find, sub, match = string.find, string.sub, string.match
+
 local function replayed(markers, where, offset, seq)
-  local m = markers and where and markers[where]
-  return m ~= nil and (offset < m[1] or (offset == m[1] and seq <= m[2]))
+  if markers == nil or where == nil then return false end
+  local at = find(markers, ";" .. where .. "@", 1, true)
+  if not at then return false end
+  local o, q = match(markers, "^(%d+)%.(%d+)", at + #where + 2)
+  o, q = tonumber(o), tonumber(q)
+  return offset < o or (offset == o and seq <= q)
 end
 
 local function marked(markers, where, offset, seq)
   if not where then return markers end
-  markers = markers or {}
-  markers[where] = { offset, seq }
-  return markers
+  local entry = ";" .. where .. "@" .. offset .. "." .. seq
+  if markers == nil then return entry end
+  local at = find(markers, ";" .. where .. "@", 1, true)
+  if not at then return markers .. entry end
+  local after = find(markers, ";", at + 1, true)
+  return sub(markers, 1, at - 1) .. entry .. (after and sub(markers, after) or "")
 end
 
 -- First value, or add to the aggregate so far.

@@ -17,19 +17,20 @@ Store.__index = Store
 local slice = ffi.new("sh_ffi_slice_t[1]")
 local find, sub = string.find, string.sub
 
--- A stored value is its JSON, optionally followed by "\n" and the JSON of the
--- aggregation's origin markers (see group.lua). JSON text never holds a raw
--- newline, so the first one ends the value; the HTTP endpoint cuts there too.
+-- A stored value is its JSON, optionally followed by "\n" and the
+-- aggregation's origin markers as text (group.lua owns their format). JSON
+-- text never holds a raw newline, so the first one ends the value; the HTTP
+-- endpoint cuts there too.
 local function split(bytes)
   local nl = find(bytes, "\n", 1, true)
   if not nl then return json.decode(bytes), nil end
-  return json.decode(sub(bytes, 1, nl - 1)), json.decode(sub(bytes, nl + 1))
+  return json.decode(sub(bytes, 1, nl - 1)), sub(bytes, nl + 1)
 end
 
 local function join(value, markers)
   if value == nil then return nil end
   if markers == nil then return json.encode(value) end
-  return json.encode(value) .. "\n" .. json.encode(markers)
+  return json.encode(value) .. "\n" .. markers
 end
 local iter_key = ffi.new("sh_ffi_slice_t[1]")
 local iter_value = ffi.new("sh_ffi_slice_t[1]")

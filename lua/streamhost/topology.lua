@@ -214,14 +214,10 @@ local function compile(builder, inst)
   for _, timer in ipairs(builder.timers) do timer.push = children_push(timer) end
 end
 
-local function decoder(name, what)
-  local decode = serde.get(name).decode
-  return function(bytes)
-    local ok, v = pcall(decode, bytes)
-    if not ok then error(string.format("cannot decode %s as %s: %s", what, name, v), 0) end
-    return v
-  end
-end
+-- What is being decoded right now ("value as json"), so that an error raised
+-- by a serde can be reported as a decode error without a pcall per record
+-- (a pcall would cut the JIT's trace).
+local decoding = nil
 
 local function headers_of(r)
   local n = r.header_count
@@ -257,20 +253,29 @@ local function set_origin(rec, internal)
 end
 
 local function source_dispatch(source, topic, rec)
-  local kdec = decoder(source.key_serde, "key")
-  local vdec = decoder(source.value_serde, "value")
+  local kdec = serde.get(source.key_serde).decode
+  local vdec = serde.get(source.value_serde).decode
+  local key_what = "key as " .. source.key_serde
+  local value_what = "value as " .. source.value_serde
   local push = source.push
   local internal = source.internal
   return function(r)
+    decoding = key_what
     local k = r.key ~= nil and kdec(ffi_string(r.key, r.key_len)) or nil
+    decoding = value_what
     local v = r.value ~= nil and vdec(ffi_string(r.value, r.value_len)) or nil
+    decoding = nil
     rec.topic = topic
     rec.timestamp = tonumber(r.timestamp)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)
-    rec.header_count = r.header_count
-    rec.header_ptr = r.headers
-    rec.headers = r.header_count == 0 and EMPTY or headers_of(r)
+    local header_count = r.header_count
+    rec.header_count = header_count
+    if header_count == 0 then
+      rec.header_ptr, rec.headers = nil, EMPTY
+    else
+      rec.header_ptr, rec.headers = r.headers, headers_of(r)
+    end
     set_origin(rec, internal)
     push(k, v, rec)
   end
@@ -435,6 +440,10 @@ function _M.instantiate(app, builder, ctx)
       if ok then return n end
       local r = records[cursor]
       local message = tostring(err)
+      if decoding then
+        message = "cannot decode " .. decoding .. ": " .. message
+        decoding = nil
+      end
       if policy == "skip" then
         inst.skipped = inst.skipped + 1
         core.log("warn", "skipped record %s (on_error = skip, %d skipped): %s", where(r),
