@@ -6,6 +6,7 @@ Environment: QUICK=1 (a smoke test under a minute), BENCH_RECORDS,
 BENCH_RUNS, BENCH_ONLY=name,name (a subset of workloads)."""
 import concurrent.futures
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +72,11 @@ def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
                      "its profile is in profile-count.txt")
 
 
+def _build_stamp(cfg):
+    lib = os.path.join(cfg.root, "lib", "libstreamhost.so")
+    return tuple(os.stat(p).st_mtime if os.path.exists(p) else None for p in (cfg.streamhost, lib))
+
+
 def _round(value):
     return value if isinstance(value, str) else f"{value:,.0f}"
 
@@ -86,6 +92,7 @@ def _top_measure(cfg, name, measure, top, notes):
 def main():
     cfg = Config()
     cfg.say(f"{cfg.records:,} records, {cfg.runs} runs; logs in {cfg.work}")
+    built = _build_stamp(cfg)
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     selected = [w for w in WORKLOADS if not only or w["name"] in only]
     workloads = {w["name"]: {} for w in selected}
@@ -112,7 +119,12 @@ def main():
         for task in tasks:
             task()
     notes += [w.pop("note") for w in workloads.values() if "note" in w]
+    if _build_stamp(cfg) != built:
+        notes.insert(0, "**bin/streamhost or lib/libstreamhost.so was rebuilt during this run**: the figures "
+                        "mix two builds; run again")
     meta = machine.describe(cfg.streamhost)
+    meta["commit"] = subprocess.run(["git", "-C", cfg.root, "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True).stdout.strip()
     meta.update(records=cfg.records, runs=cfg.runs, quick=cfg.quick, value_bytes=100, keys=10000)
     report.write(results_dir, meta, workloads, top, notes)
     cfg.say("wrote bench/results/latest.md and latest.json")

@@ -97,7 +97,7 @@ def write(results_dir, meta, workloads, top, notes):
         "",
         f"{meta['date']} · {meta['cpu']}, {meta['cores']} cores · librdkafka {v['librdkafka']}, "
         f"LuaJIT {v['luajit']}, RocksDB {v['rocksdb']}, streamhost {v['streamhost']} · "
-        f"{meta['records']:,} records of {meta['value_bytes']} bytes per run, {meta['runs']} runs"
+        f"commit {meta.get('commit', '?')} · {meta['records']:,} records of {meta['value_bytes']} bytes per run, {meta['runs']} runs"
         f"{' (QUICK: a smoke test, not a measurement)' if meta['quick'] else ''}",
         "",
         "Records/s are input records per second, median (min–max) of the runs. Ratios are taken",
