@@ -456,6 +456,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 why, sizeof why) != 0)
                 set_fatal(h, "restore: %s", why);
         }
+        sh_tasks_set_ready(h->tasks);
         if (cooperative)
             rd_kafka_incremental_assign(rk, partitions);
         else
@@ -531,13 +532,15 @@ static int start_clients(host_t *h) {
     /* Reads changelogs with assign() only; its group id is never joined. */
     char restore_group[512];
     snprintf(restore_group, sizeof restore_group, "%s-restore", id);
-    sh_kv_t restore_overrides[o->set_count + 4];
+    sh_kv_t restore_overrides[o->set_count + 5];
     memcpy(restore_overrides, overrides, sizeof *overrides * (size_t)(o->set_count + 1));
     restore_overrides[o->set_count + 1] = (sh_kv_t){"enable.auto.commit", "false"};
     restore_overrides[o->set_count + 2] = (sh_kv_t){"enable.partition.eof", "true"};
     restore_overrides[o->set_count + 3] = (sh_kv_t){"auto.offset.reset", "earliest"};
+    /* a restore reads to a known end: do not let the broker hold fetches */
+    restore_overrides[o->set_count + 4] = (sh_kv_t){"fetch.wait.max.ms", "10"};
     rd_kafka_conf_t *rconf = sh_kafka_conf(RD_KAFKA_CONSUMER, restore_group, props, prop_count,
-                                           restore_overrides, o->set_count + 4, err, sizeof err);
+                                           restore_overrides, o->set_count + 5, err, sizeof err);
     rd_kafka_t *restorer = rconf ? rd_kafka_new(RD_KAFKA_CONSUMER, rconf, err, sizeof err) : NULL;
     if (!restorer) {
         set_fatal(h, "cannot create the changelog consumer: %s", err);

@@ -404,9 +404,17 @@ static enum MHD_Result get_store(struct MHD_Connection *c, sh_http_t *http, cons
 }
 
 static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
-    int restoring = 0;
-    for (int g = 0; g < http->task_groups; g++) restoring += sh_tasks_restoring(http->tasks[g]);
+    int restoring = 0, waiting = 0;
+    for (int g = 0; g < http->task_groups; g++) {
+        restoring += sh_tasks_restoring(http->tasks[g]);
+        if (!sh_tasks_ready(http->tasks[g])) waiting++;
+    }
     buf_t b = {0};
+    if (waiting && !restoring) {
+        buf_printf(&b, "{\"status\": \"waiting for partitions\", \"threads_waiting\": %d}",
+                   waiting);
+        return respond_json(c, 503, &b);
+    }
     if (restoring)
         buf_printf(&b, "{\"status\": \"restoring\", \"restoring\": %d}", restoring);
     else

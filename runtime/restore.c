@@ -35,6 +35,7 @@
 
 struct sh_tasks {
     pthread_mutex_t lock;
+    int ready; /* the first assignment's stores are restored */
     char *state_dir, *app_id;
     rd_kafka_t *consumer;
     volatile sig_atomic_t *stopping;
@@ -132,6 +133,8 @@ const sh_store_decl_t *sh_tasks_declaration_at(sh_tasks_t *t, int index) {
 }
 
 int sh_tasks_restoring(sh_tasks_t *t) { return t->restoring; }
+void sh_tasks_set_ready(sh_tasks_t *t) { __atomic_store_n(&t->ready, 1, __ATOMIC_SEQ_CST); }
+bool sh_tasks_ready(sh_tasks_t *t) { return __atomic_load_n(&t->ready, __ATOMIC_SEQ_CST) != 0; }
 sh_task_t *sh_tasks_first(sh_tasks_t *t) { return t->tasks; }
 
 static sh_task_t *find_task(sh_tasks_t *t, const char *store, int32_t partition) {
@@ -206,7 +209,15 @@ static int restore_task(sh_tasks_t *t, sh_task_t *task, char *errbuf, size_t err
     static rd_kafka_message_t *msgs[RESTORE_BATCH];
     static sh_ffi_record_t records[RESTORE_BATCH];
     while (last < high - 1 && !at_end && rc == 0 && !*t->stopping) {
-        ssize_t n = rd_kafka_consume_batch_queue(queue, 200, msgs, RESTORE_BATCH);
+        /* wait for one message only, then take what is queued: waiting for a
+         * full batch cost up to 200 ms at the end of every partition */
+        ssize_t n = 0;
+        rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 200);
+        if (first) {
+            msgs[0] = first;
+            ssize_t more = rd_kafka_consume_batch_queue(queue, 0, msgs + 1, RESTORE_BATCH - 1);
+            n = 1 + (more > 0 ? more : 0);
+        }
         int count = 0;
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];

@@ -8,6 +8,7 @@
 #define SH_RESTORE_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
@@ -62,6 +63,10 @@ void sh_tasks_delivered(sh_tasks_t *tasks, const char *changelog, int32_t partit
                         int64_t offset);
 /* Tasks being restored right now (readable without the lock). */
 int sh_tasks_restoring(sh_tasks_t *tasks);
+/* Marks the first assignment done (its stores restored); until then the
+ * instance is not healthy: it has no state to serve yet. */
+void sh_tasks_set_ready(sh_tasks_t *tasks);
+bool sh_tasks_ready(sh_tasks_t *tasks);
 /* First task in the list (under the lock); walk with ->next. */
 sh_task_t *sh_tasks_first(sh_tasks_t *tasks);
 
