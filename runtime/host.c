@@ -72,6 +72,10 @@ typedef struct host {
     rd_kafka_message_t **msgs;
     sh_ffi_record_t *records;
     sh_ffi_header_t *header_pool;
+    /* scratch for ordering a batch by timestamp (order_by_time) */
+    rd_kafka_message_t **sorted_msgs;
+    sh_ffi_record_t *sorted_records;
+    int *run_of, *run_head, *run_next;
 } host_t;
 
 static volatile sig_atomic_t stopping;
@@ -559,8 +563,52 @@ static int start_clients(host_t *h) {
 
 /* ---- the loop ---- */
 
-static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_record_t *records,
-                          sh_ffi_header_t *header_pool, size_t pool_size) {
+/* With several input topics, the order records meet in matters: a stream
+ * record should find the table rows stamped before it. As Kafka Streams'
+ * record selection does, the batch is merged across partitions by
+ * timestamp, taking the earliest head each time, so each partition keeps
+ * its own order (and its offsets stay monotonic). */
+static void order_by_time(host_t *h, rd_kafka_message_t **msgs, sh_ffi_record_t *records, int n) {
+    enum { MAX_RUNS = 256 };
+    rd_kafka_topic_t *run_rkt[MAX_RUNS];
+    int32_t run_partition[MAX_RUNS];
+    int runs = 0, *run_of = h->run_of, *head = h->run_head, *next = h->run_next;
+    int tail[MAX_RUNS];
+    for (int i = 0; i < n; i++) {
+        int r = i > 0 && msgs[i]->rkt == msgs[i - 1]->rkt &&
+                        msgs[i]->partition == msgs[i - 1]->partition ? run_of[i - 1] : -1;
+        for (int j = 0; r < 0 && j < runs; j++)
+            if (run_rkt[j] == msgs[i]->rkt && run_partition[j] == msgs[i]->partition) r = j;
+        if (r < 0) {
+            if (runs == MAX_RUNS) return; /* too many partitions in one batch: leave it */
+            r = runs++;
+            run_rkt[r] = msgs[i]->rkt;
+            run_partition[r] = msgs[i]->partition;
+            head[r] = -1;
+        }
+        run_of[i] = r;
+        next[i] = -1;
+        if (head[r] < 0) head[r] = i; else next[tail[r]] = i;
+        tail[r] = i;
+    }
+    if (runs < 2) return;
+    for (int k = 0; k < n; k++) {
+        int best = -1;
+        for (int r = 0; r < runs; r++)
+            if (head[r] >= 0 && (best < 0 || records[head[r]].timestamp < records[head[best]].timestamp))
+                best = r;
+        int i = head[best];
+        head[best] = next[i];
+        h->sorted_msgs[k] = msgs[i];
+        h->sorted_records[k] = records[i];
+    }
+    memcpy(msgs, h->sorted_msgs, sizeof *msgs * (size_t)n);
+    memcpy(records, h->sorted_records, sizeof *records * (size_t)n);
+}
+
+/* Returns how many messages it kept (at the front of msgs): the records. */
+static int process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_record_t *records,
+                         sh_ffi_header_t *header_pool, size_t pool_size) {
     sh_ctx_t *ctx = sh_vm_ctx(h->vm);
     rd_kafka_topic_t *cache_rkt = NULL;
     int cache_index = -1, count = 0;
@@ -570,6 +618,7 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m); /* the caller destroys only the records kept */
             continue;
         }
         sh_ffi_record_t *r = &records[count];
@@ -599,6 +648,8 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
         }
         msgs[count++] = m; /* keep messages aligned with records for offsets */
     }
+
+    if (sh_ffi_source_count(ctx) > 1) order_by_time(h, msgs, records, count);
 
     batch_t *b = calloc(1, sizeof *b);
     b->offsets = rd_kafka_topic_partition_list_new(8);
@@ -630,6 +681,7 @@ static void process_batch(host_t *h, rd_kafka_message_t **msgs, int n, sh_ffi_re
     h->records_in += done;
     h->batches++;
     sh_vm_after_batch(h->vm);
+    return count;
 }
 
 /* Wall-clock timers: a batch with no input offsets, kept only if a timer
@@ -688,8 +740,8 @@ static void *stream_loop(void *arg) {
     while (!stopping && !h->fatal[0]) {
         ssize_t n = take_batch(h->queue, h->msgs, BATCH_MAX);
         if (n > 0) {
-            process_batch(h, h->msgs, (int)n, h->records, h->header_pool, HEADER_POOL);
-            for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(h->msgs[i]);
+            int kept = process_batch(h, h->msgs, (int)n, h->records, h->header_pool, HEADER_POOL);
+            for (int i = 0; i < kept; i++) rd_kafka_message_destroy(h->msgs[i]);
         }
         if (!h->fatal[0]) run_timers(h);
         rd_kafka_poll(h->producer, 0);
@@ -727,7 +779,13 @@ static int host_init(host_t *h, const sh_host_options_t *options, int thread, sh
     h->msgs = calloc(BATCH_MAX, sizeof *h->msgs);
     h->records = calloc(BATCH_MAX, sizeof *h->records);
     h->header_pool = calloc(HEADER_POOL, sizeof *h->header_pool);
-    if (!h->state_dir || !h->msgs || !h->records || !h->header_pool) {
+    h->sorted_msgs = calloc(BATCH_MAX, sizeof *h->sorted_msgs);
+    h->sorted_records = calloc(BATCH_MAX, sizeof *h->sorted_records);
+    h->run_of = calloc(BATCH_MAX, sizeof *h->run_of);
+    h->run_next = calloc(BATCH_MAX, sizeof *h->run_next);
+    h->run_head = calloc(256, sizeof *h->run_head);
+    if (!h->state_dir || !h->msgs || !h->records || !h->header_pool || !h->sorted_msgs ||
+        !h->sorted_records || !h->run_of || !h->run_next || !h->run_head) {
         set_fatal(h, "out of memory");
         return -1;
     }
@@ -763,6 +821,11 @@ static void host_finish(host_t *h) {
     free(h->msgs);
     free(h->records);
     free(h->header_pool);
+    free(h->sorted_msgs);
+    free(h->sorted_records);
+    free(h->run_of);
+    free(h->run_next);
+    free(h->run_head);
 }
 
 /* ---- the instance: shared broker and HTTP, N stream threads ---- */
