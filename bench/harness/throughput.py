@@ -103,7 +103,9 @@ def _figure(runs, key):
     errors = [r["error"] for r in runs if "error" in r]
     good = [r[key] for r in runs if "error" not in r and r.get("complete")]
     short = [r for r in runs if "error" not in r and not r.get("complete")]
-    if good and len(good) == len(runs):
+    if good and (len(good) == len(runs) or len(good) >= 2):
+        # a run that failed for the broker's sake (it has died once mid-run)
+        # leaves the others standing; the failure is in the notes
         return stats.summary(good)
     if errors:
         return NOT_MEASURED + errors[0]
@@ -155,14 +157,19 @@ def bench(cfg, workload):
         rss = [r["peak_rss_mb"] for r in results[program] if "error" not in r]
         if rss:
             out["peak_rss_mb"][label] = stats.summary(rss)
+    failed = [f"{label} round {i + 1}: {r['error']}" for label, program in (("streamhost", "sh"), ("c_passthrough", "c"))
+              for i, r in enumerate(results[program]) if "error" in r]
+    if failed and isinstance(out["streamhost_rps"], dict) and isinstance(out["c_passthrough_rps"], dict):
+        out["note"] = f"{name}: figures from the runs that completed; failed: " + "; ".join(failed)
     if isinstance(out["streamhost_rps"], dict) and isinstance(out["c_passthrough_rps"], dict):
-        out["ratio"] = stats.summary([s["rps"] / c["rps"] for s, c in zip(results["sh"], results["c"])])
+        out["ratio"] = stats.summary([s["rps"] / c["rps"] for s, c in zip(results["sh"], results["c"])
+                                      if "error" not in s and "error" not in c and s.get("complete")])
     else:
         reason = out["streamhost_rps"] if isinstance(out["streamhost_rps"], str) else out["c_passthrough_rps"]
         out["ratio"] = reason
     unjoined = [r["unjoined"] for r in results["sh"] if "unjoined" in r]
     if unjoined:
-        out["note"] = (f"{name}: {max(unjoined):,} of {expected:,} stream records (at most, per run) found no "
+        out["note"] = (out["note"] + ". " if "note" in out else "") + (f"{name}: {max(unjoined):,} of {expected:,} stream records (at most, per run) found no "
                        "table record: streamhost reads the table and the stream side by side without ordering "
                        "them by timestamp, so early stream records overtake the table's (which is stamped "
                        "30 days earlier); input records/s are taken from the joined outputs")
