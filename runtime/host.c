@@ -76,6 +76,9 @@ typedef struct host {
     rd_kafka_message_t **sorted_msgs;
     sh_ffi_record_t *sorted_records;
     int *run_of, *run_head, *run_next;
+    /* table bootstrapping: assigned table partitions still catching up, and
+     * the other partitions, paused meanwhile (NULL when not bootstrapping) */
+    rd_kafka_topic_partition_list_t *catching_up, *held;
 } host_t;
 
 static volatile sig_atomic_t stopping;
@@ -446,6 +449,61 @@ static void release_partitions(host_t *h, const rd_kafka_topic_partition_list_t 
         sh_tasks_release(h->tasks, partitions->elems[i].topic, partitions->elems[i].partition);
 }
 
+/* ---- tables first ----
+ * A stream-table join looks rows up as of when the stream record is
+ * processed. At assignment the table topics may hold rows older than any
+ * stream record, which Kafka Streams would process first by timestamp; here
+ * the other partitions are paused until every assigned table partition has
+ * been read to the end it had (its high watermark), as a GlobalKTable is
+ * bootstrapped. Within a batch, order_by_time keeps timestamp order. */
+
+static void end_table_bootstrap(host_t *h, bool resume) {
+    if (h->held && resume) {
+        rd_kafka_resume_partitions(h->consumer, h->held);
+        sh_log(SH_LOG_INFO, "tables caught up: resuming %d partition(s)", h->held->cnt);
+    }
+    if (h->held) rd_kafka_topic_partition_list_destroy(h->held);
+    if (h->catching_up) rd_kafka_topic_partition_list_destroy(h->catching_up);
+    h->held = h->catching_up = NULL;
+}
+
+static void start_table_bootstrap(host_t *h, rd_kafka_t *rk,
+                                  const rd_kafka_topic_partition_list_t *partitions) {
+    end_table_bootstrap(h, false);
+    rd_kafka_topic_partition_list_t *tables = rd_kafka_topic_partition_list_new(partitions->cnt);
+    rd_kafka_topic_partition_list_t *others = rd_kafka_topic_partition_list_new(partitions->cnt);
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &partitions->elems[i];
+        rd_kafka_topic_partition_list_add(sh_vm_is_table_topic(h->vm, p->topic) ? tables : others,
+                                          p->topic, p->partition);
+    }
+    if (tables->cnt == 0 || others->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(tables);
+        rd_kafka_topic_partition_list_destroy(others);
+        return;
+    }
+    rd_kafka_pause_partitions(rk, others);
+    h->catching_up = tables;
+    h->held = others;
+    sh_log(SH_LOG_INFO, "reading %d table partition(s) to their end before %d other partition(s)",
+           tables->cnt, others->cnt);
+}
+
+/* True once every table partition has been read up to its high watermark. */
+static bool tables_caught_up(host_t *h) {
+    rd_kafka_position(h->consumer, h->catching_up);
+    for (int i = 0; i < h->catching_up->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &h->catching_up->elems[i];
+        int64_t low = -1, high = -1;
+        if (rd_kafka_get_watermark_offsets(h->consumer, p->topic, p->partition, &low, &high) ||
+            high < 0)
+            return false; /* not fetched yet */
+        bool empty = high <= low;
+        if (!empty && (p->offset < 0 || p->offset < high)) return false;
+    }
+    return true;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     host_t *h = opaque;
@@ -465,9 +523,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_incremental_assign(rk, partitions);
         else
             rd_kafka_assign(rk, partitions);
+        start_table_bootstrap(h, rk, partitions);
         return;
     }
     sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing", partitions->cnt);
+    end_table_bootstrap(h, false);
     drain_outputs(h, 30000);
     rd_kafka_commit(rk, NULL, 0);
     release_partitions(h, partitions);
@@ -743,6 +803,7 @@ static void *stream_loop(void *arg) {
             int kept = process_batch(h, h->msgs, (int)n, h->records, h->header_pool, HEADER_POOL);
             for (int i = 0; i < kept; i++) rd_kafka_message_destroy(h->msgs[i]);
         }
+        if (h->held && tables_caught_up(h)) end_table_bootstrap(h, true);
         if (!h->fatal[0]) run_timers(h);
         rd_kafka_poll(h->producer, 0);
         store_completed(h);
@@ -794,6 +855,7 @@ static int host_init(host_t *h, const sh_host_options_t *options, int thread, sh
 
 /* Delivers what is pending, commits, and frees the thread's resources. */
 static void host_finish(host_t *h) {
+    end_table_bootstrap(h, false);
     if (h->producer) drain_outputs(h, 30000);
     if (h->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(h->tasks);

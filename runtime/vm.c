@@ -31,6 +31,8 @@ struct sh_vm {
     int kafka_count;
     char **watched;
     int watched_count;
+    char **table_topics;
+    int table_topic_count;
     bool has_tick, has_release_task; /* optional methods of the app table */
 };
 
@@ -137,6 +139,7 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_pop(L, 1);
     read_kafka_props(vm);
     vm->watched = string_list(L, -1, "files", &vm->watched_count);
+    vm->table_topics = string_list(L, -1, "table_topics", &vm->table_topic_count);
     lua_getfield(L, -1, "tick");
     vm->has_tick = lua_isfunction(L, -1);
     lua_getfield(L, -2, "release_task");
@@ -166,6 +169,8 @@ void sh_vm_free(sh_vm_t *vm) {
     free(vm->kafka);
     for (int i = 0; i < vm->watched_count; i++) free(vm->watched[i]);
     free(vm->watched);
+    for (int i = 0; i < vm->table_topic_count; i++) free(vm->table_topics[i]);
+    free(vm->table_topics);
     free(vm);
 }
 
@@ -176,6 +181,12 @@ int sh_vm_threads(sh_vm_t *vm) { return vm->threads > 0 ? vm->threads : 1; }
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
     *count = vm->kafka_count;
     return vm->kafka;
+}
+
+bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic) {
+    for (int i = 0; i < vm->table_topic_count; i++)
+        if (strcmp(vm->table_topics[i], topic) == 0) return true;
+    return false;
 }
 
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count) {

@@ -29,6 +29,9 @@ int sh_vm_threads(sh_vm_t *vm);
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
 /* Files whose change triggers a reload: the app and the modules it required. */
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
+/* Whether topic is read as a table (b:table): the host catches such topics
+ * up before it lets the other inputs flow. */
+bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic);
 /* Partitions declared for source topic `topic` (0: not declared). */
 int sh_vm_source_partitions(sh_vm_t *vm, const char *topic);
 /* Where the app declares source `topic`, as "file:line". Caller frees. */

@@ -20,7 +20,7 @@ function _M.new(app)
   require "streamhost.group"
   require "streamhost.join"
   return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {},
-                        repartition_topics = {}, timers = {} }, Builder)
+                        repartition_topics = {}, timers = {}, table_topics = {} }, Builder)
 end
 
 -- Adds a node; parents is a list of nodes. Returns the node.

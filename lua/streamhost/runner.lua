@@ -76,6 +76,7 @@ local function load_app(app_path, ctx_ud)
     threads = app.threads or 1,
     kafka_list = kafka_list(app.kafka),
     files = files,
+    table_topics = inst.builder.table_topics,
     process = inst.process,
     release_task = function(_, topic, partition) inst.release_task(topic, partition) end,
     tick = function(_, now) inst.tick(now) end,

@@ -39,6 +39,7 @@ function _M.source(builder, topic, opts)
   local key = builder:serde_name(opts, "key", nil, what, 3)
   local value = builder:serde_name(opts, "value", nil, what, 3)
   local source = builder:source({ topic }, key, value, opts.partitions, 4)
+  builder.table_topics[#builder.table_topics + 1] = topic
   local node = builder:add("table_source", { source }, {
     prefix = "KTABLE", store_name = opts.name or (topic .. "-table"), key_serde = key,
   })
