@@ -139,7 +139,9 @@ def profiles(results_dir, lines=25):
             continue
         with open(os.path.join(results_dir, name), errors="replace") as f:
             text = [l.rstrip()[:160] for l in f]
-        if "callgrind" in (text[0] if text else ""):
+        if "callgrind" in (text[0] if text else "") and "## self cost" in text:
+            text = text[:text.index("## self cost")]  # the inclusive view: which C calls cost what
+        elif "callgrind" in (text[0] if text else ""):
             # callgrind_annotate's header is boilerplate: keep the totals and the functions
             keep = [i for i, l in enumerate(text) if "PROGRAM TOTALS" in l]
             text = text[:2] + (text[keep[0]:] if keep else text[2:])
