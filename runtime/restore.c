@@ -150,7 +150,7 @@ static void log_progress(const sh_task_t *task, long long done, long long total,
     double secs = now_s() - started;
     double rate = secs > 0 ? (double)done / secs : 0;
     if (final) {
-        sh_log(SH_LOG_INFO, "restored store %s partition %d: %lld records from %s in %.1f s (%.0f records/s)",
+        sh_log(SH_LOG_INFO, "restored store %s partition %d: %lld records from %s in %.3f s (%.0f records/s)",
                task->store, (int)task->partition, done, task->changelog, secs, rate);
         return;
     }
