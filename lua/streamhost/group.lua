@@ -293,26 +293,46 @@ end
 
 compilers.window_aggregate = function(node, out, _, inst)
   local w = node.window_spec
-  local size, grace = w.size, w.grace
+  local size, advance_by, grace = w.size, w.advance, w.grace
   local store = declare(inst, node, Store.WINDOW, window.retention(w), size)
-  local stream_times, pending = {}, {}
+  local stream_times = {}
   local final = node.emit == "final"
+  -- emit = "final": partition -> window start -> key -> latest aggregate,
+  -- and the oldest start pending per partition, so most records skip flush
+  local pending, oldest = {}, {}
   inst.getters[node] = function() return nil end -- windowed tables are not joinable by key
 
   local function flush(p, st, rec)
-    local list = pending[p]
-    if not list then return end
-    local keep = {}
-    for _, e in ipairs(list) do
-      if e.start + size + grace <= st then
-        rec.window = { start = e.start, ["end"] = e.start + size }
-        out(e.key, e.agg, nil, rec)
-      else
-        keep[#keep + 1] = e
-      end
+    local first = oldest[p]
+    if first == nil or first + size + grace > st then return end
+    local by_start, closed = pending[p], {}
+    for start in pairs(by_start) do
+      if start + size + grace <= st then closed[#closed + 1] = start end
+    end
+    table.sort(closed)
+    for _, start in ipairs(closed) do
+      local window_keys = by_start[start]
+      rec.window = { start = start, ["end"] = start + size }
+      -- in the order the keys first updated the window, as a suppress buffer
+      for _, k in ipairs(window_keys.order) do out(k, window_keys.agg[k], nil, rec) end
+      by_start[start] = nil
     end
     rec.window = nil
-    pending[p] = keep
+    first = nil
+    for start in pairs(by_start) do
+      if first == nil or start < first then first = start end
+    end
+    oldest[p] = first
+  end
+
+  local function hold(p, k, start, agg)
+    local by_start = pending[p]
+    if not by_start then by_start = {}; pending[p] = by_start end
+    local keys = by_start[start]
+    if not keys then keys = { order = {}, agg = {} }; by_start[start] = keys end
+    if keys.agg[k] == nil then keys.order[#keys.order + 1] = k end
+    keys.agg[k] = agg
+    if oldest[p] == nil or start < oldest[p] then oldest[p] = start end
   end
 
   local counter = {}
@@ -321,28 +341,31 @@ compilers.window_aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts)
     local where, offset, seq = origin_of(rec, counter)
-    window.each_start(w, ts, function(start)
-      if start + size + grace <= st then
-        return inst.late(rec, node.store_name, start, start + size)
-      end
-      local old, markers = store:window_get(k, start, p)
-      local agg = old
-      if not replayed(markers, where, offset, seq) then
-        agg = step(node, old, v, k, rec)
-        store:window_put(k, start, agg, p, ts, marked(markers, where, offset, seq))
-      end
-      if final then
-        local list = pending[p] or {}
-        pending[p] = list
-        for _, e in ipairs(list) do
-          if e.start == start and e.key == k then e.agg = agg; return end
+    -- every window containing ts, oldest first (a loop, not a callback: a
+    -- closure per record would keep this path out of the JIT)
+    local first = ts - size + advance_by
+    if first < 0 then first = 0 end
+    first = first - first % advance_by
+    for start = first, ts, advance_by do
+      if ts < start + size then
+        if start + size + grace <= st then
+          inst.late(rec, node.store_name, start, start + size)
+        else
+          local old, markers = store:window_get(k, start, p)
+          local agg = old
+          if not replayed(markers, where, offset, seq) then
+            agg = step(node, old, v, k, rec)
+            store:window_put(k, start, agg, p, ts, marked(markers, where, offset, seq))
+          end
+          if final then
+            hold(p, k, start, agg)
+          else
+            rec.window = { start = start, ["end"] = start + size }
+            out(k, agg, old, rec)
+          end
         end
-        list[#list + 1] = { key = k, start = start, agg = agg }
-      else
-        rec.window = { start = start, ["end"] = start + size }
-        out(k, agg, old, rec)
       end
-    end)
+    end
     rec.window = nil
     if final then flush(p, st, rec) end
   end
