@@ -48,7 +48,7 @@ test-c: $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
 
 test-lua: all
-	luacheck --quiet lua spec examples
+	luacheck --quiet lua spec examples bench
 	bin/streamhost test spec
 
 demo: deps

@@ -97,7 +97,9 @@ def main():
     selected = [w for w in WORKLOADS if not only or w["name"] in only]
     workloads = {w["name"]: {} for w in selected}
     top, notes = {}, []
-    results_dir = os.path.join(cfg.bench_dir, "results")
+    # a QUICK smoke test must not overwrite the measured results
+    results_dir = os.path.join(cfg.bench_dir, "results", "quick" if cfg.quick else "")
+    os.makedirs(results_dir, exist_ok=True)
 
     def bench_workload(workload):
         workloads[workload["name"]].update(throughput.bench(cfg, workload))
@@ -127,7 +129,7 @@ def main():
                                     capture_output=True, text=True).stdout.strip()
     meta.update(records=cfg.records, runs=cfg.runs, quick=cfg.quick, value_bytes=100, keys=10000)
     report.write(results_dir, meta, workloads, top, notes)
-    cfg.say("wrote bench/results/latest.md and latest.json")
+    cfg.say("wrote %s/latest.md and latest.json" % os.path.relpath(results_dir, cfg.root))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "client.h"
+
+const char *program_name = "c_passthrough";
+
 #define BATCH_MAX 10000
 
 static long long delivered, failed;
@@ -40,20 +44,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     else
         delivered++;
     rd_kafka_message_destroy((rd_kafka_message_t *)msg->_private); /* the consumed record */
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
-    char err[256];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "c_passthrough: %s\n", err);
-        exit(1);
-    }
 }
 
 static rd_kafka_t *make_client(rd_kafka_type_t type, rd_kafka_conf_t *conf) {

@@ -20,6 +20,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "client.h"
+
+const char *program_name = "loader";
+
 #include "record.h"
 
 static long long failed;
@@ -28,20 +32,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     (void)rk;
     (void)opaque;
     if (msg->err) failed++;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
-    char err[256];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "loader: %s\n", err);
-        exit(1);
-    }
 }
 
 int main(int argc, char **argv) {

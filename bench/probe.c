@@ -24,6 +24,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "client.h"
+
+const char *program_name = "probe";
+
 #include "record.h"
 
 typedef struct {
@@ -38,14 +42,6 @@ static int64_t now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
-    char err[256];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "probe: %s\n", err);
-        exit(1);
-    }
 }
 
 static void *produce_paced(void *arg) {

@@ -127,6 +127,20 @@ function _M.wait_records(bootstrap, topic, n, timeout_ms)
   return got
 end
 
+-- Runs a Lua chunk in a fresh luajit (same LUA_PATH and STREAMHOST_LIB), so a
+-- crash in C fails one test instead of taking busted down. Returns its
+-- output and exit code.
+function _M.run_isolated(code)
+  local path = os.tmpname()
+  _M.write_file(path, code)
+  local p = assert(io.popen("luajit " .. path .. " 2>&1; echo \"exit=$?\""))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  local rc = tonumber(out:match("exit=(%d+)%s*$"))
+  return (out:gsub("exit=%d+%s*$", "")), rc
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end

@@ -7,7 +7,8 @@ return sh.app {
   id = os.getenv("BENCH_APP_ID") or "bench-join",
   kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest" },
   topology = function(b)
-    local keys = b:table(os.getenv("BENCH_TABLE") or "table", { key = "string", value = "json", name = "keys" })
+    local keys = b:table(os.getenv("BENCH_TABLE") or "table",
+                         { key = "string", value = "json", name = "keys" })
     b:stream(os.getenv("BENCH_INPUT") or "input", { key = "string", value = "json" })
      :join(keys, function(left, right) return { id = left.id, n = left.n, m = right.n } end)
      :to(os.getenv("BENCH_OUTPUT") or "output", { key = "string", value = "json" })

@@ -178,11 +178,10 @@ compilers.table_regroup = function(node, out)
   end
 end
 
-local function declare(inst, node, kind, retention, window_size)
-  local store = Store.declare(inst, { name = node.store_name, key_serde = node.key_serde,
-                                      source_topic = node.task_topic, kind = kind,
-                                      retention = retention, window_size = window_size })
-  return store
+local function declare(inst, node, kind, retention, window_size, sessions)
+  return Store.declare(inst, { name = node.store_name, key_serde = node.key_serde,
+                               source_topic = node.task_topic, kind = kind, retention = retention,
+                               window_size = window_size, sessions = sessions })
 end
 
 -- Exactly-once results without transactions. After a crash, inputs after
@@ -376,7 +375,7 @@ compilers.session_aggregate = function(node, out, _, inst)
   local gap, grace = w.gap, w.grace
   -- sessions are stored by start; keep them a day beyond gap + grace so a
   -- long-running session is not expired while it still grows
-  local store = declare(inst, node, Store.WINDOW, window.retention(w) + 24 * 3600000)
+  local store = declare(inst, node, Store.WINDOW, window.retention(w) + 24 * 3600000, nil, true)
   local stream_times, pending = {}, {}
   local merge, final = node.merge, node.emit == "final"
   inst.getters[node] = function() return nil end

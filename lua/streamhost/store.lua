@@ -41,7 +41,7 @@ function _M.declare(inst, spec)
   local key_serde = serde.get(spec.key_serde)
   local store = setmetatable({
     inst = inst, name = spec.name, kind = spec.kind or _M.KV,
-    retention = spec.retention or 0, window_size = spec.window_size,
+    retention = spec.retention or 0, window_size = spec.window_size, sessions = spec.sessions,
     kenc = key_serde.encode, kdec = key_serde.decode, handles = {},
     source_topic = spec.source_topic,
   }, Store)
@@ -159,6 +159,16 @@ function Store:all(partition)
     elseif self.window_size then e["end"] = e.start + self.window_size end
   end
   return list
+end
+
+-- An entry as readers see it (the driver's store(), timers): a session
+-- store keeps { e = end, a = aggregate } per session start; show the
+-- session's end and aggregate instead.
+function Store:reader_entry(e)
+  if self.sessions and type(e.value) == "table" then
+    e["end"], e.value = e.value.e, e.value.a
+  end
+  return e
 end
 
 -- Partitions with an open handle (local tasks).

@@ -217,23 +217,14 @@ function Driver:store(name)
     get = function(_, key) check_open(d); return (store:get(key, 0)) end,
     all = function()
       check_open(d)
-      local list = {}
-      for _, e in ipairs(store:all(0)) do
-        local value = e.value
-        if store.kind == 1 and not store.window_size and type(value) == "table" then
-          list[#list + 1] = { key = e.key, start = e.start, ["end"] = value.e, value = value.a }
-        else
-          list[#list + 1] = { key = e.key, start = e.start, ["end"] = e["end"], value = value }
-        end
-      end
+      local list = store:all(0)
+      for _, e in ipairs(list) do store:reader_entry(e) end
       return list
     end,
     fetch = function(_, key, from, to)
       check_open(d)
       local list = store:fetch(key, from or 0, to or 2 ^ 53, 0)
-      if not store.window_size then -- session store: value holds {e = end, a = aggregate}
-        for _, w in ipairs(list) do w["end"], w.value = w.value.e, w.value.a end
-      end
+      for _, w in ipairs(list) do store:reader_entry(w) end
       return list
     end,
   }

@@ -305,7 +305,7 @@ local function stores_view(inst)
     function view.all()
       local list = {}
       for _, p in ipairs(store:partitions()) do
-        for _, e in ipairs(store:all(p)) do list[#list + 1] = e end
+        for _, e in ipairs(store:all(p)) do list[#list + 1] = store:reader_entry(e) end
       end
       return list
     end

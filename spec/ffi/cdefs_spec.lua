@@ -57,19 +57,7 @@ local function str(p, len)
   return len and ffi.string(p, len) or ffi.string(p)
 end
 
--- Runs a Lua chunk in a child luajit, so a crash in C fails one test instead
--- of killing busted. Returns output and exit code.
-local function run_isolated(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen("luajit " .. path .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  os.remove(path)
-  return out, tonumber(out:match("exit=(%d+)%s*$"))
-end
+local run_isolated = require("spec.helpers").run_isolated
 
 describe("cdefs.lua", function()
   it("is the header's CDEF section, as a Lua string", function()

@@ -10,20 +10,7 @@ local function clickstream_driver()
   return testing.driver(dofile(CLICKSTREAM))
 end
 
--- Runs a Lua chunk in a fresh luajit (same LUA_PATH and STREAMHOST_LIB), so a
--- crash in C cannot take busted down. Returns its output and exit code.
-local function run_isolated(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen("luajit " .. path .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  os.remove(path)
-  local rc = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), rc
-end
+local run_isolated = require("spec.helpers").run_isolated
 
 describe("testing.driver", function()
   it("runs the issue's example: one click in, one reshaped click out", function()
