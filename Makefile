@@ -9,23 +9,24 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lpthread -lm -ldl
 
-CORE_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# runtime/ is grouped by layer (base, engine, state, kafka, http, cli); each
+# folder's *_test.c are its C tests, built against the core objects.
+TEST_SRC := $(wildcard runtime/*/*_test.c)
+CORE_SRC := $(filter-out runtime/cli/main.c $(TEST_SRC),$(wildcard runtime/*/*.c))
 CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)
-HEADERS := $(wildcard runtime/*.h runtime/include/*.h)
-C_TESTS := $(patsubst runtime/tests/%.c,build/tests/%,$(wildcard runtime/tests/*.c))
+HEADERS := $(wildcard runtime/*/*.h)
+C_TESTS := $(TEST_SRC:runtime/%.c=build/%)
 
 .PHONY: all deps test test-c test-lua demo bench format lint clean
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
-build/%.o: runtime/%.c $(HEADERS) | build
+build/%.o: runtime/%.c $(HEADERS)
+	@mkdir -p $(@D) bin lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-build:
-	mkdir -p build build/tests bin lib
-
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
-bin/streamhost: build/main.o $(CORE_OBJ)
+bin/streamhost: build/cli/main.o $(CORE_OBJ)
 	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
 
 lib/libstreamhost.so: $(CORE_OBJ)
@@ -34,7 +35,8 @@ lib/libstreamhost.so: $(CORE_OBJ)
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
 
-build/tests/%: runtime/tests/%.c $(CORE_OBJ)
+build/%_test: runtime/%_test.c $(CORE_OBJ)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
@@ -60,7 +62,7 @@ bench: deps
 	QUICK=$(QUICK) bench/run.sh
 
 format:
-	clang-format -i runtime/*.c runtime/*.h runtime/include/*.h runtime/tests/*.c bench/*.c
+	clang-format -i runtime/*/*.c runtime/*/*.h bench/*.c
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance -Iruntime -Iruntime/include runtime

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
-#include "reset.h"
-#include "store.h"
+#include "kafka/kafka.h"
+#include "cli/reset.h"
+#include "state/store.h"
 
 typedef struct {
     sh_vm_t *vm;

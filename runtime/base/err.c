@@ -2,7 +2,7 @@
  * err.c - names and descriptions of sh_err_t codes, one table so the two
  * never disagree.
  */
-#include "streamhost.h"
+#include "streamhost_ffi.h"
 
 static const struct {
     const char *name, *description;

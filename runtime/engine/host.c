@@ -29,12 +29,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker.h"
-#include "host.h"
-#include "http.h"
-#include "kafka.h"
-#include "reload.h"
-#include "restore.h"
+#include "kafka/broker.h"
+#include "engine/host.h"
+#include "http/http.h"
+#include "kafka/kafka.h"
+#include "engine/reload.h"
+#include "state/restore.h"
 
 #define BATCH_MAX 4096
 #define HEADER_POOL (BATCH_MAX * 4)

@@ -12,7 +12,8 @@
 
 #include <rocksdb/c.h>
 
-#include "streamhost.h"
+#include "base/log.h"
+#include "engine/ctx.h"
 
 /* ---- for the host ---- */
 

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "vm.h"
+#include "engine/vm.h"
 
 typedef struct sh_reset_options {
     const char *app_path;

@@ -2,11 +2,13 @@
  * log.c - one line per event on stderr: UTC time, level, message. Lua logs
  * through sh_ffi_log so both halves of the host read alike.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include "streamhost.h"
+#include "base/log.h"
+#include "streamhost_ffi.h"
 
 static int log_level = SH_LOG_INFO;
 static const char *level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};

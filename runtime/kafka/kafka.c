@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kafka.h"
+#include "kafka/kafka.h"
 
 static const sh_kv_t producer_defaults[] = {
     {"partitioner", "murmur2_random"},

@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "streamhost.h"
+#include "base/log.h"
+#include "engine/ctx.h"
 
-#include "check.h"
+#include "base/check.h"
 
 static void test_declarations(void) {
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();

@@ -25,8 +25,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "broker.h"
-#include "streamhost.h"
+#include "kafka/broker.h"
+#include <stdbool.h>
+
+#include "base/log.h"
 
 struct sh_broker {
     rd_kafka_t *owner;

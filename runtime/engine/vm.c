@@ -18,7 +18,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "vm.h"
+#include "engine/vm.h"
 
 struct sh_vm {
     lua_State *L;

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamhost.h"
+#include "base/log.h"
+#include "engine/ctx.h"
 
 typedef struct captured {
     struct captured *next;

@@ -5,7 +5,8 @@
 #ifndef SH_VM_H
 #define SH_VM_H
 
-#include "streamhost.h"
+#include "base/log.h"
+#include "engine/ctx.h"
 
 typedef struct sh_vm sh_vm_t;
 

@@ -1,25 +1,18 @@
 /*
- * streamhost.h - declarations shared by the C core's files (not part of the
- * FFI surface; Lua never sees these).
+ * ctx.h - the C side of a processing context (ctx.c): where its emits go
+ * and what its topology declared. Lua sees the context only through
+ * streamhost_ffi.h.
  */
-#ifndef STREAMHOST_H
-#define STREAMHOST_H
+#ifndef SH_CTX_H
+#define SH_CTX_H
 
 #include <stdarg.h>
 #include <stdbool.h>
 
 #include "streamhost_ffi.h"
 
-#define SH_VERSION "0.1.0"
-
-/* ---- log.c ---- */
-enum { SH_LOG_ERROR = 0, SH_LOG_WARN = 1, SH_LOG_INFO = 2, SH_LOG_DEBUG = 3 };
-void sh_log_set_level(int level);
-void sh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* ---- ctx.c ---- */
-/* Where a context's emitted records go. The host points this at its Kafka
- * producer; without it a context captures records in memory. */
+/* Where a context's emitted records go. The host points this at its sink;
+ * without it a context captures records in memory. */
 typedef struct sh_output {
     int (*emit)(void *self, int sink, const char *key, size_t key_len,
                 const char *value, size_t value_len, int64_t timestamp,

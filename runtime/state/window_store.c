@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "state/store.h"
 
 static const char interval_key[] = "segment-interval";
 static const char stream_time_key[] = "stream-time";

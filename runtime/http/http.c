@@ -29,8 +29,8 @@
 
 #include <microhttpd.h>
 
-#include "http.h"
-#include "reload.h"
+#include "http/http.h"
+#include "engine/reload.h"
 
 struct sh_http {
     struct MHD_Daemon *daemon;

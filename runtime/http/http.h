@@ -4,7 +4,7 @@
 #ifndef SH_HTTP_H
 #define SH_HTTP_H
 
-#include "restore.h"
+#include "state/restore.h"
 
 typedef struct sh_http sh_http_t;
 

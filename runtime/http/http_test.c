@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "http/http.h"
 
-#include "check.h"
+#include "base/check.h"
 
 static void test_parse_key(void) {
     char out[16];

@@ -16,8 +16,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "reload.h"
-#include "streamhost.h"
+#include "engine/reload.h"
+#include "base/log.h"
 
 typedef struct watched {
     int wd;

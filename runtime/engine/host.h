@@ -4,7 +4,7 @@
 #ifndef SH_HOST_H
 #define SH_HOST_H
 
-#include "vm.h"
+#include "engine/vm.h"
 
 typedef struct sh_host_options {
     const char *app_path;

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "restore.h"
+#include "state/restore.h"
 
 #define RESTORE_BATCH 4096
 

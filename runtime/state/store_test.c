@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "state/store.h"
 
 static int passed, failed;
 static const char *current_test;

@@ -13,7 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "store.h"
+#include "state/store.h"
 
 typedef struct sh_task {
     struct sh_task *next;

@@ -6,7 +6,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "vm.h"
+#include "engine/vm.h"
 
 /* Builds a client configuration: streamhost's defaults, then the app's
  * properties, then overrides (--set). Returns NULL with errbuf filled. */

@@ -20,9 +20,9 @@
 #include <librdkafka/rdkafka.h>
 #include <luajit.h>
 
-#include "broker.h"
-#include "host.h"
-#include "reset.h"
+#include "kafka/broker.h"
+#include "engine/host.h"
+#include "cli/reset.h"
 
 static const char *usage_main =
     "usage: streamhost COMMAND [ARGS]\n"
