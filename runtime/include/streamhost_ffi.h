@@ -126,6 +126,13 @@ int sh_ffi_store_count(sh_ctx_t *ctx);
  * report each window's end (start + size). Returns 0, or -1 for an
  * undeclared store. */
 int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_ms);
+/* Internal topics, named in one place (base/topic_name.c). */
+enum { SH_TOPIC_SOURCE = 0, SH_TOPIC_CHANGELOG = 1, SH_TOPIC_REPARTITION = 2, SH_TOPIC_DLQ = 3 };
+/* Writes the name of the app's topic of kind (name: the store or
+ * repartition name; ignored for the DLQ) into out. SH_OK, or SH_ERR_INVALID
+ * when out_len is too small or kind is not an internal kind. */
+int sh_ffi_topic_name(const char *app_id, int kind, const char *name, char *out, size_t out_len);
+
 /* ---- State stores (store.c, window_store.c) ----
  * One RocksDB instance per (store, task partition), under
  * <state_dir>/<name>/<partition>/. Every write is also emitted to the sink
