@@ -13,6 +13,7 @@ local serde = require "streamhost.serde"
 local runner = require "streamhost.runner"
 
 local C = core.C
+local SH_OK, SH_NOT_FOUND = C.SH_OK, C.SH_ERR_NOT_FOUND
 local _M = {}
 
 local Driver, Input, Output = {}, {}, {}
@@ -115,7 +116,7 @@ function Driver:drain_internal(level)
   while more do
     more = false
     for _, loop in ipairs(self.loops) do
-      while C.sh_ffi_capture_next(self.ctx, loop.sink, internal_record) == 1 do
+      while C.sh_ffi_sink_capture_next(self.ctx, loop.sink, internal_record) == SH_OK do
         more = true
         local r = internal_record[0]
         local offset = self.offsets[loop.topic] or 0
@@ -127,7 +128,7 @@ function Driver:drain_internal(level)
     end
   end
   for _, sink in ipairs(self.changelogs) do
-    while C.sh_ffi_capture_next(self.ctx, sink, internal_record) == 1 do end
+    while C.sh_ffi_sink_capture_next(self.ctx, sink, internal_record) == SH_OK do end
   end
 end
 
@@ -164,7 +165,9 @@ local scratch = ffi.new("sh_ffi_record_t[1]")
 function Output:read()
   check_open(self.driver)
   local r = scratch[0]
-  if C.sh_ffi_capture_next(self.driver.ctx, self.sink, scratch) == 0 then return nil end
+  local rc = C.sh_ffi_sink_capture_next(self.driver.ctx, self.sink, scratch)
+  if rc == SH_NOT_FOUND then return nil end
+  if rc ~= SH_OK then error(core.failure(), 2) end
   local headers = {}
   for i = 0, r.header_count - 1 do
     local h = r.headers[i]

@@ -12,6 +12,7 @@ local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 
 local C = core.C
+local SH_OK = C.SH_OK
 local ffi_string = ffi.string
 local cast = ffi.cast
 local record_ptr_t = core.record_ptr_t
@@ -167,9 +168,9 @@ local function internal_sink(inst, kenc, venc, sink)
     header[0].name, header[0].value, header[0].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
     local vb = v ~= nil and venc(v) or nil
-    local rc = C.sh_ffi_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
-                             header, 1)
-    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
+                                  header, 1)
+    if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
@@ -184,9 +185,9 @@ function compilers.sink(node, _, _, inst)
   return function(k, v, rec)
     local kb = (k ~= nil and k ~= null) and kenc(k) or nil
     local vb = (v ~= nil and v ~= null) and venc(v) or nil
-    local rc = C.sh_ffi_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                             rec.timestamp, -1, rec.header_ptr, rec.header_count)
-    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+                                  rec.timestamp, -1, rec.header_ptr, rec.header_count)
+    if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
@@ -369,10 +370,10 @@ local function dead_letter_sink(inst, app)
       slot.name, slot.value, slot.value_len = h[1], h[2], #h[2]
     end
     inst.dead_letter_anchor = extra -- keeps the header strings alive through the call
-    local rc = C.sh_ffi_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
-                             r.timestamp, -1, headers, n)
-    if rc ~= 0 then
-      error("cannot write to " .. topic .. ": " .. core.errmsg(inst.ctx), 0)
+    local rc = C.sh_ffi_sink_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
+                                  r.timestamp, -1, headers, n)
+    if rc ~= SH_OK then
+      error("cannot write to " .. topic .. ": " .. core.failure(), 0)
     end
   end
 end

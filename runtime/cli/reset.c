@@ -158,7 +158,7 @@ static int skip_changelogs(reset_t *r) {
                                                   d->retention_ms > 0 ? d->retention_ms : 1);
             if (!store || sh_store_checkpoint_write(store, high - 1) != SH_OK) {
                 fprintf(stderr, "streamhost reset: cannot mark store %s partition %d empty: %s\n",
-                        d->name, p, store ? sh_ffi_store_errmsg(store) : "cannot open it");
+                        d->name, p, sh_ffi_err_message());
                 sh_ffi_store_close(store);
                 return 1;
             }

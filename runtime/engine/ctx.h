@@ -25,6 +25,8 @@ sh_ctx_t *sh_ctx_new(const sh_output_t *output);
 /* Points a context's emits somewhere else (a VM loaded before its host). */
 void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output);
 void sh_ctx_set_version(sh_ctx_t *ctx, int version);
+/* Old spelling of sh_err_set(SH_ERR_KAFKA, ...), kept only for host.c's
+ * Kafka output until the host's rewrite calls sh_err_set (base/err.h). */
 void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);

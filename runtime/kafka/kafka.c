@@ -139,3 +139,17 @@ int sh_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) 
     rd_kafka_topic_destroy(rkt);
     return count;
 }
+
+int sh_kafka_error(rd_kafka_t *rk, rd_kafka_resp_err_t err, const char *what) {
+    int code = SH_ERR_KAFKA;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", rd_kafka_err2str(err));
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        code = SH_ERR_QUEUE_FULL;
+    } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* the generic __FATAL hides the underlying error: name that one */
+        code = SH_ERR_FATAL;
+        if (rk) rd_kafka_fatal_error(rk, reason, sizeof reason);
+    }
+    return sh_err_set(code, "%s: %s", what, reason);
+}

@@ -6,6 +6,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "base/err.h"
 #include "engine/vm.h"
 
 /* Builds a client configuration: streamhost's defaults, then the app's
@@ -24,5 +25,13 @@ void sh_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, const int
 /* Partition count of an existing topic from the cluster's metadata, or -1
  * when it is unknown (missing topic, broker down). */
 int sh_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
+/* Fails with librdkafka's error err, keeping its distinction (base/errors.h):
+ * a full producer queue is SH_ERR_QUEUE_FULL (retriable: poll, then retry),
+ * a fatal error SH_ERR_FATAL (with the underlying reason, from rk when
+ * given), anything else SH_ERR_KAFKA. Sets the thread's last error to
+ * "<what>: <librdkafka's reason>" and returns the code.
+ * @locality any thread. */
+int sh_kafka_error(rd_kafka_t *rk, rd_kafka_resp_err_t err, const char *what);
 
 #endif
