@@ -35,9 +35,10 @@ lib/libstreamhost.so: $(CORE_OBJ)
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
 
+# -rdynamic: a test that loads an app (vm_test) resolves sh_ffi_* in itself.
 build/%_test: runtime/%_test.c $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh

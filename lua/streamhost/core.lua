@@ -44,4 +44,18 @@ function _M.failure()
   return message .. " (" .. name .. ")"
 end
 
+-- Declare a sink or source on a context and return its index. They fail
+-- only while a topology is built (no name, out of memory): raise then.
+function _M.sink_add(ctx, topic, partitions)
+  local index = C.sh_ffi_sink_add(ctx, topic, partitions or 0)
+  if index < 0 then error(_M.failure(), 0) end
+  return index
+end
+
+function _M.source_add(ctx, topic)
+  local index = C.sh_ffi_source_add(ctx, topic)
+  if index < 0 then error(_M.failure(), 0) end
+  return index
+end
+
 return _M

@@ -58,6 +58,15 @@ function _M.app(spec)
   if spec.threads and (spec.threads < 1 or spec.threads ~= math.floor(spec.threads)) then
     usage_error(spec, "threads", "sh.app: threads must be a whole number >= 1")
   end
+  -- state_dir and http are the defaults of --state-dir and --http: the host
+  -- reads them (vm.c), and a flag given on the command line wins.
+  if spec.state_dir == "" then
+    usage_error(spec, "state_dir", "sh.app: state_dir must name a directory")
+  end
+  if spec.http and spec.http ~= "off" and not spec.http:match("^[^:]*:%d+$") then
+    usage_error(spec, "http", "sh.app: http must be \"HOST:PORT\" (port 0 picks one) or " ..
+                              "\"off\", got \"" .. spec.http .. "\"")
+  end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)
 end

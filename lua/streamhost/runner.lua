@@ -25,7 +25,7 @@ function _M.instantiate(app, ctx, now)
   local inst = topology.instantiate(app, b, ctx)
   -- internal topics are read and written by the topology itself
   for _, topic in ipairs(b.repartition_topics) do
-    if C.sh_ffi_sink_add(ctx, topic, 0) < 0 then error(core.failure(), 0) end
+    core.sink_add(ctx, topic)
   end
   inst.start_timers(now or tonumber(C.sh_ffi_clock_now_ms()))
   return inst
@@ -77,6 +77,8 @@ local function load_app(app_path, ctx_ud)
   return {
     id = app.id,
     threads = app.threads or 1,
+    state_dir = app.state_dir,
+    http = app.http,
     kafka_list = kafka_list(app.kafka),
     files = files,
     table_topics = inst.builder.table_topics,

@@ -7,6 +7,12 @@
 --   local d = testing.driver(app)
 --   d:input("clickstream"):pipe("u1", { action = "clicked" }, 1000)
 --   local out = d:output("clicks"):read_all()  -- { {key=, value=, timestamp=, headers=}, ... }
+--
+-- Errors: a misuse (an unknown topic or store, a closed driver) raises at the
+-- caller's line; a record the topology fails on under on_error = "fail"
+-- raises from pipe, as TopologyTestDriver throws, so a spec cannot miss it;
+-- a failure of the machinery itself (no temporary directory, a store that
+-- cannot be read) returns nil, message (luv's and lua-resty-core's way).
 local ffi = require "ffi"
 local core = require "streamhost.core"
 local serde = require "streamhost.serde"
@@ -24,11 +30,16 @@ function _M.driver(app, opts)
     error("testing.driver expects the result of sh.app { ... }", 2)
   end
   opts = opts or {}
-  local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
+  local ctx = C.sh_ffi_ctx_new_capture()
+  if ctx == nil then return nil, "testing.driver: out of memory" end
+  ctx = ffi.gc(ctx, C.sh_ffi_ctx_destroy)
   -- real RocksDB stores, in a directory of their own
   local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
-  local state_dir = p:read("*l")
-  p:close()
+  local state_dir = p and p:read("*l")
+  if p then p:close() end
+  if not state_dir or state_dir == "" then
+    return nil, "testing.driver: cannot make a temporary state directory under /tmp"
+  end
   C.sh_ffi_ctx_set_state_dir(ctx, state_dir)
   local wall_clock = opts.wall_clock or 0
   local inst = runner.instantiate(app, ctx, wall_clock)
@@ -39,12 +50,12 @@ function _M.driver(app, opts)
   -- changelog records are read by nobody here
   d.loops = {}
   for _, topic in ipairs(inst.builder.repartition_topics) do
-    d.loops[#d.loops + 1] = { sink = C.sh_ffi_sink_add(ctx, topic, 0),
-                              source = C.sh_ffi_source_add(ctx, topic), topic = topic }
+    d.loops[#d.loops + 1] = { sink = core.sink_add(ctx, topic, 0),
+                              source = core.source_add(ctx, topic), topic = topic }
   end
   d.changelogs = {}
   for name in pairs(inst.stores) do
-    d.changelogs[#d.changelogs + 1] = C.sh_ffi_sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
+    d.changelogs[#d.changelogs + 1] = core.sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
   end
   return d
 end
@@ -69,7 +80,7 @@ function Driver:input(topic, opts)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
   return setmetatable({ driver = self, topic = topic, source = source,
-                        index = C.sh_ffi_source_add(self.ctx, topic),
+                        index = core.source_add(self.ctx, topic),
                         kenc = serde.get(opts and opts.key or source.key_serde, 2).encode,
                         venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
                    Input)
@@ -154,7 +165,7 @@ function Driver:output(topic, opts)
           "pass { key = ..., value = ... } to read it anyway", 2)
   end
   return setmetatable({ driver = self, topic = topic,
-                        sink = C.sh_ffi_sink_add(self.ctx, topic, 0),
+                        sink = core.sink_add(self.ctx, topic, 0),
                         kdec = serde.get(key_serde).decode,
                         vdec = serde.get(value_serde).decode }, Output)
 end
@@ -167,7 +178,7 @@ function Output:read()
   local r = scratch[0]
   local rc = C.sh_ffi_sink_capture_next(self.driver.ctx, self.sink, scratch)
   if rc == SH_NOT_FOUND then return nil end
-  if rc ~= SH_OK then error(core.failure(), 2) end
+  if rc ~= SH_OK then return nil, core.last_error() end
   local headers = {}
   for i = 0, r.header_count - 1 do
     local h = r.headers[i]
@@ -184,8 +195,14 @@ end
 
 function Output:read_all()
   local list = {}
-  for r in function() return self:read() end do list[#list + 1] = r end
-  return list
+  while true do
+    local r, err, name = self:read()
+    if r == nil then
+      if err then return nil, err, name end
+      return list
+    end
+    list[#list + 1] = r
+  end
 end
 
 function Output:is_empty()
@@ -216,19 +233,28 @@ function Driver:store(name)
                         table.concat(names, ", ")), 2)
   end
   local d = self
+  -- a store that cannot be read is a runtime failure: nil, message
+  local function read(fn, ...)
+    local ok, result = pcall(fn, ...)
+    if not ok then return nil, tostring(result) end
+    return result
+  end
+  local function entries(list)
+    for _, e in ipairs(list) do store:reader_entry(e) end
+    return list
+  end
   return {
-    get = function(_, key) check_open(d); return (store:get(key, 0)) end,
+    get = function(_, key)
+      check_open(d)
+      return read(function() return (store:get(key, 0)) end)
+    end,
     all = function()
       check_open(d)
-      local list = store:all(0)
-      for _, e in ipairs(list) do store:reader_entry(e) end
-      return list
+      return read(function() return entries(store:all(0)) end)
     end,
     fetch = function(_, key, from, to)
       check_open(d)
-      local list = store:fetch(key, from or 0, to or 2 ^ 53, 0)
-      for _, w in ipairs(list) do store:reader_entry(w) end
-      return list
+      return read(function() return entries(store:fetch(key, from or 0, to or 2 ^ 53, 0)) end)
     end,
   }
 end

@@ -178,7 +178,7 @@ function compilers.sink(node, _, _, inst)
   local kenc = serde.get(node.key_serde).encode
   local venc = serde.get(node.value_serde).encode
   local ctx = inst.ctx
-  local sink = C.sh_ffi_sink_add(ctx, node.topic, node.partitions or 0)
+  local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
   if node.internal then return internal_sink(inst, kenc, venc, sink) end
   inst.sink_nodes[node.topic] = node
@@ -354,7 +354,7 @@ end
 
 local function dead_letter_sink(inst, app)
   local topic = app.id .. "-dlq"
-  local sink = C.sh_ffi_sink_add(inst.ctx, topic, 0)
+  local sink = core.sink_add(inst.ctx, topic, 0)
   return function(r, message)
     local extra = {
       { "__streamhost.errors.topic", inst.source_names[r.source] or "?" },
@@ -403,7 +403,7 @@ function _M.instantiate(app, builder, ctx)
   setup_timers(inst, builder)
   for _, source in ipairs(builder.sources) do
     for _, topic in ipairs(source.topics) do
-      local index = C.sh_ffi_source_add(ctx, topic)
+      local index = core.source_add(ctx, topic)
       inst.source_names[index] = topic
       inst.dispatch[index] = source_dispatch(source, topic, rec)
     end

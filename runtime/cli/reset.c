@@ -178,8 +178,9 @@ int sh_reset_run(const sh_reset_options_t *o) {
         return 1;
     }
     r.id = sh_vm_app_id(r.vm);
-    if (o->state_dir)
-        r.state_dir = strdup(o->state_dir);
+    /* --state-dir, else the app's state_dir, else the default */
+    if (o->state_dir || sh_vm_state_dir(r.vm))
+        r.state_dir = strdup(o->state_dir ? o->state_dir : sh_vm_state_dir(r.vm));
     else if (asprintf(&r.state_dir, "./.streamhost/%s", r.id) < 0)
         r.state_dir = NULL;
     const char *bootstrap = bootstrap_of(o, r.vm);
