@@ -18,7 +18,8 @@ static void test_names(void) {
     for (int i = 0; i < SH_ERR__COUNT; i++) {
         CHECK(strncmp(sh_ffi_err_name(i), i ? "SH_ERR_" : "SH_OK", i ? 7 : 5) == 0);
         CHECK(strlen(sh_ffi_err_describe(i)) > 0);
-        for (int j = 0; j < i; j++) CHECK(strcmp(sh_ffi_err_describe(i), sh_ffi_err_describe(j)) != 0);
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(sh_ffi_err_describe(i), sh_ffi_err_describe(j)) != 0);
     }
     CHECK(strcmp(sh_ffi_err_name(SH_ERR__COUNT), "SH_ERR_UNKNOWN") == 0);
     CHECK(strcmp(sh_ffi_err_name(-1), "SH_ERR_UNKNOWN") == 0);

@@ -437,7 +437,6 @@ void sh_ffi_store_close(sh_store_t *store) {
     handle_free(store);
 }
 
-
 const char *sh_store_name(const sh_store_t *store) { return store->name; }
 int sh_store_kind(const sh_store_t *store) { return store->shared->kind; }
 int32_t sh_store_partition(const sh_store_t *store) { return store->partition; }
@@ -653,7 +652,6 @@ int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_sl
     return rc;
 }
 
-
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter) {
     if (!iter) return;
     for (int i = 0; i < iter->iter_count; i++)
@@ -791,8 +789,7 @@ int sh_store_checkpoint_remove(sh_store_t *store) {
     if (!path) return SH_ERR_NOMEM;
     int rc = unlink(path) == 0 || errno == ENOENT ? SH_OK : SH_ERR_STORE;
     if (rc == SH_OK && sync_dir(store->shared->dir) != 0) rc = SH_ERR_STORE;
-    if (rc != SH_OK)
-        sh_store_set_error(store, rc, "removing %s: %s", path, strerror(errno));
+    if (rc != SH_OK) sh_store_set_error(store, rc, "removing %s: %s", path, strerror(errno));
     free(path);
     return rc;
 }

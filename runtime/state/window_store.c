@@ -365,8 +365,7 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
             sh_store_set_error(store, SH_ERR_DECODE,
                                "changelog key of %zu bytes (offset %" PRId64
                                ") is too short for a windowed key (key + 8-byte start)",
-                               records[i].key_len,
-                               records[i].offset);
+                               records[i].key_len, records[i].offset);
             return SH_ERR_DECODE;
         }
         int64_t start = (int64_t)get_be64(records[i].key + records[i].key_len - 8);
