@@ -164,8 +164,9 @@ static int capture(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
     for (int i = 0; i < header_count; i++)
         size += strlen(headers[i].name) + 1 + headers[i].value_len;
     captured_t *c = calloc(1, size);
-    if (!c) return sh_err_set(SH_ERR_NOMEM, "out of memory capturing a record for %s",
-                              ctx->sinks[sink].name);
+    if (!c)
+        return sh_err_set(SH_ERR_NOMEM, "out of memory capturing a record for %s",
+                          ctx->sinks[sink].name);
     c->headers = (sh_ffi_header_t *)c->data;
     char *p = c->data + sizeof(sh_ffi_header_t) * (size_t)header_count;
     if (key) {
@@ -207,10 +208,9 @@ static int capture(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
     return SH_OK;
 }
 
-int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
-                     const char *value, size_t value_len, int64_t timestamp,
-                     int32_t partition, const sh_ffi_header_t *headers,
-                     int32_t header_count) {
+int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count) {
     if (sink < 0 || sink >= ctx->sink_count)
         return sh_err_set(SH_ERR_INVALID, "emit to unknown sink %d", sink);
     if (header_count < 0 || (header_count > 0 && !headers))
