@@ -223,9 +223,13 @@ int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len, c
     if (ctx->capture)
         return capture(ctx, sink, key, key_len, value, value_len, timestamp,
                        partition, headers, header_count);
-    return ctx->output.emit(ctx->output.self, sink, key, key_len, value,
-                            value_len, timestamp, partition, headers,
-                            header_count);
+    int rc = ctx->output.emit(ctx->output.self, sink, key, key_len, value, value_len, timestamp,
+                              partition, headers, header_count);
+    /* An output that failed without saying why must not leave an older
+     * failure's message to be read as this one's. */
+    if (rc != SH_OK && sh_ffi_err_code() != rc)
+        sh_err_set(rc, "emit to %s: %s", ctx->sinks[sink].name, sh_ffi_err_describe(rc));
+    return rc;
 }
 
 int sh_ffi_sink_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out) {

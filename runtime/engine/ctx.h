@@ -12,7 +12,9 @@
 #include "streamhost_ffi.h"
 
 /* Where a context's emitted records go. The host points this at its sink;
- * without it a context captures records in memory. */
+ * without it a context captures records in memory. emit returns an sh_err_t
+ * and, on failure, sets the thread's last error (sh_err_set, or
+ * sh_kafka_error for a librdkafka error). */
 typedef struct sh_output {
     int (*emit)(void *self, int sink, const char *key, size_t key_len,
                 const char *value, size_t value_len, int64_t timestamp,

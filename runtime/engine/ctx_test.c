@@ -61,6 +61,27 @@ static void test_capture(void) {
     sh_ffi_ctx_destroy(ctx);
 }
 
+static int queue_full(void *self, int sink, const char *key, size_t key_len, const char *value,
+                      size_t value_len, int64_t timestamp, int32_t partition,
+                      const sh_ffi_header_t *headers, int32_t header_count) {
+    (void)self, (void)sink, (void)key, (void)key_len, (void)value, (void)value_len;
+    (void)timestamp, (void)partition, (void)headers, (void)header_count;
+    return SH_ERR_QUEUE_FULL; /* and says nothing */
+}
+
+/* An output's failure reaches the caller with its code, and a stale message
+ * of another failure is never passed off as its reason. */
+static void test_output_failure(void) {
+    sh_output_t output = {.emit = queue_full, .self = NULL};
+    sh_ctx_t *ctx = sh_ctx_new(&output);
+    int sink = sh_ffi_sink_add(ctx, "clicks", 0);
+    sh_err_set(SH_ERR_STORE, "an older failure");
+    CHECK(sh_ffi_sink_emit(ctx, sink, "k", 1, "v", 1, 0, -1, NULL, 0) == SH_ERR_QUEUE_FULL);
+    CHECK(sh_ffi_err_code() == SH_ERR_QUEUE_FULL);
+    CHECK(strcmp(sh_ffi_err_message(), "emit to clicks: producer queue is full") == 0);
+    sh_ffi_ctx_destroy(ctx);
+}
+
 static void test_store_declarations(void) {
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
     CHECK(sh_ffi_store_declare(ctx, "counts", SH_STORE_KV, 0, "in", "string", "json") == 0);
@@ -75,6 +96,7 @@ static void test_store_declarations(void) {
 int main(void) {
     test_declarations();
     test_capture();
+    test_output_failure();
     test_store_declarations();
     return check_summary("ctx_test");
 }
