@@ -47,8 +47,11 @@ $(BUILD)/%_test: runtime/%_test.c $(CORE_OBJ)
 deps:
 	@scripts/install-deps.sh
 
+# MySQL specs run against a private MariaDB (scripts/mariadb.sh), started here
+# and left running for the next run; `scripts/mariadb.sh stop` ends it.
 test: deps
 	$(MAKE) all
+	scripts/mariadb.sh start
 	$(MAKE) lint test-c test-c-sanitized test-lua
 
 test-c: $(C_TESTS) lua/streamhost/cdefs.lua
