@@ -4,13 +4,7 @@
 #ifndef SH_LOG_H
 #define SH_LOG_H
 
-#include "base/clock.h"
-
 #define SH_VERSION "0.1.0"
-
-/* Old name of sh_clock_now_ms, kept only until host.c (being rewritten)
- * calls sh_clock_now_ms; Lua's is sh_ffi_clock_now_ms. */
-#define sh_ffi_now_ms sh_clock_now_ms
 
 enum { SH_LOG_ERROR = 0, SH_LOG_WARN = 1, SH_LOG_INFO = 2, SH_LOG_DEBUG = 3 };
 

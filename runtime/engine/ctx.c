@@ -88,14 +88,6 @@ void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {
     free(ctx);
 }
 
-void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...) {
-    (void)ctx;
-    va_list ap;
-    va_start(ap, fmt);
-    sh_err_setv(SH_ERR_KAFKA, fmt, ap);
-    va_end(ap);
-}
-
 void sh_ctx_set_version(sh_ctx_t *ctx, int version) { ctx->version = version; }
 int sh_ffi_ctx_version(sh_ctx_t *ctx) { return ctx->version; }
 
