@@ -139,10 +139,9 @@ const char *sh_ffi_sink_name(sh_ctx_t *ctx, int sink);
  * @locality the context's stream thread, inside a batch call (or a timer).
  * @locks none held by the caller; the host's sink is librdkafka's
  * thread-safe producer. */
-int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
-                     const char *value, size_t value_len, int64_t timestamp,
-                     int32_t partition, const sh_ffi_header_t *headers,
-                     int32_t header_count);
+int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count);
 
 /* Capture contexts (the test driver): takes the oldest record emitted to a
  * sink. SH_OK and *out (valid until the next call on this ctx),
@@ -171,8 +170,7 @@ void sh_ffi_ctx_set_state_dir(sh_ctx_t *ctx, const char *dir);
  * long, bytes). Returns the store's index, or -1 (SH_ERR_INVALID for a
  * missing name, topic or serde; SH_ERR_NOMEM). */
 int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t retention_ms,
-                         const char *source_topic, const char *key_serde,
-                         const char *value_serde);
+                         const char *source_topic, const char *key_serde, const char *value_serde);
 int sh_ffi_store_count(sh_ctx_t *ctx);
 /* Records a declared window store's window size (ms), so pull queries can
  * report each window's end (start + size). SH_OK, or SH_ERR_NOT_FOUND for
@@ -213,8 +211,7 @@ enum { SH_STORE_KV = 0, SH_STORE_WINDOW = 1 };
  * retention_ms (window stores: size + grace) is ignored for key-value stores.
  * Opening a store that is already open (a reloaded VM) shares its database. */
 sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *app_id,
-                              const char *name, int kind, int32_t partition,
-                              int64_t retention_ms);
+                              const char *name, int kind, int32_t partition, int64_t retention_ms);
 void sh_ffi_store_close(sh_store_t *store);
 
 /* Key-value stores. get: SH_OK and *out, or SH_ERR_NOT_FOUND.
@@ -243,8 +240,8 @@ int64_t sh_ffi_store_expired_count(sh_store_t *store);
  * page with after_key rather than hold the tasks lock for a whole store. */
 sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
                                      int64_t from, int64_t to);
-sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
-                                       size_t after_len, int64_t after_start);
+sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
+                                       int64_t after_start);
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start);
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter);
