@@ -46,7 +46,10 @@ struct sh_ctx {
 
 sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
     sh_ctx_t *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) return NULL;
+    if (!ctx) {
+        sh_err_set(SH_ERR_NOMEM, "out of memory making a context");
+        return NULL;
+    }
     if (output)
         ctx->output = *output;
     else

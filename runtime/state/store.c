@@ -508,7 +508,9 @@ static int kv_write(sh_store_t *store, const char *key, size_t key_len, const ch
 }
 
 int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_slice_t *out) {
-    if (!store || !out || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || !out || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID,
+                          "store_get: a store, an out slice and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_KV, "get");
     if (rc != SH_OK) return rc;
     sh_store_db_t *shared = store->shared;
@@ -531,7 +533,8 @@ int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_
 
 int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                      size_t value_len, int64_t timestamp) {
-    if (!store || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID, "store_put: a store and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_KV, "put");
     if (rc != SH_OK) return rc;
     rc = sh_store_emit_changelog(store, key, key_len, value, value_len, timestamp);
@@ -546,11 +549,13 @@ int sh_store_restore_put(sh_store_t *store, const char *key, size_t key_len, con
 }
 
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
-    if (!store || count < 0 || (!records && count)) return SH_ERR_INVALID;
+    if (!store || count < 0 || (!records && count))
+        return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
     int rc = sh_store_check_kind(store, store->shared->kind, "restore");
     if (rc != SH_OK) return rc;
     for (int i = 0; i < count; i++)
-        if (!records[i].key && records[i].key_len) return SH_ERR_INVALID;
+        if (!records[i].key && records[i].key_len)
+            return sh_store_set_error(store, SH_ERR_INVALID, "restore: record %d has no key", i);
     if (store->shared->kind == SH_STORE_WINDOW)
         return sh_window_restore_batch(store, records, count);
     sh_store_db_t *shared = store->shared;
@@ -601,7 +606,11 @@ static sh_store_iter_t *kv_iter_all(sh_store_t *store, const char *after_key, si
 
 sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
                                        int64_t after_start) {
-    if (!store || sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK) return NULL;
+    if (!store) {
+        sh_err_set(SH_ERR_INVALID, "store_iter_all: a store is required");
+        return NULL;
+    }
+    if (sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK) return NULL;
     sh_store_iter_t *iter = store->shared->kind == SH_STORE_WINDOW
                                 ? sh_window_iter_all(store, after_key, after_len, after_start)
                                 : kv_iter_all(store, after_key, after_len);
@@ -632,7 +641,7 @@ int sh_store_iter_copy(sh_store_iter_t *iter, const char *key, size_t key_len, c
 
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start) {
-    if (!iter) return SH_ERR_INVALID;
+    if (!iter) return sh_err_set(SH_ERR_INVALID, "store_iter_next: an iterator is required");
     if (iter->kind == SH_STORE_WINDOW) return sh_window_iter_next(iter, key, value, window_start);
     rocksdb_iterator_t *it = iter->iters[0];
     if (!rocksdb_iter_valid(it)) {

@@ -112,7 +112,15 @@ static void test_kv_put_get_delete(void) {
     CHECK(sh_ffi_store_get(s, key, 1, &out) == SH_ERR_NOT_FOUND);
     /* Window calls on a key-value store are refused with a reason. */
     CHECK(sh_ffi_window_put(s, "k", 1, 0, "v", 1, 0) == SH_ERR_INVALID);
-    CHECK(strstr(sh_ffi_err_message(), "key-value") != NULL);
+    CHECK(sh_ffi_err_code() == SH_ERR_INVALID);
+    CHECK(
+        strstr(sh_ffi_err_message(), "partition 0: a key-value store; window_put does not apply"));
+    /* Every failing call says why through the one channel, misuse included. */
+    CHECK(sh_ffi_store_get(s, NULL, 3, &out) == SH_ERR_INVALID);
+    CHECK(strstr(sh_ffi_err_message(), "store_get: ") == sh_ffi_err_message());
+    CHECK(sh_ffi_store_iter_next(NULL, NULL, NULL, NULL) == SH_ERR_INVALID);
+    CHECK(strstr(sh_ffi_err_message(), "store_iter_next: ") == sh_ffi_err_message());
+    CHECK(sh_ffi_window_fetch(NULL, "k", 1, 0, 1) == NULL && sh_ffi_err_code() == SH_ERR_INVALID);
     sh_ffi_store_close(s);
 }
 

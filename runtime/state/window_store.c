@@ -90,7 +90,8 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
 static int encode(sh_store_t *store, const char *key, size_t key_len, int64_t start,
                   size_t *out_len) {
     size_t len = escape_key(NULL, key, key_len) + 8;
-    if (sh_store_reserve(&store->key_buf, &store->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
+    if (sh_store_reserve(&store->key_buf, &store->key_cap, len) != SH_OK)
+        return sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
     put_start(store->key_buf + escape_key(store->key_buf, key, key_len), start);
     *out_len = len;
     return SH_OK;
@@ -332,7 +333,8 @@ static int window_write(sh_store_t *store, const char *key, size_t key_len, int6
 
 int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       const char *value, size_t value_len, int64_t timestamp) {
-    if (!store || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID, "window_put: a store and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_put");
     if (rc != SH_OK) return rc;
     advance(store, timestamp);
@@ -399,7 +401,9 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
 
 int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       sh_ffi_slice_t *out) {
-    if (!store || !out || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || !out || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID,
+                          "window_get: a store, an out slice and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_get");
     if (rc != SH_OK) return rc;
     sh_store_db_t *shared = store->shared;
@@ -475,7 +479,10 @@ nomem:
 
 sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
                                      int64_t from, int64_t to) {
-    if (!store || (!key && key_len)) return NULL;
+    if (!store || (!key && key_len)) {
+        sh_err_set(SH_ERR_INVALID, "window_fetch: a store and a key are required");
+        return NULL;
+    }
     if (sh_store_check_kind(store, SH_STORE_WINDOW, "window_fetch") != SH_OK) return NULL;
     sh_store_db_t *shared = store->shared;
     int64_t oldest = min_live(store);
