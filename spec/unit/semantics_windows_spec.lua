@@ -1,0 +1,219 @@
+-- Windows and sessions as Kafka Streams 3.x and ksqlDB define them (issue
+-- 8, classes 1-3), each case translated from their own tests: ksqlDB's
+-- query-validation tests (QTT, confluentinc/ksql
+-- ksqldb-functional-tests/src/test/resources/query-validation-tests/) and
+-- Kafka Streams' processors. Each `it` names its source case.
+local sh = require "streamhost"
+local testing = require "streamhost.testing"
+
+-- An app whose windowed aggregation's results are collected as
+-- { key, start, end, value, timestamp } (value nil for a tombstone).
+local function windowed(w, opts, agg)
+  local seen = {}
+  local app = sh.app { id = "sem", topology = function(b)
+    local g = b:stream("in", { key = "string", value = "long" }):group_by_key():window(w)
+    local t = agg and agg(g, opts) or g:count(opts)
+    t:to_stream():peek(function(k, v, rec)
+      seen[#seen + 1] = { k, rec.window.start, rec.window["end"], v, rec.timestamp }
+    end)
+  end }
+  return testing.driver(app), seen
+end
+
+local function max_of(g, opts)
+  return g:reduce(function(a, b) return math.max(a, b) end, opts)
+end
+
+describe("class 1: result timestamps", function()
+  it("an emit = final result carries its window's largest input timestamp", function()
+    -- QTT suppress.json "should include out of order events before window
+    -- end plus grace period passes": TUMBLING (SIZE 2 MS, GRACE PERIOD 1 MS)
+    -- EMIT FINAL over timestamps 0, 1, 2, 1, 0, 5
+    local d, seen = windowed(sh.tumbling { size = 2, grace = 1 }, { emit = "final" })
+    d:input("in"):pipe_all({ { "k1", 1, 0 }, { "k1", 1, 1 }, { "k1", 1, 2 }, { "k1", 1, 1 },
+                             { "k1", 1, 0 }, { "k1", 1, 5 } })
+    assert.same({ { "k1", 0, 2, 4, 1 }, { "k1", 2, 4, 1, 2 } }, seen)
+    d:close()
+  end)
+
+  it("hopping windows emit = final: each window's largest input timestamp", function()
+    -- QTT suppress.json "should support final results for hopping windows":
+    -- HOPPING (SIZE 5 MS, ADVANCE BY 2 MS, GRACE PERIOD 1 MS) EMIT FINAL
+    local d, seen = windowed(sh.hopping { size = 5, advance = 2, grace = 1 }, { emit = "final" })
+    d:input("in"):pipe_all({ { "k1", 1, 0 }, { "k1", 1, 1 }, { "k1", 1, 2 }, { "k1", 1, 1 },
+                             { "k1", 1, 6 }, { "k1", 1, 5 }, { "k1", 1, 10 } })
+    assert.same({ { "k1", 0, 5, 4, 2 }, { "k1", 2, 7, 3, 6 }, { "k1", 4, 9, 2, 6 } }, seen)
+    d:close()
+  end)
+
+  it("every update of a window carries the largest timestamp so far, not the trigger's", function()
+    -- Kafka Streams 3.x KStreamWindowAggregate: the result's timestamp is
+    -- max(record timestamp, the aggregate's timestamp); the same input as
+    -- the case above, every update emitted
+    local d, seen = windowed(sh.tumbling { size = 2, grace = 1 }, {})
+    d:input("in"):pipe_all({ { "k1", 1, 0 }, { "k1", 1, 1 }, { "k1", 1, 2 }, { "k1", 1, 1 },
+                             { "k1", 1, 0 } })
+    assert.same({ { "k1", 0, 2, 1, 0 }, { "k1", 0, 2, 2, 1 }, { "k1", 2, 4, 1, 2 },
+                  { "k1", 0, 2, 3, 1 }, { "k1", 0, 2, 4, 1 } }, seen)
+    d:close()
+  end)
+
+  it("a grouped aggregate carries the largest timestamp of its inputs", function()
+    -- Kafka Streams 3.x KStreamAggregate / KTableAggregate: max(record
+    -- timestamp, the old aggregate's timestamp), also after a restart
+    local app = sh.app { id = "sem", topology = function(b)
+      b:stream("in", { key = "string", value = "long" }):group_by_key():count({ name = "c" })
+       :to_stream():to("out", { key = "string", value = "long" })
+    end }
+    local d = testing.driver(app)
+    d:input("in"):pipe("a", 1, 100):pipe("a", 1, 50):pipe("b", 1, 70):pipe("a", 1, 120)
+    local got = {}
+    for _, r in ipairs(d:output("out"):read_all()) do got[#got + 1] = { r.key, r.value, r.timestamp } end
+    assert.same({ { "a", 1, 100 }, { "a", 2, 100 }, { "b", 1, 70 }, { "a", 3, 120 } }, got)
+    d:close()
+  end)
+
+  it("a session result carries the session's end, a merged-away session's tombstone its end", function()
+    -- QTT session-windows.json "max session": WINDOW SESSION (30 SECONDS),
+    -- MAX(value) GROUP BY id
+    local d, seen = windowed(sh.session { gap = "30s" }, {}, max_of)
+    d:input("in"):pipe_all({ { "0", 0, 0 }, { "0", 5, 10000 }, { "1", 100, 10000 },
+                             { "1", 200, 40000 } })
+    assert.same({
+      { "0", 0, 0, 0, 0 },
+      { "0", 0, 0, nil, 0 }, { "0", 0, 10000, 5, 10000 },
+      { "1", 10000, 10000, 100, 10000 },
+      { "1", 10000, 10000, nil, 10000 }, { "1", 10000, 40000, 200, 40000 },
+    }, seen)
+    d:close()
+  end)
+end)
+
+describe("class 2: sessions", function()
+  it("a closed session never merges again; a record near it within grace starts its own", function()
+    -- QTT session-windows (sql) "out of order - explicit grace period":
+    -- WINDOW SESSION (30 SECONDS, GRACE PERIOD 1 MINUTE), MAX(value)
+    local d, seen = windowed(sh.session { gap = "30s", grace = "1m" }, {}, max_of)
+    d:input("in"):pipe_all({
+      { "0", 0, 0 }, { "0", 1, 100010 },
+      { "0", 5, 10009 },    -- 10009 + 30s + 1m < 100010, and [0,0] is closed: late
+      { "0", 6, 10010 },    -- = 100010: accepted, but [0,0] is closed: a session of its own
+      { "1", 100, 10009 },  -- late
+      { "1", 101, 10010 },
+      { "1", 200, 86412022 },
+      { "1", 200, 60000 },  -- late
+    })
+    assert.same({
+      { "0", 0, 0, 0, 0 }, { "0", 100010, 100010, 1, 100010 }, { "0", 10010, 10010, 6, 10010 },
+      { "1", 10010, 10010, 101, 10010 }, { "1", 86412022, 86412022, 200, 86412022 },
+    }, seen)
+    assert.equal(3, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("with emit = final, a key gets one final result per session, never two", function()
+    -- the case above under EMIT FINAL: the session closed and emitted first
+    -- does not take in the record near it
+    local d, seen = windowed(sh.session { gap = "5s", grace = "10s" }, { emit = "final" })
+    local input = d:input("in")
+    input:pipe("u", 1, 0)
+    input:pipe("v", 1, 15001)   -- 0 + 5s + 10s < 15001: u's [0,0] is final
+    assert.same({ { "u", 0, 0, 1, 0 } }, seen)
+    input:pipe("u", 1, 4000)    -- within grace, within the gap of the closed [0,0]
+    input:pipe("v", 1, 40000)   -- closes u's [4000,4000] and v's [15001,15001]
+    assert.same({ { "u", 0, 0, 1, 0 }, { "u", 4000, 4000, 1, 4000 },
+                  { "v", 15001, 15001, 1, 15001 } }, seen)
+    d:close()
+  end)
+
+  it("a late record that reaches an open session still merges into it", function()
+    -- Kafka Streams 3.x KStreamSessionWindowAggregate: a record is late only
+    -- when the session it would make ends before stream time - gap - grace
+    local d, seen = windowed(sh.session { gap = "5s", grace = "0s" }, {})
+    local input = d:input("in")
+    input:pipe("u", 1, 10000)
+    input:pipe("u", 1, 20000)   -- stream time 20000: [10000,10000] closed (10000 + 5000 < 20000)
+    input:pipe("u", 1, 14000)   -- 14000 + 5000 < 20000 and no open session within the gap: late
+    input:pipe("u", 1, 16000)   -- 16000 + 5000 > 20000, within the gap of [20000,20000]: merged
+    assert.same({ { "u", 10000, 10000, 1, 10000 }, { "u", 20000, 20000, 1, 20000 },
+                  { "u", 20000, 20000, nil, 20000 }, { "u", 16000, 20000, 2, 20000 } }, seen)
+    assert.equal(1, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("the session store keeps a session only until it closes", function()
+    local d = windowed(sh.session { gap = "5s", grace = "1s" }, { name = "s" })
+    local input = d:input("in")
+    input:pipe("u", 1, 0)
+    assert.same({ { start = 0, ["end"] = 0, value = 1 } }, d:store("s"):fetch("u"))
+    input:pipe("v", 1, 6000)    -- 0 + 5000 + 1000 = 6000: still open
+    assert.equal(1, #d:store("s"):fetch("u"))
+    input:pipe("v", 1, 6001)    -- closed: gone from the store
+    assert.same({}, d:store("s"):fetch("u"))
+    d:close()
+  end)
+end)
+
+describe("class 3: default grace", function()
+  it("emit = final without grace closes a window at its end", function()
+    -- QTT suppress.json "should emit at window end if no grace period
+    -- given" and "should not emit before window end if no grace period
+    -- given": TUMBLING (SIZE 2 MILLISECONDS) EMIT FINAL
+    local d, seen = windowed(sh.tumbling { size = 2 }, { emit = "final" })
+    local input = d:input("in")
+    input:pipe("k1", 1, 0):pipe("k1", 1, 1)
+    assert.same({}, seen)
+    input:pipe("k1", 1, 2)
+    assert.same({ { "k1", 0, 2, 2, 1 } }, seen)
+    input:pipe("k1", 1, 1)      -- the window has closed: late
+    assert.equal(1, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("emit = changes without grace accepts records until max(24 h - size, 0) after the end", function()
+    -- ksqlDB's default grace for EMIT CHANGES (Kafka Streams 2.x's
+    -- TimeWindows default: a day of retention, less the window's size)
+    local H = 3600000
+    local d, seen = windowed(sh.tumbling { size = "1h" }, {})
+    local input = d:input("in")
+    input:pipe("k", 1, 0)
+    input:pipe("j", 1, 24 * H - 1)   -- window [0, 1h) closes at 1h + 23h
+    input:pipe("k", 1, 10)           -- still in grace
+    assert.same({ "k", 0, H, 2, 10 }, seen[3])
+    input:pipe("j", 1, 24 * H)
+    input:pipe("k", 1, 20)           -- late
+    assert.equal(4, #seen)
+    assert.equal(1, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("a window size of a day or more has no default grace", function()
+    local D = 24 * 3600000
+    local d, seen = windowed(sh.tumbling { size = "1d" }, {})
+    d:input("in"):pipe("k", 1, 0):pipe("k", 1, D):pipe("k", 1, 5)
+    assert.equal(2, #seen)
+    assert.equal(1, d.inst.counts().late)
+    d:close()
+  end)
+
+  it("sessions without grace: max(24 h - gap, 0) under emit = changes", function()
+    -- QTT session-windows (sql) "out of order - no grace period": WINDOW
+    -- SESSION (30 SECONDS), MAX(value)
+    local d, seen = windowed(sh.session { gap = "30s" }, {}, max_of)
+    d:input("in"):pipe_all({
+      { "0", 0, 0 }, { "0", 1, 70010 }, { "0", 5, 10009 }, { "0", 6, 10010 },
+      { "1", 100, 10009 }, { "1", 101, 10010 }, { "1", 200, 86412022 }, { "1", 200, 60000 },
+    })
+    local rows = {}
+    for i, r in ipairs(seen) do rows[i] = { r[1], r[4], r[2], r[3] } end
+    assert.same({
+      { "0", 0, 0, 0 }, { "0", 1, 70010, 70010 },
+      { "0", nil, 0, 0 }, { "0", 5, 0, 10009 },
+      { "0", nil, 0, 10009 }, { "0", 6, 0, 10010 },
+      { "1", 100, 10009, 10009 },
+      { "1", nil, 10009, 10009 }, { "1", 101, 10009, 10010 },
+      { "1", 200, 86412022, 86412022 }, { "1", 200, 60000, 60000 },
+    }, rows)
+    d:close()
+  end)
+end)
