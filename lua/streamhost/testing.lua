@@ -24,15 +24,21 @@ function _M.driver(app, opts)
   end
   opts = opts or {}
   local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
-  -- real RocksDB stores, in a directory of their own
-  local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
-  local state_dir = p:read("*l")
-  p:close()
+  -- real RocksDB stores, in a directory of their own; opts.state_dir
+  -- names one that outlives the driver, so a second driver on it is the
+  -- same app restarted (after a crash: close() only closes the stores)
+  local state_dir = opts.state_dir
+  if not state_dir then
+    local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
+    state_dir = p:read("*l")
+    p:close()
+  end
   C.sh_ffi_ctx_set_state_dir(ctx, state_dir)
   local wall_clock = opts.wall_clock or 0
   local inst = runner.instantiate(app, ctx, wall_clock)
   local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {}, state_dir = state_dir,
-                           wall_clock = wall_clock, closed = false }, Driver)
+                           keep_state = opts.state_dir ~= nil, wall_clock = wall_clock,
+                           closed = false }, Driver)
   d.record = core.record_array_t(1)
   -- records the topology writes to itself (repartition topics) flow back in,
   -- changelog records are read by nobody here
@@ -238,7 +244,7 @@ function Driver:close()
   self.inst.close()
   C.sh_ffi_ctx_destroy(ffi.gc(self.ctx, nil))
   self.ctx = nil
-  os.execute("rm -rf '" .. self.state_dir .. "'")
+  if not self.keep_state then os.execute("rm -rf '" .. self.state_dir .. "'") end
 end
 
 return _M

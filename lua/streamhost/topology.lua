@@ -150,11 +150,12 @@ function compilers.print(node)
   return function(k, v, rec) print_line(label, k, v, rec) end
 end
 
--- A repartition sink: the record's origin travels in a header, ranked among
--- the records the same input sent here, so a replay is recognised downstream.
+-- A repartition sink: the record's origin travels in a header after the
+-- record's own (which go on, as in Kafka Streams), ranked among the records
+-- the same input sent here, so a replay is recognised downstream.
 local function internal_sink(inst, kenc, venc, sink)
   local ctx = inst.ctx
-  local header = core.header_array_t(1)
+  local origin_only = core.header_array_t(1)
   local last_topic, last_partition, last_offset, seq = nil, nil, nil, 0
   return function(k, v, rec)
     if rec.offset == last_offset and rec.partition == last_partition and rec.topic == last_topic then
@@ -164,11 +165,16 @@ local function internal_sink(inst, kenc, venc, sink)
     end
     local origin = string.format("%s/%d:%d:%d", rec.topic or "timer", rec.partition,
                                  rec.offset, seq)
-    header[0].name, header[0].value, header[0].value_len = ORIGIN_HEADER, origin, #origin
+    local n, header = rec.header_count or 0, origin_only
+    if n > 0 then
+      header = core.header_array_t(n + 1)
+      for i = 0, n - 1 do header[i] = rec.header_ptr[i] end
+    end
+    header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
     local vb = v ~= nil and venc(v) or nil
     local rc = C.sh_ffi_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
-                             header, 1)
+                             header, n + 1)
     if rc ~= 0 then error(core.errmsg(ctx), 0) end
   end
 end
@@ -241,14 +247,17 @@ end
 local function set_origin(rec, internal)
   rec.origin = nil
   if not internal then return end
-  for _, h in ipairs(rec.headers) do
-    if h.key == ORIGIN_HEADER and h.value then
-      local where, off, seq = h.value:match("^(.*):(%d+):(%d+)$")
-      if where then
-        rec.origin, rec.origin_offset, rec.origin_seq = where, tonumber(off), tonumber(seq)
-      end
-      return
+  local headers = rec.headers
+  local h = headers[#headers]
+  if h and h.key == ORIGIN_HEADER and h.value then
+    local where, off, seq = h.value:match("^(.*):(%d+):(%d+)$")
+    if where then
+      rec.origin, rec.origin_offset, rec.origin_seq = where, tonumber(off), tonumber(seq)
     end
+    -- the header is the topology's own: outputs carry the record's headers only
+    headers[#headers] = nil
+    rec.header_count = rec.header_count - 1
+    if rec.header_count == 0 then rec.header_ptr, rec.headers = nil, EMPTY end
   end
 end
 
