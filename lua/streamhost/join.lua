@@ -154,10 +154,21 @@ local function join(left, right, joiner, opts, mode, level)
         "; join a stream or table with a stream or table", level + 1)
 end
 
+-- Not tail calls: LuaJIT drops a tail-calling frame, and the error levels
+-- would point one frame past the user's line.
 for _, class in ipairs({ streams.Stream, tables.Table }) do
-  function class:join(other, joiner, opts) return join(self, other, joiner, opts, "inner", 2) end
-  function class:left_join(other, joiner, opts) return join(self, other, joiner, opts, "left", 2) end
-  function class:outer_join(other, joiner, opts) return join(self, other, joiner, opts, "outer", 2) end
+  function class:join(other, joiner, opts)
+    local joined = join(self, other, joiner, opts, "inner", 2)
+    return joined
+  end
+  function class:left_join(other, joiner, opts)
+    local joined = join(self, other, joiner, opts, "left", 2)
+    return joined
+  end
+  function class:outer_join(other, joiner, opts)
+    local joined = join(self, other, joiner, opts, "outer", 2)
+    return joined
+  end
 end
 
 -- ---- stream-stream ----

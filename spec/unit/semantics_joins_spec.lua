@@ -238,3 +238,60 @@ describe("class 9: pending join results and replays survive a crash", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
+
+describe("class 7: a re-keyed stream repartitions by itself before a join", function()
+  -- Kafka Streams' KStream#join: after a key-changing operation the stream
+  -- goes through an internal repartition topic; the workshop's
+  -- sales_enriched (INNER JOIN customers_tbl ON o.customer_id = ct.id) needs
+  -- exactly that.
+  local function app()
+    return sh.app { id = "rk", topology = function(b)
+      local customers = b:table("customers", IJ)
+      b:stream("orders", IJ)
+       :select_key(function(_, o) return o.customer_id end)
+       :join(customers, function(o, c) return { order = o.id, name = c.name } end,
+             { name = "by_customer" })
+       :to("enriched", IJ)
+      local details = b:stream("details", IJ):select_key(function(_, d) return d.order_id end)
+      b:stream("orders2", IJ)
+       :join(details, function(o, d) return { order = o.id, detail = d.id } end,
+             { within = "1s", name = "od" })
+       :to("order_details", IJ)
+    end }
+  end
+
+  it("stream-table: through <id>-<name>-repartition, keyed by the table's key format", function()
+    local d = testing.driver(app())
+    assert.truthy(d:describe():find("rk-by_customer-repartition", 1, true))
+    d:input("customers"):pipe(7, { name = "Ann" }, 0)
+    d:input("orders"):pipe(1, { id = 1, customer_id = 7 }, 10,
+                           { { key = "trace", value = "t1" } })
+    local out = d:output("enriched"):read_all()
+    assert.same({ { 7, { order = 1, name = "Ann" }, 10 } }, kvt(out))
+    -- the record's own headers go on; the topology's origin header does not
+    assert.same({ { key = "trace", value = "t1" } }, out[1].headers)
+    d:close()
+  end)
+
+  it("stream-stream: only the re-keyed side is repartitioned", function()
+    local d = testing.driver(app())
+    local text = d:describe()
+    assert.truthy(text:find("rk-od-right-repartition", 1, true))
+    assert.falsy(text:find("rk-od-left-repartition", 1, true))
+    d:input("details"):pipe(100, { id = 100, order_id = 5 }, 1000)
+    d:input("orders2"):pipe(5, { id = 5 }, 1200)
+    assert.same({ { 5, { order = 5, detail = 100 }, 1200 } },
+                kvt(d:output("order_details"):read_all()))
+    d:close()
+  end)
+
+  it("asks for the key format when neither side knows it", function()
+    local ok, err = pcall(testing.driver, sh.app { id = "x", topology = function(b)
+      local a = b:stream("a", IJ):map(function(_, v) return v.k, v end)
+      local c = b:stream("c", IJ):map(function(_, v) return v.k, v end)
+      a:join(c, plus, { within = "1s" })
+    end })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("semantics_joins_spec.lua:%d+: join: the re%-keyed side"))
+  end)
+end)
