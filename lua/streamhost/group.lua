@@ -327,10 +327,14 @@ compilers.table_aggregate = function(node, out, _, inst)
   end
 end
 
--- Stream time per task: the largest timestamp seen on that partition.
-local function advance(stream_times, p, ts)
+-- Stream time per task: the largest timestamp seen on that partition,
+-- after a restart going on from the window store's, so that a record read
+-- again is as late as it was.
+local function advance(stream_times, p, ts, store)
   local st = stream_times[p]
-  if st == nil or ts > st then st = ts; stream_times[p] = ts end
+  if st == nil then st = store:stream_time(p) end
+  if st == nil or ts > st then st = ts end
+  stream_times[p] = st
   return st
 end
 
@@ -398,7 +402,7 @@ compilers.window_aggregate = function(node, out, _, inst)
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
-    local st = advance(stream_times, p, ts)
+    local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
     -- every window containing ts, oldest first (a loop, not a callback: a
     -- closure per record would keep this path out of the JIT)
@@ -456,7 +460,7 @@ compilers.session_aggregate = function(node, out, _, inst)
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
-    local st = advance(stream_times, p, ts)
+    local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
     local found = {}
     for _, s in ipairs(store:fetch(k, ts - gap, 2 ^ 53, p)) do

@@ -267,7 +267,12 @@ local function arm(node, out, inst, this_is_left)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in a join") end
     local p, ts = rec.partition, rec.timestamp
     local st = stream_times[p]
-    if st == nil or ts > st then st = ts; stream_times[p] = ts end
+    if st == nil then -- after a restart, from where the stores were
+      local a, b = this_store:stream_time(p), other_store:stream_time(p)
+      st = (a and b) and math.max(a, b) or a or b
+    end
+    if st == nil or ts > st then st = ts end
+    stream_times[p] = st
     -- due unmatched records go out before this record is processed, as in
     -- Kafka Streams (an out-of-order record does not advance time)
     if outer and ts == st then outer.flush(p, st, rec, out, joiner) end

@@ -150,6 +150,15 @@ function Store:fetch(key, from, to, partition)
   return list
 end
 
+-- The largest timestamp a put has given this partition of a window store,
+-- kept across restarts (at worst behind, never ahead), or nil before any:
+-- the stream time a restarted task goes on from.
+function Store:stream_time(partition)
+  local t = tonumber(C.sh_ffi_store_stream_time(self:handle(partition)))
+  if t < -2 ^ 62 then return nil end -- INT64_MIN: no put yet
+  return t
+end
+
 -- Calls fn(key bytes, value, markers, start) for the entries of one
 -- partition in the store's order until fn returns false. Iterates in C,
 -- so stopping early costs nothing for the entries left.
