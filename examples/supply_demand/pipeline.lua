@@ -142,7 +142,10 @@ return sh.app {
           demand_last_3mins = demand,
         }
       end)
-    product_demand_last_3mins:to("dc01_product_demand_last_3mins", INT_JSON)
+    -- the table's topic, its key the product id then the window start, as
+    -- ksqlDB writes a hopping table (read it back as a stream with
+    -- { key = sh.windowed("int", { size = "3m" }) })
+    product_demand_last_3mins:to("dc01_product_demand_last_3mins", { value = "json" })
 
     -- CREATE STREAM out_of_stock_events AS SELECT
     --   cs.product_id "PRODUCT_ID", pd.window_start_time, pd.window_end_time,

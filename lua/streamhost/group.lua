@@ -27,8 +27,9 @@ local function group(parent, key_fn, opts, is_table, level)
   opts = opts or {}
   local b = parent.builder
   local what = is_table and "table:group_by" or (key_fn and "group_by" or "group_by_key")
-  local key_serde = b:serde_name(opts, "key", not key_fn and parent.key_serde or nil, what,
-                                 level + 1)
+  -- a stream read from a windowed table's topic groups by its inner key
+  local key_serde = b:serde_name(opts, "key", not key_fn and serde.inner(parent.key_serde) or nil,
+                                 what, level + 1)
   return setmetatable({ builder = b, parent = parent, key_fn = key_fn, key_serde = key_serde,
                         is_table = is_table,
                         repartition = key_fn ~= nil or parent.key_changed or is_table }, Grouped)
@@ -94,7 +95,12 @@ local function build(g, spec, opts, level)
     merge = spec.merge or opts.merge, emit = emit,
   })
   node.stores = { name }
-  local t = tables.new(b, node, g.key_serde, "json")
+  -- a windowed table's stream writes its window in the key, as Kafka
+  -- Streams' TimeWindowedSerde / SessionWindowedSerde
+  local table_key = g.key_serde
+  if w and w.kind == "session" then table_key = "session-windowed:" .. g.key_serde
+  elseif w then table_key = string.format("windowed:%s:%d", g.key_serde, w.size) end
+  local t = tables.new(b, node, table_key, "json")
   t.windowed = w ~= nil
   return t
 end

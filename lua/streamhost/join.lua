@@ -75,7 +75,9 @@ end
 -- opts.key, else the app's default.
 local function rekeyed_serde(b, side, other, opts, level)
   if not side.key_changed then return side.key_serde end
-  local name = opts.key or side.key_serde or other.key_serde or (b.app.serdes and b.app.serdes.key)
+  -- a windowed key is repartitioned by its inner key
+  local name = opts.key or serde.inner(side.key_serde) or serde.inner(other.key_serde) or
+               (b.app.serdes and b.app.serdes.key)
   if not name then
     error("join: the re-keyed side goes through a repartition topic and its key format is " ..
           "not known here; pass { key = \"int\" } (or string, long, json, bytes)", level + 1)

@@ -292,3 +292,108 @@ describe("class 9: what emit = final holds, and replayed records, survive a cras
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
+
+describe("class 6: windowed keys on topics", function()
+  local function be64(n) return require("streamhost.serde").get("long").encode(n) end
+  local function be32(n) return require("streamhost.serde").get("int").encode(n) end
+
+  it("a windowed table's topic carries the key then the window start (TimeWindowedSerde)", function()
+    -- Kafka Streams' TimeWindowedSerializer (WindowKeySchema.toBinary): key
+    -- bytes, then the start as 8 big-endian bytes; QTT hopping-windows.json
+    -- outputs name their window {"start", "end", "type": "time"}
+    local app = sh.app { id = "wk", topology = function(b)
+      b:stream("in", { key = "int", value = "long" }):group_by_key()
+       :window(sh.hopping { size = "3m", advance = "1m" }):count()
+       :to_stream():to("demand", { value = "long" })
+    end }
+    local d = testing.driver(app)
+    d:input("in"):pipe(15, 1, 150000)
+    local raw = d:output("demand", { key = "bytes", value = "long" }):read_all()
+    assert.same({ be32(15) .. be64(0), be32(15) .. be64(60000), be32(15) .. be64(120000) },
+                { raw[1].key, raw[2].key, raw[3].key })
+    d:close()
+    d = testing.driver(app)
+    d:input("in"):pipe(15, 1, 150000)
+    local out = d:output("demand"):read_all()   -- the sink's own, windowed, serde
+    assert.same({ key = 15, window = { start = 60000, ["end"] = 240000 }, value = 1 },
+                { key = out[2].key, window = out[2].window, value = out[2].value })
+    d:close()
+  end)
+
+  it("a session table's topic carries the key, then the session's end and start", function()
+    -- Kafka Streams' SessionWindowedSerializer (SessionKeySchema.toBinary);
+    -- the input of QTT session-windows.json "max session"
+    local app = sh.app { id = "wk", topology = function(b)
+      b:stream("in", { key = "int", value = "long" }):group_by_key()
+       :window(sh.session { gap = "30s" }):reduce(math.max)
+       :to_stream():to("S2", { value = "long" })
+    end }
+    local d = testing.driver(app)
+    d:input("in"):pipe(0, 0, 0):pipe(0, 5, 10000)
+    local raw = d:output("S2", { key = "bytes", value = "long" }):read_all()
+    assert.same({ be32(0) .. be64(0) .. be64(0), be32(0) .. be64(0) .. be64(0),
+                  be32(0) .. be64(10000) .. be64(0) }, { raw[1].key, raw[2].key, raw[3].key })
+    assert.same({ 0, nil, 5 }, { raw[1].value, raw[2].value, raw[3].value })
+    d:close()
+  end)
+
+  it("a stream reads a session-windowed topic back with its windows", function()
+    -- QTT session-windows.json "import session stream": CREATE STREAM ...
+    -- WITH (WINDOW_TYPE='SESSION'); SELECT * copies key, window and value
+    local app = sh.app { id = "wk", topology = function(b)
+      b:stream("test_topic", { key = sh.windowed("int", { session = true }), value = "long" })
+       :map_values(function(id, _, rec)
+         if id == nil then return nil end
+         return { rec.window.start, rec.window["end"], id }
+       end)
+       :to("S2", { value = "json" })
+    end }
+    local d = testing.driver(app)
+    local function w(start, stop) return { start = start, ["end"] = stop } end
+    local input = d:input("test_topic")
+    input:pipe({ key = 0, window = w(0, 0) }, 1, 0)
+    input:pipe({ key = 0, window = w(0, 0) }, nil, 0)
+    input:pipe({ key = 0, window = w(0, 10000) }, 2, 10000)
+    input:pipe({ key = 1, window = w(10000, 10000) }, 3, 10000)
+    input:pipe({ key = 1, window = w(10000, 40000) }, 4, 40000)
+    local got = {}
+    for i, r in ipairs(d:output("S2"):read_all()) do
+      got[i] = { r.key, r.value, r.timestamp, r.window.start, r.window["end"] }
+    end
+    assert.same({
+      { 0, { 0, 0, 1 }, 0, 0, 0 }, { 0, nil, 0, 0, 0 }, { 0, { 0, 10000, 2 }, 10000, 0, 10000 },
+      { 1, { 10000, 10000, 3 }, 10000, 10000, 10000 },
+      { 1, { 10000, 40000, 4 }, 40000, 10000, 40000 },
+    }, got)
+    d:close()
+  end)
+
+  it("the workshop's hopping table topic, read back as a stream, joins a table by product", function()
+    -- the workshop's out_of_stock_events over product_demand_last_3mins, a
+    -- stream over the hopping table's topic: it is repartitioned by its
+    -- inner key first (class 7), and keeps its window
+    local app = sh.app { id = "wk", topology = function(b)
+      local stock = b:table("stock", { key = "int", value = "long" })
+      b:stream("demand", { key = sh.windowed("int", { size = "3m" }), value = "long" })
+       :join(stock, function(demand, level) return { demand = demand, stock = level } end,
+             { name = "demand_stock" })
+       :map_values(function(v, _, rec) v.start = rec.window.start; return v end)
+       :to("events", { key = "int", value = "json" })
+    end }
+    local d = testing.driver(app)
+    d:input("stock"):pipe(15, -3, 0)
+    d:input("demand"):pipe({ key = 15, window = { start = 60000, ["end"] = 240000 } }, 4, 150000)
+    local out = d:output("events"):read_all()
+    assert.same({ { key = 15, value = { demand = 4, stock = -3, start = 60000 }, timestamp = 150000 } },
+                { { key = out[1].key, value = out[1].value, timestamp = out[1].timestamp } })
+    assert.truthy(d:describe():find("wk-demand_stock-repartition", 1, true))
+    d:close()
+  end)
+
+  it("sh.windowed checks its arguments", function()
+    assert.has_error(function() sh.windowed("int", {}) end)
+    assert.has_error(function() sh.windowed("nope", { size = "1m" }) end)
+    assert.has_error(function() sh.windowed("int", { size = "1m", session = true }) end)
+    assert.equal("windowed:int:180000", sh.windowed("int", { size = "3m" }))
+  end)
+end)
