@@ -254,7 +254,7 @@ static void test_window_retention(void) {
     int failed_puts = 0, most_segments = 0;
     for (int64_t minute = 10; minute < 2 * 24 * 60; minute++) {
         for (int key = 0; key < 3; key++) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "k%d", key);
             failed_puts += wput(s, k, minute * MINUTE, "x", minute * MINUTE) != SH_OK;
         }
@@ -329,7 +329,7 @@ static void test_window_paging(void) {
     if (!s) return;
     for (int minute = 0; minute < 4; minute++)
         for (int key = 0; key < 5; key++) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "k%d", key);
             CHECK(wput(s, k, minute * MINUTE, "v", 4 * MINUTE) == SH_OK);
         }
@@ -436,7 +436,7 @@ static void check_batch_restore(int kind) {
     if (!source || !copy) return;
     for (int minute = 0; minute < 30; minute++)
         for (int key = 0; key < 5; key++) {
-            char k[8], v[16];
+            char k[16], v[16];
             snprintf(k, sizeof k, "k%d", key);
             snprintf(v, sizeof v, "%d", minute * 10 + key);
             bool drop = (minute + key) % 4 == 0;
