@@ -601,6 +601,16 @@ sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
     return iter ? sh_store_iter_attach(store, iter) : NULL;
 }
 
+sh_store_iter_t *sh_store_iter_sorted(sh_store_t *store, const char *after_key, size_t after_len,
+                                      int64_t after_start) {
+    if (!store || sh_store_check_kind(store, store->shared->kind, "iter_sorted") != SH_OK)
+        return NULL;
+    sh_store_iter_t *iter = store->shared->kind == SH_STORE_WINDOW
+                                ? sh_window_iter_sorted(store, after_key, after_len, after_start)
+                                : kv_iter_all(store, after_key, after_len);
+    return iter ? sh_store_iter_attach(store, iter) : NULL;
+}
+
 sh_store_iter_t *sh_store_iter_attach(sh_store_t *store, sh_store_iter_t *iter) {
     sh_store_lock();
     iter->shared = store->shared;

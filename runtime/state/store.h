@@ -57,6 +57,13 @@ void sh_store_foreach(sh_ctx_t *ctx, void (*fn)(sh_store_t *store, void *arg), v
  * with SH_ERR_INVALID while that store is open. */
 int sh_store_delete_state(const char *state_dir, const char *name, int32_t partition);
 
+/* Like sh_ffi_store_iter_all, but every kind in (key, window start) order
+ * (a window store's segments merged), starting after (after_key,
+ * after_start): what a pager needs to resume where it stopped. Creating it
+ * costs a seek per segment, O(log N); the caller decides how far to read. */
+sh_store_iter_t *sh_store_iter_sorted(sh_store_t *store, const char *after_key, size_t after_len,
+                                      int64_t after_start);
+
 /* Removes a directory tree (streamhost reset); a missing path is not an error. */
 int sh_store_remove_tree(const char *path);
 
@@ -117,6 +124,7 @@ struct sh_store_iter {
     int kind;
     rocksdb_iterator_t **iters; /* one per segment (one for key-value stores) */
     int iter_count, current;
+    bool merged; /* window stores: read the segments merged, in (key, start) order */
     char *prefix; /* fetch: the encoded key every entry must start with */
     size_t prefix_len;
     int64_t to;       /* fetch: last window start wanted */
@@ -156,6 +164,8 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
 int sh_store_write_batch(sh_store_t *store, rocksdb_writebatch_t *batch);
 sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
                                     int64_t after_start);
+sh_store_iter_t *sh_window_iter_sorted(sh_store_t *store, const char *after_key, size_t after_len,
+                                       int64_t after_start);
 int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                         int64_t *window_start);
 

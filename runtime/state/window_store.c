@@ -536,10 +536,71 @@ sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, si
     return iter;
 }
 
+sh_store_iter_t *sh_window_iter_sorted(sh_store_t *store, const char *after_key,
+                                       size_t after_len, int64_t after_start) {
+    size_t len = 0;
+    if (after_key && encode(store, after_key, after_len, after_start, &len) != SH_OK) {
+        sh_store_set_error(store, "out of memory");
+        return NULL;
+    }
+    /* Every segment may hold keys after the position: seek each. */
+    sh_store_iter_t *iter = iter_over(store, INT64_MIN, INT64_MAX);
+    if (!iter) return NULL;
+    iter->merged = true;
+    for (int i = 0; i < iter->iter_count; i++) {
+        rocksdb_iterator_t *it = iter->iters[i];
+        if (!after_key) {
+            rocksdb_iter_seek_to_first(it);
+            continue;
+        }
+        rocksdb_iter_seek(it, store->key_buf, len);
+        size_t found_len = 0;
+        const char *found = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &found_len) : NULL;
+        if (found && found_len == len && memcmp(found, store->key_buf, len) == 0)
+            rocksdb_iter_next(it);
+    }
+    return iter;
+}
+
+/* RocksDB's bytewise order: memcmp, then the shorter first. */
+static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* The segment iterator to read next: iter->current, or for a merged
+ * iterator the one at the smallest key (a scan over the segments, of which
+ * there are a few). Returns iter_count at the end, -1 on error. */
+static int next_segment(sh_store_iter_t *iter) {
+    if (!iter->merged) return iter->current;
+    int best = iter->iter_count;
+    const char *best_key = NULL;
+    size_t best_len = 0;
+    for (int i = 0; i < iter->iter_count; i++) {
+        rocksdb_iterator_t *it = iter->iters[i];
+        if (!rocksdb_iter_valid(it)) {
+            char *err = NULL;
+            rocksdb_iter_get_error(it, &err);
+            if (!err) continue;
+            snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
+            free(err);
+            return -1;
+        }
+        size_t len = 0;
+        const char *key = rocksdb_iter_key(it, &len);
+        if (!best_key || compare_bytes(key, len, best_key, best_len) < 0)
+            best = i, best_key = key, best_len = len;
+    }
+    return best;
+}
+
 int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                         int64_t *window_start) {
-    while (iter->current < iter->iter_count) {
-        rocksdb_iterator_t *it = iter->iters[iter->current];
+    for (;;) {
+        int segment = next_segment(iter);
+        if (segment < 0) return SH_ERR_STORE;
+        if (segment >= iter->iter_count) break;
+        rocksdb_iterator_t *it = iter->iters[segment];
         if (!rocksdb_iter_valid(it)) {
             char *err = NULL;
             rocksdb_iter_get_error(it, &err);
