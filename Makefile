@@ -5,7 +5,7 @@
 CC ?= cc
 PKGS := luajit rdkafka
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lpthread -lm -ldl
 
@@ -27,17 +27,17 @@ build/%.o: runtime/%.c $(HEADERS)
 
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
 bin/streamhost: build/cli/main.o $(CORE_OBJ)
-	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 lib/libstreamhost.so: $(CORE_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
 
 build/%_test: runtime/%_test.c $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh
