@@ -51,7 +51,7 @@ function _M.declare(inst, spec)
   end
   if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
   if inst.app_id then
-    C.sh_ffi_sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
+    C.sh_ffi_sink_add(inst.ctx, core.topic_name(inst.app_id, "changelog", spec.name), 0)
   end
   inst.stores[spec.name] = store
   return store

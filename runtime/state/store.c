@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/topic_name.h"
 #include "state/store.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -348,7 +349,7 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
     sh_store_t *store = calloc(1, sizeof *store);
     char *dir = format_path("%s/%s/%" PRId32, state_dir, name, partition);
     if (!store || !dir || !(store->name = strdup(name)) ||
-        (app_id && !(store->changelog_topic = format_path("%s-%s-changelog", app_id, name)))) {
+        (app_id && !(store->changelog_topic = sh_topic_name(app_id, SH_TOPIC_CHANGELOG, name)))) {
         open_failed(ctx, name, partition, "out of memory");
         goto fail;
     }
