@@ -18,6 +18,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "base/log.h"
+#include "engine/ctx.h"
 #include "state/store.h"
 
 typedef struct sh_task sh_task_t;
