@@ -41,6 +41,7 @@ static bool match(const char *app_id, const char *topic, const char *suffix, siz
 
 int sh_topic_name_parse(const char *app_id, const char *topic, char **name_out) {
     if (name_out) *name_out = NULL;
+    if (!app_id || !topic) return SH_TOPIC_SOURCE;
     size_t id_len = strlen(app_id);
     if (strncmp(topic, app_id, id_len) == 0 && strcmp(topic + id_len, "-dlq") == 0)
         return SH_TOPIC_DLQ;

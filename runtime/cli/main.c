@@ -21,7 +21,7 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
-#include "engine/host.h"
+#include "cli/run.h"
 #include "cli/reset.h"
 
 static const char *usage_main =
@@ -105,7 +105,7 @@ static int cmd_run(int argc, char **argv) {
         fputs(usage_run, stdout);
         return 0;
     }
-    sh_host_options_t o = {.http = "127.0.0.1:8088"};
+    sh_run_options_t o = {.http = "127.0.0.1:8088"};
     sh_kv_t sets[argc];
     o.sets = sets;
     for (int i = 0; i < argc; i++) {
@@ -141,7 +141,7 @@ static int cmd_run(int argc, char **argv) {
     }
     if (!o.app_path) return usage_error("%s", "run needs an APP.lua");
     if (check_app_file(o.app_path)) return 2;
-    int rc = sh_host_run(&o);
+    int rc = sh_run(&o);
     for (int i = 0; i < o.set_count; i++) free(sets[i].key);
     return rc;
 }

@@ -19,7 +19,8 @@
 #include <string.h>
 
 #include "base/topic_name.h"
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
+#include "kafka/conf.h"
 #include "cli/reset.h"
 #include "state/store.h"
 
@@ -113,7 +114,7 @@ static int rewind_group(reset_t *r) {
     int rc = 0;
     for (int i = 0; i < sh_ffi_source_count(ctx) && rc == 0; i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
-        int partitions = sh_kafka_partition_count(r->rk, topic, 10000);
+        int partitions = sh_kafka_admin_partition_count(r->rk, topic, 10000);
         if (partitions <= 0) {
             printf("  %s does not exist; nothing to rewind\n", topic);
             continue;
@@ -158,7 +159,7 @@ static int skip_changelogs(reset_t *r) {
             fprintf(stderr, "streamhost reset: out of memory\n");
             return 1;
         }
-        int partitions = sh_kafka_partition_count(r->rk, changelog, 10000);
+        int partitions = sh_kafka_admin_partition_count(r->rk, changelog, 10000);
         for (int p = 0; p < partitions; p++) {
             int64_t low, high;
             if (rd_kafka_query_watermark_offsets(r->rk, changelog, p, &low, &high, 10000) || high <= 0)
@@ -214,7 +215,7 @@ int sh_reset_run(const sh_reset_options_t *o) {
     const sh_kv_t *props = sh_vm_kafka_props(r.vm, &n);
     sh_kv_t overrides[] = {{"bootstrap.servers", (char *)bootstrap},
                            {"enable.auto.commit", "false"}};
-    rd_kafka_conf_t *conf = sh_kafka_conf(RD_KAFKA_CONSUMER, r.id, props, n, overrides, 2, err,
+    rd_kafka_conf_t *conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, r.id, props, n, overrides, 2, err,
                                           sizeof err);
     if (!conf || !(r.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
         fprintf(stderr, "streamhost reset: consumer configuration: %s\n", err);

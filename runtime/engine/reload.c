@@ -1,98 +1,225 @@
 /*
- * reload.c - change detection for hot reload.
+ * reload.c - one version number for the process (see reload.h).
  *
- * inotify watches the directories of the watched files, not the files: an
- * editor that saves by writing a new file and renaming it over the old one
- * replaces the inode, and a watch on the file itself would go quiet. Events
- * are matched by name. The host checks sh_reload_pending between batches and
- * does the reload itself (host.c), so nothing here touches Lua.
+ * A published version is a slot per thread holding that thread's VM until
+ * it takes it. A thread that has not taken version N when N+1 is published
+ * gets N+1 and N's VM is freed unused: threads may skip versions, never run
+ * different ones once they have all passed a batch boundary.
  */
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "engine/reload.h"
 #include "base/log.h"
-
-typedef struct watched {
-    int wd;
-    char dir[PATH_MAX];
-    char name[NAME_MAX + 1];
-} watched_t;
+#include "engine/reload.h"
+#include "engine/watch.h"
 
 struct sh_reload {
-    int fd;
-    int seen; /* the request generation this watcher has acted on */
-    watched_t *files;
-    int count;
+    char *app_path, *state_dir;
+    int threads;
+    const sh_output_t *const *outputs;
+    sh_watch_t *watch;
+    int seen; /* the request generation acted on */
+    pthread_mutex_t lock;
+    int version;     /* published last */
+    sh_vm_t **slots; /* per thread: the VM of `version` not yet taken */
 };
 
-/* SIGHUP and POST /reload bump a generation; every stream thread's watcher
- * notices it once. Lock-free atomics are async-signal-safe. */
+/* SIGHUP and POST /reload bump a generation; lock-free atomics are
+ * async-signal-safe. */
 static int generation;
 
 void sh_reload_request(void) { __atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST); }
 
-sh_reload_t *sh_reload_new(void) {
-    sh_reload_t *reload = calloc(1, sizeof *reload);
-    if (!reload) return NULL;
-    reload->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    reload->seen = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
-    if (reload->fd < 0) sh_log(SH_LOG_WARN, "inotify unavailable (%s): reload on SIGHUP only", strerror(errno));
-    return reload;
-}
-
-void sh_reload_free(sh_reload_t *reload) {
-    if (!reload) return;
-    if (reload->fd >= 0) close(reload->fd);
-    free(reload->files);
-    free(reload);
-}
-
-void sh_reload_watch(sh_reload_t *reload, const char *const *files, int count) {
-    if (reload->fd < 0) return;
-    for (int i = 0; i < reload->count; i++) inotify_rm_watch(reload->fd, reload->files[i].wd);
-    free(reload->files);
-    reload->files = calloc((size_t)count, sizeof *reload->files);
-    reload->count = 0;
-    for (int i = 0; i < count && reload->files; i++) {
-        char resolved[PATH_MAX];
-        if (!realpath(files[i], resolved)) continue;
-        watched_t *w = &reload->files[reload->count];
-        char *slash = strrchr(resolved, '/');
-        *slash = 0;
-        snprintf(w->dir, sizeof w->dir, "%s", resolved[0] ? resolved : "/");
-        snprintf(w->name, sizeof w->name, "%s", slash + 1);
-        /* watching a directory twice returns the same descriptor */
-        w->wd = inotify_add_watch(reload->fd, w->dir, IN_CLOSE_WRITE | IN_MOVED_TO);
-        if (w->wd >= 0) reload->count++;
+sh_reload_t *sh_reload_new(const char *app_path, const char *state_dir, int threads,
+                           const sh_output_t *const *outputs) {
+    sh_reload_t *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->app_path = strdup(app_path);
+    r->state_dir = strdup(state_dir);
+    r->threads = threads;
+    r->outputs = outputs;
+    r->version = 1;
+    r->seen = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
+    r->slots = calloc((size_t)threads, sizeof *r->slots);
+    r->watch = sh_watch_new();
+    pthread_mutex_init(&r->lock, NULL);
+    if (!r->app_path || !r->state_dir || !r->slots || !r->watch) {
+        sh_reload_free(r);
+        return NULL;
     }
+    return r;
 }
 
-bool sh_reload_pending(sh_reload_t *reload) {
-    bool changed = false;
-    if (reload->fd >= 0) {
-        char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-        ssize_t n;
-        while ((n = read(reload->fd, buf, sizeof buf)) > 0) {
-            for (char *p = buf; p < buf + n;) {
-                struct inotify_event *ev = (struct inotify_event *)p;
-                for (int i = 0; ev->len && i < reload->count; i++)
-                    if (reload->files[i].wd == ev->wd && strcmp(reload->files[i].name, ev->name) == 0)
-                        changed = true;
-                p += sizeof *ev + ev->len;
-            }
+void sh_reload_free(sh_reload_t *r) {
+    if (!r) return;
+    for (int i = 0; r->slots && i < r->threads; i++) sh_vm_free(r->slots[i]);
+    free(r->slots);
+    sh_watch_free(r->watch);
+    pthread_mutex_destroy(&r->lock);
+    free(r->app_path);
+    free(r->state_dir);
+    free(r);
+}
+
+void sh_reload_watch(sh_reload_t *r, sh_vm_t *running) {
+    int count;
+    const char *const *files = sh_vm_watched_files(running, &count);
+    sh_watch_files(r->watch, files, count);
+}
+
+static bool reads_topic(sh_ctx_t *ctx, const char *topic) {
+    for (int i = 0; i < sh_ffi_source_count(ctx); i++)
+        if (strcmp(sh_ffi_source_name(ctx, i), topic) == 0) return true;
+    return false;
+}
+
+static const sh_store_decl_t *find_store(sh_ctx_t *ctx, const char *name) {
+    for (int i = 0; i < sh_ffi_store_count(ctx); i++)
+        if (strcmp(sh_ctx_store_decl(ctx, i)->name, name) == 0) return sh_ctx_store_decl(ctx, i);
+    return NULL;
+}
+
+static const char *kind_name(int kind) { return kind == SH_STORE_WINDOW ? "window" : "key-value"; }
+
+/* The stores both versions declare must agree on what their bytes mean. */
+static bool same_stores(sh_vm_t *running, sh_vm_t *next, char *why, size_t len) {
+    sh_ctx_t *a = sh_vm_ctx(running), *b = sh_vm_ctx(next);
+    int files;
+    const char *app = sh_vm_watched_files(next, &files)[0];
+    for (int i = 0; i < sh_ffi_store_count(b); i++) {
+        const sh_store_decl_t *n = sh_ctx_store_decl(b, i), *o = find_store(a, n->name);
+        if (!o) continue; /* a new store starts empty */
+        const char *what = NULL;
+        char was[128] = "", is[128] = "";
+        if (o->kind != n->kind) {
+            what = "kind";
+            snprintf(was, sizeof was, "%s", kind_name(o->kind));
+            snprintf(is, sizeof is, "%s", kind_name(n->kind));
+        } else if (strcmp(o->key_serde, n->key_serde) != 0) {
+            what = "key format";
+            snprintf(was, sizeof was, "%s", o->key_serde);
+            snprintf(is, sizeof is, "%s", n->key_serde);
+        } else if (strcmp(o->value_serde, n->value_serde) != 0) {
+            what = "value format";
+            snprintf(was, sizeof was, "%s", o->value_serde);
+            snprintf(is, sizeof is, "%s", n->value_serde);
+        } else if (o->kind == SH_STORE_WINDOW && o->window_size_ms != n->window_size_ms) {
+            what = "window size";
+            snprintf(was, sizeof was, "%lld ms", (long long)o->window_size_ms);
+            snprintf(is, sizeof is, "%lld ms", (long long)n->window_size_ms);
+        } else if (strcmp(o->source_topic, n->source_topic) != 0) {
+            what = "input topic";
+            snprintf(was, sizeof was, "%s", o->source_topic);
+            snprintf(is, sizeof is, "%s", n->source_topic);
+        }
+        if (what) {
+            snprintf(why, len,
+                     "%s:1: store %s changes its %s from %s to %s, which its saved state and "
+                     "changelog cannot follow; give the store a new name, or stop the app and "
+                     "run `streamhost reset` before starting the new version",
+                     app, n->name, what, was, is);
+            return false;
         }
     }
+    return true;
+}
+
+bool sh_reload_compatible(sh_vm_t *running, sh_vm_t *next, char *why, size_t len) {
+    sh_ctx_t *a = sh_vm_ctx(running), *b = sh_vm_ctx(next);
+    for (int i = 0; i < sh_ffi_source_count(b); i++) {
+        const char *topic = sh_ffi_source_name(b, i);
+        if (reads_topic(a, topic)) continue;
+        char *where = sh_vm_source_location(next, topic);
+        snprintf(why, len,
+                 "%s: the new version reads topic %s, which the running one does not; "
+                 "restart the app to change its inputs",
+                 where, topic);
+        free(where);
+        return false;
+    }
+    for (int i = 0; i < sh_ffi_source_count(a); i++) {
+        const char *topic = sh_ffi_source_name(a, i);
+        if (reads_topic(b, topic)) continue;
+        int files;
+        snprintf(why, len,
+                 "%s:1: the new version no longer reads topic %s; restart the app to change "
+                 "its inputs",
+                 sh_vm_watched_files(next, &files)[0], topic);
+        return false;
+    }
+    return same_stores(running, next, why, len);
+}
+
+bool sh_reload_pending(sh_reload_t *r) {
+    return __atomic_load_n(&generation, __ATOMIC_SEQ_CST) != r->seen;
+}
+
+static double ms_since(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+bool sh_reload_check(sh_reload_t *r, sh_vm_t *running) {
+    bool changed = sh_watch_changed(r->watch);
     int now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
-    if (now != reload->seen) {
-        reload->seen = now;
+    if (now != r->seen) {
+        r->seen = now;
         changed = true;
     }
-    return changed;
+    if (!changed) return false;
+
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    pthread_mutex_lock(&r->lock);
+    int version = r->version + 1;
+    pthread_mutex_unlock(&r->lock);
+    sh_vm_t **next = calloc((size_t)r->threads, sizeof *next);
+    char err[2048] = "out of memory";
+    bool ok = next != NULL;
+    for (int i = 0; ok && i < r->threads; i++) {
+        next[i] = sh_vm_load(r->app_path, r->outputs[i], version, r->state_dir, err, sizeof err);
+        ok = next[i] && (i > 0 || sh_reload_compatible(running, next[0], err, sizeof err));
+    }
+    if (!ok) {
+        for (int i = 0; next && i < r->threads; i++) sh_vm_free(next[i]);
+        free(next);
+        sh_log(SH_LOG_ERROR, "reload failed: %s; keeping version %d", err, version - 1);
+        return false;
+    }
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->threads; i++) {
+        sh_vm_free(r->slots[i]); /* a version this thread never took */
+        r->slots[i] = next[i];
+    }
+    r->version = version;
+    pthread_mutex_unlock(&r->lock);
+    free(next);
+    sh_reload_watch(r, running); /* the same files until the swap: refreshed below */
+    int count;
+    const char *const *files = sh_vm_watched_files(r->slots[0] ? r->slots[0] : running, &count);
+    sh_watch_files(r->watch, files, count);
+    sh_log(SH_LOG_INFO, "reloaded %s as version %d in %.1f ms (%d stream thread%s)", r->app_path,
+           version, ms_since(&start), r->threads, r->threads > 1 ? "s" : "");
+    return true;
+}
+
+sh_vm_t *sh_reload_take(sh_reload_t *r, int thread, int *version) {
+    pthread_mutex_lock(&r->lock);
+    sh_vm_t *vm = r->slots[thread];
+    r->slots[thread] = NULL;
+    *version = r->version;
+    pthread_mutex_unlock(&r->lock);
+    return vm;
+}
+
+int sh_reload_version(sh_reload_t *r) {
+    pthread_mutex_lock(&r->lock);
+    int v = r->version;
+    pthread_mutex_unlock(&r->lock);
+    return v;
 }

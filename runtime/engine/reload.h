@@ -1,21 +1,44 @@
 /*
- * reload.h - notices when the app should be reloaded: a watched file was
- * written, or SIGHUP arrived.
+ * reload.h - hot reload as one decision for the whole process (reload.c).
+ *
+ * One thread (the first) notices a change or a request between its
+ * batches, loads the new version once per stream thread, and checks it
+ * against the running one (input topics; stores' kind, formats, windows).
+ * Only if every load passes is the version published; each stream thread
+ * then takes its VM between two of its batches. So every thread runs the
+ * same version number, or none changes.
  */
 #ifndef SH_RELOAD_H
 #define SH_RELOAD_H
 
 #include <stdbool.h>
 
+#include "engine/vm.h"
+
 typedef struct sh_reload sh_reload_t;
 
-sh_reload_t *sh_reload_new(void);
+/* outputs[i]: where thread i's VMs emit (must outlive the reloader). */
+sh_reload_t *sh_reload_new(const char *app_path, const char *state_dir, int threads,
+                           const sh_output_t *const *outputs);
 void sh_reload_free(sh_reload_t *reload);
-/* Replaces the watched set (the app file and the modules it required). */
-void sh_reload_watch(sh_reload_t *reload, const char *const *files, int count);
-/* True once per burst of changes or SIGHUP since the last call; never blocks. */
-bool sh_reload_pending(sh_reload_t *reload);
-/* Asks for a reload (SIGHUP handler, HTTP). Async-signal-safe. */
+/* Asks for a reload (SIGHUP handler, POST /reload). Async-signal-safe. */
 void sh_reload_request(void);
+/* Watches the files running (the version in force) reads. */
+void sh_reload_watch(sh_reload_t *reload, sh_vm_t *running);
+/* If a change or request is pending, tries the new version against running
+ * and publishes it when it passes; a refusal is logged with its reason.
+ * Returns true when a version was published.
+ * @locality the first stream thread, between batches */
+bool sh_reload_check(sh_reload_t *reload, sh_vm_t *running);
+/* Whether a reload is pending, without acting on it (tests). */
+bool sh_reload_pending(sh_reload_t *reload);
+/* The VM thread should switch to, with its version, or NULL when it runs
+ * the latest. The caller owns the VM.
+ * @locality stream thread `thread`, between batches @locks reload's mutex */
+sh_vm_t *sh_reload_take(sh_reload_t *reload, int thread, int *version);
+/* The version published last (1 before any reload). */
+int sh_reload_version(sh_reload_t *reload);
+/* Why next cannot take over from running, in why; true when it can. */
+bool sh_reload_compatible(sh_vm_t *running, sh_vm_t *next, char *why, size_t len);
 
 #endif

@@ -34,7 +34,10 @@ struct sh_vm {
     char **table_topics;
     int table_topic_count;
     bool has_tick, has_release_task; /* optional methods of the app table */
+    bool loaded;                     /* app_ref holds the app: close it before the VM goes */
 };
+
+static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults);
 
 const char *sh_vm_lua_dir(void) {
     static char dir[PATH_MAX];
@@ -148,6 +151,7 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_getfield(L, -1, "process");
     vm->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->loaded = true;
     lua_settop(L, 0);
     return vm;
 
@@ -157,8 +161,13 @@ lua_error:
     return NULL;
 }
 
+/* The app's close first: its store handles go with it, so a reloaded-away
+ * version leaves no RocksDB instance open behind it. */
 void sh_vm_free(sh_vm_t *vm) {
     if (!vm) return;
+    if (vm->loaded && call_app(vm, "close", 0, 0) != 0)
+        sh_log(SH_LOG_WARN, "closing %s version %d: %s", vm->app_id ? vm->app_id : "app",
+               sh_ffi_ctx_version(vm->ctx), lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
     if (vm->L) lua_close(vm->L);
     sh_ffi_ctx_destroy(vm->ctx);
     free(vm->app_id);
@@ -187,6 +196,11 @@ bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic) {
     for (int i = 0; i < vm->table_topic_count; i++)
         if (strcmp(vm->table_topics[i], topic) == 0) return true;
     return false;
+}
+
+const char *const *sh_vm_table_topics(sh_vm_t *vm, int *count) {
+    *count = vm->table_topic_count;
+    return (const char *const *)vm->table_topics;
 }
 
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count) {

@@ -33,6 +33,8 @@ const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
 /* Whether topic is read as a table (b:table): the host catches such topics
  * up before it lets the other inputs flow. */
 bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic);
+/* Every topic read as a table. */
+const char *const *sh_vm_table_topics(sh_vm_t *vm, int *count);
 /* Partitions declared for source topic `topic` (0: not declared). */
 int sh_vm_source_partitions(sh_vm_t *vm, const char *topic);
 /* Where the app declares source `topic`, as "file:line". Caller frees. */

@@ -34,8 +34,8 @@
 
 #include <microhttpd.h>
 
-#include "http/http.h"
 #include "engine/reload.h"
+#include "http/http.h"
 
 struct sh_http {
     struct MHD_Daemon *daemon;
@@ -57,7 +57,8 @@ static void buf_add(buf_t *b, const char *s, size_t n) {
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *grown = realloc(b->data, cap);
         if (!grown) {
             b->failed = true;
@@ -103,7 +104,8 @@ static void json_string(buf_t *b, const char *s, size_t n) {
 
 static uint64_t get_be(const char *p, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | (unsigned char)p[i];
+    for (int i = 0; i < n; i++)
+        v = v << 8 | (unsigned char)p[i];
     return v;
 }
 
@@ -204,8 +206,8 @@ static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) 
 
 /* A lookup holds each stream thread's lock for one get per task, or for
  * one key's windows: work bounded by the key, not by the store. */
-static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
-                               const sh_store_decl_t *d, const char *text) {
+static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http, const sh_store_decl_t *d,
+                               const char *text) {
     char key[4096];
     long key_len = sh_http_parse_key(d->key_serde, text, key, sizeof key);
     if (key_len < 0)
@@ -455,7 +457,8 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
                                const sh_store_decl_t *d) {
     int64_t limit = 100, after_start = INT64_MIN;
     if (!arg_int64(c, "limit", &limit) || limit <= 0 || !arg_int64(c, "after_start", &after_start))
-        return respond_error(c, 400, "limit must be a positive integer, after_start a window start");
+        return respond_error(c, 400,
+                             "limit must be a positive integer, after_start a window start");
     const char *after_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
     char after[4096];
     long after_len = -1;
@@ -468,8 +471,7 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
     if (n < 0) return respond_error(c, 500, "out of memory paging store %s", d->name);
     int rc = SH_OK;
     for (int i = 0; i < n && after_len >= 0; i++)
-        if (!cursor_set_after(&cursors[i], after, (size_t)after_len,
-                              windowed ? after_start : 0))
+        if (!cursor_set_after(&cursors[i], after, (size_t)after_len, windowed ? after_start : 0))
             rc = SH_ERR_NOMEM;
 
     buf_t b = {0}, last = {0};
@@ -500,8 +502,8 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
     if (rc != SH_OK) {
         free(b.data);
         free(last.data);
-        return respond_error(c, 500, "reading store %s failed (%s); try again",
-                             d->name, sh_ffi_err_name(rc));
+        return respond_error(c, 500, "reading store %s failed (%s); try again", d->name,
+                             sh_ffi_err_name(rc));
     }
     buf_str(&b, "], \"next\": ");
     if (more) {
@@ -566,9 +568,8 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version, (void)upload_data;
     static int started;
     sh_http_t *http = cls;
@@ -630,12 +631,14 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_group
     http->tasks = tasks;
     http->task_groups = task_groups;
     pthread_mutex_init(&http->lock, NULL);
-    http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-                                    on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                    MHD_OPTION_END);
+    http->daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
+                         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!http->daemon) {
-        sh_log(SH_LOG_WARN, "http: cannot listen on %s (in use?); going on without pull queries "
-               "(choose another with --http HOST:PORT, or --http off)", address);
+        sh_log(SH_LOG_WARN,
+               "http: cannot listen on %s (in use?); going on without pull queries "
+               "(choose another with --http HOST:PORT, or --http off)",
+               address);
         pthread_mutex_destroy(&http->lock);
         free(http);
         return NULL;

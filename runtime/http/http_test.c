@@ -76,8 +76,8 @@ static void test_port_taken(void) {
 
 /* ---- a server over real tasks ---- */
 
-#define KEYS 50000        /* over both partitions */
-#define WINDOW_KEYS 2000  /* 3 windows each */
+#define KEYS 50000       /* over both partitions */
+#define WINDOW_KEYS 2000 /* 3 windows each */
 #define MINUTE 60000LL
 #define BASE_TS 1700000000000LL
 #define RETENTION (24 * 60 * MINUTE)
@@ -102,8 +102,8 @@ static void fill(int p) {
     for (int i = p; i < KEYS; i += 2) {
         int n = snprintf(key, sizeof key, "k%06d", i);
         int v = snprintf(value, sizeof value, "{\"n\":%d}", i);
-        sh_ffi_record_t r = {.key = key, .key_len = (size_t)n, .value = value,
-                             .value_len = (size_t)v};
+        sh_ffi_record_t r = {
+            .key = key, .key_len = (size_t)n, .value = value, .value_len = (size_t)v};
         bad += sh_store_restore_batch(kv, &r, 1) != SH_OK;
     }
     for (int i = p; i < WINDOW_KEYS; i += 2) {
@@ -111,8 +111,8 @@ static void fill(int p) {
             int n = snprintf(key, sizeof key, "w%05d", i);
             put_be64(key + n, (uint64_t)(BASE_TS + w * MINUTE));
             int v = snprintf(value, sizeof value, "%d", i * 3 + w);
-            sh_ffi_record_t r = {.key = key, .key_len = (size_t)n + 8, .value = value,
-                                 .value_len = (size_t)v};
+            sh_ffi_record_t r = {
+                .key = key, .key_len = (size_t)n + 8, .value = value, .value_len = (size_t)v};
             bad += sh_store_restore_batch(win, &r, 1) != SH_OK;
         }
     }
@@ -135,7 +135,8 @@ static int free_port(void) {
 static int http_get(const char *path, char **body) {
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
@@ -188,8 +189,7 @@ static void test_paging(void) {
         }
         pages++;
         for (char *p = strstr(body, "{\"key\": \""); p; p = strstr(p + 1, "{\"key\": \"")) {
-            snprintf(want, sizeof want, "{\"key\": \"k%06d\", \"value\": {\"n\":%d}}", seen,
-                     seen);
+            snprintf(want, sizeof want, "{\"key\": \"k%06d\", \"value\": {\"n\":%d}}", seen, seen);
             wrong += strncmp(p, want, strlen(want)) != 0;
             seen++;
         }

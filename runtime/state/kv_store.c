@@ -38,8 +38,8 @@ const sh_registry_kind_t sh_kv_kind = {.tag = 'k', .label = "key-value"};
 
 static void set_error(sh_kv_t *kv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(sh_kv_t *kv, const char *fmt, ...) {
-    int n = snprintf(kv->errmsg, kv->errlen, "store %s partition %d: ", kv->name,
-                     (int)kv->partition);
+    int n =
+        snprintf(kv->errmsg, kv->errlen, "store %s partition %d: ", kv->name, (int)kv->partition);
     if (n < 0 || (size_t)n >= kv->errlen) return;
     va_list ap;
     va_start(ap, fmt);
@@ -70,8 +70,12 @@ sh_kv_t *sh_kv_open(sh_db_t *db, sh_changelog_t *changelog, const char *name, in
                     char *errmsg, size_t errlen) {
     sh_kv_t *kv = calloc(1, sizeof *kv);
     if (!kv) return NULL;
-    *kv = (sh_kv_t){.db = db, .changelog = changelog, .name = name, .partition = partition,
-                    .errmsg = errmsg, .errlen = errlen};
+    *kv = (sh_kv_t){.db = db,
+                    .changelog = changelog,
+                    .name = name,
+                    .partition = partition,
+                    .errmsg = errmsg,
+                    .errlen = errlen};
     return kv;
 }
 

@@ -347,8 +347,10 @@ void sh_registry_retire_family(sh_db_t *db, rocksdb_column_family_handle_t *fami
             void *grown = realloc(e->retired, sizeof *e->retired * (size_t)cap);
             if (!grown) {
                 /* Leaking one handle beats destroying it under a reader. */
-                sh_log(SH_LOG_WARN, "state store %s: out of memory; leaking a column family "
-                       "handle", e->dir);
+                sh_log(SH_LOG_WARN,
+                       "state store %s: out of memory; leaking a column family "
+                       "handle",
+                       e->dir);
                 pthread_mutex_unlock(&registry_lock);
                 return;
             }

@@ -20,7 +20,7 @@
 /* One open database. Kinds read these fields; only registry.c writes them,
  * except kind_state, which belongs to the kind. */
 typedef struct sh_db {
-    rocksdb_t *rocks; /* NULL after a rebuild failed: every use must check */
+    rocksdb_t *rocks;           /* NULL after a rebuild failed: every use must check */
     rocksdb_options_t *options; /* also for column families the kind makes */
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write;

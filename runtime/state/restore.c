@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "state/restore.h"
 
 #define RESTORE_BATCH 4096
@@ -62,8 +63,8 @@ static void log_progress(const restore_t *r, bool final) {
 static int find_range(rd_kafka_t *consumer, restore_t *r, int64_t checkpoint, int64_t *start,
                       int64_t *high, char *errbuf, size_t errlen) {
     int64_t low = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(consumer, r->changelog,
-                                                               r->partition, &low, high, 10000);
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(consumer, r->changelog, r->partition, &low, high, 10000);
     if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
         low = *high = 0; /* no changelog yet: nothing to replay */
@@ -92,8 +93,7 @@ static ssize_t replay_batch(rd_kafka_queue_t *queue, restore_t *r, int64_t *last
     rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 200);
     if (first) {
         r->messages[0] = first;
-        ssize_t more =
-            rd_kafka_consume_batch_queue(queue, 0, r->messages + 1, RESTORE_BATCH - 1);
+        ssize_t more = rd_kafka_consume_batch_queue(queue, 0, r->messages + 1, RESTORE_BATCH - 1);
         n = 1 + (more > 0 ? more : 0);
     }
     int count = 0, rc = 0;

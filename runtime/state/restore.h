@@ -10,9 +10,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "state/store.h"
-/* engine/host.c reaches sh_tasks_* through this header; it moves to
- * state/tasks.h with the loop's rewrite, and then this include goes. */
-#include "state/tasks.h"
 
 /* Replays changelog's partition (the store's) into store, from the offset
  * after its checkpoint up to the high watermark, with consumer (assign()

@@ -17,8 +17,8 @@
 
 #include "base/check.h"
 
-#define KV_KEYS 60000       /* per partition */
-#define WINDOW_KEYS 4000    /* per partition, 5 windows each */
+#define KV_KEYS 60000    /* per partition */
+#define WINDOW_KEYS 4000 /* per partition, 5 windows each */
 #define WINDOWS 5
 #define MINUTE 60000LL
 #define BASE_TS 1700000000000LL
@@ -55,16 +55,17 @@ static void produce_changelogs(void) {
             int n = snprintf(key, sizeof key, "p%d-k%06d", p, i);
             int v = snprintf(value, sizeof value, "{\"n\":%d,\"p\":%d}", i, p);
             refused += fixture_produce(rk, "app-counts-changelog", p, key, (size_t)n, value,
-                                  (size_t)v) != 0;
+                                       (size_t)v) != 0;
         }
         for (int i = 0; i < KV_KEYS; i++) {
             int n = snprintf(key, sizeof key, "p%d-k%06d", p, i);
             if (i % 7 == 3) {
-                refused += fixture_produce(rk, "app-counts-changelog", p, key, (size_t)n, NULL, 0) != 0;
+                refused +=
+                    fixture_produce(rk, "app-counts-changelog", p, key, (size_t)n, NULL, 0) != 0;
             } else if (i % 10 == 0) {
                 kv_expected(p, i, value, sizeof value);
                 refused += fixture_produce(rk, "app-counts-changelog", p, key, (size_t)n, value,
-                                      strlen(value)) != 0;
+                                           strlen(value)) != 0;
             }
         }
         /* windowed changelog keys: user key, then the start as 8 big-endian bytes */
@@ -73,8 +74,8 @@ static void produce_changelogs(void) {
                 int n = snprintf(key, sizeof key, "p%d-w%05d", p, i);
                 put_be64(key + n, (uint64_t)(BASE_TS + w * MINUTE));
                 int v = snprintf(value, sizeof value, "%d", i * WINDOWS + w);
-                refused += fixture_produce(rk, "app-windows-changelog", p, key, (size_t)n + 8, value,
-                                      (size_t)v) != 0;
+                refused += fixture_produce(rk, "app-windows-changelog", p, key, (size_t)n + 8,
+                                           value, (size_t)v) != 0;
             }
         }
     }
@@ -228,8 +229,7 @@ static void test_restore_from_checkpoint(sh_tasks_t *tasks) {
     CHECK(sh_ffi_store_get(s, "p0-k000002", 10, &v) == SH_ERR_NOT_FOUND);
     CHECK(sh_ffi_store_get(s, "p0-k000004", 10, &v) == SH_OK); /* kept from before */
     sh_ffi_store_close(s);
-    CHECK(checkpoint_of("counts", SH_STORE_KV, 0) ==
-          high_watermark("app-counts-changelog", 0) - 1);
+    CHECK(checkpoint_of("counts", SH_STORE_KV, 0) == high_watermark("app-counts-changelog", 0) - 1);
 }
 
 /* A stop interrupts a restore: the assignment fails and says why. */

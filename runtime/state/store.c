@@ -54,7 +54,8 @@ struct sh_store_iter {
     sh_window_iter_t *window;
 };
 
-static void set_error(sh_store_t *store, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(sh_store_t *store, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void set_error(sh_store_t *store, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -154,8 +155,8 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
     }
     sh_changelog_t *changelog = store->has_changelog ? &store->changelog : NULL;
     if (kind == SH_STORE_WINDOW)
-        store->window = sh_window_open(store->db, changelog, store->name, partition,
-                                       retention_ms, store->errmsg, sizeof store->errmsg);
+        store->window = sh_window_open(store->db, changelog, store->name, partition, retention_ms,
+                                       store->errmsg, sizeof store->errmsg);
     else
         store->kv = sh_kv_open(store->db, changelog, store->name, partition, store->errmsg,
                                sizeof store->errmsg);
@@ -230,8 +231,8 @@ int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_
     if (!store || (!key && key_len)) return SH_ERR_INVALID;
     int rc = check(store, SH_STORE_WINDOW, "window_put");
     return rc != SH_OK ? rc
-                       : sh_window_put(store->window, key, key_len, window_start, value,
-                                       value_len, timestamp);
+                       : sh_window_put(store->window, key, key_len, window_start, value, value_len,
+                                       timestamp);
 }
 
 int64_t sh_ffi_store_stream_time(sh_store_t *store) {

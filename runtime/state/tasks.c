@@ -60,8 +60,8 @@ static void free_decls(sh_store_decl_t *decls, int count) {
     free(decls);
 }
 
-sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id, rd_kafka_t *restore_consumer,
-                         volatile sig_atomic_t *stopping) {
+sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id,
+                         struct rd_kafka_s *restore_consumer, volatile sig_atomic_t *stopping) {
     sh_tasks_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->state_dir = strdup(state_dir);
@@ -122,8 +122,7 @@ void sh_tasks_set_declarations(sh_tasks_t *t, sh_ctx_t *ctx) {
         copy[i].source_topic = strdup(d->source_topic);
         copy[i].key_serde = strdup(d->key_serde);
         copy[i].value_serde = strdup(d->value_serde);
-        if (!copy[i].name || !copy[i].source_topic || !copy[i].key_serde ||
-            !copy[i].value_serde) {
+        if (!copy[i].name || !copy[i].source_topic || !copy[i].key_serde || !copy[i].value_serde) {
             sh_log(SH_LOG_ERROR, "out of memory copying store declarations; keeping the old ones");
             free_decls(copy, i + 1);
             return;
@@ -206,8 +205,8 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
          * declarations (on a reload, between batches), so d stays valid. */
         sh_tasks_unlock(t);
         int64_t restored_to = -1;
-        rc = sh_restore_store(t->consumer, task->handle, task->changelog, t->stopping,
-                              &restored_to, errbuf, errlen);
+        rc = sh_restore_store(t->consumer, task->handle, task->changelog, t->stopping, &restored_to,
+                              errbuf, errlen);
         sh_tasks_lock(t);
         task->delivered = task->checkpointed = restored_to;
         task->restoring = 0;

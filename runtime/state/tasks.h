@@ -16,11 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "base/log.h"
 #include "engine/ctx.h"
 #include "state/store.h"
+
+/* librdkafka's handle, declared only: the loop includes this header and no
+ * librdkafka header. */
+struct rd_kafka_s;
 
 typedef struct sh_task sh_task_t;
 typedef struct sh_tasks sh_tasks_t;
@@ -28,8 +30,8 @@ typedef struct sh_tasks sh_tasks_t;
 /* restore_consumer: an assign()-only consumer that reads changelogs; the
  * tasks take it over. stopping: set when the host should stop, so a long
  * restore gives up. */
-sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id, rd_kafka_t *restore_consumer,
-                         volatile sig_atomic_t *stopping);
+sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id,
+                         struct rd_kafka_s *restore_consumer, volatile sig_atomic_t *stopping);
 /* Closes every task (writing no checkpoint) and the restore consumer. */
 void sh_tasks_free(sh_tasks_t *tasks);
 

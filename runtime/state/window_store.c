@@ -166,8 +166,7 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
 }
 
 /* Encodes (key, start) into the handle's scratch buffer. */
-static int encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
-                  size_t *out_len) {
+static int encode(sh_window_t *w, const char *key, size_t key_len, int64_t start, size_t *out_len) {
     size_t len = escape_key(NULL, key, key_len) + 8;
     if (reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
     put_start(w->key_buf + escape_key(w->key_buf, key, key_len), start);
@@ -272,8 +271,8 @@ static void advance(sh_window_t *w, int64_t timestamp) {
         rocksdb_drop_column_family(w->db->rocks, state->segments[dropped].cf, &err);
         if (err) {
             /* Kept, and tried again on the next advance; reads still hide it. */
-            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s",
-                   w->name, (int)w->partition, state->segments[dropped].id, err);
+            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s", w->name,
+                   (int)w->partition, state->segments[dropped].id, err);
             free(err);
             break;
         }
@@ -294,8 +293,8 @@ static int save_stream_time(sh_db_t *db, char **error) {
     if (!db->rocks || !state || state->stream_time == INT64_MIN) return SH_OK;
     char bytes[8];
     put_be64(bytes, (uint64_t)state->stream_time);
-    rocksdb_put_cf(db->rocks, db->write, db->meta_cf, stream_time_key,
-                   sizeof stream_time_key - 1, bytes, 8, error);
+    rocksdb_put_cf(db->rocks, db->write, db->meta_cf, stream_time_key, sizeof stream_time_key - 1,
+                   bytes, 8, error);
     return *error ? SH_ERR_STORE : SH_OK;
 }
 
@@ -380,8 +379,13 @@ sh_window_t *sh_window_open(sh_db_t *db, sh_changelog_t *changelog, const char *
                             int32_t partition, int64_t retention_ms, char *errmsg, size_t errlen) {
     sh_window_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    *w = (sh_window_t){.db = db, .changelog = changelog, .name = name, .partition = partition,
-                       .retention_ms = retention_ms, .errmsg = errmsg, .errlen = errlen};
+    *w = (sh_window_t){.db = db,
+                       .changelog = changelog,
+                       .name = name,
+                       .partition = partition,
+                       .retention_ms = retention_ms,
+                       .errmsg = errmsg,
+                       .errlen = errlen};
     return w;
 }
 
@@ -429,8 +433,8 @@ static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t
     return err ? rocksdb_failed(w, value ? "window put" : "window delete", err) : SH_OK;
 }
 
-int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start,
-                  const char *value, size_t value_len, int64_t timestamp) {
+int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start, const char *value,
+                  size_t value_len, int64_t timestamp) {
     advance(w, timestamp);
     if (start <= min_live(w)) {
         w->expired++;
@@ -443,8 +447,8 @@ int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start
         }
         if (key_len) memcpy(w->key_buf, key, key_len);
         put_be64(w->key_buf + key_len, (uint64_t)start);
-        int rc = sh_changelog_emit(w->changelog, w->key_buf, key_len + 8, value, value_len,
-                                   timestamp);
+        int rc =
+            sh_changelog_emit(w->changelog, w->key_buf, key_len + 8, value, value_len, timestamp);
         if (rc != SH_OK) {
             set_error(w, "changelog %s: %s", w->changelog->topic,
                       sh_ffi_ctx_errmsg(w->changelog->ctx));

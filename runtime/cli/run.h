@@ -1,23 +1,21 @@
 /*
- * host.h - `streamhost run`: the stream thread's loop over Kafka.
+ * run.h - `streamhost run`: an app over Kafka, put together (run.c).
  */
-#ifndef SH_HOST_H
-#define SH_HOST_H
+#ifndef SH_RUN_H
+#define SH_RUN_H
 
 #include "engine/vm.h"
 
-typedef struct sh_host_options {
+typedef struct sh_run_options {
     const char *app_path;
     const char *bootstrap; /* NULL: the app's bootstrap.servers */
     sh_kv_t *sets;         /* --set key=value: librdkafka properties */
     int set_count;
     const char *state_dir; /* NULL: ./.streamhost/<app id> */
     const char *http;      /* "HOST:PORT" for pull queries, "off" or NULL: none */
-} sh_host_options_t;
+} sh_run_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */
-int sh_host_run(const sh_host_options_t *options);
-/* Asks the loop to stop after the current batch. Async-signal-safe. */
-void sh_host_stop(void);
+int sh_run(const sh_run_options_t *options);
 
 #endif

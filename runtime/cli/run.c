@@ -1,0 +1,237 @@
+/*
+ * run.c - `streamhost run`: puts an app together and runs it.
+ *
+ * This is the one place that knows which backends an app uses: it loads
+ * the app once to learn its id, threads and bootstrap servers, starts the
+ * embedded broker when asked, gives every stream thread a Kafka source, a
+ * Kafka sink and its state tasks, serves pull queries, and hands all of it
+ * to the engine (engine/instance.c), which knows them only through their
+ * interfaces.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/topic_name.h"
+#include "cli/run.h"
+#include "engine/instance.h"
+#include "engine/reload.h"
+#include "http/http.h"
+#include "kafka/broker.h"
+#include "kafka/admin.h"
+#include "kafka/conf.h"
+#include "kafka/sink.h"
+#include "kafka/source.h"
+#include "kafka/topics.h"
+
+static void on_signal(int sig) {
+    if (sig == SIGHUP)
+        sh_reload_request();
+    else
+        sh_instance_stop();
+}
+
+static void install_signals(void) {
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* --bootstrap, then --set bootstrap.servers=, then the app's kafka table. */
+static const char *effective_bootstrap(const sh_run_options_t *o, sh_vm_t *vm) {
+    if (o->bootstrap) return o->bootstrap;
+    for (int i = o->set_count - 1; i >= 0; i--)
+        if (strcmp(o->sets[i].key, "bootstrap.servers") == 0) return o->sets[i].value;
+    int n;
+    const sh_kv_t *props = sh_vm_kafka_props(vm, &n);
+    for (int i = n - 1; i >= 0; i--)
+        if (strcmp(props[i].key, "bootstrap.servers") == 0) return props[i].value;
+    return "embedded";
+}
+
+/* One thread's Kafka clients and state, torn down together. */
+typedef struct thread_parts {
+    sh_kafka_topics_t *topics;
+    sh_tasks_t *tasks;
+} thread_parts_t;
+
+typedef struct run {
+    const sh_run_options_t *options;
+    sh_vm_t *first;
+    const char *bootstrap;
+    const char *state_dir;
+    sh_broker_t *embedded;
+    sh_http_t *http;
+} run_t;
+
+/* librdkafka configuration of one client: streamhost's defaults, the app's
+ * properties, --set, then what this client must have. */
+static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *group,
+                                    const sh_kv_t *extra, int extra_count, char *err,
+                                    size_t errlen) {
+    const sh_run_options_t *o = r->options;
+    int n = o->set_count + 1 + extra_count;
+    sh_kv_t *overrides = calloc((size_t)n, sizeof *overrides);
+    if (!overrides) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(overrides, o->sets, sizeof *overrides * (size_t)o->set_count);
+    overrides[o->set_count] = (sh_kv_t){"bootstrap.servers", (char *)r->bootstrap};
+    memcpy(overrides + o->set_count + 1, extra, sizeof *extra * (size_t)extra_count);
+    int prop_count;
+    const sh_kv_t *props = sh_vm_kafka_props(r->first, &prop_count);
+    rd_kafka_conf_t *conf = sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
+    free(overrides);
+    return conf;
+}
+
+static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts,
+                       char *err, size_t errlen) {
+    const char *id = sh_vm_app_id(r->first);
+    char client_id[300], restore_group[300];
+    snprintf(client_id, sizeof client_id, "%s-%d", id, thread);
+    snprintf(restore_group, sizeof restore_group, "%s-restore", id);
+    sh_kv_t named[] = {{"client.id", client_id}};
+    if (!(parts->topics = sh_kafka_topics_new(id, r->embedded))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rd_kafka_conf_t *conf = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
+    if (!conf || !(io->sink = sh_kafka_sink_new(conf, parts->topics, err, errlen))) return -1;
+    int table_count;
+    const char *const *tables = sh_vm_table_topics(r->first, &table_count);
+    conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
+    if (!conf ||
+        !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count, err, errlen)))
+        return -1;
+    sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
+                                sh_kafka_sink_handle(io->sink));
+
+    /* Reads changelogs with assign() only; its group id is never joined. A
+     * restore reads to a known end: the broker must not hold fetches. */
+    sh_kv_t restore[] = {{"client.id", client_id},
+                         {"enable.auto.commit", "false"},
+                         {"enable.partition.eof", "true"},
+                         {"auto.offset.reset", "earliest"},
+                         {"fetch.wait.max.ms", "10"}};
+    conf = client_conf(r, RD_KAFKA_CONSUMER, restore_group, restore, 5, err, errlen);
+    rd_kafka_t *restorer = conf ? rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen) : NULL;
+    if (!restorer) {
+        if (conf) rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    if (!(parts->tasks = sh_tasks_new(r->state_dir, id, restorer, sh_instance_stop_flag()))) {
+        rd_kafka_destroy(restorer);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    io->tasks = parts->tasks;
+    return 0;
+}
+
+static void publish_topology(void *arg, sh_vm_t *vm) {
+    run_t *r = arg;
+    if (!r->http) return;
+    char *text = sh_vm_describe(vm);
+    sh_http_set_topology(r->http, text);
+    free(text);
+}
+
+/* The embedded broker cannot auto-create with a partition count: the app's
+ * inputs are made as it declares them. */
+static int start_embedded(run_t *r) {
+    char err[512];
+    if (!(r->embedded = sh_broker_start(0, err, sizeof err))) {
+        sh_log(SH_LOG_ERROR, "cannot start the embedded broker: %s", err);
+        return -1;
+    }
+    r->bootstrap = sh_broker_bootstraps(r->embedded);
+    sh_log(SH_LOG_INFO, "embedded broker at %s", r->bootstrap);
+    sh_ctx_t *ctx = sh_vm_ctx(r->first);
+    const char *id = sh_vm_app_id(r->first);
+    for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+        const char *topic = sh_ffi_source_name(ctx, i);
+        if (!sh_topic_name_is_internal(id, topic))
+            sh_broker_create_topic(r->embedded, topic, sh_vm_source_partitions(r->first, topic));
+    }
+    return 0;
+}
+
+int sh_run(const sh_run_options_t *o) {
+    install_signals();
+    run_t r = {.options = o};
+    char err[2048];
+    char *state_dir = NULL;
+    int threads = 0, rc = 1;
+    sh_thread_io_t *io = NULL;
+    thread_parts_t *parts = NULL;
+    sh_tasks_t **task_groups = NULL;
+
+    /* Thread 0's VM first: it names the app, its threads and servers. */
+    if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
+        sh_log(SH_LOG_ERROR, "%s", err);
+        return 1;
+    }
+    if (o->state_dir)
+        state_dir = strdup(o->state_dir);
+    else if (asprintf(&state_dir, "./.streamhost/%s", sh_vm_app_id(r.first)) < 0)
+        state_dir = NULL;
+    threads = sh_vm_threads(r.first);
+    io = calloc((size_t)threads, sizeof *io);
+    parts = calloc((size_t)threads, sizeof *parts);
+    task_groups = calloc((size_t)threads, sizeof *task_groups);
+    if (!state_dir || !io || !parts || !task_groups) {
+        sh_log(SH_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    r.state_dir = state_dir;
+    sh_ffi_ctx_set_state_dir(sh_vm_ctx(r.first), state_dir);
+    r.bootstrap = effective_bootstrap(o, r.first);
+    if (strcmp(r.bootstrap, "embedded") == 0 && start_embedded(&r) != 0) goto out;
+
+    for (int i = 0; i < threads; i++) {
+        if (make_thread(&r, i, &io[i], &parts[i], err, sizeof err) != 0) {
+            sh_log(SH_LOG_ERROR, "stream thread %d: %s", i, err);
+            goto out;
+        }
+        task_groups[i] = parts[i].tasks;
+    }
+    if (o->http && strcmp(o->http, "off") != 0) {
+        r.http = sh_http_start(o->http, task_groups, threads);
+        publish_topology(&r, r.first);
+    }
+    sh_instance_config_t config = {.app_path = o->app_path,
+                                   .state_dir = state_dir,
+                                   .first = r.first,
+                                   .threads = threads,
+                                   .io = io,
+                                   .on_swap = publish_topology,
+                                   .swap_arg = &r};
+    r.first = NULL; /* the instance's now, with the sources and sinks */
+    rc = sh_instance_run(&config);
+    memset(io, 0, sizeof *io * (size_t)threads);
+
+out:
+    sh_http_stop(r.http);
+    for (int i = 0; io && i < threads; i++) {
+        if (io[i].source) io[i].source->ops->destroy(io[i].source);
+        if (io[i].sink) io[i].sink->ops->destroy(io[i].sink);
+    }
+    for (int i = 0; parts && i < threads; i++) {
+        sh_tasks_free(parts[i].tasks);
+        sh_kafka_topics_free(parts[i].topics);
+    }
+    sh_vm_free(r.first);
+    sh_broker_stop(r.embedded);
+    free(task_groups);
+    free(parts);
+    free(io);
+    free(state_dir);
+    return rc;
+}

@@ -1,0 +1,336 @@
+/*
+ * loop.c - the stream thread's loop (see loop.h).
+ *
+ * One iteration: poll a batch from the source, order it by timestamp when
+ * the app reads several inputs, run the topology once over it, seal it with
+ * the source's token for its positions, run the timers, serve the sink's
+ * delivery reports, ack the batches whose outputs are all delivered (batch.c),
+ * checkpoint stores every second, and take a reloaded version if one is
+ * published. The loop knows its source and sink only through source.h and
+ * sink.h.
+ *
+ * State: a source tells the loop when a partition is assigned (its stores
+ * are restored before its first record) and when partitions go (outputs
+ * delivered and acked first, then the stores closed). Deliveries to
+ * changelog topics move the stores' checkpoints.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/topic_name.h"
+#include "engine/batch.h"
+#include "engine/loop.h"
+#include "engine/order.h"
+
+enum { BATCH_MAX = 4096, POLL_WAIT_MS = 100, CHECKPOINT_EVERY_MS = 1000 };
+
+struct sh_loop {
+    int thread;
+    sh_vm_t *vm;
+    int version;
+    sh_source_t *source;
+    sh_sink_t *sink;
+    sh_tasks_t *tasks;
+    sh_reload_t *reload;
+    volatile sig_atomic_t *stopping;
+    void (*on_swap)(void *arg, sh_vm_t *vm);
+    void *swap_arg;
+    sh_output_t output;
+    sh_source_events_t source_events;
+    sh_sink_events_t sink_events;
+    sh_batches_t batches;
+    sh_batch_t *current; /* the batch whose records (or timers) run now */
+    sh_order_t *order;
+    sh_ffi_record_t *records;
+    const char *last_topic; /* delivery reports come in runs: the last verdict */
+    bool last_is_changelog;
+    int64_t last_checkpoint_ms;
+    long long records_in, records_out, batch_count;
+    char fatal[2048];
+};
+
+void sh_loop_set_fatal(sh_loop_t *l, const char *fmt, ...) {
+    if (l->fatal[0]) return; /* keep the first cause */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->fatal, sizeof l->fatal, fmt, ap);
+    va_end(ap);
+}
+
+const char *sh_loop_fatal(const sh_loop_t *l) { return l->fatal[0] ? l->fatal : NULL; }
+sh_vm_t *sh_loop_vm(sh_loop_t *l) { return l->vm; }
+int sh_loop_version(const sh_loop_t *l) { return l->version; }
+long long sh_loop_records_in(const sh_loop_t *l) { return l->records_in; }
+long long sh_loop_records_out(const sh_loop_t *l) { return l->records_out; }
+const sh_output_t *sh_loop_output(sh_loop_t *l) { return &l->output; }
+void sh_loop_set_reload(sh_loop_t *l, sh_reload_t *reload) { l->reload = reload; }
+
+/* ---- outputs: the context's emits go to the sink, counted on the batch ---- */
+
+static int loop_emit(void *self, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count) {
+    sh_loop_t *l = self;
+    sh_ctx_t *ctx = sh_vm_ctx(l->vm);
+    if (!l->current) {
+        sh_ctx_set_error(ctx, "emit outside a batch (while the topology is being built?)");
+        return SH_ERR_INVALID;
+    }
+    sh_ffi_record_t r = {.key = key,
+                         .key_len = key_len,
+                         .value = value,
+                         .value_len = value_len,
+                         .timestamp = timestamp,
+                         .partition = partition,
+                         .headers = headers,
+                         .header_count = header_count};
+    char err[1024];
+    /* counted first: a delivery report may be served inside emit */
+    sh_batch_output(l->current);
+    int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
+    if (rc != SH_OK) {
+        sh_batch_delivered(l->current, false);
+        sh_ctx_set_error(ctx, "%s", err);
+        return rc;
+    }
+    l->records_out++;
+    return SH_OK;
+}
+
+static void on_delivered(void *self, void *batch, const char *topic, int32_t partition,
+                         int64_t offset, const char *err) {
+    sh_loop_t *l = self;
+    if (err) {
+        sh_loop_set_fatal(l, "cannot deliver to %s [%d]: %s", topic, (int)partition, err);
+    } else if (l->tasks) {
+        if (topic != l->last_topic) {
+            l->last_topic = topic;
+            l->last_is_changelog =
+                sh_topic_name_parse(sh_vm_app_id(l->vm), topic, NULL) == SH_TOPIC_CHANGELOG;
+        }
+        if (l->last_is_changelog) sh_tasks_delivered(l->tasks, topic, partition, offset);
+    }
+    sh_batch_delivered(batch, err == NULL);
+}
+
+/* ---- state: what the source says of its partitions ---- */
+
+static void drain(sh_loop_t *l, int timeout_ms) {
+    l->sink->ops->flush(l->sink, timeout_ms);
+    sh_batches_ack_completed(&l->batches);
+}
+
+static int on_assigned(void *self, const char *topic, int32_t partition, char *errbuf,
+                       size_t errlen) {
+    sh_loop_t *l = self;
+    if (!l->tasks) return 0;
+    return sh_tasks_assign(l->tasks, topic, partition, errbuf, errlen);
+}
+
+static void on_assignment_done(void *self) {
+    sh_loop_t *l = self;
+    if (l->tasks) sh_tasks_set_ready(l->tasks);
+}
+
+static void on_revoking(void *self) {
+    sh_loop_t *l = self;
+    drain(l, 30000);
+}
+
+/* Outputs are delivered: checkpoint what was, then let the VM and the tasks
+ * close the partition's stores. */
+static void on_revoked(void *self, const char *topic, int32_t partition) {
+    sh_loop_t *l = self;
+    if (!l->tasks) {
+        sh_vm_release_task(l->vm, topic, partition);
+        return;
+    }
+    sh_tasks_lock(l->tasks);
+    sh_tasks_checkpoint(l->tasks, topic, partition);
+    sh_vm_release_task(l->vm, topic, partition);
+    sh_tasks_unlock(l->tasks);
+    sh_tasks_release(l->tasks, topic, partition);
+}
+
+/* ---- set-up ---- */
+
+sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
+    sh_loop_t *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->thread = c->thread;
+    l->source = c->source;
+    l->sink = c->sink;
+    l->tasks = c->tasks;
+    l->stopping = c->stopping;
+    l->on_swap = c->on_swap;
+    l->swap_arg = c->swap_arg;
+    l->version = 1;
+    l->output = (sh_output_t){.emit = loop_emit, .self = l};
+    l->source_events = (sh_source_events_t){.loop = l,
+                                            .assigned = on_assigned,
+                                            .assignment_done = on_assignment_done,
+                                            .revoking = on_revoking,
+                                            .revoked = on_revoked};
+    l->sink_events = (sh_sink_events_t){.loop = l, .delivered = on_delivered};
+    l->sink->events = &l->sink_events;
+    l->batches.source = l->source;
+    l->order = sh_order_new(BATCH_MAX);
+    l->records = calloc(BATCH_MAX, sizeof *l->records);
+    if (!l->order || !l->records) {
+        sh_order_free(l->order);
+        free(l->records);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* The app's sinks and inputs, after a load or a reload. */
+static int bind_vm(sh_loop_t *l) {
+    char err[1024];
+    sh_ctx_t *ctx = sh_vm_ctx(l->vm);
+    if (l->tasks) sh_tasks_set_declarations(l->tasks, ctx);
+    if (l->sink->ops->bind(l->sink, ctx, err, sizeof err) != 0 ||
+        l->source->ops->bind(l->source, ctx, err, sizeof err) != 0) {
+        sh_loop_set_fatal(l, "%s", err);
+        return -1;
+    }
+    l->last_topic = NULL;
+    return 0;
+}
+
+int sh_loop_start(sh_loop_t *l, sh_vm_t *vm) {
+    l->vm = vm;
+    sh_ctx_set_output(sh_vm_ctx(vm), &l->output);
+    if (bind_vm(l) != 0) return -1;
+    char err[1024];
+    if (l->source->ops->start(l->source, &l->source_events, err, sizeof err) != 0) {
+        sh_loop_set_fatal(l, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static void run_batch(sh_loop_t *l) {
+    char err[4096] = "";
+    int n = l->source->ops->poll(l->source, l->records, BATCH_MAX, POLL_WAIT_MS, err, sizeof err);
+    if (n < 0) sh_loop_set_fatal(l, "%s %s", l->source->ops->kind, err);
+    if (n <= 0) return;
+    sh_ctx_t *ctx = sh_vm_ctx(l->vm);
+    if (sh_ffi_source_count(ctx) > 1) sh_order_by_time(l->order, l->records, n);
+    sh_batch_t *b = sh_batches_open(&l->batches);
+    if (!b) {
+        sh_loop_set_fatal(l, "out of memory");
+        l->source->ops->release(l->source);
+        return;
+    }
+    l->current = b;
+    if (l->tasks) sh_tasks_lock(l->tasks);
+    int done = sh_vm_process(l->vm, l->records, n, err, sizeof err);
+    if (l->tasks) sh_tasks_unlock(l->tasks);
+    l->current = NULL;
+    if (done < n) sh_loop_set_fatal(l, "%s", err);
+    sh_source_ack_t *ack = l->source->ops->mark(l->source, l->records, done);
+    if (!ack) sh_loop_set_fatal(l, "out of memory");
+    sh_batch_seal(b, ack);
+    l->source->ops->release(l->source);
+    l->records_in += done;
+    l->batch_count++;
+    sh_vm_after_batch(l->vm);
+}
+
+/* Wall-clock timers run as a batch without positions, so the positions
+ * acked after it wait for its outputs too. */
+static void run_timers(sh_loop_t *l) {
+    sh_batch_t *b = sh_batches_open(&l->batches);
+    if (!b) {
+        sh_loop_set_fatal(l, "out of memory");
+        return;
+    }
+    l->current = b;
+    char err[4096] = "";
+    if (l->tasks) sh_tasks_lock(l->tasks);
+    if (sh_vm_tick(l->vm, sh_ffi_now_ms(), err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
+    if (l->tasks) sh_tasks_unlock(l->tasks);
+    l->current = NULL;
+    sh_batch_seal(b, NULL);
+}
+
+static void checkpoint_periodically(sh_loop_t *l) {
+    int64_t now = sh_ffi_now_ms();
+    if (!l->tasks || now - l->last_checkpoint_ms < CHECKPOINT_EVERY_MS) return;
+    l->last_checkpoint_ms = now;
+    sh_tasks_lock(l->tasks);
+    sh_tasks_checkpoint(l->tasks, NULL, 0);
+    sh_tasks_unlock(l->tasks);
+}
+
+/* Between two batches: outputs already handed over belong to batches, not
+ * to the VM, so the old version can go now. */
+static void take_new_version(sh_loop_t *l) {
+    if (l->thread == 0) sh_reload_check(l->reload, l->vm);
+    int version;
+    sh_vm_t *next = sh_reload_take(l->reload, l->thread, &version);
+    if (!next) return;
+    if (l->tasks) sh_tasks_lock(l->tasks);
+    sh_vm_t *old = l->vm;
+    l->vm = next;
+    if (l->tasks) sh_tasks_unlock(l->tasks);
+    sh_vm_free(old); /* closes its store handles */
+    l->version = version;
+    if (bind_vm(l) != 0) return;
+    if (l->thread == 0) sh_reload_watch(l->reload, next);
+    if (l->on_swap) l->on_swap(l->swap_arg, next);
+    sh_log(SH_LOG_DEBUG, "stream thread %d runs version %d", l->thread, version);
+}
+
+void sh_loop_run(sh_loop_t *l) {
+    while (!*l->stopping && !l->fatal[0]) {
+        run_batch(l);
+        if (!l->fatal[0]) run_timers(l);
+        l->sink->ops->poll(l->sink, 0);
+        sh_batches_ack_completed(&l->batches);
+        checkpoint_periodically(l);
+        if (!l->fatal[0] && l->reload) take_new_version(l);
+    }
+}
+
+void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
+    drain(l, timeout_ms);
+    if (l->batches.head)
+        sh_log(SH_LOG_WARN, "stream thread %d: %lld batch(es) not delivered; their records will "
+                            "be read again",
+               l->thread, l->batches.open);
+    if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
+        sh_tasks_lock(l->tasks);
+        sh_tasks_checkpoint(l->tasks, NULL, 0);
+        sh_tasks_unlock(l->tasks);
+    }
+}
+
+int sh_loop_commit(sh_loop_t *l) {
+    char err[1024];
+    if (!l->vm) return 0; /* never started: nothing to commit */
+    if (l->source->ops->commit(l->source, err, sizeof err) == 0) return 0;
+    sh_log(SH_LOG_WARN, "stream thread %d: cannot commit: %s", l->thread, err);
+    return -1;
+}
+
+void sh_loop_free(sh_loop_t *l) {
+    if (!l) return;
+    l->source->ops->close(l->source);
+    sh_batches_clear(&l->batches);
+    sh_log(SH_LOG_DEBUG, "stream thread %d: %lld batches, %.1f records per batch", l->thread,
+           l->batch_count, l->batch_count ? (double)l->records_in / (double)l->batch_count : 0.0);
+    l->sink->ops->destroy(l->sink);
+    l->source->ops->destroy(l->source);
+    sh_vm_free(l->vm);
+    sh_order_free(l->order);
+    free(l->records);
+    free(l);
+}
