@@ -487,7 +487,7 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
             const entry_t *e = cursor_head(&cursors[i], d->name, &rc);
             if (e && (!head || compare_entries(e, head) < 0)) best = i, head = e;
         }
-        if (rc != SH_OK || !head) break;
+        if (rc != SH_OK || !head || b.failed) break; /* b.failed: a 500 below */
         if (shown == limit) {
             more = true;
             break;
