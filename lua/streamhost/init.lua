@@ -70,6 +70,25 @@ _M.duration = window.duration
 -- ksqlDB's TIMESTAMPTOSTRING(ms, 'HH:mm:ss') (UTC)
 _M.timestamp_to_string = window.timestamp_to_string
 
+-- sh.windowed("int", { size = "3m" }): the key format of a windowed table's
+-- topic (Kafka Streams' TimeWindowedSerde: the key, then the window start);
+-- sh.windowed("int", { session = true }) for session windows
+-- (SessionWindowedSerde: the key, then end and start). A stream reading
+-- such a topic gets the inner key and rec.window = { start =, ["end"] = }.
+function _M.windowed(inner, opts)
+  local serde = require "streamhost.serde"
+  serde.get(inner, 2)
+  if serde.windowed(inner) then error("sh.windowed: " .. inner .. " is windowed already", 2) end
+  if type(opts) ~= "table" or (opts.size == nil) == (not opts.session) then
+    error("sh.windowed(inner, { size = \"3m\" }) for time windows, or " ..
+          "(inner, { session = true }) for sessions", 2)
+  end
+  if opts.session then return "session-windowed:" .. inner end
+  local size = window.duration(opts.size, "sh.windowed size", 2)
+  if size <= 0 then error("sh.windowed: size must be positive", 2) end
+  return "windowed:" .. inner .. ":" .. string.format("%d", size)
+end
+
 function _M.is_app(x) return getmetatable(x) == app_mt end
 
 -- The version of the app in force (1 at start, +1 per successful reload).

@@ -150,6 +150,41 @@ function Store:fetch(key, from, to, partition)
   return list
 end
 
+-- The largest timestamp a put has given this partition of a window store,
+-- kept across restarts (at worst behind, never ahead), or nil before any:
+-- the stream time a restarted task goes on from.
+function Store:stream_time(partition)
+  local t = tonumber(C.sh_ffi_store_stream_time(self:handle(partition)))
+  if t < -2 ^ 62 then return nil end -- INT64_MIN: no put yet
+  return t
+end
+
+-- Calls fn(key bytes, value, markers, start) for the entries of one
+-- partition in the store's order until fn returns false. Iterates in C,
+-- so stopping early costs nothing for the entries left.
+function Store:each(partition, fn)
+  local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
+  if iter == nil then error("cannot iterate the store " .. self.name, 0) end
+  while true do
+    local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
+    if rc == 6 then break end -- SH_ERR_NOT_FOUND: the end
+    if rc ~= 0 then
+      local message = ffi_string(C.sh_ffi_store_iter_errmsg(iter))
+      C.sh_ffi_store_iter_destroy(iter)
+      error(message, 0)
+    end
+    local value, markers = split(ffi_string(iter_value[0].data, iter_value[0].len))
+    local ok, more = pcall(fn, ffi_string(iter_key[0].data, iter_key[0].len), value, markers,
+                           tonumber(iter_start[0]))
+    if not ok then
+      C.sh_ffi_store_iter_destroy(iter)
+      error(more, 0)
+    end
+    if more == false then break end
+  end
+  C.sh_ffi_store_iter_destroy(iter)
+end
+
 -- Every entry of one partition, in the store's order.
 function Store:all(partition)
   local h = self:handle(partition)
@@ -162,11 +197,12 @@ function Store:all(partition)
 end
 
 -- An entry as readers see it (the driver's store(), timers): a session
--- store keeps { e = end, a = aggregate } per session start; show the
--- session's end and aggregate instead.
+-- store keeps { s = start, a = aggregate } under each session's end (so
+-- that retention by end drops exactly the closed sessions); show the
+-- session's start, end and aggregate instead.
 function Store:reader_entry(e)
   if self.sessions and type(e.value) == "table" then
-    e["end"], e.value = e.value.e, e.value.a
+    e.start, e["end"], e.value = e.value.s, e.start, e.value.a
   end
   return e
 end

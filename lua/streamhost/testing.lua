@@ -24,15 +24,21 @@ function _M.driver(app, opts)
   end
   opts = opts or {}
   local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
-  -- real RocksDB stores, in a directory of their own
-  local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
-  local state_dir = p:read("*l")
-  p:close()
+  -- real RocksDB stores, in a directory of their own; opts.state_dir
+  -- names one that outlives the driver, so a second driver on it is the
+  -- same app restarted (after a crash: close() only closes the stores)
+  local state_dir = opts.state_dir
+  if not state_dir then
+    local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
+    state_dir = p:read("*l")
+    p:close()
+  end
   C.sh_ffi_ctx_set_state_dir(ctx, state_dir)
   local wall_clock = opts.wall_clock or 0
   local inst = runner.instantiate(app, ctx, wall_clock)
   local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {}, state_dir = state_dir,
-                           wall_clock = wall_clock, closed = false }, Driver)
+                           keep_state = opts.state_dir ~= nil, wall_clock = wall_clock,
+                           closed = false }, Driver)
   d.record = core.record_array_t(1)
   -- records the topology writes to itself (repartition topics) flow back in,
   -- changelog records are read by nobody here
@@ -67,9 +73,13 @@ function Driver:input(topic, opts)
   check_open(self)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
+  local key_serde = opts and opts.key or source.key_serde
+  local kenc = serde.get(key_serde, 2).encode
+  local windowed = serde.windowed(key_serde)
+  -- a windowed key is piped as { key = k, window = { start =, ["end"] = } }
+  if windowed then kenc = function(k) return windowed.encode_windowed(k.key, k.window) end end
   return setmetatable({ driver = self, topic = topic, source = source,
-                        index = C.sh_ffi_source_add(self.ctx, topic),
-                        kenc = serde.get(opts and opts.key or source.key_serde, 2).encode,
+                        index = C.sh_ffi_source_add(self.ctx, topic), kenc = kenc,
                         venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
                    Input)
 end
@@ -152,9 +162,11 @@ function Driver:output(topic, opts)
     error("output('" .. tostring(topic) .. "'): the topology does not write it; " ..
           "pass { key = ..., value = ... } to read it anyway", 2)
   end
+  local windowed = serde.windowed(key_serde)
   return setmetatable({ driver = self, topic = topic,
                         sink = C.sh_ffi_sink_add(self.ctx, topic, 0),
                         kdec = serde.get(key_serde).decode,
+                        window_of = windowed and windowed.window,
                         vdec = serde.get(value_serde).decode }, Output)
 end
 
@@ -171,11 +183,18 @@ function Output:read()
     headers[#headers + 1] = { key = ffi.string(h.name),
                               value = h.value ~= nil and ffi.string(h.value, h.value_len) or nil }
   end
+  local kb = r.key ~= nil and ffi.string(r.key, r.key_len) or nil
+  local window = nil
+  if kb and self.window_of then
+    local start, stop = self.window_of(kb)
+    window = { start = start, ["end"] = stop }
+  end
   return {
-    key = r.key ~= nil and self.kdec(ffi.string(r.key, r.key_len)) or nil,
+    key = kb and self.kdec(kb) or nil,
     value = r.value ~= nil and self.vdec(ffi.string(r.value, r.value_len)) or nil,
     timestamp = tonumber(r.timestamp),
     headers = headers,
+    window = window,  -- windowed keys only
   }
 end
 
@@ -238,7 +257,7 @@ function Driver:close()
   self.inst.close()
   C.sh_ffi_ctx_destroy(ffi.gc(self.ctx, nil))
   self.ctx = nil
-  os.execute("rm -rf '" .. self.state_dir .. "'")
+  if not self.keep_state then os.execute("rm -rf '" .. self.state_dir .. "'") end
 end
 
 return _M
