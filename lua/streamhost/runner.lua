@@ -78,6 +78,8 @@ local function load_app(app_path, ctx_ud)
     id = app.id,
     threads = app.threads or 1,
     state_dir = app.state_dir,
+    memory_limit = app.memory_limit,
+    max_batch_ms = app.max_batch_ms,
     http = app.http,
     kafka_list = kafka_list(app.kafka),
     files = files,

@@ -18,6 +18,10 @@
 #include "base/log.h"
 #include "engine/instance.h"
 
+/* max.batch.ms when the app sets none (Kafka Streams' max.poll.interval.ms
+ * is 5 min; a workshop wants to know sooner) */
+enum { DEFAULT_MAX_BATCH_MS = 30000 };
+
 static volatile sig_atomic_t stopping;
 
 void sh_instance_stop(void) { stopping = 1; }
@@ -58,15 +62,18 @@ int sh_instance_run(const sh_instance_config_t *c) {
     const sh_output_t **outputs = calloc((size_t)n, sizeof *outputs);
     pthread_t *pthreads = calloc((size_t)n, sizeof *pthreads);
     sh_reload_t *reload = NULL;
+    sh_watchdog_t *watchdog = NULL;
     sh_vm_t *first = c->first;
     int rc = 1, created = 0, started = 0;
     if (!loops || !outputs || !pthreads) goto out_of_memory;
+    if (!(watchdog = sh_watchdog_start(n, DEFAULT_MAX_BATCH_MS, &stopping))) goto out_of_memory;
     for (int i = 0; i < n; i++) {
         sh_loop_config_t lc = {.thread = i,
                                .source = c->io[i].source,
                                .sink = c->io[i].sink,
                                .tasks = c->io[i].tasks,
                                .stopping = &stopping,
+                               .watchdog = watchdog,
                                .on_swap = i == 0 ? c->on_swap : NULL,
                                .swap_arg = c->swap_arg};
         if (!(loops[i] = sh_loop_new(&lc))) goto out_of_memory;
@@ -119,6 +126,7 @@ out:
         }
     sh_vm_free(first);
     sh_reload_free(reload);
+    sh_watchdog_stop(watchdog);
     free(pthreads);
     free(outputs);
     free(loops);
