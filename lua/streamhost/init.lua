@@ -11,6 +11,7 @@ local APP_KEYS = {
   id = "string", kafka = "table", topology = "function", on_error = "string",
   serdes = "table", threads = "number", state_dir = "string", http = "string",
   ["memory.limit"] = { number = true, string = true }, ["max.batch.ms"] = { number = true, string = true },
+  ["startup.timeout"] = { number = true, string = true },
 }
 local POLICIES = { fail = true, skip = true, dead_letter = true }
 
@@ -88,6 +89,16 @@ function _M.app(spec)
                                         "100 ms (30000, \"30s\"), got " .. tostring(spec["max.batch.ms"]))
     end
     spec.max_batch_ms = ms
+  end
+  -- how long `run` waits for a broker to answer at start before it exits
+  if spec["startup.timeout"] ~= nil then
+    local ok, ms = pcall(require("streamhost.window").duration, spec["startup.timeout"], "startup.timeout")
+    if not ok or type(ms) ~= "number" or ms < 1000 then
+      usage_error(spec, "startup.timeout", "sh.app: startup.timeout must be a duration of at " ..
+                                           "least 1s (30000, \"30s\"), got " ..
+                                           tostring(spec["startup.timeout"]))
+    end
+    spec.startup_timeout_ms = ms
   end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)

@@ -80,6 +80,7 @@ local function load_app(app_path, ctx_ud)
     state_dir = app.state_dir,
     memory_limit = app.memory_limit,
     max_batch_ms = app.max_batch_ms,
+    startup_timeout_ms = app.startup_timeout_ms,
     http = app.http,
     kafka_list = kafka_list(app.kafka),
     files = files,

@@ -27,6 +27,7 @@
 #include "kafka/topics.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
+enum { DEFAULT_STARTUP_TIMEOUT_MS = 30000 };
 
 static void on_signal(int sig) {
     if (sig == SIGHUP)
@@ -165,6 +166,24 @@ static int start_embedded(run_t *r) {
     return 0;
 }
 
+/* A clear exit, naming the address, when no broker answers at start:
+ * librdkafka would otherwise retry for ever. */
+static bool reachable(run_t *r, rd_kafka_t *rk) {
+    int64_t timeout = sh_vm_startup_timeout_ms(r->first);
+    if (timeout <= 0) timeout = DEFAULT_STARTUP_TIMEOUT_MS;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, (int)timeout);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        return true;
+    }
+    sh_log(SH_LOG_ERROR,
+           "no Kafka broker answered at %s within %.0f s (startup.timeout): %s; check "
+           "bootstrap.servers (or --bootstrap) and that the broker runs",
+           r->bootstrap, (double)timeout / 1000.0, rd_kafka_err2str(err));
+    return false;
+}
+
 int sh_run(const sh_run_options_t *o) {
     install_signals();
     run_t r = {.options = o};
@@ -208,6 +227,7 @@ int sh_run(const sh_run_options_t *o) {
             goto out;
         }
         task_groups[i] = parts[i].tasks;
+        if (i == 0 && !reachable(&r, sh_kafka_sink_handle(io[0].sink))) goto out;
     }
     if (strcmp(http, "off") != 0) {
         r.http = sh_http_start(http, task_groups, threads);

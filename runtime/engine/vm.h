@@ -72,6 +72,8 @@ size_t sh_vm_memory_used(sh_vm_t *vm);
 size_t sh_vm_memory_limit(sh_vm_t *vm);
 /* The app's max.batch.ms, or 0 for the host's default. */
 int64_t sh_vm_max_batch_ms(sh_vm_t *vm);
+/* The app's startup.timeout, or 0 for the host's default. */
+int64_t sh_vm_startup_timeout_ms(sh_vm_t *vm);
 /* Runs records[0..n) with the JIT off under a time budget and the memory
  * budget: a reload's scratch VM tries the new version on recent input.
  * Returns 0, or -1 with errbuf saying what went wrong. */
