@@ -116,7 +116,8 @@ describe("broker faults", function()
       local t = helpers.read_file(dir .. "/second.log")
       return t:find("were deleted before they were read", 1, true) and t
     end)
-    local lost, from, to = text:match("numbers %[0%]: (%d+) record%(s%) at offsets (%d+)%.%.(%d+) were deleted")
+    local lost, from, to =
+      text:match("numbers %[0%]: (%d+) record%(s%) at offsets (%d+)%.%.(%d+) were deleted")
     assert.are.equal("2", from)
     assert.are.equal(tonumber(lost), tonumber(to) - 2 + 1)
     -- every record is either processed or reported lost
