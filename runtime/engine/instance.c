@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "engine/instance.h"
@@ -75,11 +76,13 @@ int sh_instance_run(const sh_instance_config_t *c) {
                                .stopping = &stopping,
                                .watchdog = watchdog,
                                .on_swap = i == 0 ? c->on_swap : NULL,
+                               .on_clean = i == 0 ? c->on_clean : NULL,
                                .swap_arg = c->swap_arg};
         if (!(loops[i] = sh_loop_new(&lc))) goto out_of_memory;
         outputs[i] = sh_loop_output(loops[i]);
     }
-    if (!(reload = sh_reload_new(c->app_path, c->state_dir, n, outputs))) goto out_of_memory;
+    const char *reload_path = c->reload_path ? c->reload_path : c->app_path;
+    if (!(reload = sh_reload_new(reload_path, c->state_dir, n, outputs))) goto out_of_memory;
     for (int i = 0; i < n; i++) {
         /* the loops learn of the reloader late: they are made before it */
         sh_loop_set_reload(loops[i], reload);
@@ -98,7 +101,10 @@ int sh_instance_run(const sh_instance_config_t *c) {
     }
     bool ok = started == n && !sh_loop_fatal(loops[n - 1]);
     if (ok) {
-        sh_reload_watch(reload, sh_loop_vm(loops[0]));
+        if (strcmp(reload_path, c->app_path) != 0)
+            sh_reload_watch_app(reload);
+        else
+            sh_reload_watch(reload, sh_loop_vm(loops[0]));
         sh_log(SH_LOG_INFO, "running %s as %s (version 1, %d stream thread%s), state in %s",
                c->app_path, sh_vm_app_id(sh_loop_vm(loops[0])), n, n > 1 ? "s" : "",
                c->state_dir);

@@ -34,6 +34,7 @@ enum {
     CHECKPOINT_EVERY_MS = 1000,
     SAMPLE_SIZE = 64, /* records a reload tries a new version on */
     SAMPLE_EVERY_MS = 1000,
+    CLEAN_AFTER_MS = 10000, /* a version that ran this long without failing is good */
 };
 
 struct sh_loop {
@@ -47,7 +48,10 @@ struct sh_loop {
     volatile sig_atomic_t *stopping;
     sh_watchdog_t *watchdog;
     void (*on_swap)(void *arg, sh_vm_t *vm);
+    void (*on_clean)(void *arg, sh_vm_t *vm);
     void *swap_arg;
+    int64_t version_since_ms; /* when the version in force started */
+    bool version_clean;       /* on_clean was called for it */
     sh_output_t output;
     sh_source_events_t source_events;
     sh_sink_events_t sink_events;
@@ -177,6 +181,7 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->stopping = c->stopping;
     l->watchdog = c->watchdog;
     l->on_swap = c->on_swap;
+    l->on_clean = c->on_clean;
     l->swap_arg = c->swap_arg;
     l->version = 1;
     l->output = (sh_output_t){.emit = loop_emit, .self = l};
@@ -308,15 +313,28 @@ static void take_new_version(sh_loop_t *l) {
     if (l->tasks) sh_tasks_unlock(l->tasks);
     sh_vm_free(old); /* closes its store handles */
     l->version = version;
+    l->version_since_ms = sh_clock_now_ms();
+    l->version_clean = false;
     if (bind_vm(l) != 0) return;
     if (l->thread == 0) sh_reload_watch(l->reload, next);
     if (l->on_swap) l->on_swap(l->swap_arg, next);
     sh_log(SH_LOG_DEBUG, "stream thread %d runs version %d", l->thread, version);
 }
 
+/* A version that has run a while without a fatal error is the one a crash
+ * loop of a later version rolls back to. */
+static void note_clean(sh_loop_t *l) {
+    if (l->version_clean || !l->on_clean || l->fatal[0]) return;
+    if (sh_clock_now_ms() - l->version_since_ms < CLEAN_AFTER_MS) return;
+    l->version_clean = true;
+    l->on_clean(l->swap_arg, l->vm);
+}
+
 void sh_loop_run(sh_loop_t *l) {
+    if (!l->version_since_ms) l->version_since_ms = sh_clock_now_ms();
     while (!*l->stopping && !l->fatal[0]) {
         run_batch(l);
+        note_clean(l);
         if (!l->fatal[0]) run_timers(l);
         l->sink->ops->poll(l->sink, 0);
         sh_batches_ack_completed(&l->batches);

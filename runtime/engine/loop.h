@@ -29,6 +29,9 @@ typedef struct sh_loop_config {
     /* After this thread swapped to a new version (thread 0 publishes the
      * topology over HTTP with it). May be NULL. */
     void (*on_swap)(void *arg, sh_vm_t *vm);
+    /* After a version has run cleanly for a while (thread 0; may be NULL):
+     * it becomes the one a crash loop rolls back to. */
+    void (*on_clean)(void *arg, sh_vm_t *vm);
     void *swap_arg;
 } sh_loop_config_t;
 

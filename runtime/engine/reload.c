@@ -77,6 +77,11 @@ void sh_reload_watch(sh_reload_t *r, sh_vm_t *running) {
     sh_watch_files(r->watch, files, count);
 }
 
+void sh_reload_watch_app(sh_reload_t *r) {
+    const char *files[] = {r->app_path};
+    sh_watch_files(r->watch, files, 1);
+}
+
 static bool reads_topic(sh_ctx_t *ctx, const char *topic) {
     for (int i = 0; i < sh_ffi_source_count(ctx); i++)
         if (strcmp(sh_ffi_source_name(ctx, i), topic) == 0) return true;

@@ -27,6 +27,9 @@ void sh_reload_free(sh_reload_t *reload);
 void sh_reload_request(void);
 /* Watches the files running (the version in force) reads. */
 void sh_reload_watch(sh_reload_t *reload, sh_vm_t *running);
+/* Watches the app file the reloader loads from, whatever running reads
+ * (a rolled-back start runs a saved copy; an edit of the original reloads). */
+void sh_reload_watch_app(sh_reload_t *reload);
 /* If a change or request is pending, tries the new version against running
  * and on sample[0..sample_count) (recent records of running's inputs), and
  * publishes it when it passes; a refusal is logged with its reason.
