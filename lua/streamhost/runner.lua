@@ -7,6 +7,7 @@ local sh = require "streamhost"
 local builder_mod = require "streamhost.builder"
 local topology = require "streamhost.topology"
 local core = require "streamhost.core"
+local sandbox = require "streamhost.sandbox"
 
 local C = core.C
 
@@ -51,25 +52,45 @@ local function required_files(before, lua_dir)
   return files
 end
 
-local function load_app(app_path, ctx_ud)
-  local lua_dir = dir_of(dir_of(debug.getinfo(1, "S").source:sub(2)))
-  package.path = dir_of(app_path) .. "/?.lua;" .. package.path
-  local before = {}
-  for name in pairs(package.loaded) do before[name] = true end
-
-  local chunk, err = loadfile(app_path)
+-- Runs the app file: in a sandbox of its own unless unsafe, then with the
+-- host's globals and package.path widened to the app's directory. Returns
+-- the app and a function listing the files it loaded, or nil and an error.
+function _M.run_file(app_path, unsafe)
+  local chunk, err, files
+  if unsafe then
+    local lua_dir = dir_of(dir_of(debug.getinfo(1, "S").source:sub(2)))
+    package.path = dir_of(app_path) .. "/?.lua;" .. package.path
+    local before = {}
+    for name in pairs(package.loaded) do before[name] = true end
+    chunk, err = loadfile(app_path)
+    files = function()
+      local list = required_files(before, lua_dir)
+      table.insert(list, 1, app_path)
+      return list
+    end
+  else
+    local box = sandbox.new(dir_of(app_path))
+    chunk, err = box:loadfile(app_path)
+    if err == "not found" then err = "cannot open " .. app_path end
+    files = function() return box.files end
+  end
   if not chunk then return nil, err end
   local ok, app = pcall(chunk)
   if not ok then return nil, tostring(app) end
   if not sh.is_app(app) then
     return nil, app_path .. ":1: the file must return sh.app { ... }"
   end
+  return app, files
+end
+
+local function load_app(app_path, ctx_ud, unsafe)
+  local app, files_of = _M.run_file(app_path, unsafe)
+  if not app then return nil, files_of end
   local ctx = ffi.cast("sh_ctx_t *", ctx_ud)
   local built, inst = pcall(_M.instantiate, app, ctx)
   if not built then return nil, tostring(inst) end
 
-  local files = required_files(before, lua_dir)
-  table.insert(files, 1, app_path)
+  local files = files_of()
   local sources = {}
   for _, source in ipairs(inst.builder.sources) do
     for _, t in ipairs(source.topics) do sources[t] = source end
@@ -94,8 +115,9 @@ local function load_app(app_path, ctx_ud)
 end
 
 -- Entry point for vm.c: returns the app table, or nil and "file:line: message".
-function _M.load(app_path, ctx_ud)
-  local ok, app, err = pcall(load_app, app_path, ctx_ud)
+-- unsafe (--unsafe) runs the app without the sandbox.
+function _M.load(app_path, ctx_ud, unsafe)
+  local ok, app, err = pcall(load_app, app_path, ctx_ud, unsafe)
   if not ok then return nil, tostring(app) end
   return app, err
 end

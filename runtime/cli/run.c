@@ -175,6 +175,10 @@ int sh_run(const sh_run_options_t *o) {
     thread_parts_t *parts = NULL;
     sh_tasks_t **task_groups = NULL;
 
+    sh_vm_set_unsafe(o->unsafe);
+    if (o->unsafe)
+        sh_log(SH_LOG_WARN, "UNSAFE: --unsafe given: app code runs WITHOUT the sandbox, with "
+                            "process, file, FFI and debug access, for this run and every reload");
     /* Thread 0's VM first: it names the app, its threads and servers. */
     if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
         sh_log(SH_LOG_ERROR, "%s", err);

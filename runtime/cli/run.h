@@ -13,6 +13,7 @@ typedef struct sh_run_options {
     int set_count;
     const char *state_dir; /* NULL: the app's state_dir, else ./.streamhost/<app id> */
     const char *http;      /* "HOST:PORT" or "off"; NULL: the app's http, else the default */
+    bool unsafe;           /* --unsafe: app code runs without the sandbox */
 } sh_run_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */

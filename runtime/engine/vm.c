@@ -3,7 +3,8 @@
  *
  * The VM runs lua/streamhost/runner.lua, which loads the app file, builds the
  * topology, declares sources and sinks on the context and returns a table
- * with the app's settings and its batch function. C keeps a registry
+ * with the app's settings and its batch function. The app's own code runs
+ * in runner's sandbox (sandbox.lua) unless sh_vm_set_unsafe(true). C keeps a registry
  * reference to that function and calls it once per batch with a pointer to
  * the record array: one C->Lua transition per batch, never per record.
  */
@@ -39,6 +40,13 @@ struct sh_vm {
 };
 
 static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults);
+
+/* Set once by `streamhost run --unsafe` before the first VM loads; read by
+ * every load after, from any stream thread (never written again). */
+static bool unsafe_apps;
+
+void sh_vm_set_unsafe(bool unsafe) { unsafe_apps = unsafe; }
+bool sh_vm_unsafe(void) { return unsafe_apps; }
 
 const char *sh_vm_lua_dir(void) {
     static char dir[PATH_MAX];
@@ -129,7 +137,8 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_getfield(L, -1, "load");
     lua_pushstring(L, app_path);
     lua_pushlightuserdata(L, vm->ctx);
-    if (lua_pcall(L, 2, 2, 0) != 0) goto lua_error;
+    lua_pushboolean(L, unsafe_apps);
+    if (lua_pcall(L, 3, 2, 0) != 0) goto lua_error;
     if (lua_isnil(L, -2)) {
         snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
         sh_vm_free(vm);
