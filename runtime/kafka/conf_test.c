@@ -16,7 +16,8 @@ static void get(rd_kafka_conf_t *conf, const char *key, char *value, size_t len)
 
 static void test_offset_reset_defaults_to_earliest(void) {
     char err[512], value[64];
-    rd_kafka_conf_t *conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", NULL, 0, NULL, 0, err, sizeof err);
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", NULL, 0, NULL, 0, err, sizeof err);
     CHECK(conf != NULL);
     if (!conf) return;
     get(conf, "auto.offset.reset", value, sizeof value);
@@ -27,7 +28,8 @@ static void test_offset_reset_defaults_to_earliest(void) {
 static void test_offset_reset_app_and_set_win(void) {
     char err[512], value[64];
     sh_kv_t app[] = {{"auto.offset.reset", "latest"}};
-    rd_kafka_conf_t *conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", app, 1, NULL, 0, err, sizeof err);
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", app, 1, NULL, 0, err, sizeof err);
     CHECK(conf != NULL);
     if (conf) {
         get(conf, "auto.offset.reset", value, sizeof value);
@@ -47,7 +49,8 @@ static void test_offset_reset_app_and_set_win(void) {
 /* A producer is not given the consumer's default (librdkafka would warn). */
 static void test_producer_has_no_offset_reset(void) {
     char err[512];
-    rd_kafka_conf_t *conf = sh_kafka_conf_new(RD_KAFKA_PRODUCER, NULL, NULL, 0, NULL, 0, err, sizeof err);
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_PRODUCER, NULL, NULL, 0, NULL, 0, err, sizeof err);
     CHECK(conf != NULL);
     if (conf) rd_kafka_conf_destroy(conf);
 }
