@@ -40,7 +40,7 @@ static const char *usage_main =
 static const char *usage_run =
     "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
     "                      [--state-dir DIR] [--http HOST:PORT|off] [--http-token TOKEN]\n"
-    "                      [--http-auth changes|all] [--unsafe]\n"
+    "                      [--http-auth changes|all] [--no-rollback] [--unsafe]\n"
     "\n"
     "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
     "or SIGHUP, reloads it without losing records.\n"
@@ -56,7 +56,9 @@ static const char *usage_run =
     "  --http-auth changes|all  which requests need the token: changes (default) or all\n"
     "                          (every read too, but /healthz)\n"
     "  --unsafe                run the app's code without the sandbox (process, file, FFI\n"
-    "                          and debug access); logged loudly at start\n";
+    "                          and debug access); logged loudly at start\n"
+    "  --no-rollback           start APP.lua even when its last run never ran cleanly\n"
+    "                          (by default such a restart starts the last version that did)\n";
 
 static const char *usage_describe = "usage: streamhost describe APP.lua\n"
                                     "\n"
@@ -150,6 +152,8 @@ static int cmd_run(int argc, char **argv) {
             }
         } else if (strcmp(a, "--unsafe") == 0) {
             o.unsafe = true;
+        } else if (strcmp(a, "--no-rollback") == 0) {
+            o.no_rollback = true;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s' for run", a);
         } else if (!o.app_path) {
