@@ -26,6 +26,13 @@ local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is r
 
 local function noop() end
 
+-- The C header array of the record a rec stands for, and its length, kept
+-- out of rec: rec is the app's to read and write, and a pointer (or a count
+-- it could raise) would let sandboxed code read or write the host's memory.
+-- Keyed by rec, weakly (one rec per instance, reused for every record).
+local header_ptrs = setmetatable({}, { __mode = "k" })
+local header_counts = setmetatable({}, { __mode = "k" })
+
 local function fanout(pushes)
   local n = #pushes
   if n == 0 then return noop end
@@ -169,10 +176,11 @@ local function internal_sink(inst, kenc, venc, sink)
     -- a windowed record keeps its window across the topic ('|' is in no topic name)
     local w = rec.window
     if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
-    local n, header = rec.header_count or 0, origin_only
+    local n, header = header_counts[rec] or 0, origin_only
     if n > 0 then
       header = core.header_array_t(n + 1)
-      for i = 0, n - 1 do header[i] = rec.header_ptr[i] end
+      local ptr = header_ptrs[rec]
+      for i = 0, n - 1 do header[i] = ptr[i] end
     end
     header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
@@ -198,7 +206,7 @@ function compilers.sink(node, _, _, inst)
     if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
     local vb = (v ~= nil and v ~= null) and venc(v) or nil
     local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                                  rec.timestamp, -1, rec.header_ptr, rec.header_count)
+                                  rec.timestamp, -1, header_ptrs[rec], header_counts[rec] or 0)
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
@@ -282,8 +290,9 @@ local function set_origin(rec, internal)
     end
     -- the header is the topology's own: outputs carry the record's headers only
     headers[#headers] = nil
-    rec.header_count = rec.header_count - 1
-    if rec.header_count == 0 then rec.header_ptr, rec.headers = nil, EMPTY end
+    local n = header_counts[rec] - 1
+    rec.header_count, header_counts[rec] = n, n
+    if n == 0 then header_ptrs[rec], rec.headers = nil, EMPTY end
   end
 end
 
@@ -316,11 +325,11 @@ local function source_dispatch(source, topic, rec)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)
     local header_count = r.header_count
-    rec.header_count = header_count
+    rec.header_count, header_counts[rec] = header_count, header_count
     if header_count == 0 then
-      rec.header_ptr, rec.headers = nil, EMPTY
+      header_ptrs[rec], rec.headers = nil, EMPTY
     else
-      rec.header_ptr, rec.headers = r.headers, headers_of(r)
+      header_ptrs[rec], rec.headers = r.headers, headers_of(r)
     end
     set_origin(rec, internal)
     push(k, v, rec)

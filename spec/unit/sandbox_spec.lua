@@ -139,6 +139,28 @@ end }
     d:close()
   end)
 
+  it("hands app code no pointer into the host, and ignores a forged header count", function()
+    local path = write_app("app.lua", HEADER .. [[
+return sh.app { id = "sandboxed", topology = function(b)
+  b:stream("in", { key = "string", value = "string" })
+   :map_values(function(v, _, rec)
+     for field, x in pairs(rec) do
+       if type(x) == "cdata" or type(x) == "userdata" then error("rec." .. field .. " is " .. type(x)) end
+     end
+     rec.header_count = 100000
+     return v
+   end)
+   :to("out", { value = "string" })
+end }
+]])
+    local d = testing.driver(path)
+    d:input("in"):pipe("k", "v", 1, { { key = "h", value = "1" } })
+    local out = d:output("out"):read()
+    assert.equal("v", out.value)
+    assert.same({ { key = "h", value = "1" } }, out.headers)
+    d:close()
+  end)
+
   it("gives each load a fresh environment: globals do not leak between loads", function()
     local path = write_app("app.lua", HEADER .. "assert(seen == nil); seen = true\n" .. TOPOLOGY)
     testing.load(path)
