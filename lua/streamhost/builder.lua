@@ -15,6 +15,25 @@ local KIND_NAMES = {
   branch = "BRANCH", merge = "MERGE", sink = "SINK", print = "PRINTER",
 }
 
+-- streamhost's own modules, by the source name LuaJIT gives their chunks.
+local OURS = "@" .. (debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or ".") .. "/"
+
+function _M.is_ours(source) return source:sub(1, #OURS) == OURS end
+
+-- Where the app's own code is on the stack ("app.lua:12"): the innermost
+-- Lua frame outside streamhost's modules (and, given is_app, in a file it
+-- accepts), above `level`; nil when a tail call dropped it. O(stack depth).
+function _M.user_location(level, is_app)
+  for l = (level or 1) + 1, 200 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and info.currentline > 0 and info.source:sub(1, 1) == "@" and
+       not _M.is_ours(info.source) and (not is_app or is_app(info.source:sub(2))) then
+      return info.source:sub(2) .. ":" .. info.currentline
+    end
+  end
+end
+
 function _M.new(app)
   -- these add their methods to streams and tables
   require "streamhost.group"
@@ -29,6 +48,7 @@ function Builder:add(kind, parents, fields)
   node.kind = kind
   node.parents = parents
   node.children = {}
+  node.location = node.location or _M.user_location(2) -- names the app's line in load errors
   node.name = string.format("%s-%s-%010d", node.prefix or "KSTREAM",
                             KIND_NAMES[kind] or kind:upper():gsub("_", "-"), #self.nodes)
   -- the topic whose partitions are this node's tasks (stores live per task)

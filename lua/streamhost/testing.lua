@@ -4,7 +4,8 @@
 -- (lib/libstreamhost.so), no broker: the context captures emitted records in
 -- memory and the driver decodes them with the sink's serdes.
 --
---   local d = testing.driver(app)
+--   local d = testing.driver("examples/clickstream/app.lua")  -- sandboxed, as `run`
+--   local d = testing.driver(app)                             -- an sh.app built by the spec
 --   d:input("clickstream"):pipe("u1", { action = "clicked" }, 1000)
 --   local out = d:output("clicks"):read_all()  -- { {key=, value=, timestamp=, headers=}, ... }
 --
@@ -25,7 +26,20 @@ local _M = {}
 local Driver, Input, Output = {}, {}, {}
 Driver.__index, Input.__index, Output.__index = Driver, Input, Output
 
+-- Loads an app file as `streamhost run` does: in the sandbox (no process,
+-- file or FFI access), unless opts.unsafe, so a spec sees the same refusals
+-- as the host. Raises "file:line: message" when the file does not load.
+function _M.load(path, opts)
+  if type(path) ~= "string" then error("testing.load expects the path of an app file", 2) end
+  local app, err = runner.run_file(path, opts and opts.unsafe)
+  if not app then error(err, 0) end
+  return app
+end
+
+-- testing.driver(app_or_path, opts): an app given by its path is loaded
+-- sandboxed (testing.load); one built by the spec itself is the spec's code.
 function _M.driver(app, opts)
+  if type(app) == "string" then app = _M.load(app, opts) end
   if not require("streamhost").is_app(app) then
     error("testing.driver expects the result of sh.app { ... }", 2)
   end

@@ -26,6 +26,13 @@ local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is r
 
 local function noop() end
 
+-- The C header array of the record a rec stands for, and its length, kept
+-- out of rec: rec is the app's to read and write, and a pointer (or a count
+-- it could raise) would let sandboxed code read or write the host's memory.
+-- Keyed by rec, weakly (one rec per instance, reused for every record).
+local header_ptrs = setmetatable({}, { __mode = "k" })
+local header_counts = setmetatable({}, { __mode = "k" })
+
 local function fanout(pushes)
   local n = #pushes
   if n == 0 then return noop end
@@ -169,10 +176,11 @@ local function internal_sink(inst, kenc, venc, sink)
     -- a windowed record keeps its window across the topic ('|' is in no topic name)
     local w = rec.window
     if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
-    local n, header = rec.header_count or 0, origin_only
+    local n, header = header_counts[rec] or 0, origin_only
     if n > 0 then
       header = core.header_array_t(n + 1)
-      for i = 0, n - 1 do header[i] = rec.header_ptr[i] end
+      local ptr = header_ptrs[rec]
+      for i = 0, n - 1 do header[i] = ptr[i] end
     end
     header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
@@ -198,25 +206,42 @@ function compilers.sink(node, _, _, inst)
     if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
     local vb = (v ~= nil and v ~= null) and venc(v) or nil
     local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                                  rec.timestamp, -1, rec.header_ptr, rec.header_count)
+                                  rec.timestamp, -1, header_ptrs[rec], header_counts[rec] or 0)
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
+local NO_CHILDREN = {}
+
 -- Builds push functions for every node reachable from the sources.
 local function compile(builder, inst)
   local memo = {}
-  local function push_of(node)
-    if memo[node] then return memo[node] end
-    local child_pushes = {}
-    if node.kind ~= "branch" then
-      for i, child in ipairs(node.children) do child_pushes[i] = push_of(child) end
+  -- Children first, depth first, in the order a recursion would take, but
+  -- on a stack of our own: a chain of 10,000 operators overflowed the Lua
+  -- stack when each node recursed into its child. (A branch's compiler
+  -- compiles its arms itself through push_of.) O(nodes).
+  local function push_of(root)
+    if memo[root] then return memo[root] end
+    local stack, visited = { root }, { 0 }
+    while #stack > 0 do
+      local top = #stack
+      local node = stack[top]
+      local children = node.kind ~= "branch" and node.children or NO_CHILDREN
+      local i = visited[top] + 1
+      visited[top] = i
+      local child = children[i]
+      if child then
+        if not memo[child] then stack[top + 1], visited[top + 1] = child, 0 end
+      else
+        stack[top], visited[top] = nil, nil
+        local child_pushes = {}
+        for j, c in ipairs(children) do child_pushes[j] = memo[c] end
+        local compiler = compilers[node.kind]
+        if not compiler then error("streamhost: no compiler for node kind " .. node.kind) end
+        memo[node] = compiler(node, fanout(child_pushes), push_of, inst)
+      end
     end
-    local compiler = compilers[node.kind]
-    if not compiler then error("streamhost: no compiler for node kind " .. node.kind) end
-    local push = compiler(node, fanout(child_pushes), push_of, inst)
-    memo[node] = push
-    return push
+    return memo[root]
   end
   local function children_push(node)
     local list = {}
@@ -265,8 +290,9 @@ local function set_origin(rec, internal)
     end
     -- the header is the topology's own: outputs carry the record's headers only
     headers[#headers] = nil
-    rec.header_count = rec.header_count - 1
-    if rec.header_count == 0 then rec.header_ptr, rec.headers = nil, EMPTY end
+    local n = header_counts[rec] - 1
+    rec.header_count, header_counts[rec] = n, n
+    if n == 0 then header_ptrs[rec], rec.headers = nil, EMPTY end
   end
 end
 
@@ -299,11 +325,11 @@ local function source_dispatch(source, topic, rec)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)
     local header_count = r.header_count
-    rec.header_count = header_count
+    rec.header_count, header_counts[rec] = header_count, header_count
     if header_count == 0 then
-      rec.header_ptr, rec.headers = nil, EMPTY
+      header_ptrs[rec], rec.headers = nil, EMPTY
     else
-      rec.header_ptr, rec.headers = r.headers, headers_of(r)
+      header_ptrs[rec], rec.headers = r.headers, headers_of(r)
     end
     set_origin(rec, internal)
     push(k, v, rec)
@@ -380,16 +406,59 @@ local function setup_timers(inst, builder)
   end
 end
 
+-- A dead letter the producer refuses (past message.max.bytes: key, value
+-- and headers; librdkafka's default 1,000,000) would stop the app at the
+-- same offset on every restart. So one too big is cut to fit, with headers
+-- saying what was cut and its original size. OVERHEAD covers the record's
+-- framing; the app's kafka table may set message.max.bytes (--set is not
+-- seen here: give it in the app when raising it).
+local DEAD_LETTER_OVERHEAD = 1024
+local MAX_ERROR_MESSAGE = 1000
+
+-- The lengths of key and value that fit in room bytes: the value is cut
+-- first, the key only when it alone leaves no room (then to a quarter).
+local function fit(key_len, value_len, room)
+  if key_len + value_len <= room then return key_len, value_len end
+  if key_len > room / 2 then key_len = math.min(key_len, math.floor(room / 4)) end
+  return key_len, math.max(0, math.min(value_len, room - key_len))
+end
+
 local function dead_letter_sink(inst, app)
   local topic = core.topic_name(app.id, "dlq")
   local sink = core.sink_add(inst.ctx, topic, 0)
+  local max_bytes = tonumber(app.kafka and app.kafka["message.max.bytes"]) or 1000000
   return function(r, message)
+    if #message > MAX_ERROR_MESSAGE then message = message:sub(1, MAX_ERROR_MESSAGE) .. "..." end
+    local source_topic = inst.source_names[r.source] or "?"
+    local offset = tostring(r.offset):gsub("[LU]+$", "")
     local extra = {
-      { "__streamhost.errors.topic", inst.source_names[r.source] or "?" },
+      { "__streamhost.errors.topic", source_topic },
       { "__streamhost.errors.partition", tostring(r.partition) },
-      { "__streamhost.errors.offset", tostring(r.offset):gsub("[LU]+$", "") },
+      { "__streamhost.errors.offset", offset },
       { "__streamhost.errors.message", message },
     }
+    local key_len, value_len = tonumber(r.key_len), tonumber(r.value_len)
+    local header_bytes = 200 -- the cut's own headers
+    for i = 0, r.header_count - 1 do
+      local h = r.headers[i]
+      header_bytes = header_bytes + #ffi_string(h.name) + tonumber(h.value_len)
+    end
+    for _, h in ipairs(extra) do header_bytes = header_bytes + #h[1] + #h[2] end
+    local fit_key, fit_value = fit(key_len, value_len,
+                                   max_bytes - DEAD_LETTER_OVERHEAD - header_bytes)
+    if fit_key < key_len or fit_value < value_len then
+      local cut = fit_key < key_len and (fit_value < value_len and "key,value" or "key") or "value"
+      extra[#extra + 1] = { "__streamhost.errors.truncated", cut }
+      extra[#extra + 1] = { "__streamhost.errors.original.size", tostring(value_len) }
+      if fit_key < key_len then
+        extra[#extra + 1] = { "__streamhost.errors.original.key.size", tostring(key_len) }
+      end
+      core.log("error", "record %s [%d] @ %s is too big for the dead letter topic %s " ..
+               "(message.max.bytes %d): written cut to %d bytes of value (of %d) and %d of " ..
+               "key (of %d), with header __streamhost.errors.truncated; going on",
+               source_topic, r.partition, offset, topic, max_bytes, fit_value, value_len,
+               fit_key, key_len)
+    end
     local n = r.header_count + #extra
     local headers = core.header_array_t(n)
     for i = 0, r.header_count - 1 do headers[i] = r.headers[i] end
@@ -398,7 +467,7 @@ local function dead_letter_sink(inst, app)
       slot.name, slot.value, slot.value_len = h[1], h[2], #h[2]
     end
     inst.dead_letter_anchor = extra -- keeps the header strings alive through the call
-    local rc = C.sh_ffi_sink_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
+    local rc = C.sh_ffi_sink_emit(inst.ctx, sink, r.key, fit_key, r.value, fit_value,
                                   r.timestamp, -1, headers, n)
     if rc ~= SH_OK then
       error("cannot write to " .. topic .. ": " .. core.failure(), 0)

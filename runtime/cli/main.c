@@ -39,7 +39,8 @@ static const char *usage_main =
 
 static const char *usage_run =
     "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
-    "                      [--state-dir DIR] [--http HOST:PORT|off] [--no-rollback]\n"
+    "                      [--state-dir DIR] [--http HOST:PORT|off] [--http-token TOKEN]\n"
+    "                      [--http-auth changes|all] [--no-rollback] [--unsafe]\n"
     "\n"
     "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
     "or SIGHUP, reloads it without losing records.\n"
@@ -49,6 +50,13 @@ static const char *usage_run =
     "  --state-dir DIR         where state stores live (default ./.streamhost/<app id>)\n"
     "  --http HOST:PORT|off    pull queries (default: the app's http, else 127.0.0.1:8088;\n"
     "                          port 0 picks one)\n"
+    "  --http-token TOKEN      needed as 'Authorization: Bearer TOKEN' by POST /reload (default:\n"
+    "                          the one in STATE_DIR/http-token, made and printed on the first\n"
+    "                          run); a non-loopback --http is refused without one\n"
+    "  --http-auth changes|all  which requests need the token: changes (default) or all\n"
+    "                          (every read too, but /healthz)\n"
+    "  --unsafe                run the app's code without the sandbox (process, file, FFI\n"
+    "                          and debug access); logged loudly at start\n"
     "  --no-rollback           start APP.lua even when its last run never ran cleanly\n"
     "                          (by default such a restart starts the last version that did)\n";
 
@@ -114,7 +122,8 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--bootstrap") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--log-level") == 0 ||
-            strcmp(a, "--state-dir") == 0 || strcmp(a, "--http") == 0) {
+            strcmp(a, "--state-dir") == 0 || strcmp(a, "--http") == 0 ||
+            strcmp(a, "--http-token") == 0 || strcmp(a, "--http-auth") == 0) {
             if (i + 1 >= argc) return usage_error("%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--bootstrap") == 0) {
@@ -124,6 +133,13 @@ static int cmd_run(int argc, char **argv) {
                 o.state_dir = v;
             } else if (strcmp(a, "--http") == 0) {
                 o.http = v;
+            } else if (strcmp(a, "--http-token") == 0) {
+                if (!*v) return usage_error("%s", "--http-token needs a token");
+                o.http_token = v;
+            } else if (strcmp(a, "--http-auth") == 0) {
+                if (strcmp(v, "all") != 0 && strcmp(v, "changes") != 0)
+                    return usage_error("--http-auth takes 'changes' or 'all', not '%s'", v);
+                o.http_auth_all = strcmp(v, "all") == 0;
             } else if (strcmp(a, "--log-level") == 0) {
                 if (parse_level(v) < 0) return usage_error("unknown log level '%s'", v);
                 sh_log_set_level(parse_level(v));
@@ -134,6 +150,8 @@ static int cmd_run(int argc, char **argv) {
                 sets[o.set_count].value = eq + 1;
                 o.set_count++;
             }
+        } else if (strcmp(a, "--unsafe") == 0) {
+            o.unsafe = true;
         } else if (strcmp(a, "--no-rollback") == 0) {
             o.no_rollback = true;
         } else if (a[0] == '-') {

@@ -20,6 +20,7 @@
 #include "engine/reload.h"
 #include "engine/rollback.h"
 #include "http/http.h"
+#include "http/token.h"
 #include "kafka/broker.h"
 #include "kafka/admin.h"
 #include "kafka/conf.h"
@@ -190,6 +191,42 @@ static void publish_topology(void *arg, sh_vm_t *vm) {
     free(text);
 }
 
+/* A non-loopback address needs a token the operator has: --http-token, or
+ * the state directory's http-token file from an earlier run. */
+static int check_http_address(const sh_run_options_t *o, const char *http, const char *state_dir) {
+    if (strcmp(http, "off") == 0 || sh_http_is_loopback(http) || o->http_token ||
+        sh_http_token_file_exists(state_dir))
+        return 0;
+    sh_log(SH_LOG_ERROR,
+           "refusing to serve HTTP on %s without a token: anyone who can reach it could reload "
+           "the app. Pass --http-token TOKEN (or write one to %s/http-token), or listen on "
+           "127.0.0.1",
+           http, state_dir);
+    return -1;
+}
+
+/* Starts the HTTP endpoint with its token; says once where the token is. */
+static int start_http(run_t *r, const char *http, sh_tasks_t **task_groups, int threads) {
+    char token[SH_HTTP_TOKEN_MAX], path[4096], err[512];
+    sh_http_token_source_t source;
+    const sh_run_options_t *o = r->options;
+    if (sh_http_token_load(o->http_token, r->state_dir, token, &source, path, sizeof path, err,
+                           sizeof err) != 0) {
+        sh_log(SH_LOG_ERROR, "http: %s", err);
+        return -1;
+    }
+    if (source == SH_HTTP_TOKEN_GENERATED)
+        sh_log(SH_LOG_INFO, "http token (kept in %s): %s", path, token);
+    else if (source == SH_HTTP_TOKEN_FILE)
+        sh_log(SH_LOG_INFO, "http token: the one in %s", path);
+    sh_http_options_t options = {.token = token, .auth_all = o->http_auth_all};
+    r->http = sh_http_start(http, task_groups, threads, &options);
+    if (r->http)
+        sh_log(SH_LOG_INFO, "http: %s need 'Authorization: Bearer TOKEN'",
+               o->http_auth_all ? "all requests but /healthz" : "POST /reload and other changes");
+    return 0;
+}
+
 /* The embedded broker cannot auto-create with a partition count: the app's
  * inputs are made as it declares them. */
 static int start_embedded(run_t *r) {
@@ -238,6 +275,10 @@ int sh_run(const sh_run_options_t *o) {
     thread_parts_t *parts = NULL;
     sh_tasks_t **task_groups = NULL;
 
+    sh_vm_set_unsafe(o->unsafe);
+    if (o->unsafe)
+        sh_log(SH_LOG_WARN, "UNSAFE: --unsafe given: app code runs WITHOUT the sandbox, with "
+                            "process, file, FFI and debug access, for this run and every reload");
     /* Thread 0's VM first: it names the app, its threads and servers. */
     if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
         sh_log(SH_LOG_ERROR, "%s", err);
@@ -261,6 +302,7 @@ int sh_run(const sh_run_options_t *o) {
         goto out;
     }
     r.state_dir = state_dir;
+    if (check_http_address(o, http, state_dir) != 0) goto out;
     if (!(start_path = choose_version(&r, o))) goto out;
     sh_ffi_ctx_set_state_dir(sh_vm_ctx(r.first), state_dir);
     r.bootstrap = effective_bootstrap(o, r.first);
@@ -275,7 +317,7 @@ int sh_run(const sh_run_options_t *o) {
         if (i == 0 && !reachable(&r, sh_kafka_sink_handle(io[0].sink))) goto out;
     }
     if (strcmp(http, "off") != 0) {
-        r.http = sh_http_start(http, task_groups, threads);
+        if (start_http(&r, http, task_groups, threads) != 0) goto out;
         publish_topology(&r, r.first);
     }
     sh_instance_config_t config = {.app_path = start_path,

@@ -3,7 +3,8 @@
  *
  * The VM runs lua/streamhost/runner.lua, which loads the app file, builds the
  * topology, declares sources and sinks on the context and returns a table
- * with the app's settings and its batch function. C keeps a registry
+ * with the app's settings and its batch function. The app's own code runs
+ * in runner's sandbox (sandbox.lua) unless sh_vm_set_unsafe(true). C keeps a registry
  * reference to that function and calls it once per batch with a pointer to
  * the record array: one C->Lua transition per batch, never per record.
  */
@@ -52,6 +53,13 @@ struct sh_vm {
 };
 
 static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults);
+
+/* Set once by `streamhost run --unsafe` before the first VM loads; read by
+ * every load after, from any stream thread (never written again). */
+static bool unsafe_apps;
+
+void sh_vm_set_unsafe(bool unsafe) { unsafe_apps = unsafe; }
+bool sh_vm_unsafe(void) { return unsafe_apps; }
 
 enum { DEFAULT_MEMORY_LIMIT_MB = 1024, LOAD_BUDGET_MS = 10000, HOOK_EVERY = 10000 };
 #define MEMORY_GRACE ((size_t)8 << 20)
@@ -227,7 +235,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
     lua_getfield(L, -1, "load");
     lua_pushstring(L, app_path);
     lua_pushlightuserdata(L, vm->ctx);
-    if (lua_pcall(L, 2, 2, 0) != 0) goto lua_error;
+    lua_pushboolean(L, unsafe_apps);
+    if (lua_pcall(L, 3, 2, 0) != 0) goto lua_error;
     if (lua_isnil(L, -2)) {
         if (vm->deadline_hit)
             snprintf(errbuf, errlen, "%s:1: loading took more than %d s (an endless loop at the "

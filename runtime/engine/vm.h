@@ -14,6 +14,13 @@ typedef struct sh_kv {
     char *key, *value;
 } sh_kv_t;
 
+/* Whether app code runs without the sandbox (`streamhost run --unsafe`):
+ * process, file, FFI and debug access, bytecode loading. Default false.
+ * @locality main thread, before the first sh_vm_load; applies to every
+ * later load (reloads included). */
+void sh_vm_set_unsafe(bool unsafe);
+bool sh_vm_unsafe(void);
+
 /* Loads app_path into a fresh VM whose context emits through output (NULL:
  * capture) and keeps its stores under state_dir (NULL: set it later with
  * sh_ffi_ctx_set_state_dir, before the first batch). On failure returns NULL

@@ -26,6 +26,9 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
+    /* As Kafka Streams: a new group reads its inputs from the start, so records
+     * sent before the first assignment are counted too (librdkafka: latest). */
+    {"auto.offset.reset", "earliest"},
     /* A dead instance's partitions move after 6 s instead of 45 s. The mock
      * cluster also waits a full session timeout before it lets a restarted
      * member back in, even after a clean LeaveGroup. */

@@ -18,12 +18,10 @@ local function app_error(spec)
   return err, line
 end
 
--- Loads a fixture as the test driver's user would: loadfile, run, driver.
+-- Loads a fixture as the test driver's user would: by its path, sandboxed.
 local function load_error(name)
-  local chunk = assert(loadfile(FIXTURES .. name))
   local ok, err = pcall(function()
-    local app = chunk()
-    local d = testing.driver(app)
+    local d = testing.driver(FIXTURES .. name)
     return d
   end)
   assert.is_false(ok, name .. " loaded")

@@ -7,7 +7,7 @@ local testing = require "streamhost.testing"
 local CLICKSTREAM = "examples/clickstream/app.lua"
 
 local function clickstream_driver()
-  return testing.driver(dofile(CLICKSTREAM))
+  return testing.driver(CLICKSTREAM)
 end
 
 local run_isolated = require("spec.helpers").run_isolated
@@ -142,7 +142,7 @@ describe("testing.driver", function()
   end)
 
   it("starts the wall clock where opts.wall_clock says", function()
-    local d = testing.driver(dofile(CLICKSTREAM), { wall_clock = 1700000000000 })
+    local d = testing.driver(CLICKSTREAM, { wall_clock = 1700000000000 })
     d:input("clickstream"):pipe("u1", { action = "clicked", user = "u1", page = "/" })
     assert.equal(1700000000000, d:output("clicks"):read().timestamp)
   end)
