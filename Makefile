@@ -17,7 +17,7 @@ CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)
 HEADERS := $(wildcard runtime/*/*.h)
 C_TESTS := $(TEST_SRC:runtime/%.c=build/%)
 
-.PHONY: all deps test test-c test-lua demo bench format lint clean
+.PHONY: all deps mariadb test test-c test-lua demo bench format lint clean
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
@@ -42,8 +42,11 @@ build/%_test: runtime/%_test.c $(CORE_OBJ)
 deps:
 	@scripts/install-deps.sh
 
+# MySQL specs run against a private MariaDB (scripts/mariadb.sh), started here
+# and left running for the next run; `scripts/mariadb.sh stop` ends it.
 test: deps
 	$(MAKE) all
+	scripts/mariadb.sh start
 	$(MAKE) test-c test-lua
 
 test-c: $(C_TESTS)
