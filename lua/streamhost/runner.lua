@@ -75,6 +75,7 @@ local function load_app(app_path, ctx_ud)
     id = app.id,
     threads = app.threads or 1,
     kafka_list = kafka_list(app.kafka),
+    mysql_cdc_list = inst.builder.mysql_cdc_props,
     files = files,
     table_topics = inst.builder.table_topics,
     process = inst.process,

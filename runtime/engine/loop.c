@@ -45,6 +45,7 @@ struct sh_loop {
     sh_batch_t *current; /* the batch whose records (or timers) run now */
     sh_order_t *order;
     sh_ffi_record_t *records;
+    int bound_sinks; /* sinks the sink knows; a topology may add more as it runs */
     const char *last_topic; /* delivery reports come in runs: the last verdict */
     bool last_is_changelog;
     int64_t last_checkpoint_ms;
@@ -88,6 +89,14 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
                          .headers = headers,
                          .header_count = header_count};
     char err[1024];
+    /* a sink added while running (`to` with a topic function): bind again */
+    if (sink >= l->bound_sinks) {
+        if (l->sink->ops->bind(l->sink, ctx, err, sizeof err) != 0) {
+            sh_ctx_set_error(ctx, "%s", err);
+            return SH_ERR_INVALID;
+        }
+        l->bound_sinks = sh_ffi_sink_count(ctx);
+    }
     /* counted first: a delivery report may be served inside emit */
     sh_batch_output(l->current);
     int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
@@ -198,6 +207,7 @@ static int bind_vm(sh_loop_t *l) {
         sh_loop_set_fatal(l, "%s", err);
         return -1;
     }
+    l->bound_sinks = sh_ffi_sink_count(ctx);
     l->last_topic = NULL;
     return 0;
 }
