@@ -267,6 +267,25 @@ static bool ends_transaction(const MARIADB_RPL_EVENT *ev) {
     return !(q->length >= 5 && strncasecmp(q->str, "BEGIN", 5) == 0);
 }
 
+/* ROTATE's next file and position, read from the raw event: Connector/C
+ * 3.3 misreads the one that starts each new file (position 0x2e676f6c6e6962,
+ * "binlog.0", and file "0"). raw: an OK byte, the 19-byte header, the
+ * 8-byte position, the name, then the checksum when there is one. */
+static int read_rotate(const MARIADB_RPL_EVENT *ev, bool checksum, char *file, size_t file_len,
+                       uint64_t *pos) {
+    const unsigned char *raw = ev->raw_data;
+    size_t header = 1 + 19, tail = checksum ? 4 : 0;
+    if (!raw || ev->raw_data_size < header + 8 + tail + 1) return -1;
+    uint64_t p = 0;
+    for (int i = 7; i >= 0; i--) p = p << 8 | raw[header + (size_t)i];
+    size_t name_len = ev->raw_data_size - header - 8 - tail;
+    if (name_len >= file_len) return -1;
+    memcpy(file, raw + header + 8, name_len);
+    file[name_len] = '\0';
+    *pos = p;
+    return 0;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -298,6 +317,13 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
             snprintf(errbuf, errlen, "%s: %s", setup[i], mysql_error(conn));
             goto out;
         }
+    bool checksum = true;
+    if (mysql_query(conn, "SELECT @@global.binlog_checksum") == 0) {
+        MYSQL_RES *res = mysql_store_result(conn);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        checksum = !(row && row[0] && strcasecmp(row[0], "NONE") == 0);
+        if (res) mysql_free_result(res);
+    }
     if (!(rpl = mariadb_rpl_init(conn))) {
         snprintf(errbuf, errlen, "cannot start replication: %s", mysql_error(conn));
         goto out;
@@ -323,9 +349,11 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
         }
         switch (ev->event_type) {
         case ROTATE_EVENT:
-            snprintf(at->file, sizeof at->file, "%.*s", (int)ev->event.rotate.filename.length,
-                     ev->event.rotate.filename.str);
-            last_end = ev->event.rotate.position;
+            if (read_rotate(ev, checksum, at->file, sizeof at->file, &last_end) != 0) {
+                snprintf(errbuf, errlen, "malformed ROTATE event after %s:%llu", at->file,
+                         (unsigned long long)last_end);
+                goto out;
+            }
             at->pos = last_end; /* rotations fall between transactions */
             at->row = 0;
             continue;
