@@ -20,7 +20,7 @@ local null = serde.null
 
 local function usage(name, msg) error("smt." .. name .. ": " .. msg, 3) end
 
-local function option(opts, name, key, default)
+local function option(opts, _, key, default)
   local v = opts[key]
   if v == nil then return default end
   return v
