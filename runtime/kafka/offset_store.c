@@ -147,7 +147,7 @@ sh_offsets_t *sh_kafka_offset_store_new(rd_kafka_conf_t *producer_conf,
     }
     if (embedded) {
         sh_broker_create_topic(embedded, topic, 1);
-    } else {
+    } else if (sh_kafka_partition_count(k->producer, topic, 2000) <= 0) {
         int one = 1;
         const char *topics[] = {topic};
         sh_kafka_create_topics(k->producer, topics, &one, 1, 5000);

@@ -306,6 +306,7 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
     uint64_t last_end = from->pos;
     uint32_t row_in_txn = 0;
     int64_t last_lag_log = now_ms(), last_event_ms = 0;
+    bool caught_up = false;
 
     static const char *const setup[] = {
         "SET @master_binlog_checksum = @@global.binlog_checksum",
@@ -357,7 +358,7 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
             at->pos = last_end; /* rotations fall between transactions */
             at->row = 0;
             continue;
-        case HEARTBEAT_LOG_EVENT: break;
+        case HEARTBEAT_LOG_EVENT: caught_up = true; break; /* sent only when idle */
         case GTID_EVENT:
             at->pos = last_end; /* the transaction starts here */
             snprintf(at->gtid, sizeof at->gtid, "%u-%u-%llu", ev->event.gtid.domain_id,
@@ -436,6 +437,7 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
                 }
             }
             last_event_ms = (int64_t)ev->timestamp * 1000;
+            caught_up = false;
             break;
         }
         default: break;
@@ -450,10 +452,13 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
         int64_t now = now_ms();
         if (now - last_lag_log >= LAG_LOG_EVERY_MS) {
             last_lag_log = now;
-            if (last_event_ms)
-                sh_log(SH_LOG_INFO, "mysql_cdc: binlog at %s:%llu, last change %lld ms behind the "
-                       "server's clock", at->file, (unsigned long long)last_end,
-                       (long long)(now - last_event_ms));
+            if (caught_up)
+                sh_log(SH_LOG_INFO, "mysql_cdc: binlog at %s:%llu, caught up with the server",
+                       at->file, (unsigned long long)last_end);
+            else if (last_event_ms)
+                sh_log(SH_LOG_INFO, "mysql_cdc: binlog at %s:%llu, %lld ms behind the server "
+                       "(the last change read was written then)", at->file,
+                       (unsigned long long)last_end, (long long)(now - last_event_ms));
         }
     }
     rc = 0;
