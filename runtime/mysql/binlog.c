@@ -92,10 +92,8 @@ sh_mysql_table_t *sh_binlog_table(const struct st_mariadb_rpl_table_map_event *m
     t->count = n;
     if (!(t->db = strndup(m->database.str, m->database.length)) ||
         !(t->name = strndup(m->table.str, m->table.length)) ||
-        asprintf(&t->topic, "%s.%s.%s", prefix, t->db, t->name) < 0) {
-        t->topic = NULL;
+        !(t->topic = sh_mysql_topic_name(prefix, t->db, t->name)))
         goto oom;
-    }
     if (m->column_names.length == 0) {
         snprintf(errbuf, errlen, "%s.%s: the binlog carries no column names: the server needs "
                  "binlog_row_metadata=FULL (MariaDB 10.5+, MySQL 8.0+)", t->db, t->name);

@@ -193,8 +193,7 @@ static sh_mysql_table_t *table_of(const char *prefix, const char *db, const char
                                   MYSQL_FIELD *fields, unsigned n) {
     sh_mysql_table_t *t = calloc(1, sizeof *t);
     if (!t || !(t->columns = calloc(n + 1, sizeof *t->columns)) || !(t->db = strdup(db)) ||
-        !(t->name = strdup(name)) || asprintf(&t->topic, "%s.%s.%s", prefix, db, name) < 0) {
-        if (t) t->topic = NULL;
+        !(t->name = strdup(name)) || !(t->topic = sh_mysql_topic_name(prefix, db, name))) {
         sh_mysql_table_free(t);
         return NULL;
     }

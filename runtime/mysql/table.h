@@ -36,6 +36,10 @@ typedef struct sh_mysql_table {
 } sh_mysql_table_t;
 
 void sh_mysql_table_free(sh_mysql_table_t *t);
+/* <prefix>.<db>.<table>, with every character Kafka does not allow in a
+ * topic name replaced by '_', as Debezium does. malloc'd, NULL when out of
+ * memory. */
+char *sh_mysql_topic_name(const char *prefix, const char *db, const char *table);
 
 /* ---- values as Debezium's MySQL connector writes them (value.c) ---- */
 

@@ -27,6 +27,16 @@ void sh_mysql_table_free(sh_mysql_table_t *t) {
     free(t);
 }
 
+char *sh_mysql_topic_name(const char *prefix, const char *db, const char *table) {
+    char *topic = NULL;
+    if (asprintf(&topic, "%s.%s.%s", prefix, db, table) < 0) return NULL;
+    for (char *c = topic; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            *c = '_';
+    return topic;
+}
+
 /* Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
  * days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d) {

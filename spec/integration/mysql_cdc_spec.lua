@@ -227,6 +227,26 @@ describe("mysql_cdc under streamhost run", function()
     end
   end)
 
+  it("reads tables and columns with hostile names, whose topic Kafka can take", function()
+    local name = "cdc_ops_" .. RUN .. "h"
+    db.sql(("CREATE DATABASE %s; USE %s; CREATE TABLE `we\"ird``t` (id INT PRIMARY KEY, " ..
+            "`x``; DROP TABLE y; --` VARCHAR(20)); INSERT INTO `we\"ird``t` VALUES (1, 'a`b');")
+           :format(name, name))
+    local id = "cdc-hostile-" .. RUN
+    local pid = start_app(id, name, "envelope")
+    local topic = id .. "." .. name .. ".we_ird_t"
+    helpers.wait_records(broker.bootstrap, topic, 1, 30000)
+    db.sql(("USE %s; INSERT INTO `we\"ird``t` VALUES (2, '\"}{');"):format(name))
+    helpers.wait_records(broker.bootstrap, topic, 2, 30000)
+    stop(pid)
+    local events = read_topic(broker.bootstrap, topic)
+    local rows = {}
+    for _, e in ipairs(events) do rows[e.value.after.id] = e.value.after["x`; DROP TABLE y; --"] end
+    assert.same({ "a`b", '"}{' }, rows)
+    assert.equal('we"ird`t', events[1].value.source.table)
+    db.sql("DROP DATABASE " .. name)
+  end)
+
   it("follows ALTER TABLE ADD COLUMN while streaming", function()
     local name = "cdc_ddl_" .. RUN
     db.sql(("CREATE DATABASE %s; USE %s; CREATE TABLE grows (id INT PRIMARY KEY, a INT); " ..
