@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
 #include "kafka/offset_store.h"
 
 enum { LOAD_TIMEOUT_MS = 15000 };
@@ -147,10 +147,10 @@ sh_offsets_t *sh_kafka_offset_store_new(rd_kafka_conf_t *producer_conf,
     }
     if (embedded) {
         sh_broker_create_topic(embedded, topic, 1);
-    } else if (sh_kafka_partition_count(k->producer, topic, 2000) <= 0) {
+    } else if (sh_kafka_admin_partition_count(k->producer, topic, 2000) <= 0) {
         int one = 1;
         const char *topics[] = {topic};
-        sh_kafka_create_topics(k->producer, topics, &one, 1, 5000);
+        sh_kafka_admin_create_topics(k->producer, topics, &one, 1, 5000);
     }
     return &k->base;
 }
