@@ -67,8 +67,10 @@ static int offsets_load(sh_offsets_t *o, const char *key, char **value, char *er
         }
         rd_kafka_message_destroy(m);
     }
-    if (rc != 0) snprintf(errbuf, errlen, "cannot read the offsets topic %s to its end", k->topic);
-    else sh_log(SH_LOG_DEBUG, "offsets %s: %lld record(s) read", k->topic, (long long)read);
+    if (rc != 0)
+        snprintf(errbuf, errlen, "cannot read the offsets topic %s to its end", k->topic);
+    else
+        sh_log(SH_LOG_DEBUG, "offsets %s: %lld record(s) read", k->topic, (long long)read);
     rd_kafka_consumer_close(reader);
     rd_kafka_destroy(reader);
     return rc;

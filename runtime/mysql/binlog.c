@@ -40,27 +40,41 @@ static uint64_t packed_int(const unsigned char **p, const unsigned char *end) {
     int n = c < 251 ? 0 : c == 252 ? 2 : c == 253 ? 3 : c == 254 ? 8 : 0;
     if (n == 0) return c < 251 ? c : 0;
     uint64_t v = 0;
-    for (int i = 0; i < n && *p < end; i++) v |= (uint64_t)*(*p)++ << (8 * i);
+    for (int i = 0; i < n && *p < end; i++)
+        v |= (uint64_t) * (*p)++ << (8 * i);
     return v;
 }
 
 static bool is_numeric(int type) {
     switch (type) {
-    case MYSQL_TYPE_TINY: case MYSQL_TYPE_SHORT: case MYSQL_TYPE_INT24: case MYSQL_TYPE_LONG:
-    case MYSQL_TYPE_LONGLONG: case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE:
-    case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_YEAR:
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_LONGLONG:
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+    case MYSQL_TYPE_NEWDECIMAL:
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_YEAR:
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
 static bool is_character(int type) {
     switch (type) {
-    case MYSQL_TYPE_STRING: case MYSQL_TYPE_VAR_STRING: case MYSQL_TYPE_VARCHAR:
-    case MYSQL_TYPE_BLOB: case MYSQL_TYPE_TINY_BLOB: case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_VAR_STRING:
+    case MYSQL_TYPE_VARCHAR:
+    case MYSQL_TYPE_BLOB:
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
     case MYSQL_TYPE_LONG_BLOB:
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -95,8 +109,10 @@ sh_mysql_table_t *sh_binlog_table(const struct st_mariadb_rpl_table_map_event *m
         !(t->topic = sh_mysql_topic_name(prefix, t->db, t->name)))
         goto oom;
     if (m->column_names.length == 0) {
-        snprintf(errbuf, errlen, "%s.%s: the binlog carries no column names: the server needs "
-                 "binlog_row_metadata=FULL (MariaDB 10.5+, MySQL 8.0+)", t->db, t->name);
+        snprintf(errbuf, errlen,
+                 "%s.%s: the binlog carries no column names: the server needs "
+                 "binlog_row_metadata=FULL (MariaDB 10.5+, MySQL 8.0+)",
+                 t->db, t->name);
         sh_mysql_table_free(t);
         return NULL;
     }
@@ -114,28 +130,47 @@ sh_mysql_table_t *sh_binlog_table(const struct st_mariadb_rpl_table_map_event *m
         names += len;
         int meta_len = 0;
         switch (c->type) {
-        case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE: case MYSQL_TYPE_BLOB:
-        case MYSQL_TYPE_GEOMETRY: case MYSQL_TYPE_JSON: case MYSQL_TYPE_TIME2:
-        case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2:
+        case MYSQL_TYPE_FLOAT:
+        case MYSQL_TYPE_DOUBLE:
+        case MYSQL_TYPE_BLOB:
+        case MYSQL_TYPE_GEOMETRY:
+        case MYSQL_TYPE_JSON:
+        case MYSQL_TYPE_TIME2:
+        case MYSQL_TYPE_DATETIME2:
+        case MYSQL_TYPE_TIMESTAMP2:
             meta_len = 1;
             break;
-        case MYSQL_TYPE_VARCHAR: case MYSQL_TYPE_VAR_STRING: case MYSQL_TYPE_BIT:
-        case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_STRING: case MYSQL_TYPE_ENUM:
+        case MYSQL_TYPE_VARCHAR:
+        case MYSQL_TYPE_VAR_STRING:
+        case MYSQL_TYPE_BIT:
+        case MYSQL_TYPE_NEWDECIMAL:
+        case MYSQL_TYPE_STRING:
+        case MYSQL_TYPE_ENUM:
         case MYSQL_TYPE_SET:
             meta_len = 2;
             break;
-        default: break;
+        default:
+            break;
         }
         if (meta + meta_len > meta_end) goto malformed;
         unsigned b0 = meta_len > 0 ? meta[0] : 0, b1 = meta_len > 1 ? meta[1] : 0;
         meta += meta_len;
         switch (c->type) {
-        case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME2: case MYSQL_TYPE_TIMESTAMP2:
+        case MYSQL_TYPE_TIME2:
+        case MYSQL_TYPE_DATETIME2:
+        case MYSQL_TYPE_TIMESTAMP2:
             c->fsp = (int)b0;
             break;
-        case MYSQL_TYPE_VARCHAR: case MYSQL_TYPE_VAR_STRING: c->meta = b0 | b1 << 8; break;
-        case MYSQL_TYPE_BIT: c->bits = (int)(b1 * 8 + b0); break;
-        case MYSQL_TYPE_NEWDECIMAL: c->precision = (int)b0, c->scale = (int)b1; break;
+        case MYSQL_TYPE_VARCHAR:
+        case MYSQL_TYPE_VAR_STRING:
+            c->meta = b0 | b1 << 8;
+            break;
+        case MYSQL_TYPE_BIT:
+            c->bits = (int)(b1 * 8 + b0);
+            break;
+        case MYSQL_TYPE_NEWDECIMAL:
+            c->precision = (int)b0, c->scale = (int)b1;
+            break;
         case MYSQL_TYPE_STRING:
             if (b0 == MYSQL_TYPE_ENUM || b0 == MYSQL_TYPE_SET) {
                 c->type = (int)b0;
@@ -146,7 +181,8 @@ sh_mysql_table_t *sh_binlog_table(const struct st_mariadb_rpl_table_map_event *m
                 c->meta = b1;
             }
             break;
-        default: c->meta = b0;
+        default:
+            c->meta = b0;
         }
         if (is_numeric(c->type)) {
             if (m->signed_indicator)
@@ -236,8 +272,7 @@ static cached_table_t *find_table(stream_t *s, uint64_t id) {
     return NULL;
 }
 
-static int remember_table(stream_t *s, const MARIADB_RPL_EVENT *ev, char *errbuf,
-                          size_t errlen) {
+static int remember_table(stream_t *s, const MARIADB_RPL_EVENT *ev, char *errbuf, size_t errlen) {
     const struct st_mariadb_rpl_table_map_event *m = &ev->event.table_map;
     if (find_table(s, m->table_id)) return 0; /* ids change with the table's definition */
     cached_table_t *slot = &s->tables[s->next_slot];
@@ -275,7 +310,8 @@ static int read_rotate(const MARIADB_RPL_EVENT *ev, bool checksum, char *file, s
     size_t header = 1 + 19, tail = checksum ? 4 : 0;
     if (!raw || ev->raw_data_size < header + 8 + tail + 1) return -1;
     uint64_t p = 0;
-    for (int i = 7; i >= 0; i--) p = p << 8 | raw[header + (size_t)i];
+    for (int i = 7; i >= 0; i--)
+        p = p << 8 | raw[header + (size_t)i];
     size_t name_len = ev->raw_data_size - header - 8 - tail;
     if (name_len >= file_len) return -1;
     memcpy(file, raw + header + 8, name_len);
@@ -356,7 +392,9 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
             at->pos = last_end; /* rotations fall between transactions */
             at->row = 0;
             continue;
-        case HEARTBEAT_LOG_EVENT: caught_up = true; break; /* sent only when idle */
+        case HEARTBEAT_LOG_EVENT:
+            caught_up = true;
+            break; /* sent only when idle */
         case GTID_EVENT:
             at->pos = last_end; /* the transaction starts here */
             snprintf(at->gtid, sizeof at->gtid, "%u-%u-%llu", ev->event.gtid.domain_id,
@@ -369,8 +407,12 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
         case TABLE_MAP_EVENT:
             if (remember_table(&s, ev, errbuf, errlen) != 0) goto out;
             break;
-        case WRITE_ROWS_EVENT_V1: case UPDATE_ROWS_EVENT_V1: case DELETE_ROWS_EVENT_V1:
-        case WRITE_ROWS_EVENT: case UPDATE_ROWS_EVENT: case DELETE_ROWS_EVENT: {
+        case WRITE_ROWS_EVENT_V1:
+        case UPDATE_ROWS_EVENT_V1:
+        case DELETE_ROWS_EVENT_V1:
+        case WRITE_ROWS_EVENT:
+        case UPDATE_ROWS_EVENT:
+        case DELETE_ROWS_EVENT: {
             const struct st_mariadb_rpl_rows_event *r = &ev->event.rows;
             cached_table_t *ct = find_table(&s, r->table_id);
             const unsigned char *p = r->row_data, *end = p + r->row_data_size;
@@ -438,10 +480,12 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
             caught_up = false;
             break;
         }
-        default: break;
+        default:
+            break;
         }
         if (ev->next_event_pos) last_end = ev->next_event_pos;
-        if (ev->event_type == XID_EVENT || (ev->event_type == QUERY_EVENT && ends_transaction(ev))) {
+        if (ev->event_type == XID_EVENT ||
+            (ev->event_type == QUERY_EVENT && ends_transaction(ev))) {
             /* the transaction is complete: a restart begins after it */
             at->pos = last_end;
             at->row = 0;
@@ -454,9 +498,10 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
                 sh_log(SH_LOG_INFO, "mysql_cdc: binlog at %s:%llu, caught up with the server",
                        at->file, (unsigned long long)last_end);
             else if (last_event_ms)
-                sh_log(SH_LOG_INFO, "mysql_cdc: binlog at %s:%llu, %lld ms behind the server "
-                       "(the last change read was written then)", at->file,
-                       (unsigned long long)last_end, (long long)(now - last_event_ms));
+                sh_log(SH_LOG_INFO,
+                       "mysql_cdc: binlog at %s:%llu, %lld ms behind the server "
+                       "(the last change read was written then)",
+                       at->file, (unsigned long long)last_end, (long long)(now - last_event_ms));
         }
     }
     rc = 0;

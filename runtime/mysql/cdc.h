@@ -57,20 +57,20 @@ typedef struct sh_cdc_position {
     uint64_t pos;
     uint32_t row;
     char gtid[64];
-    bool snapshot;      /* part of a snapshot: a restart before its end redoes it */
+    bool snapshot; /* part of a snapshot: a restart before its end redoes it */
 } sh_cdc_position_t;
 
 /* One change event, as the snapshot or the binlog reader hands it over. */
 typedef struct sh_cdc_event {
     const sh_mysql_table_t *table;
-    char op;                 /* 'r', 'c', 'u', 'd' */
+    char op;                    /* 'r', 'c', 'u', 'd' */
     const char *before, *after; /* the row as a JSON object, or NULL */
-    const char *key;         /* the key columns as a JSON object, or NULL (no key) */
-    int64_t ts_ms;           /* when the server wrote it */
+    const char *key;            /* the key columns as a JSON object, or NULL (no key) */
+    int64_t ts_ms;              /* when the server wrote it */
     const sh_cdc_position_t *position;
-    const char *snapshot;    /* source.snapshot: "true", "last", "false" */
+    const char *snapshot; /* source.snapshot: "true", "last", "false" */
     uint32_t server_id;
-    int64_t event_pos;       /* source.pos: the event's own position */
+    int64_t event_pos; /* source.pos: the event's own position */
 } sh_cdc_event_t;
 
 /* Takes one event (copies what it keeps). Returns 0, or -1 to stop. */

@@ -11,7 +11,8 @@
 #include "mysql/cdc.h"
 
 static void filter_free(sh_name_filter_t *f) {
-    for (int i = 0; i < f->count; i++) regfree(&f->res[i]);
+    for (int i = 0; i < f->count; i++)
+        regfree(&f->res[i]);
     free(f->res);
     *f = (sh_name_filter_t){0};
 }
@@ -22,9 +23,11 @@ static int filter_parse(sh_name_filter_t *f, const char *name, const char *list,
     char *copy = strdup(list), *save = NULL;
     if (!copy) goto oom;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        while (*item == ' ') item++;
+        while (*item == ' ')
+            item++;
         size_t n = strlen(item);
-        while (n > 0 && item[n - 1] == ' ') item[--n] = '\0';
+        while (n > 0 && item[n - 1] == ' ')
+            item[--n] = '\0';
         if (n == 0) continue;
         regex_t *grown = realloc(f->res, sizeof *grown * (size_t)(f->count + 1));
         if (!grown) goto oom;
@@ -91,12 +94,21 @@ static int set_string(char **slot, const char *value) {
  * Connect's and the schema history's, since the binlog's full row metadata
  * describes every row (see README). */
 static bool ignored(const char *key) {
-    static const char *const prefixes[] = {"database.history", "schema.history", "transforms",
-                                           "key.converter", "value.converter", "connector.class",
-                                           "tasks.max", "include.schema.changes", "name",
-                                           "database.ssl", "snapshot.locking.mode",
-                                           "time.precision.mode", "bigint.unsigned.handling.mode",
-                                           "binary.handling.mode", "include.query"};
+    static const char *const prefixes[] = {"database.history",
+                                           "schema.history",
+                                           "transforms",
+                                           "key.converter",
+                                           "value.converter",
+                                           "connector.class",
+                                           "tasks.max",
+                                           "include.schema.changes",
+                                           "name",
+                                           "database.ssl",
+                                           "snapshot.locking.mode",
+                                           "time.precision.mode",
+                                           "bigint.unsigned.handling.mode",
+                                           "binary.handling.mode",
+                                           "include.query"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0) return true;
     return false;
@@ -116,40 +128,56 @@ int sh_cdc_config_parse(sh_cdc_config_t *c, const char *connector_name, const sh
     for (int i = 0; i < count; i++) {
         const char *k = props[i].key, *v = props[i].value;
         int rc = 0;
-        if (strcmp(k, "database.hostname") == 0) rc = set_string(&c->host, v);
-        else if (strcmp(k, "database.port") == 0) c->port = (unsigned)atoi(v);
-        else if (strcmp(k, "database.user") == 0) rc = set_string(&c->user, v);
-        else if (strcmp(k, "database.password") == 0) rc = set_string(&c->password, v);
-        else if (strcmp(k, "database.server.id") == 0) c->server_id = (uint32_t)strtoul(v, NULL, 10);
+        if (strcmp(k, "database.hostname") == 0)
+            rc = set_string(&c->host, v);
+        else if (strcmp(k, "database.port") == 0)
+            c->port = (unsigned)atoi(v);
+        else if (strcmp(k, "database.user") == 0)
+            rc = set_string(&c->user, v);
+        else if (strcmp(k, "database.password") == 0)
+            rc = set_string(&c->password, v);
+        else if (strcmp(k, "database.server.id") == 0)
+            c->server_id = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(k, "topic.prefix") == 0 || strcmp(k, "database.server.name") == 0)
             rc = set_string(&c->prefix, v);
         else if (strcmp(k, "database.include.list") == 0 || strcmp(k, "database.whitelist") == 0) {
             if (filter_parse(&c->db_include, k, v, errbuf, errlen)) return -1;
-        } else if (strcmp(k, "database.exclude.list") == 0 || strcmp(k, "database.blacklist") == 0) {
+        } else if (strcmp(k, "database.exclude.list") == 0 ||
+                   strcmp(k, "database.blacklist") == 0) {
             if (filter_parse(&c->db_exclude, k, v, errbuf, errlen)) return -1;
         } else if (strcmp(k, "table.include.list") == 0 || strcmp(k, "table.whitelist") == 0) {
             if (filter_parse(&c->table_include, k, v, errbuf, errlen)) return -1;
         } else if (strcmp(k, "table.exclude.list") == 0 || strcmp(k, "table.blacklist") == 0) {
             if (filter_parse(&c->table_exclude, k, v, errbuf, errlen)) return -1;
         } else if (strcmp(k, "snapshot.mode") == 0) {
-            if (strcmp(v, "initial") == 0) c->snapshot_mode = SH_SNAPSHOT_INITIAL;
-            else if (strcmp(v, "when_needed") == 0) c->snapshot_mode = SH_SNAPSHOT_WHEN_NEEDED;
+            if (strcmp(v, "initial") == 0)
+                c->snapshot_mode = SH_SNAPSHOT_INITIAL;
+            else if (strcmp(v, "when_needed") == 0)
+                c->snapshot_mode = SH_SNAPSHOT_WHEN_NEEDED;
             else if (strcmp(v, "never") == 0 || strcmp(v, "no_data") == 0 ||
                      strcmp(v, "schema_only") == 0)
                 c->snapshot_mode = SH_SNAPSHOT_NEVER;
-            else if (strcmp(v, "initial_only") == 0) c->snapshot_mode = SH_SNAPSHOT_INITIAL_ONLY;
+            else if (strcmp(v, "initial_only") == 0)
+                c->snapshot_mode = SH_SNAPSHOT_INITIAL_ONLY;
             else {
-                snprintf(errbuf, errlen, "mysql_cdc: snapshot.mode must be initial, when_needed, "
-                         "never or initial_only, got '%s'", v);
+                snprintf(errbuf, errlen,
+                         "mysql_cdc: snapshot.mode must be initial, when_needed, "
+                         "never or initial_only, got '%s'",
+                         v);
                 return -1;
             }
         } else if (strcmp(k, "decimal.handling.mode") == 0) {
-            if (strcmp(v, "precise") == 0) c->decimal_mode = SH_DECIMAL_PRECISE;
-            else if (strcmp(v, "string") == 0) c->decimal_mode = SH_DECIMAL_STRING;
-            else if (strcmp(v, "double") == 0) c->decimal_mode = SH_DECIMAL_DOUBLE;
+            if (strcmp(v, "precise") == 0)
+                c->decimal_mode = SH_DECIMAL_PRECISE;
+            else if (strcmp(v, "string") == 0)
+                c->decimal_mode = SH_DECIMAL_STRING;
+            else if (strcmp(v, "double") == 0)
+                c->decimal_mode = SH_DECIMAL_DOUBLE;
             else {
-                snprintf(errbuf, errlen, "mysql_cdc: decimal.handling.mode must be precise, "
-                         "string or double, got '%s'", v);
+                snprintf(errbuf, errlen,
+                         "mysql_cdc: decimal.handling.mode must be precise, "
+                         "string or double, got '%s'",
+                         v);
                 return -1;
             }
         } else if (strcmp(k, "tombstones.on.delete") == 0) {
@@ -163,12 +191,14 @@ int sh_cdc_config_parse(sh_cdc_config_t *c, const char *connector_name, const sh
         if (rc != 0) goto oom;
     }
     if (!c->prefix || !c->prefix[0]) {
-        snprintf(errbuf, errlen, "mysql_cdc: topic.prefix (or database.server.name) is required: "
+        snprintf(errbuf, errlen,
+                 "mysql_cdc: topic.prefix (or database.server.name) is required: "
                  "it names the topics, <prefix>.<db>.<table>");
         return -1;
     }
     if (c->server_id == 0) {
-        snprintf(errbuf, errlen, "mysql_cdc: database.server.id is required: a number no other "
+        snprintf(errbuf, errlen,
+                 "mysql_cdc: database.server.id is required: a number no other "
                  "replica of the server uses");
         return -1;
     }

@@ -48,7 +48,8 @@ void sh_envelope_value(sh_text_t *t, const sh_cdc_config_t *config, const sh_cdc
     sh_text_adds(t, e->before ? e->before : "null");
     sh_text_adds(t, ",\"after\":");
     sh_text_adds(t, e->after ? e->after : "null");
-    sh_text_adds(t, ",\"source\":{\"version\":\"streamhost-" SH_VERSION "\",\"connector\":\"mysql\"");
+    sh_text_adds(t,
+                 ",\"source\":{\"version\":\"streamhost-" SH_VERSION "\",\"connector\":\"mysql\"");
     add_string_field(t, "name", config->prefix);
     sh_text_addf(t, ",\"ts_ms\":%lld", (long long)(e->op == 'r' ? now_ms : e->ts_ms));
     add_string_field(t, "snapshot", e->snapshot);

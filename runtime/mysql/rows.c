@@ -32,19 +32,19 @@ int sh_mysql_row_reset(sh_mysql_row_t *row, int count) {
 }
 
 void sh_mysql_row_begin(sh_mysql_row_t *row, int i) { row->start[i] = row->json.len; }
-void sh_mysql_row_end(sh_mysql_row_t *row, int i) {
-    row->len[i] = row->json.len - row->start[i];
-}
+void sh_mysql_row_end(sh_mysql_row_t *row, int i) { row->len[i] = row->json.len - row->start[i]; }
 
 static uint64_t le_uint(const unsigned char *p, int n) {
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
 static uint64_t be_uint(const unsigned char *p, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -60,26 +60,46 @@ static long decimal_size(int precision, int scale) {
 long sh_mysql_rows_value_size(const sh_mysql_column_t *c, const unsigned char *p, size_t len) {
     unsigned meta = c->meta;
     switch (c->type) {
-    case MYSQL_TYPE_TINY: return 1;
-    case MYSQL_TYPE_SHORT: return 2;
-    case MYSQL_TYPE_INT24: return 3;
-    case MYSQL_TYPE_LONG: return 4;
-    case MYSQL_TYPE_LONGLONG: return 8;
-    case MYSQL_TYPE_FLOAT: return 4;
-    case MYSQL_TYPE_DOUBLE: return 8;
-    case MYSQL_TYPE_YEAR: return 1;
-    case MYSQL_TYPE_DATE: return 3;
-    case MYSQL_TYPE_TIME: return 3;
-    case MYSQL_TYPE_DATETIME: return 8;
-    case MYSQL_TYPE_TIMESTAMP: return 4;
-    case MYSQL_TYPE_NULL: return 0;
-    case MYSQL_TYPE_TIME2: return 3 + frac_bytes(c->fsp);
-    case MYSQL_TYPE_DATETIME2: return 5 + frac_bytes(c->fsp);
-    case MYSQL_TYPE_TIMESTAMP2: return 4 + frac_bytes(c->fsp);
-    case MYSQL_TYPE_NEWDECIMAL: return decimal_size(c->precision, c->scale);
-    case MYSQL_TYPE_BIT: return (c->bits + 7) / 8;
-    case MYSQL_TYPE_ENUM: return meta & 0xff;
-    case MYSQL_TYPE_SET: return meta & 0xff;
+    case MYSQL_TYPE_TINY:
+        return 1;
+    case MYSQL_TYPE_SHORT:
+        return 2;
+    case MYSQL_TYPE_INT24:
+        return 3;
+    case MYSQL_TYPE_LONG:
+        return 4;
+    case MYSQL_TYPE_LONGLONG:
+        return 8;
+    case MYSQL_TYPE_FLOAT:
+        return 4;
+    case MYSQL_TYPE_DOUBLE:
+        return 8;
+    case MYSQL_TYPE_YEAR:
+        return 1;
+    case MYSQL_TYPE_DATE:
+        return 3;
+    case MYSQL_TYPE_TIME:
+        return 3;
+    case MYSQL_TYPE_DATETIME:
+        return 8;
+    case MYSQL_TYPE_TIMESTAMP:
+        return 4;
+    case MYSQL_TYPE_NULL:
+        return 0;
+    case MYSQL_TYPE_TIME2:
+        return 3 + frac_bytes(c->fsp);
+    case MYSQL_TYPE_DATETIME2:
+        return 5 + frac_bytes(c->fsp);
+    case MYSQL_TYPE_TIMESTAMP2:
+        return 4 + frac_bytes(c->fsp);
+    case MYSQL_TYPE_NEWDECIMAL:
+        return decimal_size(c->precision, c->scale);
+    case MYSQL_TYPE_BIT:
+        return (c->bits + 7) / 8;
+    case MYSQL_TYPE_ENUM:
+        return meta & 0xff;
+    case MYSQL_TYPE_SET:
+        return meta & 0xff;
     case MYSQL_TYPE_VARCHAR:
     case MYSQL_TYPE_VAR_STRING: {
         int prefix = meta < 256 ? 1 : 2;
@@ -101,7 +121,8 @@ long sh_mysql_rows_value_size(const sh_mysql_column_t *c, const unsigned char *p
         if (prefix < 1 || prefix > 4 || len < (size_t)prefix) return -1;
         return prefix + (long)le_uint(p, prefix);
     }
-    default: return -1;
+    default:
+        return -1;
     }
 }
 
@@ -117,13 +138,15 @@ static void decimal_digits(const unsigned char *src, int precision, int scale, c
     bool negative = !(b[0] & 0x80);
     b[0] ^= 0x80;
     if (negative)
-        for (long i = 0; i < size; i++) b[i] = (unsigned char)~b[i];
+        for (long i = 0; i < size; i++)
+            b[i] = (unsigned char)~b[i];
     char digits[100];
     size_t n = 0;
     const unsigned char *p = b;
     if (intg0x) {
         int k = dig2bytes[intg0x];
-        n += (size_t)snprintf(digits + n, sizeof digits - n, "%llu", (unsigned long long)be_uint(p, k));
+        n += (size_t)snprintf(digits + n, sizeof digits - n, "%llu",
+                              (unsigned long long)be_uint(p, k));
         p += k;
     }
     for (int i = 0; i < intg0; i++, p += 4)
@@ -131,7 +154,8 @@ static void decimal_digits(const unsigned char *src, int precision, int scale, c
                               (unsigned long long)be_uint(p, 4));
     /* strip leading zeros of the integer part, keep one */
     char *int_part = digits;
-    while (int_part[0] == '0' && int_part[1]) int_part++;
+    while (int_part[0] == '0' && int_part[1])
+        int_part++;
     if (n == 0) int_part = "0";
     size_t o = (size_t)snprintf(out, cap, "%s%s", negative ? "-" : "", int_part);
     if (scale > 0 && o < cap) {
@@ -147,10 +171,14 @@ static void decimal_digits(const unsigned char *src, int precision, int scale, c
 
 static long frac_micros(const unsigned char *p, int fsp) {
     switch (frac_bytes(fsp)) {
-    case 1: return (long)p[0] * 10000;
-    case 2: return (long)be_uint(p, 2) * 100;
-    case 3: return (long)be_uint(p, 3);
-    default: return 0;
+    case 1:
+        return (long)p[0] * 10000;
+    case 2:
+        return (long)be_uint(p, 2) * 100;
+    case 3:
+        return (long)be_uint(p, 3);
+    default:
+        return 0;
     }
 }
 
@@ -184,7 +212,9 @@ static int value_json(const sh_mysql_column_t *c, const unsigned char *p, long s
         sh_text_addf(t, "%.17g", d);
         return 0;
     }
-    case MYSQL_TYPE_YEAR: sh_text_addf(t, "%d", p[0] ? 1900 + p[0] : 0); return 0;
+    case MYSQL_TYPE_YEAR:
+        sh_text_addf(t, "%d", p[0] ? 1900 + p[0] : 0);
+        return 0;
     case MYSQL_TYPE_DATE: {
         uint32_t v = (uint32_t)le_uint(p, 3);
         sh_mysql_json_date(t, (int)(v >> 9), (int)((v >> 5) & 15), (int)(v & 31));
@@ -207,7 +237,9 @@ static int value_json(const sh_mysql_column_t *c, const unsigned char *p, long s
     case MYSQL_TYPE_TIMESTAMP2:
         sh_mysql_json_timestamp(t, c->fsp, (int64_t)be_uint(p, 4), frac_micros(p + 4, c->fsp));
         return 0;
-    case MYSQL_TYPE_TIMESTAMP: sh_mysql_json_timestamp(t, 0, (int64_t)le_uint(p, 4), 0); return 0;
+    case MYSQL_TYPE_TIMESTAMP:
+        sh_mysql_json_timestamp(t, 0, (int64_t)le_uint(p, 4), 0);
+        return 0;
     case MYSQL_TYPE_TIME2: {
         /* packed = (intpart << 24) + fraction, signed; see my_time.c */
         int64_t packed;
@@ -225,8 +257,11 @@ static int value_json(const sh_mysql_column_t *c, const unsigned char *p, long s
             packed = intpart * (1LL << 24) + frac * 100;
             break;
         }
-        case 3: packed = (int64_t)be_uint(p, 6) - 0x800000000000LL; break;
-        default: packed = intpart * (1LL << 24);
+        case 3:
+            packed = (int64_t)be_uint(p, 6) - 0x800000000000LL;
+            break;
+        default:
+            packed = intpart * (1LL << 24);
         }
         bool negative = packed < 0;
         if (negative) packed = -packed;
@@ -248,10 +283,18 @@ static int value_json(const sh_mysql_column_t *c, const unsigned char *p, long s
         sh_mysql_json_decimal(t, mode, digits, strlen(digits), c->scale);
         return 0;
     }
-    case MYSQL_TYPE_BIT: sh_mysql_json_bits(t, c->bits, p, (size_t)size); return 0;
-    case MYSQL_TYPE_ENUM: sh_mysql_json_enum(t, c, (unsigned)le_uint(p, (int)size)); return 0;
-    case MYSQL_TYPE_SET: sh_mysql_json_set(t, c, le_uint(p, (int)size)); return 0;
-    case MYSQL_TYPE_NULL: sh_text_adds(t, "null"); return 0;
+    case MYSQL_TYPE_BIT:
+        sh_mysql_json_bits(t, c->bits, p, (size_t)size);
+        return 0;
+    case MYSQL_TYPE_ENUM:
+        sh_mysql_json_enum(t, c, (unsigned)le_uint(p, (int)size));
+        return 0;
+    case MYSQL_TYPE_SET:
+        sh_mysql_json_set(t, c, le_uint(p, (int)size));
+        return 0;
+    case MYSQL_TYPE_NULL:
+        sh_text_adds(t, "null");
+        return 0;
     default: { /* strings and blobs: a length prefix, then the bytes */
         int prefix = c->type == MYSQL_TYPE_VARCHAR || c->type == MYSQL_TYPE_VAR_STRING ||
                              c->type == MYSQL_TYPE_STRING
@@ -300,8 +343,10 @@ long sh_mysql_rows_decode(const sh_mysql_table_t *table, const unsigned char *pr
         const sh_mysql_column_t *c = &table->columns[i];
         long size = sh_mysql_rows_value_size(c, data + pos, len - pos);
         if (size < 0) {
-            snprintf(err, errlen, "%s.%s: column %s has type %d, which the binlog reader cannot "
-                     "decode", table->db, table->name, c->name, c->type);
+            snprintf(err, errlen,
+                     "%s.%s: column %s has type %d, which the binlog reader cannot "
+                     "decode",
+                     table->db, table->name, c->name, c->type);
             return -1;
         }
         if ((size_t)size > len - pos) goto malformed;

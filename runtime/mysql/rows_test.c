@@ -18,11 +18,11 @@ static char *json_of(void (*fill)(sh_text_t *)) {
 }
 
 static void hostile(sh_text_t *t) { sh_text_json_string(t, "a\"b\\c\n\x01\xff\xc3\xa9", 10); }
-static void bytes(sh_text_t *t) { sh_text_json_base64(t, (const unsigned char *)"\x00\xff\x01", 3); }
-static void precise(sh_text_t *t) { sh_mysql_json_decimal(t, SH_DECIMAL_PRECISE, "-1.5", 4, 2); }
-static void precise_big(sh_text_t *t) {
-    sh_mysql_json_decimal(t, SH_DECIMAL_PRECISE, "255", 3, 0);
+static void bytes(sh_text_t *t) {
+    sh_text_json_base64(t, (const unsigned char *)"\x00\xff\x01", 3);
 }
+static void precise(sh_text_t *t) { sh_mysql_json_decimal(t, SH_DECIMAL_PRECISE, "-1.5", 4, 2); }
+static void precise_big(sh_text_t *t) { sh_mysql_json_decimal(t, SH_DECIMAL_PRECISE, "255", 3, 0); }
 static void zero_date(sh_text_t *t) { sh_mysql_json_date(t, 0, 0, 0); }
 static void leap_day(sh_text_t *t) { sh_mysql_json_date(t, 2024, 2, 29); }
 static void before_epoch(sh_text_t *t) { sh_mysql_json_date(t, 1969, 12, 31); }
@@ -66,17 +66,17 @@ int main(void) {
     cols[1].meta = 20;
     cols[2].precision = 10, cols[2].scale = 2;
     cols[3].fsp = 3;
-    sh_mysql_table_t table = {.db = "orders", .name = "products", .count = 4, .columns = cols,
-                              .key_count = 1};
+    sh_mysql_table_t table = {
+        .db = "orders", .name = "products", .count = 4, .columns = cols, .key_count = 1};
     /* -12345.67: 80 00 30 39 43 inverted; TIME2(3) -00:00:01.500:
      * intpart -2 (0x7ffffe) and fraction 0x10000 - 500*10 = 0xec78 */
-    const unsigned char image[] = {0x00, 0xfe, 0xff, 0xff, 0xff, 0x03, 'p', 'e', 'n',
-                                   0x7f, 0xff, 0xcf, 0xc6, 0xbc, 0x7f, 0xff, 0xfe, 0xec, 0x78};
+    const unsigned char image[] = {0x00, 0xfe, 0xff, 0xff, 0xff, 0x03, 'p',  'e',  'n', 0x7f,
+                                   0xff, 0xcf, 0xc6, 0xbc, 0x7f, 0xff, 0xfe, 0xec, 0x78};
     const unsigned char present[] = {0x0f};
     sh_mysql_row_t row = {0};
     char err[256];
-    long used = sh_mysql_rows_decode(&table, present, image, sizeof image, SH_DECIMAL_STRING,
-                                     &row, err, sizeof err);
+    long used = sh_mysql_rows_decode(&table, present, image, sizeof image, SH_DECIMAL_STRING, &row,
+                                     err, sizeof err);
     CHECK(used == (long)sizeof image);
     sh_text_t out = {0};
     for (int i = 0; i < 4; i++) {
@@ -95,8 +95,8 @@ int main(void) {
         free(cut);
     }
     /* a null column takes no bytes */
-    const unsigned char nulls[] = {0x02, 0x01, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-                                   0x80, 0x00, 0x00, 0x00, 0x00};
+    const unsigned char nulls[] = {0x02, 0x01, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00,
+                                   0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00};
     CHECK(sh_mysql_rows_decode(&table, present, nulls, sizeof nulls, SH_DECIMAL_STRING, &row, err,
                                sizeof err) == (long)sizeof nulls);
     CHECK(row.len[1] == 4 && memcmp(row.json.data + row.start[1], "null", 4) == 0);

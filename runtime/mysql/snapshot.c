@@ -43,12 +43,12 @@ static int query(MYSQL *conn, const char *sql, char *errbuf, size_t errlen) {
 }
 
 /* The first row's columns of a one-row query, into out[0..n). */
-static int query_row(MYSQL *conn, const char *sql, char **out, int n, char *errbuf,
-                     size_t errlen) {
+static int query_row(MYSQL *conn, const char *sql, char **out, int n, char *errbuf, size_t errlen) {
     if (query(conn, sql, errbuf, errlen) != 0) return -1;
     MYSQL_RES *res = mysql_store_result(conn);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    for (int i = 0; i < n; i++) out[i] = row && row[i] ? strdup(row[i]) : NULL;
+    for (int i = 0; i < n; i++)
+        out[i] = row && row[i] ? strdup(row[i]) : NULL;
     if (res) mysql_free_result(res);
     return 0;
 }
@@ -84,7 +84,8 @@ static int start_transaction(MYSQL *conn, sh_cdc_position_t *at, char *errbuf, s
     }
     int rc = 0;
     if (!file || !file[0] || !pos) {
-        snprintf(errbuf, errlen, "the server has no binlog position: start it with log_bin "
+        snprintf(errbuf, errlen,
+                 "the server has no binlog position: start it with log_bin "
                  "(scripts/mariadb.sh does)");
         rc = -1;
     } else {
@@ -107,23 +108,35 @@ static void value_json(sh_text_t *t, const MYSQL_FIELD *f, const char *v, unsign
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
     char frac[8] = "";
     switch (f->type) {
-    case MYSQL_TYPE_TINY: case MYSQL_TYPE_SHORT: case MYSQL_TYPE_INT24: case MYSQL_TYPE_LONG:
-    case MYSQL_TYPE_LONGLONG: case MYSQL_TYPE_YEAR:
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_LONGLONG:
+    case MYSQL_TYPE_YEAR:
         sh_text_add(t, v, len);
         return;
-    case MYSQL_TYPE_FLOAT: sh_text_addf(t, "%.9g", (double)strtof(v, NULL)); return;
-    case MYSQL_TYPE_DOUBLE: sh_text_addf(t, "%.17g", strtod(v, NULL)); return;
-    case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_FLOAT:
+        sh_text_addf(t, "%.9g", (double)strtof(v, NULL));
+        return;
+    case MYSQL_TYPE_DOUBLE:
+        sh_text_addf(t, "%.17g", strtod(v, NULL));
+        return;
+    case MYSQL_TYPE_NEWDECIMAL:
+    case MYSQL_TYPE_DECIMAL:
         sh_mysql_json_decimal(t, mode, v, len, (int)f->decimals);
         return;
-    case MYSQL_TYPE_DATE: case MYSQL_TYPE_NEWDATE:
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_NEWDATE:
         sscanf(v, "%d-%d-%d", &y, &mo, &d);
         sh_mysql_json_date(t, y, mo, d);
         return;
-    case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: {
+    case MYSQL_TYPE_DATETIME:
+    case MYSQL_TYPE_TIMESTAMP: {
         sscanf(v, "%d-%d-%d %d:%d:%d.%6[0-9]", &y, &mo, &d, &h, &mi, &s, frac);
         size_t n = strlen(frac);
-        while (n < 6) frac[n++] = '0';
+        while (n < 6)
+            frac[n++] = '0';
         frac[6] = '\0';
         long micros = atol(frac);
         int fsp = f->decimals > 6 ? 0 : (int)f->decimals;
@@ -132,8 +145,12 @@ static void value_json(sh_text_t *t, const MYSQL_FIELD *f, const char *v, unsign
         } else if (mo == 0 || d == 0) {
             sh_mysql_json_timestamp(t, fsp, 0, 0);
         } else {
-            struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                            .tm_hour = h, .tm_min = mi, .tm_sec = s};
+            struct tm tm = {.tm_year = y - 1900,
+                            .tm_mon = mo - 1,
+                            .tm_mday = d,
+                            .tm_hour = h,
+                            .tm_min = mi,
+                            .tm_sec = s};
             sh_mysql_json_timestamp(t, fsp, (int64_t)timegm(&tm), micros);
         }
         return;
@@ -142,12 +159,15 @@ static void value_json(sh_text_t *t, const MYSQL_FIELD *f, const char *v, unsign
         bool negative = v[0] == '-';
         sscanf(v + negative, "%d:%d:%d.%6[0-9]", &h, &mi, &s, frac);
         size_t n = strlen(frac);
-        while (n < 6) frac[n++] = '0';
+        while (n < 6)
+            frac[n++] = '0';
         frac[6] = '\0';
         sh_mysql_json_time(t, negative, h, mi, s, atol(frac));
         return;
     }
-    case MYSQL_TYPE_JSON: sh_text_json_string(t, v, len); return;
+    case MYSQL_TYPE_JSON:
+        sh_text_json_string(t, v, len);
+        return;
     case MYSQL_TYPE_BIT:
         sh_mysql_json_bits(t, (int)f->length, (const unsigned char *)v, len);
         return;
@@ -211,10 +231,10 @@ static sh_mysql_table_t *table_of(const char *prefix, const char *db, const char
     return t;
 }
 
-static int snapshot_table(MYSQL *conn, const sh_cdc_config_t *c, const char *db,
-                          const char *name, volatile sig_atomic_t *stop, held_t *held,
-                          sh_cdc_emit_fn emit, void *arg, const sh_cdc_position_t *stream_from,
-                          sh_mysql_table_t **table_out, char *errbuf, size_t errlen) {
+static int snapshot_table(MYSQL *conn, const sh_cdc_config_t *c, const char *db, const char *name,
+                          volatile sig_atomic_t *stop, held_t *held, sh_cdc_emit_fn emit, void *arg,
+                          const sh_cdc_position_t *stream_from, sh_mysql_table_t **table_out,
+                          char *errbuf, size_t errlen) {
     char sql[1200], qdb[520], qname[520];
     /* identifiers from information_schema, quoted: a backtick doubles */
     size_t j = 0;
@@ -302,8 +322,8 @@ static int snapshot_table(MYSQL *conn, const sh_cdc_config_t *c, const char *db,
 }
 
 int sh_snapshot_run(MYSQL *conn, const sh_cdc_config_t *c, volatile sig_atomic_t *stop,
-                    sh_cdc_emit_fn emit, void *arg, sh_cdc_position_t *stream_from,
-                    bool *stopped, char *errbuf, size_t errlen) {
+                    sh_cdc_emit_fn emit, void *arg, sh_cdc_position_t *stream_from, bool *stopped,
+                    char *errbuf, size_t errlen) {
     *stopped = false;
     if (start_transaction(conn, stream_from, errbuf, errlen) != 0) return -1;
     sh_log(SH_LOG_INFO, "mysql_cdc: snapshot at binlog %s:%llu (gtid %s)", stream_from->file,
@@ -332,7 +352,8 @@ int sh_snapshot_run(MYSQL *conn, const sh_cdc_config_t *c, volatile sig_atomic_t
     if (*stop) *stopped = true;
     mysql_free_result(list);
     mysql_query(conn, "COMMIT");
-    for (int i = 0; tables && i < table_count; i++) sh_mysql_table_free(tables[i]);
+    for (int i = 0; tables && i < table_count; i++)
+        sh_mysql_table_free(tables[i]);
     free(tables);
     sh_text_free(&held.key);
     sh_text_free(&held.after);

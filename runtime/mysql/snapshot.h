@@ -19,7 +19,7 @@
  * *stop was set: then *stream_from is not to be used), or -1 with errbuf.
  * @locality the source's reader thread. */
 int sh_snapshot_run(MYSQL *conn, const sh_cdc_config_t *config, volatile sig_atomic_t *stop,
-                    sh_cdc_emit_fn emit, void *arg, sh_cdc_position_t *stream_from,
-                    bool *stopped, char *errbuf, size_t errlen);
+                    sh_cdc_emit_fn emit, void *arg, sh_cdc_position_t *stream_from, bool *stopped,
+                    char *errbuf, size_t errlen);
 
 #endif

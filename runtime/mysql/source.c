@@ -144,7 +144,8 @@ static int enqueue(mysql_source_t *s, const char *topic, const char *key, char *
     if (key && !(q.key = strdup(key))) goto oom;
     q.key_len = key ? strlen(key) : 0;
     pthread_mutex_lock(&s->lock);
-    while (s->count == QUEUE_MAX && !s->stop) pthread_cond_wait(&s->changed, &s->lock);
+    while (s->count == QUEUE_MAX && !s->stop)
+        pthread_cond_wait(&s->changed, &s->lock);
     if (s->stop || !(q.topic = intern_topic(s, topic))) {
         pthread_mutex_unlock(&s->lock);
         free(q.key);
@@ -208,8 +209,8 @@ static MYSQL *connect_db(mysql_source_t *s, char *errbuf, size_t errlen) {
 }
 
 /* Whether the server still has binlog file `file`; -1 on failure. */
-static int has_binlog(MYSQL *conn, const char *file, char *first, size_t first_len,
-                      char *errbuf, size_t errlen) {
+static int has_binlog(MYSQL *conn, const char *file, char *first, size_t first_len, char *errbuf,
+                      size_t errlen) {
     if (mysql_query(conn, "SHOW BINARY LOGS")) {
         snprintf(errbuf, errlen, "SHOW BINARY LOGS: %s", mysql_error(conn));
         return -1;
@@ -235,15 +236,16 @@ static void sleep_ms(int ms, volatile sig_atomic_t *stop) {
 }
 
 /* Where to begin: sets *need_snapshot or *from. -1 with errbuf: fatal. */
-static int plan_start(mysql_source_t *s, MYSQL *conn, bool *need_snapshot,
-                      sh_cdc_position_t *from, char *errbuf, size_t errlen) {
+static int plan_start(mysql_source_t *s, MYSQL *conn, bool *need_snapshot, sh_cdc_position_t *from,
+                      char *errbuf, size_t errlen) {
     sh_snapshot_mode_t mode = s->config.snapshot_mode;
     char first[128] = "";
     *need_snapshot = false;
     if (!s->have_stored || s->stored.snapshot) {
         if (s->have_stored)
             sh_log(SH_LOG_INFO, "mysql_cdc: the last snapshot did not finish: %s",
-                   mode == SH_SNAPSHOT_NEVER ? "streaming from where it began" : "snapshotting again");
+                   mode == SH_SNAPSHOT_NEVER ? "streaming from where it began"
+                                             : "snapshotting again");
         if (mode != SH_SNAPSHOT_NEVER) {
             *need_snapshot = true;
             return 0;
@@ -256,8 +258,10 @@ static int plan_start(mysql_source_t *s, MYSQL *conn, bool *need_snapshot,
         if (has_binlog(conn, NULL, first, sizeof first, errbuf, errlen) < 0) return -1;
         *from = (sh_cdc_position_t){.pos = 4};
         snprintf(from->file, sizeof from->file, "%s", first);
-        sh_log(SH_LOG_INFO, "mysql_cdc: snapshot.mode = never and no stored position: streaming "
-               "from the oldest binlog, %s", first);
+        sh_log(SH_LOG_INFO,
+               "mysql_cdc: snapshot.mode = never and no stored position: streaming "
+               "from the oldest binlog, %s",
+               first);
         return 0;
     }
     int found = has_binlog(conn, s->stored.file, first, sizeof first, errbuf, errlen);
@@ -267,15 +271,18 @@ static int plan_start(mysql_source_t *s, MYSQL *conn, bool *need_snapshot,
         return 0;
     }
     if (mode == SH_SNAPSHOT_WHEN_NEEDED) {
-        sh_log(SH_LOG_WARN, "mysql_cdc: the stored position %s:%llu is gone from the server "
+        sh_log(SH_LOG_WARN,
+               "mysql_cdc: the stored position %s:%llu is gone from the server "
                "(oldest binlog: %s): snapshotting again (snapshot.mode = when_needed)",
                s->stored.file, (unsigned long long)s->stored.pos, first);
         *need_snapshot = true;
         return 0;
     }
-    snprintf(errbuf, errlen, "the stored position %s:%llu is gone from the server (oldest "
+    snprintf(errbuf, errlen,
+             "the stored position %s:%llu is gone from the server (oldest "
              "binlog: %s); changes since were lost. Set snapshot.mode = when_needed to "
-             "snapshot again", s->stored.file, (unsigned long long)s->stored.pos, first);
+             "snapshot again",
+             s->stored.file, (unsigned long long)s->stored.pos, first);
     return -1;
 }
 
@@ -315,9 +322,10 @@ static void *reader_main(void *arg) {
         } else if (snapshot_only_done || (s->have_stored && !s->stored.snapshot &&
                                           s->config.snapshot_mode == SH_SNAPSHOT_INITIAL_ONLY)) {
             sh_log(SH_LOG_INFO, "mysql_cdc: snapshot.mode = initial_only: the snapshot is done, "
-                   "no changes are streamed");
+                                "no changes are streamed");
             mysql_close(conn);
-            while (!s->stop) sleep_ms(1000, &s->stop);
+            while (!s->stop)
+                sleep_ms(1000, &s->stop);
             break;
         } else {
             sh_cdc_position_t at;
@@ -325,8 +333,8 @@ static void *reader_main(void *arg) {
                                   sizeof err);
             from = at; /* records up to here are queued: resume after them */
         }
-        bool lost = mysql_errno(conn) == 2006 || mysql_errno(conn) == 2013 ||
-                    mysql_errno(conn) == 0;
+        bool lost =
+            mysql_errno(conn) == 2006 || mysql_errno(conn) == 2013 || mysql_errno(conn) == 0;
         unsigned code = mysql_errno(conn);
         mysql_close(conn);
         if (rc != 0 && !s->stop) {
@@ -398,14 +406,16 @@ static void save_acked(mysql_source_t *s, bool force) {
     if (json && s->offsets->ops->save(s->offsets, s->offset_key, json, err, sizeof err) == 0)
         s->acked_dirty = false;
     else
-        sh_log(SH_LOG_WARN, "mysql_cdc: cannot store the position: %s", json ? err : "out of memory");
+        sh_log(SH_LOG_WARN, "mysql_cdc: cannot store the position: %s",
+               json ? err : "out of memory");
     free(json);
 }
 
 static int grow_pending(mysql_source_t *s, size_t more) {
     if (s->pending_count + more <= s->pending_cap) return 0;
     size_t cap = s->pending_cap ? s->pending_cap : 1024;
-    while (cap < s->pending_count + more) cap *= 2;
+    while (cap < s->pending_count + more)
+        cap *= 2;
     pending_t *grown = malloc(sizeof *grown * cap);
     if (!grown) return -1;
     for (size_t i = 0; i < s->pending_count; i++)
@@ -442,7 +452,8 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
         return -1;
     }
     int n = s->count < max ? s->count : max;
-    for (int i = 0; i < n; i++) s->polled[i] = s->queue[(s->head + i) % QUEUE_MAX];
+    for (int i = 0; i < n; i++)
+        s->polled[i] = s->queue[(s->head + i) % QUEUE_MAX];
     s->head = (s->head + n) % QUEUE_MAX;
     s->count -= n;
     if (n > 0) pthread_cond_broadcast(&s->changed);
@@ -537,7 +548,8 @@ static void source_destroy(sh_source_t *src) {
         free(s->queue[(s->head + i) % QUEUE_MAX].key);
         free(s->queue[(s->head + i) % QUEUE_MAX].value);
     }
-    for (int i = 0; i < s->topic_count; i++) free(s->topics[i]);
+    for (int i = 0; i < s->topic_count; i++)
+        free(s->topics[i]);
     free(s->topics);
     free(s->queue);
     free(s->polled);
@@ -585,8 +597,8 @@ sh_source_t *sh_mysql_source_new(const char *connector_name, const sh_kv_t *prop
         return NULL;
     }
     /* Kafka Connect's offset key for a Debezium MySQL connector */
-    if (asprintf(&s->offset_key, "[\"%s\",{\"server\":\"%s\"}]", connector_name,
-                 s->config.prefix) < 0) {
+    if (asprintf(&s->offset_key, "[\"%s\",{\"server\":\"%s\"}]", connector_name, s->config.prefix) <
+        0) {
         s->offset_key = NULL;
         source_destroy(&s->base);
         snprintf(errbuf, errlen, "out of memory");

@@ -15,15 +15,15 @@ typedef enum { SH_DECIMAL_PRECISE, SH_DECIMAL_STRING, SH_DECIMAL_DOUBLE } sh_dec
 
 typedef struct sh_mysql_column {
     char *name;
-    int type;        /* enum_field_types, ENUM and SET resolved from STRING */
-    unsigned meta;   /* the binlog's per-type metadata */
+    int type;      /* enum_field_types, ENUM and SET resolved from STRING */
+    unsigned meta; /* the binlog's per-type metadata */
     bool is_unsigned;
-    bool binary;     /* a string column with the binary charset: bytes */
+    bool binary; /* a string column with the binary charset: bytes */
     bool in_key;
-    int fsp;         /* fractional digits of a temporal column */
+    int fsp;              /* fractional digits of a temporal column */
     int precision, scale; /* DECIMAL */
-    int bits;        /* BIT(n) */
-    char **values;   /* ENUM / SET members, 0-based */
+    int bits;             /* BIT(n) */
+    char **values;        /* ENUM / SET members, 0-based */
     int value_count;
 } sh_mysql_column_t;
 

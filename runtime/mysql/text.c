@@ -23,7 +23,8 @@ static bool reserve(sh_text_t *t, size_t more) {
     if (t->failed) return false;
     if (t->len + more + 1 <= t->cap) return true;
     size_t cap = t->cap ? t->cap : 256;
-    while (cap < t->len + more + 1) cap *= 2;
+    while (cap < t->len + more + 1)
+        cap *= 2;
     char *grown = realloc(t->data, cap);
     if (!grown) {
         t->failed = true;
@@ -67,10 +68,14 @@ static size_t utf8_sequence(const unsigned char *s, size_t len) {
     size_t n;
     unsigned int min;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, min = 0x10000;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
     if (n > len) return 0;
     unsigned int cp = c & (0xff >> (n + 1));
     for (size_t i = 1; i < n; i++) {
@@ -99,11 +104,21 @@ void sh_text_json_string(sh_text_t *t, const char *str, size_t len) {
         }
         sh_text_add(t, s + start, i - start);
         switch (c) {
-        case '"': sh_text_add(t, "\\\"", 2); break;
-        case '\\': sh_text_add(t, "\\\\", 2); break;
-        case '\n': sh_text_add(t, "\\n", 2); break;
-        case '\r': sh_text_add(t, "\\r", 2); break;
-        case '\t': sh_text_add(t, "\\t", 2); break;
+        case '"':
+            sh_text_add(t, "\\\"", 2);
+            break;
+        case '\\':
+            sh_text_add(t, "\\\\", 2);
+            break;
+        case '\n':
+            sh_text_add(t, "\\n", 2);
+            break;
+        case '\r':
+            sh_text_add(t, "\\r", 2);
+            break;
+        case '\t':
+            sh_text_add(t, "\\t", 2);
+            break;
         default:
             if (c < 0x20)
                 sh_text_addf(t, "\\u%04x", c);

@@ -17,7 +17,8 @@ void sh_mysql_table_free(sh_mysql_table_t *t) {
     for (int i = 0; i < t->count; i++) {
         sh_mysql_column_t *c = &t->columns[i];
         free(c->name);
-        for (int j = 0; j < c->value_count; j++) free(c->values[j]);
+        for (int j = 0; j < c->value_count; j++)
+            free(c->values[j]);
         free(c->values);
     }
     free(t->columns);
@@ -120,15 +121,18 @@ static size_t unscaled_bytes(const char *digits, size_t len, int scale, unsigned
     int frac = -1;
     for (size_t i = 0; i < len && n < sizeof d; i++) {
         char c = digits[i];
-        if (c == '-') negative = true;
-        else if (c == '.') frac = 0;
+        if (c == '-')
+            negative = true;
+        else if (c == '.')
+            frac = 0;
         else if (c >= '0' && c <= '9') {
             d[n++] = (char)(c - '0');
             if (frac >= 0) frac++;
         }
     }
     if (frac < 0) frac = 0;
-    while (frac < scale && n < sizeof d) d[n++] = 0, frac++;
+    while (frac < scale && n < sizeof d)
+        d[n++] = 0, frac++;
     unsigned char le[40];
     size_t bytes = 0;
     size_t start = 0;
@@ -140,11 +144,12 @@ static size_t unscaled_bytes(const char *digits, size_t len, int scale, unsigned
             rem = cur % 256;
         }
         le[bytes++] = (unsigned char)rem;
-        while (start < n && d[start] == 0) start++;
+        while (start < n && d[start] == 0)
+            start++;
     }
     if (bytes == 0) le[bytes++] = 0;
     if (le[bytes - 1] & 0x80) le[bytes++] = 0; /* room for the sign bit */
-    if (negative) { /* two's complement */
+    if (negative) {                            /* two's complement */
         int carry = 1;
         for (size_t i = 0; i < bytes; i++) {
             int v = (unsigned char)~le[i] + carry;
@@ -153,7 +158,8 @@ static size_t unscaled_bytes(const char *digits, size_t len, int scale, unsigned
         }
     }
     if (bytes > cap) bytes = cap;
-    for (size_t i = 0; i < bytes; i++) out[i] = le[bytes - 1 - i];
+    for (size_t i = 0; i < bytes; i++)
+        out[i] = le[bytes - 1 - i];
     return bytes;
 }
 
@@ -181,7 +187,8 @@ void sh_mysql_json_bits(sh_text_t *t, int bits, const unsigned char *be, size_t 
     }
     unsigned char le[8];
     size_t n = len < sizeof le ? len : sizeof le;
-    for (size_t i = 0; i < n; i++) le[i] = be[len - 1 - i];
+    for (size_t i = 0; i < n; i++)
+        le[i] = be[len - 1 - i];
     sh_text_json_base64(t, le, n);
 }
 
