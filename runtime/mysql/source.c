@@ -190,7 +190,7 @@ static int on_event(void *arg, const sh_cdc_event_t *e) {
     return enqueue(s, e->table->topic, e->key, NULL, ts, e->position);
 }
 
-static MYSQL *connect_db(mysql_source_t *s, char *errbuf, size_t errlen) {
+static MYSQL *connect_db(mysql_source_t *s, unsigned *code, char *errbuf, size_t errlen) {
     MYSQL *conn = mysql_init(NULL);
     if (!conn) {
         snprintf(errbuf, errlen, "out of memory");
@@ -202,6 +202,7 @@ static MYSQL *connect_db(mysql_source_t *s, char *errbuf, size_t errlen) {
     if (!mysql_real_connect(conn, c->host, c->user, c->password, NULL, c->port, NULL, 0)) {
         snprintf(errbuf, errlen, "cannot connect to %s@%s:%u: %s", c->user, c->host, c->port,
                  mysql_error(conn));
+        *code = mysql_errno(conn);
         mysql_close(conn);
         return NULL;
     }
@@ -286,6 +287,15 @@ static int plan_start(mysql_source_t *s, MYSQL *conn, bool *need_snapshot, sh_cd
     return -1;
 }
 
+/* Errors worth reconnecting for: the client's own (connection lost,
+ * server gone, cannot connect: 2000 and up), and the server killing the
+ * session, shutting down, or refusing for load. Anything else (access
+ * denied, a missing privilege, a row we cannot decode) stays wrong. */
+static bool retryable(unsigned code) {
+    return code >= 2000 || code == 1927 /* killed */ || code == 1053 /* shutdown */ ||
+           code == 1040 /* too many connections */ || code == 1205 || code == 1213;
+}
+
 static void *reader_main(void *arg) {
     mysql_source_t *s = arg;
     char err[1024];
@@ -293,7 +303,12 @@ static void *reader_main(void *arg) {
     sh_cdc_position_t from = {0};
     int backoff = 500;
     while (!s->stop) {
-        MYSQL *conn = connect_db(s, err, sizeof err);
+        unsigned code = 0;
+        MYSQL *conn = connect_db(s, &code, err, sizeof err);
+        if (!conn && !retryable(code)) {
+            set_fatal(s, "%s", err);
+            break;
+        }
         if (!conn) {
             sh_log(SH_LOG_WARN, "mysql_cdc: %s; retrying in %d ms", err, backoff);
             sleep_ms(backoff, &s->stop);
@@ -333,9 +348,7 @@ static void *reader_main(void *arg) {
                                   sizeof err);
             from = at; /* records up to here are queued: resume after them */
         }
-        bool lost =
-            mysql_errno(conn) == 2006 || mysql_errno(conn) == 2013 || mysql_errno(conn) == 0;
-        unsigned code = mysql_errno(conn);
+        code = mysql_errno(conn);
         mysql_close(conn);
         if (rc != 0 && !s->stop) {
             if (code == 1236 && s->config.snapshot_mode == SH_SNAPSHOT_WHEN_NEEDED) {
@@ -343,7 +356,7 @@ static void *reader_main(void *arg) {
                 need_snapshot = true;
                 continue;
             }
-            if (!lost && code != 0 && code != 1236 && code < 2000) {
+            if (!retryable(code)) { /* code 0: ours, e.g. a row that cannot be decoded */
                 set_fatal(s, "%s", err);
                 break;
             }
