@@ -29,7 +29,7 @@
 #include "mysql/envelope.h"
 #include "mysql/rows.h"
 
-enum { LAG_LOG_EVERY_MS = 10000, TABLE_CACHE = 64 };
+enum { LAG_LOG_EVERY_MS = 10000, TABLE_CACHE = 1024 };
 
 /* ---- TABLE_MAP to a table ---- */
 
@@ -253,21 +253,25 @@ typedef struct cached_table {
 
 typedef struct stream {
     const sh_cdc_config_t *config;
+    /* tables by TABLE_MAP id, which the server never reuses while it runs
+     * (a reconnect starts afresh); at most TABLE_CACHE, the oldest dropped */
     cached_table_t tables[TABLE_CACHE];
-    int next_slot;
+    int count, next_slot;
     sh_mysql_row_t before, after;
     sh_text_t before_json, after_json, key_json;
 } stream_t;
 
 static void forget_tables(stream_t *s) {
-    for (int i = 0; i < TABLE_CACHE; i++) {
+    for (int i = 0; i < s->count; i++) {
         sh_mysql_table_free(s->tables[i].table);
         s->tables[i] = (cached_table_t){0};
     }
+    s->count = s->next_slot = 0;
 }
 
+/* O(tables seen since the last DDL) */
 static cached_table_t *find_table(stream_t *s, uint64_t id) {
-    for (int i = 0; i < TABLE_CACHE; i++)
+    for (int i = 0; i < s->count; i++)
         if (s->tables[i].used && s->tables[i].id == id) return &s->tables[i];
     return NULL;
 }
@@ -277,6 +281,7 @@ static int remember_table(stream_t *s, const MARIADB_RPL_EVENT *ev, char *errbuf
     if (find_table(s, m->table_id)) return 0; /* ids change with the table's definition */
     cached_table_t *slot = &s->tables[s->next_slot];
     s->next_slot = (s->next_slot + 1) % TABLE_CACHE;
+    if (s->count < TABLE_CACHE) s->count++;
     sh_mysql_table_free(slot->table);
     *slot = (cached_table_t){.id = m->table_id, .used = true};
     char db[256], name[256];
