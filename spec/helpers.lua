@@ -141,6 +141,43 @@ function _M.run_isolated(code)
   return (out:gsub("exit=%d+%s*$", "")), rc
 end
 
+-- The private MariaDB of scripts/mariadb.sh (started when it is not
+-- running): { port =, password =, url =, sql = fn(statements) -> rows }.
+-- sql runs as root and returns the result's rows as lists of strings
+-- (NULL as nil); it raises with the server's message on failure.
+function _M.mariadb()
+  local p = io.popen("scripts/mariadb.sh start 2>&1")
+  local out = p:read("*a")
+  p:close()
+  local password, port = out:match("mysql://root:([^@]*)@127%.0%.0%.1:(%d+)/%s*$")
+  if not port then error("scripts/mariadb.sh start failed:\n" .. out, 2) end
+  local db = { port = tonumber(port), password = password,
+               url = "mysql://root:" .. password .. "@127.0.0.1:" .. port .. "/" }
+  function db.sql(statements)
+    local path = os.tmpname()
+    _M.write_file(path, statements)
+    local q = io.popen("mariadb --no-defaults -h127.0.0.1 -P" .. port .. " -uroot -p" ..
+                       password .. " -N -B < " .. path .. " 2>&1; echo \"exit=$?\"")
+    local text = q:read("*a")
+    q:close()
+    os.remove(path)
+    local rc = tonumber(text:match("exit=(%d+)%s*$"))
+    text = text:gsub("exit=%d+%s*$", "")
+    if rc ~= 0 then error("SQL failed: " .. text .. "\n" .. statements, 2) end
+    local rows = {}
+    for line in text:gmatch("[^\n]+") do
+      local row, i = {}, 0
+      for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+        i = i + 1
+        if field ~= "NULL" then row[i] = field end
+      end
+      rows[#rows + 1] = row
+    end
+    return rows
+  end
+  return db
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end

@@ -109,6 +109,40 @@ function Builder:every(interval, fn, opts)
   return Stream.new(self, node, opts.key, opts.value)
 end
 
+-- b:mysql_cdc { Debezium's properties }: the change events of a MySQL or
+-- MariaDB server as a stream, read from its binlog by the host (runtime/mysql).
+-- Keys and values are Debezium's JSON; each record's topic (rec.topic) is
+-- <topic.prefix>.<db>.<table>. An app reads only this source when it has it.
+local CDC_REQUIRED = { "topic.prefix|database.server.name", "database.server.id" }
+
+function Builder:mysql_cdc(props)
+  local Stream = require "streamhost.stream"
+  if type(props) ~= "table" then
+    error("mysql_cdc expects a table of Debezium's properties", 2)
+  end
+  if self.mysql_cdc_props then error("mysql_cdc: an app reads one MySQL server", 2) end
+  for _, names in ipairs(CDC_REQUIRED) do
+    local found = false
+    for name in names:gmatch("[^|]+") do found = found or props[name] ~= nil end
+    if not found then
+      error("mysql_cdc: '" .. names:gsub("|", "' (or '") .. (names:find("|", 1, true) and "')" or "'") ..
+            " is required", 2)
+    end
+  end
+  local list = {}
+  for k, v in pairs(props) do
+    if type(k) ~= "string" then error("mysql_cdc: property names are strings", 2) end
+    list[#list + 1] = { k, tostring(v) }
+  end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  self.mysql_cdc_props = list
+  local prefix = props["topic.prefix"] or props["database.server.name"]
+  -- the source's name: never a Kafka topic (':' is not allowed in one)
+  local node = self:source({ "mysql-cdc:" .. tostring(prefix) }, "json", "json", 1, 3)
+  node.cdc = true
+  return Stream.new(self, node, "json", "json")
+end
+
 function Builder:table(topic, opts)
   return require("streamhost.table").source(self, topic, opts)
 end
@@ -172,7 +206,8 @@ function Builder:describe()
         out[#out + 1] = string.format("    Source: %s (topics: [%s])", node.name,
                                       table.concat(node.topics, ", "))
       elseif node.kind == "sink" then
-        out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name, node.topic)
+        out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name,
+                                      node.topic or "<topic function>")
       else
         out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name,
                                       stores_of(node))

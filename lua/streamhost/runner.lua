@@ -159,6 +159,7 @@ local function load_app(app_path, ctx_ud, unsafe)
     startup_timeout_ms = app.startup_timeout_ms,
     http = app.http,
     kafka_list = kafka_list(app.kafka),
+    mysql_cdc_list = inst.builder.mysql_cdc_props,
     files = files,
     table_topics = inst.builder.table_topics,
     process = inst.process,

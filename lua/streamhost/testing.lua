@@ -111,8 +111,9 @@ function Driver:input(topic, opts)
 end
 
 -- Pipes one record. timestamp defaults to the driver's wall clock; headers is
--- an optional list of { key = name, value = bytes }.
-function Input:pipe(key, value, timestamp, headers)
+-- an optional list of { key = name, value = bytes }; topic (for a
+-- b:mysql_cdc input) the record's own topic, as <prefix>.<db>.<table>.
+function Input:pipe(key, value, timestamp, headers, topic)
   local d = self.driver
   check_open(d)
   local kb = key ~= nil and self.kenc(key) or nil
@@ -124,7 +125,8 @@ function Input:pipe(key, value, timestamp, headers)
   r.value, r.value_len = vb, vb and #vb or 0
   r.timestamp = timestamp or d.wall_clock
   r.offset, r.partition, r.source = offset, 0, self.index
-  local anchor = { kb, vb }
+  r.topic, r.topic_len = topic, topic and #topic or 0
+  local anchor = { kb, vb, topic }
   if headers and #headers > 0 then
     local h = core.header_array_t(#headers)
     for i, header in ipairs(headers) do
@@ -157,6 +159,7 @@ function Driver:drain_internal(level)
         local offset = self.offsets[loop.topic] or 0
         self.offsets[loop.topic] = offset + 1
         r.source, r.offset, r.partition = loop.source, offset, 0
+        r.topic, r.topic_len = nil, 0
         local done, err = self.inst.process(internal_record, 1)
         if done < 1 then error(err, level + 1) end
       end
@@ -181,7 +184,7 @@ end
 
 function Driver:output(topic, opts)
   check_open(self)
-  local node = self.inst.sink_nodes[topic]
+  local node = self.inst.sink_nodes[topic] or self.inst.dynamic_sink_node
   local key_serde = opts and opts.key or (node and node.key_serde)
   local value_serde = opts and opts.value or (node and node.value_serde)
   if not key_serde or not value_serde then

@@ -139,6 +139,30 @@ function compilers.peek(node, out)
   return function(k, v, rec) fn(k, v, rec); out(k, v, rec) end
 end
 
+-- A Connect-style transform: the record as one table in, one table (or nil)
+-- out. What flows on keeps the source's position (partition, offset) and
+-- takes the transform's topic, timestamp and headers.
+function compilers.transform(node, out)
+  local fn = node.fn
+  local rec_mt = {}
+  return function(k, v, rec)
+    local r = fn({ topic = rec.topic, key = k, value = v, headers = rec.headers,
+                   timestamp = rec.timestamp, partition = rec.partition, offset = rec.offset })
+    if r == nil then return end
+    if type(r) ~= "table" then
+      error("transform must return a record table or nil, got " .. type(r), 0)
+    end
+    local next_rec = rec
+    if r.topic ~= rec.topic or r.timestamp ~= rec.timestamp or r.headers ~= rec.headers then
+      rec_mt.__index = rec
+      next_rec = setmetatable({ topic = r.topic, timestamp = r.timestamp or rec.timestamp,
+                                headers = r.headers or rec.headers }, rec_mt)
+      rec_mt = {}
+    end
+    out(r.key, r.value, next_rec)
+  end
+end
+
 function compilers.merge(_, out) return out end
 function compilers.branch_arm(_, out) return out end
 
@@ -191,10 +215,36 @@ local function internal_sink(inst, kenc, venc, sink)
   end
 end
 
+-- to(function (key, value, rec) -> topic): a sink per topic, declared as
+-- the topic first appears (the host binds it then).
+local function dynamic_sink(node, inst, kenc, venc)
+  local ctx, topic_fn, null = inst.ctx, node.topic_fn, serde.null
+  local sinks = {}
+  inst.dynamic_sink_node = inst.dynamic_sink_node or node
+  return function(k, v, rec)
+    local topic = topic_fn(k, v, rec)
+    if type(topic) ~= "string" or topic == "" then
+      error("the topic function of to() returned " .. tostring(topic) .. ", not a topic name", 0)
+    end
+    local sink = sinks[topic]
+    if not sink then
+      sink = core.sink_add(ctx, topic, node.partitions or 1)
+      sinks[topic] = sink
+      inst.sink_nodes[topic] = node
+    end
+    local kb = (k ~= nil and k ~= null) and kenc(k) or nil
+    local vb = (v ~= nil and v ~= null) and venc(v) or nil
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+                             rec.timestamp, -1, rec.header_ptr, rec.header_count)
+    if rc ~= SH_OK then error(core.failure(), 0) end
+  end
+end
+
 function compilers.sink(node, _, _, inst)
   local kenc = serde.get(node.key_serde).encode
   local venc = serde.get(node.value_serde).encode
   local ctx = inst.ctx
+  if node.topic_fn then return dynamic_sink(node, inst, kenc, venc) end
   local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
   if node.internal then return internal_sink(inst, kenc, venc, sink) end
@@ -320,7 +370,8 @@ local function source_dispatch(source, topic, rec)
     decoding = value_what
     local v = r.value ~= nil and vdec(ffi_string(r.value, r.value_len)) or nil
     decoding = nil
-    rec.topic = topic
+    -- a CDC record names its own topic (<prefix>.<db>.<table>)
+    rec.topic = r.topic ~= nil and ffi_string(r.topic, r.topic_len) or topic
     rec.timestamp = tonumber(r.timestamp)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)

@@ -3,7 +3,8 @@
  *
  * This is the one place that knows which backends an app uses: it loads
  * the app once to learn its id, threads and bootstrap servers, starts the
- * embedded broker when asked, gives every stream thread a Kafka source, a
+ * embedded broker when asked, gives every stream thread a source (a Kafka
+ * consumer, or the MySQL CDC reader when the app declares b:mysql_cdc), a
  * Kafka sink and its state tasks, serves pull queries, and hands all of it
  * to the engine (engine/instance.c), which knows them only through their
  * interfaces.
@@ -21,12 +22,14 @@
 #include "engine/rollback.h"
 #include "http/http.h"
 #include "http/token.h"
-#include "kafka/broker.h"
 #include "kafka/admin.h"
+#include "kafka/broker.h"
 #include "kafka/conf.h"
+#include "kafka/offset_store.h"
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
+#include "mysql/source.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
 enum { DEFAULT_STARTUP_TIMEOUT_MS = 30000 };
@@ -91,13 +94,40 @@ static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *
     memcpy(overrides + o->set_count + 1, extra, sizeof *extra * (size_t)extra_count);
     int prop_count;
     const sh_kv_t *props = sh_vm_kafka_props(r->first, &prop_count);
-    rd_kafka_conf_t *conf = sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
     free(overrides);
     return conf;
 }
 
-static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts,
-                       char *err, size_t errlen) {
+/* The MySQL CDC source of an app that declares b:mysql_cdc: its positions
+ * go to the app's offsets topic, as Kafka Connect keeps a connector's. */
+static sh_source_t *make_cdc_source(run_t *r, const char *client_id, char *err, size_t errlen) {
+    const char *id = sh_vm_app_id(r->first);
+    int count;
+    const sh_kv_t *props = sh_vm_mysql_cdc_props(r->first, &count);
+    char *topic = sh_topic_name_offsets(id), reader_group[300];
+    snprintf(reader_group, sizeof reader_group, "%s-offsets-reader", id);
+    sh_kv_t named[] = {{"client.id", (char *)client_id}};
+    sh_kv_t reader[] = {{"client.id", (char *)client_id},
+                        {"auto.offset.reset", "earliest"},
+                        {"fetch.wait.max.ms", "10"}};
+    rd_kafka_conf_t *producer = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
+    rd_kafka_conf_t *consumer =
+        producer ? client_conf(r, RD_KAFKA_CONSUMER, reader_group, reader, 3, err, errlen) : NULL;
+    sh_offsets_t *offsets = NULL;
+    if (!topic) snprintf(err, errlen, "out of memory");
+    if (topic && producer && consumer)
+        offsets = sh_kafka_offset_store_new(producer, consumer, topic, r->embedded, err, errlen);
+    else if (producer)
+        rd_kafka_conf_destroy(producer);
+    free(topic);
+    if (!offsets) return NULL;
+    return sh_mysql_source_new(id, props, count, offsets, err, errlen);
+}
+
+static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts, char *err,
+                       size_t errlen) {
     const char *id = sh_vm_app_id(r->first);
     char client_id[300], restore_group[300];
     snprintf(client_id, sizeof client_id, "%s-%d", id, thread);
@@ -109,14 +139,21 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
     }
     rd_kafka_conf_t *conf = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
     if (!conf || !(io->sink = sh_kafka_sink_new(conf, parts->topics, err, errlen))) return -1;
-    int table_count;
+    int table_count, cdc_count;
     const char *const *tables = sh_vm_table_topics(r->first, &table_count);
-    conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
-    if (!conf ||
-        !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count, err, errlen)))
-        return -1;
-    sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
-                                sh_kafka_sink_handle(io->sink));
+    sh_vm_mysql_cdc_props(r->first, &cdc_count);
+    if (cdc_count > 0) {
+        if (!(io->source = make_cdc_source(r, client_id, err, errlen))) return -1;
+        sh_kafka_topics_set_clients(parts->topics, sh_kafka_sink_handle(io->sink),
+                                    sh_kafka_sink_handle(io->sink));
+    } else {
+        conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
+        if (!conf || !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count,
+                                                        err, errlen)))
+            return -1;
+        sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
+                                    sh_kafka_sink_handle(io->sink));
+    }
 
     /* Reads changelogs with assign() only; its group id is never joined. A
      * restore reads to a known end: the broker must not hold fetches. */
@@ -239,7 +276,9 @@ static int start_embedded(run_t *r) {
     sh_log(SH_LOG_INFO, "embedded broker at %s", r->bootstrap);
     sh_ctx_t *ctx = sh_vm_ctx(r->first);
     const char *id = sh_vm_app_id(r->first);
-    for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+    int cdc_count;
+    sh_vm_mysql_cdc_props(r->first, &cdc_count);
+    for (int i = 0; cdc_count == 0 && i < sh_ffi_source_count(ctx); i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
         if (!sh_topic_name_is_internal(id, topic))
             sh_broker_create_topic(r->embedded, topic, sh_vm_source_partitions(r->first, topic));
@@ -294,6 +333,13 @@ int sh_run(const sh_run_options_t *o) {
                        : sh_vm_http(r.first) ? sh_vm_http(r.first)
                                              : DEFAULT_HTTP;
     threads = sh_vm_threads(r.first);
+    int cdc_count;
+    sh_vm_mysql_cdc_props(r.first, &cdc_count);
+    if (cdc_count > 0 && threads > 1) {
+        /* one binlog, one reader: its order is the commit order */
+        sh_log(SH_LOG_WARN, "an app with b:mysql_cdc runs one stream thread, not %d", threads);
+        threads = 1;
+    }
     io = calloc((size_t)threads, sizeof *io);
     parts = calloc((size_t)threads, sizeof *parts);
     task_groups = calloc((size_t)threads, sizeof *task_groups);

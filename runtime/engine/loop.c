@@ -61,6 +61,7 @@ struct sh_loop {
     sh_ffi_record_t *records;
     sh_sample_t *sample; /* thread 0: recent records for reload trials */
     int64_t last_sample_ms;
+    int bound_sinks;        /* sinks the sink knows; a topology may add more as it runs */
     const char *last_topic; /* delivery reports come in runs: the last verdict */
     bool last_is_changelog;
     int64_t last_checkpoint_ms;
@@ -103,6 +104,13 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
                          .headers = headers,
                          .header_count = header_count};
     char err[1024];
+    /* a sink added while running (`to` with a topic function): bind again */
+    if (sink >= l->bound_sinks) {
+        sh_ctx_t *ctx = sh_vm_ctx(l->vm);
+        if (l->sink->ops->bind(l->sink, ctx, err, sizeof err) != 0)
+            return sh_err_set(SH_ERR_INVALID, "%s", err);
+        l->bound_sinks = sh_ffi_sink_count(ctx);
+    }
     /* counted first: a delivery report may be served inside emit */
     sh_batch_output(l->current);
     int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
@@ -216,6 +224,7 @@ static int bind_vm(sh_loop_t *l) {
         sh_loop_set_fatal(l, "%s", err);
         return -1;
     }
+    l->bound_sinks = sh_ffi_sink_count(ctx);
     l->last_topic = NULL;
     return 0;
 }
@@ -346,8 +355,9 @@ void sh_loop_run(sh_loop_t *l) {
 void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
     drain(l, timeout_ms);
     if (l->batches.head)
-        sh_log(SH_LOG_WARN, "stream thread %d: %lld batch(es) not delivered; their records will "
-                            "be read again",
+        sh_log(SH_LOG_WARN,
+               "stream thread %d: %lld batch(es) not delivered; their records will "
+               "be read again",
                l->thread, l->batches.open);
     if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(l->tasks);

@@ -33,6 +33,8 @@ struct sh_vm {
     int threads;
     sh_kv_t *kafka;
     int kafka_count;
+    sh_kv_t *cdc; /* b:mysql_cdc's properties, when the app declares it */
+    int cdc_count;
     char **watched;
     int watched_count;
     char **table_topics;
@@ -172,22 +174,31 @@ static char **string_list(lua_State *L, int table, const char *name, int *count)
     return list;
 }
 
-static void read_kafka_props(sh_vm_t *vm) {
-    lua_State *L = vm->L;
-    /* runner returns kafka as an ordered list of {key, value} pairs */
-    lua_getfield(L, -1, "kafka_list");
+/* runner returns properties as an ordered list of {key, value} pairs */
+static sh_kv_t *read_props(lua_State *L, const char *field, int *count) {
+    lua_getfield(L, -1, field);
     int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
-    vm->kafka = calloc((size_t)n + 1, sizeof *vm->kafka);
-    for (int i = 0; i < n && vm->kafka; i++) {
+    sh_kv_t *props = calloc((size_t)n + 1, sizeof *props);
+    *count = 0;
+    for (int i = 0; i < n && props; i++) {
         lua_rawgeti(L, -1, i + 1);
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
-        vm->kafka[i].key = strdup(lua_tostring(L, -2));
-        vm->kafka[i].value = strdup(lua_tostring(L, -1));
+        props[i].key = strdup(lua_tostring(L, -2));
+        props[i].value = strdup(lua_tostring(L, -1));
         lua_pop(L, 3);
-        vm->kafka_count++;
+        (*count)++;
     }
     lua_pop(L, 1);
+    return props;
+}
+
+static void free_props(sh_kv_t *props, int count) {
+    for (int i = 0; i < count; i++) {
+        free(props[i].key);
+        free(props[i].value);
+    }
+    free(props);
 }
 
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
@@ -225,8 +236,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
 
     char setup[PATH_MAX * 2 + 200];
     const char *lua_dir = sh_vm_lua_dir();
-    snprintf(setup, sizeof setup,
-             "package.path = '%s/?.lua;%s/?/init.lua;' .. package.path", lua_dir, lua_dir);
+    snprintf(setup, sizeof setup, "package.path = '%s/?.lua;%s/?/init.lua;' .. package.path",
+             lua_dir, lua_dir);
     if (luaL_dostring(L, setup) != 0) goto lua_error;
 
     lua_getglobal(L, "require");
@@ -258,7 +269,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
     lua_getfield(L, -1, "threads");
     vm->threads = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 1;
     lua_pop(L, 1);
-    read_kafka_props(vm);
+    vm->kafka = read_props(L, "kafka_list", &vm->kafka_count);
+    vm->cdc = read_props(L, "mysql_cdc_list", &vm->cdc_count);
     vm->watched = string_list(L, -1, "files", &vm->watched_count);
     vm->table_topics = string_list(L, -1, "table_topics", &vm->table_topic_count);
     lua_getfield(L, -1, "tick");
@@ -298,20 +310,20 @@ void sh_vm_free(sh_vm_t *vm) {
     if (!vm) return;
     if (vm->loaded && call_app(vm, "close", 0, 0) != 0)
         sh_log(SH_LOG_WARN, "closing %s version %d: %s", vm->app_id ? vm->app_id : "app",
-               sh_ffi_ctx_version(vm->ctx), lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+               sh_ffi_ctx_version(vm->ctx),
+               lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
     if (vm->L) lua_close(vm->L);
     sh_ffi_ctx_destroy(vm->ctx);
     free(vm->app_id);
     free(vm->state_dir);
     free(vm->http);
-    for (int i = 0; i < vm->kafka_count; i++) {
-        free(vm->kafka[i].key);
-        free(vm->kafka[i].value);
-    }
-    free(vm->kafka);
-    for (int i = 0; i < vm->watched_count; i++) free(vm->watched[i]);
+    free_props(vm->kafka, vm->kafka_count);
+    free_props(vm->cdc, vm->cdc_count);
+    for (int i = 0; i < vm->watched_count; i++)
+        free(vm->watched[i]);
     free(vm->watched);
-    for (int i = 0; i < vm->table_topic_count; i++) free(vm->table_topics[i]);
+    for (int i = 0; i < vm->table_topic_count; i++)
+        free(vm->table_topics[i]);
     free(vm->table_topics);
     free(vm);
 }
@@ -325,6 +337,11 @@ const char *sh_vm_http(sh_vm_t *vm) { return vm->http; }
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
     *count = vm->kafka_count;
     return vm->kafka;
+}
+
+const sh_kv_t *sh_vm_mysql_cdc_props(sh_vm_t *vm, int *count) {
+    *count = vm->cdc_count;
+    return vm->cdc;
 }
 
 bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic) {
@@ -414,7 +431,8 @@ int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen) {
     lua_pushnumber(vm->L, (lua_Number)now_ms);
     int rc = 0;
     if (call_app(vm, "tick", 1, 0) != 0) {
-        snprintf(errbuf, errlen, "timer: %s", lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+        snprintf(errbuf, errlen, "timer: %s",
+                 lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
         rc = -1;
     }
     lua_settop(vm->L, 0);

@@ -45,6 +45,9 @@ const char *sh_vm_state_dir(sh_vm_t *vm);
 const char *sh_vm_http(sh_vm_t *vm);
 /* librdkafka properties from the app's `kafka` table, in the app's order. */
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
+/* The properties of the app's b:mysql_cdc source, in the app's order
+ * (count 0: the app reads Kafka). */
+const sh_kv_t *sh_vm_mysql_cdc_props(sh_vm_t *vm, int *count);
 /* Files whose change triggers a reload: the app and the modules it required. */
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
 /* Whether topic is read as a table (b:table): the host catches such topics

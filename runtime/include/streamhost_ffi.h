@@ -92,6 +92,10 @@ typedef struct sh_ffi_record {
     int32_t source; /* index returned by sh_ffi_source_add */
     const sh_ffi_header_t *headers;
     int32_t header_count;
+    /* ---- appended for sources whose records name their own topic (MySQL
+     * CDC: <prefix>.<db>.<table>); NULL: the topic is the source's name ---- */
+    const char *topic;
+    size_t topic_len;
 } sh_ffi_record_t;
 
 /* The processing context of one Lua VM: its declared sources and sinks and
