@@ -3,7 +3,7 @@
 # `make demo` runs the clickstream example on the embedded broker.
 
 CC ?= cc
-PKGS := luajit rdkafka
+PKGS := luajit rdkafka libmariadb
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

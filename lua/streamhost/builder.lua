@@ -13,12 +13,14 @@ local KIND_NAMES = {
   map_values = "MAPVALUES", select_key = "KEY-SELECT", flat_map = "FLATMAP",
   flat_map_values = "FLATMAPVALUES", foreach = "FOREACH", peek = "PEEK",
   branch = "BRANCH", merge = "MERGE", sink = "SINK", print = "PRINTER",
+  mysql_sink = "MYSQL-SINK",
 }
 
 function _M.new(app)
   -- these add their methods to streams and tables
   require "streamhost.group"
   require "streamhost.join"
+  require "streamhost.mysql"
   return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {},
                         repartition_topics = {}, timers = {}, table_topics = {} }, Builder)
 end

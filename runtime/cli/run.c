@@ -18,12 +18,14 @@
 #include "cli/run.h"
 #include "engine/instance.h"
 #include "engine/reload.h"
+#include "engine/sink_router.h"
 #include "http/http.h"
 #include "kafka/broker.h"
 #include "kafka/kafka.h"
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
+#include "mysql/sink.h"
 
 static void on_signal(int sig) {
     if (sig == SIGHUP)
@@ -102,7 +104,16 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
         return -1;
     }
     rd_kafka_conf_t *conf = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
-    if (!conf || !(io->sink = sh_kafka_sink_new(conf, parts->topics, err, errlen))) return -1;
+    sh_sink_t *kafka_sink = conf ? sh_kafka_sink_new(conf, parts->topics, err, errlen) : NULL;
+    if (!kafka_sink) return -1;
+    /* Kafka topics and MySQL tables (stream:to_mysql) behind one sink */
+    sh_sink_t *mysql_sink = sh_mysql_sink_new(id);
+    if (!(io->sink = sh_sink_router_new()) || sh_sink_router_add(io->sink, "kafka", kafka_sink) != 0 ||
+        !mysql_sink || sh_sink_router_add(io->sink, "mysql", mysql_sink) != 0) {
+        if (!io->sink) kafka_sink->ops->destroy(kafka_sink);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     int table_count;
     const char *const *tables = sh_vm_table_topics(r->first, &table_count);
     conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
@@ -110,7 +121,7 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
         !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count, err, errlen)))
         return -1;
     sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
-                                sh_kafka_sink_handle(io->sink));
+                                sh_kafka_sink_handle(kafka_sink));
 
     /* Reads changelogs with assign() only; its group id is never joined. A
      * restore reads to a known end: the broker must not hold fetches. */
