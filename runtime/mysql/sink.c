@@ -437,8 +437,8 @@ static int ensure_schema(mysql_sink_t *s, table_t *t, failure_t *f) {
                     j++;
                 if (j == n && n < MAX_FIELDS)
                     cols[n++] = (sh_sql_column_t){x->name, x->name_len, x->type, x->key};
-                else if (j < n && cols[j].type == 'n')
-                    cols[j].type = x->type; /* the first value that says what it is */
+                else if (j < n && (cols[j].type == 'n' || (cols[j].type == 'i' && x->type == 'f')))
+                    cols[j].type = x->type; /* a whole number first, a fraction later: DOUBLE */
             }
         sh_sql_create_table(&s->sql, t->name, cols, n);
         if (s->sql.oom) return fail(f, 0, "out of memory");
