@@ -99,7 +99,7 @@ describe("stream:to_mysql", function()
     db = helpers.mariadb()
     database = helpers.fresh_database("sink_spec")
     broker = helpers.start_broker({ bulk = 2, up = 1, eo = 1, killed = 2, people = 1, evo = 1,
-                                    fixed = 1, hostile = 1 })
+                                    fixed = 1, hostile = 1, lost = 1 })
     dir = helpers.tmpdir()
     pids = {}
   end)
@@ -317,5 +317,36 @@ describe("stream:to_mysql", function()
                    text, 1, true)
     assert.matches("skipped record hostile [0] @ 2", text, 1, true)
     assert.matches("skipped record hostile [0] @ 3", text, 1, true)
+  end)
+  it("retries a lost connection with backoff and loses nothing", function()
+    produce_generated("lost", N, function(i) return string.format('{"n":%d,"v":%d}', i, i * 3) end)
+    local app = write_app("lost-app", [[
+    b:stream("lost", { key = "string", value = "json" })
+     :to_mysql ]] .. sink_props({ ["auto.create"] = true, ["insert.mode"] = "upsert",
+                                  ["pk.mode"] = "record_value", ["pk.fields"] = "n",
+                                  ["batch.size"] = 500, ["retry.backoff.ms"] = 200 }))
+    local log = dir .. "/lost.log"
+    local pid = run(app, log)
+    -- kill the sink's connections from the server side while it writes
+    local kills = 0
+    helpers.wait_until("every row", 120000, function()
+      local n = count("lost")
+      if n > 0 and n < N and kills < 5 then
+        local ids = helpers.sql(nil, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '" ..
+                                     database .. "' AND ID <> CONNECTION_ID()")
+        for id in ids:gmatch("%d+") do
+          if pcall(helpers.sql, nil, "KILL CONNECTION " .. id) then kills = kills + 1 end
+        end
+      end
+      return n >= N
+    end)
+    stop(pid)
+    assert.is_true(kills > 0)
+    assert.are.equal(N, count("lost"))
+    assert.are.equal(N, count("lost", "v = n * 3"))
+    local text = helpers.read_file(log)
+    assert.matches("WARN  mysql sink: [^\n]+; retry 1 of 10 in 100 ms", text)
+    assert.matches("written after %d+ attempts", text)
+    assert.is_nil(text:match("ERROR"))
   end)
 end)
