@@ -4,7 +4,7 @@
 --
 -- to_mysql turns each record into one row (pk.mode, pk.fields,
 -- fields.whitelist applied here) and emits it to a sink of kind "mysql",
--- one per table, in the text form runtime/mysql/row.h describes. The C sink
+-- one per table, in the text form runtime/mysql/sink_row.h describes. The C sink
 -- checks and quotes the names, batches rows in transactions, creates and
 -- evolves tables and reports a row delivered only after its COMMIT.
 local ffi = require "ffi"
@@ -14,6 +14,7 @@ local streams = require "streamhost.stream"
 local topology = require "streamhost.topology"
 
 local C = core.C
+local SH_OK = C.SH_OK
 local Stream = streams.Stream
 local compilers = topology.compilers
 local null = serde.null
@@ -232,12 +233,13 @@ function compilers.mysql_sink(node, _, _, inst)
   local ctx = inst.ctx
   local by_topic, only = {}, nil
   local function declare(table_name)
-    local index = C.sh_ffi_sink_add(ctx, "mysql:" .. table_name, 0)
-    if index < 0 or C.sh_ffi_sink_set_kind(ctx, index, "mysql") ~= 0 then
-      error("to_mysql: cannot declare table " .. table_name .. ": " .. core.errmsg(ctx), 0)
+    local index = core.sink_add(ctx, "mysql:" .. table_name, 0)
+    local ok = C.sh_ffi_sink_set_kind(ctx, index, "mysql") == SH_OK and
+               C.sh_ffi_sink_set_property(ctx, index, "table", table_name) == SH_OK
+    for k, v in pairs(node.props) do
+      ok = ok and C.sh_ffi_sink_set_property(ctx, index, k, v) == SH_OK
     end
-    C.sh_ffi_sink_set_property(ctx, index, "table", table_name)
-    for k, v in pairs(node.props) do C.sh_ffi_sink_set_property(ctx, index, k, v) end
+    if not ok then error("to_mysql: cannot declare table " .. table_name .. ": " .. core.failure(), 0) end
     return index
   end
   for topic, table_name in pairs(node.tables) do
@@ -268,9 +270,9 @@ function compilers.mysql_sink(node, _, _, inst)
       n = 1
       inst.mysql_origin_anchor = origin
     end
-    local rc = C.sh_ffi_emit(ctx, index, nil, 0, row, #row, rec.timestamp or 0, -1,
-                             n > 0 and header or nil, n)
-    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+    local rc = C.sh_ffi_sink_emit(ctx, index, nil, 0, row, #row, rec.timestamp or 0, -1,
+                                  n > 0 and header or nil, n)
+    if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
@@ -307,7 +309,9 @@ local slice_array_t = ffi.typeof("sh_ffi_slice_t[?]")
 -- mysql.connect{ url = "mysql://user:pw@127.0.0.1:3306/orders" } (or
 -- connection.url / connection.user / connection.password, as to_mysql).
 -- Returns a connection that connects on first use (and again after a lost
--- connection), or raises on a malformed URL.
+-- connection), or raises on a malformed URL. Failures of its calls return
+-- nil, message, retriable (true: connection lost or refused, deadlock; the
+-- next call reconnects).
 function _M.connect(opts)
   if type(opts) ~= "table" then error("mysql.connect expects { url = ..., user =, password = }", 2) end
   local url = opts.url or opts["connection.url"]
@@ -315,11 +319,8 @@ function _M.connect(opts)
   local user = opts.user or opts["connection.user"]
   local password = opts.password or opts["connection.password"]
   local handle = C.sh_ffi_mysql_open(url, user, password)
-  if handle == nil then error("mysql.connect: out of memory", 2) end
-  handle = ffi.gc(handle, C.sh_ffi_mysql_close)
-  local err = ffi.string(C.sh_ffi_mysql_errmsg(handle))
-  if err ~= "" then error("mysql.connect: " .. err, 2) end
-  return setmetatable({ handle = handle }, Db)
+  if handle == nil then error("mysql.connect: " .. core.failure(), 2) end
+  return setmetatable({ handle = ffi.gc(handle, C.sh_ffi_mysql_close) }, Db)
 end
 
 local function params_of(...)
@@ -345,9 +346,9 @@ local function params_of(...)
   return params, n, anchor
 end
 
-local function failure(self)
-  return nil, ffi.string(C.sh_ffi_mysql_errmsg(self.handle)),
-         C.sh_ffi_mysql_retriable(self.handle) == 1
+local function failure()
+  local message, name = core.last_error()
+  return nil, message .. " (" .. name .. ")", C.sh_ffi_err_is_retriable(C.sh_ffi_err_code()) == 1
 end
 
 -- db:exec(sql, ...): runs one statement with ... bound to its '?'.
@@ -358,7 +359,7 @@ function Db:exec(sql, ...)
   local params, n, anchor = params_of(...)
   local affected = C.sh_ffi_mysql_exec(self.handle, sql, params, n)
   local _ = anchor
-  if affected < 0 then return failure(self) end
+  if affected < 0 then return failure() end
   return tonumber(affected), tonumber(C.sh_ffi_mysql_insert_id(self.handle))
 end
 
@@ -369,7 +370,7 @@ function Db:query(sql, ...)
   local params, n, anchor = params_of(...)
   local res = C.sh_ffi_mysql_query(self.handle, sql, params, n)
   local _ = anchor
-  if res == nil then return failure(self) end
+  if res == nil then return failure() end
   res = ffi.gc(res, C.sh_ffi_mysql_result_free)
   local columns = C.sh_ffi_mysql_result_columns(res)
   local names, kinds = {}, {}
@@ -379,7 +380,7 @@ function Db:query(sql, ...)
   end
   local values = slice_array_t(columns > 0 and columns or 1)
   local rows = {}
-  while C.sh_ffi_mysql_next_row(res, values) == 1 do
+  while C.sh_ffi_mysql_next_row(res, values) == SH_OK do
     local row = {}
     for i = 0, columns - 1 do
       if values[i].data ~= nil then

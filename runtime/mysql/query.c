@@ -6,8 +6,9 @@
  * A statement without parameters goes over the text protocol; one with
  * parameters is prepared (cached per connection, conn.c) and its result
  * columns fetched as text, so Lua sees one shape either way. A failure
- * that a new connection may fix (conn.c's sh_mysql_conn_retriable) drops
- * the connection; the next call reconnects. Nothing is retried here: a
+ * that a new connection may fix (conn.c's sh_mysql_conn_retriable) is
+ * SH_ERR_MYSQL_TRANSIENT and drops the connection; the next call
+ * reconnects. Any other is SH_ERR_MYSQL. Nothing is retried here: a
  * statement may have run before the connection was lost, and only the
  * caller knows whether running it again is harmless.
  *
@@ -19,16 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "mysql/conn.h"
-#include "streamhost_ffi.h"
 
 enum { MIN_COLUMN_BUFFER = 64 };
 
 struct sh_mysql {
-    sh_mysql_conn_t *conn; /* NULL: the URL was bad (errmsg says why) */
+    sh_mysql_conn_t *conn;
     int64_t insert_id;
-    unsigned int code;
-    char errmsg[1024];
 };
 
 struct sh_mysql_result {
@@ -43,21 +42,32 @@ struct sh_mysql_result {
     my_bool *nulls;
 };
 
+/* Fails with the server's or client's error `code` (0: not the server's
+ * doing: out of memory, misuse): the last error, and a lost connection
+ * dropped. */
 static void set_error(sh_mysql_t *db, unsigned int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_error(sh_mysql_t *db, unsigned int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    bool transient = sh_mysql_conn_retriable(code);
+    sh_err_setv(transient ? SH_ERR_MYSQL_TRANSIENT : code ? SH_ERR_MYSQL : SH_ERR_INVALID, fmt, ap);
     va_end(ap);
-    db->code = code;
-    if (db->conn && sh_mysql_conn_retriable(code)) sh_mysql_conn_drop(db->conn);
+    if (transient) sh_mysql_conn_drop(db->conn);
 }
 
 sh_mysql_t *sh_ffi_mysql_open(const char *url, const char *user, const char *password) {
     sh_mysql_t *db = calloc(1, sizeof *db);
-    if (!db) return NULL;
-    db->conn = sh_mysql_conn_new(url, user, password, db->errmsg, sizeof db->errmsg);
+    char why[1024];
+    if (!db) {
+        sh_err_set(SH_ERR_NOMEM, "mysql_open: out of memory");
+        return NULL;
+    }
+    if (!(db->conn = sh_mysql_conn_new(url, user, password, why, sizeof why))) {
+        sh_err_set(SH_ERR_INVALID, "mysql_open: %s", why);
+        free(db);
+        return NULL;
+    }
     return db;
 }
 
@@ -67,13 +77,10 @@ void sh_ffi_mysql_close(sh_mysql_t *db) {
     free(db);
 }
 
-const char *sh_ffi_mysql_errmsg(sh_mysql_t *db) { return db->errmsg; }
-int sh_ffi_mysql_retriable(sh_mysql_t *db) { return sh_mysql_conn_retriable(db->code); }
 int64_t sh_ffi_mysql_insert_id(sh_mysql_t *db) { return db->insert_id; }
 
 /* The live connection, or NULL with the error set. */
 static MYSQL *connected(sh_mysql_t *db) {
-    if (!db->conn) return NULL; /* errmsg holds the URL's problem */
     char why[1024];
     if (sh_mysql_conn_open(db->conn, why, sizeof why) != 0) {
         set_error(db, CR_CONNECTION_ERROR, "%s", why);
@@ -82,7 +89,9 @@ static MYSQL *connected(sh_mysql_t *db) {
     return sh_mysql_conn_handle(db->conn);
 }
 
-int sh_ffi_mysql_connect(sh_mysql_t *db) { return connected(db) ? SH_OK : -1; }
+int sh_ffi_mysql_connect(sh_mysql_t *db) {
+    return connected(db) ? SH_OK : SH_ERR_MYSQL_TRANSIENT;
+}
 
 /* Prepares sql and binds params; NULL with the error set. */
 static MYSQL_STMT *prepared(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
@@ -281,19 +290,19 @@ int sh_ffi_mysql_result_column_kind(sh_mysql_result_t *res, int column) {
 int sh_ffi_mysql_next_row(sh_mysql_result_t *res, sh_ffi_slice_t *values) {
     if (res->text) {
         MYSQL_ROW row = mysql_fetch_row(res->text);
-        if (!row) return 0;
+        if (!row) return SH_ERR_NOT_FOUND;
         unsigned long *lengths = mysql_fetch_lengths(res->text);
         for (int i = 0; i < res->columns; i++)
             values[i] = (sh_ffi_slice_t){row[i], row[i] ? lengths[i] : 0};
-        return 1;
+        return SH_OK;
     }
-    if (!res->stmt || res->columns == 0) return 0;
+    if (!res->stmt || res->columns == 0) return SH_ERR_NOT_FOUND;
     int rc = mysql_stmt_fetch(res->stmt);
-    if (rc == MYSQL_NO_DATA || rc == 1) return 0;
+    if (rc == MYSQL_NO_DATA || rc == 1) return SH_ERR_NOT_FOUND;
     for (int i = 0; i < res->columns; i++)
         values[i] = res->nulls[i] ? (sh_ffi_slice_t){NULL, 0}
                                   : (sh_ffi_slice_t){res->buffers[i], res->lengths[i]};
-    return 1;
+    return SH_OK;
 }
 
 void sh_ffi_mysql_result_free(sh_mysql_result_t *res) {

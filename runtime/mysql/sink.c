@@ -43,7 +43,7 @@
 #include "base/log.h"
 #include "engine/ctx.h"
 #include "mysql/conn.h"
-#include "mysql/row.h"
+#include "mysql/sink_row.h"
 #include "mysql/sink.h"
 #include "mysql/sql.h"
 
@@ -303,7 +303,7 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
         return SH_ERR_INVALID;
     }
     char op, why[1024];
-    int n = sh_mysql_row_parse(r->value, r->value_len, &op, s->scratch, MAX_FIELDS, why,
+    int n = sh_mysql_sink_row_parse(r->value, r->value_len, &op, s->scratch, MAX_FIELDS, why,
                                sizeof why);
     if (n < 0 || check_row(t, op, s->scratch, n, why, sizeof why) != 0) {
         snprintf(errbuf, errlen, "record for MySQL table %s refused: %s", t->name, why);

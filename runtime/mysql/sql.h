@@ -39,7 +39,7 @@ int sh_sql_check_ident(const char *name, size_t len, char *errbuf, size_t errlen
 /* As sh_sql_check_ident, for "table" or "db.table". */
 int sh_sql_check_table(const char *name, char *errbuf, size_t errlen);
 
-/* One column of a statement. type is the row type letter (row.h). */
+/* One column of a statement. type is the row type letter (sink_row.h). */
 typedef struct sh_sql_column {
     const char *name;
     size_t name_len;

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mysql/row.h"
+#include "mysql/sink_row.h"
 #include "mysql/sql.h"
 
 #include "base/check.h"
@@ -81,22 +81,22 @@ static void test_rows(void) {
     sh_mysql_field_t f[8];
     char op, err[256];
     const char *row = "Wik2:id1:7s-4:name3:anns-1:x0:n-1:y0:";
-    CHECK(sh_mysql_row_parse(row, strlen(row), &op, f, 8, err, sizeof err) == 4);
+    CHECK(sh_mysql_sink_row_parse(row, strlen(row), &op, f, 8, err, sizeof err) == 4);
     CHECK(op == 'W');
     CHECK(f[0].type == 'i' && f[0].key && f[0].name_len == 2 && memcmp(f[0].value, "7", 1) == 0);
     CHECK(f[1].type == 's' && !f[1].key && f[1].value_len == 3 && memcmp(f[1].value, "ann", 3) == 0);
     CHECK(f[2].value_len == 0 && f[3].type == 'n');
     /* a value may hold anything, including what looks like more fields */
     const char *tricky = "Ds-4:text12:s-1:a1:b\n;`'";
-    CHECK(sh_mysql_row_parse(tricky, strlen(tricky), &op, f, 8, err, sizeof err) == 1);
+    CHECK(sh_mysql_sink_row_parse(tricky, strlen(tricky), &op, f, 8, err, sizeof err) == 1);
     CHECK(op == 'D' && f[0].value_len == 12);
     const char *bad[] = {"", "X", "Wik2:id", "Wik2:id9:7", "Wzk2:id1:7", "Wik99999999999999999999:id",
                          "Wi", "Wik:id1:7", "Wik-1:id1:7"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        CHECK(sh_mysql_row_parse(bad[i], strlen(bad[i]), &op, f, 8, err, sizeof err) == -1);
-    CHECK(sh_mysql_row_parse(NULL, 0, &op, f, 8, err, sizeof err) == -1);
+        CHECK(sh_mysql_sink_row_parse(bad[i], strlen(bad[i]), &op, f, 8, err, sizeof err) == -1);
+    CHECK(sh_mysql_sink_row_parse(NULL, 0, &op, f, 8, err, sizeof err) == -1);
     const char *many = "Wi-1:a1:1i-1:b1:2i-1:c1:3";
-    CHECK(sh_mysql_row_parse(many, strlen(many), &op, f, 2, err, sizeof err) == -1);
+    CHECK(sh_mysql_sink_row_parse(many, strlen(many), &op, f, 2, err, sizeof err) == -1);
 }
 
 int main(void) {

@@ -1,11 +1,11 @@
 /*
- * row.c - parses the row text stream:to_mysql emits (format in row.h).
+ * sink_row.c - parses the row text stream:to_mysql emits (format in sink_row.h).
  * O(length of the row); nothing is copied.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "mysql/row.h"
+#include "mysql/sink_row.h"
 
 /* Reads "<len>:" then len bytes at *p. Returns 0 or -1. */
 static int netstring(const char **p, const char *end, const char **out, size_t *out_len) {
@@ -26,7 +26,7 @@ static int netstring(const char **p, const char *end, const char **out, size_t *
     return 0;
 }
 
-int sh_mysql_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
+int sh_mysql_sink_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
                        int max, char *errbuf, size_t errlen) {
     if (!bytes || len == 0 || (bytes[0] != 'W' && bytes[0] != 'D')) {
         snprintf(errbuf, errlen, "not a row from to_mysql (it starts with neither W nor D)");

@@ -1,5 +1,5 @@
 /*
- * row.h - the row an app hands the MySQL sink (row.c).
+ * sink_row.h - the row an app hands the MySQL sink (sink_row.c).
  *
  * stream:to_mysql (lua/streamhost/mysql.lua) turns each record into one
  * row, applying pk.mode, pk.fields and fields.whitelist, and emits it as the
@@ -17,8 +17,8 @@
  *
  * @locality: any thread.
  */
-#ifndef SH_MYSQL_ROW_H
-#define SH_MYSQL_ROW_H
+#ifndef SH_MYSQL_SINK_ROW_H
+#define SH_MYSQL_SINK_ROW_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +33,7 @@ typedef struct sh_mysql_field {
 /* Parses bytes[0..len) into *op and fields[0..max). Returns the field
  * count, or -1 with errbuf saying what is malformed. Names are not checked
  * here (sql.h does). */
-int sh_mysql_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
+int sh_mysql_sink_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
                        int max, char *errbuf, size_t errlen);
 
 #endif
