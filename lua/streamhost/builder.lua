@@ -155,6 +155,12 @@ function Builder:describe()
                                       table.concat(node.topics, ", "))
       elseif node.kind == "sink" then
         out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name, node.topic)
+      elseif node.kind == "mysql_sink" then
+        local tables = {}
+        for _, t in pairs(node.tables) do tables[#tables + 1] = t end
+        table.sort(tables)
+        out[#out + 1] = string.format("    Sink: %s (MySQL table: %s)", node.name,
+                                      table.concat(tables, ", "))
       else
         out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name,
                                       stores_of(node))
