@@ -128,10 +128,17 @@ function Stream:to_mysql(props)
   b.mysql_tables = b.mysql_tables or {}
   for _, name in pairs(tables) do
     local earlier = b.mysql_tables[name]
-    if earlier and earlier ~= p["connection.url"] then
-      error("to_mysql: table '" .. name .. "' is already written through " .. earlier, 2)
+    if earlier and earlier.url ~= p["connection.url"] then
+      error("to_mysql: table '" .. name .. "' is already written through " .. earlier.url, 2)
     end
-    b.mysql_tables[name] = p["connection.url"]
+    -- positions are kept per (table, input partition) and ranked per
+    -- to_mysql: two of them on one table would take each other's rows for
+    -- written ones
+    if earlier and (earlier.exactly_once or truthy(p["exactly.once"])) then
+      error("to_mysql: table '" .. name .. "' is already written by another to_mysql; with " ..
+            "exactly.once write it from one (merge the streams first)", 2)
+    end
+    b.mysql_tables[name] = { url = p["connection.url"], exactly_once = truthy(p["exactly.once"]) }
   end
   b:add("mysql_sink", { self.node }, { props = p, tables = tables, pk_fields = pk_fields,
                                        whitelist = list_of(p["fields.whitelist"]),

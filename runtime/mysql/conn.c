@@ -147,7 +147,8 @@ const char *sh_mysql_conn_name(const sh_mysql_conn_t *c) { return c->name; }
 const char *sh_mysql_conn_database(const sh_mysql_conn_t *c) { return c->database; }
 MYSQL *sh_mysql_conn_handle(sh_mysql_conn_t *c) { return c->db; }
 
-int sh_mysql_conn_open(sh_mysql_conn_t *c, char *errbuf, size_t errlen) {
+int sh_mysql_conn_open(sh_mysql_conn_t *c, unsigned int *code, char *errbuf, size_t errlen) {
+    *code = 0;
     if (c->db) return 0;
     MYSQL *db = mysql_init(NULL);
     if (!db) {
@@ -161,8 +162,8 @@ int sh_mysql_conn_open(sh_mysql_conn_t *c, char *errbuf, size_t errlen) {
     mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     if (!mysql_real_connect(db, c->host, c->user, c->password,
                             *c->database ? c->database : NULL, c->port, NULL, 0)) {
-        snprintf(errbuf, errlen, "cannot connect to %s: %s (%u)", c->name, mysql_error(db),
-                 mysql_errno(db));
+        *code = mysql_errno(db);
+        snprintf(errbuf, errlen, "cannot connect to %s: %s (%u)", c->name, mysql_error(db), *code);
         mysql_close(db);
         return -1;
     }
@@ -208,11 +209,8 @@ int sh_mysql_conn_backoff_ms(int attempt, int max_ms) {
 
 int sh_mysql_conn_exec(sh_mysql_conn_t *c, const char *sql, unsigned int *code, char *errbuf,
                        size_t errlen) {
+    if (!c->db && sh_mysql_conn_open(c, code, errbuf, errlen) != 0) return -1;
     *code = 0;
-    if (!c->db && sh_mysql_conn_open(c, errbuf, errlen) != 0) {
-        *code = CR_CONNECTION_ERROR;
-        return -1;
-    }
     if (mysql_real_query(c->db, sql, strlen(sql)) != 0) {
         *code = mysql_errno(c->db);
         snprintf(errbuf, errlen, "%s (%u)", mysql_error(c->db), *code);
@@ -228,10 +226,7 @@ MYSQL_STMT *sh_mysql_conn_prepare(sh_mysql_conn_t *c, const char *sql, unsigned 
     *code = 0;
     for (int i = 0; i < c->stmt_count; i++)
         if (strcmp(c->stmts[i].sql, sql) == 0) return c->stmts[i].stmt;
-    if (!c->db && sh_mysql_conn_open(c, errbuf, errlen) != 0) {
-        *code = CR_CONNECTION_ERROR;
-        return NULL;
-    }
+    if (!c->db && sh_mysql_conn_open(c, code, errbuf, errlen) != 0) return NULL;
     MYSQL_STMT *stmt = mysql_stmt_init(c->db);
     char *copy = strdup(sql);
     if (!stmt || !copy) {

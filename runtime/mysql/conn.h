@@ -28,8 +28,10 @@ const char *sh_mysql_conn_name(const sh_mysql_conn_t *c);
 /* The database the URL names ("" for none). */
 const char *sh_mysql_conn_database(const sh_mysql_conn_t *c);
 
-/* Connects unless connected (one attempt). 0, or -1 with errbuf. */
-int sh_mysql_conn_open(sh_mysql_conn_t *c, char *errbuf, size_t errlen);
+/* Connects unless connected (one attempt). 0, or -1 with errbuf and *code
+ * (mysql_errno: a refused connection is retriable, a wrong password or an
+ * unknown database is not). */
+int sh_mysql_conn_open(sh_mysql_conn_t *c, unsigned int *code, char *errbuf, size_t errlen);
 /* The live handle, or NULL when not connected. */
 MYSQL *sh_mysql_conn_handle(sh_mysql_conn_t *c);
 /* Closes the connection (after an error that left it unusable); the next

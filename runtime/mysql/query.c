@@ -82,8 +82,9 @@ int64_t sh_ffi_mysql_insert_id(sh_mysql_t *db) { return db->insert_id; }
 /* The live connection, or NULL with the error set. */
 static MYSQL *connected(sh_mysql_t *db) {
     char why[1024];
-    if (sh_mysql_conn_open(db->conn, why, sizeof why) != 0) {
-        set_error(db, CR_CONNECTION_ERROR, "%s", why);
+    unsigned int code;
+    if (sh_mysql_conn_open(db->conn, &code, why, sizeof why) != 0) {
+        set_error(db, code ? code : CR_OUT_OF_MEMORY, "%s", why);
         return NULL;
     }
     return sh_mysql_conn_handle(db->conn);

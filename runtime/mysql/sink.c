@@ -701,8 +701,8 @@ static int store_positions(mysql_sink_t *s, table_t *t, failure_t *f) {
 /* One attempt at the whole transaction of db's queued rows. */
 static int write_database(mysql_sink_t *s, database_t *db, failure_t *f) {
     char why[1024];
-    if (sh_mysql_conn_open(db->conn, why, sizeof why) != 0)
-        return fail(f, CR_CONNECTION_ERROR, "%s", why);
+    unsigned int code;
+    if (sh_mysql_conn_open(db->conn, &code, why, sizeof why) != 0) return fail(f, code, "%s", why);
     bool exactly_once = false;
     for (table_t *t = s->tables; t; t = t->next) {
         if (t->db != db || !t->head) continue;

@@ -99,7 +99,7 @@ describe("stream:to_mysql", function()
     db = helpers.mariadb()
     database = helpers.fresh_database("sink_spec")
     broker = helpers.start_broker({ bulk = 2, up = 1, eo = 1, killed = 2, people = 1, evo = 1,
-                                    fixed = 1, hostile = 1, lost = 1 })
+                                    fixed = 1, hostile = 1, lost = 1, denied = 1 })
     dir = helpers.tmpdir()
     pids = {}
   end)
@@ -348,5 +348,24 @@ describe("stream:to_mysql", function()
     assert.matches("WARN  mysql sink: [^\n]+; retry 1 of 10 in 100 ms", text)
     assert.matches("written after %d+ attempts", text)
     assert.is_nil(text:match("ERROR"))
+  end)
+  it("stops at once on a wrong password, naming the database, without retrying", function()
+    helpers.write_file(dir .. "/denied.txt", 'a|{"n":1}\n')
+    helpers.produce_file(broker.bootstrap, "denied", dir .. "/denied.txt")
+    local app = write_app("denied-app", [[
+    b:stream("denied", { key = "string", value = "json" })
+     :to_mysql ]] .. sink_props({ ["auto.create"] = true, ["connection.password"] = "wrong" }))
+    local log = dir .. "/denied.log"
+    pids[#pids + 1] = helpers.spawn("{ " .. helpers.bin .. " run " .. app .. " --bootstrap " ..
+                                    broker.bootstrap .. " --http off; echo exit=$?; }", log)
+    helpers.wait_until("the app to stop", 30000, function()
+      return helpers.read_file(log):match("exit=%d+")
+    end)
+    local text = helpers.read_file(log)
+    assert.matches("exit=1", text, 1, true)
+    assert.matches("cannot connect to " .. db.user .. "@" .. db.host .. ":" .. db.port .. "/" ..
+                   database .. ": Access denied", text, 1, true)
+    assert.is_nil(text:match("retry"))
+    assert.are.equal(0, count("denied"))
   end)
 end)

@@ -53,6 +53,19 @@ describe("stream:to_mysql", function()
     assert.matches("mysql_sink_spec.lua:%d+: to_mysql: 'connection.url' is required", e)
   end)
 
+  it("refuses two exactly.once to_mysql on one table", function()
+    local ok, e = pcall(testing.driver, sh.app {
+      id = "to-mysql-unit",
+      topology = function(b)
+        local s = b:stream("events", { key = "string", value = "json" })
+        s:to_mysql { ["connection.url"] = URL, ["exactly.once"] = true, ["table.name.format"] = "t" }
+        s:to_mysql { ["connection.url"] = URL, ["table.name.format"] = "t" }
+      end,
+    })
+    assert.is_false(ok)
+    assert.matches("mysql_sink_spec.lua:%d+: to_mysql: table 't' is already written by another", e)
+  end)
+
   it("writes the value's fields, sorted, typed, with no key for pk.mode none", function()
     local d = testing.driver(app({ ["auto.create"] = true }))
     d:input("events"):pipe("k1", { n = 1, name = "a", price = 2.5, ok = true, tags = { 1, 2 },
