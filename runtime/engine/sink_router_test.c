@@ -48,8 +48,8 @@ static int fake_flush(sh_sink_t *s, int timeout_ms) {
 
 static void fake_destroy(sh_sink_t *s) { (*((fake_t *)s)->destroyed)++; }
 
-static const sh_sink_ops_t fake_ops = {"fake", fake_bind, fake_emit, fake_poll, fake_flush,
-                                       fake_destroy};
+static const sh_sink_ops_t fake_ops = {"fake",    fake_bind,  fake_emit,
+                                       fake_poll, fake_flush, fake_destroy};
 
 int main(void) {
     int destroyed = 0;

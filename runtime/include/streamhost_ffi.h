@@ -285,8 +285,8 @@ int64_t sh_ffi_mysql_exec(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t 
 /* The AUTO_INCREMENT id the last exec generated (0: none). */
 int64_t sh_ffi_mysql_insert_id(sh_mysql_t *db);
 /* Runs a query; its rows are read with next_row. NULL on failure. */
-sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql,
-                                      const sh_ffi_slice_t *params, int param_count);
+sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                                      int param_count);
 int sh_ffi_mysql_result_columns(sh_mysql_result_t *result);
 const char *sh_ffi_mysql_result_column_name(sh_mysql_result_t *result, int column);
 /* How Lua should read a column's text: 0 string, 1 integer, 2 float. */

@@ -120,8 +120,8 @@ sh_mysql_conn_t *sh_mysql_conn_new(const char *url, const char *user, const char
         sh_mysql_conn_free(c);
         return NULL;
     }
-    if (asprintf(&c->name, "%s@%s:%u/%s", c->user ? c->user : "", c->host, c->port,
-                 c->database) < 0) {
+    if (asprintf(&c->name, "%s@%s:%u/%s", c->user ? c->user : "", c->host, c->port, c->database) <
+        0) {
         c->name = NULL;
         goto oom;
     }
@@ -160,8 +160,8 @@ int sh_mysql_conn_open(sh_mysql_conn_t *c, unsigned int *code, char *errbuf, siz
     mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
     mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(db, c->host, c->user, c->password,
-                            *c->database ? c->database : NULL, c->port, NULL, 0)) {
+    if (!mysql_real_connect(db, c->host, c->user, c->password, *c->database ? c->database : NULL,
+                            c->port, NULL, 0)) {
         *code = mysql_errno(db);
         snprintf(errbuf, errlen, "cannot connect to %s: %s (%u)", c->name, mysql_error(db), *code);
         mysql_close(db);
@@ -203,7 +203,8 @@ bool sh_mysql_conn_retriable(unsigned int code) {
 
 int sh_mysql_conn_backoff_ms(int attempt, int max_ms) {
     long ms = 100;
-    for (int i = 1; i < attempt && ms < max_ms; i++) ms *= 2;
+    for (int i = 1; i < attempt && ms < max_ms; i++)
+        ms *= 2;
     return (int)(ms < max_ms ? ms : max_ms);
 }
 

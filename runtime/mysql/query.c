@@ -34,7 +34,7 @@ struct sh_mysql_result {
     int columns;
     char **names;
     int *kinds;
-    MYSQL_RES *text; /* text protocol, or */
+    MYSQL_RES *text;  /* text protocol, or */
     MYSQL_STMT *stmt; /* a prepared statement's stored rows */
     MYSQL_BIND *binds;
     char **buffers;
@@ -90,9 +90,7 @@ static MYSQL *connected(sh_mysql_t *db) {
     return sh_mysql_conn_handle(db->conn);
 }
 
-int sh_ffi_mysql_connect(sh_mysql_t *db) {
-    return connected(db) ? SH_OK : SH_ERR_MYSQL_TRANSIENT;
-}
+int sh_ffi_mysql_connect(sh_mysql_t *db) { return connected(db) ? SH_OK : SH_ERR_MYSQL_TRANSIENT; }
 
 /* Prepares sql and binds params; NULL with the error set. */
 static MYSQL_STMT *prepared(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
@@ -105,8 +103,8 @@ static MYSQL_STMT *prepared(sh_mysql_t *db, const char *sql, const sh_ffi_slice_
         return NULL;
     }
     if ((int)mysql_stmt_param_count(stmt) != count) {
-        set_error(db, 0, "the statement has %lu parameters, %d given",
-                  mysql_stmt_param_count(stmt), count);
+        set_error(db, 0, "the statement has %lu parameters, %d given", mysql_stmt_param_count(stmt),
+                  count);
         return NULL;
     }
     MYSQL_BIND *binds = calloc((size_t)count + 1, sizeof *binds);
@@ -232,8 +230,8 @@ static sh_mysql_result_t *bind_results(sh_mysql_t *db, MYSQL_STMT *stmt, sh_mysq
     return ok;
 }
 
-sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql,
-                                      const sh_ffi_slice_t *params, int count) {
+sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                                      int count) {
     MYSQL *conn = connected(db);
     if (!conn) return NULL;
     sh_mysql_result_t *res = calloc(1, sizeof *res);

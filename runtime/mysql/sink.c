@@ -43,8 +43,8 @@
 #include "base/log.h"
 #include "engine/ctx.h"
 #include "mysql/conn.h"
-#include "mysql/sink_row.h"
 #include "mysql/sink.h"
+#include "mysql/sink_row.h"
 #include "mysql/sql.h"
 
 enum { MAX_FIELDS = 512 };
@@ -304,7 +304,7 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
     }
     char op, why[1024];
     int n = sh_mysql_sink_row_parse(r->value, r->value_len, &op, s->scratch, MAX_FIELDS, why,
-                               sizeof why);
+                                    sizeof why);
     if (n < 0 || check_row(t, op, s->scratch, n, why, sizeof why) != 0) {
         snprintf(errbuf, errlen, "record for MySQL table %s refused: %s", t->name, why);
         return SH_ERR_INVALID;
@@ -375,8 +375,7 @@ static int exec(mysql_sink_t *s, database_t *db, const char *sql, failure_t *f) 
 
 static bool has_column(const table_t *t, const char *name, size_t len) {
     for (int i = 0; i < t->column_count; i++)
-        if (strlen(t->columns[i]) == len && strncasecmp(t->columns[i], name, len) == 0)
-            return true;
+        if (strlen(t->columns[i]) == len && strncasecmp(t->columns[i], name, len) == 0) return true;
     return false;
 }
 
@@ -392,7 +391,8 @@ static int add_known_column(table_t *t, const char *name, size_t len) {
 /* Table names were checked to be plain identifiers: they can sit in a
  * quoted literal as they are. */
 static int load_columns(mysql_sink_t *s, table_t *t, failure_t *f) {
-    for (int i = 0; i < t->column_count; i++) free(t->columns[i]);
+    for (int i = 0; i < t->column_count; i++)
+        free(t->columns[i]);
     t->column_count = 0;
     const char *dot = strchr(t->name, '.');
     sh_sql_reset(&s->sql);
@@ -484,7 +484,8 @@ static int ensure_schema(mysql_sink_t *s, table_t *t, failure_t *f) {
 static bool same_shape(const row_t *a, const row_t *b) {
     if (a->op != b->op || a->field_count != b->field_count) return false;
     for (int i = 0; i < a->field_count; i++)
-        if (a->fields[i].key != b->fields[i].key || a->fields[i].name_len != b->fields[i].name_len ||
+        if (a->fields[i].key != b->fields[i].key ||
+            a->fields[i].name_len != b->fields[i].name_len ||
             memcmp(a->fields[i].name, b->fields[i].name, a->fields[i].name_len) != 0)
             return false;
     return true;
@@ -629,7 +630,8 @@ static void position_where(mysql_sink_t *s, MYSQL *db, const table_t *t, const r
 }
 
 static bool same_partition(const row_t *a, const row_t *b) {
-    return a->origin_partition == b->origin_partition && strcmp(a->origin_topic, b->origin_topic) == 0;
+    return a->origin_partition == b->origin_partition &&
+           strcmp(a->origin_topic, b->origin_topic) == 0;
 }
 
 /* Locks each input partition's stored position (FOR UPDATE) and marks the
@@ -657,7 +659,8 @@ static int skip_written(mysql_sink_t *s, table_t *t, failure_t *f) {
             long long offset = strtoll(stored[0], NULL, 10), seq = strtoll(stored[1], NULL, 10);
             for (row_t *q = r; q; q = q->next)
                 if (q->origin_topic && same_partition(q, r) &&
-                    (q->origin_offset < offset || (q->origin_offset == offset && q->origin_seq <= seq)))
+                    (q->origin_offset < offset ||
+                     (q->origin_offset == offset && q->origin_seq <= seq)))
                     q->skip = true;
         }
         mysql_free_result(res);
@@ -706,7 +709,8 @@ static int write_database(mysql_sink_t *s, database_t *db, failure_t *f) {
     bool exactly_once = false;
     for (table_t *t = s->tables; t; t = t->next) {
         if (t->db != db || !t->head) continue;
-        for (row_t *r = t->head; r; r = r->next) r->skip = false;
+        for (row_t *r = t->head; r; r = r->next)
+            r->skip = false;
         if (ensure_schema(s, t, f) != 0) return -1;
         exactly_once |= t->exactly_once;
     }
@@ -721,7 +725,7 @@ static int write_database(mysql_sink_t *s, database_t *db, failure_t *f) {
     if (exec(s, db, "COMMIT", f) != 0) goto rollback;
     return 0;
 rollback:;
-    failure_t ignored;
+    failure_t ignored = {0};
     if (sh_mysql_conn_handle(db->conn)) exec(s, db, "ROLLBACK", &ignored);
     return -1;
 }
@@ -790,7 +794,8 @@ static int flush_database(mysql_sink_t *s, database_t *db) {
 static int flush_all(mysql_sink_t *s) {
     for (database_t *db = s->databases; db; db = db->next) {
         bool queued = false;
-        for (table_t *t = s->tables; t && !queued; t = t->next) queued = t->db == db && t->head;
+        for (table_t *t = s->tables; t && !queued; t = t->next)
+            queued = t->db == db && t->head;
         if (queued) flush_database(s, db);
     }
     return 0;
@@ -818,7 +823,8 @@ static void sink_destroy(sh_sink_t *sink) {
             next = r->next;
             free(r);
         }
-        for (int i = 0; i < t->column_count; i++) free(t->columns[i]);
+        for (int i = 0; i < t->column_count; i++)
+            free(t->columns[i]);
         free(t->columns);
         free(t->sink_name);
         free(t->name);

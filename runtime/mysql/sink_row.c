@@ -27,7 +27,7 @@ static int netstring(const char **p, const char *end, const char **out, size_t *
 }
 
 int sh_mysql_sink_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
-                       int max, char *errbuf, size_t errlen) {
+                            int max, char *errbuf, size_t errlen) {
     if (!bytes || len == 0 || (bytes[0] != 'W' && bytes[0] != 'D')) {
         snprintf(errbuf, errlen, "not a row from to_mysql (it starts with neither W nor D)");
         return -1;

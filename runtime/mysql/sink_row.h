@@ -34,6 +34,6 @@ typedef struct sh_mysql_field {
  * count, or -1 with errbuf saying what is malformed. Names are not checked
  * here (sql.h does). */
 int sh_mysql_sink_row_parse(const char *bytes, size_t len, char *op, sh_mysql_field_t *fields,
-                       int max, char *errbuf, size_t errlen);
+                            int max, char *errbuf, size_t errlen);
 
 #endif

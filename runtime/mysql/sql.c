@@ -30,7 +30,8 @@ static bool reserve(sh_sql_t *s, size_t more) {
     if (s->oom) return false;
     if (s->len + more + 1 <= s->cap) return true;
     size_t cap = s->cap ? s->cap : 256;
-    while (cap < s->len + more + 1) cap *= 2;
+    while (cap < s->len + more + 1)
+        cap *= 2;
     char *grown = realloc(s->data, cap);
     if (!grown) {
         s->oom = true;
@@ -131,8 +132,8 @@ int sh_sql_check_table(const char *name, char *errbuf, size_t errlen) {
     return sh_sql_check_ident(dot + 1, strlen(dot + 1), errbuf, errlen);
 }
 
-static void column_list(sh_sql_t *s, const sh_sql_column_t *cols, int n, bool want_key,
-                        bool all, const char *sep, const char *suffix) {
+static void column_list(sh_sql_t *s, const sh_sql_column_t *cols, int n, bool want_key, bool all,
+                        const char *sep, const char *suffix) {
     bool first = true;
     for (int i = 0; i < n; i++) {
         if (!all && cols[i].key != want_key) continue;
@@ -145,7 +146,8 @@ static void column_list(sh_sql_t *s, const sh_sql_column_t *cols, int n, bool wa
 
 static int count_keys(const sh_sql_column_t *cols, int n) {
     int keys = 0;
-    for (int i = 0; i < n; i++) keys += cols[i].key;
+    for (int i = 0; i < n; i++)
+        keys += cols[i].key;
     return keys;
 }
 
@@ -160,7 +162,8 @@ void sh_sql_dml(sh_sql_t *s, int kind, const char *table, const sh_sql_column_t 
         sh_sql_append(s, " (");
         column_list(s, cols, n, false, true, ",", "");
         sh_sql_append(s, ") VALUES (");
-        for (int i = 0; i < n; i++) sh_sql_append(s, i ? ",?" : "?");
+        for (int i = 0; i < n; i++)
+            sh_sql_append(s, i ? ",?" : "?");
         sh_sql_append(s, ")");
         if (kind == SH_SQL_UPSERT) {
             sh_sql_append(s, " ON DUPLICATE KEY UPDATE ");
@@ -201,7 +204,8 @@ void sh_sql_dml(sh_sql_t *s, int kind, const char *table, const sh_sql_column_t 
 int sh_sql_param_order(int kind, const sh_sql_column_t *cols, int n, int *order) {
     int p = 0;
     if (kind == SH_SQL_INSERT || kind == SH_SQL_UPSERT) {
-        for (int i = 0; i < n; i++) order[p++] = i;
+        for (int i = 0; i < n; i++)
+            order[p++] = i;
         return p;
     }
     if (kind == SH_SQL_UPDATE)
@@ -214,11 +218,16 @@ int sh_sql_param_order(int kind, const sh_sql_column_t *cols, int n, int *order)
 
 const char *sh_sql_column_type(char type, bool key) {
     switch (type) {
-    case 'i': return "BIGINT";
-    case 'f': return "DOUBLE";
-    case 'b': return "BOOLEAN";
-    case 'j': return key ? "VARCHAR(255)" : "LONGTEXT";
-    default: return key ? "VARCHAR(255)" : "TEXT"; /* strings, and columns only seen null */
+    case 'i':
+        return "BIGINT";
+    case 'f':
+        return "DOUBLE";
+    case 'b':
+        return "BOOLEAN";
+    case 'j':
+        return key ? "VARCHAR(255)" : "LONGTEXT";
+    default:
+        return key ? "VARCHAR(255)" : "TEXT"; /* strings, and columns only seen null */
     }
 }
 

@@ -47,7 +47,8 @@ static void test_identifiers(void) {
 
 static void test_statements(void) {
     sh_sql_t s = {0};
-    sh_sql_column_t cols[] = {{"id", 2, 'i', true}, {"name", 4, 's', false}, {"qty", 3, 'i', false}};
+    sh_sql_column_t cols[] = {
+        {"id", 2, 'i', true}, {"name", 4, 's', false}, {"qty", 3, 'i', false}};
     int order[3];
     sh_sql_dml(&s, SH_SQL_INSERT, "t", cols, 3);
     CHECK(strcmp(s.data, "INSERT INTO `t` (`id`,`name`,`qty`) VALUES (?,?,?)") == 0);
@@ -63,7 +64,8 @@ static void test_statements(void) {
     CHECK(strcmp(s.data, "DELETE FROM `t` WHERE `id`=?") == 0);
     CHECK(sh_sql_param_order(SH_SQL_DELETE, cols, 3, order) == 1 && order[0] == 0);
     sh_sql_dml(&s, SH_SQL_UPSERT, "t", cols, 1); /* only the key */
-    CHECK(strcmp(s.data, "INSERT INTO `t` (`id`) VALUES (?) ON DUPLICATE KEY UPDATE `id`=`id`") == 0);
+    CHECK(strcmp(s.data, "INSERT INTO `t` (`id`) VALUES (?) ON DUPLICATE KEY UPDATE `id`=`id`") ==
+          0);
     sh_sql_create_table(&s, "t", cols, 3);
     CHECK(strcmp(s.data, "CREATE TABLE IF NOT EXISTS `t` (`id` BIGINT NOT NULL, `name` TEXT NULL, "
                          "`qty` BIGINT NULL, PRIMARY KEY (`id`))") == 0);
@@ -84,14 +86,16 @@ static void test_rows(void) {
     CHECK(sh_mysql_sink_row_parse(row, strlen(row), &op, f, 8, err, sizeof err) == 4);
     CHECK(op == 'W');
     CHECK(f[0].type == 'i' && f[0].key && f[0].name_len == 2 && memcmp(f[0].value, "7", 1) == 0);
-    CHECK(f[1].type == 's' && !f[1].key && f[1].value_len == 3 && memcmp(f[1].value, "ann", 3) == 0);
+    CHECK(f[1].type == 's' && !f[1].key && f[1].value_len == 3 &&
+          memcmp(f[1].value, "ann", 3) == 0);
     CHECK(f[2].value_len == 0 && f[3].type == 'n');
     /* a value may hold anything, including what looks like more fields */
     const char *tricky = "Ds-4:text12:s-1:a1:b\n;`'";
     CHECK(sh_mysql_sink_row_parse(tricky, strlen(tricky), &op, f, 8, err, sizeof err) == 1);
     CHECK(op == 'D' && f[0].value_len == 12);
-    const char *bad[] = {"", "X", "Wik2:id", "Wik2:id9:7", "Wzk2:id1:7", "Wik99999999999999999999:id",
-                         "Wi", "Wik:id1:7", "Wik-1:id1:7"};
+    const char *bad[] = {"",           "X",          "Wik2:id",
+                         "Wik2:id9:7", "Wzk2:id1:7", "Wik99999999999999999999:id",
+                         "Wi",         "Wik:id1:7",  "Wik-1:id1:7"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK(sh_mysql_sink_row_parse(bad[i], strlen(bad[i]), &op, f, 8, err, sizeof err) == -1);
     CHECK(sh_mysql_sink_row_parse(NULL, 0, &op, f, 8, err, sizeof err) == -1);
