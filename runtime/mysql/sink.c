@@ -856,6 +856,9 @@ static const sh_sink_ops_t mysql_sink_ops = {
 };
 
 sh_sink_t *sh_mysql_sink_new(const char *consumer) {
+    /* before any stream thread connects: the client library's global set-up
+     * is not meant to race (it is idempotent) */
+    mysql_library_init(0, NULL, NULL);
     mysql_sink_t *s = calloc(1, sizeof *s);
     if (!s || !(s->consumer = strdup(consumer ? consumer : ""))) {
         free(s);

@@ -12,7 +12,9 @@
 #include "engine/sink.h"
 
 /* consumer names this app in the exactly.once offsets table (the app id).
- * Connects nothing until the first row. NULL when out of memory. */
+ * Connects nothing until the first row. NULL when out of memory.
+ * @locality: the thread that puts the app together, before the stream
+ * threads start (it initialises the MySQL client library). */
 sh_sink_t *sh_mysql_sink_new(const char *consumer);
 
 #endif
