@@ -139,4 +139,7 @@ sh_sink_t *sh_kafka_sink_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topics, c
     return &s->base;
 }
 
-rd_kafka_t *sh_kafka_sink_handle(sh_sink_t *sink) { return ((kafka_sink_t *)sink)->producer; }
+/* NULL for a sink that is not this one (a router in front of it). */
+rd_kafka_t *sh_kafka_sink_handle(sh_sink_t *sink) {
+    return sink && sink->ops == &kafka_sink_ops ? ((kafka_sink_t *)sink)->producer : NULL;
+}
