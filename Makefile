@@ -4,7 +4,7 @@
 # specs); `make demo` runs the clickstream example on the embedded broker.
 
 CC ?= cc
-PKGS := luajit rdkafka
+PKGS := luajit rdkafka libmariadb
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) libmariadb 2>/dev/null)

@@ -184,4 +184,58 @@ function _M.count_matches(text, pattern)
   return n
 end
 
+-- ---- MariaDB (MySQL sink and orders specs) ----
+
+-- The private server of scripts/mariadb.sh (started when needed), or the
+-- one STREAMHOST_MARIADB_URL names: { url =, host =, port =, user =,
+-- password = }. Raises when there is neither.
+function _M.mariadb()
+  if _M.mariadb_server then return _M.mariadb_server end
+  local url = os.getenv("STREAMHOST_MARIADB_URL")
+  if not url then
+    local p = io.popen("scripts/mariadb.sh start 2>&1")
+    local out = p:read("*a")
+    p:close()
+    url = out:match("(mysql://%S+)%s*$")
+    if not url then error("cannot start MariaDB with scripts/mariadb.sh: " .. out, 2) end
+  end
+  local user, password, host, port = url:match("^mysql://([^:@/]+):?([^@]*)@([^:/]+):(%d+)")
+  if not user then error("cannot read the MariaDB URL " .. url, 2) end
+  _M.mariadb_server = { url = url, user = user, password = password, host = host,
+                        port = tonumber(port) }
+  return _M.mariadb_server
+end
+
+-- Runs SQL with the mariadb client as the server's root account; returns
+-- its tab-separated output (no column names), or raises with the client's
+-- error.
+function _M.sql(database, statements)
+  local db = _M.mariadb()
+  local cmd = string.format("mariadb --no-defaults -h %s -P %d -u %s %s -N -B %s -e %s 2>&1",
+                            db.host, db.port, db.user,
+                            db.password ~= "" and ("-p" .. _M.shell_quote(db.password)) or "",
+                            database and _M.shell_quote(database) or "",
+                            _M.shell_quote(statements))
+  local p = io.popen(cmd .. "; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("exit=(%d+)%s*$"))
+  out = out:gsub("exit=%d+%s*$", "")
+  if rc ~= 0 then error("mariadb: " .. out, 2) end
+  return out
+end
+
+-- A new, empty database; returns its name.
+function _M.fresh_database(prefix)
+  local name = string.format("%s_%d_%d", prefix, os.time(), math.random(1000000))
+  _M.sql(nil, "CREATE DATABASE " .. name)
+  return name
+end
+
+-- Produces lines "key|value" from a file with kcat (for 100k records at once).
+function _M.produce_file(bootstrap, topic, path, extra)
+  assert(os.execute("kcat -P -b " .. bootstrap .. " -t " .. topic .. " -K '|' -z none " ..
+                    (extra or "") .. " < " .. path) == 0, "kcat -P failed")
+end
+
 return _M

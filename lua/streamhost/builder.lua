@@ -13,6 +13,7 @@ local KIND_NAMES = {
   map_values = "MAPVALUES", select_key = "KEY-SELECT", flat_map = "FLATMAP",
   flat_map_values = "FLATMAPVALUES", foreach = "FOREACH", peek = "PEEK",
   branch = "BRANCH", merge = "MERGE", sink = "SINK", print = "PRINTER",
+  mysql_sink = "MYSQL-SINK",
 }
 
 -- streamhost's own modules, by the source name LuaJIT gives their chunks.
@@ -38,6 +39,7 @@ function _M.new(app)
   -- these add their methods to streams and tables
   require "streamhost.group"
   require "streamhost.join"
+  require "streamhost.mysql"
   return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {},
                         repartition_topics = {}, timers = {}, table_topics = {} }, Builder)
 end
@@ -208,6 +210,12 @@ function Builder:describe()
       elseif node.kind == "sink" then
         out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name,
                                       node.topic or "<topic function>")
+      elseif node.kind == "mysql_sink" then
+        local tables = {}
+        for _, t in pairs(node.tables) do tables[#tables + 1] = t end
+        table.sort(tables)
+        out[#out + 1] = string.format("    Sink: %s (MySQL table: %s)", node.name,
+                                      table.concat(tables, ", "))
       else
         out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name,
                                       stores_of(node))

@@ -20,6 +20,7 @@
 #include "engine/instance.h"
 #include "engine/reload.h"
 #include "engine/rollback.h"
+#include "engine/sink_router.h"
 #include "http/http.h"
 #include "http/token.h"
 #include "kafka/admin.h"
@@ -29,6 +30,7 @@
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
+#include "mysql/sink.h"
 #include "mysql/source.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
@@ -66,6 +68,7 @@ static const char *effective_bootstrap(const sh_run_options_t *o, sh_vm_t *vm) {
 typedef struct thread_parts {
     sh_kafka_topics_t *topics;
     sh_tasks_t *tasks;
+    rd_kafka_t *producer; /* the Kafka backend's, behind io->sink's router */
 } thread_parts_t;
 
 typedef struct run {
@@ -138,21 +141,30 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
         return -1;
     }
     rd_kafka_conf_t *conf = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
-    if (!conf || !(io->sink = sh_kafka_sink_new(conf, parts->topics, err, errlen))) return -1;
+    sh_sink_t *kafka_sink = conf ? sh_kafka_sink_new(conf, parts->topics, err, errlen) : NULL;
+    if (!kafka_sink) return -1;
+    /* Kafka topics and MySQL tables (stream:to_mysql) behind one sink */
+    sh_sink_t *mysql_sink = sh_mysql_sink_new(id);
+    if (!(io->sink = sh_sink_router_new()) || sh_sink_router_add(io->sink, "kafka", kafka_sink) != 0 ||
+        !mysql_sink || sh_sink_router_add(io->sink, "mysql", mysql_sink) != 0) {
+        if (!io->sink) kafka_sink->ops->destroy(kafka_sink);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    parts->producer = sh_kafka_sink_handle(kafka_sink);
     int table_count, cdc_count;
     const char *const *tables = sh_vm_table_topics(r->first, &table_count);
     sh_vm_mysql_cdc_props(r->first, &cdc_count);
     if (cdc_count > 0) {
         if (!(io->source = make_cdc_source(r, client_id, err, errlen))) return -1;
-        sh_kafka_topics_set_clients(parts->topics, sh_kafka_sink_handle(io->sink),
-                                    sh_kafka_sink_handle(io->sink));
+        sh_kafka_topics_set_clients(parts->topics, parts->producer, parts->producer);
     } else {
         conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
         if (!conf || !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count,
                                                         err, errlen)))
             return -1;
         sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
-                                    sh_kafka_sink_handle(io->sink));
+                                    parts->producer);
     }
 
     /* Reads changelogs with assign() only; its group id is never joined. A
@@ -360,7 +372,7 @@ int sh_run(const sh_run_options_t *o) {
             goto out;
         }
         task_groups[i] = parts[i].tasks;
-        if (i == 0 && !reachable(&r, sh_kafka_sink_handle(io[0].sink))) goto out;
+        if (i == 0 && !reachable(&r, parts[0].producer)) goto out;
     }
     if (strcmp(http, "off") != 0) {
         if (start_http(&r, http, task_groups, threads) != 0) goto out;

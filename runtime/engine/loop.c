@@ -115,7 +115,10 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
     sh_batch_output(l->current);
     int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
     if (rc != SH_OK) {
-        sh_batch_delivered(l->current, false);
+        /* SH_ERR_INVALID: the sink refused the record before taking it (a
+         * MySQL row with a hostile field name): not an output, so the batch
+         * is not failed; the topology raises and on_error decides. */
+        sh_batch_delivered(l->current, rc == SH_ERR_INVALID);
         return sh_err_set(rc, "%s", err);
     }
     l->records_out++;

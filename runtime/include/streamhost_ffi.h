@@ -69,7 +69,9 @@ typedef enum sh_err {
     SH_ERR_LUA = 7,
     SH_ERR_DECODE = 8,
     SH_ERR_FATAL = 9,
-    SH_ERR__COUNT = 10
+    SH_ERR_MYSQL = 10,
+    SH_ERR_MYSQL_TRANSIENT = 11,
+    SH_ERR__COUNT = 12
 } sh_err_t;
 
 typedef struct sh_ffi_header {
@@ -249,6 +251,54 @@ sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start);
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter);
+
+/* ---- MySQL (runtime/mysql/) ----
+ * Sinks of other kinds. stream:to_mysql declares a sink (sh_ffi_sink_add)
+ * named "mysql:<table>", sets its kind to "mysql" and gives it the JDBC
+ * sink's properties (connection.url, insert.mode, ...); the host routes the
+ * records of such a sink to the MySQL backend. Each record's value is one
+ * row in the text form runtime/mysql/sink_row.h describes. SH_OK, or
+ * SH_ERR_INVALID (unknown sink, NULL argument) / SH_ERR_NOMEM.
+ * @locality the context's thread, while the topology is built. */
+int sh_ffi_sink_set_kind(sh_ctx_t *ctx, int sink, const char *kind);
+int sh_ffi_sink_set_property(sh_ctx_t *ctx, int sink, const char *key, const char *value);
+
+/* SQL from Lua through a connection C owns (the orders application). open
+ * parses the URL (jdbc:mysql://host:port/db or mysql://user:pw@host:port/db;
+ * user and password may be NULL override the URL's) and connects on first
+ * use: NULL for a malformed URL (SH_ERR_INVALID) or SH_ERR_NOMEM. Every call
+ * connects first when the connection is not up (or was lost). Failures
+ * return -1 / NULL with the last error: SH_ERR_MYSQL_TRANSIENT (retriable:
+ * connection refused or lost, deadlock, lock wait timeout; the connection
+ * is dropped and the next call makes a new one) or SH_ERR_MYSQL (the
+ * statement is wrong for the server: syntax, constraint, bad value).
+ * Nothing is retried inside: only the caller knows whether running a
+ * statement again is harmless. Parameters bind to '?' in order, as text
+ * (data NULL: SQL NULL); values never become SQL text. Results are read
+ * whole into C, converted to text, and freed in C.
+ * @locality one thread at a time per handle. */
+typedef struct sh_mysql sh_mysql_t;
+typedef struct sh_mysql_result sh_mysql_result_t;
+sh_mysql_t *sh_ffi_mysql_open(const char *url, const char *user, const char *password);
+void sh_ffi_mysql_close(sh_mysql_t *db);
+/* SH_OK when connected (now or already). */
+int sh_ffi_mysql_connect(sh_mysql_t *db);
+/* Runs one statement; returns the rows it affected (>= 0), or -1. */
+int64_t sh_ffi_mysql_exec(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                          int param_count);
+/* The AUTO_INCREMENT id the last exec generated (0: none). */
+int64_t sh_ffi_mysql_insert_id(sh_mysql_t *db);
+/* Runs a query; its rows are read with next_row. NULL on failure. */
+sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                                      int param_count);
+int sh_ffi_mysql_result_columns(sh_mysql_result_t *result);
+const char *sh_ffi_mysql_result_column_name(sh_mysql_result_t *result, int column);
+/* How Lua should read a column's text: 0 string, 1 integer, 2 float. */
+int sh_ffi_mysql_result_column_kind(sh_mysql_result_t *result, int column);
+/* Fills values[0..columns) with the next row (data NULL: SQL NULL), valid
+ * until the next call. SH_OK for a row, SH_ERR_NOT_FOUND at the end. */
+int sh_ffi_mysql_next_row(sh_mysql_result_t *result, sh_ffi_slice_t *values);
+void sh_ffi_mysql_result_free(sh_mysql_result_t *result);
 /* CDEF-END */
 
 #ifdef __cplusplus

@@ -129,6 +129,16 @@ describe("loading an app", function()
                      "the topology reads nothing: call b:stream(topic, ...) in topology(b)")
   end)
 
+  it("accepts a topology of timers only (an app that talks to MySQL from timers)", function()
+    local ticks = 0
+    local d = testing.driver(sh.app { id = "a", topology = function(b)
+      b:every("1s", function() ticks = ticks + 1 end)
+    end })
+    for _ = 1, 3 do d:advance_wall_clock(1000) end
+    assert.equal(3, ticks)
+    d:close()
+  end)
+
   it("refuses reading the same topic twice", function()
     local ok, err = pcall(testing.driver, sh.app {
       id = "a",
