@@ -3,13 +3,13 @@
 # `make demo` runs the clickstream example on the embedded broker.
 
 CC ?= cc
-PKGS := luajit rdkafka
+PKGS := luajit rdkafka avro-c libcurl jansson
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lpthread -lm -ldl
 
-# runtime/ is grouped by layer (base, engine, state, kafka, http, cli); each
+# runtime/ is grouped by layer (base, engine, state, kafka, http, serde, registry, cli); each
 # folder's *_test.c are its C tests, built against the core objects.
 TEST_SRC := $(wildcard runtime/*/*_test.c)
 CORE_SRC := $(filter-out runtime/cli/main.c $(TEST_SRC),$(wildcard runtime/*/*.c))

@@ -1,0 +1,167 @@
+/*
+ * journal.c - the registry's log in Kafka, as Confluent's registry keeps
+ * it: one partition of a compacted topic (`_schemas`), every change a record
+ * keyed by what it changes. Opening reads the partition from the beginning
+ * to its end (partition EOF) before the registry answers anything; after
+ * that the registry is the topic's only writer, so appends need not be read
+ * back. An append waits for its delivery report, so a client is told an id
+ * only once the id is durable.
+ *
+ * @locality the registry's HTTP thread
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "base/log.h"
+#include "kafka/kafka.h"
+#include "registry/journal.h"
+
+struct sh_journal {
+    rd_kafka_t *producer;
+    char *topic;
+    rd_kafka_resp_err_t delivery; /* of the last append */
+    int delivered;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk, (void)opaque;
+    sh_journal_t *j = m->_private;
+    j->delivery = m->err;
+    j->delivered = 1;
+}
+
+static rd_kafka_conf_t *base_conf(const char *bootstrap, char *err, size_t errlen) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "client.id", "streamhost-registry", err, errlen) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "log_level", "3", err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+/* Replays the topic's one partition; a topic that does not exist yet is
+ * created (or left to auto-creation on a cluster without CreateTopics). */
+static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record,
+                  void *arg, char *err, size_t errlen) {
+    int partitions = sh_kafka_partition_count(j->producer, j->topic, 10000);
+    if (partitions <= 0) {
+        const char *topics[] = {j->topic};
+        int counts[] = {1};
+        sh_kafka_create_topics(j->producer, topics, counts, 1, 10000);
+        return 0;
+    }
+    rd_kafka_conf_t *conf = base_conf(bootstrap, err, errlen);
+    if (!conf) return -1;
+    if (rd_kafka_conf_set(conf, "group.id", "streamhost-registry", err, errlen) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (!consumer) return -1;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, j->topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t rc = rd_kafka_assign(consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    int result = 0, records = 0;
+    if (rc) {
+        snprintf(err, errlen, "cannot read %s: %s", j->topic, rd_kafka_err2str(rc));
+        result = -1;
+    }
+    for (int idle = 0; !result;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 500);
+        if (!m) {
+            if (++idle >= 60) {
+                snprintf(err, errlen, "timed out reading %s from %s", j->topic, bootstrap);
+                result = -1;
+            }
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        if (m->err) {
+            snprintf(err, errlen, "reading %s: %s", j->topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            result = -1;
+            break;
+        }
+        if (m->key)
+            on_record(arg, m->key, m->key_len, m->payload, m->payload ? m->len : 0);
+        records++;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer);
+    if (!result) sh_log(SH_LOG_INFO, "registry: read %d records of %s", records, j->topic);
+    return result;
+}
+
+sh_journal_t *sh_journal_open(const char *bootstrap, const char *topic,
+                              sh_journal_record_fn on_record, void *arg, char *err,
+                              size_t errlen) {
+    sh_journal_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->topic = strdup(topic))) {
+        free(j);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = base_conf(bootstrap, err, errlen);
+    if (!conf) goto fail;
+    if (rd_kafka_conf_set(conf, "acks", "all", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "linger.ms", "0", err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (!(j->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen))) goto fail;
+    if (replay(j, bootstrap, on_record, arg, err, errlen) != 0) goto fail;
+    return j;
+fail:
+    sh_journal_close(j);
+    return NULL;
+}
+
+int sh_journal_append(sh_journal_t *j, const char *key, const char *value, char *err,
+                      size_t errlen) {
+    j->delivered = 0;
+    rd_kafka_resp_err_t rc = rd_kafka_producev(
+        j->producer, RD_KAFKA_V_TOPIC(j->topic), RD_KAFKA_V_PARTITION(0),
+        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+    if (rc) {
+        snprintf(err, errlen, "%s", rd_kafka_err2str(rc));
+        return -1;
+    }
+    for (int waited = 0; !j->delivered && waited < 300; waited++) rd_kafka_poll(j->producer, 100);
+    if (!j->delivered) {
+        snprintf(err, errlen, "no delivery report within 30 s");
+        return -1;
+    }
+    if (j->delivery) {
+        snprintf(err, errlen, "%s", rd_kafka_err2str(j->delivery));
+        return -1;
+    }
+    return 0;
+}
+
+void sh_journal_close(sh_journal_t *j) {
+    if (!j) return;
+    if (j->producer) {
+        rd_kafka_flush(j->producer, 5000);
+        rd_kafka_destroy(j->producer);
+    }
+    free(j->topic);
+    free(j);
+}

@@ -1,0 +1,22 @@
+/*
+ * registry.h - a Schema Registry speaking Confluent's REST API
+ * (registry.c), with its state in the `_schemas` topic of a Kafka cluster.
+ */
+#ifndef SH_REGISTRY_H
+#define SH_REGISTRY_H
+
+#include <stddef.h>
+
+typedef struct sh_registry sh_registry_t;
+
+/* Serves on address ("HOST:PORT", port 0 picks one) from its own thread.
+ * bootstrap: the cluster whose `_schemas` topic holds the schemas, read
+ * back before this returns; NULL keeps them in memory only (the test
+ * driver). NULL with the reason in err. */
+sh_registry_t *sh_registry_start(const char *address, const char *bootstrap, char *err,
+                                 size_t errlen);
+/* "http://127.0.0.1:PORT" */
+const char *sh_registry_url(const sh_registry_t *registry);
+void sh_registry_stop(sh_registry_t *registry);
+
+#endif
