@@ -67,10 +67,17 @@ function Driver:input(topic, opts)
   check_open(self)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
+  local key_serde = opts and opts.key or source.key_serde
+  local value_serde = opts and opts.value or source.value_serde
+  serde.get(key_serde, 2)
+  serde.get(value_serde, 2)
+  local avro = opts and opts.avro
   return setmetatable({ driver = self, topic = topic, source = source,
                         index = C.sh_ffi_source_add(self.ctx, topic),
-                        kenc = serde.get(opts and opts.key or source.key_serde, 2).encode,
-                        venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
+                        kenc = serde.encoder(key_serde, { app = self.inst.app, topic = topic,
+                                                          is_key = true, avro = avro }),
+                        venc = serde.encoder(value_serde, { app = self.inst.app, topic = topic,
+                                                            avro = avro }) },
                    Input)
 end
 
@@ -154,8 +161,10 @@ function Driver:output(topic, opts)
   end
   return setmetatable({ driver = self, topic = topic,
                         sink = C.sh_ffi_sink_add(self.ctx, topic, 0),
-                        kdec = serde.get(key_serde).decode,
-                        vdec = serde.get(value_serde).decode }, Output)
+                        kdec = serde.decoder(key_serde, { app = self.inst.app, topic = topic,
+                                                          is_key = true }),
+                        vdec = serde.decoder(value_serde, { app = self.inst.app, topic = topic }) },
+                   Output)
 end
 
 local scratch = ffi.new("sh_ffi_record_t[1]")

@@ -24,6 +24,7 @@
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
+#include "registry/registry.h"
 
 static void on_signal(int sig) {
     if (sig == SIGHUP)
@@ -65,6 +66,7 @@ typedef struct run {
     const char *bootstrap;
     const char *state_dir;
     sh_broker_t *embedded;
+    sh_registry_t *registry; /* the embedded broker's */
     sh_http_t *http;
 } run_t;
 
@@ -152,6 +154,15 @@ static int start_embedded(run_t *r) {
     }
     r->bootstrap = sh_broker_bootstraps(r->embedded);
     sh_log(SH_LOG_INFO, "embedded broker at %s", r->bootstrap);
+    /* Avro serdes of an app on the embedded broker find this registry
+     * through sh_ffi_registry_url unless its kafka table names another. */
+    sh_broker_create_topic(r->embedded, "_schemas", 1);
+    if (!(r->registry = sh_registry_start("127.0.0.1:0", r->bootstrap, err, sizeof err))) {
+        sh_log(SH_LOG_ERROR, "cannot start the embedded schema registry: %s", err);
+        return -1;
+    }
+    sh_registry_set_embedded(r->registry);
+    sh_log(SH_LOG_INFO, "embedded schema registry at %s", sh_registry_url(r->registry));
     sh_ctx_t *ctx = sh_vm_ctx(r->first);
     const char *id = sh_vm_app_id(r->first);
     for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
@@ -227,6 +238,8 @@ out:
         sh_kafka_topics_free(parts[i].topics);
     }
     sh_vm_free(r.first);
+    if (r.registry) sh_registry_set_embedded(NULL);
+    sh_registry_stop(r.registry);
     sh_broker_stop(r.embedded);
     free(task_groups);
     free(parts);

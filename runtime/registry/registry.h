@@ -19,4 +19,8 @@ sh_registry_t *sh_registry_start(const char *address, const char *bootstrap, cha
 const char *sh_registry_url(const sh_registry_t *registry);
 void sh_registry_stop(sh_registry_t *registry);
 
+/* Makes registry the one sh_ffi_registry_url answers (embedded.c); NULL
+ * forgets it (before stopping it). */
+void sh_registry_set_embedded(sh_registry_t *registry);
+
 #endif

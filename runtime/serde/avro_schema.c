@@ -244,7 +244,8 @@ sh_avro_schema_t *sh_avro_schema_parse(const char *text, size_t len, char *err, 
     compiler_t c = {s, err, errlen};
     s->root = compile(&c, json, "");
     if (s->root < 0) goto fail;
-    s->canonical = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* sorted keys: two texts of one schema compare equal whatever their key order */
+    s->canonical = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
     if (!s->canonical) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -1,0 +1,380 @@
+-- The avro serde: Confluent's wire format through the C core (runtime/serde/).
+--
+-- Decoding makes one FFI call per record; C fills an array of plain value
+-- structs (depth first) and this module walks it into tables, with field
+-- names as strings interned once per name, so no C->Lua call is made per
+-- record. Encoding flattens a table into the same kind of array (a table
+-- with string keys is a record or a map, a list an array; the schema
+-- decides) and makes one FFI call; C checks it against the writer schema.
+--
+-- Values as Lua sees them: records -> tables, arrays -> lists, maps ->
+-- tables, unions -> the branch's value, null -> serde.null, bytes and
+-- fixed -> strings, enums -> their symbol, decimal -> its exact digits as a
+-- string ("-12.50"), date -> "YYYY-MM-DD", time-millis/micros and
+-- timestamp-millis/micros -> numbers (ms or µs), uuid -> string. longs
+-- beyond 2^53 lose precision, as with the long serde.
+--
+-- Writer schemas: `avro = { schema = <JSON text or Lua table> }` on to(),
+-- else one derived from the records (as ksqlDB derives a stream's columns:
+-- a record of optional fields), widened as new fields and types appear, so
+-- successive versions stay BACKWARD compatible. Subjects follow
+-- TopicNameStrategy (<topic>-key, <topic>-value), or RecordNameStrategy
+-- (the record's full name) with `avro = { subject_name_strategy =
+-- "RecordNameStrategy" }`. A schema is registered once per VM.
+local ffi = require "ffi"
+local core = require "streamhost.core"
+local cjson = require("cjson").new()
+
+local C = core.C
+local ffi_string, tonumber, type, pairs, next = ffi.string, tonumber, type, pairs, next
+local new_tab = require "table.new"
+local null = cjson.null
+
+local _M = {}
+
+local V_NULL, V_BOOLEAN, V_INTEGER, V_NUMBER, V_STRING, V_RECORD, V_ARRAY, V_MAP =
+  C.SH_AVRO_V_NULL, C.SH_AVRO_V_BOOLEAN, C.SH_AVRO_V_INTEGER, C.SH_AVRO_V_NUMBER,
+  C.SH_AVRO_V_STRING, C.SH_AVRO_V_RECORD, C.SH_AVRO_V_ARRAY, C.SH_AVRO_V_MAP
+
+local value_array_t = ffi.typeof("sh_ffi_avro_value_t[?]")
+
+-- One handle per registry URL per VM (handles are not shared across VMs).
+local handles = {}
+
+local function registry_url(app)
+  local url = app and app.kafka and app.kafka["schema.registry.url"]
+  if url then return url end
+  local embedded = C.sh_ffi_registry_url()
+  if embedded == nil then
+    error("avro: no schema registry: set schema.registry.url in the app's kafka table", 0)
+  end
+  return ffi_string(embedded)
+end
+
+local function handle_for(url)
+  local h = handles[url]
+  if h then return h end
+  local avro = C.sh_ffi_avro_new(url)
+  if avro == nil then error("avro: cannot make a serde for " .. url .. " (out of memory)", 0) end
+  h = { avro = ffi.gc(avro, C.sh_ffi_avro_destroy), names = {}, url = url }
+  handles[url] = h
+  return h
+end
+
+local function errmsg(h) return ffi_string(C.sh_ffi_avro_errmsg(h.avro)) end
+
+-- ---- decoding ----
+
+local values_out = ffi.new("const sh_ffi_avro_value_t *[1]")
+local count_out = ffi.new("int32_t[1]")
+
+local function decoder(h)
+  local avro, names = h.avro, h.names
+  local vals, pos
+  local function name_of(id)
+    local s = names[id]
+    if not s then
+      s = ffi_string(C.sh_ffi_avro_name(avro, id))
+      names[id] = s
+    end
+    return s
+  end
+  local function build()
+    local node = vals[pos]
+    pos = pos + 1
+    local kind = node.kind
+    if kind == V_STRING then return ffi_string(node.data, node.len) end
+    if kind == V_INTEGER then return tonumber(node.integer) end
+    if kind == V_NUMBER then return node.number end
+    if kind == V_RECORD then
+      local n = tonumber(node.integer)
+      local t = new_tab(0, n)
+      for _ = 1, n do
+        local key = name_of(vals[pos].name)
+        t[key] = build()
+      end
+      return t
+    end
+    if kind == V_ARRAY then
+      local n = tonumber(node.integer)
+      local t = new_tab(n, 0)
+      for i = 1, n do t[i] = build() end
+      return t
+    end
+    if kind == V_MAP then
+      local n = tonumber(node.integer)
+      local t = new_tab(0, n)
+      for _ = 1, n do
+        local k = vals[pos]
+        pos = pos + 1
+        t[ffi_string(k.data, k.len)] = build()
+      end
+      return t
+    end
+    if kind == V_BOOLEAN then return node.integer ~= 0 end
+    return null
+  end
+  -- ptr, len: the framed bytes (a Lua string or a pointer into the batch)
+  return function(ptr, len)
+    local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
+    if rc ~= 0 then error(errmsg(h), 0) end
+    vals, pos = values_out[0], 0
+    return build()
+  end
+end
+
+-- ---- encoding ----
+
+local function flattener()
+  local cap = 64
+  local tape = ffi.new(value_array_t, cap)
+  local n = 0
+  local anchors = {} -- key strings made here, alive until the FFI call returns
+  local function put(kind)
+    if n == cap then
+      local bigger = ffi.new(value_array_t, cap * 2)
+      ffi.copy(bigger, tape, ffi.sizeof("sh_ffi_avro_value_t") * cap)
+      tape, cap = bigger, cap * 2
+    end
+    local i = n
+    n = n + 1
+    local node = tape[i]
+    node.kind = kind
+    node.name = -1
+    return i
+  end
+  local function flatten(v)
+    local tv = type(v)
+    if tv == "string" then
+      local i = put(V_STRING)
+      tape[i].data, tape[i].len = v, #v
+    elseif tv == "number" then
+      tape[put(V_NUMBER)].number = v
+    elseif tv == "table" then
+      local len = #v
+      if len > 0 or next(v) == nil then
+        local i = put(V_ARRAY)
+        tape[i].integer = len
+        for k = 1, len do flatten(v[k]) end
+      else
+        local i = put(V_MAP)
+        local count = 0
+        for k, x in pairs(v) do
+          if type(k) ~= "string" then
+            k = tostring(k)
+            anchors[#anchors + 1] = k
+          end
+          local ki = put(V_STRING)
+          tape[ki].data, tape[ki].len = k, #k
+          flatten(x)
+          count = count + 1
+        end
+        tape[i].integer = count
+      end
+    elseif tv == "boolean" then
+      tape[put(V_BOOLEAN)].integer = v and 1 or 0
+    elseif v == nil or v == null then
+      put(V_NULL)
+    elseif tv == "cdata" and ffi.istype("int64_t", v) then
+      tape[put(V_INTEGER)].integer = v
+    else
+      error("avro cannot encode a " .. tv, 0)
+    end
+  end
+  return function(value)
+    n = 0
+    flatten(value)
+    return tape, n, anchors
+  end
+end
+
+-- ---- writer schemas derived from records (ksqlDB-style) ----
+
+local function is_list(t) return #t > 0 or next(t) == nil end
+
+local function sanitize(name)
+  name = tostring(name):gsub("[^%w_]", "_")
+  if not name:match("^[%a_]") then name = "_" .. name end
+  return name
+end
+
+-- The shape of a value: a type description this module can merge and print.
+local function shape(v)
+  local tv = type(v)
+  if tv == "string" then return { t = "string" } end
+  if tv == "boolean" then return { t = "boolean" } end
+  if tv == "number" then return { t = v == math.floor(v) and v == v and "long" or "double" } end
+  if tv == "cdata" then return { t = "long" } end
+  if tv == "table" then
+    if is_list(v) then return { t = "array", items = v[1] ~= nil and shape(v[1]) or nil } end
+    local fields, order = {}, {}
+    for k, x in pairs(v) do
+      k = tostring(k)
+      if x ~= null then fields[k] = shape(x) end
+      order[#order + 1] = k
+    end
+    table.sort(order)
+    local known = {}
+    for _, k in ipairs(order) do known[k] = true end
+    return { t = "record", fields = fields, order = order, known = known }
+  end
+  return nil -- null: no type known yet
+end
+
+-- Does the shape s already describe v? (the per-record check; no allocation)
+local function covers(s, v)
+  if v == nil or v == null then return true end
+  if not s then return false end
+  local tv, t = type(v), s.t
+  if tv == "string" or tv == "boolean" then return t == tv end
+  if tv == "number" then return t == "double" or (t == "long" and v == math.floor(v)) end
+  if tv == "cdata" then return t == "long" or t == "double" end
+  if tv ~= "table" then return false end
+  if is_list(v) then
+    if t ~= "array" then return false end
+    for i = 1, #v do
+      if not covers(s.items, v[i]) then return false end
+    end
+    return true
+  end
+  if t ~= "record" then return false end
+  local fields, known = s.fields, s.known
+  for k, x in pairs(v) do
+    if not known[k] or not covers(fields[k], x) then return false end
+  end
+  return true
+end
+
+-- Widens old with new: fields are added, never removed; long widens to
+-- double; a conflict keeps the old type (encoding will say what failed).
+local function merge(old, new)
+  if not old then return new end
+  if not new then return old end
+  if old.t == "long" and new.t == "double" then return new end
+  if old.t ~= new.t then return old end
+  if old.t == "array" then return { t = "array", items = merge(old.items, new.items) } end
+  if old.t == "record" then
+    local fields, order, known = {}, {}, {}
+    for _, k in ipairs(old.order) do
+      fields[k] = merge(old.fields[k], new.fields[k])
+      order[#order + 1] = k
+      known[k] = true
+    end
+    for _, k in ipairs(new.order) do
+      if not known[k] then
+        fields[k] = new.fields[k]
+        order[#order + 1] = k
+        known[k] = true
+      end
+    end
+    return { t = "record", fields = fields, order = order, known = known }
+  end
+  return old
+end
+
+local function schema_json(s, name, names)
+  if not s then return "string" end
+  if s.t == "array" then
+    return { type = "array", items = { "null", schema_json(s.items, name .. "_item", names) } }
+  end
+  if s.t ~= "record" then return s.t end
+  local fields = {}
+  for _, k in ipairs(s.order) do
+    fields[#fields + 1] = { name = sanitize(k),
+                            type = { "null", schema_json(s.fields[k], name .. "_" .. sanitize(k),
+                                                         names) },
+                            default = null }
+  end
+  return { type = "record", name = name, fields = fields }
+end
+
+-- Field names in derived schemas must be Avro names; keys that are not are
+-- refused rather than renamed, so nothing is written under another name.
+local function check_names(v, where)
+  if type(v) ~= "table" or is_list(v) then return end
+  for k, x in pairs(v) do
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      error(string.format("avro: key %q of %s is not an Avro field name; give a schema " ..
+                          "(avro = { schema = ... }) with a map for such keys", tostring(k),
+                          where), 0)
+    end
+    check_names(x, where)
+  end
+end
+
+-- ---- the serde as topology.lua binds it ----
+
+-- where: { app =, topic =, is_key =, avro = the to() node's avro options }
+function _M.decoder(where)
+  local h = handle_for(registry_url(where.app))
+  local decode = decoder(h)
+  return function(s) return decode(s, #s) end, decode
+end
+
+function _M.encoder(where)
+  local opts = where.avro or {}
+  local given = where.is_key and opts.key_schema or (not where.is_key and opts.schema)
+  if type(given) == "table" then given = cjson.encode(given) end
+  local strategy = opts.subject_name_strategy or "TopicNameStrategy"
+  if strategy ~= "TopicNameStrategy" and strategy ~= "RecordNameStrategy" then
+    error("avro: subject_name_strategy is TopicNameStrategy or RecordNameStrategy, not " ..
+          tostring(strategy), 0)
+  end
+  local suffix = where.is_key and "-key" or "-value"
+  local record_name = sanitize(where.topic) .. (where.is_key and "_key" or "_value")
+  local h, flatten
+  local writers = {} -- schema text -> writer index
+  local derived = nil -- the shape so far
+  local derived_text = nil
+
+  local function subject_for(text)
+    if strategy == "TopicNameStrategy" then return where.topic .. suffix end
+    local decoded = cjson.decode(text)
+    local name = type(decoded) == "table" and decoded.name
+    if not name then error("avro: RecordNameStrategy needs a named (record) schema", 0) end
+    if decoded.namespace and not name:find(".", 1, true) then
+      name = decoded.namespace .. "." .. name
+    end
+    return name
+  end
+
+  local function writer(text)
+    local w = writers[text]
+    if w then return w end
+    w = C.sh_ffi_avro_writer(h.avro, subject_for(text), text)
+    if w < 0 then error("avro: " .. errmsg(h), 0) end
+    writers[text] = w
+    return w
+  end
+
+  local out = ffi.new("sh_ffi_slice_t[1]")
+  local function encode_with(w, value)
+    local tape, n, anchors = flatten(value)
+    local rc = C.sh_ffi_avro_encode(h.avro, w, tape, n, out)
+    for i = #anchors, 1, -1 do anchors[i] = nil end
+    if rc ~= 0 then return nil, errmsg(h) end
+    return ffi_string(out[0].data, out[0].len)
+  end
+
+  return function(value)
+    if not h then
+      h = handle_for(registry_url(where.app))
+      flatten = flattener()
+    end
+    if given then
+      local bytes, err = encode_with(writer(given), value)
+      if not bytes then error("avro: " .. err, 0) end
+      return bytes
+    end
+    if not (derived and covers(derived, value)) then
+      check_names(value, "a record for " .. where.topic)
+      derived = merge(derived, shape(value))
+      derived_text = cjson.encode(schema_json(derived, record_name))
+    end
+    local bytes, err = encode_with(writer(derived_text), value)
+    if not bytes then error("avro: " .. err, 0) end
+    return bytes
+  end
+end
+
+return _M

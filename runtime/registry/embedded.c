@@ -1,0 +1,39 @@
+/*
+ * embedded.c - the process's own Schema Registry, for apps on the embedded
+ * broker and for the test driver. `streamhost run` registers the one it
+ * starts on its embedded broker (schemas in that broker's `_schemas`);
+ * without one, the first Avro serde that asks starts a memory-only
+ * registry on a free loopback port, which lives as long as the process.
+ *
+ * @locks embedded_lock (any thread may ask, once per serde)
+ */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "base/log.h"
+#include "registry/registry.h"
+#include "streamhost_ffi.h"
+
+static pthread_mutex_t embedded_lock = PTHREAD_MUTEX_INITIALIZER;
+static sh_registry_t *embedded;
+
+void sh_registry_set_embedded(sh_registry_t *registry) {
+    pthread_mutex_lock(&embedded_lock);
+    embedded = registry;
+    pthread_mutex_unlock(&embedded_lock);
+}
+
+const char *sh_ffi_registry_url(void) {
+    pthread_mutex_lock(&embedded_lock);
+    if (!embedded) {
+        char err[512];
+        embedded = sh_registry_start("127.0.0.1:0", NULL, err, sizeof err);
+        if (embedded)
+            sh_log(SH_LOG_INFO, "schema registry (in memory) at %s", sh_registry_url(embedded));
+        else
+            sh_log(SH_LOG_ERROR, "cannot start an in-process schema registry: %s", err);
+    }
+    const char *url = embedded ? sh_registry_url(embedded) : NULL;
+    pthread_mutex_unlock(&embedded_lock);
+    return url;
+}
