@@ -314,7 +314,11 @@ end
 function _M.encoder(where)
   local opts = where.avro or {}
   local given = where.is_key and opts.key_schema or (not where.is_key and opts.schema)
-  if type(given) == "table" then given = cjson.encode(given) end
+  if type(given) == "table" then
+    given = cjson.encode(given)
+  elseif type(given) == "string" and not given:match("^%s*[%[{\"]") then
+    given = cjson.encode(given) -- a bare type name: "long"
+  end
   local strategy = opts.subject_name_strategy or "TopicNameStrategy"
   if strategy ~= "TopicNameStrategy" and strategy ~= "RecordNameStrategy" then
     error("avro: subject_name_strategy is TopicNameStrategy or RecordNameStrategy, not " ..
