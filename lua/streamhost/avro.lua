@@ -209,9 +209,13 @@ local function shape(v)
     if is_list(v) then return { t = "array", items = v[1] ~= nil and shape(v[1]) or nil } end
     local fields, order = {}, {}
     for k, x in pairs(v) do
-      k = tostring(k)
-      if x ~= null then fields[k] = shape(x) end
-      order[#order + 1] = k
+      -- a null says nothing of a field's type: it joins the schema when a
+      -- value does (a null field and an absent one encode alike)
+      if x ~= null then
+        k = tostring(k)
+        fields[k] = shape(x)
+        order[#order + 1] = k
+      end
     end
     table.sort(order)
     local known = {}
@@ -240,7 +244,7 @@ local function covers(s, v)
   if t ~= "record" then return false end
   local fields, known = s.fields, s.known
   for k, x in pairs(v) do
-    if not known[k] or not covers(fields[k], x) then return false end
+    if x ~= null and (not known[k] or not covers(fields[k], x)) then return false end
   end
   return true
 end

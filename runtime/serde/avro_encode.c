@@ -189,6 +189,7 @@ static int encode_record(writer_t *w, const sh_avro_type_t *t, int i) {
     if (used < pairs) {
         for (int p = 0; p < pairs; p++) {
             const sh_ffi_avro_value_t *k = &w->values[keys[p]];
+            if (w->values[keys[p] + 1].kind == SH_AVRO_V_NULL) continue; /* null is absent */
             bool known = false;
             for (int f = 0; f < t->count && !known; f++)
                 known = strlen(t->fields[f].name) == k->len &&
