@@ -17,7 +17,7 @@ CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)
 HEADERS := $(wildcard runtime/*/*.h)
 C_TESTS := $(TEST_SRC:runtime/%.c=build/%)
 
-.PHONY: all deps test test-c test-lua demo bench format lint clean
+.PHONY: all deps test test-c test-lua demo bench format lint clean fuzz
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
@@ -70,3 +70,17 @@ lint:
 
 clean:
 	rm -rf build bin lib lua/streamhost/cdefs.lua
+
+# libFuzzer over the Avro decoder and schema compiler under ASan/UBSan:
+# `make fuzz FUZZ_SECONDS=300`; findings land in build/fuzz/.
+FUZZ_SECONDS ?= 300
+FUZZ_SRC := runtime/serde/fuzz/avro_decode_fuzz.c runtime/serde/avro_decode.c \
+            runtime/serde/avro_schema.c runtime/serde/avro_logical.c
+build/fuzz/avro_decode_fuzz: $(FUZZ_SRC) $(HEADERS)
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Iruntime/include -Iruntime -o $@ $(FUZZ_SRC) -lavro -ljansson
+
+fuzz: build/fuzz/avro_decode_fuzz
+	cd build/fuzz && ./avro_decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -timeout=10 -rss_limit_mb=2048 corpus

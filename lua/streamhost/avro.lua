@@ -79,38 +79,69 @@ local function decoder(h)
     end
     return s
   end
-  local function build()
+  -- Scalars are converted inside the loops rather than by a call per
+  -- value: LuaJIT traces loops well and recursion poorly, and most fields
+  -- are scalars. Only nested records, lists and maps recurse.
+  local build
+  local function children(node, kind)
+    local n = tonumber(node.integer)
+    if kind == V_ARRAY then
+      local t = new_tab(n, 0)
+      for i = 1, n do
+        local child = vals[pos]
+        local ck = child.kind
+        if ck == V_STRING then
+          pos = pos + 1
+          t[i] = ffi_string(child.data, child.len)
+        elseif ck == V_INTEGER then
+          pos = pos + 1
+          t[i] = tonumber(child.integer)
+        elseif ck == V_NUMBER then
+          pos = pos + 1
+          t[i] = child.number
+        else
+          t[i] = build()
+        end
+      end
+      return t
+    end
+    local t = new_tab(0, n)
+    local record = kind == V_RECORD
+    for _ = 1, n do
+      local key
+      if record then
+        local id = vals[pos].name
+        key = names[id] or name_of(id)
+      else
+        local k = vals[pos]
+        pos = pos + 1
+        key = ffi_string(k.data, k.len)
+      end
+      local child = vals[pos]
+      local ck = child.kind
+      if ck == V_STRING then
+        pos = pos + 1
+        t[key] = ffi_string(child.data, child.len)
+      elseif ck == V_INTEGER then
+        pos = pos + 1
+        t[key] = tonumber(child.integer)
+      elseif ck == V_NUMBER then
+        pos = pos + 1
+        t[key] = child.number
+      else
+        t[key] = build()
+      end
+    end
+    return t
+  end
+  build = function()
     local node = vals[pos]
     pos = pos + 1
     local kind = node.kind
     if kind == V_STRING then return ffi_string(node.data, node.len) end
     if kind == V_INTEGER then return tonumber(node.integer) end
     if kind == V_NUMBER then return node.number end
-    if kind == V_RECORD then
-      local n = tonumber(node.integer)
-      local t = new_tab(0, n)
-      for _ = 1, n do
-        local key = name_of(vals[pos].name)
-        t[key] = build()
-      end
-      return t
-    end
-    if kind == V_ARRAY then
-      local n = tonumber(node.integer)
-      local t = new_tab(n, 0)
-      for i = 1, n do t[i] = build() end
-      return t
-    end
-    if kind == V_MAP then
-      local n = tonumber(node.integer)
-      local t = new_tab(0, n)
-      for _ = 1, n do
-        local k = vals[pos]
-        pos = pos + 1
-        t[ffi_string(k.data, k.len)] = build()
-      end
-      return t
-    end
+    if kind == V_RECORD or kind == V_ARRAY or kind == V_MAP then return children(node, kind) end
     if kind == V_BOOLEAN then return node.integer ~= 0 end
     return null
   end
@@ -143,34 +174,14 @@ local function flattener()
     node.name = -1
     return i
   end
-  local function flatten(v)
-    local tv = type(v)
+  local flatten
+  -- one value that is not a table, at a fresh index
+  local function scalar(v, tv)
     if tv == "string" then
       local i = put(V_STRING)
       tape[i].data, tape[i].len = v, #v
     elseif tv == "number" then
       tape[put(V_NUMBER)].number = v
-    elseif tv == "table" then
-      local len = #v
-      if len > 0 or next(v) == nil then
-        local i = put(V_ARRAY)
-        tape[i].integer = len
-        for k = 1, len do flatten(v[k]) end
-      else
-        local i = put(V_MAP)
-        local count = 0
-        for k, x in pairs(v) do
-          if type(k) ~= "string" then
-            k = tostring(k)
-            anchors[#anchors + 1] = k
-          end
-          local ki = put(V_STRING)
-          tape[ki].data, tape[ki].len = k, #k
-          flatten(x)
-          count = count + 1
-        end
-        tape[i].integer = count
-      end
     elseif tv == "boolean" then
       tape[put(V_BOOLEAN)].integer = v and 1 or 0
     elseif v == nil or v == null then
@@ -180,6 +191,35 @@ local function flattener()
     else
       error("avro cannot encode a " .. tv, 0)
     end
+  end
+  flatten = function(v)
+    local tv = type(v)
+    if tv ~= "table" then return scalar(v, tv) end
+    local len = #v
+    if len > 0 or next(v) == nil then
+      local i = put(V_ARRAY)
+      tape[i].integer = len
+      for k = 1, len do
+        local x = v[k]
+        local tx = type(x)
+        if tx == "table" then flatten(x) else scalar(x, tx) end
+      end
+      return
+    end
+    local i = put(V_MAP)
+    local count = 0
+    for k, x in pairs(v) do
+      if type(k) ~= "string" then
+        k = tostring(k)
+        anchors[#anchors + 1] = k
+      end
+      local ki = put(V_STRING)
+      tape[ki].data, tape[ki].len = k, #k
+      local tx = type(x)
+      if tx == "table" then flatten(x) else scalar(x, tx) end
+      count = count + 1
+    end
+    tape[i].integer = count
   end
   return function(value)
     n = 0
@@ -244,7 +284,19 @@ local function covers(s, v)
   if t ~= "record" then return false end
   local fields, known = s.fields, s.known
   for k, x in pairs(v) do
-    if x ~= null and (not known[k] or not covers(fields[k], x)) then return false end
+    if x ~= null then
+      if not known[k] then return false end
+      local f, tx = fields[k], type(x)
+      if tx == "string" or tx == "boolean" then
+        if not f or f.t ~= tx then return false end
+      elseif tx == "number" then
+        if not f or not (f.t == "double" or (f.t == "long" and x == math.floor(x))) then
+          return false
+        end
+      elseif not covers(f, x) then
+        return false
+      end
+    end
   end
   return true
 end

@@ -20,11 +20,15 @@
 #include "serde/avro_logical.h"
 
 #define MAX_DEPTH 100
-#define MAX_VALUES (1 << 22)
+/* Values a body of len bytes may decode to. Every value but a null, an
+ * empty record or a zero-size fixed takes at least one byte, so only arrays
+ * of those come near it; without a bound, 10 bytes could ask for 2^62. */
+#define MAX_VALUES(len) ((size_t)65536 + 8 * (len))
 
 typedef struct {
     const sh_avro_schema_t *schema;
     const unsigned char *p, *end;
+    size_t max_values;
     sh_avro_tape_t *tape;
     char *err;
     size_t errlen;
@@ -52,11 +56,11 @@ static int read_long(reader_t *r, int64_t *out) {
 
 static sh_ffi_avro_value_t *push(reader_t *r, int kind, int name) {
     sh_avro_tape_t *t = r->tape;
+    if ((size_t)t->count >= r->max_values) {
+        fail(r, "more values than a body of this size can hold (%s)", "an array of nulls?");
+        return NULL;
+    }
     if (t->count == t->cap) {
-        if (t->cap >= MAX_VALUES) {
-            fail(r, "more than 4M values in one record%s", "");
-            return NULL;
-        }
         int cap = t->cap ? t->cap * 2 : 64;
         sh_ffi_avro_value_t *grown = realloc(t->values, sizeof *grown * (size_t)cap);
         if (!grown) {
@@ -149,7 +153,8 @@ static int decode_blocks(reader_t *r, const sh_avro_type_t *t, int name) {
             if (read_long(r, &size) != 0) return -1;
             if (size < 0) return fail(r, "a negative block size%s", "");
         }
-        if (count > MAX_VALUES - total) return fail(r, "a block count out of range%s", "");
+        if ((uint64_t)count > r->max_values - (uint64_t)total)
+            return fail(r, "a block count out of range%s", "");
         for (int64_t i = 0; i < count; i++) {
             if (t->kind == SH_AVRO_MAP) {
                 size_t n;
@@ -267,8 +272,8 @@ int sh_avro_decode(const sh_avro_schema_t *schema, const char *data, size_t len,
                    sh_avro_tape_t *tape, char *err, size_t errlen) {
     tape->count = 0;
     tape->text_len = 0;
-    reader_t r = {schema, (const unsigned char *)data, (const unsigned char *)data + len, tape,
-                  err, errlen, 0};
+    reader_t r = {schema, (const unsigned char *)data, (const unsigned char *)data + len,
+                  MAX_VALUES(len), tape, err, errlen, 0};
     if (decode(&r, schema->root, -1) != 0) return -1;
     if (r.p != r.end) {
         snprintf(err, errlen, "%zu bytes left over after the value: the body is longer than "

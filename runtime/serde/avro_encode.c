@@ -26,7 +26,12 @@ typedef struct {
     sh_avro_out_t *out;
     char *err;
     size_t errlen;
-    char path[512];
+    /* where we are, for error messages only: field names, or list
+     * positions (name NULL), rendered when something fails */
+    struct {
+        const char *name;
+        int64_t index;
+    } trail[101];
     int depth;
 } writer_t;
 
@@ -34,12 +39,20 @@ static const char *value_kind_names[] = {"null", "boolean", "integer", "number",
                                          "string", "record", "list", "table"};
 
 static int fail(writer_t *w, const char *fmt, const char *a, const char *b) {
-    char detail[512];
+    char detail[512], path[512] = "";
+    size_t n = 0;
+    for (int i = 1; i <= w->depth && n < sizeof path; i++) {
+        if (!w->trail[i].name && w->trail[i].index <= 0) continue;
+        int wrote = w->trail[i].name
+                        ? snprintf(path + n, sizeof path - n, "%s%s", n ? "." : "", w->trail[i].name)
+                        : snprintf(path + n, sizeof path - n, "[%lld]", (long long)w->trail[i].index);
+        if (wrote > 0) n += (size_t)wrote;
+    }
     snprintf(detail, sizeof detail, fmt, a, b);
-    snprintf(w->err, w->errlen, "%s%s%s", w->path[0] ? "field " : "",
-             w->path[0] ? w->path : "", w->path[0] ? ": " : "");
-    size_t n = strlen(w->err);
-    snprintf(w->err + n, w->errlen - n, "%s", detail);
+    if (path[0])
+        snprintf(w->err, w->errlen, "field %s: %s", path, detail);
+    else
+        snprintf(w->err, w->errlen, "%s", detail);
     return -1;
 }
 
@@ -148,12 +161,10 @@ static int encode_record(writer_t *w, const sh_avro_type_t *t, int i) {
         keys[p] = pos;
         pos = skip(w, pos + 1);
     }
-    size_t path_len = strlen(w->path);
     int used = 0;
     for (int f = 0; f < t->count; f++) {
         const sh_avro_field_t *field = &t->fields[f];
-        snprintf(w->path + path_len, sizeof w->path - path_len, "%s%s", path_len ? "." : "",
-                 field->name);
+        w->trail[w->depth].name = field->name; /* this record's slot, below its fields' */
         size_t name_len = strlen(field->name);
         int found = -1;
         for (int p = 0; p < pairs && found < 0; p++) {
@@ -183,9 +194,9 @@ static int encode_record(writer_t *w, const sh_avro_type_t *t, int i) {
                                          : "missing, and the schema gives it no default (%s)%s",
                            ft->name ? ft->name : sh_avro_kind_name(ft->kind), "");
         }
-        w->path[path_len] = 0;
         if (frc != 0) goto out;
     }
+    w->trail[w->depth].name = NULL;
     if (used < pairs) {
         for (int p = 0; p < pairs; p++) {
             const sh_ffi_avro_value_t *k = &w->values[keys[p]];
@@ -214,7 +225,6 @@ static int encode_blocks(writer_t *w, const sh_avro_type_t *t, int i) {
     if (n > 0) {
         if (put_long(w, n) != 0) return -1;
         int pos = i + 1;
-        size_t path_len = strlen(w->path);
         for (int64_t k = 0; k < n; k++) {
             if (pos < 0 || pos >= w->count) return fail(w, "a short value array%s%s", "", "");
             if (t->kind == SH_AVRO_MAP) {
@@ -223,25 +233,52 @@ static int encode_blocks(writer_t *w, const sh_avro_type_t *t, int i) {
                 if (put_bytes(w, key->data, key->len) != 0) return -1;
                 pos++;
             }
-            snprintf(w->path + path_len, sizeof w->path - path_len, "[%lld]", (long long)k + 1);
+            w->trail[w->depth].index = k + 1;
             if (encode(w, t->items, pos) != 0) return -1;
-            w->path[path_len] = 0;
             pos = skip(w, pos);
         }
     }
     return put_long(w, 0);
 }
 
+/* Could a branch of this type take the value at all? A cheap look before
+ * an attempt, so a ["null", T] union does not fail (and format an error)
+ * on null for every value. */
+static bool may_take(const sh_avro_type_t *t, const sh_ffi_avro_value_t *v) {
+    switch (v->kind) {
+    case SH_AVRO_V_NULL: return t->kind == SH_AVRO_NULL;
+    case SH_AVRO_V_BOOLEAN: return t->kind == SH_AVRO_BOOLEAN;
+    case SH_AVRO_V_INTEGER:
+    case SH_AVRO_V_NUMBER:
+        return t->kind == SH_AVRO_INT || t->kind == SH_AVRO_LONG || t->kind == SH_AVRO_FLOAT ||
+               t->kind == SH_AVRO_DOUBLE || t->logical == SH_AVRO_LT_DECIMAL;
+    case SH_AVRO_V_STRING:
+        return t->kind == SH_AVRO_STRING || t->kind == SH_AVRO_BYTES || t->kind == SH_AVRO_ENUM ||
+               t->kind == SH_AVRO_FIXED || t->logical == SH_AVRO_LT_DATE;
+    case SH_AVRO_V_MAP: return t->kind == SH_AVRO_RECORD || t->kind == SH_AVRO_MAP;
+    case SH_AVRO_V_ARRAY:
+        return t->kind == SH_AVRO_ARRAY ||
+               (v->integer == 0 && (t->kind == SH_AVRO_RECORD || t->kind == SH_AVRO_MAP));
+    default: return false;
+    }
+}
+
 static int encode_union(writer_t *w, const sh_avro_type_t *t, int i) {
     size_t mark = w->out->len;
     char first_err[512] = "";
     for (int b = 0; b < t->count; b++) {
+        if (!may_take(&w->schema->types[t->branches[b]], &w->values[i])) continue;
         if (put_long(w, b) != 0) return -1;
         if (encode(w, t->branches[b], i) == 0) return 0;
         if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", w->err);
         w->out->len = mark;
     }
-    snprintf(w->err, w->errlen, "%s (no branch of the union takes it)", first_err);
+    if (!first_err[0]) {
+        int k = w->values[i].kind;
+        return fail(w, "no branch of the union takes a %s%s",
+                    k >= 0 && k <= SH_AVRO_V_MAP ? value_kind_names[k] : "value", "");
+    }
+    snprintf(w->err, w->errlen, "%s (no other branch of the union takes it)", first_err);
     return -1;
 }
 
@@ -249,7 +286,10 @@ static int encode(writer_t *w, int type, int i) {
     if (i < 0 || i >= w->count) return fail(w, "a short value array%s%s", "", "");
     const sh_avro_type_t *t = &w->schema->types[type];
     const sh_ffi_avro_value_t *v = &w->values[i];
-    if (++w->depth > 100) return fail(w, "values nested deeper than 100%s%s", "", "");
+    if (w->depth >= 100) return fail(w, "values nested deeper than 100%s%s", "", "");
+    w->depth++;
+    w->trail[w->depth].name = NULL;
+    w->trail[w->depth].index = 0;
     int rc = 0;
     int64_t n;
     switch (t->kind) {
