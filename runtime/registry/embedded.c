@@ -7,6 +7,7 @@
  *
  * @locks embedded_lock (any thread may ask, once per serde)
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
@@ -23,10 +24,21 @@ void sh_registry_set_embedded(sh_registry_t *registry) {
     pthread_mutex_unlock(&embedded_lock);
 }
 
+/* The memory-only registry's thread lives until the process exits. When
+ * this code was loaded with ffi.load (busted, the bench's engine runner),
+ * closing the Lua state would unload the library under that thread's feet:
+ * pin it (and with it libmicrohttpd) for the life of the process. */
+static void pin_library(void) {
+    Dl_info info;
+    if (dladdr((void *)pin_library, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 const char *sh_ffi_registry_url(void) {
     pthread_mutex_lock(&embedded_lock);
     if (!embedded) {
         char err[512];
+        pin_library();
         embedded = sh_registry_start("127.0.0.1:0", NULL, err, sizeof err);
         if (embedded)
             sh_log(SH_LOG_INFO, "schema registry (in memory) at %s", sh_registry_url(embedded));
