@@ -1,0 +1,96 @@
+-- Avro end to end on `streamhost broker --registry`: an outside client
+-- (python3-confluent-kafka + python3-avro) registers a schema and writes
+-- Avro orders, `streamhost run` reads them, derives its output's schema and
+-- writes Avro, and the outside client reads that back with the schema it
+-- fetches by id.
+local helpers = require "spec.helpers"
+local cjson = require "cjson"
+
+local PYTHON = "/usr/bin/python3 spec/fixtures/avro_kafka.py"
+
+local APP = [[
+local sh = require "streamhost"
+return sh.app {
+  id = "avro-orders",
+  kafka = { ["schema.registry.url"] = "REGISTRY", ["auto.offset.reset"] = "earliest" },
+  topology = function(b)
+    b:stream("orders", { key = "string", value = "avro" })
+     :filter(function(_, o) return o.qty > 0 end)
+     :map_values(function(o)
+       return { id = o.id, item = o.item, qty = o.qty, price = o.price, placed = o.placed,
+                total = tonumber(o.price) * o.qty }
+     end)
+     :to("order_totals", { value = "avro" })
+  end,
+}
+]]
+
+describe("avro on streamhost broker --registry", function()
+  local dir, broker_pid, app_pid, bootstrap, registry
+
+  setup(function()
+    dir = helpers.tmpdir()
+    local log = dir .. "/broker.log"
+    broker_pid = helpers.spawn(helpers.bin .. " broker --registry --topic orders:1 " ..
+                               "--topic order_totals:1", log)
+    helpers.wait_until("the registry line", 20000, function()
+      local text = helpers.read_file(log)
+      bootstrap = text:match("bootstrap%.servers=(%S+)\n")
+      registry = text:match("\nschema%.registry%.url=(%S+)\n")
+      return bootstrap and registry
+    end)
+  end)
+
+  teardown(function()
+    if app_pid and helpers.alive(app_pid) then helpers.kill(app_pid, "KILL") end
+    if broker_pid then
+      helpers.kill(broker_pid)
+      helpers.wait_exit(broker_pid)
+    end
+  end)
+
+  it("prints schema.registry.url after bootstrap.servers", function()
+    local text = helpers.read_file(dir .. "/broker.log")
+    -- stdout's two lines, one after the other (the log line is stderr's)
+    assert.truthy(text:find("bootstrap%.servers=[^\n]+\nschema%.registry%.url=http://127%.0%.0%.1:%d+\n"),
+                  text)
+  end)
+
+  it("reads what an outside client wrote and writes what it can read", function()
+    assert.is_true(os.execute(PYTHON .. " produce " .. bootstrap .. " " .. registry ..
+                              " orders 40") == 0)
+    helpers.write_file(dir .. "/app.lua", (APP:gsub("REGISTRY", registry)))
+    local log = dir .. "/run.log"
+    app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --http off --bootstrap " ..
+                            bootstrap, log)
+    local p = io.popen(PYTHON .. " consume " .. bootstrap .. " " .. registry ..
+                       " order_totals 30 2>&1")
+    local out = {}
+    for line in p:lines() do
+      local ok, r = pcall(cjson.decode, line)
+      assert(ok, line)
+      out[#out + 1] = r
+    end
+    p:close()
+    assert.equal(30, #out) -- qty = i % 4: a quarter are 0
+    for _, r in ipairs(out) do
+      local v = r.value
+      local i = v.id
+      assert.equal("k" .. i, r.key)
+      assert.equal(i % 4, v.qty)
+      assert.equal("item-" .. (i % 5), v.item)
+      assert.equal(i .. ".25", v.price) -- the decimal's digits, exactly
+      assert.equal((i + 0.25) * (i % 4), v.total)
+      assert.equal(1704067200000 + i * 1000, v.placed)
+    end
+    -- the derived schema was registered once, under order_totals-value
+    local ph = io.popen("curl -s " .. registry .. "/subjects/order_totals-value/versions")
+    assert.same({ 1 }, cjson.decode(ph:read("*a")))
+    ph:close()
+    helpers.kill(app_pid, "TERM")
+    helpers.wait_exit(app_pid)
+    local text = helpers.read_file(log)
+    assert.is_nil(text:match("ERROR"), text)
+    assert.is_nil(text:match("WARN"), text)
+  end)
+end)
