@@ -1,11 +1,12 @@
 # streamhost: `make` builds bin/streamhost and lib/libstreamhost.so from the
-# same objects; `make test` installs what is missing and runs every test;
-# `make demo` runs the clickstream example on the embedded broker.
+# same objects; `make test` installs what is missing and runs every test (C
+# tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer, lint,
+# specs); `make demo` runs the clickstream example on the embedded broker.
 
 CC ?= cc
 PKGS := luajit rdkafka avro-c libcurl jansson
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lpthread -lm -ldl
 
@@ -13,20 +14,24 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd 
 # folder's *_test.c are its C tests, built against the core objects.
 TEST_SRC := $(wildcard runtime/*/*_test.c)
 CORE_SRC := $(filter-out runtime/cli/main.c $(TEST_SRC),$(wildcard runtime/*/*.c))
-CORE_OBJ := $(CORE_SRC:runtime/%.c=build/%.o)
-HEADERS := $(wildcard runtime/*/*.h)
-C_TESTS := $(TEST_SRC:runtime/%.c=build/%)
+# BUILD: where objects and C tests go (build/asan for the sanitizer build).
+BUILD ?= build
+CORE_OBJ := $(CORE_SRC:runtime/%.c=$(BUILD)/%.o)
+HEADERS := $(wildcard runtime/*/*.h runtime/include/*.h)
+C_TESTS := $(TEST_SRC:runtime/%.c=$(BUILD)/%)
+SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined
 
-.PHONY: all deps test test-c test-lua demo bench format lint clean fuzz
+.PHONY: all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean fuzz
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
-build/%.o: runtime/%.c $(HEADERS)
+$(BUILD)/%.o: runtime/%.c $(HEADERS)
 	@mkdir -p $(@D) bin lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
-bin/streamhost: build/cli/main.o $(CORE_OBJ)
+bin/streamhost: $(BUILD)/cli/main.o $(CORE_OBJ)
 	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
 
 lib/libstreamhost.so: $(CORE_OBJ)
@@ -35,19 +40,28 @@ lib/libstreamhost.so: $(CORE_OBJ)
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
 
-build/%_test: runtime/%_test.c $(CORE_OBJ)
+# -rdynamic: a test that loads an app (vm_test) resolves sh_ffi_* in itself.
+$(BUILD)/%_test: runtime/%_test.c $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh
 
+# MySQL specs run against a private MariaDB (scripts/mariadb.sh), started here
+# and left running for the next run; `scripts/mariadb.sh stop` ends it.
 test: deps
 	$(MAKE) all
-	$(MAKE) test-c test-lua
+	scripts/mariadb.sh start
+	$(MAKE) lint test-c test-c-sanitized test-lua
 
-test-c: $(C_TESTS)
+test-c: $(C_TESTS) lua/streamhost/cdefs.lua
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+
+# The same C tests built with ASan and UBSan: a leak, a double free or
+# undefined behaviour fails the run.
+test-c-sanitized:
+	$(MAKE) BUILD=build/asan CFLAGS="$(SANITIZE)" test-c
 
 test-lua: all
 	luacheck --quiet lua spec examples bench
@@ -62,7 +76,10 @@ bench: deps
 	QUICK=$(QUICK) bench/run.sh
 
 format:
-	clang-format -i runtime/*/*.c runtime/*/*.h bench/*.c
+	clang-format -i runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c
+
+format-check:
+	clang-format --dry-run --Werror runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance -Iruntime -Iruntime/include runtime

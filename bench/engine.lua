@@ -84,7 +84,7 @@ while done < total do
   local n, err = process(batch, BATCH)
   if n < BATCH then error(err) end
   if d.inst.after_batch then d.inst.after_batch() end
-  while C.sh_ffi_capture_next(d.ctx, output.sink, scratch) == 1 do out = out + 1 end
+  while C.sh_ffi_sink_capture_next(d.ctx, output.sink, scratch) == C.SH_OK do out = out + 1 end
   done = done + BATCH
 end
 local cpu = os.clock() - started

@@ -37,9 +37,10 @@ return sh.app {
     --   INNER JOIN customers_tbl ct ON (o.customer_id = ct.id)
     --   INNER JOIN products_tbl pt ON (od.product_id = pt.id);
     -- The stream-table joins look the table up by the stream's key, so the
-    -- stream is re-keyed (select_key) before each. With several partitions a
-    -- re-keyed stream must be written to a topic and read back first (see
-    -- README); with one, as in the workshop, this is enough.
+    -- stream is re-keyed (select_key) before each; a re-keyed stream goes
+    -- through supply_demand-<name>-repartition on its own, so that it meets
+    -- its table row in the same task at any partition count (the names
+    -- keep those topics stable across edits).
     local sales_orders = b:stream("dc01_sales_orders", INT_JSON)
     local sales_order_details = b:stream("dc01_sales_order_details", INT_JSON)
       :select_key(function(_, od) return od.sales_order_id end)
@@ -57,13 +58,13 @@ return sh.app {
         e.customer_dob, e.customer_sex = ct.dob, ct.sex
         e.customer_city, e.customer_country = ct.city, ct.country
         return e
-      end)
+      end, { name = "sales_by_customer" })
       :select_key(function(_, s) return s.product_id end)
       :join(products, function(s, pt)
         local e = copy(s)
         e.product_name, e.product_desc = pt.name, pt.description
         return e
-      end)
+      end, { name = "sales_by_product" })
     sales_enriched:to("dc01_sales_enriched", INT_JSON)
 
     -- CREATE STREAM purchases_enriched AS SELECT ...
@@ -88,13 +89,13 @@ return sh.app {
         e.supplier_name, e.supplier_email = sp.name, sp.email
         e.supplier_city, e.supplier_country = sp.city, sp.country
         return e
-      end)
+      end, { name = "purchases_by_supplier" })
       :select_key(function(_, p) return p.product_id end)
       :join(products, function(p, pt)
         local e = copy(p)
         e.product_name, e.product_desc = pt.name, pt.description
         return e
-      end)
+      end, { name = "purchases_by_product" })
     purchases_enriched:to("dc01_purchases_enriched", INT_JSON)
 
     -- CREATE STREAM product_supply_and_demand AS
@@ -141,7 +142,10 @@ return sh.app {
           demand_last_3mins = demand,
         }
       end)
-    product_demand_last_3mins:to("dc01_product_demand_last_3mins", INT_JSON)
+    -- the table's topic, its key the product id then the window start, as
+    -- ksqlDB writes a hopping table (read it back as a stream with
+    -- { key = sh.windowed("int", { size = "3m" }) })
+    product_demand_last_3mins:to("dc01_product_demand_last_3mins", { value = "json" })
 
     -- CREATE STREAM out_of_stock_events AS SELECT
     --   cs.product_id "PRODUCT_ID", pd.window_start_time, pd.window_end_time,

@@ -62,7 +62,11 @@ function Builder:stream(topics, opts)
   local key = self:serde_name(opts, "key", nil, "stream('" .. topics[1] .. "')", 2)
   local value = self:serde_name(opts, "value", nil, "stream('" .. topics[1] .. "')", 2)
   local node = self:source(topics, key, value, opts.partitions, 3)
-  return Stream.new(self, node, key, value)
+  local s = Stream.new(self, node, key, value)
+  -- windowed keys are partitioned by their bytes, window included: a join
+  -- or grouping by the inner key must repartition first
+  s.key_changed = serde.windowed(key) ~= nil
+  return s
 end
 
 -- b:every(interval, fn, { time = "wall" | "stream" }): a punctuator. fn(now,

@@ -9,7 +9,7 @@ local _M = {}
 ffi.cdef(require "streamhost.cdefs")
 
 local function find_library()
-  local ok = pcall(function() return ffi.C.sh_ffi_now_ms end)
+  local ok = pcall(function() return ffi.C.sh_ffi_clock_now_ms end)
   if ok then return ffi.C end
   local path = os.getenv("STREAMHOST_LIB")
   if not path then
@@ -28,11 +28,34 @@ local C = _M.C
 local LEVELS = { error = 0, warn = 1, info = 2, debug = 3 }
 
 function _M.log(level, fmt, ...)
-  C.sh_ffi_log(LEVELS[level], select("#", ...) > 0 and string.format(fmt, ...) or fmt)
+  C.sh_ffi_log_write(LEVELS[level], select("#", ...) > 0 and string.format(fmt, ...) or fmt)
 end
 
-function _M.errmsg(ctx)
-  return ffi.string(C.sh_ffi_ctx_errmsg(ctx))
+-- The C core's one error channel: the calling thread's last failure, as
+-- (message, name), e.g. ("store counts partition 0: get: IO error", "SH_ERR_STORE").
+-- Read it right after the call that failed; success does not clear it.
+function _M.last_error()
+  return ffi.string(C.sh_ffi_err_message()), ffi.string(C.sh_ffi_err_name(C.sh_ffi_err_code()))
+end
+
+-- The last error as one line for error(): "message (SH_ERR_NAME)".
+function _M.failure()
+  local message, name = _M.last_error()
+  return message .. " (" .. name .. ")"
+end
+
+-- Declare a sink or source on a context and return its index. They fail
+-- only while a topology is built (no name, out of memory): raise then.
+function _M.sink_add(ctx, topic, partitions)
+  local index = C.sh_ffi_sink_add(ctx, topic, partitions or 0)
+  if index < 0 then error(_M.failure(), 0) end
+  return index
+end
+
+function _M.source_add(ctx, topic)
+  local index = C.sh_ffi_source_add(ctx, topic)
+  if index < 0 then error(_M.failure(), 0) end
+  return index
 end
 
 return _M

@@ -5,15 +5,18 @@
 -- the repartition topic <id>-<store>-repartition, so that every record of a
 -- key meets in one task whatever partition it came from. Results are tables:
 -- they push (key, new, old, rec), with rec.window = {start, end} for
--- windowed ones. emit = "changes" (default, ksqlDB's EMIT CHANGES) pushes
--- every update; emit = "final" pushes one result per window once stream
--- time passes its end + grace. Records with a nil key or value are dropped
--- and counted, as in Kafka Streams; so are records later than the grace.
+-- windowed ones, and rec.timestamp = the largest timestamp of the inputs
+-- that made the result (a session's end for sessions), as Kafka Streams
+-- 3.x. emit = "changes" (default, ksqlDB's EMIT CHANGES) pushes every
+-- update; emit = "final" pushes one result per window once stream time
+-- reaches its end + grace. Records with a nil key or value are dropped and
+-- counted, as in Kafka Streams; so are records later than the grace.
 local topology = require "streamhost.topology"
 local Store = require "streamhost.store"
 local window = require "streamhost.window"
 local tables = require "streamhost.table"
 local streams = require "streamhost.stream"
+local serde = require "streamhost.serde"
 
 local compilers = topology.compilers
 local _M = {}
@@ -24,8 +27,9 @@ local function group(parent, key_fn, opts, is_table, level)
   opts = opts or {}
   local b = parent.builder
   local what = is_table and "table:group_by" or (key_fn and "group_by" or "group_by_key")
-  local key_serde = b:serde_name(opts, "key", not key_fn and parent.key_serde or nil, what,
-                                 level + 1)
+  -- a stream read from a windowed table's topic groups by its inner key
+  local key_serde = b:serde_name(opts, "key", not key_fn and serde.inner(parent.key_serde) or nil,
+                                 what, level + 1)
   return setmetatable({ builder = b, parent = parent, key_fn = key_fn, key_serde = key_serde,
                         is_table = is_table,
                         repartition = key_fn ~= nil or parent.key_changed or is_table }, Grouped)
@@ -66,7 +70,7 @@ local function build(g, spec, opts, level)
   if emit == "final" and not g.window_spec then
     error("emit = \"final\" needs a windowed aggregation", level + 1)
   end
-  local w = g.window_spec
+  local w = g.window_spec and window.with_grace(g.window_spec, emit)
   if w and w.kind == "session" and spec.init and not spec.merge then
     error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
   end
@@ -91,7 +95,12 @@ local function build(g, spec, opts, level)
     merge = spec.merge or opts.merge, emit = emit,
   })
   node.stores = { name }
-  local t = tables.new(b, node, g.key_serde, "json")
+  -- a windowed table's stream writes its window in the key, as Kafka
+  -- Streams' TimeWindowedSerde / SessionWindowedSerde
+  local table_key = g.key_serde
+  if w and w.kind == "session" then table_key = "session-windowed:" .. g.key_serde
+  elseif w then table_key = string.format("windowed:%s:%d", g.key_serde, w.size) end
+  local t = tables.new(b, node, table_key, "json")
   t.windowed = w ~= nil
   return t
 end
@@ -240,6 +249,34 @@ local function marked(markers, where, offset, seq)
   return sub(markers, 1, at - 1) .. entry .. (after and sub(markers, after) or "")
 end
 
+-- The newest origin per partition of two marker strings (a session merged
+-- from others has applied every input each of them applied).
+local function merged_markers(a, b)
+  if a == nil then return b end
+  if b == nil then return a end
+  for where, o, q in string.gmatch(b, ";([^@;]+)@(%d+)%.(%d+)") do
+    o, q = tonumber(o), tonumber(q)
+    if not replayed(a, where, o, q) then a = marked(a, where, o, q) end
+  end
+  return a
+end
+
+-- Result timestamps (Kafka Streams 3.x): an aggregate carries the largest
+-- timestamp of the inputs that made it. It leads the markers, as digits
+-- before the first ';', so it survives a restart with the value.
+local format = string.format
+
+local function stamp_of(markers)
+  return markers and tonumber(match(markers, "^(%d+)"))
+end
+
+local function stamped(markers, ts)
+  return format("%.0f", ts) .. (markers and match(markers, "^%d*(.*)$") or "")
+end
+
+-- join.lua checks its replays with the same markers
+_M.origin_of, _M.replayed, _M.marked = origin_of, replayed, marked
+
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
   if agg == nil then
@@ -249,19 +286,30 @@ local function step(node, agg, v, k, rec)
   return node.add(agg, v, k, rec)
 end
 
+-- Forwards with the result's own timestamp; rec goes on to other branches
+-- afterwards, so its timestamp is put back.
+local function forward(out, k, new, old, rec, ts)
+  local saved = rec.timestamp
+  rec.timestamp = ts
+  out(k, new, old, rec)
+  rec.timestamp = saved
+end
+
 compilers.aggregate = function(node, out, _, inst)
   local store = declare(inst, node, Store.KV, 0)
   inst.getters[node] = function(k, partition) return store:get(k, partition) end
   local counter = {}
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
-    local p = rec.partition
+    local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    if replayed(markers, where, offset, seq) then return out(k, old, old, rec) end
+    local old_ts = stamp_of(markers) or ts
+    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
     local agg = step(node, old, v, k, rec)
-    store:put(k, agg, p, rec.timestamp, marked(markers, where, offset, seq))
-    out(k, agg, old, rec)
+    local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
+    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    forward(out, k, agg, old, rec, new_ts)
   end
 end
 
@@ -271,23 +319,80 @@ compilers.table_aggregate = function(node, out, _, inst)
   local counter = {}
   return function(k, change, rec)
     if k == nil or change == nil then return end
-    local p = rec.partition
+    local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    if replayed(markers, where, offset, seq) then return out(k, old, old, rec) end
+    local old_ts = stamp_of(markers) or ts
+    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
     local agg = old
     if change.o ~= nil and agg ~= nil then agg = node.subtract(agg, change.o, k, rec) end
     if change.n ~= nil then agg = step(node, agg, change.n, k, rec) end
-    store:put(k, agg, p, rec.timestamp, marked(markers, where, offset, seq))
-    out(k, agg, old, rec)
+    local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
+    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    forward(out, k, agg, old, rec, new_ts)
   end
 end
 
--- Stream time per task: the largest timestamp seen on that partition.
-local function advance(stream_times, p, ts)
+-- Stream time per task: the largest timestamp seen on that partition,
+-- after a restart going on from the window store's, so that a record read
+-- again is as late as it was.
+local function advance(stream_times, p, ts, store)
   local st = stream_times[p]
-  if st == nil or ts > st then st = ts; stream_times[p] = ts end
+  if st == nil then st = store:stream_time(p) end
+  if st == nil or ts > st then st = ts end
+  stream_times[p] = st
   return st
+end
+
+-- emit = "final": results wait in a key-value store with a changelog (as
+-- Kafka Streams' suppression buffer), so a crash neither loses nor repeats
+-- them. Its keys are the window's end and start as 16 digits, then the
+-- key's bytes, so the store's order is the order windows close in (then
+-- the key's bytes, as Kafka Streams' buffer). is_closed(end, st) says
+-- when a window is final. One scan per closing window: the smallest end
+-- held is kept in memory (unknown after a restart: scan once to learn it).
+local function final_buffer(inst, node, is_closed)
+  local buffer = Store.declare(inst, { name = node.store_name .. "-final", key_serde = "bytes",
+                                       source_topic = node.task_topic, kind = Store.KV })
+  local kenc, kdec = serde.get(node.key_serde).encode, serde.get(node.key_serde).decode
+  local next_end = {} -- partition -> smallest end held, math.huge when none
+  local self = {}
+
+  local function key_of(k, start, stop) return format("%016.0f%016.0f", stop, start) .. kenc(k) end
+
+  function self.hold(p, k, start, stop, agg, ts)
+    buffer:put(key_of(k, start, stop), { v = agg, t = ts }, p, ts)
+    if next_end[p] ~= nil and stop < next_end[p] then next_end[p] = stop end
+  end
+
+  function self.drop(p, k, start, stop, ts)
+    buffer:put(key_of(k, start, stop), nil, p, ts)
+  end
+
+  -- Emits, in order, the results whose window has closed by stream time st.
+  function self.flush(p, st, rec, out)
+    local first = next_end[p]
+    if first ~= nil and (first == math.huge or not is_closed(first, st)) then return end
+    local due = {}
+    first = math.huge
+    buffer:each(p, function(kb, value)
+      local stop = tonumber(sub(kb, 1, 16))
+      if not is_closed(stop, st) then first = stop; return false end
+      due[#due + 1] = { kb = kb, stop = stop, start = tonumber(sub(kb, 17, 32)),
+                        key = kdec(sub(kb, 33)), value = value }
+    end)
+    next_end[p] = first
+    local saved = rec.timestamp
+    for _, e in ipairs(due) do
+      buffer:put(e.kb, nil, p, st)
+      rec.window = { start = e.start, ["end"] = e.stop }
+      rec.timestamp = e.value.t
+      out(e.key, e.value.v, nil, rec)
+    end
+    rec.window, rec.timestamp = nil, saved
+  end
+
+  return self
 end
 
 compilers.window_aggregate = function(node, out, _, inst)
@@ -295,50 +400,15 @@ compilers.window_aggregate = function(node, out, _, inst)
   local size, advance_by, grace = w.size, w.advance, w.grace
   local store = declare(inst, node, Store.WINDOW, window.retention(w), size)
   local stream_times = {}
-  local final = node.emit == "final"
-  -- emit = "final": partition -> window start -> key -> latest aggregate,
-  -- and the oldest start pending per partition, so most records skip flush
-  local pending, oldest = {}, {}
+  local final = node.emit == "final" and
+                final_buffer(inst, node, function(stop, st) return stop + grace <= st end)
   inst.getters[node] = function() return nil end -- windowed tables are not joinable by key
-
-  local function flush(p, st, rec)
-    local first = oldest[p]
-    if first == nil or first + size + grace > st then return end
-    local by_start, closed = pending[p], {}
-    for start in pairs(by_start) do
-      if start + size + grace <= st then closed[#closed + 1] = start end
-    end
-    table.sort(closed)
-    for _, start in ipairs(closed) do
-      local window_keys = by_start[start]
-      rec.window = { start = start, ["end"] = start + size }
-      -- in the order the keys first updated the window, as a suppress buffer
-      for _, k in ipairs(window_keys.order) do out(k, window_keys.agg[k], nil, rec) end
-      by_start[start] = nil
-    end
-    rec.window = nil
-    first = nil
-    for start in pairs(by_start) do
-      if first == nil or start < first then first = start end
-    end
-    oldest[p] = first
-  end
-
-  local function hold(p, k, start, agg)
-    local by_start = pending[p]
-    if not by_start then by_start = {}; pending[p] = by_start end
-    local keys = by_start[start]
-    if not keys then keys = { order = {}, agg = {} }; by_start[start] = keys end
-    if keys.agg[k] == nil then keys.order[#keys.order + 1] = k end
-    keys.agg[k] = agg
-    if oldest[p] == nil or start < oldest[p] then oldest[p] = start end
-  end
 
   local counter = {}
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
-    local st = advance(stream_times, p, ts)
+    local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
     -- every window containing ts, oldest first (a loop, not a callback: a
     -- closure per record would keep this path out of the JIT)
@@ -346,94 +416,104 @@ compilers.window_aggregate = function(node, out, _, inst)
     if first < 0 then first = 0 end
     first = first - first % advance_by
     for start = first, ts, advance_by do
-      if ts < start + size then
-        if start + size + grace <= st then
-          inst.late(rec, node.store_name, start, start + size)
+      local stop = start + size
+      if ts < stop then
+        if stop + grace <= st then
+          inst.late(rec, node.store_name, start, stop)
         else
           local old, markers = store:window_get(k, start, p)
-          local agg = old
+          local agg, agg_ts = old, stamp_of(markers) or ts
           if not replayed(markers, where, offset, seq) then
             agg = step(node, old, v, k, rec)
-            store:window_put(k, start, agg, p, ts, marked(markers, where, offset, seq))
+            if old == nil or ts > agg_ts then agg_ts = ts end
+            store:window_put(k, start, agg, p, ts,
+                             stamped(marked(markers, where, offset, seq), agg_ts))
+            -- a replayed record's result is held already, or was final
+            -- and sent: holding it again would send a second final result
+            if final then final.hold(p, k, start, stop, agg, agg_ts) end
           end
-          if final then
-            hold(p, k, start, agg)
-          else
-            rec.window = { start = start, ["end"] = start + size }
-            out(k, agg, old, rec)
+          if not final then
+            rec.window = { start = start, ["end"] = stop }
+            forward(out, k, agg, old, rec, agg_ts)
           end
         end
       end
     end
     rec.window = nil
-    if final then flush(p, st, rec) end
+    if final then final.flush(p, st, rec, out) end
   end
 end
 
+-- Session windows, as Kafka Streams 3.x: a record joins every session of
+-- its key that ends at most gap before it and starts at most gap after it.
+-- A session is closed once its end + gap + grace < stream time; a closed
+-- session never merges again (the store no longer has it: it is keyed by
+-- end, kept gap + grace), so a record near it starts a session of its own,
+-- and a record that would only make a closed session is late. A result is
+-- stamped with its session's end, the tombstone of a merged-away session
+-- with that session's end.
 compilers.session_aggregate = function(node, out, _, inst)
   local w = node.window_spec
   local gap, grace = w.gap, w.grace
-  -- sessions are stored by start; keep them a day beyond gap + grace so a
-  -- long-running session is not expired while it still grows
-  local store = declare(inst, node, Store.WINDOW, window.retention(w) + 24 * 3600000, nil, true)
-  local stream_times, pending = {}, {}
-  local merge, final = node.merge, node.emit == "final"
+  local store = declare(inst, node, Store.WINDOW, window.retention(w), nil, true)
+  local stream_times = {}
+  local merge = node.merge
+  local function is_closed(stop, st) return stop + gap + grace < st end
+  local final = node.emit == "final" and final_buffer(inst, node, is_closed)
   inst.getters[node] = function() return nil end
-
-  -- emit = "final": a session is final once no record can extend it
-  local function flush(p, st, rec)
-    local keep = {}
-    for _, s in ipairs(pending[p] or {}) do
-      if s.last + gap + grace <= st then
-        rec.window = { start = s.start, ["end"] = s.last }
-        out(s.key, s.agg, nil, rec)
-      else
-        keep[#keep + 1] = s
-      end
-    end
-    rec.window = nil
-    pending[p] = keep
-  end
-
-  local function forget(p, k, start)
-    local list = pending[p] or {}
-    for i = #list, 1, -1 do
-      if list[i].key == k and list[i].start == start then table.remove(list, i) end
-    end
-  end
+  local counter = {}
 
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
-    local st = advance(stream_times, p, ts)
-    -- late when no session it could join is still open (Kafka Streams' rule)
-    if ts + gap + grace < st then return inst.late(rec, node.store_name, ts, ts) end
-    local first, last, agg = ts, ts, nil
-    for _, s in ipairs(store:fetch(k, 0, ts + gap, p)) do
-      local s_end = s.value.e
-      if s_end >= ts - gap then
-        if s.start < first then first = s.start end
-        if s_end > last then last = s_end end
-        agg = agg == nil and s.value.a or merge(agg, s.value.a, k)
-        store:window_put(k, s.start, nil, p, ts)
-        if final then
-          forget(p, k, s.start)
-        else
-          rec.window = { start = s.start, ["end"] = s_end }
-          out(k, nil, s.value.a, rec)
+    local st = advance(stream_times, p, ts, store)
+    local where, offset, seq = origin_of(rec, counter)
+    local found = {}
+    for _, s in ipairs(store:fetch(k, ts - gap, 2 ^ 53, p)) do
+      local value = s.value
+      if value.s <= ts + gap and not is_closed(s.start, st) then
+        found[#found + 1] = { start = value.s, stop = s.start, agg = value.a }
+      end
+    end
+    if #found == 0 and is_closed(ts, st) then
+      if final then final.flush(p, st, rec, out) end
+      return inst.late(rec, node.store_name, ts, ts)
+    end
+    -- a record read again after a crash: its session holds it already
+    for _, s in ipairs(found) do
+      local _, markers = store:window_get(k, s.stop, p)
+      if replayed(markers, where, offset, seq) then
+        if not final then
+          rec.window = { start = s.start, ["end"] = s.stop }
+          forward(out, k, s.agg, nil, rec, s.stop)
+          rec.window = nil
         end
+        return
+      end
+    end
+    local first, last, agg, markers = ts, ts, nil, nil
+    for _, s in ipairs(found) do
+      if s.start < first then first = s.start end
+      if s.stop > last then last = s.stop end
+      agg = agg == nil and s.agg or merge(agg, s.agg, k)
+      local _, m = store:window_get(k, s.stop, p)
+      markers = merged_markers(markers, m)
+      store:window_put(k, s.stop, nil, p, ts)
+      if final then
+        final.drop(p, k, s.start, s.stop, ts)
+      else
+        rec.window = { start = s.start, ["end"] = s.stop }
+        forward(out, k, nil, s.agg, rec, s.stop)
       end
     end
     agg = step(node, agg, v, k, rec)
-    store:window_put(k, first, { e = last, a = agg }, p, ts)
+    store:window_put(k, last, { s = first, a = agg }, p, ts, marked(markers, where, offset, seq))
     if final then
-      local list = pending[p] or {}
-      pending[p] = list
-      list[#list + 1] = { key = k, start = first, last = last, agg = agg }
-      flush(p, st, rec)
+      final.hold(p, k, first, last, agg, last)
+      final.flush(p, st, rec, out)
     else
       rec.window = { start = first, ["end"] = last }
-      out(k, agg, nil, rec)
+      forward(out, k, agg, nil, rec, last)
       rec.window = nil
     end
   end

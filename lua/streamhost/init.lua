@@ -58,6 +58,15 @@ function _M.app(spec)
   if spec.threads and (spec.threads < 1 or spec.threads ~= math.floor(spec.threads)) then
     usage_error(spec, "threads", "sh.app: threads must be a whole number >= 1")
   end
+  -- state_dir and http are the defaults of --state-dir and --http: the host
+  -- reads them (vm.c), and a flag given on the command line wins.
+  if spec.state_dir == "" then
+    usage_error(spec, "state_dir", "sh.app: state_dir must name a directory")
+  end
+  if spec.http and spec.http ~= "off" and not spec.http:match("^[^:]*:%d+$") then
+    usage_error(spec, "http", "sh.app: http must be \"HOST:PORT\" (port 0 picks one) or " ..
+                              "\"off\", got \"" .. spec.http .. "\"")
+  end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)
 end
@@ -69,6 +78,25 @@ _M.session = window.session
 _M.duration = window.duration
 -- ksqlDB's TIMESTAMPTOSTRING(ms, 'HH:mm:ss') (UTC)
 _M.timestamp_to_string = window.timestamp_to_string
+
+-- sh.windowed("int", { size = "3m" }): the key format of a windowed table's
+-- topic (Kafka Streams' TimeWindowedSerde: the key, then the window start);
+-- sh.windowed("int", { session = true }) for session windows
+-- (SessionWindowedSerde: the key, then end and start). A stream reading
+-- such a topic gets the inner key and rec.window = { start =, ["end"] = }.
+function _M.windowed(inner, opts)
+  local serde = require "streamhost.serde"
+  serde.get(inner, 2)
+  if serde.windowed(inner) then error("sh.windowed: " .. inner .. " is windowed already", 2) end
+  if type(opts) ~= "table" or (opts.size == nil) == (not opts.session) then
+    error("sh.windowed(inner, { size = \"3m\" }) for time windows, or " ..
+          "(inner, { session = true }) for sessions", 2)
+  end
+  if opts.session then return "session-windowed:" .. inner end
+  local size = window.duration(opts.size, "sh.windowed size", 2)
+  if size <= 0 then error("sh.windowed: size must be positive", 2) end
+  return "windowed:" .. inner .. ":" .. string.format("%d", size)
+end
 
 function _M.is_app(x) return getmetatable(x) == app_mt end
 

@@ -11,7 +11,7 @@ local _M = {}
 cjson.encode_sparse_array(true)
 cjson.decode_invalid_numbers(false)
 
-local byte, char, find, gsub = string.byte, string.char, string.find, string.gsub
+local byte, char, find, gsub, sub = string.byte, string.char, string.find, string.gsub, string.sub
 local band, rshift = bit.band, bit.rshift
 local floor = math.floor
 
@@ -118,14 +118,77 @@ end
 
 function _M.names()
   local list = {}
-  for name in pairs(serdes) do list[#list + 1] = name end
+  for name, s in pairs(serdes) do
+    if not s.encode_windowed then list[#list + 1] = name end
+  end
   table.sort(list)
   return list
 end
 
+-- Windowed keys, as Kafka Streams' TimeWindowedSerde and
+-- SessionWindowedSerde write them: the inner key's bytes, then the window
+-- start as 8 big-endian bytes ("windowed:<inner>:<size ms>", the end is
+-- start + size), or then the end and the start ("session-windowed:<inner>").
+-- decode gives the inner key; window(bytes) gives start and end;
+-- encode_windowed(key, {start =, ["end"] =}) writes one. Names are made by
+-- sh.windowed, or by a windowed table for its stream.
+local function be64(n) return serdes.long.encode(n) end
+
+local function windowed_serde(name)
+  local inner_name, size = name:match("^windowed:(%w+):(%d+)$")
+  local session = false
+  if not inner_name then
+    inner_name = name:match("^session%-windowed:(%w+)$")
+    session = inner_name ~= nil
+  end
+  local inner = inner_name and serdes[inner_name]
+  if not inner then return nil end
+  size = tonumber(size)
+  local suffix = session and 16 or 8
+  local decode_long = serdes.long.decode
+  local s = { inner = inner_name, size = size, session = session }
+  function s.encode()
+    error("a windowed key needs its window: write it from a windowed table's stream", 0)
+  end
+  function s.encode_windowed(k, w)
+    if not w then error("a windowed key needs its window: the record has none", 0) end
+    if session then return inner.encode(k) .. be64(w["end"]) .. be64(w.start) end
+    return inner.encode(k) .. be64(w.start)
+  end
+  function s.decode(bytes)
+    if #bytes < suffix then
+      error(string.format("%s serde: expected at least %d bytes, got %d", name, suffix, #bytes), 0)
+    end
+    return inner.decode(sub(bytes, 1, #bytes - suffix))
+  end
+  function s.window(bytes)
+    local n = #bytes
+    if session then
+      return decode_long(sub(bytes, n - 7)), decode_long(sub(bytes, n - 15, n - 8))
+    end
+    local start = decode_long(sub(bytes, n - 7))
+    return start, start + size
+  end
+  serdes[name] = s
+  return s
+end
+
+-- The serde's description when `name` is a windowed key serde, else nil.
+function _M.windowed(name)
+  if type(name) ~= "string" then return nil end
+  local s = serdes[name] or windowed_serde(name)
+  return s and s.encode_windowed and s or nil
+end
+
+-- The plain key format under a windowed one (the name itself otherwise).
+function _M.inner(name)
+  local w = _M.windowed(name)
+  return w and w.inner or name
+end
+
 -- Returns the serde called `name`, or raises a usage error at `level`.
 function _M.get(name, level)
-  local s = serdes[name]
+  local s = serdes[name] or (type(name) == "string" and windowed_serde(name))
   if not s then
     error(string.format("unknown serde '%s' (known: %s)", tostring(name),
                         table.concat(_M.names(), ", ")), (level or 1) + 1)

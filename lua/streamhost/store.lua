@@ -2,11 +2,17 @@
 -- partition, opened on first use. Keys are bytes of the store's key serde
 -- (so the HTTP endpoint and the changelog read them the Kafka way); values
 -- are JSON. The C side owns RocksDB and writes the changelog.
+--
+-- Store methods run inside a batch (or a timer), whose one xpcall hands a
+-- failure to the app's on_error policy (topology.lua): so a C failure raises
+-- here, with the C core's message ("store counts partition 0: put: ...")
+-- and code name, instead of returning nil, err through every operator.
 local ffi = require "ffi"
 local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 
 local C = core.C
+local SH_OK, SH_NOT_FOUND = C.SH_OK, C.SH_ERR_NOT_FOUND
 local ffi_string = ffi.string
 local json = serde.get("json")
 
@@ -47,11 +53,11 @@ function _M.declare(inst, spec)
   }, Store)
   if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
                             spec.key_serde, "json") < 0 then
-    error("cannot declare store " .. spec.name, 0)
+    error("cannot declare store " .. spec.name .. ": " .. core.failure(), 0)
   end
   if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
   if inst.app_id then
-    C.sh_ffi_sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
+    core.sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
   end
   inst.stores[spec.name] = store
   return store
@@ -63,7 +69,7 @@ function Store:handle(partition)
   local ctx = self.inst.ctx
   h = C.sh_ffi_store_open(ctx, C.sh_ffi_ctx_state_dir(ctx), self.inst.app_id, self.name,
                           self.kind, partition, self.retention)
-  if h == nil then error("cannot open store " .. self.name .. ": " .. core.errmsg(ctx), 0) end
+  if h == nil then error(core.failure(), 0) end
   self.handles[partition] = h
   return h
 end
@@ -80,8 +86,8 @@ function Store:close()
   for partition in pairs(self.handles) do self:release(partition) end
 end
 
-local function check(rc, h)
-  if rc ~= 0 then error(ffi_string(C.sh_ffi_store_errmsg(h)), 0) end
+local function check(rc)
+  if rc ~= SH_OK then error(core.failure(), 0) end
 end
 
 -- get and window_get return the value and its markers (nil when unmarked).
@@ -89,8 +95,8 @@ function Store:get(key, partition)
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local rc = C.sh_ffi_store_get(h, kb, #kb, slice)
-  if rc == 6 then return nil end -- SH_ERR_NOT_FOUND
-  check(rc, h)
+  if rc == SH_NOT_FOUND then return nil end
+  check(rc)
   return split(ffi_string(slice[0].data, slice[0].len))
 end
 
@@ -98,15 +104,15 @@ function Store:put(key, value, partition, timestamp, markers)
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local vb = join(value, markers)
-  check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, timestamp or 0), h)
+  check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, timestamp or 0))
 end
 
 function Store:window_get(key, start, partition)
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local rc = C.sh_ffi_window_get(h, kb, #kb, start, slice)
-  if rc == 6 then return nil end
-  check(rc, h)
+  if rc == SH_NOT_FOUND then return nil end
+  check(rc)
   return split(ffi_string(slice[0].data, slice[0].len))
 end
 
@@ -114,16 +120,16 @@ function Store:window_put(key, start, value, partition, timestamp, markers)
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local vb = join(value, markers)
-  check(C.sh_ffi_window_put(h, kb, #kb, start, vb, vb and #vb or 0, timestamp), h)
+  check(C.sh_ffi_window_put(h, kb, #kb, start, vb, vb and #vb or 0, timestamp))
 end
 
 local function drain(iter, list, decode_key)
-  if iter == nil then error("cannot iterate the store", 0) end
+  if iter == nil then error(core.failure(), 0) end
   while true do
     local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
-    if rc == 6 then break end -- SH_ERR_NOT_FOUND: the end
-    if rc ~= 0 then
-      local message = ffi_string(C.sh_ffi_store_iter_errmsg(iter))
+    if rc == SH_NOT_FOUND then break end -- the end
+    if rc ~= SH_OK then
+      local message = core.failure()
       C.sh_ffi_store_iter_destroy(iter)
       error(message, 0)
     end
@@ -150,6 +156,41 @@ function Store:fetch(key, from, to, partition)
   return list
 end
 
+-- The largest timestamp a put has given this partition of a window store,
+-- kept across restarts (at worst behind, never ahead), or nil before any:
+-- the stream time a restarted task goes on from.
+function Store:stream_time(partition)
+  local t = tonumber(C.sh_ffi_store_stream_time(self:handle(partition)))
+  if t < -2 ^ 62 then return nil end -- INT64_MIN: no put yet
+  return t
+end
+
+-- Calls fn(key bytes, value, markers, start) for the entries of one
+-- partition in the store's order until fn returns false. Iterates in C,
+-- so stopping early costs nothing for the entries left.
+function Store:each(partition, fn)
+  local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
+  if iter == nil then error(core.failure(), 0) end
+  while true do
+    local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
+    if rc == SH_NOT_FOUND then break end -- the end
+    if rc ~= SH_OK then
+      local message = core.failure()
+      C.sh_ffi_store_iter_destroy(iter)
+      error(message, 0)
+    end
+    local value, markers = split(ffi_string(iter_value[0].data, iter_value[0].len))
+    local ok, more = pcall(fn, ffi_string(iter_key[0].data, iter_key[0].len), value, markers,
+                           tonumber(iter_start[0]))
+    if not ok then
+      C.sh_ffi_store_iter_destroy(iter)
+      error(more, 0)
+    end
+    if more == false then break end
+  end
+  C.sh_ffi_store_iter_destroy(iter)
+end
+
 -- Every entry of one partition, in the store's order.
 function Store:all(partition)
   local h = self:handle(partition)
@@ -162,11 +203,12 @@ function Store:all(partition)
 end
 
 -- An entry as readers see it (the driver's store(), timers): a session
--- store keeps { e = end, a = aggregate } per session start; show the
--- session's end and aggregate instead.
+-- store keeps { s = start, a = aggregate } under each session's end (so
+-- that retention by end drops exactly the closed sessions); show the
+-- session's start, end and aggregate instead.
 function Store:reader_entry(e)
   if self.sessions and type(e.value) == "table" then
-    e["end"], e.value = e.value.e, e.value.a
+    e.start, e["end"], e.value = e.value.s, e.start, e.value.a
   end
   return e
 end

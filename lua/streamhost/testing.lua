@@ -7,12 +7,19 @@
 --   local d = testing.driver(app)
 --   d:input("clickstream"):pipe("u1", { action = "clicked" }, 1000)
 --   local out = d:output("clicks"):read_all()  -- { {key=, value=, timestamp=, headers=}, ... }
+--
+-- Errors: a misuse (an unknown topic or store, a closed driver) raises at the
+-- caller's line; a record the topology fails on under on_error = "fail"
+-- raises from pipe, as TopologyTestDriver throws, so a spec cannot miss it;
+-- a failure of the machinery itself (no temporary directory, a store that
+-- cannot be read) returns nil, message (luv's and lua-resty-core's way).
 local ffi = require "ffi"
 local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 local runner = require "streamhost.runner"
 
 local C = core.C
+local SH_OK, SH_NOT_FOUND = C.SH_OK, C.SH_ERR_NOT_FOUND
 local _M = {}
 
 local Driver, Input, Output = {}, {}, {}
@@ -23,27 +30,38 @@ function _M.driver(app, opts)
     error("testing.driver expects the result of sh.app { ... }", 2)
   end
   opts = opts or {}
-  local ctx = ffi.gc(C.sh_ffi_ctx_new_capture(), C.sh_ffi_ctx_destroy)
-  -- real RocksDB stores, in a directory of their own
-  local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
-  local state_dir = p:read("*l")
-  p:close()
+  local ctx = C.sh_ffi_ctx_new_capture()
+  if ctx == nil then return nil, core.last_error() end
+  ctx = ffi.gc(ctx, C.sh_ffi_ctx_destroy)
+  -- real RocksDB stores, in a directory of their own; opts.state_dir
+  -- names one that outlives the driver, so a second driver on it is the
+  -- same app restarted (after a crash: close() only closes the stores)
+  local state_dir = opts.state_dir
+  if not state_dir then
+    local p = io.popen("mktemp -d /tmp/streamhost-driver.XXXXXX")
+    state_dir = p and p:read("*l")
+    if p then p:close() end
+    if not state_dir or state_dir == "" then
+      return nil, "testing.driver: cannot make a temporary state directory under /tmp"
+    end
+  end
   C.sh_ffi_ctx_set_state_dir(ctx, state_dir)
   local wall_clock = opts.wall_clock or 0
   local inst = runner.instantiate(app, ctx, wall_clock)
   local d = setmetatable({ app = app, ctx = ctx, inst = inst, offsets = {}, state_dir = state_dir,
-                           wall_clock = wall_clock, closed = false }, Driver)
+                           keep_state = opts.state_dir ~= nil, wall_clock = wall_clock,
+                           closed = false }, Driver)
   d.record = core.record_array_t(1)
   -- records the topology writes to itself (repartition topics) flow back in,
   -- changelog records are read by nobody here
   d.loops = {}
   for _, topic in ipairs(inst.builder.repartition_topics) do
-    d.loops[#d.loops + 1] = { sink = C.sh_ffi_sink_add(ctx, topic, 0),
-                              source = C.sh_ffi_source_add(ctx, topic), topic = topic }
+    d.loops[#d.loops + 1] = { sink = core.sink_add(ctx, topic, 0),
+                              source = core.source_add(ctx, topic), topic = topic }
   end
   d.changelogs = {}
   for name in pairs(inst.stores) do
-    d.changelogs[#d.changelogs + 1] = C.sh_ffi_sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
+    d.changelogs[#d.changelogs + 1] = core.sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
   end
   return d
 end
@@ -69,13 +87,16 @@ function Driver:input(topic, opts)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
   local key_serde = opts and opts.key or source.key_serde
   local value_serde = opts and opts.value or source.value_serde
+  local avro = opts and opts.avro
   serde.get(key_serde, 2)
   serde.get(value_serde, 2)
-  local avro = opts and opts.avro
+  local kenc = serde.encoder(key_serde, { app = self.inst.app, topic = topic, is_key = true,
+                                          avro = avro })
+  local windowed = serde.windowed(key_serde)
+  -- a windowed key is piped as { key = k, window = { start =, ["end"] = } }
+  if windowed then kenc = function(k) return windowed.encode_windowed(k.key, k.window) end end
   return setmetatable({ driver = self, topic = topic, source = source,
-                        index = C.sh_ffi_source_add(self.ctx, topic),
-                        kenc = serde.encoder(key_serde, { app = self.inst.app, topic = topic,
-                                                          is_key = true, avro = avro }),
+                        index = core.source_add(self.ctx, topic), kenc = kenc,
                         venc = serde.encoder(value_serde, { app = self.inst.app, topic = topic,
                                                             avro = avro }) },
                    Input)
@@ -122,7 +143,7 @@ function Driver:drain_internal(level)
   while more do
     more = false
     for _, loop in ipairs(self.loops) do
-      while C.sh_ffi_capture_next(self.ctx, loop.sink, internal_record) == 1 do
+      while C.sh_ffi_sink_capture_next(self.ctx, loop.sink, internal_record) == SH_OK do
         more = true
         local r = internal_record[0]
         local offset = self.offsets[loop.topic] or 0
@@ -134,7 +155,7 @@ function Driver:drain_internal(level)
     end
   end
   for _, sink in ipairs(self.changelogs) do
-    while C.sh_ffi_capture_next(self.ctx, sink, internal_record) == 1 do end
+    while C.sh_ffi_sink_capture_next(self.ctx, sink, internal_record) == SH_OK do end
   end
 end
 
@@ -159,10 +180,12 @@ function Driver:output(topic, opts)
     error("output('" .. tostring(topic) .. "'): the topology does not write it; " ..
           "pass { key = ..., value = ... } to read it anyway", 2)
   end
+  local windowed = serde.windowed(key_serde)
   return setmetatable({ driver = self, topic = topic,
-                        sink = C.sh_ffi_sink_add(self.ctx, topic, 0),
+                        sink = core.sink_add(self.ctx, topic, 0),
                         kdec = serde.decoder(key_serde, { app = self.inst.app, topic = topic,
                                                           is_key = true }),
+                        window_of = windowed and windowed.window,
                         vdec = serde.decoder(value_serde, { app = self.inst.app, topic = topic }) },
                    Output)
 end
@@ -173,25 +196,40 @@ local scratch = ffi.new("sh_ffi_record_t[1]")
 function Output:read()
   check_open(self.driver)
   local r = scratch[0]
-  if C.sh_ffi_capture_next(self.driver.ctx, self.sink, scratch) == 0 then return nil end
+  local rc = C.sh_ffi_sink_capture_next(self.driver.ctx, self.sink, scratch)
+  if rc == SH_NOT_FOUND then return nil end
+  if rc ~= SH_OK then return nil, core.last_error() end
   local headers = {}
   for i = 0, r.header_count - 1 do
     local h = r.headers[i]
     headers[#headers + 1] = { key = ffi.string(h.name),
                               value = h.value ~= nil and ffi.string(h.value, h.value_len) or nil }
   end
+  local kb = r.key ~= nil and ffi.string(r.key, r.key_len) or nil
+  local window = nil
+  if kb and self.window_of then
+    local start, stop = self.window_of(kb)
+    window = { start = start, ["end"] = stop }
+  end
   return {
-    key = r.key ~= nil and self.kdec(ffi.string(r.key, r.key_len)) or nil,
+    key = kb and self.kdec(kb) or nil,
     value = r.value ~= nil and self.vdec(ffi.string(r.value, r.value_len)) or nil,
     timestamp = tonumber(r.timestamp),
     headers = headers,
+    window = window,  -- windowed keys only
   }
 end
 
 function Output:read_all()
   local list = {}
-  for r in function() return self:read() end do list[#list + 1] = r end
-  return list
+  while true do
+    local r, err, name = self:read()
+    if r == nil then
+      if err then return nil, err, name end
+      return list
+    end
+    list[#list + 1] = r
+  end
 end
 
 function Output:is_empty()
@@ -222,19 +260,28 @@ function Driver:store(name)
                         table.concat(names, ", ")), 2)
   end
   local d = self
+  -- a store that cannot be read is a runtime failure: nil, message
+  local function read(fn, ...)
+    local ok, result = pcall(fn, ...)
+    if not ok then return nil, tostring(result) end
+    return result
+  end
+  local function entries(list)
+    for _, e in ipairs(list) do store:reader_entry(e) end
+    return list
+  end
   return {
-    get = function(_, key) check_open(d); return (store:get(key, 0)) end,
+    get = function(_, key)
+      check_open(d)
+      return read(function() return (store:get(key, 0)) end)
+    end,
     all = function()
       check_open(d)
-      local list = store:all(0)
-      for _, e in ipairs(list) do store:reader_entry(e) end
-      return list
+      return read(function() return entries(store:all(0)) end)
     end,
     fetch = function(_, key, from, to)
       check_open(d)
-      local list = store:fetch(key, from or 0, to or 2 ^ 53, 0)
-      for _, w in ipairs(list) do store:reader_entry(w) end
-      return list
+      return read(function() return entries(store:fetch(key, from or 0, to or 2 ^ 53, 0)) end)
     end,
   }
 end
@@ -247,7 +294,7 @@ function Driver:close()
   self.inst.close()
   C.sh_ffi_ctx_destroy(ffi.gc(self.ctx, nil))
   self.ctx = nil
-  os.execute("rm -rf '" .. self.state_dir .. "'")
+  if not self.keep_state then os.execute("rm -rf '" .. self.state_dir .. "'") end
 end
 
 return _M

@@ -12,6 +12,7 @@ local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 
 local C = core.C
+local SH_OK = C.SH_OK
 local ffi_string = ffi.string
 local cast = ffi.cast
 local record_ptr_t = core.record_ptr_t
@@ -150,11 +151,12 @@ function compilers.print(node)
   return function(k, v, rec) print_line(label, k, v, rec) end
 end
 
--- A repartition sink: the record's origin travels in a header, ranked among
--- the records the same input sent here, so a replay is recognised downstream.
+-- A repartition sink: the record's origin travels in a header after the
+-- record's own (which go on, as in Kafka Streams), ranked among the records
+-- the same input sent here, so a replay is recognised downstream.
 local function internal_sink(inst, kenc, venc, sink)
   local ctx = inst.ctx
-  local header = core.header_array_t(1)
+  local origin_only = core.header_array_t(1)
   local last_topic, last_partition, last_offset, seq = nil, nil, nil, 0
   return function(k, v, rec)
     if rec.offset == last_offset and rec.partition == last_partition and rec.topic == last_topic then
@@ -164,12 +166,20 @@ local function internal_sink(inst, kenc, venc, sink)
     end
     local origin = string.format("%s/%d:%d:%d", rec.topic or "timer", rec.partition,
                                  rec.offset, seq)
-    header[0].name, header[0].value, header[0].value_len = ORIGIN_HEADER, origin, #origin
+    -- a windowed record keeps its window across the topic ('|' is in no topic name)
+    local w = rec.window
+    if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
+    local n, header = rec.header_count or 0, origin_only
+    if n > 0 then
+      header = core.header_array_t(n + 1)
+      for i = 0, n - 1 do header[i] = rec.header_ptr[i] end
+    end
+    header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
     local vb = v ~= nil and venc(v) or nil
-    local rc = C.sh_ffi_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
-                             header, 1)
-    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
+                                  header, n + 1)
+    if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
@@ -179,16 +189,19 @@ function compilers.sink(node, _, _, inst)
   local venc = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
                                                 avro = node.avro })
   local ctx = inst.ctx
-  local sink = C.sh_ffi_sink_add(ctx, node.topic, node.partitions or 0)
+  local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
   if node.internal then return internal_sink(inst, kenc, venc, sink) end
   inst.sink_nodes[node.topic] = node
+  local windowed = serde.windowed(node.key_serde)
+  local wenc = windowed and windowed.encode_windowed
   return function(k, v, rec)
-    local kb = (k ~= nil and k ~= null) and kenc(k) or nil
+    local kb = nil
+    if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
     local vb = (v ~= nil and v ~= null) and venc(v) or nil
-    local rc = C.sh_ffi_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                             rec.timestamp, -1, rec.header_ptr, rec.header_count)
-    if rc ~= 0 then error(core.errmsg(ctx), 0) end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+                                  rec.timestamp, -1, rec.header_ptr, rec.header_count)
+    if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
@@ -243,14 +256,19 @@ end
 local function set_origin(rec, internal)
   rec.origin = nil
   if not internal then return end
-  for _, h in ipairs(rec.headers) do
-    if h.key == ORIGIN_HEADER and h.value then
-      local where, off, seq = h.value:match("^(.*):(%d+):(%d+)$")
-      if where then
-        rec.origin, rec.origin_offset, rec.origin_seq = where, tonumber(off), tonumber(seq)
-      end
-      return
+  local headers = rec.headers
+  local h = headers[#headers]
+  if h and h.key == ORIGIN_HEADER and h.value then
+    local text, start, stop = h.value:match("^(.*)|(%-?%d+),(%-?%d+)$")
+    if text then rec.window = { start = tonumber(start), ["end"] = tonumber(stop) } end
+    local where, off, seq = (text or h.value):match("^(.*):(%d+):(%d+)$")
+    if where then
+      rec.origin, rec.origin_offset, rec.origin_seq = where, tonumber(off), tonumber(seq)
     end
+    -- the header is the topology's own: outputs carry the record's headers only
+    headers[#headers] = nil
+    rec.header_count = rec.header_count - 1
+    if rec.header_count == 0 then rec.header_ptr, rec.headers = nil, EMPTY end
   end
 end
 
@@ -261,11 +279,23 @@ local function source_dispatch(app, source, topic, rec)
   local value_what = "value as " .. source.value_serde
   local push = source.push
   local internal = source.internal
+  local windowed = serde.windowed(source.key_serde)
+  local window_of = windowed and windowed.window
   return function(r)
     decoding = key_what
     local k, v
+    rec.window = nil
     if r.key ~= nil then
-      if kraw then k = kraw(r.key, r.key_len) else k = kdec(ffi_string(r.key, r.key_len)) end
+      if kraw then
+        k = kraw(r.key, r.key_len)
+      else
+        local kb = ffi_string(r.key, r.key_len)
+        k = kdec(kb)
+        if window_of then
+          local start, stop = window_of(kb)
+          rec.window = { start = start, ["end"] = stop }
+        end
+      end
     end
     decoding = value_what
     if r.value ~= nil then
@@ -360,7 +390,7 @@ end
 
 local function dead_letter_sink(inst, app)
   local topic = app.id .. "-dlq"
-  local sink = C.sh_ffi_sink_add(inst.ctx, topic, 0)
+  local sink = core.sink_add(inst.ctx, topic, 0)
   return function(r, message)
     local extra = {
       { "__streamhost.errors.topic", inst.source_names[r.source] or "?" },
@@ -376,10 +406,10 @@ local function dead_letter_sink(inst, app)
       slot.name, slot.value, slot.value_len = h[1], h[2], #h[2]
     end
     inst.dead_letter_anchor = extra -- keeps the header strings alive through the call
-    local rc = C.sh_ffi_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
-                             r.timestamp, -1, headers, n)
-    if rc ~= 0 then
-      error("cannot write to " .. topic .. ": " .. core.errmsg(inst.ctx), 0)
+    local rc = C.sh_ffi_sink_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
+                                  r.timestamp, -1, headers, n)
+    if rc ~= SH_OK then
+      error("cannot write to " .. topic .. ": " .. core.failure(), 0)
     end
   end
 end
@@ -409,7 +439,7 @@ function _M.instantiate(app, builder, ctx)
   setup_timers(inst, builder)
   for _, source in ipairs(builder.sources) do
     for _, topic in ipairs(source.topics) do
-      local index = C.sh_ffi_source_add(ctx, topic)
+      local index = core.source_add(ctx, topic)
       inst.source_names[index] = topic
       inst.dispatch[index] = source_dispatch(app, source, topic, rec)
     end

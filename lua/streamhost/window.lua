@@ -3,12 +3,13 @@
 --
 -- Windows are aligned to the epoch, as in Kafka Streams: a hopping window of
 -- size 3m advancing 1m covers [k*1m, k*1m + 3m). A window's grace says how
--- long after its end a late record is still accepted; ksqlDB's default is
--- 24 hours, and so is ours.
+-- long after its end a late record is still accepted. Without one, ksqlDB's
+-- defaults apply, and they depend on how results are emitted (see
+-- with_grace): 0 for emit = "final", max(24 h - size, 0) for every update.
 local _M = {}
 
 local UNITS = { ms = 1, s = 1000, m = 60000, h = 3600000, d = 86400000 }
-local DEFAULT_GRACE = 24 * 3600000
+local DAY = 24 * 3600000
 
 -- "3m", "1s", "500ms", "2h", "1d", or a number of milliseconds.
 function _M.duration(x, what, level)
@@ -39,8 +40,27 @@ local function make(kind, spec, level)
       error(what .. ": need 0 < advance <= size", level + 1)
     end
   end
-  w.grace = spec.grace and _M.duration(spec.grace, what .. " grace", level + 1) or DEFAULT_GRACE
+  -- nil until the aggregation says how it emits (with_grace)
+  w.grace = spec.grace and _M.duration(spec.grace, what .. " grace", level + 1) or nil
   return w
+end
+
+-- The window an aggregation uses: w itself when it names its grace, else a
+-- copy with ksqlDB's default for this emit mode. EMIT FINAL without GRACE
+-- PERIOD closes a window at its end (QTT suppress.json "should emit at
+-- window end if no grace period given"); EMIT CHANGES keeps Kafka Streams
+-- 2.x's old default, a day of retention: max(24 h - size, 0), the gap
+-- standing for the size of a session.
+function _M.with_grace(w, emit)
+  if w.grace ~= nil then return w end
+  local copy = setmetatable({}, window_mt)
+  for k, v in pairs(w) do copy[k] = v end
+  if emit == "final" then
+    copy.grace = 0
+  else
+    copy.grace = math.max(DAY - (w.size or w.gap), 0)
+  end
+  return copy
 end
 
 function _M.tumbling(spec) return make("tumbling", spec, 2) end
@@ -58,8 +78,10 @@ function _M.each_start(w, ts, fn)
 end
 
 -- How long a store must keep windows: until no late record can touch them.
+-- Session stores are keyed by the session's end, and a session is closed
+-- once end + gap + grace < stream time (Kafka Streams' rule), hence the 1.
 function _M.retention(w)
-  if w.kind == "session" then return w.gap + w.grace end
+  if w.kind == "session" then return w.gap + w.grace + 1 end
   return w.size + w.grace
 end
 

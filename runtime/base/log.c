@@ -1,6 +1,6 @@
 /*
  * log.c - one line per event on stderr: UTC time, level, message. Lua logs
- * through sh_ffi_log so both halves of the host read alike.
+ * through sh_ffi_log_write so both halves of the host read alike.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,14 +32,8 @@ void sh_log(int level, const char *fmt, ...) {
     fprintf(stderr, "%s\n", line);
 }
 
-void sh_ffi_log(int level, const char *message) {
+void sh_ffi_log_write(int level, const char *message) {
     if (level < 0) level = 0;
     if (level > 3) level = 3;
     sh_log(level, "%s", message);
-}
-
-int64_t sh_ffi_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

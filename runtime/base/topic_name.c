@@ -7,13 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/topic_name.h"
 
 static const char *suffix_of(int kind) {
     switch (kind) {
-    case SH_TOPIC_CHANGELOG: return "-changelog";
-    case SH_TOPIC_REPARTITION: return "-repartition";
-    default: return NULL;
+    case SH_TOPIC_CHANGELOG:
+        return "-changelog";
+    case SH_TOPIC_REPARTITION:
+        return "-repartition";
+    default:
+        return NULL;
     }
 }
 
@@ -41,6 +45,7 @@ static bool match(const char *app_id, const char *topic, const char *suffix, siz
 
 int sh_topic_name_parse(const char *app_id, const char *topic, char **name_out) {
     if (name_out) *name_out = NULL;
+    if (!app_id || !topic) return SH_TOPIC_SOURCE;
     size_t id_len = strlen(app_id);
     if (strncmp(topic, app_id, id_len) == 0 && strcmp(topic + id_len, "-dlq") == 0)
         return SH_TOPIC_DLQ;
@@ -60,12 +65,21 @@ bool sh_topic_name_is_internal(const char *app_id, const char *topic) {
 }
 
 int sh_ffi_topic_name(const char *app_id, int kind, const char *name, char *out, size_t out_len) {
-    if (!app_id || !out) return SH_ERR_INVALID;
+    if (!app_id || !out)
+        return sh_err_set(SH_ERR_INVALID, "topic_name: app id and buffer required");
     char *topic = sh_topic_name(app_id, kind, name);
-    if (!topic) return kind == SH_TOPIC_DLQ || suffix_of(kind) ? SH_ERR_NOMEM : SH_ERR_INVALID;
+    if (!topic) {
+        if (kind == SH_TOPIC_DLQ || suffix_of(kind))
+            return sh_err_set(SH_ERR_NOMEM, "topic_name: out of memory");
+        return sh_err_set(SH_ERR_INVALID, "topic_name: %d is not an internal topic kind", kind);
+    }
     size_t len = strlen(topic);
-    int rc = len < out_len ? SH_OK : SH_ERR_INVALID;
-    if (rc == SH_OK) memcpy(out, topic, len + 1);
+    int rc = SH_OK;
+    if (len < out_len)
+        memcpy(out, topic, len + 1);
+    else
+        rc = sh_err_set(SH_ERR_INVALID, "topic_name: %s needs %zu bytes, the buffer has %zu", topic,
+                        len + 1, out_len);
     free(topic);
     return rc;
 }

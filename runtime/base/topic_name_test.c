@@ -42,6 +42,12 @@ int main(void) {
     CHECK(strcmp(out, "app-c-changelog") == 0);
     CHECK(sh_ffi_topic_name("app", SH_TOPIC_CHANGELOG, "a-very-long-store-name", out, 8) ==
           SH_ERR_INVALID);
+    CHECK(
+        strcmp(
+            sh_ffi_err_message(),
+            "topic_name: app-a-very-long-store-name-changelog needs 37 bytes, the buffer has 8") ==
+        0);
     CHECK(sh_ffi_topic_name("app", 99, "c", out, sizeof out) == SH_ERR_INVALID);
+    CHECK(strcmp(sh_ffi_err_message(), "topic_name: 99 is not an internal topic kind") == 0);
     return check_summary("topic_name_test");
 }

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
+#include "kafka/conf.h"
 #include "cli/reset.h"
 #include "state/store.h"
 
@@ -107,7 +108,7 @@ static int rewind_group(reset_t *r) {
     int rc = 0;
     for (int i = 0; i < sh_ffi_source_count(ctx) && rc == 0; i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
-        int partitions = sh_kafka_partition_count(r->rk, topic, 10000);
+        int partitions = sh_kafka_admin_partition_count(r->rk, topic, 10000);
         if (partitions <= 0) {
             printf("  %s does not exist; nothing to rewind\n", topic);
             continue;
@@ -149,7 +150,7 @@ static int skip_changelogs(reset_t *r) {
         const sh_store_decl_t *d = sh_ctx_store_decl(ctx, i);
         char changelog[512];
         snprintf(changelog, sizeof changelog, "%s-%s-changelog", r->id, d->name);
-        int partitions = sh_kafka_partition_count(r->rk, changelog, 10000);
+        int partitions = sh_kafka_admin_partition_count(r->rk, changelog, 10000);
         for (int p = 0; p < partitions; p++) {
             int64_t low, high;
             if (rd_kafka_query_watermark_offsets(r->rk, changelog, p, &low, &high, 10000) || high <= 0)
@@ -158,7 +159,7 @@ static int skip_changelogs(reset_t *r) {
                                                   d->retention_ms > 0 ? d->retention_ms : 1);
             if (!store || sh_store_checkpoint_write(store, high - 1) != SH_OK) {
                 fprintf(stderr, "streamhost reset: cannot mark store %s partition %d empty: %s\n",
-                        d->name, p, store ? sh_ffi_store_errmsg(store) : "cannot open it");
+                        d->name, p, sh_ffi_err_message());
                 sh_ffi_store_close(store);
                 return 1;
             }
@@ -178,8 +179,9 @@ int sh_reset_run(const sh_reset_options_t *o) {
         return 1;
     }
     r.id = sh_vm_app_id(r.vm);
-    if (o->state_dir)
-        r.state_dir = strdup(o->state_dir);
+    /* --state-dir, else the app's state_dir, else the default */
+    if (o->state_dir || sh_vm_state_dir(r.vm))
+        r.state_dir = strdup(o->state_dir ? o->state_dir : sh_vm_state_dir(r.vm));
     else if (asprintf(&r.state_dir, "./.streamhost/%s", r.id) < 0)
         r.state_dir = NULL;
     const char *bootstrap = bootstrap_of(o, r.vm);
@@ -203,7 +205,7 @@ int sh_reset_run(const sh_reset_options_t *o) {
     const sh_kv_t *props = sh_vm_kafka_props(r.vm, &n);
     sh_kv_t overrides[] = {{"bootstrap.servers", (char *)bootstrap},
                            {"enable.auto.commit", "false"}};
-    rd_kafka_conf_t *conf = sh_kafka_conf(RD_KAFKA_CONSUMER, r.id, props, n, overrides, 2, err,
+    rd_kafka_conf_t *conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, r.id, props, n, overrides, 2, err,
                                           sizeof err);
     if (!conf || !(r.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
         fprintf(stderr, "streamhost reset: consumer configuration: %s\n", err);

@@ -20,7 +20,8 @@
 #include "engine/reload.h"
 #include "http/http.h"
 #include "kafka/broker.h"
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
+#include "kafka/conf.h"
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
@@ -87,7 +88,7 @@ static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *
     memcpy(overrides + o->set_count + 1, extra, sizeof *extra * (size_t)extra_count);
     int prop_count;
     const sh_kv_t *props = sh_vm_kafka_props(r->first, &prop_count);
-    rd_kafka_conf_t *conf = sh_kafka_conf(type, group, props, prop_count, overrides, n, err, errlen);
+    rd_kafka_conf_t *conf = sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
     free(overrides);
     return conf;
 }

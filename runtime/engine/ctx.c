@@ -4,12 +4,16 @@
  * A context holds what the topology declared (its source topics and sinks)
  * and forwards emitted records to an output. The host's output is its Kafka
  * producer; a context made without one (the test driver's) keeps emitted
- * records in a FIFO per sink, which sh_ffi_capture_next drains.
+ * records in a FIFO per sink, which sh_ffi_sink_capture_next drains.
+ *
+ * A failing call returns its code and leaves the detail as the thread's
+ * last error (base/err.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/log.h"
 #include "engine/ctx.h"
 
@@ -38,12 +42,14 @@ struct sh_ctx {
     char *state_dir;
     sh_store_decl_t *stores;
     int store_count;
-    char errmsg[1024];
 };
 
 sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
     sh_ctx_t *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) return NULL;
+    if (!ctx) {
+        sh_err_set(SH_ERR_NOMEM, "out of memory making a context");
+        return NULL;
+    }
     if (output)
         ctx->output = *output;
     else
@@ -85,27 +91,24 @@ void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {
     free(ctx);
 }
 
-const char *sh_ffi_ctx_errmsg(sh_ctx_t *ctx) { return ctx->errmsg; }
-
-void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
-    va_end(ap);
-}
-
 void sh_ctx_set_version(sh_ctx_t *ctx, int version) { ctx->version = version; }
 int sh_ffi_ctx_version(sh_ctx_t *ctx) { return ctx->version; }
 
 int sh_ffi_source_add(sh_ctx_t *ctx, const char *topic) {
-    if (!topic || !*topic) return -1;
+    if (!topic || !*topic) {
+        sh_err_set(SH_ERR_INVALID, "a source needs a topic name");
+        return -1;
+    }
     for (int i = 0; i < ctx->source_count; i++)
         if (strcmp(ctx->sources[i], topic) == 0) return i;
     char **grown = realloc(ctx->sources, sizeof *grown * (size_t)(ctx->source_count + 1));
-    if (!grown) return -1;
+    if (!grown) goto nomem;
     ctx->sources = grown;
-    if (!(grown[ctx->source_count] = strdup(topic))) return -1;
+    if (!(grown[ctx->source_count] = strdup(topic))) goto nomem;
     return ctx->source_count++;
+nomem:
+    sh_err_set(SH_ERR_NOMEM, "out of memory declaring source %s", topic);
+    return -1;
 }
 
 int sh_ffi_source_count(sh_ctx_t *ctx) { return ctx->source_count; }
@@ -115,20 +118,26 @@ const char *sh_ffi_source_name(sh_ctx_t *ctx, int source) {
 }
 
 int sh_ffi_sink_add(sh_ctx_t *ctx, const char *topic, int partitions) {
-    if (!topic || !*topic) return -1;
+    if (!topic || !*topic) {
+        sh_err_set(SH_ERR_INVALID, "a sink needs a topic name");
+        return -1;
+    }
     for (int i = 0; i < ctx->sink_count; i++) {
         if (strcmp(ctx->sinks[i].name, topic) != 0) continue;
         if (partitions > ctx->sinks[i].partitions) ctx->sinks[i].partitions = partitions;
         return i;
     }
     sink_t *grown = realloc(ctx->sinks, sizeof *grown * (size_t)(ctx->sink_count + 1));
-    if (!grown) return -1;
+    if (!grown) goto nomem;
     ctx->sinks = grown;
     sink_t *s = &grown[ctx->sink_count];
     memset(s, 0, sizeof *s);
-    if (!(s->name = strdup(topic))) return -1;
+    if (!(s->name = strdup(topic))) goto nomem;
     s->partitions = partitions;
     return ctx->sink_count++;
+nomem:
+    sh_err_set(SH_ERR_NOMEM, "out of memory declaring sink %s", topic);
+    return -1;
 }
 
 int sh_ffi_sink_count(sh_ctx_t *ctx) { return ctx->sink_count; }
@@ -150,7 +159,9 @@ static int capture(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
     for (int i = 0; i < header_count; i++)
         size += strlen(headers[i].name) + 1 + headers[i].value_len;
     captured_t *c = calloc(1, size);
-    if (!c) return SH_ERR_NOMEM;
+    if (!c)
+        return sh_err_set(SH_ERR_NOMEM, "out of memory capturing a record for %s",
+                          ctx->sinks[sink].name);
     c->headers = (sh_ffi_header_t *)c->data;
     char *p = c->data + sizeof(sh_ffi_header_t) * (size_t)header_count;
     if (key) {
@@ -192,43 +203,43 @@ static int capture(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
     return SH_OK;
 }
 
-int sh_ffi_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
-                const char *value, size_t value_len, int64_t timestamp,
-                int32_t partition, const sh_ffi_header_t *headers,
-                int32_t header_count) {
-    if (sink < 0 || sink >= ctx->sink_count || header_count < 0) {
-        sh_ctx_set_error(ctx, "emit to unknown sink %d", sink);
-        return SH_ERR_INVALID;
-    }
-    if (header_count > 0 && !headers) {
-        sh_ctx_set_error(ctx, "emit: %d headers announced but none given", header_count);
-        return SH_ERR_INVALID;
-    }
+int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count) {
+    if (sink < 0 || sink >= ctx->sink_count)
+        return sh_err_set(SH_ERR_INVALID, "emit to unknown sink %d", sink);
+    if (header_count < 0 || (header_count > 0 && !headers))
+        return sh_err_set(SH_ERR_INVALID, "emit to %s: %d headers announced but %s given",
+                          ctx->sinks[sink].name, header_count, headers ? "a list" : "none");
     for (int i = 0; i < header_count; i++)
-        if (!headers[i].name) {
-            sh_ctx_set_error(ctx, "emit: header %d has no name", i);
-            return SH_ERR_INVALID;
-        }
+        if (!headers[i].name)
+            return sh_err_set(SH_ERR_INVALID, "emit to %s: header %d has no name",
+                              ctx->sinks[sink].name, i);
     if (ctx->capture)
         return capture(ctx, sink, key, key_len, value, value_len, timestamp,
                        partition, headers, header_count);
-    return ctx->output.emit(ctx->output.self, sink, key, key_len, value,
-                            value_len, timestamp, partition, headers,
-                            header_count);
+    int rc = ctx->output.emit(ctx->output.self, sink, key, key_len, value, value_len, timestamp,
+                              partition, headers, header_count);
+    /* An output that failed without saying why must not leave an older
+     * failure's message to be read as this one's. */
+    if (rc != SH_OK && sh_ffi_err_code() != rc)
+        sh_err_set(rc, "emit to %s: %s", ctx->sinks[sink].name, sh_ffi_err_describe(rc));
+    return rc;
 }
 
-int sh_ffi_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out) {
+int sh_ffi_sink_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out) {
     free(ctx->last_taken);
     ctx->last_taken = NULL;
-    if (sink < 0 || sink >= ctx->sink_count) return 0;
+    if (sink < 0 || sink >= ctx->sink_count)
+        return sh_err_set(SH_ERR_INVALID, "capture_next from unknown sink %d", sink);
     sink_t *s = &ctx->sinks[sink];
     captured_t *c = s->head;
-    if (!c) return 0;
+    if (!c) return SH_ERR_NOT_FOUND;
     s->head = c->next;
     if (!s->head) s->tail = NULL;
     ctx->last_taken = c;
     *out = c->record;
-    return 1;
+    return SH_OK;
 }
 
 const char *sh_ffi_ctx_state_dir(sh_ctx_t *ctx) { return ctx->state_dir ? ctx->state_dir : ""; }
@@ -241,11 +252,15 @@ void sh_ffi_ctx_set_state_dir(sh_ctx_t *ctx, const char *dir) {
 int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t retention_ms,
                          const char *source_topic, const char *key_serde,
                          const char *value_serde) {
-    if (!name || !*name || !source_topic || !key_serde || !value_serde) return -1;
+    if (!name || !*name || !source_topic || !key_serde || !value_serde) {
+        sh_err_set(SH_ERR_INVALID, "store %s: a store needs a name, a source topic and serdes",
+                   name ? name : "(null)");
+        return -1;
+    }
     for (int i = 0; i < ctx->store_count; i++)
         if (strcmp(ctx->stores[i].name, name) == 0) return i;
     sh_store_decl_t *grown = realloc(ctx->stores, sizeof *grown * (size_t)(ctx->store_count + 1));
-    if (!grown) return -1;
+    if (!grown) goto nomem;
     ctx->stores = grown;
     sh_store_decl_t *d = &grown[ctx->store_count];
     d->name = strdup(name);
@@ -255,7 +270,17 @@ int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t rete
     d->kind = kind;
     d->retention_ms = retention_ms;
     d->window_size_ms = 0;
+    if (!d->name || !d->source_topic || !d->key_serde || !d->value_serde) {
+        free(d->name);
+        free(d->source_topic);
+        free(d->key_serde);
+        free(d->value_serde);
+        goto nomem;
+    }
     return ctx->store_count++;
+nomem:
+    sh_err_set(SH_ERR_NOMEM, "out of memory declaring store %s", name);
+    return -1;
 }
 
 int sh_ffi_store_count(sh_ctx_t *ctx) { return ctx->store_count; }
@@ -264,9 +289,10 @@ int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_m
     for (int i = 0; name && i < ctx->store_count; i++)
         if (strcmp(ctx->stores[i].name, name) == 0) {
             ctx->stores[i].window_size_ms = size_ms;
-            return 0;
+            return SH_OK;
         }
-    return -1;
+    return sh_err_set(SH_ERR_NOT_FOUND, "set_window_size: no store %s is declared",
+                      name ? name : "(null)");
 }
 
 const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index) {

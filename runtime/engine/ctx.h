@@ -12,7 +12,8 @@
 #include "streamhost_ffi.h"
 
 /* Where a context's emitted records go. The host points this at its sink;
- * without it a context captures records in memory. */
+ * without it a context captures records in memory. emit returns an sh_err_t
+ * and, on failure, sets the thread's last error (sh_err_set). */
 typedef struct sh_output {
     int (*emit)(void *self, int sink, const char *key, size_t key_len,
                 const char *value, size_t value_len, int64_t timestamp,
@@ -25,8 +26,6 @@ sh_ctx_t *sh_ctx_new(const sh_output_t *output);
 /* Points a context's emits somewhere else (a VM loaded before its host). */
 void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output);
 void sh_ctx_set_version(sh_ctx_t *ctx, int version);
-void sh_ctx_set_error(sh_ctx_t *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);
 
 /* A store the topology declared (sh_ffi_store_declare). */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/topic_name.h"
 #include "engine/batch.h"
@@ -74,10 +76,9 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
                      size_t value_len, int64_t timestamp, int32_t partition,
                      const sh_ffi_header_t *headers, int32_t header_count) {
     sh_loop_t *l = self;
-    sh_ctx_t *ctx = sh_vm_ctx(l->vm);
     if (!l->current) {
-        sh_ctx_set_error(ctx, "emit outside a batch (while the topology is being built?)");
-        return SH_ERR_INVALID;
+        return sh_err_set(SH_ERR_INVALID,
+                          "emit outside a batch (while the topology is being built?)");
     }
     sh_ffi_record_t r = {.key = key,
                          .key_len = key_len,
@@ -93,8 +94,7 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
     int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
     if (rc != SH_OK) {
         sh_batch_delivered(l->current, false);
-        sh_ctx_set_error(ctx, "%s", err);
-        return rc;
+        return sh_err_set(rc, "%s", err);
     }
     l->records_out++;
     return SH_OK;
@@ -255,14 +255,14 @@ static void run_timers(sh_loop_t *l) {
     l->current = b;
     char err[4096] = "";
     if (l->tasks) sh_tasks_lock(l->tasks);
-    if (sh_vm_tick(l->vm, sh_ffi_now_ms(), err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
+    if (sh_vm_tick(l->vm, sh_clock_now_ms(), err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;
     sh_batch_seal(b, NULL);
 }
 
 static void checkpoint_periodically(sh_loop_t *l) {
-    int64_t now = sh_ffi_now_ms();
+    int64_t now = sh_clock_now_ms();
     if (!l->tasks || now - l->last_checkpoint_ms < CHECKPOINT_EVERY_MS) return;
     l->last_checkpoint_ms = now;
     sh_tasks_lock(l->tasks);

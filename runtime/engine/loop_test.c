@@ -5,6 +5,8 @@
  * failed delivery; every thread switches to one reloaded version; a reload
  * that changes a store is refused. Real Lua VMs, no broker.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,26 @@ static sh_vm_t *load(const char *app, const sh_output_t *out) {
     return vm;
 }
 
+/* Files this process holds open under dir: RocksDB keeps its LOCK, LOG and
+ * manifest open for as long as a database is. */
+static int open_files_under(const char *path) {
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return -1;
+    DIR *fds = opendir("/proc/self/fd");
+    struct dirent *e;
+    int count = 0;
+    while (fds && (e = readdir(fds))) {
+        char link[PATH_MAX + 32], target[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = 0;
+        if (strncmp(target, real, strlen(real)) == 0) count++;
+    }
+    if (fds) closedir(fds);
+    return count;
+}
+
 /* Runs one loop over `total` records with the given sink behaviour. */
 static void test_at_least_once(void) {
     new_state_dir("at_least_once");
@@ -217,7 +239,11 @@ static void test_at_least_once(void) {
     CHECK(!src.ack_out_of_order);
     CHECK(sh_loop_commit(loop) == 0 && src.committed == 1);
     CHECK(sh_loop_fatal(loop) == NULL);
+    CHECK(open_files_under(state_dir) > 0); /* the count's store is open */
     sh_loop_free(loop);
+    /* the VM's close went with it: no RocksDB instance left open (issue 7,
+     * defect 2: a reloaded-away VM kept its store handles) */
+    CHECK(open_files_under(state_dir) == 0);
     free(sink);
 }
 
@@ -307,6 +333,7 @@ static void test_reload_one_version(void) {
         free(sink[i]);
     }
     sh_reload_free(reload);
+    CHECK(open_files_under(state_dir) == 0); /* versions 1 and 2 closed their stores */
 }
 
 int main(void) {

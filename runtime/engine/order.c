@@ -76,6 +76,7 @@ void sh_order_by_time(sh_order_t *o, sh_ffi_record_t *records, int n) {
             if (head[r] >= 0 &&
                 (best < 0 || records[head[r]].timestamp < records[head[best]].timestamp))
                 best = r;
+        if (best < 0) return; /* cannot happen: k < n records are left */
         int i = head[best];
         head[best] = o->next[i];
         o->sorted[k] = records[i];

@@ -26,6 +26,7 @@ struct sh_vm {
     int app_ref;     /* the table runner.load returned */
     int process_ref; /* app.process */
     char *app_id;
+    char *state_dir, *http; /* the app's settings; NULL when it has none */
     int threads;
     sh_kv_t *kafka;
     int kafka_count;
@@ -137,6 +138,8 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_pop(L, 1);
     /* stack: runner, app */
     vm->app_id = field_string(L, -1, "id");
+    vm->state_dir = field_string(L, -1, "state_dir");
+    vm->http = field_string(L, -1, "http");
     lua_getfield(L, -1, "threads");
     vm->threads = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 1;
     lua_pop(L, 1);
@@ -171,6 +174,8 @@ void sh_vm_free(sh_vm_t *vm) {
     if (vm->L) lua_close(vm->L);
     sh_ffi_ctx_destroy(vm->ctx);
     free(vm->app_id);
+    free(vm->state_dir);
+    free(vm->http);
     for (int i = 0; i < vm->kafka_count; i++) {
         free(vm->kafka[i].key);
         free(vm->kafka[i].value);
@@ -186,6 +191,8 @@ void sh_vm_free(sh_vm_t *vm) {
 sh_ctx_t *sh_vm_ctx(sh_vm_t *vm) { return vm->ctx; }
 const char *sh_vm_app_id(sh_vm_t *vm) { return vm->app_id; }
 int sh_vm_threads(sh_vm_t *vm) { return vm->threads > 0 ? vm->threads : 1; }
+const char *sh_vm_state_dir(sh_vm_t *vm) { return vm->state_dir; }
+const char *sh_vm_http(sh_vm_t *vm) { return vm->http; }
 
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
     *count = vm->kafka_count;

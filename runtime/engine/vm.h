@@ -26,6 +26,11 @@ sh_ctx_t *sh_vm_ctx(sh_vm_t *vm);
 const char *sh_vm_app_id(sh_vm_t *vm);
 /* Stream threads the app asks for (`threads = N`, default 1). */
 int sh_vm_threads(sh_vm_t *vm);
+/* The app's `state_dir = "..."` and `http = "HOST:PORT" | "off"`, or NULL
+ * when it sets none. They stand in for --state-dir and --http when those
+ * are not given: a flag on the command line wins. */
+const char *sh_vm_state_dir(sh_vm_t *vm);
+const char *sh_vm_http(sh_vm_t *vm);
 /* librdkafka properties from the app's `kafka` table, in the app's order. */
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
 /* Files whose change triggers a reload: the app and the modules it required. */

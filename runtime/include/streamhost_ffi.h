@@ -9,9 +9,32 @@
  *
  * Shape of the record path: C owns the poll loop, lays a batch of input
  * records out as an array of sh_ffi_record_t and calls Lua once per batch;
- * Lua decodes, runs the topology and emits outputs with sh_ffi_emit. Sinks are
- * registered by name and addressed by index, so a Kafka topic, the test
- * driver's capture buffer, or later a MySQL table are the same to Lua.
+ * Lua decodes, runs the topology and emits outputs with sh_ffi_sink_emit.
+ * Sinks are registered by name and addressed by index, so a Kafka topic, the
+ * test driver's capture buffer, or later a MySQL table are the same to Lua.
+ *
+ * Names: sh_ffi_<subsystem>_<verb>, the subsystem being the handle the
+ * function takes (ctx, source, sink, store, window, store_iter) or the
+ * service it is (err, log, clock, topic).
+ *
+ * Errors, one idiom for every function:
+ *   - a function that can fail returns an sh_err_t (SH_OK on success), or
+ *     for those that make something, an index >= 0 / a handle, and -1 / NULL
+ *     on failure;
+ *   - every failure also leaves its code and a sentence saying what failed
+ *     and where as the calling thread's last error: sh_ffi_err_code() and
+ *     sh_ffi_err_message(), valid until the thread's next failing call
+ *     (success does not clear them);
+ *   - SH_ERR_NOT_FOUND from a get or a next is an answer (no such key, no
+ *     more entries), not a failure, and leaves the last error alone;
+ *   - Lua compares codes by name (C.SH_OK, C.SH_ERR_NOT_FOUND), never by
+ *     number. The codes are listed once, in runtime/base/errors.h.
+ *
+ * Threads, as librdkafka's docs: @locality says which thread may call a
+ * function, @locks which lock the caller must hold (or that the function
+ * takes itself). A context and everything it declares belong to the one
+ * thread that runs its VM: a stream thread in the host, the caller's thread
+ * in the test driver. Unless said otherwise a function takes no lock.
  *
  * Structs only grow: fields are appended, never reordered or removed.
  */
@@ -32,17 +55,21 @@ extern "C" {
 #endif
 
 /* CDEF-BEGIN */
+/* The same list as runtime/base/errors.h, which says what each code means
+ * and whether it is retriable or fatal; err.c fails to compile when the two
+ * disagree. Codes are appended, never renumbered. */
 typedef enum sh_err {
     SH_OK = 0,
-    SH_ERR_INVALID = 1,     /* bad argument: unknown index, NULL where not allowed */
-    SH_ERR_NOMEM = 2,       /* allocation failed */
-    SH_ERR_QUEUE_FULL = 3,  /* the producer queue is full; poll and retry */
-    SH_ERR_KAFKA = 4,       /* librdkafka refused the operation */
-    SH_ERR_STORE = 5,       /* the state store failed */
-    SH_ERR_NOT_FOUND = 6,   /* no such key, store or sink */
-    SH_ERR_LUA = 7,         /* a Lua function raised */
-    SH_ERR_DECODE = 8,      /* bytes did not decode with the declared serde */
-    SH_ERR__COUNT = 9
+    SH_ERR_INVALID = 1,
+    SH_ERR_NOMEM = 2,
+    SH_ERR_QUEUE_FULL = 3,
+    SH_ERR_KAFKA = 4,
+    SH_ERR_STORE = 5,
+    SH_ERR_NOT_FOUND = 6,
+    SH_ERR_LUA = 7,
+    SH_ERR_DECODE = 8,
+    SH_ERR_FATAL = 9,
+    SH_ERR__COUNT = 10
 } sh_err_t;
 
 typedef struct sh_ffi_header {
@@ -72,38 +99,61 @@ typedef struct sh_ffi_record {
  * its own, whose sinks capture records in memory. */
 typedef struct sh_ctx sh_ctx_t;
 
-const char *sh_ffi_err_name(int err);
-const char *sh_ffi_err_describe(int err);
+/* ---- Errors (base/err.c) ----
+ * @locality any thread. name: "SH_ERR_NOT_FOUND"; describe: "not found";
+ * both answer SH_ERR_UNKNOWN / "unknown error code" for a code out of range.
+ * is_retriable: 1 when retrying the same call later may succeed (the
+ * producer queue was full); is_fatal: 1 when the instance cannot go on. */
+const char *sh_ffi_err_name(int code);
+const char *sh_ffi_err_describe(int code);
+int sh_ffi_err_is_retriable(int code);
+int sh_ffi_err_is_fatal(int code);
+/* The calling thread's last failure: its code (SH_OK before any) and what
+ * failed, where (""). Thread-local: a stream thread never sees another's. */
+int sh_ffi_err_code(void);
+const char *sh_ffi_err_message(void);
 
+/* ---- Contexts (engine/ctx.c) ----
+ * @locality the thread that runs the context's VM, one at a time. */
 sh_ctx_t *sh_ffi_ctx_new_capture(void);
 void sh_ffi_ctx_destroy(sh_ctx_t *ctx);
-const char *sh_ffi_ctx_errmsg(sh_ctx_t *ctx);
 
-/* Declares an input topic; returns its index (>= 0), or -1. Declaring the
- * same topic twice returns the same index. */
+/* Declares an input topic; returns its index (>= 0), or -1 (SH_ERR_INVALID
+ * for an empty name, SH_ERR_NOMEM). Declaring the same topic twice returns
+ * the same index. */
 int sh_ffi_source_add(sh_ctx_t *ctx, const char *topic);
 int sh_ffi_source_count(sh_ctx_t *ctx);
 const char *sh_ffi_source_name(sh_ctx_t *ctx, int source);
 
-/* Declares an output; partitions <= 0 means "whatever the topic has". */
+/* Declares an output; partitions <= 0 means "whatever the topic has".
+ * Returns its index, or -1 as sh_ffi_source_add. */
 int sh_ffi_sink_add(sh_ctx_t *ctx, const char *topic, int partitions);
 int sh_ffi_sink_count(sh_ctx_t *ctx);
 const char *sh_ffi_sink_name(sh_ctx_t *ctx, int sink);
 
 /* Emits one record to a sink. partition < 0 lets the sink choose by key
- * (murmur2, as the Java client). The bytes are copied. */
-int sh_ffi_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len,
-                const char *value, size_t value_len, int64_t timestamp,
-                int32_t partition, const sh_ffi_header_t *headers,
-                int32_t header_count);
+ * (murmur2, as the Java client). The bytes are copied. SH_OK;
+ * SH_ERR_INVALID for an unknown sink or a malformed header list; from the
+ * host's Kafka sink, SH_ERR_QUEUE_FULL (retriable), SH_ERR_KAFKA or
+ * SH_ERR_FATAL as librdkafka says.
+ * @locality the context's stream thread, inside a batch call (or a timer).
+ * @locks none held by the caller; the host's sink is librdkafka's
+ * thread-safe producer. */
+int sh_ffi_sink_emit(sh_ctx_t *ctx, int sink, const char *key, size_t key_len, const char *value,
+                     size_t value_len, int64_t timestamp, int32_t partition,
+                     const sh_ffi_header_t *headers, int32_t header_count);
 
-/* Test driver: takes the oldest captured record of a sink. Returns 1 and
- * fills *out (valid until the next call on this ctx), or 0 when empty. */
-int sh_ffi_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out);
+/* Capture contexts (the test driver): takes the oldest record emitted to a
+ * sink. SH_OK and *out (valid until the next call on this ctx),
+ * SH_ERR_NOT_FOUND when the sink holds none, SH_ERR_INVALID for an unknown
+ * sink. */
+int sh_ffi_sink_capture_next(sh_ctx_t *ctx, int sink, sh_ffi_record_t *out);
 
-/* Logging through the host's logger: level 0 error, 1 warn, 2 info, 3 debug. */
-void sh_ffi_log(int level, const char *message);
-int64_t sh_ffi_now_ms(void);
+/* Logging through the host's logger: level 0 error, 1 warn, 2 info, 3 debug.
+ * @locality any thread; one line is written whole. */
+void sh_ffi_log_write(int level, const char *message);
+/* Wall-clock time, ms since the epoch. @locality any thread. */
+int64_t sh_ffi_clock_now_ms(void);
 
 /* Reload version in force for this VM (0 before the first load). */
 int sh_ffi_ctx_version(sh_ctx_t *ctx);
@@ -117,16 +167,17 @@ void sh_ffi_ctx_set_state_dir(sh_ctx_t *ctx, const char *dir);
  * partition of source_topic (the topic whose records update it: a source or
  * repartition topic) is assigned, and serve it over HTTP. key_serde and
  * value_serde name the formats of its keys and values (json, string, int,
- * long, bytes). Returns the store's index, or -1. */
+ * long, bytes). Returns the store's index, or -1 (SH_ERR_INVALID for a
+ * missing name, topic or serde; SH_ERR_NOMEM). */
 int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t retention_ms,
-                         const char *source_topic, const char *key_serde,
-                         const char *value_serde);
+                         const char *source_topic, const char *key_serde, const char *value_serde);
 int sh_ffi_store_count(sh_ctx_t *ctx);
 /* Records a declared window store's window size (ms), so pull queries can
- * report each window's end (start + size). Returns 0, or -1 for an
- * undeclared store. */
+ * report each window's end (start + size). SH_OK, or SH_ERR_NOT_FOUND for
+ * an undeclared store. */
 int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_ms);
-/* Internal topics, named in one place (base/topic_name.c). */
+/* Internal topics, named in one place (base/topic_name.c). @locality any
+ * thread. */
 enum { SH_TOPIC_SOURCE = 0, SH_TOPIC_CHANGELOG = 1, SH_TOPIC_REPARTITION = 2, SH_TOPIC_DLQ = 3 };
 /* Writes the name of the app's topic of kind (name: the store or
  * repartition name; ignored for the DLQ) into out. SH_OK, or SH_ERR_INVALID
@@ -137,7 +188,14 @@ int sh_ffi_topic_name(const char *app_id, int kind, const char *name, char *out,
  * One RocksDB instance per (store, task partition), under
  * <state_dir>/<name>/<partition>/. Every write is also emitted to the sink
  * "<app_id>-<name>-changelog" on the task's partition (app_id NULL: no
- * changelog). Calls return sh_err_t codes; details in sh_ffi_store_errmsg. */
+ * changelog). A failure's message names the store and partition.
+ *
+ * @locality a handle is used by one thread at a time: the stream thread that
+ * owns the task, or the HTTP thread reading it for a pull query.
+ * @locks the host's stream thread holds the tasks lock (sh_tasks_lock)
+ * around each batch and the HTTP thread takes it to read, so the two never
+ * use a handle at once; open, close and iterators take the store registry
+ * lock themselves. Never call these with another lock held. */
 typedef struct sh_store sh_store_t;
 typedef struct sh_store_iter sh_store_iter_t;
 
@@ -149,14 +207,12 @@ typedef struct sh_ffi_slice {
 
 enum { SH_STORE_KV = 0, SH_STORE_WINDOW = 1 };
 
-/* Returns NULL on failure, with the reason in sh_ffi_ctx_errmsg(ctx).
+/* Returns NULL on failure (SH_ERR_INVALID, SH_ERR_NOMEM, SH_ERR_STORE).
  * retention_ms (window stores: size + grace) is ignored for key-value stores.
  * Opening a store that is already open (a reloaded VM) shares its database. */
 sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *app_id,
-                              const char *name, int kind, int32_t partition,
-                              int64_t retention_ms);
+                              const char *name, int kind, int32_t partition, int64_t retention_ms);
 void sh_ffi_store_close(sh_store_t *store);
-const char *sh_ffi_store_errmsg(sh_store_t *store);
 
 /* Key-value stores. get: SH_OK and *out, or SH_ERR_NOT_FOUND.
  * put: value NULL deletes; timestamp stamps the changelog record. */
@@ -179,15 +235,15 @@ int64_t sh_ffi_store_expired_count(sh_store_t *store);
  * windows with from <= start <= to, ordered by start. iter_all: every entry,
  * in key order (window stores: by time segment, then key, then start),
  * starting after (after_key, after_start) when after_key is not NULL; NULL
- * on failure, with the reason in sh_ffi_store_errmsg. next: SH_OK and the
- * entry (window_start may be NULL), SH_ERR_NOT_FOUND at the end. */
+ * on failure. next: SH_OK and the entry (window_start may be NULL),
+ * SH_ERR_NOT_FOUND at the end. Note that draining iter_all is O(entries):
+ * page with after_key rather than hold the tasks lock for a whole store. */
 sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
                                      int64_t from, int64_t to);
-sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
-                                       size_t after_len, int64_t after_start);
+sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
+                                       int64_t after_start);
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start);
-const char *sh_ffi_store_iter_errmsg(sh_store_iter_t *iter);
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter);
 /* ---- Avro (runtime/serde/) ----
  * The Confluent wire format: magic byte 0, the writer schema's id as 4

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka/error.h"
 #include "kafka/sink.h"
 
 typedef struct kafka_sink {
@@ -82,7 +83,7 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
         if (hdrs) rd_kafka_headers_destroy(hdrs);
         snprintf(errbuf, errlen, "cannot produce to %s: %s", rd_kafka_topic_name(s->handles[index]),
                  rd_kafka_err2str(err));
-        return SH_ERR_KAFKA;
+        return sh_kafka_err_code(err);
     }
 }
 

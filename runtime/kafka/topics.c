@@ -15,7 +15,7 @@
 
 #include "base/log.h"
 #include "base/topic_name.h"
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
 #include "kafka/topics.h"
 
 enum { METADATA_TIMEOUT_MS = 5000 };
@@ -58,7 +58,7 @@ static bool is_ensured(sh_kafka_topics_t *t, const char *topic) {
 }
 
 static int source_partitions(sh_kafka_topics_t *t, const char *topic) {
-    return sh_kafka_partition_count(t->metadata, topic, METADATA_TIMEOUT_MS);
+    return sh_kafka_admin_partition_count(t->metadata, topic, METADATA_TIMEOUT_MS);
 }
 
 static int widest_source(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
@@ -117,7 +117,7 @@ static void create(sh_kafka_topics_t *t, const char *const *names, const int *pa
         missing[m] = names[i];
         missing_partitions[m++] = partitions[i];
     }
-    sh_kafka_create_topics(t->admin, missing, missing_partitions, m, METADATA_TIMEOUT_MS);
+    sh_kafka_admin_create_topics(t->admin, missing, missing_partitions, m, METADATA_TIMEOUT_MS);
     free(missing);
     free(missing_partitions);
 }

@@ -16,7 +16,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "base/log.h"
-#include "kafka/kafka.h"
+#include "kafka/admin.h"
 #include "registry/journal.h"
 
 struct sh_journal {
@@ -49,11 +49,11 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, char *err, size_t errle
  * created (or left to auto-creation on a cluster without CreateTopics). */
 static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record,
                   void *arg, char *err, size_t errlen) {
-    int partitions = sh_kafka_partition_count(j->producer, j->topic, 10000);
+    int partitions = sh_kafka_admin_partition_count(j->producer, j->topic, 10000);
     if (partitions <= 0) {
         const char *topics[] = {j->topic};
         int counts[] = {1};
-        sh_kafka_create_topics(j->producer, topics, counts, 1, 10000);
+        sh_kafka_admin_create_topics(j->producer, topics, counts, 1, 10000);
         return 0;
     }
     rd_kafka_conf_t *conf = base_conf(bootstrap, err, errlen);

@@ -164,7 +164,7 @@ static void log_progress(const sh_task_t *task, long long done, long long total,
 static int restore_task(sh_tasks_t *t, sh_task_t *task, char *errbuf, size_t errlen) {
     int64_t checkpoint = -1;
     if (sh_store_checkpoint_read(task->handle, &checkpoint) != SH_OK) {
-        snprintf(errbuf, errlen, "%s", sh_ffi_store_errmsg(task->handle));
+        snprintf(errbuf, errlen, "%s", sh_ffi_err_message());
         return -1;
     }
     int64_t low = 0, high = 0;
@@ -237,7 +237,7 @@ static int restore_task(sh_tasks_t *t, sh_task_t *task, char *errbuf, size_t err
         if (rc == 0 && count > 0) {
             if (sh_store_restore_batch(task->handle, records, count) != SH_OK) {
                 snprintf(errbuf, errlen, "%s (changelog %s [%d] offsets %" PRId64 "..%" PRId64 ")",
-                         sh_ffi_store_errmsg(task->handle), task->changelog, (int)task->partition,
+                         sh_ffi_err_message(), task->changelog, (int)task->partition,
                          records[0].offset, records[count - 1].offset);
                 rc = -1;
             } else {
@@ -261,7 +261,7 @@ static int restore_task(sh_tasks_t *t, sh_task_t *task, char *errbuf, size_t err
     }
     log_progress(task, done, total, started, true);
     if (sh_store_checkpoint_write(task->handle, last) != SH_OK) {
-        snprintf(errbuf, errlen, "%s", sh_ffi_store_errmsg(task->handle));
+        snprintf(errbuf, errlen, "%s", sh_ffi_err_message());
         return -1;
     }
     task->delivered = task->checkpointed = last;
@@ -321,7 +321,7 @@ void sh_tasks_checkpoint(sh_tasks_t *t, const char *topic, int32_t partition) {
         if (sh_store_checkpoint_write(task->handle, task->delivered) == SH_OK)
             task->checkpointed = task->delivered;
         else
-            sh_log(SH_LOG_WARN, "checkpoint: %s", sh_ffi_store_errmsg(task->handle));
+            sh_log(SH_LOG_WARN, "checkpoint: %s", sh_ffi_err_message());
     }
 }
 

@@ -45,16 +45,27 @@ static sh_store_t *open_handles;
 void sh_store_lock(void) { pthread_mutex_lock(&registry_lock); }
 void sh_store_unlock(void) { pthread_mutex_unlock(&registry_lock); }
 
-void sh_store_set_error(sh_store_t *store, const char *fmt, ...) {
+int sh_store_set_error(sh_store_t *store, int code, const char *fmt, ...) {
+    char detail[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(store->errmsg, sizeof store->errmsg, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    return sh_err_set(code, "store %s partition %d: %s", store->name, (int)store->partition,
+                      detail);
+}
+
+int sh_store_iter_set_error(sh_store_iter_t *iter, int code, const char *fmt, ...) {
+    char detail[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return sh_err_set(code, "store %s: iterator: %s", iter->shared->dir, detail);
 }
 
 int sh_store_rocksdb_error(sh_store_t *store, const char *what, char *err) {
-    sh_store_set_error(store, "store %s partition %d: %s: %s", store->name, (int)store->partition,
-                       what, err ? err : "unknown error");
+    sh_store_set_error(store, SH_ERR_STORE, "%s: %s", what, err ? err : "unknown error");
     free(err);
     return SH_ERR_STORE;
 }
@@ -310,20 +321,20 @@ void sh_store_iter_release(sh_store_db_t *shared) {
 
 /* ---- handles ---- */
 
-static void open_failed(sh_ctx_t *ctx, const char *name, int32_t partition, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void open_failed(sh_ctx_t *ctx, const char *name, int32_t partition, const char *fmt, ...) {
+/* Sets the last error; a handle opened without a context (restore, reset)
+ * also logs it, since its callers report only that the open failed. */
+static void open_failed(sh_ctx_t *ctx, int code, const char *name, int32_t partition,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void open_failed(sh_ctx_t *ctx, int code, const char *name, int32_t partition,
+                        const char *fmt, ...) {
     char reason[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    if (ctx)
-        sh_ctx_set_error(ctx, "cannot open store %s partition %d: %s", name ? name : "(null)",
-                         (int)partition, reason);
-    else
-        sh_log(SH_LOG_ERROR, "cannot open store %s partition %d: %s", name ? name : "(null)",
+    sh_err_set(code, "cannot open store %s partition %d: %s", name ? name : "(null)",
                (int)partition, reason);
+    if (!ctx) sh_log(SH_LOG_ERROR, "%s", sh_ffi_err_message());
 }
 
 static void handle_free(sh_store_t *store) {
@@ -339,7 +350,7 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
     if (!state_dir || !*state_dir || !valid_name(name) || partition < 0 ||
         (kind != SH_STORE_KV && kind != SH_STORE_WINDOW) ||
         (kind == SH_STORE_WINDOW && retention_ms <= 0) || (app_id && !ctx)) {
-        open_failed(ctx, name, partition,
+        open_failed(ctx, SH_ERR_INVALID, name, partition,
                     "invalid arguments (state_dir and a name without '/' are required, "
                     "partition >= 0, kind 0 or 1, window stores need retention_ms > 0, "
                     "a changelog needs a context)");
@@ -349,7 +360,7 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
     char *dir = format_path("%s/%s/%" PRId32, state_dir, name, partition);
     if (!store || !dir || !(store->name = strdup(name)) ||
         (app_id && !(store->changelog_topic = format_path("%s-%s-changelog", app_id, name)))) {
-        open_failed(ctx, name, partition, "out of memory");
+        open_failed(ctx, SH_ERR_NOMEM, name, partition, "out of memory");
         goto fail;
     }
     store->ctx = ctx;
@@ -359,8 +370,8 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
     if (store->changelog_topic) {
         store->changelog_sink = sh_ffi_sink_add(ctx, store->changelog_topic, 0);
         if (store->changelog_sink < 0) {
-            open_failed(ctx, name, partition, "cannot declare changelog sink %s",
-                        store->changelog_topic);
+            open_failed(ctx, sh_ffi_err_code(), name, partition, "changelog sink %s: %s",
+                        store->changelog_topic, sh_ffi_err_message());
             goto fail;
         }
     }
@@ -371,7 +382,7 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
         shared = shared->next;
     if (shared && shared->kind != kind) {
         sh_store_unlock();
-        open_failed(ctx, name, partition, "already open as a %s store",
+        open_failed(ctx, SH_ERR_INVALID, name, partition, "already open as a %s store",
                     shared->kind == SH_STORE_WINDOW ? "window" : "key-value");
         goto fail;
     }
@@ -379,17 +390,19 @@ sh_store_t *sh_ffi_store_open(sh_ctx_t *ctx, const char *state_dir, const char *
         char *error = NULL;
         if (make_dirs(dir) != 0) {
             sh_store_unlock();
-            open_failed(ctx, name, partition, "cannot create %s: %s", dir, strerror(errno));
+            open_failed(ctx, SH_ERR_STORE, name, partition, "cannot create %s: %s", dir,
+                        strerror(errno));
             goto fail;
         }
         if (!(shared = db_new(dir, kind))) {
             sh_store_unlock();
-            open_failed(ctx, name, partition, "out of memory");
+            open_failed(ctx, SH_ERR_NOMEM, name, partition, "out of memory");
             goto fail;
         }
         if (db_open(shared, retention_ms, &error) != SH_OK) {
             sh_store_unlock();
-            open_failed(ctx, name, partition, "%s: %s", dir, error ? error : "out of memory");
+            open_failed(ctx, error ? SH_ERR_STORE : SH_ERR_NOMEM, name, partition, "%s: %s", dir,
+                        error ? error : "out of memory");
             free(error);
             db_free(shared);
             goto fail;
@@ -423,8 +436,6 @@ void sh_ffi_store_close(sh_store_t *store) {
     sh_store_unlock();
     handle_free(store);
 }
-
-const char *sh_ffi_store_errmsg(sh_store_t *store) { return store ? store->errmsg : ""; }
 
 const char *sh_store_name(const sh_store_t *store) { return store->name; }
 int sh_store_kind(const sh_store_t *store) { return store->shared->kind; }
@@ -467,25 +478,21 @@ int sh_store_delete_state(const char *state_dir, const char *name, int32_t parti
 int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len, const char *value,
                             size_t value_len, int64_t timestamp) {
     if (store->changelog_sink < 0) return SH_OK;
-    int rc = sh_ffi_emit(store->ctx, store->changelog_sink, key, key_len, value, value_len,
-                         timestamp, store->partition, NULL, 0);
+    int rc = sh_ffi_sink_emit(store->ctx, store->changelog_sink, key, key_len, value, value_len,
+                              timestamp, store->partition, NULL, 0);
     if (rc != SH_OK)
-        sh_store_set_error(store, "store %s partition %d: changelog %s: %s", store->name,
-                           (int)store->partition, store->changelog_topic,
-                           sh_ffi_ctx_errmsg(store->ctx));
+        sh_store_set_error(store, rc, "changelog %s: %s", store->changelog_topic,
+                           sh_ffi_err_message());
     return rc;
 }
 
 int sh_store_check_kind(sh_store_t *store, int kind, const char *call) {
-    if (!store->shared->db) {
-        sh_store_set_error(store, "store %s partition %d is closed after a failed rebuild",
-                           store->name, (int)store->partition);
-        return SH_ERR_STORE;
-    }
+    if (!store->shared->db)
+        return sh_store_set_error(store, SH_ERR_STORE, "closed after a failed rebuild");
     if (store->shared->kind == kind) return SH_OK;
-    sh_store_set_error(store, "store %s is a %s store; %s does not apply", store->name,
-                       store->shared->kind == SH_STORE_WINDOW ? "window" : "key-value", call);
-    return SH_ERR_INVALID;
+    return sh_store_set_error(store, SH_ERR_INVALID, "a %s store; %s does not apply",
+                              store->shared->kind == SH_STORE_WINDOW ? "window" : "key-value",
+                              call);
 }
 
 static int kv_write(sh_store_t *store, const char *key, size_t key_len, const char *value,
@@ -501,7 +508,9 @@ static int kv_write(sh_store_t *store, const char *key, size_t key_len, const ch
 }
 
 int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_slice_t *out) {
-    if (!store || !out || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || !out || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID,
+                          "store_get: a store, an out slice and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_KV, "get");
     if (rc != SH_OK) return rc;
     sh_store_db_t *shared = store->shared;
@@ -524,7 +533,8 @@ int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_
 
 int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                      size_t value_len, int64_t timestamp) {
-    if (!store || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID, "store_put: a store and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_KV, "put");
     if (rc != SH_OK) return rc;
     rc = sh_store_emit_changelog(store, key, key_len, value, value_len, timestamp);
@@ -539,11 +549,13 @@ int sh_store_restore_put(sh_store_t *store, const char *key, size_t key_len, con
 }
 
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
-    if (!store || count < 0 || (!records && count)) return SH_ERR_INVALID;
+    if (!store || count < 0 || (!records && count))
+        return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
     int rc = sh_store_check_kind(store, store->shared->kind, "restore");
     if (rc != SH_OK) return rc;
     for (int i = 0; i < count; i++)
-        if (!records[i].key && records[i].key_len) return SH_ERR_INVALID;
+        if (!records[i].key && records[i].key_len)
+            return sh_store_set_error(store, SH_ERR_INVALID, "restore: record %d has no key", i);
     if (store->shared->kind == SH_STORE_WINDOW)
         return sh_window_restore_batch(store, records, count);
     sh_store_db_t *shared = store->shared;
@@ -574,7 +586,7 @@ static sh_store_iter_t *kv_iter_all(sh_store_t *store, const char *after_key, si
     if (iter) iter->iters = calloc(1, sizeof *iter->iters);
     if (!iter || !iter->iters) {
         if (iter) free(iter);
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return NULL;
     }
     iter->kind = SH_STORE_KV;
@@ -594,7 +606,11 @@ static sh_store_iter_t *kv_iter_all(sh_store_t *store, const char *after_key, si
 
 sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
                                        int64_t after_start) {
-    if (!store || sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK) return NULL;
+    if (!store) {
+        sh_err_set(SH_ERR_INVALID, "store_iter_all: a store is required");
+        return NULL;
+    }
+    if (sh_store_check_kind(store, store->shared->kind, "iter_all") != SH_OK) return NULL;
     sh_store_iter_t *iter = store->shared->kind == SH_STORE_WINDOW
                                 ? sh_window_iter_all(store, after_key, after_len, after_start)
                                 : kv_iter_all(store, after_key, after_len);
@@ -614,8 +630,7 @@ int sh_store_iter_copy(sh_store_iter_t *iter, const char *key, size_t key_len, c
                        size_t value_len, sh_ffi_slice_t *key_out, sh_ffi_slice_t *value_out) {
     if (sh_store_reserve(&iter->key_buf, &iter->key_cap, key_len + 1) != SH_OK ||
         sh_store_reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
-        snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
-        return SH_ERR_NOMEM;
+        return sh_store_iter_set_error(iter, SH_ERR_NOMEM, "out of memory");
     }
     memcpy(iter->key_buf, key, key_len);
     memcpy(iter->value_buf, value, value_len);
@@ -626,14 +641,14 @@ int sh_store_iter_copy(sh_store_iter_t *iter, const char *key, size_t key_len, c
 
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start) {
-    if (!iter) return SH_ERR_INVALID;
+    if (!iter) return sh_err_set(SH_ERR_INVALID, "store_iter_next: an iterator is required");
     if (iter->kind == SH_STORE_WINDOW) return sh_window_iter_next(iter, key, value, window_start);
     rocksdb_iterator_t *it = iter->iters[0];
     if (!rocksdb_iter_valid(it)) {
         char *err = NULL;
         rocksdb_iter_get_error(it, &err);
         if (!err) return SH_ERR_NOT_FOUND;
-        snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
+        sh_store_iter_set_error(iter, SH_ERR_STORE, "%s", err);
         free(err);
         return SH_ERR_STORE;
     }
@@ -645,8 +660,6 @@ int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_sl
     rocksdb_iter_next(it);
     return rc;
 }
-
-const char *sh_ffi_store_iter_errmsg(sh_store_iter_t *iter) { return iter ? iter->errmsg : ""; }
 
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter) {
     if (!iter) return;
@@ -701,7 +714,7 @@ int sh_store_checkpoint_write(sh_store_t *store, int64_t changelog_offset) {
     int rc = SH_ERR_STORE;
     int fd = -1;
     if (!path || !tmp) {
-        rc = SH_ERR_NOMEM;
+        rc = sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         goto done;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -715,8 +728,7 @@ int sh_store_checkpoint_write(sh_store_t *store, int64_t changelog_offset) {
     rc = SH_OK;
     goto done;
 failed:
-    sh_store_set_error(store, "store %s partition %d: writing %s: %s", store->name,
-                       (int)store->partition, path, strerror(errno));
+    sh_store_set_error(store, rc, "writing %s: %s", path, strerror(errno));
 done:
     if (fd >= 0) close(fd);
     if (rc != SH_OK && tmp) unlink(tmp);
@@ -760,10 +772,9 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
     sh_store_lock();
     if (shared->iterators > 0) {
         sh_store_unlock();
-        sh_store_set_error(store,
-                           "store %s partition %d: cannot wipe for a rebuild while "
-                           "%d iterators are open",
-                           store->name, (int)store->partition, shared->iterators);
+        sh_store_set_error(store, SH_ERR_STORE,
+                           "cannot wipe for a rebuild while %d iterators are open",
+                           shared->iterators);
         return SH_ERR_STORE;
     }
     char *error = NULL;
@@ -774,8 +785,8 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
     }
     sh_store_unlock();
     if (rc != SH_OK) {
-        sh_store_set_error(store, "store %s partition %d: rebuilding %s: %s", store->name,
-                           (int)store->partition, shared->dir, error ? error : strerror(errno));
+        sh_store_set_error(store, rc, "rebuilding %s: %s", shared->dir,
+                           error ? error : strerror(errno));
         free(error);
     }
     return rc;
@@ -787,8 +798,7 @@ int sh_store_checkpoint_remove(sh_store_t *store) {
     if (!path) return SH_ERR_NOMEM;
     int rc = unlink(path) == 0 || errno == ENOENT ? SH_OK : SH_ERR_STORE;
     if (rc == SH_OK && sync_dir(store->shared->dir) != 0) rc = SH_ERR_STORE;
-    if (rc != SH_OK)
-        sh_store_set_error(store, "store %s: removing %s: %s", store->name, path, strerror(errno));
+    if (rc != SH_OK) sh_store_set_error(store, rc, "removing %s: %s", path, strerror(errno));
     free(path);
     return rc;
 }

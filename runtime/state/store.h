@@ -12,6 +12,7 @@
 
 #include <rocksdb/c.h>
 
+#include "base/err.h"
 #include "base/log.h"
 #include "engine/ctx.h"
 
@@ -109,7 +110,6 @@ struct sh_store {
     size_t value_cap;
     char *key_buf; /* scratch for encoded keys */
     size_t key_cap;
-    char errmsg[512];
 };
 
 struct sh_store_iter {
@@ -123,12 +123,17 @@ struct sh_store_iter {
     int64_t min_live; /* window stores: starts at or below this have expired */
     char *key_buf, *value_buf;
     size_t key_cap, value_cap;
-    char errmsg[256];
 };
 
-void sh_store_set_error(sh_store_t *store, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Takes RocksDB's malloc'd error, copies it into the handle and frees it. */
+/* Fails with code: sets the thread's last error (base/err.h) to
+ * "store <name> partition <p>: <fmt...>" and returns code. */
+int sh_store_set_error(sh_store_t *store, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Fails an iterator's call the same way; the iterator knows its directory. */
+int sh_store_iter_set_error(sh_store_iter_t *iter, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes RocksDB's malloc'd error, makes it the last error (SH_ERR_STORE),
+ * frees it and returns SH_ERR_STORE. */
 int sh_store_rocksdb_error(sh_store_t *store, const char *what, char *err);
 int sh_store_reserve(char **buf, size_t *cap, size_t need);
 int sh_store_emit_changelog(sh_store_t *store, const char *key, size_t key_len, const char *value,

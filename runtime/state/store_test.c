@@ -55,14 +55,14 @@ static int wput(sh_store_t *s, const char *key, int64_t start, const char *value
 static sh_store_t *open_kv(sh_ctx_t *ctx, const char *name, int32_t partition) {
     sh_store_t *s =
         sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_KV, partition, 0);
-    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
+    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_err_message());
     return s;
 }
 
 static sh_store_t *open_window(sh_ctx_t *ctx, const char *name, int64_t retention) {
     sh_store_t *s =
         sh_ffi_store_open(ctx, state_dir, ctx ? "app" : NULL, name, SH_STORE_WINDOW, 0, retention);
-    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_ctx_errmsg(ctx));
+    if (!s && ctx) fprintf(stderr, "open %s: %s\n", name, sh_ffi_err_message());
     return s;
 }
 
@@ -72,7 +72,7 @@ static void fetch_text(sh_store_t *s, const char *key, int64_t from, int64_t to,
     out[0] = 0;
     sh_store_iter_t *it = sh_ffi_window_fetch(s, key, strlen(key), from, to);
     if (!it) {
-        snprintf(out, size, "error: %s", sh_ffi_store_errmsg(s));
+        snprintf(out, size, "error: %s", sh_ffi_err_message());
         return;
     }
     sh_ffi_slice_t k, v;
@@ -112,7 +112,15 @@ static void test_kv_put_get_delete(void) {
     CHECK(sh_ffi_store_get(s, key, 1, &out) == SH_ERR_NOT_FOUND);
     /* Window calls on a key-value store are refused with a reason. */
     CHECK(sh_ffi_window_put(s, "k", 1, 0, "v", 1, 0) == SH_ERR_INVALID);
-    CHECK(strstr(sh_ffi_store_errmsg(s), "key-value") != NULL);
+    CHECK(sh_ffi_err_code() == SH_ERR_INVALID);
+    CHECK(
+        strstr(sh_ffi_err_message(), "partition 0: a key-value store; window_put does not apply"));
+    /* Every failing call says why through the one channel, misuse included. */
+    CHECK(sh_ffi_store_get(s, NULL, 3, &out) == SH_ERR_INVALID);
+    CHECK(strstr(sh_ffi_err_message(), "store_get: ") == sh_ffi_err_message());
+    CHECK(sh_ffi_store_iter_next(NULL, NULL, NULL, NULL) == SH_ERR_INVALID);
+    CHECK(strstr(sh_ffi_err_message(), "store_iter_next: ") == sh_ffi_err_message());
+    CHECK(sh_ffi_window_fetch(NULL, "k", 1, 0, 1) == NULL && sh_ffi_err_code() == SH_ERR_INVALID);
     sh_ffi_store_close(s);
 }
 
@@ -241,11 +249,11 @@ static void test_window_retention(void) {
     CHECK(strcmp(text, "5=mid;9=new;") == 0);
     /* A late put to a closed window is skipped, counted, and not logged. */
     sh_ffi_record_t rec;
-    while (sh_ffi_capture_next(ctx, sink, &rec)) {
+    while (sh_ffi_sink_capture_next(ctx, sink, &rec) == SH_OK) {
     }
     CHECK(wput(s, "k", 0, "late", 10 * MINUTE) == SH_OK);
     CHECK(sh_ffi_store_expired_count(s) == 1);
-    CHECK(sh_ffi_capture_next(ctx, sink, &rec) == 0);
+    CHECK(sh_ffi_sink_capture_next(ctx, sink, &rec) == SH_ERR_NOT_FOUND);
     CHECK(sh_ffi_window_get(s, "k", 1, 0, &out) == SH_ERR_NOT_FOUND);
 
     /* An endless stream: an hour of windows per minute for two days of
@@ -254,7 +262,7 @@ static void test_window_retention(void) {
     int failed_puts = 0, most_segments = 0;
     for (int64_t minute = 10; minute < 2 * 24 * 60; minute++) {
         for (int key = 0; key < 3; key++) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "k%d", key);
             failed_puts += wput(s, k, minute * MINUTE, "x", minute * MINUTE) != SH_OK;
         }
@@ -329,7 +337,7 @@ static void test_window_paging(void) {
     if (!s) return;
     for (int minute = 0; minute < 4; minute++)
         for (int key = 0; key < 5; key++) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "k%d", key);
             CHECK(wput(s, k, minute * MINUTE, "v", 4 * MINUTE) == SH_OK);
         }
@@ -436,7 +444,7 @@ static void check_batch_restore(int kind) {
     if (!source || !copy) return;
     for (int minute = 0; minute < 30; minute++)
         for (int key = 0; key < 5; key++) {
-            char k[8], v[16];
+            char k[16], v[16];
             snprintf(k, sizeof k, "k%d", key);
             snprintf(v, sizeof v, "%d", minute * 10 + key);
             bool drop = (minute + key) % 4 == 0;
@@ -453,7 +461,7 @@ static void check_batch_restore(int kind) {
     int in_batch = 0, restored = 0, failures = 0;
     for (;;) {
         sh_ffi_record_t rec;
-        int more = sh_ffi_capture_next(ctx, sink, &rec);
+        int more = sh_ffi_sink_capture_next(ctx, sink, &rec) == SH_OK;
         if (more) {
             /* capture_next's record lives only until the next call: copy it. */
             char *p = bytes[in_batch];
@@ -556,23 +564,23 @@ static void test_changelog(void) {
     CHECK(sh_ffi_window_put(win, "page", 4, 2 * MINUTE, "3", 1, 2 * MINUTE + 5) == SH_OK);
 
     sh_ffi_record_t rec;
-    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1 &&
+    CHECK(sh_ffi_sink_capture_next(ctx, kv_sink, &rec) == SH_OK &&
           bytes_are(rec.key, rec.key_len, "word", 4) &&
           bytes_are(rec.value, rec.value_len, "7", 1) && rec.partition == 3 &&
           rec.timestamp == 1234);
-    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1 &&
+    CHECK(sh_ffi_sink_capture_next(ctx, kv_sink, &rec) == SH_OK &&
           bytes_are(rec.key, rec.key_len, "word", 4) && rec.value == NULL && rec.partition == 3 &&
           rec.timestamp == 1235);
-    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 0);
+    CHECK(sh_ffi_sink_capture_next(ctx, kv_sink, &rec) == SH_ERR_NOT_FOUND);
     /* Windowed changelog key: the key, then the start as 8 big-endian bytes. */
     const char windowed[] = {'p', 'a', 'g', 'e', 0, 0, 0, 0, 0, 0x01, (char)0xd4, (char)0xc0};
-    CHECK(sh_ffi_capture_next(ctx, win_sink, &rec) == 1 &&
+    CHECK(sh_ffi_sink_capture_next(ctx, win_sink, &rec) == SH_OK &&
           bytes_are(rec.key, rec.key_len, windowed, sizeof windowed) &&
           bytes_are(rec.value, rec.value_len, "3", 1) && rec.partition == 3 &&
           rec.timestamp == 2 * MINUTE + 5);
     /* Keep the records to restore from. */
     CHECK(sh_ffi_store_put(kv, "other", 5, "9", 1, 1236) == SH_OK);
-    CHECK(sh_ffi_capture_next(ctx, kv_sink, &rec) == 1);
+    CHECK(sh_ffi_sink_capture_next(ctx, kv_sink, &rec) == SH_OK);
     char restored_key[16];
     size_t restored_key_len = rec.key_len;
     memcpy(restored_key, rec.key, rec.key_len);
@@ -594,8 +602,8 @@ static void test_changelog(void) {
         CHECK(sh_ffi_store_get(fresh, "other", 5, &out) == SH_OK && slice_is(out, "9"));
         CHECK(sh_ffi_window_get(fresh_win, "page", 4, 2 * MINUTE, &out) == SH_OK &&
               slice_is(out, "3"));
-        CHECK(sh_ffi_capture_next(ctx, sink, &rec) == 0);
-        CHECK(sh_ffi_capture_next(ctx, win_restore_sink, &rec) == 0);
+        CHECK(sh_ffi_sink_capture_next(ctx, sink, &rec) == SH_ERR_NOT_FOUND);
+        CHECK(sh_ffi_sink_capture_next(ctx, win_restore_sink, &rec) == SH_ERR_NOT_FOUND);
     }
     sh_ffi_store_close(fresh);
     sh_ffi_store_close(fresh_win);
@@ -697,7 +705,7 @@ static void test_corrupt_database(void) {
     sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
     s = sh_ffi_store_open(ctx, state_dir, "app", "corrupt", SH_STORE_KV, 0, 0);
     CHECK(s != NULL);
-    if (!s) fprintf(stderr, "  %s\n", sh_ffi_ctx_errmsg(ctx));
+    if (!s) fprintf(stderr, "  %s\n", sh_ffi_err_message());
     int64_t offset = 0;
     sh_ffi_slice_t out;
     CHECK(s && sh_store_checkpoint_read(s, &offset) == SH_OK && offset == -1);
@@ -733,7 +741,7 @@ static void test_shared_and_kind(void) {
     sh_ffi_store_close(a);
     sh_store_t *w =
         sh_ffi_store_open(old_vm, state_dir, "app", "kinded", SH_STORE_WINDOW, 0, MINUTE);
-    CHECK(w == NULL && strstr(sh_ffi_ctx_errmsg(old_vm), "key-value store") != NULL);
+    CHECK(w == NULL && strstr(sh_ffi_err_message(), "key-value store") != NULL);
     sh_ffi_store_close(w);
     CHECK(sh_ffi_store_open(old_vm, state_dir, "app", "../escape", SH_STORE_KV, 0, 0) == NULL);
     CHECK(sh_ffi_store_open(old_vm, state_dir, "app", "win", SH_STORE_WINDOW, 0, 0) == NULL);

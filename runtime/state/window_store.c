@@ -90,7 +90,8 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
 static int encode(sh_store_t *store, const char *key, size_t key_len, int64_t start,
                   size_t *out_len) {
     size_t len = escape_key(NULL, key, key_len) + 8;
-    if (sh_store_reserve(&store->key_buf, &store->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
+    if (sh_store_reserve(&store->key_buf, &store->key_cap, len) != SH_OK)
+        return sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
     put_start(store->key_buf + escape_key(store->key_buf, key, key_len), start);
     *out_len = len;
     return SH_OK;
@@ -167,7 +168,7 @@ static rocksdb_column_family_handle_t *segment_create(sh_store_t *store, int64_t
     }
     if (segment_insert(shared, id, cf) != SH_OK) {
         rocksdb_column_family_handle_destroy(cf);
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return NULL;
     }
     return cf;
@@ -319,7 +320,7 @@ static int window_write(sh_store_t *store, const char *key, size_t key_len, int6
     if (!cf && !(cf = segment_create(store, id))) return SH_ERR_STORE;
     size_t len = 0;
     if (encode(store, key, key_len, start, &len) != SH_OK) {
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
@@ -332,7 +333,8 @@ static int window_write(sh_store_t *store, const char *key, size_t key_len, int6
 
 int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       const char *value, size_t value_len, int64_t timestamp) {
-    if (!store || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID, "window_put: a store and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_put");
     if (rc != SH_OK) return rc;
     advance(store, timestamp);
@@ -342,7 +344,7 @@ int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_
     }
     if (store->changelog_sink >= 0) {
         if (sh_store_reserve(&store->key_buf, &store->key_cap, key_len + 8) != SH_OK) {
-            sh_store_set_error(store, "out of memory");
+            sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
             return SH_ERR_NOMEM;
         }
         if (key_len) memcpy(store->key_buf, key, key_len);
@@ -362,11 +364,10 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
     int64_t newest = INT64_MIN;
     for (int i = 0; i < count; i++) {
         if (records[i].key_len < 8) {
-            sh_store_set_error(store,
-                               "store %s partition %d: changelog key of %zu bytes (offset %" PRId64
+            sh_store_set_error(store, SH_ERR_DECODE,
+                               "changelog key of %zu bytes (offset %" PRId64
                                ") is too short for a windowed key (key + 8-byte start)",
-                               store->name, (int)store->partition, records[i].key_len,
-                               records[i].offset);
+                               records[i].key_len, records[i].offset);
             return SH_ERR_DECODE;
         }
         int64_t start = (int64_t)get_be64(records[i].key + records[i].key_len - 8);
@@ -400,7 +401,9 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
 
 int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       sh_ffi_slice_t *out) {
-    if (!store || !out || (!key && key_len)) return SH_ERR_INVALID;
+    if (!store || !out || (!key && key_len))
+        return sh_err_set(SH_ERR_INVALID,
+                          "window_get: a store, an out slice and a key are required");
     int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_get");
     if (rc != SH_OK) return rc;
     sh_store_db_t *shared = store->shared;
@@ -470,13 +473,16 @@ static sh_store_iter_t *iter_over(sh_store_t *store, int64_t first, int64_t last
     }
     return iter;
 nomem:
-    sh_store_set_error(store, "out of memory");
+    sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
     return NULL;
 }
 
 sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
                                      int64_t from, int64_t to) {
-    if (!store || (!key && key_len)) return NULL;
+    if (!store || (!key && key_len)) {
+        sh_err_set(SH_ERR_INVALID, "window_fetch: a store and a key are required");
+        return NULL;
+    }
     if (sh_store_check_kind(store, SH_STORE_WINDOW, "window_fetch") != SH_OK) return NULL;
     sh_store_db_t *shared = store->shared;
     int64_t oldest = min_live(store);
@@ -485,12 +491,12 @@ sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t 
     int64_t first = segment_of(shared, from), last = from > to ? first - 1 : segment_of(shared, to);
     size_t len = 0;
     if (encode(store, key, key_len, from, &len) != SH_OK) {
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return NULL;
     }
     char *prefix = malloc(len);
     if (!prefix) {
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return NULL;
     }
     memcpy(prefix, store->key_buf, len - 8);
@@ -513,7 +519,7 @@ sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, si
     int64_t first = after_key ? segment_of(shared, after_start) : INT64_MIN;
     size_t len = 0;
     if (after_key && encode(store, after_key, after_len, after_start, &len) != SH_OK) {
-        sh_store_set_error(store, "out of memory");
+        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
         return NULL;
     }
     /* Only the position's own segment needs a seek; if it has been dropped,
@@ -544,7 +550,7 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
             char *err = NULL;
             rocksdb_iter_get_error(it, &err);
             if (err) {
-                snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
+                sh_store_iter_set_error(iter, SH_ERR_STORE, "%s", err);
                 free(err);
                 return SH_ERR_STORE;
             }
@@ -559,14 +565,13 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
             continue;
         }
         if (sh_store_reserve(&iter->key_buf, &iter->key_cap, enc_len) != SH_OK) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
-            return SH_ERR_NOMEM;
+            return sh_store_iter_set_error(iter, SH_ERR_NOMEM, "out of memory");
         }
         int64_t start = 0;
         long key_len = decode_key(enc, enc_len, iter->key_buf, &start);
         if (key_len < 0) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "corrupt window key of %zu bytes", enc_len);
-            return SH_ERR_STORE;
+            return sh_store_iter_set_error(iter, SH_ERR_STORE, "corrupt window key of %zu bytes",
+                                           enc_len);
         }
         if (start > iter->to) {
             iter->current++;
@@ -578,8 +583,7 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
         }
         const char *v = rocksdb_iter_value(it, &value_len);
         if (sh_store_reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
-            return SH_ERR_NOMEM;
+            return sh_store_iter_set_error(iter, SH_ERR_NOMEM, "out of memory");
         }
         memcpy(iter->value_buf, v, value_len);
         if (key) key->data = iter->key_buf, key->len = (size_t)key_len;

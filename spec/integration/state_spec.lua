@@ -20,7 +20,7 @@ local function store(name, partition)
     handles[name][partition] = C.sh_ffi_store_open(ctx, C.sh_ffi_ctx_state_dir(ctx), "counter",
                                                    name, name == "counts" and 0 or 1, partition,
                                                    3600000)
-    assert(handles[name][partition] ~= nil, ffi.string(C.sh_ffi_ctx_errmsg(ctx)))
+    assert(handles[name][partition] ~= nil, ffi.string(C.sh_ffi_err_message()))
   end
   return handles[name][partition]
 end
@@ -29,11 +29,11 @@ end
 local function count_minute(k, v, rec)
   local ts = tonumber(v) or tonumber(rec.timestamp)
   local h, start, n = store("per_minute", rec.partition), ts - ts % 60000, 0
-  if C.sh_ffi_window_get(h, k, #k, start, out) == 0 then
+  if C.sh_ffi_window_get(h, k, #k, start, out) == C.SH_OK then
     n = tonumber(ffi.string(out[0].data, out[0].len))
   end
   local s = tostring(n + 1)
-  assert(C.sh_ffi_window_put(h, k, #k, start, s, #s, ts) == 0)
+  assert(C.sh_ffi_window_put(h, k, #k, start, s, #s, ts) == C.SH_OK)
 end
 return sh.app {
   id = "counter",
@@ -49,11 +49,11 @@ return sh.app {
      :map_values(function(v, k, rec)
        count_minute(k, v, rec)
        local h, n = store("counts", rec.partition), 0
-       if C.sh_ffi_store_get(h, k, #k, out) == 0 then
+       if C.sh_ffi_store_get(h, k, #k, out) == C.SH_OK then
          n = tonumber(ffi.string(out[0].data, out[0].len))
        end
        local s = tostring(n + 1)
-       assert(C.sh_ffi_store_put(h, k, #k, s, #s, rec.timestamp) == 0)
+       assert(C.sh_ffi_store_put(h, k, #k, s, #s, rec.timestamp) == C.SH_OK)
        return n + 1
      end)
      :to("counts", { key = "string", value = "json" })

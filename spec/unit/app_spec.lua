@@ -52,6 +52,24 @@ describe("sh.app", function()
       http = "127.0.0.1:8080",
     }
     assert.is_true(sh.is_app(app))
+    assert.equal("/tmp/x", app.state_dir)
+    assert.equal("127.0.0.1:8080", app.http)
+  end)
+
+  it("refuses an http that is not HOST:PORT or off, at the caller's line", function()
+    for _, http in ipairs({ "localhost", "127.0.0.1:", ":x", "on" }) do
+      local err, line = app_error({ id = "a", topology = topology, http = http })
+      assert.equal(SPEC .. ":" .. line .. ': sh.app: http must be "HOST:PORT" (port 0 picks one) ' ..
+                   'or "off", got "' .. http .. '"', err)
+    end
+    for _, http in ipairs({ "off", ":0", "0.0.0.0:8088" }) do
+      assert.equal(http, sh.app({ id = "a", topology = topology, http = http }).http)
+    end
+  end)
+
+  it("refuses an empty state_dir", function()
+    local err, line = app_error({ id = "a", topology = topology, state_dir = "" })
+    assert.equal(SPEC .. ":" .. line .. ": sh.app: state_dir must name a directory", err)
   end)
 
   it("is_app is false for a plain table", function()
@@ -128,7 +146,7 @@ describe("loading an app", function()
   it("points an unknown serde at the fixture's line", function()
     local file = FIXTURES .. "unit_unknown_serde_app.lua"
     local err = load_error("unit_unknown_serde_app.lua")
-    assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+    assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
   end)
 
   it("points a sink without a known format at the fixture's line", function()
@@ -192,11 +210,30 @@ describe("loading an app", function()
       }, "\n") .. "\n", app.describe())
     end)
 
+    -- The host reads these (vm.c's sh_vm_state_dir, sh_vm_http) as the
+    -- defaults of --state-dir and --http: they must reach it, not be dropped.
+    it("hands the host the app's state_dir and http", function()
+      local path = os.tmpname() .. ".lua"
+      local f = assert(io.open(path, "w"))
+      f:write("local sh = require 'streamhost'\n",
+              "return sh.app { id = 'x', state_dir = '/srv/x', http = '127.0.0.1:0',\n",
+              "  topology = function(b) b:stream('in', { key = 'string', value = 'json' }) end }\n")
+      f:close()
+      local app, err = load(path)
+      os.remove(path)
+      assert.is_nil(err)
+      assert.equal("/srv/x", app.state_dir)
+      assert.equal("127.0.0.1:0", app.http)
+      app = assert(load("examples/clickstream/app.lua"))
+      assert.is_nil(app.state_dir)
+      assert.is_nil(app.http)
+    end)
+
     it("returns nil and file:line: message for an unknown serde", function()
       local file = FIXTURES .. "unit_unknown_serde_app.lua"
       local app, err = load(file)
       assert.is_nil(app)
-      assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+      assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
     end)
 
     it("returns nil and file:line: message for an unknown setting", function()

@@ -218,15 +218,15 @@ describe("testing.driver", function()
   it("refuses an unknown serde for an input, at the caller's line", function()
     local d = clickstream_driver()
     local line = debug.getinfo(1, "l").currentline + 1
-    local ok, err = pcall(function() d:input("clickstream", { value = "avro" }) end)
+    local ok, err = pcall(function() d:input("clickstream", { value = "protobuf" }) end)
     assert.is_false(ok)
-    assert.equal("spec/unit/driver_spec.lua:" .. line .. ": unknown serde 'avro' " ..
-                 "(known: bytes, int, json, long, string)", err)
+    assert.equal("spec/unit/driver_spec.lua:" .. line .. ": unknown serde 'protobuf' " ..
+                 "(known: avro, bytes, int, json, long, string)", err)
   end)
 
   it("refuses an unknown serde for an output", function()
     local d = clickstream_driver()
-    assert.has_error(function() d:output("clicks", { key = "string", value = "avro" }) end)
+    assert.has_error(function() d:output("clicks", { key = "string", value = "protobuf" }) end)
   end)
 
   it("refuses pipe after close, at the caller's line", function()
@@ -237,6 +237,32 @@ describe("testing.driver", function()
     local ok, err = pcall(function() input:pipe("u1", { action = "clicked" }, 1) end)
     assert.is_false(ok)
     assert.equal("spec/unit/driver_spec.lua:" .. line .. ": the driver is closed", err)
+  end)
+
+  -- A C failure is a runtime failure, not a misuse: the driver's store view
+  -- returns nil and the C core's message (with its code's name); in the
+  -- record path the same failure reaches the app's on_error policy.
+  it("returns nil and the C core's message when a store cannot be opened", function()
+    local d = testing.driver(sh.app { id = "broken", topology = function(b)
+      b:stream("in", { key = "string", value = "json" }):group_by_key():count({ name = "n" })
+    end })
+    -- the state directory becomes a plain file: RocksDB cannot be created there
+    assert(os.remove(d.state_dir))
+    assert(io.open(d.state_dir, "w")):close()
+    local value, err = d:store("n"):get("k")
+    assert.is_nil(value)
+    local prefix = "cannot open store n partition 0: cannot create " .. d.state_dir .. "/n/0: "
+    assert.equal(prefix, err:sub(1, #prefix))
+    assert.equal(" (SH_ERR_STORE)", err:sub(-15))
+    local list, all_err = d:store("n"):all()
+    assert.is_nil(list)
+    assert.equal(err, all_err)
+    local ok, pipe_err = pcall(function() d:input("in"):pipe("k", {}, 1) end)
+    assert.is_false(ok)
+    assert.truthy(pipe_err:find("on_error = fail", 1, true), pipe_err)
+    assert.truthy(pipe_err:find("cannot open store n partition 0", 1, true), pipe_err)
+    os.remove(d.state_dir)
+    d:close()
   end)
 
   -- Reading, or opening an input or output, after close must raise like pipe

@@ -306,7 +306,7 @@ describe("on_error", function()
     local function drain(ctx, topic)
       local sink = core.C.sh_ffi_sink_add(ctx, topic, 0)
       local out, r = {}, ffi.new("sh_ffi_record_t[1]")
-      while core.C.sh_ffi_capture_next(ctx, sink, r) == 1 do
+      while core.C.sh_ffi_sink_capture_next(ctx, sink, r) == core.C.SH_OK do
         out[#out + 1] = ffi.string(r[0].value, r[0].value_len)
       end
       return out

@@ -14,11 +14,11 @@ local function kvt(records)
   return out
 end
 
-local function stream_stream(method)
+local function stream_stream(method, grace)
   return testing.driver(sh.app { id = "ss", topology = function(b)
     local l = b:stream("left", KJ)
     local r = b:stream("right", KJ)
-    l[method](l, r, pair, { within = "1s" }):to("out", KJ)
+    l[method](l, r, pair, { within = "1s", grace = grace }):to("out", KJ)
   end })
 end
 
@@ -60,31 +60,36 @@ describe("stream-stream joins", function()
     d:close()
   end)
 
-  it("left: a left record without a match yet emits (left, nil) at once", function()
-    local d = stream_stream("left_join")
+  -- left and outer joins emit an unmatched record only once its window has
+  -- closed (Kafka Streams 3.1+), here with grace 0: at t + 1 s + 1 s < stream
+  -- time. l4 never finds a right record; the right record at 10000 closes
+  -- every window before 8000.
+  it("left: an unmatched left record is emitted with nil once its window closes", function()
+    local d = stream_stream("left_join", "0s")
     feed(d)
+    d:input("left"):pipe("d", "l4", 6000)
     assert.same({
-      { "a", pair("l1", nil), 1000 },
       { "a", pair("l1", "r1"), 1500 },
       { "a", pair("l2", "r1"), 2000 },
       { "a", pair("l2", "r2"), 2500 },
-      { "b", pair("l3", nil), 5000 },
       { "b", pair("l3", "r3"), 5900 },
     }, kvt(d:output("out"):read_all()))
+    d:input("right"):pipe("z", "r9", 10000)
+    assert.same({ { "d", pair("l4", nil), 6000 } }, kvt(d:output("out"):read_all()))
     d:close()
   end)
 
-  it("outer: unmatched records of either side emit with nil for the other", function()
-    local d = stream_stream("outer_join")
+  it("outer: unmatched records of either side emit with nil for the other, in time order", function()
+    local d = stream_stream("outer_join", "0s")
     feed(d)
+    d:input("left"):pipe("d", "l4", 6000)
+    d:input("right"):pipe("z", "r9", 10000)
     assert.same({
-      { "a", pair("l1", nil), 1000 },
       { "a", pair("l1", "r1"), 1500 },
-      { "a", pair(nil, "r2"), 2500 },
       { "a", pair("l2", "r1"), 2000 },
       { "a", pair("l2", "r2"), 2500 },
-      { "b", pair("l3", nil), 5000 },
       { "b", pair("l3", "r3"), 5900 },
+      { "d", pair("l4", nil), 6000 },
       { "c", pair(nil, "r4"), 7000 },
     }, kvt(d:output("out"):read_all()))
     d:close()
@@ -224,12 +229,16 @@ describe("co-partitioning", function()
     assert.truthy(out:find("orders has 4 partitions and customers has 2", 1, true), out)
   end)
 
-  it("accepts sides with the same partition count", function()
+  it("accepts sides with the same partition count, and joins them", function()
     local d = testing.driver(sh.app { id = "cp", topology = function(b)
       b:stream("o", { key = "int", value = "json", partitions = 3 })
        :join(b:table("c", { key = "int", value = "json", partitions = 3 }), pair)
        :to("out", { key = "int", value = "json" })
     end })
+    d:input("c"):pipe(7, "alice", 1)
+    d:input("o"):pipe(7, "order1", 2)
+    d:input("o"):pipe(8, "no customer", 3)
+    assert.same({ { 7, pair("order1", "alice"), 2 } }, kvt(d:output("out"):read_all()))
     d:close()
   end)
 end)
