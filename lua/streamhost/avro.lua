@@ -41,12 +41,16 @@ local value_array_t = ffi.typeof("sh_ffi_avro_value_t[?]")
 -- One handle per registry URL per VM (handles are not shared across VMs).
 local handles = {}
 
+-- What the last failing call said (the core's one error channel).
+local function errmsg() return (core.last_error()) end
+
 local function registry_url(app)
   local url = app and app.kafka and app.kafka["schema.registry.url"]
   if url then return url end
   local embedded = C.sh_ffi_registry_url()
   if embedded == nil then
-    error("avro: no schema registry: set schema.registry.url in the app's kafka table", 0)
+    error("avro: no schema registry (" .. errmsg() .. "): set schema.registry.url in the " ..
+          "app's kafka table", 0)
   end
   return ffi_string(embedded)
 end
@@ -55,13 +59,12 @@ local function handle_for(url)
   local h = handles[url]
   if h then return h end
   local avro = C.sh_ffi_avro_new(url)
-  if avro == nil then error("avro: cannot make a serde for " .. url .. " (out of memory)", 0) end
+  if avro == nil then error("avro: " .. core.failure(), 0) end
   h = { avro = ffi.gc(avro, C.sh_ffi_avro_destroy), names = {}, url = url }
   handles[url] = h
   return h
 end
 
-local function errmsg(h) return ffi_string(C.sh_ffi_avro_errmsg(h.avro)) end
 
 -- ---- decoding ----
 
@@ -148,7 +151,7 @@ local function decoder(h)
   -- ptr, len: the framed bytes (a Lua string or a pointer into the batch)
   return function(ptr, len)
     local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
-    if rc ~= 0 then error(errmsg(h), 0) end
+    if rc ~= 0 then error(errmsg(), 0) end
     vals, pos = values_out[0], 0
     return build()
   end
@@ -402,7 +405,7 @@ function _M.encoder(where)
     local w = writers[text]
     if w then return w end
     w = C.sh_ffi_avro_writer(h.avro, subject_for(text), text)
-    if w < 0 then error("avro: " .. errmsg(h), 0) end
+    if w < 0 then error("avro: " .. errmsg(), 0) end
     writers[text] = w
     return w
   end
@@ -412,7 +415,7 @@ function _M.encoder(where)
     local tape, n, anchors = flatten(value)
     local rc = C.sh_ffi_avro_encode(h.avro, w, tape, n, out)
     for i = #anchors, 1, -1 do anchors[i] = nil end
-    if rc ~= 0 then return nil, errmsg(h) end
+    if rc ~= 0 then return nil, errmsg() end
     return ffi_string(out[0].data, out[0].len)
   end
 

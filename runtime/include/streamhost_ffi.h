@@ -281,35 +281,36 @@ typedef struct sh_ffi_avro_value {
 } sh_ffi_avro_value_t;
 
 /* registry_url: "http://HOST:PORT" of any Confluent-compatible registry.
- * NULL when out of memory. */
+ * Failures leave their reason in the thread's last error, as everywhere.
+ * @locality the thread that runs the handle's Lua VM */
 sh_avro_t *sh_ffi_avro_new(const char *registry_url);
 void sh_ffi_avro_destroy(sh_avro_t *avro);
-const char *sh_ffi_avro_errmsg(sh_avro_t *avro);
 
 /* Decodes one framed record. SH_OK with *values and *count; SH_ERR_DECODE
  * (bad magic byte, truncated or trailing bytes, a value its schema does
- * not allow) or SH_ERR_NOT_FOUND (an id the registry does not have), with
- * the reason in sh_ffi_avro_errmsg. */
+ * not allow, a registry that does not answer) or SH_ERR_NOT_FOUND (an id
+ * the registry does not have). */
 int sh_ffi_avro_decode(sh_avro_t *avro, const char *data, size_t len,
                        const sh_ffi_avro_value_t **values, int32_t *count);
 const char *sh_ffi_avro_name(sh_avro_t *avro, int32_t name);
 
 /* A writer: schema (Avro JSON) registered under subject, once per
  * (subject, schema) for the handle's life. Returns its index (>= 0), or -1
- * with the registry's reason (an incompatible change names the subject,
- * the field and the rule) in sh_ffi_avro_errmsg. */
+ * (SH_ERR_INVALID) with the registry's reason: an incompatible change
+ * names the subject, the field and the rule. */
 int sh_ffi_avro_writer(sh_avro_t *avro, const char *subject, const char *schema);
 /* The registry's id of a writer's schema, or -1. */
 int32_t sh_ffi_avro_writer_id(sh_avro_t *avro, int writer);
 /* Encodes values with a writer into the framed bytes in *out (owned by the
- * handle, valid until its next call). SH_ERR_INVALID with the reason when
- * the values do not fit the schema. */
+ * handle, valid until its next call). SH_ERR_INVALID when the values do not
+ * fit the schema, the message naming the field. */
 int sh_ffi_avro_encode(sh_avro_t *avro, int writer, const sh_ffi_avro_value_t *values,
                        int32_t count, sh_ffi_slice_t *out);
 
 /* The in-process Schema Registry's URL: the one `streamhost run` started
  * for an app on the embedded broker, else a memory-only one started on
- * first use (the test driver). NULL when none can start. */
+ * first use (the test driver). NULL when none can start.
+ * @locality any thread  @locks takes the embedded registry's lock */
 const char *sh_ffi_registry_url(void);
 /* CDEF-END */
 

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "base/err.h"
 #include "base/log.h"
 #include "registry/registry.h"
 #include "streamhost_ffi.h"
@@ -43,7 +44,7 @@ const char *sh_ffi_registry_url(void) {
         if (embedded)
             sh_log(SH_LOG_INFO, "schema registry (in memory) at %s", sh_registry_url(embedded));
         else
-            sh_log(SH_LOG_ERROR, "cannot start an in-process schema registry: %s", err);
+            sh_err_set(SH_ERR_INVALID, "cannot start an in-process schema registry: %s", err);
     }
     const char *url = embedded ? sh_registry_url(embedded) : NULL;
     pthread_mutex_unlock(&embedded_lock);

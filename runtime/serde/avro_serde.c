@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "serde/avro_codec.h"
 #include "serde/avro_schema.h"
 #include "serde/registry_client.h"
@@ -45,15 +46,17 @@ struct sh_avro {
     int name_count, name_cap;
     sh_avro_tape_t tape;
     sh_avro_out_t out;
-    char errmsg[1536];
 };
 
 sh_avro_t *sh_ffi_avro_new(const char *registry_url) {
-    if (!registry_url) return NULL;
+    if (!registry_url) {
+        sh_err_set(SH_ERR_INVALID, "avro: no schema registry URL");
+        return NULL;
+    }
     sh_avro_t *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
-    if (!(a->registry = sh_registry_client_new(registry_url))) {
+    if (!a || !(a->registry = sh_registry_client_new(registry_url))) {
         free(a);
+        sh_err_set(SH_ERR_NOMEM, "avro: out of memory making a serde for %s", registry_url);
         return NULL;
     }
     return a;
@@ -76,8 +79,6 @@ void sh_ffi_avro_destroy(sh_avro_t *a) {
     sh_registry_client_free(a->registry);
     free(a);
 }
-
-const char *sh_ffi_avro_errmsg(sh_avro_t *a) { return a ? a->errmsg : "no avro handle"; }
 
 const char *sh_ffi_avro_name(sh_avro_t *a, int32_t name) {
     return name >= 0 && name < a->name_count ? a->names[name] : NULL;
@@ -123,19 +124,18 @@ static const sh_avro_schema_t *reader_for(sh_avro_t *a, int id, int *err) {
     char why[1024];
     char *text = sh_registry_client_schema(a->registry, id, &missing, why, sizeof why);
     if (!text) {
-        snprintf(a->errmsg, sizeof a->errmsg, "%s%s", missing ? "unknown schema id: " : "", why);
-        *err = missing ? SH_ERR_NOT_FOUND : SH_ERR_DECODE;
+        *err = sh_err_set(missing ? SH_ERR_NOT_FOUND : SH_ERR_DECODE, "%s%s",
+                          missing ? "unknown schema id: " : "", why);
         return NULL;
     }
     sh_avro_schema_t *s = sh_avro_schema_parse(text, strlen(text), why, sizeof why);
     free(text);
     reader_t *grown = s ? realloc(a->readers, sizeof *grown * (size_t)(a->reader_count + 1)) : NULL;
     if (!s || !grown || intern_names(a, s) != 0) {
-        snprintf(a->errmsg, sizeof a->errmsg, "writer schema %d: %s", id,
-                 s ? "out of memory" : why);
+        *err = sh_err_set(s ? SH_ERR_NOMEM : SH_ERR_DECODE, "writer schema %d: %s", id,
+                          s ? "out of memory" : why);
         sh_avro_schema_free(s);
         if (grown) a->readers = grown;
-        *err = s ? SH_ERR_NOMEM : SH_ERR_DECODE;
         return NULL;
     }
     a->readers = grown;
@@ -146,49 +146,47 @@ static const sh_avro_schema_t *reader_for(sh_avro_t *a, int id, int *err) {
 
 int sh_ffi_avro_decode(sh_avro_t *a, const char *data, size_t len,
                        const sh_ffi_avro_value_t **values, int32_t *count) {
-    if (!a || !values || !count) return SH_ERR_INVALID;
-    if (!data || len < 5) {
-        snprintf(a->errmsg, sizeof a->errmsg,
-                 "%zu bytes are too few for Avro in the Confluent wire format (magic byte 0, "
-                 "4-byte schema id, body)", data ? len : 0);
-        return SH_ERR_DECODE;
-    }
-    if (data[0] != 0) {
-        snprintf(a->errmsg, sizeof a->errmsg,
-                 "magic byte %d, not 0: not Avro in the Confluent wire format",
-                 (unsigned char)data[0]);
-        return SH_ERR_DECODE;
-    }
+    if (!a || !values || !count) return sh_err_set(SH_ERR_INVALID, "avro decode: NULL argument");
+    if (!data || len < 5)
+        return sh_err_set(SH_ERR_DECODE,
+                          "%zu bytes are too few for Avro in the Confluent wire format (magic "
+                          "byte 0, 4-byte schema id, body)",
+                          data ? len : 0);
+    if (data[0] != 0)
+        return sh_err_set(SH_ERR_DECODE,
+                          "magic byte %d, not 0: not Avro in the Confluent wire format",
+                          (unsigned char)data[0]);
     const unsigned char *u = (const unsigned char *)data;
     int id = (int)((uint32_t)u[1] << 24 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 8 | u[4]);
     int err = SH_OK;
     const sh_avro_schema_t *s = reader_for(a, id, &err);
     if (!s) return err;
     char why[512];
-    if (sh_avro_decode(s, data + 5, len - 5, &a->tape, why, sizeof why) != 0) {
-        snprintf(a->errmsg, sizeof a->errmsg, "Avro body with schema id %d: %s", id, why);
-        return SH_ERR_DECODE;
-    }
+    if (sh_avro_decode(s, data + 5, len - 5, &a->tape, why, sizeof why) != 0)
+        return sh_err_set(SH_ERR_DECODE, "Avro body with schema id %d: %s", id, why);
     *values = a->tape.values;
     *count = a->tape.count;
     return SH_OK;
 }
 
 int sh_ffi_avro_writer(sh_avro_t *a, const char *subject, const char *schema) {
-    if (!a || !subject || !schema) return -1;
+    if (!a || !subject || !schema) {
+        sh_err_set(SH_ERR_INVALID, "avro writer: NULL argument");
+        return -1;
+    }
     for (int i = 0; i < a->writer_count; i++)
         if (strcmp(a->writers[i].text, schema) == 0 && strcmp(a->writers[i].subject, subject) == 0)
             return i;
     char why[1024];
     sh_avro_schema_t *s = sh_avro_schema_parse(schema, strlen(schema), why, sizeof why);
     if (!s) {
-        snprintf(a->errmsg, sizeof a->errmsg, "subject %s: %s", subject, why);
+        sh_err_set(SH_ERR_INVALID, "subject %s: %s", subject, why);
         return -1;
     }
     int id;
     if (sh_registry_client_register(a->registry, subject, s->canonical, &id, why, sizeof why) !=
         0) {
-        snprintf(a->errmsg, sizeof a->errmsg, "%s", why);
+        sh_err_set(SH_ERR_INVALID, "%s", why);
         sh_avro_schema_free(s);
         return -1;
     }
@@ -199,7 +197,7 @@ int sh_ffi_avro_writer(sh_avro_t *a, const char *subject, const char *schema) {
         free(subject_copy);
         free(text_copy);
         sh_avro_schema_free(s);
-        snprintf(a->errmsg, sizeof a->errmsg, "out of memory");
+        sh_err_set(SH_ERR_NOMEM, "avro writer for subject %s: out of memory", subject);
         return -1;
     }
     a->writers = grown;
@@ -213,25 +211,24 @@ int32_t sh_ffi_avro_writer_id(sh_avro_t *a, int writer) {
 
 int sh_ffi_avro_encode(sh_avro_t *a, int writer, const sh_ffi_avro_value_t *values,
                        int32_t count, sh_ffi_slice_t *out) {
-    if (!a || writer < 0 || writer >= a->writer_count || !out) return SH_ERR_INVALID;
+    if (!a || writer < 0 || writer >= a->writer_count || !out)
+        return sh_err_set(SH_ERR_INVALID, "avro encode: no writer %d", writer);
     writer_t *w = &a->writers[writer];
     unsigned char header[5] = {0, (unsigned char)(w->id >> 24), (unsigned char)(w->id >> 16),
                                (unsigned char)(w->id >> 8), (unsigned char)w->id};
     a->out.len = 0;
     if (a->out.cap < 5) {
         char *grown = realloc(a->out.data, 256);
-        if (!grown) return SH_ERR_NOMEM;
+        if (!grown) return sh_err_set(SH_ERR_NOMEM, "avro encode: out of memory");
         a->out.data = grown;
         a->out.cap = 256;
     }
     memcpy(a->out.data, header, 5);
     a->out.len = 5;
     char why[1024];
-    if (sh_avro_encode(w->schema, values, count, &a->out, why, sizeof why) != 0) {
-        snprintf(a->errmsg, sizeof a->errmsg, "cannot encode with the schema of subject %s: %s",
-                 w->subject, why);
-        return SH_ERR_INVALID;
-    }
+    if (sh_avro_encode(w->schema, values, count, &a->out, why, sizeof why) != 0)
+        return sh_err_set(SH_ERR_INVALID, "cannot encode with the schema of subject %s: %s",
+                          w->subject, why);
     out->data = a->out.data;
     out->len = a->out.len;
     return SH_OK;
