@@ -47,8 +47,8 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, char *err, size_t errle
 
 /* Replays the topic's one partition; a topic that does not exist yet is
  * created (or left to auto-creation on a cluster without CreateTopics). */
-static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record,
-                  void *arg, char *err, size_t errlen) {
+static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record, void *arg,
+                  char *err, size_t errlen) {
     int partitions = sh_kafka_admin_partition_count(j->producer, j->topic, 10000);
     if (partitions <= 0) {
         const char *topics[] = {j->topic};
@@ -60,8 +60,7 @@ static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn o
     if (!conf) return -1;
     if (rd_kafka_conf_set(conf, "group.id", "streamhost-registry", err, errlen) !=
             RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) !=
-            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return -1;
@@ -96,8 +95,7 @@ static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn o
             result = -1;
             break;
         }
-        if (m->key)
-            on_record(arg, m->key, m->key_len, m->payload, m->payload ? m->len : 0);
+        if (m->key) on_record(arg, m->key, m->key_len, m->payload, m->payload ? m->len : 0);
         records++;
         rd_kafka_message_destroy(m);
     }
@@ -108,8 +106,7 @@ static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn o
 }
 
 sh_journal_t *sh_journal_open(const char *bootstrap, const char *topic,
-                              sh_journal_record_fn on_record, void *arg, char *err,
-                              size_t errlen) {
+                              sh_journal_record_fn on_record, void *arg, char *err, size_t errlen) {
     sh_journal_t *j = calloc(1, sizeof *j);
     if (!j || !(j->topic = strdup(topic))) {
         free(j);
@@ -144,7 +141,8 @@ int sh_journal_append(sh_journal_t *j, const char *key, const char *value, char 
         snprintf(err, errlen, "%s", rd_kafka_err2str(rc));
         return -1;
     }
-    for (int waited = 0; !j->delivered && waited < 300; waited++) rd_kafka_poll(j->producer, 100);
+    for (int waited = 0; !j->delivered && waited < 300; waited++)
+        rd_kafka_poll(j->producer, 100);
     if (!j->delivered) {
         snprintf(err, errlen, "no delivery report within 30 s");
         return -1;

@@ -70,15 +70,16 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char
 
 /* Takes ownership of json. */
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *json) {
-    char *text = json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
-                      : NULL;
+    char *text =
+        json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
     json_decref(json);
     return send_text(c, status, text);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int error_code, const char *message) {
     unsigned status = (unsigned)error_code;
-    while (status >= 1000) status /= 10;
+    while (status >= 1000)
+        status /= 10;
     return send_json(c, status,
                      json_pack("{s:i, s:s}", "error_code", error_code, "message", message));
 }
@@ -90,9 +91,8 @@ static enum MHD_Result send_status(struct MHD_Connection *c, const sh_schemas_st
 static enum MHD_Result send_version(struct MHD_Connection *c, sh_registry_t *reg,
                                     const sh_schema_version_t *v) {
     return send_json(c, 200,
-                     json_pack("{s:s, s:i, s:i, s:s}", "subject", v->subject, "version",
-                               v->version, "id", v->id, "schema",
-                               sh_schemas_text(reg->schemas, v->id)));
+                     json_pack("{s:s, s:i, s:i, s:s}", "subject", v->subject, "version", v->version,
+                               "id", v->id, "schema", sh_schemas_text(reg->schemas, v->id)));
 }
 
 static bool query_true(struct MHD_Connection *c, const char *name) {
@@ -155,7 +155,8 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, sh_registry_t *re
             numbers[k - 1] = t;
         }
     json_t *list = json_array();
-    for (int i = 0; i < count; i++) json_array_append_new(list, json_integer(numbers[i]));
+    for (int i = 0; i < count; i++)
+        json_array_append_new(list, json_integer(numbers[i]));
     return send_json(c, 200, list);
 }
 
@@ -204,7 +205,8 @@ static enum MHD_Result subject_request(struct MHD_Connection *c, sh_registry_t *
                                       versions, 4096, &st);
             if (n < 0) return send_status(c, &st);
             json_t *list = json_array();
-            for (int i = 0; i < n; i++) json_array_append_new(list, json_integer(versions[i]));
+            for (int i = 0; i < n; i++)
+                json_array_append_new(list, json_integer(versions[i]));
             return send_json(c, 200, list);
         }
         return send_error(c, 405, "HTTP 405 Method Not Allowed");
@@ -308,8 +310,7 @@ static enum MHD_Result compatibility_request(struct MHD_Connection *c, sh_regist
 /* ---- /config ---- */
 
 static enum MHD_Result config_request(struct MHD_Connection *c, sh_registry_t *reg,
-                                      const char *method, const char *subject,
-                                      const body_t *body) {
+                                      const char *method, const char *subject, const body_t *body) {
     sh_schemas_status_t st = {0};
     if (strcmp(method, "GET") == 0) {
         int level = sh_schemas_get_level(reg->schemas, subject);
@@ -332,8 +333,7 @@ static enum MHD_Result config_request(struct MHD_Connection *c, sh_registry_t *r
         if (level < 0) return send_error(c, 42203, "Invalid compatibility level");
         if (sh_schemas_set_level(reg->schemas, subject, level, &st) != 0)
             return send_status(c, &st);
-        return send_json(c, 200,
-                         json_pack("{s:s}", "compatibility", sh_compat_level_name(level)));
+        return send_json(c, 200, json_pack("{s:s}", "compatibility", sh_compat_level_name(level)));
     }
     if (strcmp(method, "DELETE") == 0 && subject) {
         int level = sh_schemas_get_level(reg->schemas, subject);
@@ -369,9 +369,8 @@ static enum MHD_Result route(struct MHD_Connection *c, sh_registry_t *reg, const
         return get ? schema_request(c, reg, path + 13)
                    : send_error(c, 405, "HTTP 405 Method Not Allowed");
     if (strncmp(path, "/compatibility/subjects/", 24) == 0)
-        return strcmp(method, "POST") == 0
-                   ? compatibility_request(c, reg, path + 24, body)
-                   : send_error(c, 405, "HTTP 405 Method Not Allowed");
+        return strcmp(method, "POST") == 0 ? compatibility_request(c, reg, path + 24, body)
+                                           : send_error(c, 405, "HTTP 405 Method Not Allowed");
     if (strcmp(path, "/config") == 0) return config_request(c, reg, method, NULL, body);
     if (strncmp(path, "/config/", 8) == 0 && path[8])
         return config_request(c, reg, method, path + 8, body);
@@ -379,9 +378,8 @@ static enum MHD_Result route(struct MHD_Connection *c, sh_registry_t *reg, const
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     body_t *body = *con_cls;
     if (!body) { /* headers only so far */
@@ -458,8 +456,7 @@ sh_registry_t *sh_registry_start(const char *address, const char *bootstrap, cha
         goto fail;
     reg->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
                                    on_request, reg, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, reg,
-                                   MHD_OPTION_END);
+                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, reg, MHD_OPTION_END);
     if (!reg->daemon) {
         snprintf(err, errlen, "cannot listen on %s (in use?)", address);
         goto fail;

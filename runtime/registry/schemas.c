@@ -44,8 +44,8 @@ struct sh_schemas {
 };
 
 static const char *level_names[SH_COMPAT__COUNT] = {
-    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
-    "FULL_TRANSITIVE"};
+    "NONE", "BACKWARD",       "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL", "FULL_TRANSITIVE"};
 
 const char *sh_compat_level_name(int level) {
     return level >= 0 && level < SH_COMPAT__COUNT ? level_names[level] : "?";
@@ -79,9 +79,12 @@ sh_schemas_t *sh_schemas_new(sh_schemas_persist_fn persist, void *arg) {
 
 void sh_schemas_free(sh_schemas_t *s) {
     if (!s) return;
-    for (int i = 0; i < s->schema_count; i++) sh_avro_schema_free(s->schemas[i].schema);
-    for (int i = 0; i < s->version_count; i++) free(s->versions[i].subject);
-    for (int i = 0; i < s->level_count; i++) free(s->levels[i].subject);
+    for (int i = 0; i < s->schema_count; i++)
+        sh_avro_schema_free(s->schemas[i].schema);
+    for (int i = 0; i < s->version_count; i++)
+        free(s->versions[i].subject);
+    for (int i = 0; i < s->level_count; i++)
+        free(s->levels[i].subject);
     free(s->schemas);
     free(s->versions);
     free(s->levels);
@@ -180,15 +183,19 @@ static void apply_schema(sh_schemas_t *s, const char *subject, int version, json
         s->versions = grown;
         s->version_cap = cap;
     }
-    char *copy = strdup(subject);
-    if (!copy) return;
-    s->versions[s->version_count++] = (sh_schema_version_t){copy, version, id, deleted};
+    sh_schema_version_t *added = &s->versions[s->version_count];
+    if (!(added->subject = strdup(subject))) return;
+    added->version = version;
+    added->id = id;
+    added->deleted = deleted;
+    s->version_count++;
 }
 
 static void apply_config(sh_schemas_t *s, const char *subject, json_t *value) {
-    int level = value ? sh_compat_level_parse(
-                            json_string_value(json_object_get(value, "compatibilityLevel")))
-                      : -1;
+    int level =
+        value
+            ? sh_compat_level_parse(json_string_value(json_object_get(value, "compatibilityLevel")))
+            : -1;
     if (!subject) {
         s->global_level = level >= 0 ? level : SH_COMPAT_BACKWARD;
         return;
@@ -250,14 +257,13 @@ static int write_record(sh_schemas_t *s, json_t *key, json_t *value, sh_schemas_
 }
 
 static int write_version(sh_schemas_t *s, const char *subject, int version, int id,
-                         const char *text, bool deleted, bool tombstone,
-                         sh_schemas_status_t *st) {
+                         const char *text, bool deleted, bool tombstone, sh_schemas_status_t *st) {
     json_t *key = json_pack("{s:s, s:s, s:i, s:i}", "keytype", "SCHEMA", "subject", subject,
                             "version", version, "magic", 1);
-    json_t *value = tombstone ? NULL
-                              : json_pack("{s:s, s:i, s:i, s:s, s:b}", "subject", subject,
-                                          "version", version, "id", id, "schema", text,
-                                          "deleted", deleted);
+    json_t *value = tombstone
+                        ? NULL
+                        : json_pack("{s:s, s:i, s:i, s:s, s:b}", "subject", subject, "version",
+                                    version, "id", id, "schema", text, "deleted", deleted);
     return write_record(s, key, value, st);
 }
 
@@ -275,13 +281,12 @@ static int effective_level(sh_schemas_t *s, const char *subject) {
     return level >= 0 ? level : s->global_level;
 }
 
-int sh_schemas_set_level(sh_schemas_t *s, const char *subject, int level,
-                         sh_schemas_status_t *st) {
-    json_t *key = subject ? json_pack("{s:s, s:s, s:i}", "keytype", "CONFIG", "subject", subject,
-                                      "magic", 0)
-                          : json_pack("{s:s, s:n, s:i}", "keytype", "CONFIG", "subject", "magic", 0);
-    json_t *value = level >= 0 ? json_pack("{s:s}", "compatibilityLevel", sh_compat_level_name(level))
-                               : NULL;
+int sh_schemas_set_level(sh_schemas_t *s, const char *subject, int level, sh_schemas_status_t *st) {
+    json_t *key =
+        subject ? json_pack("{s:s, s:s, s:i}", "keytype", "CONFIG", "subject", subject, "magic", 0)
+                : json_pack("{s:s, s:n, s:i}", "keytype", "CONFIG", "subject", "magic", 0);
+    json_t *value =
+        level >= 0 ? json_pack("{s:s}", "compatibilityLevel", sh_compat_level_name(level)) : NULL;
     return write_record(s, key, value, st);
 }
 
@@ -333,8 +338,8 @@ static bool compatible_with_subject(sh_schemas_t *s, const char *subject,
 
 static sh_avro_schema_t *parse(const char *text, sh_schemas_status_t *st) {
     char err[512];
-    sh_avro_schema_t *schema = text ? sh_avro_schema_parse(text, strlen(text), err, sizeof err)
-                                    : NULL;
+    sh_avro_schema_t *schema =
+        text ? sh_avro_schema_parse(text, strlen(text), err, sizeof err) : NULL;
     if (!schema) set_status(st, 42201, "Invalid schema: %s", text ? err : "no schema given");
     return schema;
 }
@@ -365,8 +370,7 @@ int sh_schemas_register(sh_schemas_t *s, const char *subject, const char *text, 
     for (int i = 0; i < s->schema_count; i++)
         if (s->schemas[i].id >= next_id) next_id = s->schemas[i].id + 1;
     for (int i = 0; i < s->version_count; i++)
-        if (strcmp(s->versions[i].subject, subject) == 0 &&
-            s->versions[i].version >= next_version)
+        if (strcmp(s->versions[i].subject, subject) == 0 && s->versions[i].version >= next_version)
             next_version = s->versions[i].version + 1;
     int new_id = same ? same->id : next_id;
     if (write_version(s, subject, next_version, new_id, schema->canonical, false, false, st) != 0)
@@ -378,8 +382,8 @@ out:
     return rc;
 }
 
-const sh_schema_version_t *sh_schemas_lookup(sh_schemas_t *s, const char *subject,
-                                             const char *text, sh_schemas_status_t *st) {
+const sh_schema_version_t *sh_schemas_lookup(sh_schemas_t *s, const char *subject, const char *text,
+                                             sh_schemas_status_t *st) {
     if (!sh_schemas_subject_exists(s, subject, false)) {
         set_status(st, 40401, "Subject '%s' not found.", subject);
         return NULL;
@@ -416,8 +420,8 @@ const sh_schema_version_t *sh_schemas_version(sh_schemas_t *s, const char *subje
         set_status(st, 40401, "Subject '%s' not found.", subject);
         return NULL;
     }
-    sh_schema_version_t *v = number < 0 ? latest(s, subject, deleted)
-                                        : find_version(s, subject, number);
+    sh_schema_version_t *v =
+        number < 0 ? latest(s, subject, deleted) : find_version(s, subject, number);
     if (!v || (v->deleted && !deleted)) {
         set_status(st, 40402, "Version %s not found.", version);
         return NULL;

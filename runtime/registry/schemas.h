@@ -16,8 +16,14 @@
 #include "serde/avro_schema.h"
 
 typedef enum {
-    SH_COMPAT_NONE, SH_COMPAT_BACKWARD, SH_COMPAT_BACKWARD_TRANSITIVE, SH_COMPAT_FORWARD,
-    SH_COMPAT_FORWARD_TRANSITIVE, SH_COMPAT_FULL, SH_COMPAT_FULL_TRANSITIVE, SH_COMPAT__COUNT
+    SH_COMPAT_NONE,
+    SH_COMPAT_BACKWARD,
+    SH_COMPAT_BACKWARD_TRANSITIVE,
+    SH_COMPAT_FORWARD,
+    SH_COMPAT_FORWARD_TRANSITIVE,
+    SH_COMPAT_FULL,
+    SH_COMPAT_FULL_TRANSITIVE,
+    SH_COMPAT__COUNT
 } sh_compat_level_t;
 
 const char *sh_compat_level_name(int level);
@@ -56,8 +62,8 @@ void sh_schemas_apply(sh_schemas_t *s, const char *key, size_t key_len, const ch
 int sh_schemas_register(sh_schemas_t *s, const char *subject, const char *text, int *id,
                         sh_schemas_status_t *st);
 /* POST /subjects/S: the version of subject holding this schema. */
-const sh_schema_version_t *sh_schemas_lookup(sh_schemas_t *s, const char *subject,
-                                             const char *text, sh_schemas_status_t *st);
+const sh_schema_version_t *sh_schemas_lookup(sh_schemas_t *s, const char *subject, const char *text,
+                                             sh_schemas_status_t *st);
 /* version: a number, "latest" or "-1". deleted: soft-deleted ones count. */
 const sh_schema_version_t *sh_schemas_version(sh_schemas_t *s, const char *subject,
                                               const char *version, bool deleted,
@@ -84,7 +90,6 @@ int sh_schemas_check(sh_schemas_t *s, const char *subject, const char *version, 
 /* Compatibility levels: subject NULL is the global one. get returns -1 when
  * a subject has none of its own. set with level -1 deletes a subject's. */
 int sh_schemas_get_level(sh_schemas_t *s, const char *subject);
-int sh_schemas_set_level(sh_schemas_t *s, const char *subject, int level,
-                         sh_schemas_status_t *st);
+int sh_schemas_set_level(sh_schemas_t *s, const char *subject, int level, sh_schemas_status_t *st);
 
 #endif

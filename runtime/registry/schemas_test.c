@@ -50,8 +50,9 @@ static void test_ids_and_versions(void) {
     CHECK(id == 1);
     CHECK(reg(s, "t-value", R(F_A_INT)) == 1); /* same schema, same id, no new version */
     /* the same schema, keys in another order, is the same schema */
-    CHECK(reg(s, "t-value", "{\"fields\":[{\"type\":\"int\",\"name\":\"a\"}],\"name\":\"R\","
-                            "\"type\":\"record\"}") == 1);
+    CHECK(reg(s, "t-value",
+              "{\"fields\":[{\"type\":\"int\",\"name\":\"a\"}],\"name\":\"R\","
+              "\"type\":\"record\"}") == 1);
     CHECK(reg(s, "u-value", R(F_A_INT)) == 1); /* global ids */
     CHECK(reg(s, "t-value", R(F_A_INT "," F_B_DEFAULT)) == 2);
     sh_schemas_status_t st = {0};
@@ -100,15 +101,15 @@ static void test_levels(void) {
         bool pass;
     } cases[] = {
         {SH_COMPAT_NONE, R(F_A_INT), R(F_A_STRING), true},
-        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_LONG), true},          /* int promotes */
-        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_STRING), false},       /* type changed */
+        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_LONG), true},    /* int promotes */
+        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_STRING), false}, /* type changed */
         {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_INT "," F_B_DEFAULT), true},
-        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_INT "," F_B), false},  /* new field, no default */
-        {SH_COMPAT_FORWARD, R(F_A_INT), R(F_A_INT "," F_B), true},    /* old readers skip b */
-        {SH_COMPAT_FORWARD, R(F_A_INT "," F_B), R(F_A_INT), false},   /* old readers need b */
+        {SH_COMPAT_BACKWARD, R(F_A_INT), R(F_A_INT "," F_B), false}, /* new field, no default */
+        {SH_COMPAT_FORWARD, R(F_A_INT), R(F_A_INT "," F_B), true},   /* old readers skip b */
+        {SH_COMPAT_FORWARD, R(F_A_INT "," F_B), R(F_A_INT), false},  /* old readers need b */
         {SH_COMPAT_FORWARD, R(F_A_LONG), R(F_A_INT), true},
         {SH_COMPAT_FULL, R(F_A_INT), R(F_A_INT "," F_B_DEFAULT), true},
-        {SH_COMPAT_FULL, R(F_A_INT), R(F_A_LONG), false},             /* long cannot become int */
+        {SH_COMPAT_FULL, R(F_A_INT), R(F_A_LONG), false}, /* long cannot become int */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         sh_schemas_t *s = sh_schemas_new(NULL, NULL);
@@ -116,8 +117,8 @@ static void test_levels(void) {
         CHECK(reg(s, "t", cases[i].v1) > 0);
         int got = reg(s, "t", cases[i].v2);
         if (cases[i].pass != (got > 0))
-            fprintf(stderr, "level %s, case %zu: got %d\n", sh_compat_level_name(cases[i].level),
-                    i, got);
+            fprintf(stderr, "level %s, case %zu: got %d\n", sh_compat_level_name(cases[i].level), i,
+                    got);
         CHECK(cases[i].pass ? got > 0 : got == -409);
         sh_schemas_free(s);
     }

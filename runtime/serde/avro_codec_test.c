@@ -50,8 +50,8 @@ static void test_dates_and_decimals(void) {
     }
     unsigned char bytes[64];
     size_t n;
-    CHECK(sh_avro_decimal_parse("-12.34", 6, 2, bytes, &n, 0) == 0 && n == 2 &&
-          bytes[0] == 0xfb && bytes[1] == 0x2e);
+    CHECK(sh_avro_decimal_parse("-12.34", 6, 2, bytes, &n, 0) == 0 && n == 2 && bytes[0] == 0xfb &&
+          bytes[1] == 0x2e);
     CHECK(sh_avro_decimal_format(bytes, n, 2, text, sizeof text) == 6 &&
           strcmp(text, "-12.34") == 0);
     CHECK(sh_avro_decimal_parse("5", 1, 3, bytes, &n, 0) == 0);
@@ -66,12 +66,11 @@ static void test_dates_and_decimals(void) {
 }
 
 static void test_round_trip(void) {
-    const char *schema =
-        "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
-        "{\"name\":\"a\",\"type\":\"long\"},"
-        "{\"name\":\"b\",\"type\":[\"null\",\"string\"],\"default\":null},"
-        "{\"name\":\"c\",\"type\":{\"type\":\"map\",\"values\":\"double\"}},"
-        "{\"name\":\"d\",\"type\":\"int\",\"default\":7}]}";
+    const char *schema = "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+                         "{\"name\":\"a\",\"type\":\"long\"},"
+                         "{\"name\":\"b\",\"type\":[\"null\",\"string\"],\"default\":null},"
+                         "{\"name\":\"c\",\"type\":{\"type\":\"map\",\"values\":\"double\"}},"
+                         "{\"name\":\"d\",\"type\":\"int\",\"default\":7}]}";
     sh_avro_schema_t *s = parse(schema);
     CHECK(s != NULL);
     /* {a = 5, b = "hi", c = {x = 1.5}} as Lua flattens it; d from its default */
@@ -123,26 +122,27 @@ static void test_bad_bodies(void) {
                       "{\"name\":\"a\",\"type\":\"long\"},{\"name\":\"s\",\"type\":\"string\"}]}";
     CHECK(decode(rec, "\x02\x04hi", 4, &tape, err, sizeof err) == 0);
     CHECK(decode(rec, "\x02\x04h", 3, &tape, err, sizeof err) == -1 && strstr(err, "truncated"));
-    CHECK(decode(rec, "\x02\x04hi!", 5, &tape, err, sizeof err) == -1 &&
-          strstr(err, "left over"));
+    CHECK(decode(rec, "\x02\x04hi!", 5, &tape, err, sizeof err) == -1 && strstr(err, "left over"));
     CHECK(decode(rec, "", 0, &tape, err, sizeof err) == -1 && strstr(err, "truncated"));
     CHECK(decode(rec, "\x02\x03hi", 4, &tape, err, sizeof err) == -1); /* negative length */
     CHECK(decode(rec, "\x02\xfe\xff\xff\xff\x0f", 6, &tape, err, sizeof err) == -1);
-    CHECK(decode(rec, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11, &tape, err,
-                 sizeof err) == -1 && strstr(err, "varint"));
+    CHECK(decode(rec, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11, &tape, err, sizeof err) ==
+              -1 &&
+          strstr(err, "varint"));
     CHECK(decode("[\"null\",\"long\"]", "\x04", 1, &tape, err, sizeof err) == -1 &&
           strstr(err, "union"));
     CHECK(decode("[\"null\",\"long\"]", "\x01", 1, &tape, err, sizeof err) == -1);
-    CHECK(decode("\"boolean\"", "\x02", 1, &tape, err, sizeof err) == -1 &&
-          strstr(err, "boolean"));
+    CHECK(decode("\"boolean\"", "\x02", 1, &tape, err, sizeof err) == -1 && strstr(err, "boolean"));
     CHECK(decode("{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}", "\x02", 1, &tape, err,
-                 sizeof err) == -1 && strstr(err, "enum"));
+                 sizeof err) == -1 &&
+          strstr(err, "enum"));
     CHECK(decode("\"int\"", "\x80\x80\x80\x80\x20", 5, &tape, err, sizeof err) == -1 &&
           strstr(err, "32-bit"));
     CHECK(decode("\"double\"", "\0\0\0", 3, &tape, err, sizeof err) == -1);
     /* a huge block count of nulls: bounded, not looped for ever */
     CHECK(decode("{\"type\":\"array\",\"items\":\"null\"}", "\xfe\xff\xff\xff\xff\xff\xff\xff\x7f",
-                 9, &tape, err, sizeof err) == -1 && strstr(err, "out of range"));
+                 9, &tape, err, sizeof err) == -1 &&
+          strstr(err, "out of range"));
     /* a recursive schema and bytes that nest it 1000 deep: refused at 100 */
     const char *list = "{\"type\":\"record\",\"name\":\"L\",\"fields\":["
                        "{\"name\":\"next\",\"type\":[\"null\",\"L\"]}]}";

@@ -57,12 +57,18 @@ static bool refuse(check_t *c, const char *fmt, const char *a, const char *b) {
 static bool promotable(sh_avro_kind_t r, sh_avro_kind_t w) {
     if (r == w) return true;
     switch (w) {
-    case SH_AVRO_INT: return r == SH_AVRO_LONG || r == SH_AVRO_FLOAT || r == SH_AVRO_DOUBLE;
-    case SH_AVRO_LONG: return r == SH_AVRO_FLOAT || r == SH_AVRO_DOUBLE;
-    case SH_AVRO_FLOAT: return r == SH_AVRO_DOUBLE;
-    case SH_AVRO_STRING: return r == SH_AVRO_BYTES;
-    case SH_AVRO_BYTES: return r == SH_AVRO_STRING;
-    default: return false;
+    case SH_AVRO_INT:
+        return r == SH_AVRO_LONG || r == SH_AVRO_FLOAT || r == SH_AVRO_DOUBLE;
+    case SH_AVRO_LONG:
+        return r == SH_AVRO_FLOAT || r == SH_AVRO_DOUBLE;
+    case SH_AVRO_FLOAT:
+        return r == SH_AVRO_DOUBLE;
+    case SH_AVRO_STRING:
+        return r == SH_AVRO_BYTES;
+    case SH_AVRO_BYTES:
+        return r == SH_AVRO_STRING;
+    default:
+        return false;
     }
 }
 
@@ -91,8 +97,9 @@ static bool check_record(check_t *c, int r, int w) {
         const sh_avro_field_t *wf = writer_field(wt, rf);
         if (!wf) {
             if (!rf->default_value)
-                ok = refuse(c, "reader field '%s' is missing from the writer's record %s and has "
-                               "no default",
+                ok = refuse(c,
+                            "reader field '%s' is missing from the writer's record %s and has "
+                            "no default",
                             rf->name, wt->name);
         } else {
             ok = check(c, rf->type, wf->type);
@@ -128,7 +135,8 @@ static bool check(check_t *c, int r, int w) {
                       sh_avro_kind_name(rt->kind), sh_avro_kind_name(wt->kind));
     switch (rt->kind) {
     case SH_AVRO_RECORD:
-        if (!names_match(rt, wt)) return refuse(c, "record names differ: %s, %s", rt->name, wt->name);
+        if (!names_match(rt, wt))
+            return refuse(c, "record names differ: %s, %s", rt->name, wt->name);
         return check_record(c, r, w);
     case SH_AVRO_ENUM:
         if (!names_match(rt, wt)) return refuse(c, "enum names differ: %s, %s", rt->name, wt->name);
@@ -143,7 +151,8 @@ static bool check(check_t *c, int r, int w) {
         }
         return true;
     case SH_AVRO_FIXED:
-        if (!names_match(rt, wt)) return refuse(c, "fixed names differ: %s, %s", rt->name, wt->name);
+        if (!names_match(rt, wt))
+            return refuse(c, "fixed names differ: %s, %s", rt->name, wt->name);
         if (rt->size != wt->size) return refuse(c, "fixed %s changed size%s", rt->name, "");
         return true;
     case SH_AVRO_ARRAY:

@@ -58,8 +58,10 @@ int main(void) {
                 "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"old\","
                 "\"type\":\"int\"}]}"));
     /* arrays and maps look inside */
-    CHECK(reads("{\"type\":\"array\",\"items\":\"long\"}", "{\"type\":\"array\",\"items\":\"int\"}"));
-    CHECK(!reads("{\"type\":\"map\",\"values\":\"int\"}", "{\"type\":\"map\",\"values\":\"long\"}"));
+    CHECK(
+        reads("{\"type\":\"array\",\"items\":\"long\"}", "{\"type\":\"array\",\"items\":\"int\"}"));
+    CHECK(
+        !reads("{\"type\":\"map\",\"values\":\"int\"}", "{\"type\":\"map\",\"values\":\"long\"}"));
     /* recursion ends */
     const char *list = "{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"v\","
                        "\"type\":\"int\"},{\"name\":\"next\",\"type\":[\"null\",\"L\"]}]}";

@@ -85,7 +85,8 @@ static int push_text(reader_t *r, int name, const char *text, size_t n) {
     sh_avro_tape_t *t = r->tape;
     if (t->text_len + n > t->text_cap) {
         size_t cap = t->text_cap ? t->text_cap * 2 : 256;
-        while (cap < t->text_len + n) cap *= 2;
+        while (cap < t->text_len + n)
+            cap *= 2;
         char *grown = realloc(t->text, cap);
         if (!grown) return fail(r, "out of memory%s", "");
         t->text = grown;
@@ -102,7 +103,8 @@ static int push_text(reader_t *r, int name, const char *text, size_t n) {
 }
 
 static int read_span(reader_t *r, size_t n, const unsigned char **out) {
-    if ((size_t)(r->end - r->p) < n) return fail(r, "truncated: the body ends inside %s", "a string or bytes");
+    if ((size_t)(r->end - r->p) < n)
+        return fail(r, "truncated: the body ends inside %s", "a string or bytes");
     *out = r->p;
     r->p += n;
     return 0;
@@ -197,7 +199,8 @@ static int decode(reader_t *r, int type, int name) {
         if (t->logical == SH_AVRO_LT_DATE) {
             char text[32];
             int len = sh_avro_date_format(n, text, sizeof text);
-            rc = len < 0 ? fail(r, "a date out of range%s", "") : push_text(r, name, text, (size_t)len);
+            rc = len < 0 ? fail(r, "a date out of range%s", "")
+                         : push_text(r, name, text, (size_t)len);
             break;
         }
         if (!(v = push(r, SH_AVRO_V_INTEGER, name))) return -1;
@@ -207,8 +210,8 @@ static int decode(reader_t *r, int type, int name) {
     case SH_AVRO_FLOAT: {
         const unsigned char *b;
         if (read_span(r, 4, &b) != 0) return -1;
-        uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                        (uint32_t)b[3] << 24;
+        uint32_t bits =
+            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
         float f;
         memcpy(&f, &bits, 4);
         if (!(v = push(r, SH_AVRO_V_NUMBER, name))) return -1;
@@ -219,7 +222,8 @@ static int decode(reader_t *r, int type, int name) {
         const unsigned char *b;
         if (read_span(r, 8, &b) != 0) return -1;
         uint64_t bits = 0;
-        for (int i = 7; i >= 0; i--) bits = bits << 8 | b[i];
+        for (int i = 7; i >= 0; i--)
+            bits = bits << 8 | b[i];
         double d;
         memcpy(&d, &bits, 8);
         if (!(v = push(r, SH_AVRO_V_NUMBER, name))) return -1;
@@ -272,12 +276,20 @@ int sh_avro_decode(const sh_avro_schema_t *schema, const char *data, size_t len,
                    sh_avro_tape_t *tape, char *err, size_t errlen) {
     tape->count = 0;
     tape->text_len = 0;
-    reader_t r = {schema, (const unsigned char *)data, (const unsigned char *)data + len,
-                  MAX_VALUES(len), tape, err, errlen, 0};
+    reader_t r = {schema,
+                  (const unsigned char *)data,
+                  (const unsigned char *)data + len,
+                  MAX_VALUES(len),
+                  tape,
+                  err,
+                  errlen,
+                  0};
     if (decode(&r, schema->root, -1) != 0) return -1;
     if (r.p != r.end) {
-        snprintf(err, errlen, "%zu bytes left over after the value: the body is longer than "
-                 "its schema allows", (size_t)(r.end - r.p));
+        snprintf(err, errlen,
+                 "%zu bytes left over after the value: the body is longer than "
+                 "its schema allows",
+                 (size_t)(r.end - r.p));
         return -1;
     }
     for (int i = 0; i < tape->count; i++) {

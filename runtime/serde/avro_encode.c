@@ -35,17 +35,18 @@ typedef struct {
     int depth;
 } writer_t;
 
-static const char *value_kind_names[] = {"null", "boolean", "integer", "number",
-                                         "string", "record", "list", "table"};
+static const char *value_kind_names[] = {"null",   "boolean", "integer", "number",
+                                         "string", "record",  "list",    "table"};
 
 static int fail(writer_t *w, const char *fmt, const char *a, const char *b) {
     char detail[512], path[512] = "";
     size_t n = 0;
     for (int i = 1; i <= w->depth && n < sizeof path; i++) {
         if (!w->trail[i].name && w->trail[i].index <= 0) continue;
-        int wrote = w->trail[i].name
-                        ? snprintf(path + n, sizeof path - n, "%s%s", n ? "." : "", w->trail[i].name)
-                        : snprintf(path + n, sizeof path - n, "[%lld]", (long long)w->trail[i].index);
+        int wrote =
+            w->trail[i].name
+                ? snprintf(path + n, sizeof path - n, "%s%s", n ? "." : "", w->trail[i].name)
+                : snprintf(path + n, sizeof path - n, "[%lld]", (long long)w->trail[i].index);
         if (wrote > 0) n += (size_t)wrote;
     }
     snprintf(detail, sizeof detail, fmt, a, b);
@@ -60,7 +61,8 @@ static int put(writer_t *w, const void *data, size_t n) {
     sh_avro_out_t *o = w->out;
     if (o->len + n > o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 256;
-        while (cap < o->len + n) cap *= 2;
+        while (cap < o->len + n)
+            cap *= 2;
         char *grown = realloc(o->data, cap);
         if (!grown) return fail(w, "out of memory%s%s", "", "");
         o->data = grown;
@@ -95,7 +97,8 @@ static int skip(writer_t *w, int i) {
     if (v->kind == SH_AVRO_V_ARRAY || v->kind == SH_AVRO_V_RECORD || v->kind == SH_AVRO_V_MAP) {
         int64_t children = v->kind == SH_AVRO_V_MAP ? v->integer * 2 : v->integer;
         if (children < 0 || children > w->count) return -1;
-        for (int64_t c = 0; c < children && next >= 0; c++) next = skip(w, next);
+        for (int64_t c = 0; c < children && next >= 0; c++)
+            next = skip(w, next);
     }
     return next;
 }
@@ -126,8 +129,9 @@ static int encode_decimal(writer_t *w, const sh_avro_type_t *t, const sh_ffi_avr
     const char *digits = v->data;
     size_t len = v->len;
     if (v->kind == SH_AVRO_V_NUMBER || v->kind == SH_AVRO_V_INTEGER) {
-        int n = v->kind == SH_AVRO_V_INTEGER ? snprintf(text, sizeof text, "%lld", (long long)v->integer)
-                                             : snprintf(text, sizeof text, "%.*f", t->scale, v->number);
+        int n = v->kind == SH_AVRO_V_INTEGER
+                    ? snprintf(text, sizeof text, "%lld", (long long)v->integer)
+                    : snprintf(text, sizeof text, "%.*f", t->scale, v->number);
         digits = text;
         len = (size_t)n;
     } else if (v->kind != SH_AVRO_V_STRING) {
@@ -190,8 +194,9 @@ static int encode_record(writer_t *w, const sh_avro_type_t *t, int i) {
             else if (ft->kind == SH_AVRO_NULL)
                 frc = 0;
             else
-                frc = fail(w, found >= 0 ? "null, which its type %s does not take%s"
-                                         : "missing, and the schema gives it no default (%s)%s",
+                frc = fail(w,
+                           found >= 0 ? "null, which its type %s does not take%s"
+                                      : "missing, and the schema gives it no default (%s)%s",
                            ft->name ? ft->name : sh_avro_kind_name(ft->kind), "");
         }
         if (frc != 0) goto out;
@@ -229,7 +234,8 @@ static int encode_blocks(writer_t *w, const sh_avro_type_t *t, int i) {
             if (pos < 0 || pos >= w->count) return fail(w, "a short value array%s%s", "", "");
             if (t->kind == SH_AVRO_MAP) {
                 const sh_ffi_avro_value_t *key = &w->values[pos];
-                if (key->kind != SH_AVRO_V_STRING) return fail(w, "map keys must be strings%s%s", "", "");
+                if (key->kind != SH_AVRO_V_STRING)
+                    return fail(w, "map keys must be strings%s%s", "", "");
                 if (put_bytes(w, key->data, key->len) != 0) return -1;
                 pos++;
             }
@@ -246,8 +252,10 @@ static int encode_blocks(writer_t *w, const sh_avro_type_t *t, int i) {
  * on null for every value. */
 static bool may_take(const sh_avro_type_t *t, const sh_ffi_avro_value_t *v) {
     switch (v->kind) {
-    case SH_AVRO_V_NULL: return t->kind == SH_AVRO_NULL;
-    case SH_AVRO_V_BOOLEAN: return t->kind == SH_AVRO_BOOLEAN;
+    case SH_AVRO_V_NULL:
+        return t->kind == SH_AVRO_NULL;
+    case SH_AVRO_V_BOOLEAN:
+        return t->kind == SH_AVRO_BOOLEAN;
     case SH_AVRO_V_INTEGER:
     case SH_AVRO_V_NUMBER:
         return t->kind == SH_AVRO_INT || t->kind == SH_AVRO_LONG || t->kind == SH_AVRO_FLOAT ||
@@ -255,11 +263,13 @@ static bool may_take(const sh_avro_type_t *t, const sh_ffi_avro_value_t *v) {
     case SH_AVRO_V_STRING:
         return t->kind == SH_AVRO_STRING || t->kind == SH_AVRO_BYTES || t->kind == SH_AVRO_ENUM ||
                t->kind == SH_AVRO_FIXED || t->logical == SH_AVRO_LT_DATE;
-    case SH_AVRO_V_MAP: return t->kind == SH_AVRO_RECORD || t->kind == SH_AVRO_MAP;
+    case SH_AVRO_V_MAP:
+        return t->kind == SH_AVRO_RECORD || t->kind == SH_AVRO_MAP;
     case SH_AVRO_V_ARRAY:
         return t->kind == SH_AVRO_ARRAY ||
                (v->integer == 0 && (t->kind == SH_AVRO_RECORD || t->kind == SH_AVRO_MAP));
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -302,13 +312,11 @@ static int encode(writer_t *w, int type, int i) {
     case SH_AVRO_INT:
     case SH_AVRO_LONG:
         if (t->logical == SH_AVRO_LT_DATE && v->kind == SH_AVRO_V_STRING) {
-            if (sh_avro_date_parse(v->data, v->len, &n) != 0)
-            {
+            if (sh_avro_date_parse(v->data, v->len, &n) != 0) {
                 char shown[48];
                 snprintf(shown, sizeof shown, "%.*s", (int)(v->len < 40 ? v->len : 40), v->data);
                 rc = fail(w, "'%s' is not a date (YYYY-MM-DD)%s", shown, "");
-            }
-            else
+            } else
                 rc = put_long(w, n);
         } else if (!as_integer(v, &n)) {
             rc = v->kind == SH_AVRO_V_NUMBER ? fail(w, "%s is not an integer%s", "the number", "")
@@ -329,13 +337,15 @@ static int encode(writer_t *w, int type, int i) {
             unsigned char b[4];
             uint32_t bits;
             memcpy(&bits, &f, 4);
-            for (int k = 0; k < 4; k++) b[k] = (unsigned char)(bits >> (8 * k));
+            for (int k = 0; k < 4; k++)
+                b[k] = (unsigned char)(bits >> (8 * k));
             rc = put(w, b, 4);
         } else {
             unsigned char b[8];
             uint64_t bits;
             memcpy(&bits, &d, 8);
-            for (int k = 0; k < 8; k++) b[k] = (unsigned char)(bits >> (8 * k));
+            for (int k = 0; k < 8; k++)
+                b[k] = (unsigned char)(bits >> (8 * k));
             rc = put(w, b, 8);
         }
         break;
@@ -374,8 +384,8 @@ static int encode(writer_t *w, int type, int i) {
     case SH_AVRO_MAP:
     case SH_AVRO_ARRAY: {
         int want = t->kind == SH_AVRO_MAP ? SH_AVRO_V_MAP : SH_AVRO_V_ARRAY;
-        if (v->kind == want || ((v->kind == SH_AVRO_V_MAP || v->kind == SH_AVRO_V_ARRAY) &&
-                                v->integer == 0))
+        if (v->kind == want ||
+            ((v->kind == SH_AVRO_V_MAP || v->kind == SH_AVRO_V_ARRAY) && v->integer == 0))
             rc = v->kind == want ? encode_blocks(w, t, i) : put_long(w, 0);
         else
             rc = mismatch(w, t, v);
@@ -394,10 +404,13 @@ static int encode(writer_t *w, int type, int i) {
 static int encode_default(writer_t *w, int type, json_t *j) {
     const sh_avro_type_t *t = &w->schema->types[type];
     switch (t->kind) {
-    case SH_AVRO_NULL: return json_is_null(j) ? 0 : fail(w, "a bad default%s%s", "", "");
-    case SH_AVRO_BOOLEAN: return put(w, json_is_true(j) ? "\1" : "\0", 1);
+    case SH_AVRO_NULL:
+        return json_is_null(j) ? 0 : fail(w, "a bad default%s%s", "", "");
+    case SH_AVRO_BOOLEAN:
+        return put(w, json_is_true(j) ? "\1" : "\0", 1);
     case SH_AVRO_INT:
-    case SH_AVRO_LONG: return put_long(w, (int64_t)json_number_value(j));
+    case SH_AVRO_LONG:
+        return put_long(w, (int64_t)json_number_value(j));
     case SH_AVRO_FLOAT:
     case SH_AVRO_DOUBLE: {
         sh_ffi_avro_value_t v = {.kind = SH_AVRO_V_NUMBER, .number = json_number_value(j)};
@@ -470,7 +483,11 @@ static int encode_default(writer_t *w, int type, json_t *j) {
 
 int sh_avro_encode(const sh_avro_schema_t *schema, const sh_ffi_avro_value_t *values, int count,
                    sh_avro_out_t *out, char *err, size_t errlen) {
-    writer_t w = {.schema = schema, .values = values, .count = count, .out = out, .err = err,
+    writer_t w = {.schema = schema,
+                  .values = values,
+                  .count = count,
+                  .out = out,
+                  .err = err,
                   .errlen = errlen};
     if (count <= 0) return fail(&w, "no value to encode%s%s", "", "");
     if (encode(&w, schema->root, 0) != 0) return -1;

@@ -24,8 +24,9 @@ int sh_avro_date_format(int64_t days, char *out, size_t cap) {
     int64_t d = doy - (153 * mp + 2) / 5 + 1;
     int64_t m = mp < 10 ? mp + 3 : mp - 9;
     if (m <= 2) y++;
-    int n = snprintf(out, cap, y >= 0 && y <= 9999 ? "%04" PRId64 "-%02" PRId64 "-%02" PRId64
-                                                   : "%" PRId64 "-%02" PRId64 "-%02" PRId64,
+    int n = snprintf(out, cap,
+                     y >= 0 && y <= 9999 ? "%04" PRId64 "-%02" PRId64 "-%02" PRId64
+                                         : "%" PRId64 "-%02" PRId64 "-%02" PRId64,
                      y, m, d);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
@@ -49,21 +50,22 @@ int sh_avro_date_parse(const char *text, size_t len, int64_t *days) {
     return 0;
 }
 
-int sh_avro_decimal_format(const unsigned char *bytes, size_t n, int scale, char *out,
-                           size_t cap) {
+int sh_avro_decimal_format(const unsigned char *bytes, size_t n, int scale, char *out, size_t cap) {
     if (n > SH_AVRO_DECIMAL_MAX_BYTES) return -1;
     unsigned char mag[SH_AVRO_DECIMAL_MAX_BYTES];
     bool negative = n > 0 && (bytes[0] & 0x80);
     memcpy(mag, bytes, n);
     if (negative) { /* two's complement: invert and add one */
-        for (size_t i = 0; i < n; i++) mag[i] = (unsigned char)~mag[i];
+        for (size_t i = 0; i < n; i++)
+            mag[i] = (unsigned char)~mag[i];
         for (size_t i = n; i-- > 0;)
             if (++mag[i] != 0) break;
     }
     char digits[SH_AVRO_DECIMAL_MAX_BYTES * 3 + 2];
     int count = 0;
     size_t start = 0;
-    while (start < n && mag[start] == 0) start++;
+    while (start < n && mag[start] == 0)
+        start++;
     while (start < n) { /* divide mag by 10 */
         unsigned rem = 0;
         for (size_t i = start; i < n; i++) {
@@ -72,9 +74,11 @@ int sh_avro_decimal_format(const unsigned char *bytes, size_t n, int scale, char
             rem = cur % 10;
         }
         digits[count++] = (char)('0' + rem);
-        while (start < n && mag[start] == 0) start++;
+        while (start < n && mag[start] == 0)
+            start++;
     }
-    while (count <= scale) digits[count++] = '0';
+    while (count <= scale)
+        digits[count++] = '0';
     size_t pos = 0;
     if (negative) {
         if (pos + 1 >= cap) return -1;
@@ -127,7 +131,8 @@ int sh_avro_decimal_parse(const char *text, size_t len, int scale, unsigned char
         if (carry) return -1;
     }
     if (negative) {
-        for (size_t k = 0; k < SH_AVRO_DECIMAL_MAX_BYTES; k++) mag[k] = (unsigned char)~mag[k];
+        for (size_t k = 0; k < SH_AVRO_DECIMAL_MAX_BYTES; k++)
+            mag[k] = (unsigned char)~mag[k];
         for (size_t k = SH_AVRO_DECIMAL_MAX_BYTES; k-- > 0;)
             if (++mag[k] != 0) break;
     }

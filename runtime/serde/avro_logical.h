@@ -12,8 +12,7 @@
 
 /* Two's complement big-endian unscaled bytes as digits with scale decimals.
  * Length written (without the NUL), or -1. */
-int sh_avro_decimal_format(const unsigned char *bytes, size_t n, int scale, char *out,
-                           size_t cap);
+int sh_avro_decimal_format(const unsigned char *bytes, size_t n, int scale, char *out, size_t cap);
 /* Digits ("-12.5") as unscaled two's complement bytes: the shortest form,
  * or sign-extended to fixed_size when it is not 0. -1 when text is not a
  * number, has more decimals than scale, or does not fit. */

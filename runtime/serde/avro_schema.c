@@ -22,9 +22,9 @@ typedef struct {
     size_t errlen;
 } compiler_t;
 
-static const char *kind_names[] = {"null",  "boolean", "int",   "long",  "float",
-                                   "double", "bytes",  "string", "record", "enum",
-                                   "array", "map",     "union", "fixed"};
+static const char *kind_names[] = {"null",   "boolean", "int",    "long",   "float",
+                                   "double", "bytes",   "string", "record", "enum",
+                                   "array",  "map",     "union",  "fixed"};
 
 const char *sh_avro_kind_name(sh_avro_kind_t kind) { return kind_names[kind]; }
 
@@ -265,7 +265,8 @@ void sh_avro_schema_free(sh_avro_schema_t *s) {
         free(t->symbols);
         free(t->branches);
         if (t->fields)
-            for (int f = 0; f < t->count; f++) free(t->fields[f].aliases);
+            for (int f = 0; f < t->count; f++)
+                free(t->fields[f].aliases);
         free(t->fields);
     }
     free(s->types);

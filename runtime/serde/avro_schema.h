@@ -14,15 +14,33 @@
 #include <jansson.h>
 
 typedef enum {
-    SH_AVRO_NULL, SH_AVRO_BOOLEAN, SH_AVRO_INT, SH_AVRO_LONG, SH_AVRO_FLOAT, SH_AVRO_DOUBLE,
-    SH_AVRO_BYTES, SH_AVRO_STRING, SH_AVRO_RECORD, SH_AVRO_ENUM, SH_AVRO_ARRAY, SH_AVRO_MAP,
-    SH_AVRO_UNION, SH_AVRO_FIXED
+    SH_AVRO_NULL,
+    SH_AVRO_BOOLEAN,
+    SH_AVRO_INT,
+    SH_AVRO_LONG,
+    SH_AVRO_FLOAT,
+    SH_AVRO_DOUBLE,
+    SH_AVRO_BYTES,
+    SH_AVRO_STRING,
+    SH_AVRO_RECORD,
+    SH_AVRO_ENUM,
+    SH_AVRO_ARRAY,
+    SH_AVRO_MAP,
+    SH_AVRO_UNION,
+    SH_AVRO_FIXED
 } sh_avro_kind_t;
 
 typedef enum {
-    SH_AVRO_LT_NONE, SH_AVRO_LT_DECIMAL, SH_AVRO_LT_DATE, SH_AVRO_LT_TIME_MILLIS,
-    SH_AVRO_LT_TIME_MICROS, SH_AVRO_LT_TIMESTAMP_MILLIS, SH_AVRO_LT_TIMESTAMP_MICROS,
-    SH_AVRO_LT_LOCAL_TIMESTAMP_MILLIS, SH_AVRO_LT_LOCAL_TIMESTAMP_MICROS, SH_AVRO_LT_UUID
+    SH_AVRO_LT_NONE,
+    SH_AVRO_LT_DECIMAL,
+    SH_AVRO_LT_DATE,
+    SH_AVRO_LT_TIME_MILLIS,
+    SH_AVRO_LT_TIME_MICROS,
+    SH_AVRO_LT_TIMESTAMP_MILLIS,
+    SH_AVRO_LT_TIMESTAMP_MICROS,
+    SH_AVRO_LT_LOCAL_TIMESTAMP_MILLIS,
+    SH_AVRO_LT_LOCAL_TIMESTAMP_MICROS,
+    SH_AVRO_LT_UUID
 } sh_avro_logical_t;
 
 typedef struct sh_avro_field {
@@ -41,13 +59,13 @@ typedef struct sh_avro_type {
     char *name;           /* full name of a record, enum or fixed */
     const char **aliases;
     int alias_count;
-    int count;              /* fields, symbols or branches */
+    int count;               /* fields, symbols or branches */
     sh_avro_field_t *fields; /* record */
     const char **symbols;    /* enum */
     const char *enum_default;
-    int *branches;           /* union */
-    int64_t size;            /* fixed */
-    int items;               /* array items, map values */
+    int *branches; /* union */
+    int64_t size;  /* fixed */
+    int items;     /* array items, map values */
 } sh_avro_type_t;
 
 typedef struct sh_avro_schema {

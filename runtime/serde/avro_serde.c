@@ -64,13 +64,15 @@ sh_avro_t *sh_ffi_avro_new(const char *registry_url) {
 
 void sh_ffi_avro_destroy(sh_avro_t *a) {
     if (!a) return;
-    for (int i = 0; i < a->reader_count; i++) sh_avro_schema_free(a->readers[i].schema);
+    for (int i = 0; i < a->reader_count; i++)
+        sh_avro_schema_free(a->readers[i].schema);
     for (int i = 0; i < a->writer_count; i++) {
         sh_avro_schema_free(a->writers[i].schema);
         free(a->writers[i].subject);
         free(a->writers[i].text);
     }
-    for (int i = 0; i < a->name_count; i++) free(a->names[i]);
+    for (int i = 0; i < a->name_count; i++)
+        free(a->names[i]);
     free(a->readers);
     free(a->writers);
     free(a->names);
@@ -209,8 +211,8 @@ int32_t sh_ffi_avro_writer_id(sh_avro_t *a, int writer) {
     return a && writer >= 0 && writer < a->writer_count ? a->writers[writer].id : -1;
 }
 
-int sh_ffi_avro_encode(sh_avro_t *a, int writer, const sh_ffi_avro_value_t *values,
-                       int32_t count, sh_ffi_slice_t *out) {
+int sh_ffi_avro_encode(sh_avro_t *a, int writer, const sh_ffi_avro_value_t *values, int32_t count,
+                       sh_ffi_slice_t *out) {
     if (!a || writer < 0 || writer >= a->writer_count || !out)
         return sh_err_set(SH_ERR_INVALID, "avro encode: no writer %d", writer);
     writer_t *w = &a->writers[writer];

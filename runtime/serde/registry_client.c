@@ -51,7 +51,8 @@ sh_registry_client_t *sh_registry_client_new(const char *url) {
         return NULL;
     }
     size_t n = strlen(c->url);
-    while (n > 0 && c->url[n - 1] == '/') c->url[--n] = 0;
+    while (n > 0 && c->url[n - 1] == '/')
+        c->url[--n] = 0;
     return c;
 }
 
@@ -77,7 +78,8 @@ static json_t *request(sh_registry_client_t *c, const char *path, const char *po
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     struct curl_slist *headers = NULL;
     if (post_body) {
-        headers = curl_slist_append(headers, "Content-Type: application/vnd.schemaregistry.v1+json");
+        headers =
+            curl_slist_append(headers, "Content-Type: application/vnd.schemaregistry.v1+json");
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, post_body);
     }
@@ -96,8 +98,7 @@ static json_t *request(sh_registry_client_t *c, const char *path, const char *po
     return json;
 }
 
-static void registry_error(json_t *json, long status, const char *what, char *err,
-                           size_t errlen) {
+static void registry_error(json_t *json, long status, const char *what, char *err, size_t errlen) {
     const char *message = json_string_value(json_object_get(json, "message"));
     snprintf(err, errlen, "%s: %ld %s", what, status, message ? message : "(no message)");
 }
@@ -124,8 +125,8 @@ char *sh_registry_client_schema(sh_registry_client_t *c, int id, int *missing, c
     return out;
 }
 
-int sh_registry_client_register(sh_registry_client_t *c, const char *subject,
-                                const char *schema, int *id, char *err, size_t errlen) {
+int sh_registry_client_register(sh_registry_client_t *c, const char *subject, const char *schema,
+                                int *id, char *err, size_t errlen) {
     char *escaped = curl_easy_escape(c->curl, subject, 0);
     if (!escaped) {
         snprintf(err, errlen, "out of memory");

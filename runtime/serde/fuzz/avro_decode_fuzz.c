@@ -13,11 +13,18 @@
 #include "serde/avro_codec.h"
 
 static const char *schemas[] = {
-    "\"null\"", "\"boolean\"", "\"int\"", "\"long\"", "\"float\"", "\"double\"", "\"bytes\"",
+    "\"null\"",
+    "\"boolean\"",
+    "\"int\"",
+    "\"long\"",
+    "\"float\"",
+    "\"double\"",
+    "\"bytes\"",
     "\"string\"",
     "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"},"
     "{\"name\":\"s\",\"type\":[\"null\",\"string\",\"double\"]},"
-    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":{\"type\":\"array\",\"items\":\"int\"}}},"
+    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":{\"type\":\"array\",\"items\":\"int\"}}}"
+    ","
     "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}},"
     "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":3}}]}",
     "{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"v\",\"type\":\"int\"},"
@@ -41,13 +48,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     char err[512];
     if (data[0] == 0xff) { /* the schema compiler */
-        sh_avro_schema_t *s = sh_avro_schema_parse((const char *)data + 1, size - 1, err, sizeof err);
+        sh_avro_schema_t *s =
+            sh_avro_schema_parse((const char *)data + 1, size - 1, err, sizeof err);
         sh_avro_schema_free(s);
         return 0;
     }
     size_t which = data[0] % SCHEMA_COUNT;
     if (!compiled[which]) {
-        compiled[which] = sh_avro_schema_parse(schemas[which], strlen(schemas[which]), err, sizeof err);
+        compiled[which] =
+            sh_avro_schema_parse(schemas[which], strlen(schemas[which]), err, sizeof err);
         if (!compiled[which]) abort();
     }
     /* a copy of exactly the body, so ASan sees a read past its end */
