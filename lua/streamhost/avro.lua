@@ -17,7 +17,9 @@
 -- Writer schemas: `avro = { schema = <JSON text or Lua table> }` on to(),
 -- else one derived from the records (as ksqlDB derives a stream's columns:
 -- a record of optional fields), widened as new fields and types appear, so
--- successive versions stay BACKWARD compatible. Subjects follow
+-- successive versions stay BACKWARD compatible; fields taken from an Avro
+-- input keep their types there (int, decimal, timestamp-millis...).
+-- Subjects follow
 -- TopicNameStrategy (<topic>-key, <topic>-value), or RecordNameStrategy
 -- (the record's full name) with `avro = { subject_name_strategy =
 -- "RecordNameStrategy" }`. A schema is registered once per VM.
@@ -71,7 +73,13 @@ end
 local values_out = ffi.new("const sh_ffi_avro_value_t *[1]")
 local count_out = ffi.new("int32_t[1]")
 
-local function decoder(h)
+-- The input value being processed: its handle and writer schema id, so a
+-- schema derived for an output keeps the Avro types of the fields it took
+-- from the input (a decimal stays a decimal, an int an int).
+local input_handle, input_id
+local u8_ptr = ffi.typeof("const uint8_t *")
+
+local function decoder(h, track)
   local avro, names = h.avro, h.names
   local vals, pos
   local function name_of(id)
@@ -152,6 +160,10 @@ local function decoder(h)
   return function(ptr, len)
     local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
     if rc ~= 0 then error(errmsg(), 0) end
+    if track then
+      local b = ffi.cast(u8_ptr, ptr)
+      input_handle, input_id = h, ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
+    end
     vals, pos = values_out[0], 0
     return build()
   end
@@ -331,18 +343,84 @@ local function merge(old, new)
   return old
 end
 
-local function schema_json(s, name, names)
+-- ---- types kept from an Avro input ----
+
+local PRIMITIVE = { boolean = true, int = true, long = true, float = true, double = true,
+                    bytes = true, string = true }
+
+-- A field type worth keeping: a primitive, possibly with a logical type,
+-- possibly in a union with null (named types are left to derivation: their
+-- definitions may live elsewhere in the input's schema).
+local function simple_type(t)
+  if type(t) == "string" then return PRIMITIVE[t] and t or nil end
+  if type(t) ~= "table" then return nil end
+  if t[1] ~= nil then
+    if #t == 2 and t[1] == "null" then return simple_type(t[2]) end
+    if #t == 2 and t[2] == "null" then return simple_type(t[1]) end
+    return nil
+  end
+  return PRIMITIVE[t.type] and t or nil
+end
+
+local hint_cache = setmetatable({}, { __mode = "k" })
+
+-- The input's top-level fields as { name = type } (cached per schema id).
+local function input_hints()
+  if not input_handle then return nil end
+  local per_handle = hint_cache[input_handle]
+  if not per_handle then
+    per_handle = {}
+    hint_cache[input_handle] = per_handle
+  end
+  local hints = per_handle[input_id]
+  if hints == nil then
+    hints = false
+    local text = C.sh_ffi_avro_schema_text(input_handle.avro, input_id)
+    local ok, schema = pcall(cjson.decode, text ~= nil and ffi_string(text) or "null")
+    if ok and type(schema) == "table" and schema.type == "record" then
+      hints = {}
+      for _, f in ipairs(schema.fields or {}) do hints[f.name] = simple_type(f.type) end
+    end
+    per_handle[input_id] = hints
+  end
+  return hints or nil
+end
+
+-- Does an input field's type fit the values seen (their shape)?
+local function fits(hint, s)
+  if not s then return true end
+  local base = type(hint) == "table" and hint.type or hint
+  local logical = type(hint) == "table" and hint.logicalType
+  local t = s.t
+  if t == "string" then
+    return base == "string" or base == "bytes" or (base == "int" and logical == "date")
+  end
+  if t == "long" then
+    return base == "int" or base == "long" or base == "float" or base == "double"
+  end
+  if t == "double" then
+    return base == "float" or base == "double" or (base == "bytes" and logical == "decimal")
+  end
+  return t == "boolean" and base == "boolean"
+end
+
+-- hints: the input's field types, for the top-level record only.
+local function schema_json(s, name, hints)
   if not s then return "string" end
   if s.t == "array" then
-    return { type = "array", items = { "null", schema_json(s.items, name .. "_item", names) } }
+    return { type = "array", items = { "null", schema_json(s.items, name .. "_item") } }
   end
   if s.t ~= "record" then return s.t end
   local fields = {}
   for _, k in ipairs(s.order) do
-    fields[#fields + 1] = { name = sanitize(k),
-                            type = { "null", schema_json(s.fields[k], name .. "_" .. sanitize(k),
-                                                         names) },
-                            default = null }
+    local hint = hints and hints[k]
+    local field_type
+    if hint and fits(hint, s.fields[k]) then
+      field_type = hint
+    else
+      field_type = schema_json(s.fields[k], name .. "_" .. sanitize(k))
+    end
+    fields[#fields + 1] = { name = sanitize(k), type = { "null", field_type }, default = null }
   end
   return { type = "record", name = name, fields = fields }
 end
@@ -366,7 +444,7 @@ end
 -- where: { app =, topic =, is_key =, avro = the to() node's avro options }
 function _M.decoder(where)
   local h = handle_for(registry_url(where.app))
-  local decode = decoder(h)
+  local decode = decoder(h, not where.is_key)
   return function(s) return decode(s, #s) end, decode
 end
 
@@ -432,7 +510,7 @@ function _M.encoder(where)
     if not (derived and covers(derived, value)) then
       check_names(value, "a record for " .. where.topic)
       derived = merge(derived, shape(value))
-      derived_text = cjson.encode(schema_json(derived, record_name))
+      derived_text = cjson.encode(schema_json(derived, record_name, input_hints()))
     end
     local bytes, err = encode_with(writer(derived_text), value)
     if not bytes then error("avro: " .. err, 0) end

@@ -307,6 +307,10 @@ int32_t sh_ffi_avro_writer_id(sh_avro_t *avro, int writer);
 int sh_ffi_avro_encode(sh_avro_t *avro, int writer, const sh_ffi_avro_value_t *values,
                        int32_t count, sh_ffi_slice_t *out);
 
+/* The writer schema (compact JSON) of an id this handle has decoded, or NULL:
+ * a derived output schema keeps the types of the input's fields. */
+const char *sh_ffi_avro_schema_text(sh_avro_t *avro, int32_t id);
+
 /* The in-process Schema Registry's URL: the one `streamhost run` started
  * for an app on the embedded broker, else a memory-only one started on
  * first use (the test driver). NULL when none can start.

@@ -207,6 +207,12 @@ int sh_ffi_avro_writer(sh_avro_t *a, const char *subject, const char *schema) {
     return a->writer_count++;
 }
 
+const char *sh_ffi_avro_schema_text(sh_avro_t *a, int32_t id) {
+    for (int i = 0; a && i < a->reader_count; i++)
+        if (a->readers[i].id == id) return a->readers[i].schema->canonical;
+    return NULL;
+}
+
 int32_t sh_ffi_avro_writer_id(sh_avro_t *a, int writer) {
     return a && writer >= 0 && writer < a->writer_count ? a->writers[writer].id : -1;
 }

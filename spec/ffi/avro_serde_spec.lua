@@ -120,6 +120,27 @@ describe("avro serde", function()
     assert.same({ { n = 1, s = "a" }, { n = 2, s = "b" }, { n = 3, s = "c", x = 1.5 } }, values)
   end)
 
+  it("keeps the Avro types of fields a derived schema takes from an Avro input", function()
+    local d, out = pipeline(function(o)
+      return { qty = o.qty, price = o.price, at = o.at, note = "new", n = o.qty * 2 }
+    end)
+    d:input(d.in_topic, { avro = { schema = { type = "record", name = "Typed", fields = {
+      { name = "qty", type = "int" },
+      { name = "price", type = { type = "bytes", logicalType = "decimal", precision = 9, scale = 2 } },
+      { name = "at", type = { "null", { type = "long", logicalType = "timestamp-millis" } } } } } } })
+     :pipe("k", { qty = 3, price = "9.99", at = 1700000000000 }, 1)
+    local schema = cjson.decode(get("/subjects/" .. out .. "-value/versions/latest").schema)
+    local types = {}
+    for _, f in ipairs(schema.fields) do types[f.name] = f.type[2] end
+    assert.same("int", types.qty)
+    assert.same({ type = "bytes", logicalType = "decimal", precision = 9, scale = 2 }, types.price)
+    assert.same({ type = "long", logicalType = "timestamp-millis" }, types.at)
+    assert.same("string", types.note)
+    assert.same("long", types.n)
+    assert.same({ qty = 3, price = "9.99", at = 1700000000000, note = "new", n = 6 },
+                d:output(out):read().value)
+  end)
+
   it("writes keys under <topic>-key, and under the record's name with RecordNameStrategy", function()
     local key_schema = { type = "record", name = "OrderKey", namespace = "shop",
                          fields = { { name = "id", type = "long" } } }
