@@ -12,6 +12,7 @@
  *   DELETE /subjects/S[/versions/V]           [1, 2] or V          (?permanent=true)
  *   GET    /schemas/ids/ID                    {"schema"}           40403
  *   GET    /schemas/ids/ID/versions           [{"subject","version"}]
+ *   GET    /schemas/types                     ["AVRO"]
  *   POST   /compatibility/subjects/S/versions/V {"is_compatible"}  (?verbose=true: messages)
  *   GET|PUT /config, /config/S                {"compatibilityLevel"} / {"compatibility"} 42203
  *   DELETE /config/S
@@ -365,6 +366,9 @@ static enum MHD_Result route(struct MHD_Connection *c, sh_registry_t *reg, const
         return get ? list_subjects(c, reg) : send_error(c, 405, "HTTP 405 Method Not Allowed");
     if (strncmp(path, "/subjects/", 10) == 0)
         return subject_request(c, reg, method, path + 10, body);
+    if (strcmp(path, "/schemas/types") == 0) /* what clients ask before sending a schemaType */
+        return get ? send_json(c, 200, json_pack("[s]", "AVRO"))
+                   : send_error(c, 405, "HTTP 405 Method Not Allowed");
     if (strncmp(path, "/schemas/ids/", 13) == 0)
         return get ? schema_request(c, reg, path + 13)
                    : send_error(c, 405, "HTTP 405 Method Not Allowed");

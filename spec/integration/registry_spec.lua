@@ -90,6 +90,8 @@ describe("streamhost registry", function()
     assert.same({ 200, "orders-value", 1, id }, { status, body.subject, body.version, body.id })
     status, body = call(url, "GET", "/")
     assert.same({ 200, {} }, { status, body })
+    status, body = call(url, "GET", "/schemas/types")
+    assert.same({ 200, { "AVRO" } }, { status, body })
   end)
 
   it("answers errors with the registry's status and error_code", function()
