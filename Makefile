@@ -32,10 +32,10 @@ $(BUILD)/%.o: runtime/%.c $(HEADERS)
 
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
 bin/streamhost: $(BUILD)/cli/main.o $(CORE_OBJ)
-	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 lib/libstreamhost.so: $(CORE_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
@@ -43,7 +43,7 @@ lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 # -rdynamic: a test that loads an app (vm_test) resolves sh_ffi_* in itself.
 $(BUILD)/%_test: runtime/%_test.c $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh
@@ -82,6 +82,7 @@ format-check:
 	clang-format --dry-run --Werror runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c
 
 lint:
+	scripts/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance -Iruntime -Iruntime/include runtime
 	luacheck lua spec examples bench
 

@@ -389,7 +389,7 @@ local function setup_timers(inst, builder)
 end
 
 local function dead_letter_sink(inst, app)
-  local topic = app.id .. "-dlq"
+  local topic = core.topic_name(app.id, "dlq")
   local sink = core.sink_add(inst.ctx, topic, 0)
   return function(r, message)
     local extra = {
@@ -488,7 +488,7 @@ function _M.instantiate(app, builder, ctx)
       elseif policy == "dead_letter" then
         inst.skipped = inst.skipped + 1
         write_dead_letter(r, message:match("^[^\n]*"))
-        core.log("warn", "record %s sent to %s-dlq (%d so far): %s", where(r), app.id,
+        core.log("warn", "record %s sent to %s (%d so far): %s", where(r), core.topic_name(app.id, "dlq"),
                  inst.skipped, message:match("^[^\n]*"))
       else
         return cursor, string.format("record %s failed (on_error = fail): %s", where(r), message)

@@ -50,7 +50,8 @@ static const char *usage_run =
     "  --set key=value         a librdkafka property, over the app's `kafka` table\n"
     "  --log-level L           error, warn, info (default) or debug\n"
     "  --state-dir DIR         where state stores live (default ./.streamhost/<app id>)\n"
-    "  --http HOST:PORT|off    pull queries (default 127.0.0.1:8088; port 0 picks one)\n";
+    "  --http HOST:PORT|off    pull queries (default: the app's http, else 127.0.0.1:8088;\n"
+    "                          port 0 picks one)\n";
 
 static const char *usage_describe = "usage: streamhost describe APP.lua\n"
                                     "\n"
@@ -118,7 +119,7 @@ static int cmd_run(int argc, char **argv) {
         fputs(usage_run, stdout);
         return 0;
     }
-    sh_run_options_t o = {.http = "127.0.0.1:8088"};
+    sh_run_options_t o = {0}; /* --http and --state-dir win over the app's settings */
     sh_kv_t sets[argc];
     o.sets = sets;
     for (int i = 0; i < argc; i++) {

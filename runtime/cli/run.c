@@ -27,6 +27,8 @@
 #include "kafka/topics.h"
 #include "registry/registry.h"
 
+#define DEFAULT_HTTP "127.0.0.1:8088"
+
 static void on_signal(int sig) {
     if (sig == SIGHUP)
         sh_reload_request();
@@ -189,10 +191,15 @@ int sh_run(const sh_run_options_t *o) {
         sh_log(SH_LOG_ERROR, "%s", err);
         return 1;
     }
-    if (o->state_dir)
-        state_dir = strdup(o->state_dir);
+    /* the command line, then the app (sh.app { state_dir =, http = }), then defaults */
+    const char *app_state_dir = sh_vm_state_dir(r.first);
+    if (o->state_dir || app_state_dir)
+        state_dir = strdup(o->state_dir ? o->state_dir : app_state_dir);
     else if (asprintf(&state_dir, "./.streamhost/%s", sh_vm_app_id(r.first)) < 0)
         state_dir = NULL;
+    const char *http = o->http         ? o->http
+                       : sh_vm_http(r.first) ? sh_vm_http(r.first)
+                                             : DEFAULT_HTTP;
     threads = sh_vm_threads(r.first);
     io = calloc((size_t)threads, sizeof *io);
     parts = calloc((size_t)threads, sizeof *parts);
@@ -213,8 +220,8 @@ int sh_run(const sh_run_options_t *o) {
         }
         task_groups[i] = parts[i].tasks;
     }
-    if (o->http && strcmp(o->http, "off") != 0) {
-        r.http = sh_http_start(o->http, task_groups, threads);
+    if (strcmp(http, "off") != 0) {
+        r.http = sh_http_start(http, task_groups, threads);
         publish_topology(&r, r.first);
     }
     sh_instance_config_t config = {.app_path = o->app_path,

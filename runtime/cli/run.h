@@ -11,8 +11,8 @@ typedef struct sh_run_options {
     const char *bootstrap; /* NULL: the app's bootstrap.servers */
     sh_kv_t *sets;         /* --set key=value: librdkafka properties */
     int set_count;
-    const char *state_dir; /* NULL: ./.streamhost/<app id> */
-    const char *http;      /* "HOST:PORT" for pull queries, "off" or NULL: none */
+    const char *state_dir; /* NULL: the app's state_dir, else ./.streamhost/<app id> */
+    const char *http;      /* "HOST:PORT" or "off"; NULL: the app's http, else the default */
 } sh_run_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */
