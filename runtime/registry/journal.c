@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "kafka/admin.h"
+#include "kafka/conf.h"
 #include "registry/journal.h"
 
 struct sh_journal {
@@ -33,38 +34,56 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     j->delivered = 1;
 }
 
-static rd_kafka_conf_t *base_conf(const char *bootstrap, char *err, size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "streamhost-registry", err, errlen) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "log_level", "3", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
+/* streamhost's client configuration (its logger, its defaults), then the
+ * journal's own settings. */
+static rd_kafka_conf_t *journal_conf(rd_kafka_type_t type, const char *bootstrap, char *err,
+                                     size_t errlen) {
+    sh_kv_t producer[] = {{"bootstrap.servers", (char *)bootstrap},
+                          {"client.id", "streamhost-registry"},
+                          {"acks", "all"},
+                          {"linger.ms", "0"}};
+    sh_kv_t consumer[] = {{"bootstrap.servers", (char *)bootstrap},
+                          {"client.id", "streamhost-registry"},
+                          {"enable.partition.eof", "true"},
+                          {"enable.auto.commit", "false"}};
+    return type == RD_KAFKA_PRODUCER
+               ? sh_kafka_conf_new(type, NULL, NULL, 0, producer, 4, err, errlen)
+               : sh_kafka_conf_new(type, "streamhost-registry", NULL, 0, consumer, 4, err, errlen);
+}
+
+/* Whether the topic exists: 1, 0, or -1 when the cluster does not answer.
+ * A missing topic and an unreachable cluster must not look alike: starting
+ * empty beside a _schemas topic we could not read would hand out ids that
+ * are already taken. */
+static int topic_exists(sh_journal_t *j, const char *bootstrap, char *err, size_t errlen) {
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(j->producer, 1, NULL, &md, 15000);
+    if (rc) {
+        snprintf(err, errlen, "cannot read the cluster's topics at %s: %s", bootstrap,
+                 rd_kafka_err2str(rc));
+        return -1;
     }
-    return conf;
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt && !found; i++)
+        found = strcmp(md->topics[i].topic, j->topic) == 0 && md->topics[i].partition_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+    return found;
 }
 
 /* Replays the topic's one partition; a topic that does not exist yet is
  * created (or left to auto-creation on a cluster without CreateTopics). */
 static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record, void *arg,
                   char *err, size_t errlen) {
-    int partitions = sh_kafka_admin_partition_count(j->producer, j->topic, 10000);
-    if (partitions <= 0) {
+    int exists = topic_exists(j, bootstrap, err, errlen);
+    if (exists < 0) return -1;
+    if (!exists) {
         const char *topics[] = {j->topic};
         int counts[] = {1};
         sh_kafka_admin_create_topics(j->producer, topics, counts, 1, 10000);
         return 0;
     }
-    rd_kafka_conf_t *conf = base_conf(bootstrap, err, errlen);
+    rd_kafka_conf_t *conf = journal_conf(RD_KAFKA_CONSUMER, bootstrap, err, errlen);
     if (!conf) return -1;
-    if (rd_kafka_conf_set(conf, "group.id", "streamhost-registry", err, errlen) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
     if (!consumer) return -1;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
@@ -113,13 +132,8 @@ sh_journal_t *sh_journal_open(const char *bootstrap, const char *topic,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    rd_kafka_conf_t *conf = base_conf(bootstrap, err, errlen);
+    rd_kafka_conf_t *conf = journal_conf(RD_KAFKA_PRODUCER, bootstrap, err, errlen);
     if (!conf) goto fail;
-    if (rd_kafka_conf_set(conf, "acks", "all", err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "linger.ms", "0", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     if (!(j->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen))) goto fail;
     if (replay(j, bootstrap, on_record, arg, err, errlen) != 0) goto fail;

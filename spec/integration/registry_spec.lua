@@ -193,6 +193,15 @@ describe("streamhost registry", function()
     assert.same({ 404, 40401 }, { status, body.error_code })
   end)
 
+  it("refuses to start when it cannot read the cluster, rather than start empty", function()
+    local p = io.popen(helpers.bin .. " registry --port 0 --bootstrap 127.0.0.1:1 2>&1; echo rc=$?")
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("cannot read the cluster's topics at 127.0.0.1:1", 1, true), out)
+    assert.truthy(out:find("rc=1", 1, true), out)
+    assert.falsy(out:find("schema.registry.url=", 1, true), out)
+  end)
+
   it("keeps every id across a restart", function()
     local ids = {}
     for i = 1, 5 do
