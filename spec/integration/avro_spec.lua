@@ -11,19 +11,25 @@ local PYTHON = "/usr/bin/python3 spec/fixtures/avro_kafka.py"
 local APP = [[
 local sh = require "streamhost"
 return sh.app {
-  id = "avro-orders",
+  id = "avro-ID",
+  threads = THREADS,
   kafka = { ["schema.registry.url"] = "REGISTRY", ["auto.offset.reset"] = "earliest" },
   topology = function(b)
-    b:stream("orders", { key = "string", value = "avro" })
+    b:stream("IN", { key = "string", value = "avro" })
      :filter(function(_, o) return o.qty > 0 end)
      :map_values(function(o)
        return { id = o.id, item = o.item, qty = o.qty, price = o.price, placed = o.placed,
                 total = tonumber(o.price) * o.qty }
      end)
-     :to("order_totals", { value = "avro" })
+     :to("OUT", { value = "avro" })
   end,
 }
 ]]
+
+local function app_text(registry, id, input, output, threads)
+  return (APP:gsub("REGISTRY", registry):gsub("ID", id):gsub("IN", input):gsub("OUT", output)
+             :gsub("THREADS", tostring(threads)))
+end
 
 describe("avro on streamhost broker --registry", function()
   local dir, broker_pid, app_pid, bootstrap, registry
@@ -32,7 +38,8 @@ describe("avro on streamhost broker --registry", function()
     dir = helpers.tmpdir()
     local log = dir .. "/broker.log"
     broker_pid = helpers.spawn(helpers.bin .. " broker --registry --topic orders:1 " ..
-                               "--topic order_totals:1", log)
+                               "--topic order_totals:1 --topic orders_big:4 --topic totals_big:4",
+                               log)
     helpers.wait_until("the registry line", 20000, function()
       local text = helpers.read_file(log)
       bootstrap = text:match("bootstrap%.servers=(%S+)\n")
@@ -59,7 +66,7 @@ describe("avro on streamhost broker --registry", function()
   it("reads what an outside client wrote and writes what it can read", function()
     assert.is_true(os.execute(PYTHON .. " produce " .. bootstrap .. " " .. registry ..
                               " orders 40") == 0)
-    helpers.write_file(dir .. "/app.lua", (APP:gsub("REGISTRY", registry)))
+    helpers.write_file(dir .. "/app.lua", app_text(registry, "orders", "orders", "order_totals", 1))
     local log = dir .. "/run.log"
     app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --http off --bootstrap " ..
                             bootstrap, log)
@@ -93,5 +100,31 @@ describe("avro on streamhost broker --registry", function()
     local text = helpers.read_file(log)
     assert.is_nil(text:match("ERROR"), text)
     assert.is_nil(text:match("WARN"), text)
+  end)
+
+  it("carries 100,000 records with two stream threads, registering its schema once", function()
+    assert.is_true(os.execute(PYTHON .. " produce " .. bootstrap .. " " .. registry ..
+                              " orders_big 100000") == 0)
+    helpers.write_file(dir .. "/big.lua", app_text(registry, "big", "orders_big", "totals_big", 2))
+    local log = dir .. "/big.log"
+    app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/big.lua --http off --bootstrap " ..
+                            bootstrap, log)
+    local p = io.popen(PYTHON .. " summary " .. bootstrap .. " " .. registry ..
+                       " totals_big 75000 2>&1")
+    local out = p:read("*a")
+    p:close()
+    local ok, summary = pcall(cjson.decode, out)
+    assert(ok, out)
+    assert.equal(75000, summary.records)        -- qty = i % 4: a quarter are filtered out
+    assert.equal(3750000000, summary.ids)        -- each kept order once: the sum of their ids
+    assert.equal(0, summary.bad)                 -- every decimal exact
+    assert.equal(1, #summary.schema_ids)         -- one writer schema for both threads
+    local ph = io.popen("curl -s " .. registry .. "/subjects/totals_big-value/versions")
+    assert.same({ 1 }, cjson.decode(ph:read("*a")))
+    ph:close()
+    helpers.kill(app_pid, "TERM")
+    helpers.wait_exit(app_pid)
+    local text = helpers.read_file(log)
+    assert.is_nil(text:match("ERROR"), text)
   end)
 end)
