@@ -1,12 +1,14 @@
 -- stateless_avro.lua - workload 2 on Avro: the same filter and map_values as
--- stateless.lua, with Avro values (Confluent wire format, schemas from the
--- registry: the embedded one, or schema.registry.url) in and out. The
--- output schema is derived from the records, as ksqlDB derives it.
+-- stateless.lua, with Avro values (Confluent wire format) in and out, schemas
+-- in BENCH_REGISTRY (the bench broker's --registry), else the in-process
+-- registry. The output schema is derived from the records, as ksqlDB does.
 local sh = require "streamhost"
 
+local registry = os.getenv("BENCH_REGISTRY")
 return sh.app {
   id = os.getenv("BENCH_APP_ID") or "bench-stateless-avro",
-  kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest" },
+  kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest",
+            ["schema.registry.url"] = registry ~= "" and registry or nil },
   topology = function(b)
     b:stream(os.getenv("BENCH_INPUT") or "input", { key = "string", value = "avro" })
      :filter(function(_, v) return v.n % 2 == 0 end)

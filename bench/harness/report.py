@@ -116,8 +116,7 @@ def write(results_dir, meta, workloads, top, notes):
                   f"| {_cell(f.get('python_multiple'), 1)} | {_cell(f.get('engine_rps_per_core'))} | {rss_cell} |")
     md += ["", "| measure | value |", "|---|---|"]
     for field in ("reload_pause_ms_p50", "reload_pause_ms_p99", "restore_rps", "latency_ms_p50",
-                  "latency_ms_p99", "engine_instructions_per_record", "engine_avro_rps_per_core",
-                  "engine_avro_vs_json"):
+                  "latency_ms_p99", "engine_instructions_per_record", "engine_avro_vs_json"):
         md.append(f"| {field} | {_fmt(top.get(field), 2 if 'ms' in field or 'vs' in field else 0)} |")
     md += ["", "## Targets", "", "| target | value | verdict |", "|---|---|---|"]
     for row in rows:
