@@ -16,7 +16,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "base/log.h"
-#include "kafka/admin.h"
 #include "kafka/conf.h"
 #include "registry/journal.h"
 
@@ -70,18 +69,48 @@ static int topic_exists(sh_journal_t *j, const char *bootstrap, char *err, size_
     return found;
 }
 
+/* Creates the topic as Confluent's registry needs it: one partition,
+ * compacted, so no retention ever drops a schema (a tombstone removes a
+ * permanently deleted version). A cluster without CreateTopics (the
+ * embedded broker) auto-creates it on the first append. */
+static int create_topic(sh_journal_t *j) {
+    char errbuf[512];
+    rd_kafka_NewTopic_t *topic = rd_kafka_NewTopic_new(j->topic, 1, -1, errbuf, sizeof errbuf);
+    if (!topic) return 0;
+    rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(j->producer);
+    rd_kafka_AdminOptions_t *options =
+        rd_kafka_AdminOptions_new(j->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(options, 5000, errbuf, sizeof errbuf);
+    rd_kafka_CreateTopics(j->producer, &topic, 1, options, queue);
+    rd_kafka_event_t *event = rd_kafka_queue_poll(queue, 6000);
+    const rd_kafka_CreateTopics_result_t *result =
+        event ? rd_kafka_event_CreateTopics_result(event) : NULL;
+    size_t count = 0;
+    const rd_kafka_topic_result_t **topics =
+        result ? rd_kafka_CreateTopics_result_topics(result, &count) : NULL;
+    rd_kafka_resp_err_t rc = !event  ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                             : count ? rd_kafka_topic_result_error(topics[0])
+                                     : rd_kafka_event_error(event);
+    if (rc && rc != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        sh_log(SH_LOG_INFO, "registry: cannot create %s (%s); leaving it to auto-creation",
+               j->topic, rd_kafka_err2str(rc));
+    else
+        sh_log(SH_LOG_INFO, "registry: created %s (1 partition, compacted)", j->topic);
+    if (event) rd_kafka_event_destroy(event);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_NewTopic_destroy(topic);
+    return 0;
+}
+
 /* Replays the topic's one partition; a topic that does not exist yet is
- * created (or left to auto-creation on a cluster without CreateTopics). */
+ * created. */
 static int replay(sh_journal_t *j, const char *bootstrap, sh_journal_record_fn on_record, void *arg,
                   char *err, size_t errlen) {
     int exists = topic_exists(j, bootstrap, err, errlen);
     if (exists < 0) return -1;
-    if (!exists) {
-        const char *topics[] = {j->topic};
-        int counts[] = {1};
-        sh_kafka_admin_create_topics(j->producer, topics, counts, 1, 10000);
-        return 0;
-    }
+    if (!exists) return create_topic(j);
     rd_kafka_conf_t *conf = journal_conf(RD_KAFKA_CONSUMER, bootstrap, err, errlen);
     if (!conf) return -1;
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
