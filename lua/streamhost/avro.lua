@@ -47,14 +47,9 @@ local handles = {}
 local function errmsg() return (core.last_error()) end
 
 local function registry_url(app)
-  local url = app and app.kafka and app.kafka["schema.registry.url"]
-  if url then return url end
-  local embedded = C.sh_ffi_registry_url()
-  if embedded == nil then
-    error("avro: no schema registry (" .. errmsg() .. "): set schema.registry.url in the " ..
-          "app's kafka table", 0)
-  end
-  return ffi_string(embedded)
+  local url = C.sh_ffi_registry_url(app and app.kafka and app.kafka["schema.registry.url"])
+  if url == nil then error("avro: " .. errmsg(), 0) end
+  return ffi_string(url)
 end
 
 local function handle_for(url)
@@ -443,9 +438,14 @@ end
 
 -- where: { app =, topic =, is_key =, avro = the to() node's avro options }
 function _M.decoder(where)
-  local h = handle_for(registry_url(where.app))
-  local decode = decoder(h, not where.is_key)
-  return function(s) return decode(s, #s) end, decode
+  -- The handle is made on the first record, not when the topology is
+  -- built: `run` starts the embedded broker's registry after the app loads.
+  local decode
+  local function raw(ptr, len)
+    if not decode then decode = decoder(handle_for(registry_url(where.app)), not where.is_key) end
+    return decode(ptr, len)
+  end
+  return function(s) return raw(s, #s) end, raw
 end
 
 function _M.encoder(where)

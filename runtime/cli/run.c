@@ -186,6 +186,13 @@ int sh_run(const sh_run_options_t *o) {
     thread_parts_t *parts = NULL;
     sh_tasks_t **task_groups = NULL;
 
+    /* Avro serdes: --set schema.registry.url wins; a memory-only registry
+     * would hand out ids nobody else can resolve. Set before any VM loads. */
+    const char *registry_url = NULL;
+    for (int i = 0; i < o->set_count; i++)
+        if (strcmp(o->sets[i].key, "schema.registry.url") == 0) registry_url = o->sets[i].value;
+    sh_registry_configure(registry_url, false);
+
     /* Thread 0's VM first: it names the app, its threads and servers. */
     if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
         sh_log(SH_LOG_ERROR, "%s", err);

@@ -311,11 +311,13 @@ int sh_ffi_avro_encode(sh_avro_t *avro, int writer, const sh_ffi_avro_value_t *v
  * a derived output schema keeps the types of the input's fields. */
 const char *sh_ffi_avro_schema_text(sh_avro_t *avro, int32_t id);
 
-/* The in-process Schema Registry's URL: the one `streamhost run` started
- * for an app on the embedded broker, else a memory-only one started on
- * first use (the test driver). NULL when none can start.
- * @locality any thread  @locks takes the embedded registry's lock */
-const char *sh_ffi_registry_url(void);
+/* The Schema Registry an Avro serde uses: `--set schema.registry.url=`,
+ * else app_url (the app's kafka table; may be NULL), else the registry
+ * `streamhost run` started beside its embedded broker, else (the test
+ * driver) a memory-only one started on first use. NULL when there is none:
+ * `run` against a real cluster without a URL.
+ * @locality any thread  @locks takes the registry lock */
+const char *sh_ffi_registry_url(const char *app_url);
 /* CDEF-END */
 
 #ifdef __cplusplus

@@ -1,28 +1,46 @@
 /*
- * embedded.c - the process's own Schema Registry, for apps on the embedded
- * broker and for the test driver. `streamhost run` registers the one it
- * starts on its embedded broker (schemas in that broker's `_schemas`);
- * without one, the first Avro serde that asks starts a memory-only
- * registry on a free loopback port, which lives as long as the process.
+ * embedded.c - which Schema Registry the process's Avro serdes use.
  *
- * @locks embedded_lock (any thread may ask, once per serde)
+ * In order: `--set schema.registry.url=` (sh_registry_configure), the app's
+ * own `schema.registry.url`, the registry `streamhost run` started next to
+ * its embedded broker (schemas in that broker's `_schemas`), and, only
+ * where nothing runs against a real cluster (the test driver, the bench's
+ * engine runner), a memory-only registry started on first use on a free
+ * loopback port, which lives as long as the process. `run` against a real
+ * cluster turns that last one off: ids from a registry nobody else can
+ * reach would make its output unreadable.
+ *
+ * @locks registry_lock (any thread may ask, once per serde)
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/err.h"
 #include "base/log.h"
 #include "registry/registry.h"
 #include "streamhost_ffi.h"
 
-static pthread_mutex_t embedded_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sh_registry_t *embedded;
+static char *configured_url; /* --set schema.registry.url= */
+static bool memory_allowed = true;
 
 void sh_registry_set_embedded(sh_registry_t *registry) {
-    pthread_mutex_lock(&embedded_lock);
+    pthread_mutex_lock(&registry_lock);
     embedded = registry;
-    pthread_mutex_unlock(&embedded_lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void sh_registry_configure(const char *url, bool allow_memory) {
+    pthread_mutex_lock(&registry_lock);
+    free(configured_url);
+    configured_url = url ? strdup(url) : NULL;
+    memory_allowed = allow_memory;
+    pthread_mutex_unlock(&registry_lock);
 }
 
 /* The memory-only registry's thread lives until the process exits. When
@@ -35,8 +53,21 @@ static void pin_library(void) {
         dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
-const char *sh_ffi_registry_url(void) {
-    pthread_mutex_lock(&embedded_lock);
+const char *sh_ffi_registry_url(const char *app_url) {
+    pthread_mutex_lock(&registry_lock);
+    if (configured_url || (app_url && *app_url)) {
+        /* the strings outlive the call: --set's for the process, the app's
+         * for its VM, which is the caller's */
+        const char *url = configured_url ? configured_url : app_url;
+        pthread_mutex_unlock(&registry_lock);
+        return url;
+    }
+    if (!embedded && !memory_allowed) {
+        pthread_mutex_unlock(&registry_lock);
+        sh_err_set(SH_ERR_INVALID, "no schema registry: set schema.registry.url in the app's "
+                                   "kafka table, or --set schema.registry.url=URL");
+        return NULL;
+    }
     if (!embedded) {
         char err[512];
         pin_library();
@@ -47,6 +78,6 @@ const char *sh_ffi_registry_url(void) {
             sh_err_set(SH_ERR_INVALID, "cannot start an in-process schema registry: %s", err);
     }
     const char *url = embedded ? sh_registry_url(embedded) : NULL;
-    pthread_mutex_unlock(&embedded_lock);
+    pthread_mutex_unlock(&registry_lock);
     return url;
 }

@@ -5,6 +5,7 @@
 #ifndef SH_REGISTRY_H
 #define SH_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sh_registry sh_registry_t;
@@ -22,5 +23,8 @@ void sh_registry_stop(sh_registry_t *registry);
 /* Makes registry the one sh_ffi_registry_url answers (embedded.c); NULL
  * forgets it (before stopping it). */
 void sh_registry_set_embedded(sh_registry_t *registry);
+/* The URL given on the command line (NULL: none), and whether a serde may
+ * fall back to a memory-only registry when nothing else is known. */
+void sh_registry_configure(const char *url, bool allow_memory);
 
 #endif

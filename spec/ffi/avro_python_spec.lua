@@ -113,7 +113,7 @@ describe("avro against python3-avro", function()
   local decode
 
   setup(function()
-    local request = { registry = ffi.string(core.C.sh_ffi_registry_url()), cases = {} }
+    local request = { registry = ffi.string(core.C.sh_ffi_registry_url(nil)), cases = {} }
     for i, c in ipairs(cases) do
       local encode = avro.encoder({ topic = "roundtrip-" .. i, avro = { schema = c[2] } })
       written[i] = encode(c[3])

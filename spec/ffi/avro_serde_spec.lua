@@ -8,7 +8,7 @@ local cjson = require "cjson"
 local ffi = require "ffi"
 local core = require "streamhost.core"
 
-local registry = ffi.string(core.C.sh_ffi_registry_url())
+local registry = ffi.string(core.C.sh_ffi_registry_url(nil))
 
 local function get(path)
   local p = io.popen("curl -s " .. registry .. path)

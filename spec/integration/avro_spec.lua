@@ -13,7 +13,7 @@ local sh = require "streamhost"
 return sh.app {
   id = "avro-ID",
   threads = THREADS,
-  kafka = { ["schema.registry.url"] = "REGISTRY", ["auto.offset.reset"] = "earliest" },
+  kafka = { REGISTRY["auto.offset.reset"] = "earliest" },
   topology = function(b)
     b:stream("IN", { key = "string", value = "avro" })
      :filter(function(_, o) return o.qty > 0 end)
@@ -26,8 +26,10 @@ return sh.app {
 }
 ]]
 
+-- registry: the URL for the app's kafka table, or nil for none there
 local function app_text(registry, id, input, output, threads)
-  return (APP:gsub("REGISTRY", registry):gsub("ID", id):gsub("IN", input):gsub("OUT", output)
+  local entry = registry and string.format("[\"schema.registry.url\"] = %q, ", registry) or ""
+  return (APP:gsub("REGISTRY", entry):gsub("ID", id):gsub("IN", input):gsub("OUT", output)
              :gsub("THREADS", tostring(threads)))
 end
 
@@ -105,10 +107,11 @@ describe("avro on streamhost broker --registry", function()
   it("carries 100,000 records with two stream threads, registering its schema once", function()
     assert.is_true(os.execute(PYTHON .. " produce " .. bootstrap .. " " .. registry ..
                               " orders_big 100000") == 0)
-    helpers.write_file(dir .. "/big.lua", app_text(registry, "big", "orders_big", "totals_big", 2))
+    -- the registry from the command line this time
+    helpers.write_file(dir .. "/big.lua", app_text(nil, "big", "orders_big", "totals_big", 2))
     local log = dir .. "/big.log"
     app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/big.lua --http off --bootstrap " ..
-                            bootstrap, log)
+                            bootstrap .. " --set schema.registry.url=" .. registry, log)
     local p = io.popen(PYTHON .. " summary " .. bootstrap .. " " .. registry ..
                        " totals_big 75000 2>&1")
     local out = p:read("*a")
@@ -126,5 +129,50 @@ describe("avro on streamhost broker --registry", function()
     helpers.wait_exit(app_pid)
     local text = helpers.read_file(log)
     assert.is_nil(text:match("ERROR"), text)
+  end)
+
+  it("stops with what to do when an app on a real cluster names no registry", function()
+    helpers.write_file(dir .. "/none.lua", app_text(nil, "none", "orders", "none_out", 1))
+    local log = dir .. "/none.log"
+    app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/none.lua --http off --bootstrap " ..
+                            bootstrap, log)
+    helpers.wait_exit(app_pid, 30000)
+    local text = helpers.read_file(log)
+    assert.truthy(text:find("no schema registry: set schema.registry.url in the app's kafka " ..
+                            "table, or --set schema.registry.url=URL", 1, true), text)
+  end)
+
+  it("gives an app on the embedded broker the registry beside it", function()
+    helpers.write_file(dir .. "/embedded.lua", [[
+local sh = require "streamhost"
+return sh.app {
+  id = "avro-embedded",
+  kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest" },
+  topology = function(b)
+    b:stream("plain", { key = "string", value = "json" }):to("typed", { value = "avro" })
+  end,
+}
+]])
+    local log = dir .. "/embedded.log"
+    app_pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/embedded.lua --http off", log)
+    local embedded, url
+    helpers.wait_until("the embedded broker and registry", 20000, function()
+      local text = helpers.read_file(log)
+      embedded = text:match("embedded broker at (%S+)")
+      url = text:match("embedded schema registry at (%S+)")
+      return embedded and url and text:find("assigned", 1, true)
+    end)
+    helpers.produce(embedded, "plain", { { "a", '{"n":1,"s":"x"}' }, { "b", '{"n":2,"s":"y"}' } })
+    local p = io.popen(PYTHON .. " consume " .. embedded .. " " .. url .. " typed 2 2>&1")
+    local out = {}
+    for line in p:lines() do out[#out + 1] = cjson.decode(line) end
+    p:close()
+    assert.same({ { "a", 1, "x" }, { "b", 2, "y" } },
+                { { out[1].key, out[1].value.n, out[1].value.s },
+                  { out[2].key, out[2].value.n, out[2].value.s } })
+    local text = helpers.read_file(log)
+    assert.falsy(text:find("in memory", 1, true), text) -- not a registry of its own
+    helpers.kill(app_pid, "TERM")
+    helpers.wait_exit(app_pid)
   end)
 end)
