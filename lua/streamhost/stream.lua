@@ -117,6 +117,7 @@ function Stream:to(topic, opts)
     key_serde = b:serde_name(opts, "key", self.key_serde, what, 2),
     value_serde = b:serde_name(opts, "value", self.value_serde, what, 2),
     partitions = opts.partitions,
+    avro = opts.avro,
   })
   b.sinks[#b.sinks + 1] = node
 end

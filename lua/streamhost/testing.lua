@@ -100,13 +100,19 @@ function Driver:input(topic, opts)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
   local key_serde = opts and opts.key or source.key_serde
-  local kenc = serde.get(key_serde, 2).encode
+  local value_serde = opts and opts.value or source.value_serde
+  local avro = opts and opts.avro
+  serde.get(key_serde, 2)
+  serde.get(value_serde, 2)
+  local kenc = serde.encoder(key_serde, { app = self.inst.app, topic = topic, is_key = true,
+                                          avro = avro })
   local windowed = serde.windowed(key_serde)
   -- a windowed key is piped as { key = k, window = { start =, ["end"] = } }
   if windowed then kenc = function(k) return windowed.encode_windowed(k.key, k.window) end end
   return setmetatable({ driver = self, topic = topic, source = source,
                         index = core.source_add(self.ctx, topic), kenc = kenc,
-                        venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
+                        venc = serde.encoder(value_serde, { app = self.inst.app, topic = topic,
+                                                            avro = avro }) },
                    Input)
 end
 
@@ -194,9 +200,11 @@ function Driver:output(topic, opts)
   local windowed = serde.windowed(key_serde)
   return setmetatable({ driver = self, topic = topic,
                         sink = core.sink_add(self.ctx, topic, 0),
-                        kdec = serde.get(key_serde).decode,
+                        kdec = serde.decoder(key_serde, { app = self.inst.app, topic = topic,
+                                                          is_key = true }),
                         window_of = windowed and windowed.window,
-                        vdec = serde.get(value_serde).decode }, Output)
+                        vdec = serde.decoder(value_serde, { app = self.inst.app, topic = topic }) },
+                   Output)
 end
 
 local scratch = ffi.new("sh_ffi_record_t[1]")

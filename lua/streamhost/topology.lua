@@ -241,8 +241,10 @@ local function dynamic_sink(node, inst, kenc, venc)
 end
 
 function compilers.sink(node, _, _, inst)
-  local kenc = serde.get(node.key_serde).encode
-  local venc = serde.get(node.value_serde).encode
+  local kenc = serde.encoder(node.key_serde, { app = inst.app, topic = node.topic, is_key = true,
+                                              avro = node.avro })
+  local venc = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
+                                                avro = node.avro })
   local ctx = inst.ctx
   if node.topic_fn then return dynamic_sink(node, inst, kenc, venc) end
   local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
@@ -346,9 +348,9 @@ local function set_origin(rec, internal)
   end
 end
 
-local function source_dispatch(source, topic, rec)
-  local kdec = serde.get(source.key_serde).decode
-  local vdec = serde.get(source.value_serde).decode
+local function source_dispatch(app, source, topic, rec)
+  local kdec, kraw = serde.decoder(source.key_serde, { app = app, topic = topic, is_key = true })
+  local vdec, vraw = serde.decoder(source.value_serde, { app = app, topic = topic })
   local key_what = "key as " .. source.key_serde
   local value_what = "value as " .. source.value_serde
   local push = source.push
@@ -357,18 +359,24 @@ local function source_dispatch(source, topic, rec)
   local window_of = windowed and windowed.window
   return function(r)
     decoding = key_what
-    local k = nil
+    local k, v
     rec.window = nil
     if r.key ~= nil then
-      local kb = ffi_string(r.key, r.key_len)
-      k = kdec(kb)
-      if window_of then
-        local start, stop = window_of(kb)
-        rec.window = { start = start, ["end"] = stop }
+      if kraw then
+        k = kraw(r.key, r.key_len)
+      else
+        local kb = ffi_string(r.key, r.key_len)
+        k = kdec(kb)
+        if window_of then
+          local start, stop = window_of(kb)
+          rec.window = { start = start, ["end"] = stop }
+        end
       end
     end
     decoding = value_what
-    local v = r.value ~= nil and vdec(ffi_string(r.value, r.value_len)) or nil
+    if r.value ~= nil then
+      if vraw then v = vraw(r.value, r.value_len) else v = vdec(ffi_string(r.value, r.value_len)) end
+    end
     decoding = nil
     -- a CDC record names its own topic (<prefix>.<db>.<table>)
     rec.topic = r.topic ~= nil and ffi_string(r.topic, r.topic_len) or topic
@@ -530,7 +538,7 @@ end
 -- compiles, and returns an object with process(ptr, n).
 function _M.instantiate(app, builder, ctx)
   local inst = { ctx = ctx, sink_nodes = {}, source_names = {}, dispatch = {}, skipped = 0,
-                 stores = {}, getters = {}, app_id = app.id, builder = builder,
+                 stores = {}, getters = {}, app_id = app.id, app = app, builder = builder,
                  repartition_topics = {}, timers = {}, stream_time = -math.huge }
   local rec = { headers = EMPTY, header_count = 0 }
   local dropped, late = 0, 0
@@ -553,7 +561,7 @@ function _M.instantiate(app, builder, ctx)
     for _, topic in ipairs(source.topics) do
       local index = core.source_add(ctx, topic)
       inst.source_names[index] = topic
-      inst.dispatch[index] = source_dispatch(source, topic, rec)
+      inst.dispatch[index] = source_dispatch(app, source, topic, rec)
     end
   end
 

@@ -4,7 +4,8 @@
  *   streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]...
  *   streamhost describe APP.lua
  *   streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]
- *   streamhost broker [--port N] [--topic NAME:PARTITIONS]...
+ *   streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]
+ *   streamhost registry [--port N] [--bootstrap HOST:PORT]
  *   streamhost test [busted args]
  *   streamhost version
  *
@@ -21,6 +22,7 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
+#include "registry/registry.h"
 #include "cli/run.h"
 #include "cli/reset.h"
 
@@ -31,7 +33,8 @@ static const char *usage_main =
     "  run APP.lua [--bootstrap HOST:PORT] [--set key=value]...   run an app\n"
     "  describe APP.lua                    print the app's topology\n"
     "  reset APP.lua [--yes]               delete local state, rewind the app's consumer group\n"
-    "  broker [--port N] [--topic NAME:PARTITIONS]...   run an embedded Kafka broker\n"
+    "  broker [--port N] [--topic NAME:PARTITIONS]... [--registry]   run an embedded Kafka broker\n"
+    "  registry [--port N] [--bootstrap HOST:PORT]   run a Schema Registry\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
     "\n"
@@ -74,12 +77,22 @@ static const char *usage_reset =
     "do and asks first, unless --yes. Stop every instance of the app before.\n";
 
 static const char *usage_broker =
-    "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]...\n"
+    "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]\n"
     "\n"
     "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
     "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
     "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
-    "no CreateTopics (use --topic), no transaction markers.\n";
+    "no CreateTopics (use --topic), no transaction markers.\n"
+    "  --registry   also serve a Schema Registry on the broker (its _schemas topic);\n"
+    "               prints `schema.registry.url=http://127.0.0.1:PORT` next\n";
+
+static const char *usage_registry =
+    "usage: streamhost registry [--port N] [--bootstrap HOST:PORT]\n"
+    "\n"
+    "Serves Confluent's Schema Registry REST API on 127.0.0.1:PORT (default 8081;\n"
+    "0 picks one) for Avro schemas, kept in the `_schemas` topic of the cluster at\n"
+    "--bootstrap (default 127.0.0.1:9092), so a restart keeps every id. Prints\n"
+    "`schema.registry.url=http://127.0.0.1:PORT` once it serves, until SIGINT or SIGTERM.\n";
 
 static const char *usage_test = "usage: streamhost test [busted args]\n"
                                 "\n"
@@ -233,8 +246,11 @@ static int cmd_broker(int argc, char **argv) {
     int port = 0;
     const char *topics[argc];
     int topic_count = 0;
+    bool registry = false;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--registry") == 0) {
+            registry = true;
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             char *end;
             long p = strtol(argv[++i], &end, 10);
             if (*end || p <= 0 || p > 65535) return usage_error("--port takes 1..65535, not '%s'", argv[i]);
@@ -268,10 +284,59 @@ static int cmd_broker(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sh_registry_t *reg = NULL;
+    if (registry) {
+        sh_broker_create_topic(broker, "_schemas", 1);
+        if (!(reg = sh_registry_start("127.0.0.1:0", sh_broker_bootstraps(broker), err,
+                                      sizeof err))) {
+            fprintf(stderr, "streamhost broker: schema registry: %s\n", err);
+            sh_broker_stop(broker);
+            return 1;
+        }
+    }
     printf("bootstrap.servers=%s\n", sh_broker_bootstraps(broker));
+    if (reg) printf("schema.registry.url=%s\n", sh_registry_url(reg));
     fflush(stdout);
     while (!broker_stop) pause();
+    sh_registry_stop(reg);
     sh_broker_stop(broker);
+    return 0;
+}
+
+static int cmd_registry(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_registry, stdout);
+        return 0;
+    }
+    long port = 8081;
+    const char *bootstrap = "127.0.0.1:9092";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            char *end;
+            port = strtol(argv[++i], &end, 10);
+            if (*end || !*argv[i] || port < 0 || port > 65535)
+                return usage_error("--port takes 0..65535, not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc && *argv[i + 1]) {
+            bootstrap = argv[++i];
+        } else {
+            return usage_error("unknown argument '%s' for registry", argv[i]);
+        }
+    }
+    char address[32], err[512];
+    snprintf(address, sizeof address, "127.0.0.1:%ld", port);
+    sh_registry_t *reg = sh_registry_start(address, bootstrap, err, sizeof err);
+    if (!reg) {
+        fprintf(stderr, "streamhost registry: %s\n", err);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_broker_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("schema.registry.url=%s\n", sh_registry_url(reg));
+    fflush(stdout);
+    while (!broker_stop) pause();
+    sh_registry_stop(reg);
     return 0;
 }
 
@@ -323,6 +388,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
     if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "registry") == 0) return cmd_registry(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     return usage_error("unknown command '%s'", cmd);

@@ -32,6 +32,7 @@
 #include "kafka/topics.h"
 #include "mysql/sink.h"
 #include "mysql/source.h"
+#include "registry/registry.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
 enum { DEFAULT_STARTUP_TIMEOUT_MS = 30000 };
@@ -77,6 +78,7 @@ typedef struct run {
     const char *bootstrap;
     const char *state_dir;
     sh_broker_t *embedded;
+    sh_registry_t *registry; /* the embedded broker's */
     sh_http_t *http;
 } run_t;
 
@@ -286,6 +288,15 @@ static int start_embedded(run_t *r) {
     }
     r->bootstrap = sh_broker_bootstraps(r->embedded);
     sh_log(SH_LOG_INFO, "embedded broker at %s", r->bootstrap);
+    /* Avro serdes of an app on the embedded broker find this registry
+     * through sh_ffi_registry_url unless its kafka table names another. */
+    sh_broker_create_topic(r->embedded, "_schemas", 1);
+    if (!(r->registry = sh_registry_start("127.0.0.1:0", r->bootstrap, err, sizeof err))) {
+        sh_log(SH_LOG_ERROR, "cannot start the embedded schema registry: %s", err);
+        return -1;
+    }
+    sh_registry_set_embedded(r->registry);
+    sh_log(SH_LOG_INFO, "embedded schema registry at %s", sh_registry_url(r->registry));
     sh_ctx_t *ctx = sh_vm_ctx(r->first);
     const char *id = sh_vm_app_id(r->first);
     int cdc_count;
@@ -330,6 +341,13 @@ int sh_run(const sh_run_options_t *o) {
     if (o->unsafe)
         sh_log(SH_LOG_WARN, "UNSAFE: --unsafe given: app code runs WITHOUT the sandbox, with "
                             "process, file, FFI and debug access, for this run and every reload");
+    /* Avro serdes: --set schema.registry.url wins; a memory-only registry
+     * would hand out ids nobody else can resolve. Set before any VM loads. */
+    const char *registry_url = NULL;
+    for (int i = 0; i < o->set_count; i++)
+        if (strcmp(o->sets[i].key, "schema.registry.url") == 0) registry_url = o->sets[i].value;
+    sh_registry_configure(registry_url, false);
+
     /* Thread 0's VM first: it names the app, its threads and servers. */
     if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
         sh_log(SH_LOG_ERROR, "%s", err);
@@ -402,6 +420,8 @@ out:
         sh_kafka_topics_free(parts[i].topics);
     }
     sh_vm_free(r.first);
+    if (r.registry) sh_registry_set_embedded(NULL);
+    sh_registry_stop(r.registry);
     sh_broker_stop(r.embedded);
     free(task_groups);
     free(parts);

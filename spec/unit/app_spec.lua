@@ -154,7 +154,7 @@ describe("loading an app", function()
   it("points an unknown serde at the fixture's line", function()
     local file = FIXTURES .. "unit_unknown_serde_app.lua"
     local err = load_error("unit_unknown_serde_app.lua")
-    assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+    assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
   end)
 
   it("points a sink without a known format at the fixture's line", function()
@@ -241,7 +241,7 @@ describe("loading an app", function()
       local file = FIXTURES .. "unit_unknown_serde_app.lua"
       local app, err = load(file)
       assert.is_nil(app)
-      assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+      assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
     end)
 
     it("returns nil and file:line: message for an unknown setting", function()
