@@ -141,23 +141,38 @@ function _M.run_isolated(code)
   return (out:gsub("exit=%d+%s*$", "")), rc
 end
 
--- The private MariaDB of scripts/mariadb.sh (started when it is not
--- running): { port =, password =, url =, sql = fn(statements) -> rows }.
--- sql runs as root and returns the result's rows as lists of strings
--- (NULL as nil); it raises with the server's message on failure.
+function _M.count_matches(text, pattern)
+  local n = 0
+  for _ in text:gmatch(pattern) do n = n + 1 end
+  return n
+end
+
+-- ---- MariaDB (MySQL sink and orders specs) ----
+
+-- The private server of scripts/mariadb.sh (started when needed), or the
+-- one STREAMHOST_MARIADB_URL names: { url =, host =, port =, user =,
+-- password =, sql = fn(statements) -> rows }. Raises when there is neither.
 function _M.mariadb()
-  local p = io.popen("scripts/mariadb.sh start 2>&1")
-  local out = p:read("*a")
-  p:close()
-  local password, port = out:match("mysql://root:([^@]*)@127%.0%.0%.1:(%d+)/%s*$")
-  if not port then error("scripts/mariadb.sh start failed:\n" .. out, 2) end
-  local db = { port = tonumber(port), password = password,
-               url = "mysql://root:" .. password .. "@127.0.0.1:" .. port .. "/" }
+  if _M.mariadb_server then return _M.mariadb_server end
+  local url = os.getenv("STREAMHOST_MARIADB_URL")
+  if not url then
+    local p = io.popen("scripts/mariadb.sh start 2>&1")
+    local out = p:read("*a")
+    p:close()
+    url = out:match("(mysql://%S+)%s*$")
+    if not url then error("cannot start MariaDB with scripts/mariadb.sh: " .. out, 2) end
+  end
+  local user, password, host, port = url:match("^mysql://([^:@/]+):?([^@]*)@([^:/]+):(%d+)")
+  if not user then error("cannot read the MariaDB URL " .. url, 2) end
+  local db = { url = url, user = user, password = password, host = host, port = tonumber(port) }
+  -- sql(statements) runs as the URL's account and returns the result's rows
+  -- as lists of strings (NULL as nil); it raises with the server's message.
   function db.sql(statements)
     local path = os.tmpname()
     _M.write_file(path, statements)
-    local q = io.popen("mariadb --no-defaults -h127.0.0.1 -P" .. port .. " -uroot -p" ..
-                       password .. " -N -B < " .. path .. " 2>&1; echo \"exit=$?\"")
+    local q = io.popen("mariadb --no-defaults -h" .. host .. " -P" .. port .. " -u" .. user ..
+                       (password ~= "" and (" -p" .. _M.shell_quote(password)) or "") ..
+                       " -N -B < " .. path .. " 2>&1; echo \"exit=$?\"")
     local text = q:read("*a")
     q:close()
     os.remove(path)
@@ -175,35 +190,8 @@ function _M.mariadb()
     end
     return rows
   end
+  _M.mariadb_server = db
   return db
-end
-
-function _M.count_matches(text, pattern)
-  local n = 0
-  for _ in text:gmatch(pattern) do n = n + 1 end
-  return n
-end
-
--- ---- MariaDB (MySQL sink and orders specs) ----
-
--- The private server of scripts/mariadb.sh (started when needed), or the
--- one STREAMHOST_MARIADB_URL names: { url =, host =, port =, user =,
--- password = }. Raises when there is neither.
-function _M.mariadb()
-  if _M.mariadb_server then return _M.mariadb_server end
-  local url = os.getenv("STREAMHOST_MARIADB_URL")
-  if not url then
-    local p = io.popen("scripts/mariadb.sh start 2>&1")
-    local out = p:read("*a")
-    p:close()
-    url = out:match("(mysql://%S+)%s*$")
-    if not url then error("cannot start MariaDB with scripts/mariadb.sh: " .. out, 2) end
-  end
-  local user, password, host, port = url:match("^mysql://([^:@/]+):?([^@]*)@([^:/]+):(%d+)")
-  if not user then error("cannot read the MariaDB URL " .. url, 2) end
-  _M.mariadb_server = { url = url, user = user, password = password, host = host,
-                        port = tonumber(port) }
-  return _M.mariadb_server
 end
 
 -- Runs SQL with the mariadb client as the server's root account; returns

@@ -18,7 +18,6 @@
 --   ORDERS_INTERVAL   time between two sales orders (default 1s)
 local sh = require "streamhost"
 local mysql = require "streamhost.mysql"
-local core = require "streamhost.core"
 
 local URL = os.getenv("ORDERS_MYSQL_URL") or "mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders"
 local INTERVAL = os.getenv("ORDERS_INTERVAL") or "1s"
@@ -49,7 +48,7 @@ local LAST = { "Lee", "Kim", "Roe", "Fox", "Day" }
 local CITIES = { "Leeds", "York", "Bath", "Hull", "Ely" }
 local PRODUCTS = { "tea", "coffee", "milk", "bread", "rice", "pasta", "soap", "salt", "jam", "oats" }
 
-local function log(level, fmt, ...) core.log(level, "orders: " .. fmt, ...) end
+local function log(level, fmt, ...) sh.log(level, "orders: " .. fmt, ...) end
 
 -- Runs fn(db) in a transaction; a failure rolls back and is logged (the
 -- next tick tries again). Returns fn's result or nil.

@@ -67,7 +67,10 @@ static int read_token(const char *path, char out[SH_HTTP_TOKEN_MAX], char *err, 
     fclose(f);
     line[strcspn(line, "\r\n")] = 0;
     if (check_token(line, path, err, errlen) != 0) return -1;
-    snprintf(out, SH_HTTP_TOKEN_MAX, "%s", line);
+    /* check_token refused anything longer than a token */
+    size_t len = strnlen(line, SH_HTTP_TOKEN_MAX - 1);
+    memcpy(out, line, len);
+    out[len] = 0;
     return 0;
 }
 
