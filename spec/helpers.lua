@@ -141,6 +141,16 @@ function _M.run_isolated(code)
   return (out:gsub("exit=%d+%s*$", "")), rc
 end
 
+-- A TCP port nothing listens on now (the kernel picks it), for a server
+-- that must keep its address across a restart.
+function _M.free_port()
+  local p = io.popen("/usr/bin/python3 -c 'import socket; s = socket.socket(); " ..
+                     "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+  local port = tonumber(p:read("*a"))
+  p:close()
+  return assert(port, "cannot find a free port")
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end
