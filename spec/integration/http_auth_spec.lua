@@ -1,7 +1,8 @@
 -- The HTTP endpoint of the real binary (issue 13): POST /reload needs the
 -- token, made on the first start, printed once and kept in the state
 -- directory; --http-auth all closes reads too (not /healthz); a non-loopback
--- address without a token is refused at start.
+-- address without a token is refused at start; 1,020 idle connections are
+-- capped and closed, and requests are served again.
 local helpers = require "spec.helpers"
 
 local APP = [[
@@ -77,6 +78,49 @@ describe("the HTTP endpoint's token", function()
     assert.equal(200, status("GET", url .. "/topology", "s3cret"))
     assert.equal(401, status("GET", url .. "/stores/none/k"))
     assert.is_not.equal(401, status("GET", url .. "/healthz"))
+    stop()
+  end)
+
+  it("caps and closes 1,020 idle connections, then serves again", function()
+    local url = start()
+    local port = url:match(":(%d+)$")
+    -- holds 1,020 connections open without a byte sent; prints how many the
+    -- server closed at once (over the cap) and how many within 20 s
+    local script = dir .. "/idle.py"
+    helpers.write_file(script, [[
+import socket, sys, time, select
+port = int(sys.argv[1])
+conns = []
+for _ in range(1020):
+    s = socket.socket(); s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port)); conns.append(s)
+    except OSError:
+        pass
+time.sleep(1)
+done = set()
+def closed(s):
+    if s in done: return True
+    p = select.poll(); p.register(s, select.POLLIN)
+    if not p.poll(0): return False
+    try: gone = s.recv(1) == b""
+    except OSError: gone = True
+    if gone: done.add(s)
+    return gone
+at_once = sum(1 for s in conns if closed(s))
+deadline = time.time() + 20
+while time.time() < deadline and not all(closed(s) for s in conns):
+    time.sleep(0.2)
+print(len(conns), at_once, sum(1 for s in conns if closed(s)), flush=True)
+]])
+    local p = io.popen("python3 " .. script .. " " .. port .. " 2>&1")
+    local out = p:read("*a")
+    p:close()
+    local opened, at_once, closed = out:match("(%d+) (%d+) (%d+)")
+    assert.is_truthy(opened, out)
+    assert.is_true(tonumber(opened) - tonumber(at_once) <= 32, out)
+    assert.equal(tonumber(opened), tonumber(closed), out)
+    assert.equal(200, status("GET", url .. "/topology"))
     stop()
   end)
 
