@@ -24,7 +24,7 @@ C_TESTS := $(TEST_SRC:runtime/%.c=$(BUILD)/%)
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 
-.PHONY: all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean
+.PHONY: chaos all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
@@ -34,10 +34,10 @@ $(BUILD)/%.o: runtime/%.c $(HEADERS)
 
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
 bin/streamhost: $(BUILD)/cli/main.o $(CORE_OBJ)
-	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 lib/libstreamhost.so: $(CORE_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 	scripts/gen-cdefs.sh $< $@
@@ -45,7 +45,7 @@ lua/streamhost/cdefs.lua: runtime/include/streamhost_ffi.h scripts/gen-cdefs.sh
 # -rdynamic: a test that loads an app (vm_test) resolves sh_ffi_* in itself.
 $(BUILD)/%_test: runtime/%_test.c $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +77,11 @@ bench: deps
 	$(MAKE) all
 	QUICK=$(QUICK) bench/run.sh
 
+# The reliability scenarios against the real binary (loopback, a few minutes).
+chaos: deps
+	$(MAKE) all
+	/usr/bin/python3 chaos/chaos.py
+
 format:
 	clang-format -i runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c
 
@@ -84,6 +89,7 @@ format-check:
 	clang-format --dry-run --Werror runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c
 
 lint:
+	scripts/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance -Iruntime -Iruntime/include runtime
 	luacheck lua spec examples bench
 

@@ -58,4 +58,23 @@ function _M.source_add(ctx, topic)
   return index
 end
 
+-- Internal topic names come from C (base/topic_name.c), so C and Lua can
+-- never name a changelog, repartition or dead letter topic differently.
+local TOPIC_KINDS = { changelog = C.SH_TOPIC_CHANGELOG, repartition = C.SH_TOPIC_REPARTITION,
+                      dlq = C.SH_TOPIC_DLQ }
+local topic_buf_len = 512 -- Kafka caps topic names at 249 bytes
+local topic_buf = ffi.new("char[?]", topic_buf_len)
+
+-- The app's internal topic of kind ("changelog", "repartition", "dlq") for
+-- name (a store or repartition name; none for "dlq").
+function _M.topic_name(app_id, kind, name)
+  local k = TOPIC_KINDS[kind]
+  if not k then error("no internal topic kind " .. tostring(kind), 2) end
+  if C.sh_ffi_topic_name(app_id, k, name, topic_buf, topic_buf_len) ~= C.SH_OK then
+    error("cannot name the " .. kind .. " topic of " .. tostring(app_id) .. " " ..
+          tostring(name) .. " (a topic name is at most 249 bytes)", 2)
+  end
+  return ffi.string(topic_buf)
+end
+
 return _M

@@ -11,6 +11,7 @@
 -- update; emit = "final" pushes one result per window once stream time
 -- reaches its end + grace. Records with a nil key or value are dropped and
 -- counted, as in Kafka Streams; so are records later than the grace.
+local core = require "streamhost.core"
 local topology = require "streamhost.topology"
 local Store = require "streamhost.store"
 local window = require "streamhost.window"
@@ -77,7 +78,7 @@ local function build(g, spec, opts, level)
   local name = opts.name or string.format("KSTREAM-AGGREGATE-STATE-STORE-%010d", #b.nodes)
   local input = g.parent.node
   if g.repartition then
-    local topic = b.app.id .. "-" .. name .. "-repartition"
+    local topic = core.topic_name(b.app.id, "repartition", name)
     local regroup = b:add(g.is_table and "table_regroup" or "regroup", { input },
                           { fn = g.key_fn })
     local sink = b:add("sink", { regroup }, { topic = topic, key_serde = g.key_serde,

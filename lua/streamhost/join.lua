@@ -23,6 +23,7 @@
 -- come in timestamp order. stream-table: a stream record looks the key up
 -- in the table; table updates do not emit. table-table: an update on either
 -- side looks up the other and emits the joined row.
+local core = require "streamhost.core"
 local topology = require "streamhost.topology"
 local Store = require "streamhost.store"
 local window = require "streamhost.window"
@@ -61,7 +62,7 @@ end
 -- record lands in the partition of its new key. Returns the node to join.
 local function repartition(b, side, name, key_serde, partitions, level)
   if not side.key_changed then return side.node end
-  local topic = b.app.id .. "-" .. name .. "-repartition"
+  local topic = core.topic_name(b.app.id, "repartition", name)
   local sink = b:add("sink", { side.node }, { topic = topic, key_serde = key_serde,
                                               value_serde = "json", internal = true })
   b.sinks[#b.sinks + 1] = sink

@@ -57,7 +57,7 @@ function _M.declare(inst, spec)
   end
   if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
   if inst.app_id then
-    core.sink_add(inst.ctx, inst.app_id .. "-" .. spec.name .. "-changelog", 0)
+    core.sink_add(inst.ctx, core.topic_name(inst.app_id, "changelog", spec.name), 0)
   end
   inst.stores[spec.name] = store
   return store

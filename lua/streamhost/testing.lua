@@ -61,7 +61,7 @@ function _M.driver(app, opts)
   end
   d.changelogs = {}
   for name in pairs(inst.stores) do
-    d.changelogs[#d.changelogs + 1] = core.sink_add(ctx, app.id .. "-" .. name .. "-changelog", 0)
+    d.changelogs[#d.changelogs + 1] = core.sink_add(ctx, core.topic_name(app.id, "changelog", name), 0)
   end
   return d
 end

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/topic_name.h"
 #include "kafka/admin.h"
 #include "kafka/conf.h"
 #include "cli/reset.h"
@@ -30,9 +31,10 @@ typedef struct {
     char *state_dir;
 } reset_t;
 
-static bool has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
+/* The app's repartition topics are rewound to their end: their records
+ * are rebuilt from the inputs. */
+static bool is_repartition(const reset_t *r, const char *topic) {
+    return sh_topic_name_parse(r->id, topic, NULL) == SH_TOPIC_REPARTITION;
 }
 
 static const char *bootstrap_of(const sh_reset_options_t *o, sh_vm_t *vm) {
@@ -56,11 +58,15 @@ static void print_plan(reset_t *r, bool embedded) {
     for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
         printf("  - set consumer group %s's offsets on %s to its %s\n", r->id, topic,
-               has_suffix(topic, "-repartition") ? "end (an internal topic)" : "beginning");
+               is_repartition(r, topic) ? "end (an internal topic)" : "beginning");
     }
-    for (int i = 0; i < sh_ffi_store_count(ctx); i++)
-        printf("  - start store %s empty, ignoring what %s-%s-changelog holds so far\n",
-               sh_ctx_store_decl(ctx, i)->name, r->id, sh_ctx_store_decl(ctx, i)->name);
+    for (int i = 0; i < sh_ffi_store_count(ctx); i++) {
+        const char *name = sh_ctx_store_decl(ctx, i)->name;
+        char *changelog = sh_topic_name(r->id, SH_TOPIC_CHANGELOG, name);
+        printf("  - start store %s empty, ignoring what %s holds so far\n", name,
+               changelog ? changelog : "its changelog");
+        free(changelog);
+    }
     printf("Stop every instance of the app first.\n");
 }
 
@@ -113,7 +119,7 @@ static int rewind_group(reset_t *r) {
             printf("  %s does not exist; nothing to rewind\n", topic);
             continue;
         }
-        bool to_end = has_suffix(topic, "-repartition");
+        bool to_end = is_repartition(r, topic);
         for (int p = 0; p < partitions; p++) {
             int64_t low, high;
             rd_kafka_resp_err_t err =
@@ -148,8 +154,11 @@ static int skip_changelogs(reset_t *r) {
     sh_ctx_t *ctx = sh_vm_ctx(r->vm);
     for (int i = 0; i < sh_ffi_store_count(ctx); i++) {
         const sh_store_decl_t *d = sh_ctx_store_decl(ctx, i);
-        char changelog[512];
-        snprintf(changelog, sizeof changelog, "%s-%s-changelog", r->id, d->name);
+        char *changelog = sh_topic_name(r->id, SH_TOPIC_CHANGELOG, d->name);
+        if (!changelog) {
+            fprintf(stderr, "streamhost reset: out of memory\n");
+            return 1;
+        }
         int partitions = sh_kafka_admin_partition_count(r->rk, changelog, 10000);
         for (int p = 0; p < partitions; p++) {
             int64_t low, high;
@@ -161,12 +170,14 @@ static int skip_changelogs(reset_t *r) {
                 fprintf(stderr, "streamhost reset: cannot mark store %s partition %d empty: %s\n",
                         d->name, p, sh_ffi_err_message());
                 sh_ffi_store_close(store);
+                free(changelog);
                 return 1;
             }
             sh_ffi_store_close(store);
         }
         if (partitions > 0)
             printf("  store %s: starts empty, past the current end of %s\n", d->name, changelog);
+        free(changelog);
     }
     return 0;
 }

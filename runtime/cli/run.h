@@ -4,6 +4,8 @@
 #ifndef SH_RUN_H
 #define SH_RUN_H
 
+#include <stdbool.h>
+
 #include "engine/vm.h"
 
 typedef struct sh_run_options {
@@ -11,8 +13,9 @@ typedef struct sh_run_options {
     const char *bootstrap; /* NULL: the app's bootstrap.servers */
     sh_kv_t *sets;         /* --set key=value: librdkafka properties */
     int set_count;
-    const char *state_dir; /* NULL: ./.streamhost/<app id> */
-    const char *http;      /* "HOST:PORT" for pull queries, "off" or NULL: none */
+    const char *state_dir; /* NULL: the app's state_dir, else ./.streamhost/<app id> */
+    const char *http;      /* "HOST:PORT" or "off"; NULL: the app's http, else the default */
+    bool no_rollback;      /* start app_path even after a run of it that never ran cleanly */
 } sh_run_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */

@@ -7,7 +7,8 @@
  *                           (?from=&to= bound the window starts)
  *   GET  /stores/NAME       {"entries": [...], "next": K|null} (?limit=&after=)
  *   GET  /topology          the describe text
- *   GET  /healthz           200 once every assigned store is restored, else 503
+ *   GET  /healthz           200 once every assigned store is restored, else 503;
+ *                           503 with the reason while the process is failing (health.h)
  *   POST /reload            asks for a reload, as SIGHUP does
  *
  * Keys in URLs are parsed with the store's key serde and rendered back the
@@ -16,6 +17,11 @@
  * the store this instance holds. Every read takes the tasks' lock, which the
  * stream thread holds while Lua runs, so a read never meets a half-applied
  * batch, a reload or a revocation; a task still being restored is skipped.
+ * Holding that lock stalls the stream thread, so no read holds it for work
+ * that grows with the store: a lookup is one get (or one key's windows), and
+ * a page is read in chunks of bounded size, each after a seek (see
+ * "GET /stores/NAME"). A response that cannot be built whole (out of
+ * memory, a store error) is a 500 with a JSON error, never a short 200.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,8 +35,9 @@
 
 #include <microhttpd.h>
 
-#include "http/http.h"
 #include "engine/reload.h"
+#include "base/health.h"
+#include "http/http.h"
 
 struct sh_http {
     struct MHD_Daemon *daemon;
@@ -52,7 +59,8 @@ static void buf_add(buf_t *b, const char *s, size_t n) {
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *grown = realloc(b->data, cap);
         if (!grown) {
             b->failed = true;
@@ -98,7 +106,8 @@ static void json_string(buf_t *b, const char *s, size_t n) {
 
 static uint64_t get_be(const char *p, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | (unsigned char)p[i];
+    for (int i = 0; i < n; i++)
+        v = v << 8 | (unsigned char)p[i];
     return v;
 }
 
@@ -155,13 +164,14 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
     return rc;
 }
 
+/* A body that could not be built whole is never sent in part: 500. */
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, buf_t *b) {
+    if (!b->failed) buf_str(b, "\n");
     if (b->failed) {
         free(b->data);
         static const char oom[] = "{\"error\": \"out of memory\"}\n";
         return respond(c, 500, "application/json", oom, sizeof oom - 1);
     }
-    buf_str(b, "\n");
     enum MHD_Result rc = respond(c, status, "application/json", b->data, b->len);
     free(b->data);
     return rc;
@@ -196,8 +206,10 @@ static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) 
 
 /* ---- GET /stores/NAME/KEY ---- */
 
-static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
-                               const sh_store_decl_t *d, const char *text) {
+/* A lookup holds each stream thread's lock for one get per task, or for
+ * one key's windows: work bounded by the key, not by the store. */
+static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http, const sh_store_decl_t *d,
+                               const char *text) {
     char key[4096];
     long key_len = sh_http_parse_key(d->key_serde, text, key, sizeof key);
     if (key_len < 0)
@@ -210,10 +222,18 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
         for (int g = 0; g < http->task_groups; g++) {
             sh_tasks_t *tasks = http->tasks[g];
             sh_tasks_lock(tasks);
-            for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
-                if (t->restoring || strcmp(t->store, d->name) != 0) continue;
+            for (sh_task_t *t = sh_tasks_next_readable(tasks, d->name, NULL); t;
+                 t = sh_tasks_next_readable(tasks, d->name, t)) {
                 sh_ffi_slice_t value;
-                if (sh_ffi_store_get(t->handle, key, (size_t)key_len, &value) != SH_OK) continue;
+                int rc = sh_ffi_store_get(sh_task_store(t), key, (size_t)key_len, &value);
+                if (rc == SH_ERR_NOT_FOUND) continue;
+                if (rc != SH_OK) {
+                    char why[512];
+                    snprintf(why, sizeof why, "%s", sh_ffi_err_message());
+                    sh_tasks_unlock(tasks);
+                    free(b.data);
+                    return respond_error(c, 500, "reading key %s: %s", text, why);
+                }
                 buf_str(&b, ", \"value\": ");
                 render_value(&b, value.data, value.len);
                 buf_str(&b, "}");
@@ -233,29 +253,32 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
     buf_str(&b, ", \"windows\": [");
     int found = 0;
     for (int g = 0; g < http->task_groups; g++) {
-      sh_tasks_t *tasks = http->tasks[g];
-      sh_tasks_lock(tasks);
-      for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
-        if (t->restoring || strcmp(t->store, d->name) != 0) continue;
-        sh_store_iter_t *it = sh_ffi_window_fetch(t->handle, key, (size_t)key_len, from, to);
-        sh_ffi_slice_t k, v;
-        int64_t start;
-        while (it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
-            buf_printf(&b, "%s{\"start\": %" PRId64 ", \"end\": ", found++ ? ", " : "", start);
-            if (d->window_size_ms > 0)
-                buf_printf(&b, "%" PRId64, start + d->window_size_ms);
-            else
-                buf_str(&b, "null");
-            buf_str(&b, ", \"value\": ");
-            render_value(&b, v.data, v.len);
-            buf_str(&b, "}");
+        sh_tasks_t *tasks = http->tasks[g];
+        sh_tasks_lock(tasks);
+        for (sh_task_t *t = sh_tasks_next_readable(tasks, d->name, NULL); t;
+             t = sh_tasks_next_readable(tasks, d->name, t)) {
+            sh_store_iter_t *it =
+                sh_ffi_window_fetch(sh_task_store(t), key, (size_t)key_len, from, to);
+            sh_ffi_slice_t k, v;
+            int64_t start;
+            int rc = it ? SH_OK : SH_ERR_STORE;
+            while (rc == SH_OK && (rc = sh_ffi_store_iter_next(it, &k, &v, &start)) == SH_OK) {
+                buf_printf(&b, "%s{\"start\": %" PRId64 ", \"end\": ", found++ ? ", " : "", start);
+                if (d->window_size_ms > 0)
+                    buf_printf(&b, "%" PRId64, start + d->window_size_ms);
+                else
+                    buf_str(&b, "null");
+                buf_str(&b, ", \"value\": ");
+                render_value(&b, v.data, v.len);
+                buf_str(&b, "}");
+            }
+            if (rc != SH_ERR_NOT_FOUND) b.failed = true; /* a partial answer is no answer */
+            sh_ffi_store_iter_destroy(it);
         }
-        sh_ffi_store_iter_destroy(it);
-      }
-      sh_tasks_unlock(tasks);
+        sh_tasks_unlock(tasks);
     }
     buf_str(&b, "]}");
-    if (!found) {
+    if (!found && !b.failed) {
         free(b.data);
         return respond_error(c, 404, "no windows for key %s in store %s", text, d->name);
     }
@@ -264,112 +287,236 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http,
 
 /* ---- GET /stores/NAME ---- */
 
+/* A page is merged from every task of the store (one per partition, across
+ * the stream threads) in (key, window start) order, so pages follow one
+ * order across partitions and time segments. Each task is read through a
+ * cursor that copies at most PAGE_CHUNK entries per hold of its stream
+ * thread's lock, starting with a seek to where the page starts (O(log N)),
+ * and seeks again after its last entry for the next chunk. So a page of L
+ * entries over T tasks copies at most L + T * PAGE_CHUNK entries, and no
+ * lock is held for work that grows with the store's size. Between two
+ * chunks the stream thread may write: a page is consistent per chunk, as
+ * any pager over a live store. */
+#define PAGE_CHUNK 256
+
 typedef struct {
-    char *key, *value;
+    char *key, *value; /* one allocation: key bytes, then value bytes */
     size_t key_len, value_len;
     int64_t start;
 } entry_t;
+
+typedef struct {
+    sh_tasks_t *tasks; /* the stream thread's group the task belongs to */
+    int32_t partition;
+    entry_t entries[PAGE_CHUNK];
+    int count, next;
+    bool exhausted; /* the last chunk was the task's end */
+    /* where the next chunk starts: after (key, start) */
+    char *after;
+    size_t after_len, after_cap;
+    int64_t after_start;
+    bool has_after;
+} cursor_t;
 
 static int compare_keys(const char *a, size_t alen, const char *b, size_t blen) {
     int c = memcmp(a, b, alen < blen ? alen : blen);
     return c ? c : (alen > blen) - (alen < blen);
 }
 
-static int compare_entries(const void *pa, const void *pb) {
-    const entry_t *a = pa, *b = pb;
+static int compare_entries(const entry_t *a, const entry_t *b) {
     int c = compare_keys(a->key, a->key_len, b->key, b->key_len);
     return c ? c : (a->start > b->start) - (a->start < b->start);
 }
 
-/* Every entry of the store's ready tasks, sorted by (key, start), so pages
- * follow one order across partitions and time segments. */
-static entry_t *collect(sh_http_t *http, const char *name, int *count) {
-    entry_t *list = NULL;
-    int n = 0, cap = 0;
-    for (int g = 0; g < http->task_groups; g++) {
-      sh_tasks_t *tasks = http->tasks[g];
-      sh_tasks_lock(tasks);
-      for (sh_task_t *t = sh_tasks_first(tasks); t; t = t->next) {
-        if (t->restoring || strcmp(t->store, name) != 0) continue;
-        sh_store_iter_t *it = sh_ffi_store_iter_all(t->handle, NULL, 0, 0);
+static void cursor_clear(cursor_t *cur) {
+    for (int i = 0; i < cur->count; i++)
+        free(cur->entries[i].key);
+    cur->count = cur->next = 0;
+}
+
+static bool cursor_set_after(cursor_t *cur, const char *key, size_t len, int64_t start) {
+    if (len + 1 > cur->after_cap) {
+        char *grown = realloc(cur->after, len + 1);
+        if (!grown) return false;
+        cur->after = grown;
+        cur->after_cap = len + 1;
+    }
+    if (len) memcpy(cur->after, key, len);
+    cur->after_len = len;
+    cur->after_start = start;
+    cur->has_after = true;
+    return true;
+}
+
+/* Copies the task's next chunk. A task revoked or being restored since the
+ * page began has nothing more to give. Returns SH_OK, or an error (out of
+ * memory, the store failed): the page then answers 500, never a short 200.
+ * @locks takes and releases the task group's lock; holds it for at most
+ * one seek and PAGE_CHUNK entries. */
+static int cursor_fill(cursor_t *cur, const char *name) {
+    cursor_clear(cur);
+    if (cur->exhausted) return SH_OK;
+    int rc = SH_OK;
+    sh_tasks_lock(cur->tasks);
+    sh_task_t *task = sh_tasks_find_readable(cur->tasks, name, cur->partition);
+    sh_store_iter_t *it =
+        task ? sh_store_iter_sorted(sh_task_store(task), cur->has_after ? cur->after : NULL,
+                                    cur->after_len, cur->after_start)
+             : NULL;
+    if (task && !it) rc = SH_ERR_STORE;
+    bool windowed = task && sh_task_kind(task) == SH_STORE_WINDOW;
+    while (it && cur->count < PAGE_CHUNK) {
         sh_ffi_slice_t k, v;
         int64_t start = 0;
-        while (it && sh_ffi_store_iter_next(it, &k, &v, &start) == SH_OK) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                entry_t *grown = realloc(list, sizeof *grown * (size_t)cap);
-                if (!grown) break;
-                list = grown;
-            }
-            entry_t *e = &list[n++];
-            e->key = malloc(k.len + 1);
-            e->value = malloc(v.len + 1);
-            if (e->key) memcpy(e->key, k.data, k.len);
-            if (e->value && v.data) memcpy(e->value, v.data, v.len);
-            e->key_len = e->key ? k.len : 0;
-            e->value_len = e->value ? v.len : 0;
-            e->start = t->kind == SH_STORE_WINDOW ? start : 0;
+        rc = sh_ffi_store_iter_next(it, &k, &v, &start);
+        if (rc != SH_OK) break;
+        entry_t *e = &cur->entries[cur->count];
+        if (!(e->key = malloc(k.len + v.len + 1))) {
+            rc = SH_ERR_NOMEM;
+            break;
         }
-        sh_ffi_store_iter_destroy(it);
-      }
-      sh_tasks_unlock(tasks);
+        memcpy(e->key, k.data, k.len);
+        if (v.len) memcpy(e->key + k.len, v.data, v.len);
+        e->value = e->key + k.len;
+        e->key_len = k.len;
+        e->value_len = v.len;
+        e->start = windowed ? start : 0;
+        cur->count++;
     }
-    if (n) qsort(list, (size_t)n, sizeof *list, compare_entries);
-    *count = n;
-    return list;
+    sh_ffi_store_iter_destroy(it);
+    sh_tasks_unlock(cur->tasks);
+    if (rc == SH_ERR_NOT_FOUND || !task) {
+        cur->exhausted = true;
+        rc = SH_OK;
+    }
+    if (rc == SH_OK && cur->count > 0) {
+        const entry_t *last = &cur->entries[cur->count - 1];
+        if (!cursor_set_after(cur, last->key, last->key_len, last->start)) rc = SH_ERR_NOMEM;
+    }
+    return rc;
+}
+
+/* The cursor's current entry (refilled when its chunk is spent), or NULL at
+ * its end; *rc set on failure. */
+static const entry_t *cursor_head(cursor_t *cur, const char *name, int *rc) {
+    if (cur->next == cur->count && !cur->exhausted) *rc = cursor_fill(cur, name);
+    return *rc == SH_OK && cur->next < cur->count ? &cur->entries[cur->next] : NULL;
+}
+
+/* One cursor per readable task of the store, found under each group's
+ * lock (O(tasks)). Returns the count, or -1 when out of memory. */
+static int open_cursors(sh_http_t *http, const char *name, cursor_t **out) {
+    int n = 0, cap = 0;
+    cursor_t *list = NULL;
+    for (int g = 0; g < http->task_groups; g++) {
+        sh_tasks_t *tasks = http->tasks[g];
+        sh_tasks_lock(tasks);
+        for (sh_task_t *t = sh_tasks_next_readable(tasks, name, NULL); t;
+             t = sh_tasks_next_readable(tasks, name, t)) {
+            if (n == cap) {
+                int grown_cap = cap ? cap * 2 : 4;
+                cursor_t *grown = realloc(list, sizeof *grown * (size_t)grown_cap);
+                if (!grown) {
+                    sh_tasks_unlock(tasks);
+                    free(list);
+                    return -1;
+                }
+                list = grown;
+                cap = grown_cap;
+            }
+            list[n++] = (cursor_t){.tasks = tasks, .partition = sh_task_partition(t)};
+        }
+        sh_tasks_unlock(tasks);
+    }
+    *out = list;
+    return n;
+}
+
+static void close_cursors(cursor_t *list, int n) {
+    for (int i = 0; i < n; i++) {
+        cursor_clear(&list[i]);
+        free(list[i].after);
+    }
+    free(list);
+}
+
+static void render_entry(buf_t *b, const sh_store_decl_t *d, const entry_t *e, bool first) {
+    buf_str(b, first ? "{\"key\": " : ", {\"key\": ");
+    render_key(b, d->key_serde, e->key, e->key_len);
+    if (d->kind == SH_STORE_WINDOW) {
+        buf_printf(b, ", \"start\": %" PRId64 ", \"end\": ", e->start);
+        if (d->window_size_ms > 0)
+            buf_printf(b, "%" PRId64, e->start + d->window_size_ms);
+        else
+            buf_str(b, "null");
+    }
+    buf_str(b, ", \"value\": ");
+    render_value(b, e->value, e->value_len);
+    buf_str(b, "}");
 }
 
 static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
                                const sh_store_decl_t *d) {
     int64_t limit = 100, after_start = INT64_MIN;
     if (!arg_int64(c, "limit", &limit) || limit <= 0 || !arg_int64(c, "after_start", &after_start))
-        return respond_error(c, 400, "limit must be a positive integer, after_start a window start");
+        return respond_error(c, 400,
+                             "limit must be a positive integer, after_start a window start");
     const char *after_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
     char after[4096];
     long after_len = -1;
-    if (after_text && (after_len = sh_http_parse_key(d->key_serde, after_text, after, sizeof after)) < 0)
+    if (after_text &&
+        (after_len = sh_http_parse_key(d->key_serde, after_text, after, sizeof after)) < 0)
         return respond_error(c, 400, "after '%s' does not parse as %s", after_text, d->key_serde);
     bool windowed = d->kind == SH_STORE_WINDOW;
-    int n;
-    entry_t *list = collect(http, d->name, &n);
-    buf_t b = {0};
+    cursor_t *cursors = NULL;
+    int n = open_cursors(http, d->name, &cursors);
+    if (n < 0) return respond_error(c, 500, "out of memory paging store %s", d->name);
+    int rc = SH_OK;
+    for (int i = 0; i < n && after_len >= 0; i++)
+        if (!cursor_set_after(&cursors[i], after, (size_t)after_len, windowed ? after_start : 0))
+            rc = SH_ERR_NOMEM;
+
+    buf_t b = {0}, last = {0};
+    int64_t last_start = 0;
     buf_str(&b, "{\"entries\": [");
-    int shown = 0, i = 0;
-    const entry_t *last = NULL;
-    for (; i < n && shown < limit; i++) {
-        entry_t *e = &list[i];
-        if (after_len >= 0) {
-            int cmp = compare_keys(e->key, e->key_len, after, (size_t)after_len);
-            /* windowed: after_start picks up inside one key's windows */
-            if (cmp < 0 || (cmp == 0 && (!windowed || e->start <= after_start))) continue;
+    int64_t shown = 0;
+    bool more = false;
+    /* Each step scans the cursors' heads: O(T) per entry, T tasks. */
+    while (rc == SH_OK) {
+        int best = -1;
+        const entry_t *head = NULL;
+        for (int i = 0; i < n && rc == SH_OK; i++) {
+            const entry_t *e = cursor_head(&cursors[i], d->name, &rc);
+            if (e && (!head || compare_entries(e, head) < 0)) best = i, head = e;
         }
-        buf_str(&b, shown++ ? ", {\"key\": " : "{\"key\": ");
-        render_key(&b, d->key_serde, e->key, e->key_len);
-        if (windowed) {
-            buf_printf(&b, ", \"start\": %" PRId64 ", \"end\": ", e->start);
-            if (d->window_size_ms > 0)
-                buf_printf(&b, "%" PRId64, e->start + d->window_size_ms);
-            else
-                buf_str(&b, "null");
+        if (rc != SH_OK || !head || b.failed) break; /* b.failed: a 500 below */
+        if (shown == limit) {
+            more = true;
+            break;
         }
-        buf_str(&b, ", \"value\": ");
-        render_value(&b, e->value, e->value_len);
-        buf_str(&b, "}");
-        last = e;
+        render_entry(&b, d, head, shown++ == 0);
+        last.len = 0;
+        buf_add(&last, head->key, head->key_len);
+        last_start = head->start;
+        cursors[best].next++;
+    }
+    close_cursors(cursors, n);
+    if (rc != SH_OK) {
+        free(b.data);
+        free(last.data);
+        return respond_error(c, 500, "reading store %s failed (%s); try again", d->name,
+                             sh_ffi_err_name(rc));
     }
     buf_str(&b, "], \"next\": ");
-    if (i < n && last) {
-        render_key(&b, d->key_serde, last->key, last->key_len);
-        if (windowed) buf_printf(&b, ", \"next_start\": %" PRId64, last->start);
+    if (more) {
+        render_key(&b, d->key_serde, last.data ? last.data : "", last.len);
+        if (windowed) buf_printf(&b, ", \"next_start\": %" PRId64, last_start);
     } else {
         buf_str(&b, "null");
     }
     buf_str(&b, "}");
-    for (int j = 0; j < n; j++) {
-        free(list[j].key);
-        free(list[j].value);
-    }
-    free(list);
+    if (last.failed) b.failed = true;
+    free(last.data);
     return respond_json(c, 200, &b);
 }
 
@@ -410,6 +557,13 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
         if (!sh_tasks_ready(http->tasks[g])) waiting++;
     }
     buf_t b = {0};
+    char problem[512];
+    if (sh_health_problem(problem, sizeof problem)) {
+        buf_str(&b, "{\"status\": \"failing\", \"reason\": ");
+        json_string(&b, problem, strlen(problem));
+        buf_str(&b, "}");
+        return respond_json(c, 503, &b);
+    }
     if (waiting && !restoring) {
         buf_printf(&b, "{\"status\": \"waiting for partitions\", \"threads_waiting\": %d}",
                    waiting);
@@ -423,9 +577,8 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version, (void)upload_data;
     static int started;
     sh_http_t *http = cls;
@@ -487,12 +640,14 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_group
     http->tasks = tasks;
     http->task_groups = task_groups;
     pthread_mutex_init(&http->lock, NULL);
-    http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-                                    on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                    MHD_OPTION_END);
+    http->daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
+                         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!http->daemon) {
-        sh_log(SH_LOG_WARN, "http: cannot listen on %s (in use?); going on without pull queries "
-               "(choose another with --http HOST:PORT, or --http off)", address);
+        sh_log(SH_LOG_WARN,
+               "http: cannot listen on %s (in use?); going on without pull queries "
+               "(choose another with --http HOST:PORT, or --http off)",
+               address);
         pthread_mutex_destroy(&http->lock);
         free(http);
         return NULL;
@@ -505,6 +660,10 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_group
 void sh_http_set_topology(sh_http_t *http, const char *text) {
     if (!http) return;
     char *copy = strdup(text ? text : "");
+    if (!copy) {
+        sh_log(SH_LOG_WARN, "http: out of memory; GET /topology keeps the previous text");
+        return;
+    }
     pthread_mutex_lock(&http->lock);
     free(http->topology);
     http->topology = copy;

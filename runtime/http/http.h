@@ -4,7 +4,7 @@
 #ifndef SH_HTTP_H
 #define SH_HTTP_H
 
-#include "state/restore.h"
+#include "state/tasks.h"
 
 typedef struct sh_http sh_http_t;
 

@@ -1,18 +1,42 @@
 /*
  * http_test.c - pull queries: URL keys parsed with the store's key serde
- * (the bytes Lua's serdes write), and a server that cannot listen leaves
- * the host running without one.
+ * (the bytes Lua's serdes write); a server that cannot listen leaves the
+ * host running without one; and the handlers over real tasks (two stream
+ * threads' groups, restored from an embedded broker) holding 50k keys:
+ * paging with limit and after=, window stores, lookups, unknown stores, and
+ * a response that runs out of memory answering 500, never a short 200.
+ * Also prints how long a paged query stalls a stream thread (a figure, not
+ * an assertion: performance lives in `make bench`).
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/http.h"
+#include "state/test_fixture.h"
 
 #include "base/check.h"
+
+/* ---- failing allocations on demand ---- */
+
+/* realloc() of more than this many bytes fails while it is non-zero: how
+ * the tests make a response run out of memory. */
+static volatile size_t fail_reallocs_above;
+
+void *realloc(void *ptr, size_t size) {
+    static void *(*real)(void *, size_t);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "realloc");
+    if (fail_reallocs_above && size > fail_reallocs_above) return NULL;
+    return real(ptr, size);
+}
 
 static void test_parse_key(void) {
     char out[16];
@@ -50,8 +74,343 @@ static void test_port_taken(void) {
     close(fd);
 }
 
+/* ---- a server over real tasks ---- */
+
+#define KEYS 50000       /* over both partitions */
+#define WINDOW_KEYS 2000 /* 3 windows each */
+#define MINUTE 60000LL
+#define BASE_TS 1700000000000LL
+#define RETENTION (24 * 60 * MINUTE)
+
+static char state_dir[256];
+static int port;
+
+static void put_be64(char *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (char)(v & 0xff);
+}
+
+/* Writes the stores of partition p through handles of the test's own,
+ * which share the tasks' databases. */
+static void fill(int p) {
+    sh_store_t *kv = sh_ffi_store_open(NULL, state_dir, NULL, "counts", SH_STORE_KV, p, 0);
+    sh_store_t *win =
+        sh_ffi_store_open(NULL, state_dir, NULL, "windows", SH_STORE_WINDOW, p, RETENTION);
+    CHECK(kv && win);
+    char key[32], value[32];
+    int bad = 0;
+    for (int i = p; i < KEYS; i += 2) {
+        int n = snprintf(key, sizeof key, "k%06d", i);
+        int v = snprintf(value, sizeof value, "{\"n\":%d}", i);
+        sh_ffi_record_t r = {
+            .key = key, .key_len = (size_t)n, .value = value, .value_len = (size_t)v};
+        bad += sh_store_restore_batch(kv, &r, 1) != SH_OK;
+    }
+    for (int i = p; i < WINDOW_KEYS; i += 2) {
+        for (int w = 0; w < 3; w++) {
+            int n = snprintf(key, sizeof key, "w%05d", i);
+            put_be64(key + n, (uint64_t)(BASE_TS + w * MINUTE));
+            int v = snprintf(value, sizeof value, "%d", i * 3 + w);
+            sh_ffi_record_t r = {
+                .key = key, .key_len = (size_t)n + 8, .value = value, .value_len = (size_t)v};
+            bad += sh_store_restore_batch(win, &r, 1) != SH_OK;
+        }
+    }
+    CHECK(bad == 0);
+    sh_ffi_store_close(kv);
+    sh_ffi_store_close(win);
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* GET path; returns the status and the body (malloc'd) in *body. */
+static int http_get(const char *path, char **body) {
+    *body = NULL;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    char request[512];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    if (write(fd, request, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    ssize_t got;
+    while (text && (got = read(fd, text + len, cap - len - 1)) > 0) {
+        len += (size_t)got;
+        if (len + 1 == cap) {
+            cap *= 2;
+            char *grown = realloc(text, cap);
+            if (!grown) break;
+            text = grown;
+        }
+    }
+    close(fd);
+    if (!text) return -1;
+    text[len] = 0;
+    int status = -1;
+    sscanf(text, "HTTP/1.%*d %d", &status);
+    char *start = strstr(text, "\r\n\r\n");
+    *body = strdup(start ? start + 4 : "");
+    free(text);
+    return status;
+}
+
+/* Walks every page of limit entries of the kv store: each key once, in
+ * order, with its value. */
+static void test_paging(void) {
+    char path[256], want[64];
+    char *body;
+    int seen = 0, pages = 0, wrong = 0;
+    char after[32] = "";
+    for (;;) {
+        snprintf(path, sizeof path, "/stores/counts?limit=1000%s%s", *after ? "&after=" : "",
+                 after);
+        int status = http_get(path, &body);
+        CHECK(status == 200);
+        if (status != 200 || !body) {
+            free(body);
+            break;
+        }
+        pages++;
+        for (char *p = strstr(body, "{\"key\": \""); p; p = strstr(p + 1, "{\"key\": \"")) {
+            snprintf(want, sizeof want, "{\"key\": \"k%06d\", \"value\": {\"n\":%d}}", seen, seen);
+            wrong += strncmp(p, want, strlen(want)) != 0;
+            seen++;
+        }
+        char *next = strstr(body, "\"next\": ");
+        CHECK(next != NULL);
+        if (!next || strncmp(next + 8, "null", 4) == 0) {
+            free(body);
+            break;
+        }
+        sscanf(next + 8, "\"%31[^\"]\"", after);
+        free(body);
+    }
+    CHECK(seen == KEYS);
+    CHECK(wrong == 0);
+    CHECK(pages == KEYS / 1000);
+
+    CHECK(http_get("/stores/counts?limit=1", &body) == 200);
+    CHECK(body && strcmp(body, "{\"entries\": [{\"key\": \"k000000\", \"value\": {\"n\":0}}], "
+                               "\"next\": \"k000000\"}\n") == 0);
+    free(body);
+    CHECK(http_get("/stores/counts?limit=2&after=k049998", &body) == 200);
+    CHECK(body && strcmp(body, "{\"entries\": [{\"key\": \"k049999\", \"value\": {\"n\":49999}}], "
+                               "\"next\": null}\n") == 0);
+    free(body);
+    /* after a key that is not there: the page starts at the next one */
+    CHECK(http_get("/stores/counts?limit=1&after=k000100x", &body) == 200);
+    CHECK(body && strstr(body, "[{\"key\": \"k000101\"") != NULL);
+    free(body);
+    CHECK(http_get("/stores/counts?limit=0", &body) == 400);
+    free(body);
+    CHECK(http_get("/stores/counts?limit=abc", &body) == 400);
+    free(body);
+    CHECK(http_get("/stores/counts?after=k049999", &body) == 200);
+    CHECK(body && strcmp(body, "{\"entries\": [], \"next\": null}\n") == 0);
+    free(body);
+}
+
+/* A window store pages by (key, start) across partitions and segments,
+ * resuming inside one key's windows with after_start. */
+static void test_window_paging(void) {
+    char path[256], want[128];
+    char *body;
+    int seen = 0, wrong = 0;
+    char after[32] = "";
+    long long after_start = 0;
+    for (int guard = 0; guard < 2000; guard++) {
+        if (*after)
+            snprintf(path, sizeof path, "/stores/windows?limit=7&after=%s&after_start=%lld", after,
+                     after_start);
+        else
+            snprintf(path, sizeof path, "/stores/windows?limit=7");
+        int status = http_get(path, &body);
+        CHECK(status == 200);
+        if (status != 200 || !body) break;
+        for (char *p = strstr(body, "{\"key\": \""); p; p = strstr(p + 1, "{\"key\": \"")) {
+            int i = seen / 3, w = seen % 3;
+            snprintf(want, sizeof want,
+                     "{\"key\": \"w%05d\", \"start\": %lld, \"end\": %lld, \"value\": %d}", i,
+                     BASE_TS + w * MINUTE, BASE_TS + (w + 1) * MINUTE, i * 3 + w);
+            wrong += strncmp(p, want, strlen(want)) != 0;
+            seen++;
+        }
+        char *next = strstr(body, "\"next\": ");
+        if (!next || strncmp(next + 8, "null", 4) == 0) {
+            free(body);
+            break;
+        }
+        CHECK(sscanf(next + 8, "\"%31[^\"]\", \"next_start\": %lld", after, &after_start) == 2);
+        free(body);
+    }
+    CHECK(seen == WINDOW_KEYS * 3);
+    CHECK(wrong == 0);
+}
+
+static void test_lookups(void) {
+    char *body;
+    CHECK(http_get("/stores/counts/k012345", &body) == 200);
+    CHECK(body && strcmp(body, "{\"key\": \"k012345\", \"value\": {\"n\":12345}}\n") == 0);
+    free(body);
+    CHECK(http_get("/stores/counts/nope", &body) == 404);
+    CHECK(body && strstr(body, "\"error\"") != NULL);
+    free(body);
+    CHECK(http_get("/stores/windows/w00007", &body) == 200);
+    CHECK(body && strstr(body, "\"windows\": [{\"start\": 1700000000000, \"end\": 1700000060000, "
+                               "\"value\": 21}, ") != NULL);
+    free(body);
+    CHECK(http_get("/stores/windows/w00007?from=1700000060000&to=1700000060000", &body) == 200);
+    CHECK(body && strcmp(body, "{\"key\": \"w00007\", \"windows\": [{\"start\": 1700000060000, "
+                               "\"end\": 1700000120000, \"value\": 22}]}\n") == 0);
+    free(body);
+    CHECK(http_get("/stores/windows/nope", &body) == 404);
+    free(body);
+    CHECK(http_get("/stores/unknown", &body) == 404);
+    CHECK(body && strstr(body, "no store unknown") != NULL);
+    free(body);
+    CHECK(http_get("/stores/unknown/k1", &body) == 404);
+    free(body);
+}
+
+/* A response that cannot grow is a 500 with a JSON error, never a 200
+ * that lacks entries. */
+static void test_out_of_memory(void) {
+    char *body;
+    fail_reallocs_above = 1 << 16;
+    /* a page that fits: whatever else fails, the answer is exact or an error */
+    int status = http_get("/stores/counts?limit=1000", &body);
+    fail_reallocs_above = 0;
+    CHECK(status == 200 || status == 500);
+    if (status == 200)
+        CHECK(body && strstr(body, "{\"key\": \"k000999\"") != NULL &&
+              strstr(body, "\"next\": \"k000999\"") != NULL);
+    else
+        CHECK(body && strstr(body, "\"error\"") != NULL);
+    free(body);
+    /* a page whose body outgrows the limit */
+    fail_reallocs_above = 1 << 16;
+    status = http_get("/stores/counts?limit=5000", &body);
+    fail_reallocs_above = 0;
+    CHECK(status == 500);
+    CHECK(body && strstr(body, "{\"error\": ") == body);
+    free(body);
+    CHECK(http_get("/stores/counts?limit=5000", &body) == 200);
+    free(body);
+}
+
+/* ---- how long a page stalls a stream thread ---- */
+
+typedef struct {
+    sh_tasks_t *tasks;
+    volatile int stop;
+    double max_wait_ms;
+    long takes;
+} staller_t;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Takes the lock as a stream thread does between batches, and records the
+ * longest wait for it. */
+static void *stream_thread(void *arg) {
+    staller_t *s = arg;
+    while (!s->stop) {
+        double before = now_ms();
+        sh_tasks_lock(s->tasks);
+        double waited = now_ms() - before;
+        sh_tasks_unlock(s->tasks);
+        if (waited > s->max_wait_ms) s->max_wait_ms = waited;
+        s->takes++;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+static void report_stall(sh_tasks_t *tasks) {
+    staller_t s = {.tasks = tasks};
+    pthread_t id;
+    pthread_create(&id, NULL, stream_thread, &s);
+    double started = now_ms();
+    char *body;
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        ok += http_get("/stores/counts?limit=1", &body) == 200;
+        free(body);
+    }
+    double per_query = (now_ms() - started) / 20;
+    s.stop = 1;
+    pthread_join(id, NULL);
+    CHECK(ok == 20);
+    printf("GET /stores/counts?limit=1 over %d keys: %.2f ms a query, longest stream-thread "
+           "wait for the lock %.2f ms\n",
+           KEYS, per_query, s.max_wait_ms);
+}
+
+static void test_server_over_tasks(void) {
+    fixture_tmpdir(state_dir, sizeof state_dir, "http-test");
+    char errbuf[256];
+    sh_broker_t *broker = sh_broker_start(0, errbuf, sizeof errbuf);
+    CHECK(broker != NULL);
+    if (!broker) return;
+    CHECK(sh_broker_create_topic(broker, "src", 2) == 0);
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    CHECK(sh_ffi_store_declare(ctx, "counts", SH_STORE_KV, 0, "src", "string", "json") >= 0);
+    CHECK(sh_ffi_store_declare(ctx, "windows", SH_STORE_WINDOW, RETENTION, "src", "string",
+                               "json") >= 0);
+    CHECK(sh_ffi_store_set_window_size(ctx, "windows", MINUTE) == 0);
+    static volatile sig_atomic_t stopping;
+    sh_tasks_t *groups[2];
+    for (int p = 0; p < 2; p++) {
+        rd_kafka_t *consumer = fixture_restore_consumer(sh_broker_bootstraps(broker));
+        groups[p] = sh_tasks_new(state_dir, "app", consumer, &stopping);
+        sh_tasks_set_declarations(groups[p], ctx);
+        CHECK(sh_tasks_assign(groups[p], "src", p, errbuf, sizeof errbuf) == 0);
+        fill(p);
+    }
+    port = free_port();
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%d", port);
+    sh_http_t *http = sh_http_start(address, groups, 2);
+    CHECK(http != NULL);
+    if (http) {
+        test_paging();
+        test_window_paging();
+        test_lookups();
+        test_out_of_memory();
+        report_stall(groups[0]);
+        sh_http_stop(http);
+    }
+    for (int p = 0; p < 2; p++)
+        sh_tasks_free(groups[p]);
+    sh_ffi_ctx_destroy(ctx);
+    sh_broker_stop(broker);
+    sh_store_remove_tree(state_dir);
+}
+
 int main(void) {
     test_parse_key();
     test_port_taken();
+    test_server_over_tasks();
     return check_summary("http_test");
 }

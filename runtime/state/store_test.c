@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rocksdb/c.h>
+
+#include "engine/ctx.h"
 #include "state/store.h"
 
 static int passed, failed;
@@ -266,11 +269,11 @@ static void test_window_retention(void) {
             snprintf(k, sizeof k, "k%d", key);
             failed_puts += wput(s, k, minute * MINUTE, "x", minute * MINUTE) != SH_OK;
         }
-        if (s->shared->segment_count > most_segments) most_segments = s->shared->segment_count;
+        if (sh_store_segment_count(s) > most_segments) most_segments = sh_store_segment_count(s);
     }
     CHECK(failed_puts == 0);
-    CHECK(most_segments <= retention / s->shared->segment_interval + 1);
-    CHECK(s->shared->segment_count <= retention / s->shared->segment_interval + 1);
+    CHECK(most_segments <= retention / sh_store_segment_interval(s) + 1);
+    CHECK(sh_store_segment_count(s) <= retention / sh_store_segment_interval(s) + 1);
     fetch_text(s, "k0", 0, INT64_MAX, text, sizeof text);
     CHECK(strcmp(text, "2870=x;2871=x;2872=x;2873=x;2874=x;2875=x;2876=x;2877=x;2878=x;2879=x;") ==
           0);
@@ -414,7 +417,7 @@ static void test_restore_drops_expired(void) {
     char text[128];
     fetch_text(s, "k", 0, INT64_MAX, text, sizeof text);
     CHECK(strcmp(text, "100=v;101=v;") == 0);
-    CHECK(s->shared->segment_count == 1); /* 100 and 101 min share a 2.5-min segment */
+    CHECK(sh_store_segment_count(s) == 1); /* 100 and 101 min share a 2.5-min segment */
     sh_ffi_store_close(s);
 }
 
@@ -719,7 +722,7 @@ static void test_shared_and_kind(void) {
     sh_ctx_t *old_vm = sh_ffi_ctx_new_capture(), *new_vm = sh_ffi_ctx_new_capture();
     sh_store_t *a = open_kv(old_vm, "shared", 1);
     sh_store_t *b = open_kv(new_vm, "shared", 1);
-    CHECK(a && b && a->shared == b->shared);
+    CHECK(a && b && sh_store_database(a) == sh_store_database(b));
     sh_ffi_slice_t out;
     CHECK(a && put(a, "k", "v") == SH_OK);
     sh_store_iter_t *it = a ? sh_ffi_store_iter_all(a, NULL, 0, 0) : NULL;

@@ -33,11 +33,90 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/store.h"
+#include "base/log.h"
+#include "state/window_store.h"
+
+/* One time segment: a column family holding the windows that start in
+ * [id * interval, (id + 1) * interval). */
+typedef struct {
+    int64_t id;
+    rocksdb_column_family_handle_t *cf;
+} segment_t;
+
+/* What every handle on one database shares (the database's kind_state):
+ * a reloaded VM's handle and the host's see the same segments and time. */
+typedef struct {
+    int64_t segment_interval;
+    int64_t stream_time; /* INT64_MIN until the first window is seen */
+    segment_t *segments; /* sorted by id */
+    int segment_count, segment_cap;
+} window_db_t;
+
+struct sh_window {
+    sh_db_t *db;
+    sh_changelog_t *changelog;
+    const char *name;
+    int32_t partition;
+    int64_t retention_ms;
+    int64_t expired; /* puts skipped because the window had expired */
+    char *errmsg;
+    size_t errlen;
+    char *key_buf; /* scratch for encoded keys */
+    size_t key_cap;
+    char *value_buf;
+    size_t value_cap;
+};
+
+struct sh_window_iter {
+    sh_db_t *db;
+    rocksdb_iterator_t **iters; /* one per segment */
+    int iter_count, current;
+    bool merged;  /* read the segments merged, in (key, start) order */
+    char *prefix; /* fetch: the encoded key every entry must start with */
+    size_t prefix_len;
+    int64_t to;       /* fetch: last window start wanted */
+    int64_t min_live; /* starts at or below this have expired */
+    char *key_buf, *value_buf;
+    size_t key_cap, value_cap;
+    char errmsg[256];
+};
+
+static window_db_t *state_of(const sh_window_t *w) { return w->db->kind_state; }
+
+static void set_error(sh_window_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(sh_window_t *w, const char *fmt, ...) {
+    int n = snprintf(w->errmsg, w->errlen, "store %s partition %d: ", w->name, (int)w->partition);
+    if (n < 0 || (size_t)n >= w->errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->errmsg + n, w->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* Takes RocksDB's malloc'd error, copies it into the handle and frees it. */
+static int rocksdb_failed(sh_window_t *w, const char *what, char *err) {
+    set_error(w, "%s: %s", what, err ? err : "unknown error");
+    free(err);
+    return SH_ERR_STORE;
+}
+
+static int reserve(char **buf, size_t *cap, size_t need) {
+    if (need <= *cap && *buf) return SH_OK;
+    size_t size = *cap ? *cap : 256;
+    while (size < need)
+        size *= 2;
+    char *grown = realloc(*buf, size);
+    if (!grown) return SH_ERR_NOMEM;
+    *buf = grown;
+    *cap = size;
+    return SH_OK;
+}
 
 static const char interval_key[] = "segment-interval";
 static const char stream_time_key[] = "stream-time";
@@ -67,8 +146,8 @@ static int64_t floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static int64_t segment_of(const sh_store_db_t *shared, int64_t start) {
-    return floor_div(start, shared->segment_interval);
+static int64_t segment_of(const window_db_t *state, int64_t start) {
+    return floor_div(start, state->segment_interval);
 }
 
 /* Writes the escaped key and terminator into buf (NULL: just measures). */
@@ -86,13 +165,11 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
     return n + 2;
 }
 
-/* Encodes (key, start) into the store's scratch buffer. */
-static int encode(sh_store_t *store, const char *key, size_t key_len, int64_t start,
-                  size_t *out_len) {
+/* Encodes (key, start) into the handle's scratch buffer. */
+static int encode(sh_window_t *w, const char *key, size_t key_len, int64_t start, size_t *out_len) {
     size_t len = escape_key(NULL, key, key_len) + 8;
-    if (sh_store_reserve(&store->key_buf, &store->key_cap, len) != SH_OK)
-        return sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
-    put_start(store->key_buf + escape_key(store->key_buf, key, key_len), start);
+    if (reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
+    put_start(w->key_buf + escape_key(w->key_buf, key, key_len), start);
     *out_len = len;
     return SH_OK;
 }
@@ -121,11 +198,11 @@ static long decode_key(const char *enc, size_t len, char *out, int64_t *start) {
 
 /* ---- segments ---- */
 
-static int segment_index(const sh_store_db_t *shared, int64_t id) {
-    int lo = 0, hi = shared->segment_count;
+static int segment_index(const window_db_t *state, int64_t id) {
+    int lo = 0, hi = state->segment_count;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (shared->segments[mid].id < id)
+        if (state->segments[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
@@ -133,230 +210,255 @@ static int segment_index(const sh_store_db_t *shared, int64_t id) {
     return lo;
 }
 
-static rocksdb_column_family_handle_t *segment_find(const sh_store_db_t *shared, int64_t id) {
-    int i = segment_index(shared, id);
-    return i < shared->segment_count && shared->segments[i].id == id ? shared->segments[i].cf
-                                                                     : NULL;
+static rocksdb_column_family_handle_t *segment_find(const window_db_t *state, int64_t id) {
+    int i = segment_index(state, id);
+    return i < state->segment_count && state->segments[i].id == id ? state->segments[i].cf : NULL;
 }
 
-static int segment_insert(sh_store_db_t *shared, int64_t id, rocksdb_column_family_handle_t *cf) {
-    if (shared->segment_count == shared->segment_cap) {
-        int cap = shared->segment_cap ? shared->segment_cap * 2 : 8;
-        sh_segment_t *grown = realloc(shared->segments, sizeof *grown * (size_t)cap);
+static int segment_insert(window_db_t *state, int64_t id, rocksdb_column_family_handle_t *cf) {
+    if (state->segment_count == state->segment_cap) {
+        int cap = state->segment_cap ? state->segment_cap * 2 : 8;
+        segment_t *grown = realloc(state->segments, sizeof *grown * (size_t)cap);
         if (!grown) return SH_ERR_NOMEM;
-        shared->segments = grown;
-        shared->segment_cap = cap;
+        state->segments = grown;
+        state->segment_cap = cap;
     }
-    int i = segment_index(shared, id);
-    memmove(&shared->segments[i + 1], &shared->segments[i],
-            sizeof *shared->segments * (size_t)(shared->segment_count - i));
-    shared->segments[i] = (sh_segment_t){.id = id, .cf = cf};
-    shared->segment_count++;
+    int i = segment_index(state, id);
+    memmove(&state->segments[i + 1], &state->segments[i],
+            sizeof *state->segments * (size_t)(state->segment_count - i));
+    state->segments[i] = (segment_t){.id = id, .cf = cf};
+    state->segment_count++;
     return SH_OK;
 }
 
-static rocksdb_column_family_handle_t *segment_create(sh_store_t *store, int64_t id) {
-    sh_store_db_t *shared = store->shared;
+static rocksdb_column_family_handle_t *segment_create(sh_window_t *w, int64_t id) {
     char name[64];
     snprintf(name, sizeof name, "%s%" PRId64, segment_prefix, id);
     char *err = NULL;
     rocksdb_column_family_handle_t *cf =
-        rocksdb_create_column_family(shared->db, shared->options, name, &err);
+        rocksdb_create_column_family(w->db->rocks, w->db->options, name, &err);
     if (err) {
-        sh_store_rocksdb_error(store, "create segment", err);
+        rocksdb_failed(w, "create segment", err);
         return NULL;
     }
-    if (segment_insert(shared, id, cf) != SH_OK) {
+    if (segment_insert(state_of(w), id, cf) != SH_OK) {
         rocksdb_column_family_handle_destroy(cf);
-        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+        set_error(w, "out of memory");
         return NULL;
     }
     return cf;
 }
 
-void sh_window_release_dropped(sh_store_db_t *shared) {
-    for (int i = 0; i < shared->dropped_count; i++)
-        rocksdb_column_family_handle_destroy(shared->dropped[i]);
-    shared->dropped_count = 0;
-}
-
-/* A dropped segment's handle waits for iterators that may still read it. */
-static void segment_retire(sh_store_db_t *shared, rocksdb_column_family_handle_t *cf) {
-    sh_store_lock();
-    if (shared->iterators == 0) {
-        rocksdb_column_family_handle_destroy(cf);
-    } else {
-        if (shared->dropped_count == shared->dropped_cap) {
-            int cap = shared->dropped_cap ? shared->dropped_cap * 2 : 4;
-            void *grown = realloc(shared->dropped, sizeof *shared->dropped * (size_t)cap);
-            if (!grown) {
-                /* Leaking one handle beats destroying it under a reader. */
-                sh_store_unlock();
-                return;
-            }
-            shared->dropped = grown;
-            shared->dropped_cap = cap;
-        }
-        shared->dropped[shared->dropped_count++] = cf;
-    }
-    sh_store_unlock();
-}
-
-static int64_t min_live(const sh_store_t *store) {
-    int64_t now = store->shared->stream_time;
-    return now == INT64_MIN || now < INT64_MIN + store->retention_ms ? INT64_MIN
-                                                                     : now - store->retention_ms;
+static int64_t min_live(const sh_window_t *w) {
+    int64_t now = state_of(w)->stream_time;
+    return now == INT64_MIN || now < INT64_MIN + w->retention_ms ? INT64_MIN
+                                                                 : now - w->retention_ms;
 }
 
 /* Moves stream time forward and drops the segments whose windows have all
- * closed. */
-static void advance(sh_store_t *store, int64_t timestamp) {
-    sh_store_db_t *shared = store->shared;
-    if (timestamp <= shared->stream_time) return;
-    shared->stream_time = timestamp;
-    int64_t oldest_live = min_live(store);
+ * closed. Cost: O(segments) when one is dropped. */
+static void advance(sh_window_t *w, int64_t timestamp) {
+    window_db_t *state = state_of(w);
+    if (timestamp <= state->stream_time) return;
+    state->stream_time = timestamp;
+    int64_t oldest_live = min_live(w);
     if (oldest_live == INT64_MIN) return;
     /* Segment id holds starts up to (id + 1) * interval - 1. */
-    int64_t last_dead = floor_div(oldest_live + 1, shared->segment_interval) - 1;
+    int64_t last_dead = floor_div(oldest_live + 1, state->segment_interval) - 1;
     int dropped = 0;
-    while (dropped < shared->segment_count && shared->segments[dropped].id <= last_dead) {
+    while (dropped < state->segment_count && state->segments[dropped].id <= last_dead) {
         char *err = NULL;
-        rocksdb_drop_column_family(shared->db, shared->segments[dropped].cf, &err);
+        rocksdb_drop_column_family(w->db->rocks, state->segments[dropped].cf, &err);
         if (err) {
             /* Kept, and tried again on the next advance; reads still hide it. */
-            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s",
-                   store->name, (int)store->partition, shared->segments[dropped].id, err);
+            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s", w->name,
+                   (int)w->partition, state->segments[dropped].id, err);
             free(err);
             break;
         }
-        segment_retire(shared, shared->segments[dropped].cf);
+        /* An iterator may still read it: the registry destroys it after. */
+        sh_registry_retire_family(w->db, state->segments[dropped].cf);
         dropped++;
     }
     if (!dropped) return;
-    memmove(shared->segments, shared->segments + dropped,
-            sizeof *shared->segments * (size_t)(shared->segment_count - dropped));
-    shared->segment_count -= dropped;
+    memmove(state->segments, state->segments + dropped,
+            sizeof *state->segments * (size_t)(state->segment_count - dropped));
+    state->segment_count -= dropped;
 }
 
-/* ---- opening and closing ---- */
+/* ---- the registry's hooks: every open and close of a database ---- */
 
-int sh_window_open(sh_store_db_t *shared, char **cf_names, rocksdb_column_family_handle_t **cfs,
-                   int cf_count, int64_t retention_ms, char **error) {
+static int save_stream_time(sh_db_t *db, char **error) {
+    window_db_t *state = db->kind_state;
+    if (!db->rocks || !state || state->stream_time == INT64_MIN) return SH_OK;
+    char bytes[8];
+    put_be64(bytes, (uint64_t)state->stream_time);
+    rocksdb_put_cf(db->rocks, db->write, db->meta_cf, stream_time_key, sizeof stream_time_key - 1,
+                   bytes, 8, error);
+    return *error ? SH_ERR_STORE : SH_OK;
+}
+
+static void unload(sh_db_t *db) {
+    window_db_t *state = db->kind_state;
+    if (!state) return;
+    char *err = NULL;
+    if (save_stream_time(db, &err) != SH_OK) {
+        sh_log(SH_LOG_WARN, "state store %s: saving stream time: %s", db->dir, err);
+        free(err);
+    }
+    for (int i = 0; i < state->segment_count; i++)
+        rocksdb_column_family_handle_destroy(state->segments[i].cf);
+    free(state->segments);
+    free(state);
+    db->kind_state = NULL;
+}
+
+/* Reads the segment interval (fixed when the store is made) and stream
+ * time from meta, and takes over the segment-* column families. */
+static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **families, int count,
+                int64_t retention_ms, char **error) {
+    window_db_t *state = calloc(1, sizeof *state);
+    if (!state) {
+        *error = strdup("out of memory");
+        return SH_ERR_NOMEM;
+    }
+    state->stream_time = INT64_MIN;
+    db->kind_state = state;
     size_t len = 0;
-    char *stored = rocksdb_get_cf(shared->db, shared->read, shared->meta_cf, interval_key,
+    char *stored = rocksdb_get_cf(db->rocks, db->read, db->meta_cf, interval_key,
                                   sizeof interval_key - 1, &len, error);
     if (*error) return SH_ERR_STORE;
     if (stored && len == 8) {
-        shared->segment_interval = (int64_t)get_be64(stored);
+        state->segment_interval = (int64_t)get_be64(stored);
     } else {
-        shared->segment_interval =
+        state->segment_interval =
             retention_ms / 2 > min_segment_interval ? retention_ms / 2 : min_segment_interval;
         char bytes[8];
-        put_be64(bytes, (uint64_t)shared->segment_interval);
-        rocksdb_put_cf(shared->db, shared->write, shared->meta_cf, interval_key,
-                       sizeof interval_key - 1, bytes, 8, error);
+        put_be64(bytes, (uint64_t)state->segment_interval);
+        rocksdb_put_cf(db->rocks, db->write, db->meta_cf, interval_key, sizeof interval_key - 1,
+                       bytes, 8, error);
     }
     free(stored);
     if (*error) return SH_ERR_STORE;
-    if (shared->segment_interval <= 0) {
+    if (state->segment_interval <= 0) {
         *error = strdup("corrupt segment interval in the store's metadata");
         return SH_ERR_STORE;
     }
-
-    for (int i = 0; i < cf_count; i++) {
-        if (!cfs[i] || strncmp(cf_names[i], segment_prefix, sizeof segment_prefix - 1) != 0)
+    for (int i = 0; i < count; i++) {
+        if (!families[i] || strncmp(names[i], segment_prefix, sizeof segment_prefix - 1) != 0)
             continue;
         char *end = NULL;
         errno = 0;
-        long long id = strtoll(cf_names[i] + sizeof segment_prefix - 1, &end, 10);
+        long long id = strtoll(names[i] + sizeof segment_prefix - 1, &end, 10);
         if (errno || !end || *end) continue;
-        if (segment_insert(shared, (int64_t)id, cfs[i]) != SH_OK) return SH_ERR_NOMEM;
-        cfs[i] = NULL;
+        if (segment_insert(state, (int64_t)id, families[i]) != SH_OK) {
+            *error = strdup("out of memory");
+            return SH_ERR_NOMEM;
+        }
+        families[i] = NULL;
     }
-    if (shared->segment_count > 0) {
-        int64_t newest = shared->segments[shared->segment_count - 1].id;
-        shared->stream_time = newest * shared->segment_interval;
+    if (state->segment_count > 0) {
+        int64_t newest = state->segments[state->segment_count - 1].id;
+        state->stream_time = newest * state->segment_interval;
     }
-    stored = rocksdb_get_cf(shared->db, shared->read, shared->meta_cf, stream_time_key,
+    stored = rocksdb_get_cf(db->rocks, db->read, db->meta_cf, stream_time_key,
                             sizeof stream_time_key - 1, &len, error);
     if (*error) return SH_ERR_STORE;
-    if (stored && len == 8 && (int64_t)get_be64(stored) > shared->stream_time)
-        shared->stream_time = (int64_t)get_be64(stored);
+    if (stored && len == 8 && (int64_t)get_be64(stored) > state->stream_time)
+        state->stream_time = (int64_t)get_be64(stored);
     free(stored);
     return SH_OK;
 }
 
-int sh_window_save_stream_time(sh_store_db_t *shared, char **error) {
-    if (!shared->db || shared->kind != SH_STORE_WINDOW || shared->segment_interval <= 0 ||
-        shared->stream_time == INT64_MIN)
-        return SH_OK;
-    char bytes[8];
-    put_be64(bytes, (uint64_t)shared->stream_time);
-    rocksdb_put_cf(shared->db, shared->write, shared->meta_cf, stream_time_key,
-                   sizeof stream_time_key - 1, bytes, 8, error);
-    return *error ? SH_ERR_STORE : SH_OK;
+const sh_registry_kind_t sh_window_kind = {
+    .tag = 'w', .label = "window", .load = load, .unload = unload};
+
+/* ---- handles ---- */
+
+sh_window_t *sh_window_open(sh_db_t *db, sh_changelog_t *changelog, const char *name,
+                            int32_t partition, int64_t retention_ms, char *errmsg, size_t errlen) {
+    sh_window_t *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    *w = (sh_window_t){.db = db,
+                       .changelog = changelog,
+                       .name = name,
+                       .partition = partition,
+                       .retention_ms = retention_ms,
+                       .errmsg = errmsg,
+                       .errlen = errlen};
+    return w;
 }
 
-void sh_window_close(sh_store_db_t *shared) {
-    char *err = NULL;
-    if (sh_window_save_stream_time(shared, &err) != SH_OK) {
-        sh_log(SH_LOG_WARN, "state store %s: saving stream time: %s", shared->dir, err);
-        free(err);
-    }
-    for (int i = 0; i < shared->segment_count; i++)
-        rocksdb_column_family_handle_destroy(shared->segments[i].cf);
-    shared->segment_count = 0;
-    sh_window_release_dropped(shared);
+void sh_window_close(sh_window_t *w) {
+    if (!w) return;
+    free(w->key_buf);
+    free(w->value_buf);
+    free(w);
 }
+
+int sh_window_flush(sh_window_t *w) {
+    char *err = NULL;
+    if (save_stream_time(w->db, &err) != SH_OK) return rocksdb_failed(w, "save stream time", err);
+    window_db_t *state = state_of(w);
+    rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(flush, 1);
+    for (int i = 0; !err && i < state->segment_count; i++)
+        rocksdb_flush_cf(w->db->rocks, flush, state->segments[i].cf, &err);
+    rocksdb_flushoptions_destroy(flush);
+    return err ? rocksdb_failed(w, "flush memtables", err) : SH_OK;
+}
+
+int sh_window_segment_count(const sh_window_t *w) { return state_of(w)->segment_count; }
+int64_t sh_window_segment_interval(const sh_window_t *w) { return state_of(w)->segment_interval; }
 
 /* ---- reads and writes ---- */
 
-static int window_write(sh_store_t *store, const char *key, size_t key_len, int64_t start,
+static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t start,
                         const char *value, size_t value_len) {
-    sh_store_db_t *shared = store->shared;
-    int64_t id = segment_of(shared, start);
-    rocksdb_column_family_handle_t *cf = segment_find(shared, id);
+    window_db_t *state = state_of(w);
+    int64_t id = segment_of(state, start);
+    rocksdb_column_family_handle_t *cf = segment_find(state, id);
     if (!cf && !value) return SH_OK; /* nothing there to delete */
-    if (!cf && !(cf = segment_create(store, id))) return SH_ERR_STORE;
+    if (!cf && !(cf = segment_create(w, id))) return SH_ERR_STORE;
     size_t len = 0;
-    if (encode(store, key, key_len, start, &len) != SH_OK) {
-        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+    if (encode(w, key, key_len, start, &len) != SH_OK) {
+        set_error(w, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
     if (value)
-        rocksdb_put_cf(shared->db, shared->write, cf, store->key_buf, len, value, value_len, &err);
+        rocksdb_put_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, value, value_len, &err);
     else
-        rocksdb_delete_cf(shared->db, shared->write, cf, store->key_buf, len, &err);
-    return err ? sh_store_rocksdb_error(store, value ? "window put" : "window delete", err) : SH_OK;
+        rocksdb_delete_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, &err);
+    return err ? rocksdb_failed(w, value ? "window put" : "window delete", err) : SH_OK;
 }
 
-int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
-                      const char *value, size_t value_len, int64_t timestamp) {
-    if (!store || (!key && key_len))
-        return sh_err_set(SH_ERR_INVALID, "window_put: a store and a key are required");
-    int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_put");
-    if (rc != SH_OK) return rc;
-    advance(store, timestamp);
-    if (window_start <= min_live(store)) {
-        store->expired++;
+int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start, const char *value,
+                  size_t value_len, int64_t timestamp) {
+    advance(w, timestamp);
+    if (start <= min_live(w)) {
+        w->expired++;
         return SH_OK;
     }
-    if (store->changelog_sink >= 0) {
-        if (sh_store_reserve(&store->key_buf, &store->key_cap, key_len + 8) != SH_OK) {
-            sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+    if (w->changelog) {
+        if (reserve(&w->key_buf, &w->key_cap, key_len + 8) != SH_OK) {
+            set_error(w, "out of memory");
             return SH_ERR_NOMEM;
         }
-        if (key_len) memcpy(store->key_buf, key, key_len);
-        put_be64(store->key_buf + key_len, (uint64_t)window_start);
-        rc = sh_store_emit_changelog(store, store->key_buf, key_len + 8, value, value_len,
-                                     timestamp);
-        if (rc != SH_OK) return rc;
+        if (key_len) memcpy(w->key_buf, key, key_len);
+        put_be64(w->key_buf + key_len, (uint64_t)start);
+        int rc =
+            sh_changelog_emit(w->changelog, w->key_buf, key_len + 8, value, value_len, timestamp);
+        if (rc != SH_OK) {
+            set_error(w, "changelog %s: %s", w->changelog->topic,
+                      sh_ffi_err_message());
+            return rc;
+        }
     }
-    return window_write(store, key, key_len, window_start, value, value_len);
+    return window_write(w, key, key_len, start, value, value_len);
 }
 
-int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
+int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count) {
     /* Stream time moves first, to the newest start in the batch, so that no
      * segment the batch writes to is dropped under it. A window's start is
      * at or before its records' timestamps: a lower bound for stream time,
@@ -364,143 +466,141 @@ int sh_window_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, i
     int64_t newest = INT64_MIN;
     for (int i = 0; i < count; i++) {
         if (records[i].key_len < 8) {
-            sh_store_set_error(store, SH_ERR_DECODE,
-                               "changelog key of %zu bytes (offset %" PRId64
-                               ") is too short for a windowed key (key + 8-byte start)",
-                               records[i].key_len, records[i].offset);
+            set_error(w,
+                      "changelog key of %zu bytes (offset %" PRId64
+                      ") is too short for a windowed key (key + 8-byte start)",
+                      records[i].key_len, records[i].offset);
             return SH_ERR_DECODE;
         }
         int64_t start = (int64_t)get_be64(records[i].key + records[i].key_len - 8);
         if (start > newest) newest = start;
     }
-    if (count > 0) advance(store, newest);
-    int64_t oldest_live = min_live(store);
+    if (count > 0) advance(w, newest);
+    int64_t oldest_live = min_live(w);
 
-    sh_store_db_t *shared = store->shared;
+    window_db_t *state = state_of(w);
     rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
     for (int i = 0; i < count; i++) {
         const sh_ffi_record_t *r = &records[i];
         size_t key_len = r->key_len - 8, len = 0;
         int64_t start = (int64_t)get_be64(r->key + key_len);
         if (start <= oldest_live) continue;
-        int64_t id = segment_of(shared, start);
-        rocksdb_column_family_handle_t *cf = segment_find(shared, id);
+        int64_t id = segment_of(state, start);
+        rocksdb_column_family_handle_t *cf = segment_find(state, id);
         if (!cf && !r->value) continue;
-        if ((!cf && !(cf = segment_create(store, id))) ||
-            encode(store, r->key, key_len, start, &len) != SH_OK) {
+        if (!cf && !(cf = segment_create(w, id))) {
             rocksdb_writebatch_destroy(batch);
-            return cf ? SH_ERR_NOMEM : SH_ERR_STORE;
+            return SH_ERR_STORE;
+        }
+        if (encode(w, r->key, key_len, start, &len) != SH_OK) {
+            rocksdb_writebatch_destroy(batch);
+            set_error(w, "out of memory");
+            return SH_ERR_NOMEM;
         }
         if (r->value)
-            rocksdb_writebatch_put_cf(batch, cf, store->key_buf, len, r->value, r->value_len);
+            rocksdb_writebatch_put_cf(batch, cf, w->key_buf, len, r->value, r->value_len);
         else
-            rocksdb_writebatch_delete_cf(batch, cf, store->key_buf, len);
+            rocksdb_writebatch_delete_cf(batch, cf, w->key_buf, len);
     }
-    return sh_store_write_batch(store, batch);
+    char *err = NULL;
+    rocksdb_write(w->db->rocks, w->db->write, batch, &err);
+    rocksdb_writebatch_destroy(batch);
+    return err ? rocksdb_failed(w, "restore", err) : SH_OK;
 }
 
-int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
-                      sh_ffi_slice_t *out) {
-    if (!store || !out || (!key && key_len))
-        return sh_err_set(SH_ERR_INVALID,
-                          "window_get: a store, an out slice and a key are required");
-    int rc = sh_store_check_kind(store, SH_STORE_WINDOW, "window_get");
-    if (rc != SH_OK) return rc;
-    sh_store_db_t *shared = store->shared;
-    if (window_start <= min_live(store)) return SH_ERR_NOT_FOUND;
-    rocksdb_column_family_handle_t *cf = segment_find(shared, segment_of(shared, window_start));
+int sh_window_get(sh_window_t *w, const char *key, size_t key_len, int64_t start,
+                  sh_ffi_slice_t *out) {
+    window_db_t *state = state_of(w);
+    if (start <= min_live(w)) return SH_ERR_NOT_FOUND;
+    rocksdb_column_family_handle_t *cf = segment_find(state, segment_of(state, start));
     if (!cf) return SH_ERR_NOT_FOUND;
     size_t len = 0;
-    if (encode(store, key, key_len, window_start, &len) != SH_OK) return SH_ERR_NOMEM;
+    if (encode(w, key, key_len, start, &len) != SH_OK) {
+        set_error(w, "out of memory");
+        return SH_ERR_NOMEM;
+    }
     char *err = NULL;
     rocksdb_pinnableslice_t *pinned =
-        rocksdb_get_pinned_cf(shared->db, shared->read, cf, store->key_buf, len, &err);
-    if (err) return sh_store_rocksdb_error(store, "window get", err);
+        rocksdb_get_pinned_cf(w->db->rocks, w->db->read, cf, w->key_buf, len, &err);
+    if (err) return rocksdb_failed(w, "window get", err);
     if (!pinned) return SH_ERR_NOT_FOUND;
     size_t value_len = 0;
     const char *value = rocksdb_pinnableslice_value(pinned, &value_len);
-    rc = sh_store_reserve(&store->value_buf, &store->value_cap, value_len + 1);
+    int rc = reserve(&w->value_buf, &w->value_cap, value_len + 1);
     if (rc == SH_OK) {
-        memcpy(store->value_buf, value, value_len);
-        out->data = store->value_buf;
+        memcpy(w->value_buf, value, value_len);
+        out->data = w->value_buf;
         out->len = value_len;
+    } else {
+        set_error(w, "out of memory for a value of %zu bytes", value_len);
     }
     rocksdb_pinnableslice_destroy(pinned);
     return rc;
 }
 
-int64_t sh_ffi_store_stream_time(sh_store_t *store) {
-    return store ? store->shared->stream_time : INT64_MIN;
-}
-
-int64_t sh_ffi_store_expired_count(sh_store_t *store) { return store ? store->expired : 0; }
+int64_t sh_window_stream_time(const sh_window_t *w) { return state_of(w)->stream_time; }
+int64_t sh_window_expired_count(const sh_window_t *w) { return w->expired; }
 
 /* ---- iterators ---- */
 
 /* An iterator over the segments with ids in [first, last], all seen at one
- * instant (rocksdb_create_iterators gives them one consistent view). */
-static sh_store_iter_t *iter_over(sh_store_t *store, int64_t first, int64_t last) {
-    sh_store_db_t *shared = store->shared;
-    sh_store_iter_t *iter = calloc(1, sizeof *iter);
+ * instant (rocksdb_create_iterators gives them one consistent view). It
+ * holds a reference on the database, so it may outlive the handle. */
+static sh_window_iter_t *iter_over(sh_window_t *w, int64_t first, int64_t last) {
+    window_db_t *state = state_of(w);
+    sh_window_iter_t *iter = calloc(1, sizeof *iter);
     if (!iter) goto nomem;
-    iter->kind = SH_STORE_WINDOW;
     iter->to = INT64_MAX;
-    iter->min_live = min_live(store);
-    int begin = segment_index(shared, first), end = begin;
-    while (end < shared->segment_count && shared->segments[end].id <= last)
+    iter->min_live = min_live(w);
+    int begin = segment_index(state, first), end = begin;
+    while (end < state->segment_count && state->segments[end].id <= last)
         end++;
     iter->iter_count = end - begin;
-    if (iter->iter_count == 0) return iter;
-    rocksdb_column_family_handle_t **cfs = calloc((size_t)iter->iter_count, sizeof *cfs);
-    iter->iters = calloc((size_t)iter->iter_count, sizeof *iter->iters);
-    if (!cfs || !iter->iters) {
+    if (iter->iter_count > 0) {
+        rocksdb_column_family_handle_t **cfs = calloc((size_t)iter->iter_count, sizeof *cfs);
+        iter->iters = calloc((size_t)iter->iter_count, sizeof *iter->iters);
+        if (!cfs || !iter->iters) {
+            free(cfs);
+            free(iter->iters);
+            free(iter);
+            goto nomem;
+        }
+        for (int i = 0; i < iter->iter_count; i++)
+            cfs[i] = state->segments[begin + i].cf;
+        char *err = NULL;
+        rocksdb_create_iterators(w->db->rocks, w->db->read, cfs, iter->iters,
+                                 (size_t)iter->iter_count, &err);
         free(cfs);
-        free(iter->iters);
-        free(iter);
-        goto nomem;
+        if (err) {
+            free(iter->iters);
+            free(iter);
+            rocksdb_failed(w, "create iterators", err);
+            return NULL;
+        }
     }
-    for (int i = 0; i < iter->iter_count; i++)
-        cfs[i] = shared->segments[begin + i].cf;
-    char *err = NULL;
-    rocksdb_create_iterators(shared->db, shared->read, cfs, iter->iters, (size_t)iter->iter_count,
-                             &err);
-    free(cfs);
-    if (err) {
-        free(iter->iters);
-        free(iter);
-        sh_store_rocksdb_error(store, "create iterators", err);
-        return NULL;
-    }
+    iter->db = w->db;
+    sh_registry_iterator_opened(w->db);
     return iter;
 nomem:
-    sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+    set_error(w, "out of memory");
     return NULL;
 }
 
-sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t key_len,
-                                     int64_t from, int64_t to) {
-    if (!store || (!key && key_len)) {
-        sh_err_set(SH_ERR_INVALID, "window_fetch: a store and a key are required");
-        return NULL;
-    }
-    if (sh_store_check_kind(store, SH_STORE_WINDOW, "window_fetch") != SH_OK) return NULL;
-    sh_store_db_t *shared = store->shared;
-    int64_t oldest = min_live(store);
+sh_window_iter_t *sh_window_fetch(sh_window_t *w, const char *key, size_t key_len, int64_t from,
+                                  int64_t to) {
+    window_db_t *state = state_of(w);
+    int64_t oldest = min_live(w);
     if (oldest != INT64_MIN && from <= oldest) from = oldest + 1;
     /* from > to: an iterator over no segment, which is simply empty. */
-    int64_t first = segment_of(shared, from), last = from > to ? first - 1 : segment_of(shared, to);
+    int64_t first = segment_of(state, from), last = from > to ? first - 1 : segment_of(state, to);
     size_t len = 0;
-    if (encode(store, key, key_len, from, &len) != SH_OK) {
-        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+    char *prefix = NULL;
+    if (encode(w, key, key_len, from, &len) != SH_OK || !(prefix = malloc(len))) {
+        set_error(w, "out of memory");
         return NULL;
     }
-    char *prefix = malloc(len);
-    if (!prefix) {
-        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    memcpy(prefix, store->key_buf, len - 8);
-    sh_store_iter_t *iter = iter_over(store, first, last);
+    memcpy(prefix, w->key_buf, len - 8);
+    sh_window_iter_t *iter = iter_over(w, first, last);
     if (!iter) {
         free(prefix);
         return NULL;
@@ -509,48 +609,106 @@ sh_store_iter_t *sh_ffi_window_fetch(sh_store_t *store, const char *key, size_t 
     iter->prefix = prefix;
     iter->prefix_len = len - 8;
     for (int i = 0; i < iter->iter_count; i++)
-        rocksdb_iter_seek(iter->iters[i], store->key_buf, len);
-    return sh_store_iter_attach(store, iter);
+        rocksdb_iter_seek(iter->iters[i], w->key_buf, len);
+    return iter;
 }
 
-sh_store_iter_t *sh_window_iter_all(sh_store_t *store, const char *after_key, size_t after_len,
-                                    int64_t after_start) {
-    sh_store_db_t *shared = store->shared;
-    int64_t first = after_key ? segment_of(shared, after_start) : INT64_MIN;
+/* Positions it just after the encoded position (len bytes in the handle's
+ * key buffer). */
+static void seek_after(rocksdb_iterator_t *it, const char *position, size_t len) {
+    rocksdb_iter_seek(it, position, len);
+    size_t found_len = 0;
+    const char *found = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &found_len) : NULL;
+    if (found && found_len == len && memcmp(found, position, len) == 0) rocksdb_iter_next(it);
+}
+
+sh_window_iter_t *sh_window_iter_all(sh_window_t *w, const char *after_key, size_t after_len,
+                                     int64_t after_start) {
+    window_db_t *state = state_of(w);
+    int64_t first = after_key ? segment_of(state, after_start) : INT64_MIN;
     size_t len = 0;
-    if (after_key && encode(store, after_key, after_len, after_start, &len) != SH_OK) {
-        sh_store_set_error(store, SH_ERR_NOMEM, "out of memory");
+    if (after_key && encode(w, after_key, after_len, after_start, &len) != SH_OK) {
+        set_error(w, "out of memory");
         return NULL;
     }
     /* Only the position's own segment needs a seek; if it has been dropped,
      * the next segment is read from its beginning. */
-    bool seek_first = after_key && segment_find(shared, first) != NULL;
-    sh_store_iter_t *iter = iter_over(store, first, INT64_MAX);
+    bool seek_first = after_key && segment_find(state, first) != NULL;
+    sh_window_iter_t *iter = iter_over(w, first, INT64_MAX);
     if (!iter) return NULL;
     for (int i = 0; i < iter->iter_count; i++) {
-        rocksdb_iterator_t *it = iter->iters[i];
-        if (i > 0 || !seek_first) {
-            rocksdb_iter_seek_to_first(it);
-            continue;
-        }
-        rocksdb_iter_seek(it, store->key_buf, len);
-        size_t found_len = 0;
-        const char *found = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &found_len) : NULL;
-        if (found && found_len == len && memcmp(found, store->key_buf, len) == 0)
-            rocksdb_iter_next(it);
+        if (i > 0 || !seek_first)
+            rocksdb_iter_seek_to_first(iter->iters[i]);
+        else
+            seek_after(iter->iters[i], w->key_buf, len);
     }
     return iter;
 }
 
-int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
+sh_window_iter_t *sh_window_iter_sorted(sh_window_t *w, const char *after_key, size_t after_len,
+                                        int64_t after_start) {
+    size_t len = 0;
+    if (after_key && encode(w, after_key, after_len, after_start, &len) != SH_OK) {
+        set_error(w, "out of memory");
+        return NULL;
+    }
+    /* Every segment may hold keys after the position: seek each. */
+    sh_window_iter_t *iter = iter_over(w, INT64_MIN, INT64_MAX);
+    if (!iter) return NULL;
+    iter->merged = true;
+    for (int i = 0; i < iter->iter_count; i++) {
+        if (!after_key)
+            rocksdb_iter_seek_to_first(iter->iters[i]);
+        else
+            seek_after(iter->iters[i], w->key_buf, len);
+    }
+    return iter;
+}
+
+/* RocksDB's bytewise order: memcmp, then the shorter first. */
+static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* The segment iterator to read next: iter->current, or for a merged
+ * iterator the one at the smallest key (a scan over the segments, of which
+ * there are a few). Returns iter_count at the end, -1 on error. */
+static int next_segment(sh_window_iter_t *iter) {
+    if (!iter->merged) return iter->current;
+    int best = iter->iter_count;
+    const char *best_key = NULL;
+    size_t best_len = 0;
+    for (int i = 0; i < iter->iter_count; i++) {
+        rocksdb_iterator_t *it = iter->iters[i];
+        if (!rocksdb_iter_valid(it)) {
+            char *err = NULL;
+            rocksdb_iter_get_error(it, &err);
+            if (!err) continue;
+            snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
+            free(err);
+            return -1;
+        }
+        size_t len = 0;
+        const char *key = rocksdb_iter_key(it, &len);
+        if (!best_key || compare_bytes(key, len, best_key, best_len) < 0)
+            best = i, best_key = key, best_len = len;
+    }
+    return best;
+}
+
+int sh_window_iter_next(sh_window_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                         int64_t *window_start) {
-    while (iter->current < iter->iter_count) {
-        rocksdb_iterator_t *it = iter->iters[iter->current];
+    for (;;) {
+        int segment = next_segment(iter);
+        if (segment < 0) return SH_ERR_STORE;
+        if (segment >= iter->iter_count) break;
+        rocksdb_iterator_t *it = iter->iters[segment];
         if (!rocksdb_iter_valid(it)) {
             char *err = NULL;
             rocksdb_iter_get_error(it, &err);
             if (err) {
-                sh_store_iter_set_error(iter, SH_ERR_STORE, "%s", err);
+                snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
                 free(err);
                 return SH_ERR_STORE;
             }
@@ -564,14 +722,15 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
             iter->current++; /* past this key's windows in this segment */
             continue;
         }
-        if (sh_store_reserve(&iter->key_buf, &iter->key_cap, enc_len) != SH_OK) {
-            return sh_store_iter_set_error(iter, SH_ERR_NOMEM, "out of memory");
+        if (reserve(&iter->key_buf, &iter->key_cap, enc_len) != SH_OK) {
+            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
+            return SH_ERR_NOMEM;
         }
         int64_t start = 0;
         long key_len = decode_key(enc, enc_len, iter->key_buf, &start);
         if (key_len < 0) {
-            return sh_store_iter_set_error(iter, SH_ERR_STORE, "corrupt window key of %zu bytes",
-                                           enc_len);
+            snprintf(iter->errmsg, sizeof iter->errmsg, "corrupt window key of %zu bytes", enc_len);
+            return SH_ERR_STORE;
         }
         if (start > iter->to) {
             iter->current++;
@@ -582,8 +741,9 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
             continue;
         }
         const char *v = rocksdb_iter_value(it, &value_len);
-        if (sh_store_reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
-            return sh_store_iter_set_error(iter, SH_ERR_NOMEM, "out of memory");
+        if (reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
+            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
+            return SH_ERR_NOMEM;
         }
         memcpy(iter->value_buf, v, value_len);
         if (key) key->data = iter->key_buf, key->len = (size_t)key_len;
@@ -593,4 +753,18 @@ int sh_window_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice
         return SH_OK;
     }
     return SH_ERR_NOT_FOUND;
+}
+
+const char *sh_window_iter_errmsg(const sh_window_iter_t *iter) { return iter->errmsg; }
+
+void sh_window_iter_destroy(sh_window_iter_t *iter) {
+    if (!iter) return;
+    for (int i = 0; i < iter->iter_count; i++)
+        if (iter->iters[i]) rocksdb_iter_destroy(iter->iters[i]);
+    free(iter->iters);
+    free(iter->prefix);
+    free(iter->key_buf);
+    free(iter->value_buf);
+    sh_registry_iterator_closed(iter->db);
+    free(iter);
 }

@@ -110,4 +110,47 @@ describe("hot reload", function()
     helpers.kill(pid, "TERM")
     helpers.wait_exit(pid)
   end)
+  it("is one decision for every thread: one version number, and a store change refused", function()
+    local app = dir .. "/threads-app.lua"
+    local log = dir .. "/threads-run.log"
+    local COUNTING = [[
+local sh = require "streamhost"
+return sh.app {
+  id = "reload-threads-spec",
+  threads = 2,
+  kafka = { ["auto.offset.reset"] = "earliest" },
+  topology = function(b)
+    b:stream("numbers", { key = "string", value = "string" })
+     :group_by_key({ key = "%s" }):count({ name = "per_key" })
+     :to_stream():to("tagged", { key = "%s", value = "long" })
+  end,
+}
+]]
+    helpers.write_file(app, COUNTING:format("string", "string"))
+    pid = helpers.spawn(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
+                        " --state-dir " .. dir .. "/threads-state --http off", log)
+    helpers.wait_until("both threads to be assigned", 30000, function()
+      assert(helpers.alive(pid), helpers.read_file(log))
+      return helpers.count_matches(helpers.read_file(log), "assigned %d partition") >= 2
+    end)
+    -- a compatible edit: logged once for the process, as version 2
+    helpers.write_file(app, COUNTING:format("string", "string") .. "-- edited\n")
+    local text = helpers.wait_until("the reload", 10000, function()
+      local t = helpers.read_file(log)
+      return t:find("reloaded ", 1, true) and t
+    end)
+    assert.matches("reloaded .- as version 2 in [%d.]+ ms %(2 stream threads%)", text)
+    -- the store's key format changes: refused before any thread swaps
+    helpers.write_file(app, COUNTING:format("json", "json"))
+    text = helpers.wait_until("the refusal", 10000, function()
+      local t = helpers.read_file(log)
+      return t:find("reload failed: ", 1, true) and t
+    end)
+    assert.matches("store per_key changes its key format from string to json", text, 1, true)
+    assert.matches("keeping version 2", text, 1, true)
+    assert.are.equal(1, helpers.count_matches(text, "reloaded "))
+    assert.is_true(helpers.alive(pid))
+    helpers.kill(pid, "TERM")
+    helpers.wait_exit(pid)
+  end)
 end)

@@ -1,6 +1,8 @@
 -- threads = 2: two stream threads in one process, each with its own
 -- consumer and Lua VM, share the partitions; pull queries see the stores of
--- both, and every input is counted once.
+-- both, and every input is counted once. Both threads restore a real
+-- changelog (100k+ records) at the same time into an empty state dir, and
+-- the state they restore is exactly what the changelog says.
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
@@ -25,7 +27,9 @@ describe("threads = 2", function()
 
   setup(function()
     broker = helpers.start_broker({ events = 4, ["per-key-counts"] = 4,
-                                    ["threads-spec-per_key-changelog"] = 4 })
+                                    ["threads-spec-per_key-changelog"] = 4,
+                                    ["restore-events"] = 4, ["restore-counts"] = 4,
+                                    ["threads-restore-per_key-changelog"] = 4 })
     dir = helpers.tmpdir()
   end)
 
@@ -75,6 +79,99 @@ describe("threads = 2", function()
     local text = helpers.read_file(log)
     assert.are.equal(1, helpers.count_matches(text, "stopped after"))
     -- every thread commits before any leaves the group (issue 7, defect 4)
+    assert.is_nil(text:find("cannot commit", 1, true), text)
+    assert.is_nil(text:match("ERROR"), text)
+  end)
+
+  it("restores a 100k+ record changelog with both threads at once, exactly", function()
+    -- the changelog the app would have written: 30000 keys counted up to 4,
+    -- then one in ten deleted (kcat -Z sends an empty value as a tombstone);
+    -- kcat partitions by key, so a key lives in one partition, as the
+    -- app's own writes would
+    local keys, rounds = 30000, 4
+    local expected, records = {}, {}
+    for round = 1, rounds do
+      for i = 1, keys do
+        records[#records + 1] = { string.format("c%05d", i), tostring(round) }
+      end
+    end
+    for i = 1, keys do
+      local key = string.format("c%05d", i)
+      if i % 10 == 0 then
+        records[#records + 1] = { key, "" }
+      else
+        expected[key] = rounds
+      end
+    end
+    local total = #records
+    assert.is_true(total >= 100000)
+    local p = io.popen("kcat -P -b " .. broker.bootstrap .. " -t threads-restore-per_key-changelog" ..
+                       " -K '|' -Z -z lz4", "w")
+    for _, r in ipairs(records) do p:write(r[1], "|", r[2], "\n") end
+    assert(p:close(), "kcat -P failed")
+
+    local app = dir .. "/restore-app.lua"
+    helpers.write_file(app, (APP:gsub('id = "threads%-spec"', 'id = "threads-restore"')
+                                :gsub('"events"', '"restore-events"')
+                                :gsub('"per%-key%-counts"', '"restore-counts"')))
+    local log = dir .. "/restore.log"
+    local state = dir .. "/restore-state" -- empty: everything comes from the changelog
+    pid = helpers.spawn(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
+                        " --state-dir " .. state .. " --http 127.0.0.1:0", log)
+    local port = helpers.wait_until("the HTTP port", 20000, function()
+      assert(helpers.alive(pid), helpers.read_file(log))
+      return helpers.read_file(log):match("pull queries on http://127%.0%.0%.1:(%d+)/")
+    end)
+    local function get(path)
+      local f = io.popen("curl -s 'http://127.0.0.1:" .. port .. path .. "'")
+      local ok, doc = pcall(cjson.decode, f:read("*a"))
+      f:close()
+      return ok and type(doc) == "table" and doc or nil
+    end
+    -- every page of the store, as pull queries see it
+    local function restored()
+      local got, after = {}, nil
+      repeat
+        local doc = get("/stores/per_key?limit=5000" .. (after and "&after=" .. after or ""))
+        if not doc or not doc.entries then return nil end
+        for _, e in ipairs(doc.entries) do got[e.key] = e.value end
+        after = doc.next ~= cjson.null and doc.next or nil
+      until not after
+      return got
+    end
+    local got
+    helpers.wait_until("the restored state to be served", 120000, function()
+      assert(helpers.alive(pid), helpers.read_file(log))
+      local health = get("/healthz")
+      if not (health and health.status == "ok") then return false end
+      got = restored()
+      local n = 0
+      for _ in pairs(got or {}) do n = n + 1 end
+      return n == keys - keys / 10
+    end)
+    for key, n in pairs(expected) do assert.are.equal(n, got[key], key) end
+    for key in pairs(got) do assert.is_not_nil(expected[key], key .. " should be deleted") end
+
+    -- each changelog record was replayed once, by one of the two threads
+    local text = helpers.read_file(log)
+    local replayed, restorers = 0, {}
+    for line, n in text:gmatch("(restored store per_key partition %d+: (%d+) records)") do
+      replayed = replayed + tonumber(n)
+      restorers[#restorers + 1] = line
+    end
+    assert.are.equal(total, replayed, table.concat(restorers, "\n"))
+    assert.matches("2 stream threads", text, 1, true)
+
+    -- the Lua VMs see the restored counts: one more record continues them
+    helpers.produce(broker.bootstrap, "restore-events", { { "c00001", "x" }, { "c00010", "x" } })
+    helpers.wait_until("the counts to continue from the restored state", 30000, function()
+      local one, ten = get("/stores/per_key/c00001"), get("/stores/per_key/c00010")
+      return one and one.value == rounds + 1 and ten and ten.value == 1
+    end)
+    helpers.kill(pid, "TERM")
+    helpers.wait_exit(pid)
+    text = helpers.read_file(log)
+    assert.are.equal(1, helpers.count_matches(text, "stopped after"))
     assert.is_nil(text:find("cannot commit", 1, true), text)
     assert.is_nil(text:match("ERROR"), text)
   end)
