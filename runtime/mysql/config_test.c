@@ -1,8 +1,9 @@
 /*
  * config_test.c - Debezium's properties: old and new names, lists as
  * whole-name regexes, required settings, and refusals that name the
- * property.
+ * property; positions as the offsets topic stores them.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/check.h"
@@ -64,5 +65,15 @@ int main(void) {
     sh_kv_t bad_mode[] = {{"topic.prefix", "p"}, {"snapshot.mode", "sometimes"}};
     CHECK(parse(&c, bad_mode, 2, err, sizeof err) != 0 && strstr(err, "snapshot.mode"));
     sh_cdc_config_free(&c);
+
+    /* positions round-trip through what the offsets topic stores */
+    sh_cdc_position_t at = {.file = "binlog.000002", .pos = 4479, .row = 3, .gtid = "0-1-19"}, back;
+    char *json = sh_cdc_position_json(&at);
+    CHECK(json && strcmp(json, "{\"file\":\"binlog.000002\",\"pos\":4479,\"row\":3,"
+                               "\"gtids\":\"0-1-19\",\"snapshot\":false}") == 0);
+    CHECK(json && sh_cdc_position_parse(json, &back) && strcmp(back.file, at.file) == 0 &&
+          back.pos == 4479 && back.row == 3 && strcmp(back.gtid, "0-1-19") == 0 && !back.snapshot);
+    free(json);
+    CHECK(!sh_cdc_position_parse("{\"pos\":4}", &back));
     return check_summary("config_test");
 }
