@@ -355,9 +355,8 @@ void sh_loop_run(sh_loop_t *l) {
 void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
     drain(l, timeout_ms);
     if (l->batches.head)
-        sh_log(SH_LOG_WARN,
-               "stream thread %d: %lld batch(es) not delivered; their records will "
-               "be read again",
+        sh_log(SH_LOG_WARN, "stream thread %d: %lld batch(es) not delivered; their records will "
+                            "be read again",
                l->thread, l->batches.open);
     if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(l->tasks);
