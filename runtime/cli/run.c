@@ -99,8 +99,7 @@ static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *
     memcpy(overrides + o->set_count + 1, extra, sizeof *extra * (size_t)extra_count);
     int prop_count;
     const sh_kv_t *props = sh_vm_kafka_props(r->first, &prop_count);
-    rd_kafka_conf_t *conf =
-        sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
+    rd_kafka_conf_t *conf = sh_kafka_conf_new(type, group, props, prop_count, overrides, n, err, errlen);
     free(overrides);
     return conf;
 }
@@ -131,8 +130,8 @@ static sh_source_t *make_cdc_source(run_t *r, const char *client_id, char *err, 
     return sh_mysql_source_new(id, props, count, offsets, err, errlen);
 }
 
-static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts, char *err,
-                       size_t errlen) {
+static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts,
+                       char *err, size_t errlen) {
     const char *id = sh_vm_app_id(r->first);
     char client_id[300], restore_group[300];
     snprintf(client_id, sizeof client_id, "%s-%d", id, thread);

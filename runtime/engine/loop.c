@@ -59,9 +59,9 @@ struct sh_loop {
     sh_batch_t *current; /* the batch whose records (or timers) run now */
     sh_order_t *order;
     sh_ffi_record_t *records;
+    int bound_sinks;     /* sinks the sink knows; a topology may add more as it runs */
     sh_sample_t *sample; /* thread 0: recent records for reload trials */
     int64_t last_sample_ms;
-    int bound_sinks;        /* sinks the sink knows; a topology may add more as it runs */
     const char *last_topic; /* delivery reports come in runs: the last verdict */
     bool last_is_changelog;
     int64_t last_checkpoint_ms;
@@ -358,9 +358,8 @@ void sh_loop_run(sh_loop_t *l) {
 void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
     drain(l, timeout_ms);
     if (l->batches.head)
-        sh_log(SH_LOG_WARN,
-               "stream thread %d: %lld batch(es) not delivered; their records will "
-               "be read again",
+        sh_log(SH_LOG_WARN, "stream thread %d: %lld batch(es) not delivered; their records will "
+                            "be read again",
                l->thread, l->batches.open);
     if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(l->tasks);

@@ -236,8 +236,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
 
     char setup[PATH_MAX * 2 + 200];
     const char *lua_dir = sh_vm_lua_dir();
-    snprintf(setup, sizeof setup, "package.path = '%s/?.lua;%s/?/init.lua;' .. package.path",
-             lua_dir, lua_dir);
+    snprintf(setup, sizeof setup,
+             "package.path = '%s/?.lua;%s/?/init.lua;' .. package.path", lua_dir, lua_dir);
     if (luaL_dostring(L, setup) != 0) goto lua_error;
 
     lua_getglobal(L, "require");
@@ -310,8 +310,7 @@ void sh_vm_free(sh_vm_t *vm) {
     if (!vm) return;
     if (vm->loaded && call_app(vm, "close", 0, 0) != 0)
         sh_log(SH_LOG_WARN, "closing %s version %d: %s", vm->app_id ? vm->app_id : "app",
-               sh_ffi_ctx_version(vm->ctx),
-               lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+               sh_ffi_ctx_version(vm->ctx), lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
     if (vm->L) lua_close(vm->L);
     sh_ffi_ctx_destroy(vm->ctx);
     free(vm->app_id);
@@ -319,11 +318,9 @@ void sh_vm_free(sh_vm_t *vm) {
     free(vm->http);
     free_props(vm->kafka, vm->kafka_count);
     free_props(vm->cdc, vm->cdc_count);
-    for (int i = 0; i < vm->watched_count; i++)
-        free(vm->watched[i]);
+    for (int i = 0; i < vm->watched_count; i++) free(vm->watched[i]);
     free(vm->watched);
-    for (int i = 0; i < vm->table_topic_count; i++)
-        free(vm->table_topics[i]);
+    for (int i = 0; i < vm->table_topic_count; i++) free(vm->table_topics[i]);
     free(vm->table_topics);
     free(vm);
 }

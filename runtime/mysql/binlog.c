@@ -406,6 +406,20 @@ int sh_binlog_stream(MYSQL *conn, const sh_cdc_config_t *config, const sh_cdc_po
                      ev->server_id, (unsigned long long)ev->event.gtid.sequence_nr);
             row_in_txn = 0;
             break;
+        case GTID_LOG_EVENT: /* MySQL's: untested here, no MySQL server on this machine */
+        case ANONYMOUS_GTID_LOG_EVENT: {
+            at->pos = last_end;
+            const unsigned char *u = (const unsigned char *)ev->event.gtid_log.source_id;
+            at->gtid[0] = '\0';
+            if (ev->event_type == GTID_LOG_EVENT)
+                snprintf(
+                    at->gtid, sizeof at->gtid,
+                    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x:%llu",
+                    u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+                    u[13], u[14], u[15], (unsigned long long)ev->event.gtid_log.sequence_nr);
+            row_in_txn = 0;
+            break;
+        }
         case QUERY_EVENT:
             if (is_ddl(ev)) forget_tables(&s); /* the next TABLE_MAPs describe the new shape */
             break;

@@ -60,6 +60,13 @@ typedef struct sh_cdc_position {
     bool snapshot; /* part of a snapshot: a restart before its end redoes it */
 } sh_cdc_position_t;
 
+/* A position as stored (position.c): Kafka Connect's offset value for a
+ * Debezium MySQL source, {"file", "pos", "row", "gtids", "snapshot"}.
+ * malloc'd, NULL when out of memory. */
+char *sh_cdc_position_json(const sh_cdc_position_t *p);
+/* Reads one back; false when json holds no binlog file. */
+bool sh_cdc_position_parse(const char *json, sh_cdc_position_t *p);
+
 /* One change event, as the snapshot or the binlog reader hands it over. */
 typedef struct sh_cdc_event {
     const sh_mysql_table_t *table;

@@ -89,32 +89,6 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- positions as stored: Kafka Connect's offset value for the source ---- */
-
-static char *position_json(const sh_cdc_position_t *p) {
-    sh_text_t t = {0};
-    sh_text_adds(&t, "{\"file\":");
-    sh_text_json_string(&t, p->file, strlen(p->file));
-    sh_text_addf(&t, ",\"pos\":%llu,\"row\":%u,\"gtids\":", (unsigned long long)p->pos, p->row);
-    sh_text_json_string(&t, p->gtid, strlen(p->gtid));
-    sh_text_addf(&t, ",\"snapshot\":%s}", p->snapshot ? "true" : "false");
-    return sh_text_take(&t);
-}
-
-/* Reads back what position_json wrote (and Debezium's own fields). */
-static bool position_parse(const char *json, sh_cdc_position_t *p) {
-    *p = (sh_cdc_position_t){0};
-    const char *f = strstr(json, "\"file\":\""), *pos = strstr(json, "\"pos\":");
-    if (!f || !pos) return false;
-    sscanf(f + 8, "%127[^\"]", p->file);
-    p->pos = strtoull(pos + 6, NULL, 10);
-    const char *row = strstr(json, "\"row\":"), *gtid = strstr(json, "\"gtids\":\"");
-    if (row) p->row = (uint32_t)strtoul(row + 6, NULL, 10);
-    if (gtid) sscanf(gtid + 9, "%63[^\"]", p->gtid);
-    p->snapshot = strstr(json, "\"snapshot\":true") != NULL;
-    return p->file[0] != '\0';
-}
-
 /* ---- the reader thread ---- */
 
 static void set_fatal(mysql_source_t *s, const char *fmt, const char *detail) {
@@ -396,7 +370,7 @@ static int source_start(sh_source_t *src, const sh_source_events_t *events, char
     char *stored = NULL;
     if (s->offsets->ops->load(s->offsets, s->offset_key, &stored, errbuf, errlen) != 0) return -1;
     if (stored) {
-        s->have_stored = position_parse(stored, &s->stored);
+        s->have_stored = sh_cdc_position_parse(stored, &s->stored);
         sh_log(SH_LOG_INFO, "mysql_cdc: stored position %s", stored);
         free(stored);
     }
@@ -415,7 +389,7 @@ static void save_acked(mysql_source_t *s, bool force) {
     int64_t now = mono_ms();
     if (!s->acked_dirty || (!force && now - s->last_save_ms < SAVE_EVERY_MS)) return;
     s->last_save_ms = now;
-    char *json = position_json(&s->acked), err[512];
+    char *json = sh_cdc_position_json(&s->acked), err[512];
     if (json && s->offsets->ops->save(s->offsets, s->offset_key, json, err, sizeof err) == 0)
         s->acked_dirty = false;
     else

@@ -319,6 +319,39 @@ describe("mysql_cdc under streamhost run", function()
     db.sql("DROP DATABASE " .. name)
   end)
 
+  it("snapshots and stops streaming with initial_only; streams history with never", function()
+    local name = "cdc_ops_" .. RUN .. "m"
+    db.sql(("CREATE DATABASE %s; USE %s; CREATE TABLE m (id INT PRIMARY KEY, v INT); " ..
+            "INSERT INTO m VALUES (1, 1), (2, 2);"):format(name, name))
+    local id = "cdc-only-" .. RUN
+    local pid, log = start_app(id, name, "rows", '["snapshot.mode"] = "initial_only",')
+    helpers.wait_until("the snapshot to be stored", 30000, function()
+      local stored = read_topic(broker.bootstrap, id .. "-offsets")
+      return #stored > 0 and stored[#stored].value.snapshot == false
+    end)
+    db.sql(("USE %s; INSERT INTO m VALUES (3, 3);"):format(name))
+    helpers.wait_until("the app to say it streams nothing", 30000, function()
+      return helpers.read_file(log):match("no changes are streamed")
+    end)
+    stop(pid)
+    assert.equal(2, #read_topic(broker.bootstrap, id .. "_m", true))
+
+    -- never: no snapshot, the binlog from its oldest file, so the inserts as "c"
+    id = "cdc-never-" .. RUN
+    pid, log = start_app(id, name, "envelope", '["snapshot.mode"] = "never",')
+    local topic = id .. "." .. name .. ".m"
+    helpers.wait_records(broker.bootstrap, topic, 3, 30000)
+    stop(pid)
+    local ops = {}
+    for _, e in ipairs(read_topic(broker.bootstrap, topic)) do
+      ops[#ops + 1] = e.value.op .. e.value.after.id
+    end
+    table.sort(ops)
+    assert.same({ "c1", "c2", "c3" }, ops)
+    assert.is_nil(helpers.read_file(log):match("snapshot at binlog"))
+    db.sql("DROP DATABASE " .. name)
+  end)
+
   it("stops with a clear error when the server refuses its account", function()
     local id = "cdc-denied-" .. RUN
     local app = dir .. "/" .. id .. ".lua"
