@@ -29,6 +29,9 @@
  * the same positions, so rows at or before the stored position are
  * reported delivered without being written again.
  *
+ * The queue's types are in sink_queue.h; auto.create/auto.evolve live in
+ * sink_schema.c, the positions of exactly.once in sink_positions.c.
+ *
  * @locality: the stream thread that owns the sink; writes block it (that
  * is the backpressure).
  */
@@ -42,64 +45,8 @@
 
 #include "base/log.h"
 #include "engine/ctx.h"
-#include "mysql/conn.h"
 #include "mysql/sink.h"
-#include "mysql/sink_row.h"
-#include "mysql/sql.h"
-
-enum { MAX_FIELDS = 512 };
-
-#define ORIGIN_HEADER "__streamhost.origin"
-
-typedef struct row {
-    struct row *next;
-    void *batch;
-    char op; /* 'W' or 'D' */
-    int field_count;
-    sh_mysql_field_t *fields; /* point into data */
-    char *origin_topic;       /* NULL: no input position (timer output) */
-    int32_t origin_partition;
-    int64_t origin_offset;
-    int64_t origin_seq;
-    bool skip; /* exactly.once: written before */
-    _Alignas(sh_mysql_field_t) char data[];
-} row_t;
-
-typedef struct database {
-    struct database *next;
-    char *url, *user, *password;
-    sh_mysql_conn_t *conn;
-    int max_retries, backoff_ms;
-    char *offsets_table;
-    bool offsets_ready;
-} database_t;
-
-typedef struct table {
-    struct table *next;
-    char *sink_name; /* what deliveries name: stable while the sink lives */
-    char *name;
-    database_t *db;
-    int insert_kind; /* SH_SQL_INSERT, _UPSERT, _UPDATE */
-    int batch_size;
-    bool auto_create, auto_evolve, exactly_once;
-    char **columns; /* known columns of the table, once looked up */
-    int column_count;
-    bool columns_known;
-    row_t *head, *tail;
-    int pending;
-} table_t;
-
-typedef struct mysql_sink {
-    sh_sink_t base;
-    char *consumer;
-    database_t *databases;
-    table_t *tables;
-    table_t **by_index; /* context sink index -> table, NULL: not a MySQL table */
-    int count;
-    sh_mysql_field_t scratch[MAX_FIELDS];
-    sh_sql_t sql;
-    long long written, skipped;
-} mysql_sink_t;
+#include "mysql/sink_queue.h"
 
 /* ---- set-up ---- */
 
@@ -236,7 +183,7 @@ static bool parse_origin(const sh_ffi_record_t *r, const char **topic, size_t *t
                          int32_t *partition, int64_t *offset, int64_t *seq) {
     for (int i = 0; i < r->header_count; i++) {
         const sh_ffi_header_t *h = &r->headers[i];
-        if (strcmp(h->name, ORIGIN_HEADER) != 0 || !h->value) continue;
+        if (strcmp(h->name, SH_MYSQL_ORIGIN_HEADER) != 0 || !h->value) continue;
         char text[512];
         if (h->value_len >= sizeof text) return false;
         memcpy(text, h->value, h->value_len);
@@ -303,8 +250,8 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
         return SH_ERR_INVALID;
     }
     char op, why[1024];
-    int n = sh_mysql_sink_row_parse(r->value, r->value_len, &op, s->scratch, MAX_FIELDS, why,
-                                    sizeof why);
+    int n = sh_mysql_sink_row_parse(r->value, r->value_len, &op, s->scratch, SH_MYSQL_MAX_FIELDS,
+                                    why, sizeof why);
     if (n < 0 || check_row(t, op, s->scratch, n, why, sizeof why) != 0) {
         snprintf(errbuf, errlen, "record for MySQL table %s refused: %s", t->name, why);
         return SH_ERR_INVALID;
@@ -349,138 +296,6 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
 
 /* ---- writing a transaction ---- */
 
-typedef struct failure {
-    unsigned int code;
-    char message[1024];
-} failure_t;
-
-static int fail(failure_t *f, unsigned int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(failure_t *f, unsigned int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->message, sizeof f->message, fmt, ap);
-    va_end(ap);
-    f->code = code;
-    return -1;
-}
-
-static int exec(mysql_sink_t *s, database_t *db, const char *sql, failure_t *f) {
-    (void)s;
-    char why[1024];
-    unsigned int code;
-    if (sh_mysql_conn_exec(db->conn, sql, &code, why, sizeof why) == 0) return 0;
-    return fail(f, code, "%s: %s", sql, why);
-}
-
-static bool has_column(const table_t *t, const char *name, size_t len) {
-    for (int i = 0; i < t->column_count; i++)
-        if (strlen(t->columns[i]) == len && strncasecmp(t->columns[i], name, len) == 0) return true;
-    return false;
-}
-
-static int add_known_column(table_t *t, const char *name, size_t len) {
-    char **grown = realloc(t->columns, sizeof *grown * (size_t)(t->column_count + 1));
-    if (!grown) return -1;
-    t->columns = grown;
-    if (!(grown[t->column_count] = strndup(name, len))) return -1;
-    t->column_count++;
-    return 0;
-}
-
-/* Table names were checked to be plain identifiers: they can sit in a
- * quoted literal as they are. */
-static int load_columns(mysql_sink_t *s, table_t *t, failure_t *f) {
-    for (int i = 0; i < t->column_count; i++)
-        free(t->columns[i]);
-    t->column_count = 0;
-    const char *dot = strchr(t->name, '.');
-    sh_sql_reset(&s->sql);
-    sh_sql_append(&s->sql,
-                  "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-    if (dot)
-        sh_sql_append(&s->sql, "'%.*s' AND TABLE_NAME = '%s'", (int)(dot - t->name), t->name,
-                      dot + 1);
-    else
-        sh_sql_append(&s->sql, "DATABASE() AND TABLE_NAME = '%s'", t->name);
-    MYSQL *db = sh_mysql_conn_handle(t->db->conn);
-    if (mysql_real_query(db, s->sql.data, s->sql.len) != 0)
-        return fail(f, mysql_errno(db), "cannot read the columns of %s: %s", t->name,
-                    mysql_error(db));
-    MYSQL_RES *res = mysql_store_result(db);
-    if (!res) return fail(f, mysql_errno(db), "cannot read the columns of %s", t->name);
-    MYSQL_ROW r;
-    int rc = 0;
-    while ((r = mysql_fetch_row(res)))
-        if (add_known_column(t, r[0], strlen(r[0])) != 0) rc = fail(f, 0, "out of memory");
-    mysql_free_result(res);
-    t->columns_known = rc == 0;
-    return rc;
-}
-
-/* auto.create / auto.evolve from the queued rows: O(rows x fields x
- * columns), with consecutive rows of one shape checked once. */
-static int ensure_schema(mysql_sink_t *s, table_t *t, failure_t *f) {
-    if (!t->columns_known && load_columns(s, t, f) != 0) return -1;
-    if (t->column_count == 0) {
-        if (!t->auto_create)
-            return fail(f, 0, "table %s does not exist in %s and auto.create is false", t->name,
-                        sh_mysql_conn_name(t->db->conn));
-        sh_sql_column_t cols[MAX_FIELDS];
-        int n = 0;
-        for (row_t *r = t->head; r; r = r->next)
-            for (int i = 0; i < r->field_count; i++) {
-                const sh_mysql_field_t *x = &r->fields[i];
-                int j = 0;
-                while (j < n && !(cols[j].name_len == x->name_len &&
-                                  strncasecmp(cols[j].name, x->name, x->name_len) == 0))
-                    j++;
-                if (j == n && n < MAX_FIELDS)
-                    cols[n++] = (sh_sql_column_t){x->name, x->name_len, x->type, x->key};
-                else if (j < n && (cols[j].type == 'n' || (cols[j].type == 'i' && x->type == 'f')))
-                    cols[j].type = x->type; /* a whole number first, a fraction later: DOUBLE */
-            }
-        sh_sql_create_table(&s->sql, t->name, cols, n);
-        if (s->sql.oom) return fail(f, 0, "out of memory");
-        if (exec(s, t->db, s->sql.data, f) != 0) return -1;
-        sh_log(SH_LOG_INFO, "mysql sink: created table %s (auto.create) in %s", t->name,
-               sh_mysql_conn_name(t->db->conn));
-        return load_columns(s, t, f);
-    }
-    const row_t *prev = NULL;
-    for (row_t *r = t->head; r; prev = r, r = r->next) {
-        if (prev && prev->field_count == r->field_count) {
-            bool shape = true;
-            for (int i = 0; shape && i < r->field_count; i++)
-                shape = prev->fields[i].name_len == r->fields[i].name_len &&
-                        memcmp(prev->fields[i].name, r->fields[i].name, r->fields[i].name_len) == 0;
-            if (shape) continue;
-        }
-        for (int i = 0; i < r->field_count; i++) {
-            const sh_mysql_field_t *x = &r->fields[i];
-            if (has_column(t, x->name, x->name_len)) continue;
-            if (!t->auto_evolve)
-                return fail(f, 0, "table %s has no column \"%.*s\" and auto.evolve is false",
-                            t->name, (int)x->name_len, x->name);
-            char type = x->type;
-            for (row_t *later = r; type == 'n' && later; later = later->next)
-                for (int j = 0; j < later->field_count; j++)
-                    if (later->fields[j].name_len == x->name_len &&
-                        strncasecmp(later->fields[j].name, x->name, x->name_len) == 0 &&
-                        later->fields[j].type != 'n')
-                        type = later->fields[j].type;
-            sh_sql_column_t col = {x->name, x->name_len, type, false};
-            sh_sql_add_column(&s->sql, t->name, &col);
-            if (s->sql.oom) return fail(f, 0, "out of memory");
-            if (exec(s, t->db, s->sql.data, f) != 0) return -1;
-            sh_log(SH_LOG_INFO, "mysql sink: added column %.*s %s to %s (auto.evolve)",
-                   (int)x->name_len, x->name, sh_sql_column_type(type, false), t->name);
-            if (add_known_column(t, x->name, x->name_len) != 0) return fail(f, 0, "out of memory");
-        }
-    }
-    return 0;
-}
-
 static bool same_shape(const row_t *a, const row_t *b) {
     if (a->op != b->op || a->field_count != b->field_count) return false;
     for (int i = 0; i < a->field_count; i++)
@@ -496,8 +311,8 @@ static bool same_shape(const row_t *a, const row_t *b) {
 static int exec_run(mysql_sink_t *s, table_t *t, row_t *first, int count, failure_t *f) {
     int kind = first->op == 'D' ? SH_SQL_DELETE : t->insert_kind;
     int n = first->field_count;
-    sh_sql_column_t cols[MAX_FIELDS];
-    int order[MAX_FIELDS];
+    sh_sql_column_t cols[SH_MYSQL_MAX_FIELDS];
+    int order[SH_MYSQL_MAX_FIELDS];
     for (int i = 0; i < n; i++)
         cols[i] = (sh_sql_column_t){first->fields[i].name, first->fields[i].name_len,
                                     first->fields[i].type, first->fields[i].key};
@@ -508,12 +323,12 @@ static int exec_run(mysql_sink_t *s, table_t *t, row_t *first, int count, failur
         n = k;
     }
     sh_sql_dml(&s->sql, kind, t->name, cols, n);
-    if (s->sql.oom) return fail(f, 0, "out of memory");
+    if (s->sql.oom) return sh_mysql_sink_fail(f, 0, "out of memory");
     int params = sh_sql_param_order(kind, cols, n, order);
     unsigned int code;
     char why[1024];
     MYSQL_STMT *stmt = sh_mysql_conn_prepare(t->db->conn, s->sql.data, &code, why, sizeof why);
-    if (!stmt) return fail(f, code, "%s: %s", s->sql.data, why);
+    if (!stmt) return sh_mysql_sink_fail(f, code, "%s: %s", s->sql.data, why);
 
     /* column-wise arrays: per parameter, count pointers, lengths, indicators */
     MYSQL_BIND *binds = calloc((size_t)params, sizeof *binds);
@@ -522,7 +337,7 @@ static int exec_run(mysql_sink_t *s, table_t *t, row_t *first, int count, failur
     char *indicators = calloc((size_t)params * (size_t)count, 1);
     int rc = 0;
     if (!binds || !values || !lengths || !indicators) {
-        rc = fail(f, 0, "out of memory");
+        rc = sh_mysql_sink_fail(f, 0, "out of memory");
         goto out;
     }
     int r = 0;
@@ -556,8 +371,8 @@ static int exec_run(mysql_sink_t *s, table_t *t, row_t *first, int count, failur
     unsigned int size = (unsigned int)count;
     if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &size) != 0 ||
         mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0) {
-        rc = fail(f, mysql_stmt_errno(stmt), "%s: %s (%u)", s->sql.data, mysql_stmt_error(stmt),
-                  mysql_stmt_errno(stmt));
+        rc = sh_mysql_sink_fail(f, mysql_stmt_errno(stmt), "%s: %s (%u)", s->sql.data,
+                                mysql_stmt_error(stmt), mysql_stmt_errno(stmt));
         goto out;
     }
     mysql_stmt_free_result(stmt);
@@ -590,143 +405,32 @@ static int write_rows(mysql_sink_t *s, table_t *t, failure_t *f) {
     return 0;
 }
 
-/* ---- exactly.once: input positions stored with the rows ---- */
-
-static void escaped(mysql_sink_t *s, MYSQL *db, const char *text) {
-    size_t len = strlen(text);
-    char *buf = malloc(len * 2 + 1);
-    if (!buf) {
-        s->sql.oom = true;
-        return;
-    }
-    mysql_real_escape_string(db, buf, text, len);
-    sh_sql_append(&s->sql, "'%s'", buf);
-    free(buf);
-}
-
-static int ensure_offsets_table(mysql_sink_t *s, database_t *db, failure_t *f) {
-    if (db->offsets_ready) return 0;
-    sh_sql_reset(&s->sql);
-    sh_sql_append(&s->sql, "CREATE TABLE IF NOT EXISTS ");
-    sh_sql_table(&s->sql, db->offsets_table);
-    sh_sql_append(&s->sql, " (consumer VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, "
-                           "topic VARCHAR(255) NOT NULL, kafka_partition INT NOT NULL, "
-                           "last_offset BIGINT NOT NULL, last_seq BIGINT NOT NULL, "
-                           "PRIMARY KEY (consumer, table_name, topic, kafka_partition))");
-    if (s->sql.oom) return fail(f, 0, "out of memory");
-    if (exec(s, db, s->sql.data, f) != 0) return -1;
-    db->offsets_ready = true;
-    return 0;
-}
-
-static void position_where(mysql_sink_t *s, MYSQL *db, const table_t *t, const row_t *r) {
-    sh_sql_append(&s->sql, " WHERE consumer = ");
-    escaped(s, db, s->consumer);
-    sh_sql_append(&s->sql, " AND table_name = ");
-    escaped(s, db, t->name);
-    sh_sql_append(&s->sql, " AND topic = ");
-    escaped(s, db, r->origin_topic);
-    sh_sql_append(&s->sql, " AND kafka_partition = %d", (int)r->origin_partition);
-}
-
-static bool same_partition(const row_t *a, const row_t *b) {
-    return a->origin_partition == b->origin_partition &&
-           strcmp(a->origin_topic, b->origin_topic) == 0;
-}
-
-/* Locks each input partition's stored position (FOR UPDATE) and marks the
- * rows at or before it. One query per input partition in the queue. */
-static int skip_written(mysql_sink_t *s, table_t *t, failure_t *f) {
-    MYSQL *db = sh_mysql_conn_handle(t->db->conn);
-    for (row_t *r = t->head; r; r = r->next) {
-        if (!r->origin_topic) continue;
-        bool seen = false;
-        for (row_t *q = t->head; q != r && !seen; q = q->next)
-            seen = q->origin_topic && same_partition(q, r);
-        if (seen) continue;
-        sh_sql_reset(&s->sql);
-        sh_sql_append(&s->sql, "SELECT last_offset, last_seq FROM ");
-        sh_sql_table(&s->sql, t->db->offsets_table);
-        position_where(s, db, t, r);
-        sh_sql_append(&s->sql, " FOR UPDATE");
-        if (s->sql.oom) return fail(f, 0, "out of memory");
-        if (mysql_real_query(db, s->sql.data, s->sql.len) != 0)
-            return fail(f, mysql_errno(db), "%s: %s", s->sql.data, mysql_error(db));
-        MYSQL_RES *res = mysql_store_result(db);
-        if (!res) return fail(f, mysql_errno(db), "%s: %s", s->sql.data, mysql_error(db));
-        MYSQL_ROW stored = mysql_fetch_row(res);
-        if (stored) {
-            long long offset = strtoll(stored[0], NULL, 10), seq = strtoll(stored[1], NULL, 10);
-            for (row_t *q = r; q; q = q->next)
-                if (q->origin_topic && same_partition(q, r) &&
-                    (q->origin_offset < offset ||
-                     (q->origin_offset == offset && q->origin_seq <= seq)))
-                    q->skip = true;
-        }
-        mysql_free_result(res);
-    }
-    return 0;
-}
-
-/* Stores, per input partition, the position of its last row in the queue. */
-static int store_positions(mysql_sink_t *s, table_t *t, failure_t *f) {
-    MYSQL *db = sh_mysql_conn_handle(t->db->conn);
-    for (row_t *r = t->head; r; r = r->next) {
-        if (!r->origin_topic) continue;
-        bool later = false;
-        for (row_t *q = r->next; q && !later; q = q->next)
-            later = q->origin_topic && same_partition(q, r);
-        if (later) continue; /* rows come in input order: the last one is the latest */
-        sh_sql_reset(&s->sql);
-        sh_sql_append(&s->sql, "INSERT INTO ");
-        sh_sql_table(&s->sql, t->db->offsets_table);
-        sh_sql_append(&s->sql, " (consumer, table_name, topic, kafka_partition, last_offset, "
-                               "last_seq) VALUES (");
-        escaped(s, db, s->consumer);
-        sh_sql_append(&s->sql, ", ");
-        escaped(s, db, t->name);
-        sh_sql_append(&s->sql, ", ");
-        escaped(s, db, r->origin_topic);
-        sh_sql_append(&s->sql,
-                      ", %d, %lld, %lld) ON DUPLICATE KEY UPDATE last_offset = "
-                      "IF(VALUES(last_offset) > last_offset OR (VALUES(last_offset) = last_offset "
-                      "AND VALUES(last_seq) > last_seq), VALUES(last_offset), last_offset), "
-                      "last_seq = IF(VALUES(last_offset) = last_offset, GREATEST(last_seq, "
-                      "VALUES(last_seq)), VALUES(last_seq))",
-                      (int)r->origin_partition, (long long)r->origin_offset,
-                      (long long)r->origin_seq);
-        if (s->sql.oom) return fail(f, 0, "out of memory");
-        if (exec(s, t->db, s->sql.data, f) != 0) return -1;
-    }
-    return 0;
-}
-
-/* One attempt at the whole transaction of db's queued rows. */
 static int write_database(mysql_sink_t *s, database_t *db, failure_t *f) {
     char why[1024];
     unsigned int code;
-    if (sh_mysql_conn_open(db->conn, &code, why, sizeof why) != 0) return fail(f, code, "%s", why);
+    if (sh_mysql_conn_open(db->conn, &code, why, sizeof why) != 0)
+        return sh_mysql_sink_fail(f, code, "%s", why);
     bool exactly_once = false;
     for (table_t *t = s->tables; t; t = t->next) {
         if (t->db != db || !t->head) continue;
         for (row_t *r = t->head; r; r = r->next)
             r->skip = false;
-        if (ensure_schema(s, t, f) != 0) return -1;
+        if (sh_mysql_sink_schema_ensure(s, t, f) != 0) return -1;
         exactly_once |= t->exactly_once;
     }
-    if (exactly_once && ensure_offsets_table(s, db, f) != 0) return -1;
-    if (exec(s, db, "START TRANSACTION", f) != 0) return -1;
+    if (exactly_once && sh_mysql_sink_positions_prepare(s, db, f) != 0) return -1;
+    if (sh_mysql_sink_exec(s, db, "START TRANSACTION", f) != 0) return -1;
     for (table_t *t = s->tables; t; t = t->next) {
         if (t->db != db || !t->head) continue;
-        if (t->exactly_once && skip_written(s, t, f) != 0) goto rollback;
+        if (t->exactly_once && sh_mysql_sink_positions_skip(s, t, f) != 0) goto rollback;
         if (write_rows(s, t, f) != 0) goto rollback;
-        if (t->exactly_once && store_positions(s, t, f) != 0) goto rollback;
+        if (t->exactly_once && sh_mysql_sink_positions_store(s, t, f) != 0) goto rollback;
     }
-    if (exec(s, db, "COMMIT", f) != 0) goto rollback;
+    if (sh_mysql_sink_exec(s, db, "COMMIT", f) != 0) goto rollback;
     return 0;
 rollback:;
     failure_t ignored = {0};
-    if (sh_mysql_conn_handle(db->conn)) exec(s, db, "ROLLBACK", &ignored);
+    if (sh_mysql_conn_handle(db->conn)) sh_mysql_sink_exec(s, db, "ROLLBACK", &ignored);
     return -1;
 }
 

@@ -55,9 +55,14 @@ return sh.app {
   return path
 end
 
-local function run(app, log)
+-- Each app keeps its state (and main's saved last-good version) under this
+-- spec's directory, so nothing of an earlier run of the spec is picked up.
+local function state_dir(app) return app:gsub("%.lua$", "") .. "-state" end
+
+local function run(app, log, extra)
   local pid = helpers.spawn(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
-                            " --http off", log)
+                            " --http off --state-dir " .. state_dir(app) .. " " .. (extra or ""),
+                            log)
   pids[#pids + 1] = pid
   return pid
 end
@@ -82,7 +87,8 @@ end
 
 local function reset(app)
   assert(os.execute(helpers.bin .. " reset " .. app .. " --yes --bootstrap " .. broker.bootstrap ..
-                    " >/dev/null 2>&1") == 0, "streamhost reset failed")
+                    " --state-dir " .. state_dir(app) .. " >/dev/null 2>&1") == 0,
+         "streamhost reset failed")
 end
 
 -- Writes n lines "k<i>|<json>" to a file and produces them.
@@ -213,14 +219,15 @@ describe("stream:to_mysql", function()
      :to_mysql ]] .. sink_props({ ["auto.create"] = true, ["exactly.once"] = true,
                                   ["batch.size"] = 1000 }), "threads = 2,")
     for round, at in ipairs({ 15000, 45000, 75000 }) do
-      local pid = run(app, dir .. "/kill" .. round .. ".log")
+      -- the same version restarted after a crash, not main's rollback to an older one
+      local pid = run(app, dir .. "/kill" .. round .. ".log", "--no-rollback")
       helpers.wait_until(at .. " rows", 120000, function()
         return count("killed") >= at
       end)
       helpers.kill(pid, "KILL")
       helpers.wait_exit(pid)
     end
-    local pid = run(app, dir .. "/kill-last.log")
+    local pid = run(app, dir .. "/kill-last.log", "--no-rollback")
     helpers.wait_until("every row", 120000, function() return count("killed") >= N end)
     stop(pid)
     assert.are.equal(N, count("killed"))
@@ -274,7 +281,8 @@ describe("stream:to_mysql", function()
      :to_mysql ]] .. sink_props({}))
     log = dir .. "/fixed.log"
     pid = helpers.spawn("{ " .. helpers.bin .. " run " .. app .. " --bootstrap " ..
-                        broker.bootstrap .. " --http off; echo exit=$?; }", log)
+                        broker.bootstrap .. " --http off --state-dir " .. state_dir(app) ..
+                        "; echo exit=$?; }", log)
     pids[#pids + 1] = pid
     helpers.wait_until("the app to stop", 60000, function()
       return helpers.read_file(log):match("exit=%d+")
@@ -357,7 +365,8 @@ describe("stream:to_mysql", function()
      :to_mysql ]] .. sink_props({ ["auto.create"] = true, ["connection.password"] = "wrong" }))
     local log = dir .. "/denied.log"
     pids[#pids + 1] = helpers.spawn("{ " .. helpers.bin .. " run " .. app .. " --bootstrap " ..
-                                    broker.bootstrap .. " --http off; echo exit=$?; }", log)
+                                    broker.bootstrap .. " --http off --state-dir " ..
+                                    state_dir(app) .. "; echo exit=$?; }", log)
     helpers.wait_until("the app to stop", 30000, function()
       return helpers.read_file(log):match("exit=%d+")
     end)

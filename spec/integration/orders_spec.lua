@@ -21,7 +21,8 @@ describe("the orders application", function()
                               database)
     local pid = helpers.spawn("ORDERS_INTERVAL=100ms ORDERS_MYSQL_URL=" .. helpers.shell_quote(url) ..
                               " " .. helpers.bin .. " run " .. ORDERS .. " --bootstrap " ..
-                              broker.bootstrap .. " --http off --state-dir " .. dir .. "/state", log)
+                              broker.bootstrap .. " --http off --no-rollback --state-dir " .. dir .. "/state",
+                              log)
     pids[#pids + 1] = pid
     return pid
   end
