@@ -35,8 +35,12 @@ describe("the HTTP endpoint's token", function()
   end)
 
   -- Starts the app; returns its base URL and its log's path.
+  -- a log per start: the next start's shell truncates it only when it runs,
+  -- and a wait could read the last run's lines meanwhile
+  local starts = 0
   local function start(flags)
-    local log = dir .. "/run.log"
+    starts = starts + 1
+    local log = dir .. "/run-" .. starts .. ".log"
     pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --state-dir " .. dir ..
                         "/state --http 127.0.0.1:0 " .. (flags or ""), log)
     local port = helpers.wait_until("the HTTP endpoint", 20000, function()
