@@ -17,8 +17,6 @@
 --                     (default mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders)
 --   ORDERS_INTERVAL   time between two sales orders (default 1s)
 local sh = require "streamhost"
-local mysql = require "streamhost.mysql"
-local core = require "streamhost.core"
 
 local URL = os.getenv("ORDERS_MYSQL_URL") or "mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders"
 local INTERVAL = os.getenv("ORDERS_INTERVAL") or "1s"
@@ -49,7 +47,7 @@ local LAST = { "Lee", "Kim", "Roe", "Fox", "Day" }
 local CITIES = { "Leeds", "York", "Bath", "Hull", "Ely" }
 local PRODUCTS = { "tea", "coffee", "milk", "bread", "rice", "pasta", "soap", "salt", "jam", "oats" }
 
-local function log(level, fmt, ...) core.log(level, "orders: " .. fmt, ...) end
+local function log(level, fmt, ...) sh.log(level, "orders: " .. fmt, ...) end
 
 -- Runs fn(db) in a transaction; a failure rolls back and is logged (the
 -- next tick tries again). Returns fn's result or nil.
@@ -97,7 +95,7 @@ end
 
 -- Creates what is missing. Returns true once the schema is there.
 local function ensure_schema(url)
-  local server = mysql.connect { url = (url:gsub("/[^/]*$", "/")) }
+  local server = sh.mysql_connect { url = (url:gsub("/[^/]*$", "/")) }
   local database = url:match("/([%w_$]+)$") or "orders"
   local ok, err = server:exec("CREATE DATABASE IF NOT EXISTS `" .. database .. "`")
   server:close()
@@ -105,7 +103,7 @@ local function ensure_schema(url)
     log("warn", "cannot create database %s (will try again): %s", database, err)
     return nil
   end
-  local db = mysql.connect { url = url }
+  local db = sh.mysql_connect { url = url }
   for _, statement in ipairs(SCHEMA) do
     ok, err = db:exec(statement)
     if not ok then

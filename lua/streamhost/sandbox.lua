@@ -42,11 +42,13 @@ local function copy(t, except)
   return c
 end
 
--- Modules an app may require besides its own: streamhost's DSL and pure
+-- Modules an app may require besides its own: streamhost's DSL (with
+-- Connect's transforms, streamhost.smt) and pure
 -- data libraries. Not streamhost.core (it hands out the FFI namespace),
 -- runner or testing (they run commands).
 local PUBLIC = {
   streamhost = true, ["streamhost.serde"] = true, ["streamhost.window"] = true,
+  ["streamhost.smt"] = true,
   cjson = true, ["cjson.safe"] = true,
 }
 
