@@ -43,12 +43,13 @@ local function copy(t, except)
 end
 
 -- Modules an app may require besides its own: streamhost's DSL (with
--- Connect's transforms, streamhost.smt) and pure
+-- Connect's transforms and connector configs, streamhost.smt and
+-- streamhost.connect) and pure
 -- data libraries. Not streamhost.core (it hands out the FFI namespace),
 -- runner or testing (they run commands).
 local PUBLIC = {
   streamhost = true, ["streamhost.serde"] = true, ["streamhost.window"] = true,
-  ["streamhost.smt"] = true,
+  ["streamhost.smt"] = true, ["streamhost.connect"] = true,
   cjson = true, ["cjson.safe"] = true,
 }
 
