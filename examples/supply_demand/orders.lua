@@ -16,10 +16,14 @@
 --   ORDERS_MYSQL_URL  mysql://user:password@host:port/orders
 --                     (default mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders)
 --   ORDERS_INTERVAL   time between two sales orders (default 1s)
+--   ORDERS_LIMIT      place at most this many sales orders (this process),
+--                     then only purchase orders: the loop settles, so a test
+--                     can compare stock with the order tables (default none)
 local sh = require "streamhost"
 
 local URL = os.getenv("ORDERS_MYSQL_URL") or "mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders"
 local INTERVAL = os.getenv("ORDERS_INTERVAL") or "1s"
+local LIMIT = tonumber(os.getenv("ORDERS_LIMIT") or "") or math.huge
 local EVENTS = "dc01_out_of_stock_events"
 
 local SCHEMA = {
@@ -183,10 +187,17 @@ return sh.app {
   topology = function(b)
     math.randomseed(os.time())
     local db
+    local placed = 0
     b:every(INTERVAL, function()
       db = db or ensure_schema(URL)
       if not db then return end
-      sales_order(db)
+      if placed < LIMIT then
+        placed = placed + 1
+        sales_order(db)
+        if placed == LIMIT then
+          log("info", "placed %d sales orders (ORDERS_LIMIT): only purchase orders from now", LIMIT)
+        end
+      end
       purchase_orders(db)
     end)
   end,
