@@ -268,7 +268,8 @@ function _M.check(connector, opts)
   if not spec then return nil, err end
   local builder = require("streamhost.builder").new(spec.id)
   local ok, build_err = pcall(spec.topology, builder)
-  if not ok then return nil, tostring(build_err) end
+  -- the builder's messages name the line of the caller, here ours: drop it
+  if not ok then return nil, (tostring(build_err):gsub("^[^:]*connect%.lua:%d+: ", "")) end
   return spec
 end
 
