@@ -122,9 +122,10 @@ describe("streamhost connect", function()
           "key.converter": "org.apache.kafka.connect.storage.StringConverter"
         }}']])
     assert.equal(201, code)
-    local event = '{"product_id":28,"stock_level":-85,"demand_last_3mins":12,"quantity_to_purchase":97}'
     local event = '{"product_id":28,"stock_level":-85,"demand_last_3mins":12,' ..
                   '"quantity_to_purchase":97}'
+    sh("echo " .. helpers.shell_quote(event) .. " | kcat -P -b " .. broker.bootstrap ..
+       " -t dc01_out_of_stock_events")
     helpers.wait_until("the event in MySQL", 60000, function()
       local ok, out = pcall(helpers.sql, database,
                             "SELECT quantity_to_purchase FROM dc01_out_of_stock_events")
