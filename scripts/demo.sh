@@ -5,14 +5,17 @@
 #   MariaDB (scripts/mariadb.sh, a private server under .run/demo/mariadb)
 #     -> orders      examples/supply_demand/orders.lua: the schema, a sales order
 #                    every DEMO_ORDERS_INTERVAL, a purchase order per out-of-stock event
-#     -> cdc         examples/mysql_cdc/app.lua: Debezium's events with the
-#                    workshop's four SMTs, into dc01_<table>       (on-prem cluster)
+#     -> connect     `streamhost connect`, the on-prem Connect worker, given the
+#                    workshop's own POSTs (hosts and ports changed):
+#        mysql-source-connector  Debezium's MySqlConnector with the workshop's four
+#                    SMTs, into dc01_<table> (as examples/mysql_cdc/app.lua) (on-prem)
 #     -> [replicator on-prem -> cloud: dc[0-9][0-9]_.* except dc01_out_of_stock_events]
 #     -> pipeline    examples/supply_demand/pipeline.lua: stock, demand, out-of-stock
 #                    events                                           (cloud cluster)
 #     -> [replicator cloud -> on-prem: dc01_out_of_stock_events]
-#     -> sink        examples/supply_demand/sink.lua: the events into MySQL (JDBC sink's
-#                    properties), where the orders app raises purchase orders.
+#     -> jdbc-mysql-sink  the JdbcSinkConnector POST (as examples/supply_demand/
+#                    sink.lua): the events into MySQL, where the orders app raises
+#                    purchase orders.
 #
 # The replicator is not in this tree yet, so CDC and pipeline share ONE
 # embedded cluster (CLOUD_BOOTSTRAP = ONPREM_BOOTSTRAP) and the two bracketed
@@ -24,9 +27,11 @@
 # the MySQL sink's auto.create has only been exercised on JSON values. The
 # broker still runs the registry (REGISTRY_URL) for anyone who wants to try.
 #
-# Everything lives in .run/demo/ (logs, state, MariaDB) and .run/demo.env
+# Everything lives in .run/demo/ (logs, state, MariaDB; the connectors' logs
+# in .run/demo/connect/) and .run/demo.env
 # (every part's address as shell assignments). Ctrl-C (or DEMO_SECONDS=N)
-# stops the parts in order, the newest first (sink, pipeline, CDC, orders),
+# stops the parts in order, the newest first (pipeline, the Connect worker
+# with its sink then its CDC, orders),
 # then the broker, then MariaDB, each waited for before the next.
 #
 # Environment: DEMO_SECONDS=N stop after N seconds (unattended);
@@ -168,7 +173,8 @@ start_replicators() {
 # --- the apps -----------------------------------------------------------------
 pipeline_port=$(free_port)
 PIPELINE_URL=http://127.0.0.1:$pipeline_port
-CONNECT_URL=
+connect_port=$(free_port)
+CONNECT_URL=http://127.0.0.1:$connect_port
 
 runapp() { # NAME APP BOOTSTRAP [run flags]...
   local name=$1 app=$2 bootstrap=$3; shift 3
@@ -181,12 +187,59 @@ ORDERS_MYSQL_URL=$MYSQL_URL ORDERS_INTERVAL=$interval ORDERS_LIMIT=${DEMO_ORDERS
   runapp orders examples/supply_demand/orders.lua "$ONPREM_BOOTSTRAP" --http off
 # the schema first, so that the CDC's snapshot sees every table
 wait_for "the orders schema" 30 sql "SELECT 1 FROM purchase_order_details LIMIT 1"
-runapp cdc examples/mysql_cdc/app.lua "$ONPREM_BOOTSTRAP" --http off
+# The on-prem Connect worker; the CDC and the sink are the workshop's own
+# connector POSTs (only hosts and ports changed), run by it as streamhost
+# apps (the same as examples/mysql_cdc/app.lua and supply_demand/sink.lua).
+start connect bin/streamhost connect --port "$connect_port" --bootstrap "$ONPREM_BOOTSTRAP" \
+  --state-dir "$run/connect"
+wait_for "the Connect worker" 20 curl -sf --max-time 2 "$CONNECT_URL/connectors"
+post_connector() { # NAME JSON
+  local code
+  code=$(curl -s -o "$run/connect-$1.response" -w '%{http_code}' -X POST \
+         -H "Content-Type: application/json" "$CONNECT_URL/connectors/" -d "$2")
+  if [ "$code" != 201 ]; then say "POST $1: $code $(cat "$run/connect-$1.response")"; exit 1; fi
+}
+post_connector mysql-source-connector '{
+  "name": "mysql-source-connector",
+  "config": {
+    "connector.class": "io.debezium.connector.mysql.MySqlConnector",
+    "database.hostname": "127.0.0.1",
+    "database.port": "'"$mysql_port"'",
+    "database.user": "mysqluser",
+    "database.password": "mysqlpw",
+    "database.server.id": "12345",
+    "database.server.name": "dc01",
+    "database.whitelist": "orders",
+    "table.blacklist": "orders.dc01_out_of_stock_events",
+    "snapshot.mode": "when_needed",
+    "transforms": "unwrap,sourcedc,TopicRename,extractKey",
+    "transforms.unwrap.type": "io.debezium.transforms.UnwrapFromEnvelope",
+    "transforms.sourcedc.type": "org.apache.kafka.connect.transforms.InsertField$Value",
+    "transforms.sourcedc.static.field": "sourcedc",
+    "transforms.sourcedc.static.value": "dc01",
+    "transforms.TopicRename.type": "org.apache.kafka.connect.transforms.RegexRouter",
+    "transforms.TopicRename.regex": "(.*)\\.(.*)\\.(.*)",
+    "transforms.TopicRename.replacement": "$1_$3",
+    "transforms.extractKey.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
+    "transforms.extractKey.field": "id",
+    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
+  }}'
 start_replicators
 runapp pipeline examples/supply_demand/pipeline.lua "$CLOUD_BOOTSTRAP" \
   --http "127.0.0.1:$pipeline_port"
-SINK_MYSQL_URL=jdbc:mysql://127.0.0.1:$mysql_port/orders \
-  runapp sink examples/supply_demand/sink.lua "$ONPREM_BOOTSTRAP" --http off
+post_connector jdbc-mysql-sink '{
+  "name": "jdbc-mysql-sink",
+  "config": {
+    "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+    "topics": "dc01_out_of_stock_events",
+    "connection.url": "jdbc:mysql://127.0.0.1:'"$mysql_port"'/orders",
+    "connection.user": "mysqluser",
+    "connection.password": "mysqlpw",
+    "insert.mode": "INSERT",
+    "batch.size": "3000",
+    "auto.create": "true",
+    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
+  }}'
 
 cat > "$envfile" <<EOF
 # streamhost make demo: source this file from another terminal
@@ -211,6 +264,7 @@ demo: the supply-and-demand loop is running (alive in ${alive} s); logs in ${run
   pull query:  curl -s $PIPELINE_URL/stores/current_stock/15
   hot reload:  edit examples/supply_demand/pipeline.lua (e.g. a new field on the
                out-of-stock events) and save; ${run#$root/}/pipeline.log says "reloaded"
+  Connect:     curl -s $CONNECT_URL/connectors/mysql-source-connector/status
   MySQL:       mariadb --no-defaults -h127.0.0.1 -P$mysql_port -umysqluser -pmysqlpw orders
   Ctrl-C stops every part.
 
@@ -236,6 +290,14 @@ print("  ".join("%d:%d" % (x["key"], x["value"]) for x in e))' 2>/dev/null || ec
   set -- $counts
   printf '%s  sales orders %s, purchase orders %s, out-of-stock events %s\n' \
     "$(date +%H:%M:%S)" "${1:-?}" "${2:-?}" "${3:-?}"
+  local connectors="" name state
+  for name in mysql-source-connector jdbc-mysql-sink; do
+    state=$(curl -sf --max-time 2 "$CONNECT_URL/connectors/$name/status" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["connector"]["state"])' 2>/dev/null \
+            || echo "?")
+    connectors="$connectors $name $state"
+  done
+  printf '  connectors:%s\n' "$connectors"
   printf '  current stock (product:level): %s\n' "$stock"
   if [ -n "$events" ]; then printf '  latest out-of-stock events and the purchase orders they caused:\n%s\n' "$events"; fi
 }

@@ -377,7 +377,8 @@ local function serve(fd)
   text = text:gsub("\\/", "/")
   send_all(fd, string.format("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" ..
                              "Connection: close\r\n\r\n%s", status, REASONS[status] or "", #text, text))
-  log("%s %s -> %d", method, path, status)
+  -- reads are polled (make demo's view): only changes and refusals are logged
+  if method ~= "GET" or status >= 400 then log("%s %s -> %d", method, path, status) end
 end
 
 -- main -----------------------------------------------------------------------------

@@ -94,7 +94,7 @@ describe("make demo", function()
 
   it("writes every part's address to DEMO_DIR.env", function()
     for _, name in ipairs { "MYSQL_URL", "ONPREM_BOOTSTRAP", "CLOUD_BOOTSTRAP", "REGISTRY_URL",
-                            "PIPELINE_URL" } do
+                            "CONNECT_URL", "PIPELINE_URL" } do
       assert.truthy(env[name] and env[name] ~= "", name)
     end
     assert.truthy(helpers.read_file(log):find("curl -s " .. env.PIPELINE_URL .. "/stores/current_stock/15",
@@ -139,12 +139,14 @@ describe("make demo", function()
     assert.truthy(out:find("stopped mariadb", 1, true), out)
     local left = sh("ps -eo args | grep -F -- " .. helpers.shell_quote(DIR) .. " | grep -v grep || true")
     assert.equal("", left)
-    for _, address in ipairs { env.ONPREM_BOOTSTRAP, env.REGISTRY_URL, env.PIPELINE_URL, env.MYSQL_URL } do
+    for _, address in ipairs { env.ONPREM_BOOTSTRAP, env.REGISTRY_URL, env.PIPELINE_URL, env.MYSQL_URL,
+                               env.CONNECT_URL } do
       local port = address:match(":(%d+)/?[%w_]*$")
       assert.equal("", sh("ss -ltnH 'sport = :" .. port .. "'"), address)
     end
     assert.is_nil(io.open(DIR .. ".env"))
-    for _, part in ipairs { "broker", "orders", "cdc", "pipeline", "sink" } do
+    for _, part in ipairs { "broker", "orders", "connect", "pipeline", "connect/mysql-source-connector",
+                            "connect/jdbc-mysql-sink" } do
       local text = helpers.read_file(DIR .. "/" .. part .. ".log")
       assert.is_nil(text:find(" ERROR ", 1, true), part .. ": " .. text:sub(1, 2000))
     end
