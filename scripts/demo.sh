@@ -14,8 +14,9 @@
 #                    events                                           (cloud cluster)
 #     -> [replicator cloud -> on-prem: dc01_out_of_stock_events]
 #     -> jdbc-mysql-sink  the JdbcSinkConnector POST (as examples/supply_demand/
-#                    sink.lua): the events into MySQL, where the orders app raises
-#                    purchase orders.
+#                    sink.lua, plus auto.evolve so that a field a hot reload adds
+#                    to the events becomes a column): the events into MySQL, where
+#                    the orders app raises purchase orders.
 #
 # The replicator is not in this tree yet, so CDC and pipeline share ONE
 # embedded cluster (CLOUD_BOOTSTRAP = ONPREM_BOOTSTRAP) and the two bracketed
@@ -38,6 +39,7 @@
 # DEMO_ORDERS_INTERVAL time between sales orders (default 100ms);
 # DEMO_ORDERS_LIMIT stop placing sales orders after that many (the loop then
 # settles; default none); DEMO_REFRESH seconds between two views (default 2);
+# DEMO_PIPELINE another pipeline file (a spec's copy to edit);
 # DEMO_DIR another directory under .run/ (default .run/demo; the addresses
 # go to DEMO_DIR.env), so a spec does not disturb a demo someone is watching.
 set -euo pipefail
@@ -173,6 +175,7 @@ start_replicators() {
 # --- the apps -----------------------------------------------------------------
 pipeline_port=$(free_port)
 PIPELINE_URL=http://127.0.0.1:$pipeline_port
+pipeline_file=${DEMO_PIPELINE:-examples/supply_demand/pipeline.lua}
 connect_port=$(free_port)
 CONNECT_URL=http://127.0.0.1:$connect_port
 
@@ -225,7 +228,7 @@ post_connector mysql-source-connector '{
     "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
   }}'
 start_replicators
-runapp pipeline examples/supply_demand/pipeline.lua "$CLOUD_BOOTSTRAP" \
+runapp pipeline "$pipeline_file" "$CLOUD_BOOTSTRAP" \
   --http "127.0.0.1:$pipeline_port"
 post_connector jdbc-mysql-sink '{
   "name": "jdbc-mysql-sink",
@@ -238,6 +241,7 @@ post_connector jdbc-mysql-sink '{
     "insert.mode": "INSERT",
     "batch.size": "3000",
     "auto.create": "true",
+    "auto.evolve": "true",
     "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
   }}'
 
@@ -262,7 +266,7 @@ demo: the supply-and-demand loop is running (alive in ${alive} s); logs in ${run
       addresses in .run/demo.env (source it). One cluster for on-prem and cloud
       until the replicator lands: $ONPREM_BOOTSTRAP
   pull query:  curl -s $PIPELINE_URL/stores/current_stock/15
-  hot reload:  edit examples/supply_demand/pipeline.lua (e.g. a new field on the
+  hot reload:  edit $pipeline_file (e.g. a new field on the
                out-of-stock events) and save; ${run#$root/}/pipeline.log says "reloaded"
   Connect:     curl -s $CONNECT_URL/connectors/mysql-source-connector/status
   MySQL:       mariadb --no-defaults -h127.0.0.1 -P$mysql_port -umysqluser -pmysqlpw orders

@@ -6,6 +6,9 @@ local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
 local DIR = ".run/demo-spec"
+-- the spec's copy of the pipeline, edited mid-run for a hot reload
+local PIPELINE = ".run/demo-spec-pipeline.lua"
+local FIELD = "quantity_to_purchase = -stock_level + pd.demand_last_3mins,"
 local ORDERS = 1200          -- sales orders, one every 50 ms: about a minute
 
 local function sh(cmd)
@@ -75,7 +78,12 @@ describe("make demo", function()
 
   setup(function()
     log = helpers.tmpdir() .. "/demo.out"
-    pid = helpers.spawn("DEMO_DIR=" .. DIR .. " DEMO_SECONDS=900 DEMO_REFRESH=10 " ..
+    os.execute("mkdir -p .run")
+    local pipeline = helpers.read_file("examples/supply_demand/pipeline.lua")
+    assert(pipeline:find(FIELD, 1, true), "pipeline.lua no longer has the line this spec edits")
+    helpers.write_file(PIPELINE, pipeline)
+    pid = helpers.spawn("DEMO_DIR=" .. DIR .. " DEMO_PIPELINE=" .. PIPELINE ..
+                        " DEMO_SECONDS=900 DEMO_REFRESH=10 " ..
                         "DEMO_ORDERS_INTERVAL=50ms DEMO_ORDERS_LIMIT=" .. ORDERS .. " scripts/demo.sh", log)
     helpers.wait_until("the demo's addresses", 180000, function()
       assert(helpers.alive(pid), "demo.sh stopped: " .. helpers.read_file(log))
@@ -90,6 +98,7 @@ describe("make demo", function()
       helpers.kill(pid, "TERM")
       helpers.wait_exit(pid, 90000)
     end
+    os.remove(PIPELINE)
   end)
 
   it("writes every part's address to DEMO_DIR.env", function()
@@ -103,6 +112,16 @@ describe("make demo", function()
 
   it("runs the loop: products run out, and every out-of-stock event gets exactly one purchase order",
      function()
+    -- a hot reload once the first events are in: a new field on the events,
+    -- which the sink adds as a column (auto.evolve)
+    helpers.wait_until("the first out-of-stock event", 180000, function()
+      return (number("SELECT COUNT(*) FROM dc01_out_of_stock_events") or 0) > 0
+    end)
+    helpers.write_file(PIPELINE, (helpers.read_file(PIPELINE):gsub(FIELD:gsub("%p", "%%%0"),
+                                  FIELD .. " reloaded = 1,")))
+    helpers.wait_until("the reload", 60000, function()
+      return helpers.read_file(DIR .. "/pipeline.log"):find("reloaded ", 1, true)
+    end)
     helpers.wait_until("all sales orders", 240000, function()
       assert(helpers.alive(pid), "demo.sh stopped: " .. helpers.read_file(log))
       return (number("SELECT COUNT(*) FROM sales_orders") or 0) >= ORDERS
@@ -128,8 +147,10 @@ describe("make demo", function()
     assert.equal(0, number([[
       SELECT COUNT(*) FROM (SELECT 1 FROM dc01_out_of_stock_events
         GROUP BY product_id, window_start, demand_last_3mins, stock_level HAVING COUNT(*) > 1) d]]))
-    -- every stock level is 100 + purchased - sold
+    -- every stock level is 100 + purchased - sold, across the reload
     assert.is_true(same_stock())
+    -- the reloaded version's events are in MySQL with the new column
+    assert.is_true(number("SELECT COUNT(*) FROM dc01_out_of_stock_events WHERE reloaded = 1") > 0)
   end)
 
   it("stops every part on SIGTERM, as on Ctrl-C, and leaves nothing running", function()
