@@ -106,7 +106,8 @@ cleanup() {
   rm -f "$envfile"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is how a demo ends, not a failure
+trap 'exit 0' INT TERM
 
 # Every part started must still be running; one that stopped ends the demo.
 check_parts() {
