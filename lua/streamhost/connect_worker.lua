@@ -271,13 +271,25 @@ local function put_connector(name, config, create_only)
   return 201, info(c)
 end
 
-local function route(method, path, body)
-  path = path:gsub("%?.*$", ""):gsub("/+$", "")
+local function route(method, target, body)
+  local path, query = target:match("^([^?]*)%??(.*)$")
+  path = path:gsub("/+$", "")
   if path == "" and method == "GET" then
     return 200, { version = "3.6.0-streamhost", commit = "streamhost", kafka_cluster_id = bootstrap }
   end
   if path == "/connector-plugins" and method == "GET" then return 200, connect.plugins() end
   if path == "/connectors" then
+    if method == "GET" and query:match("expand=") then
+      -- ?expand=status&expand=info: {name: {status: ..., info: ...}}
+      local out = {}
+      for _, name in ipairs(order) do
+        local entry = {}
+        if query:match("expand=status") then entry.status = status_of(connectors[name]) end
+        if query:match("expand=info") then entry.info = info(connectors[name]) end
+        out[name] = entry
+      end
+      return 200, next(out) and out or "{}"
+    end
     if method == "GET" then
       local names = {}
       for i, n in ipairs(order) do names[i] = cjson.encode(n) end
