@@ -263,10 +263,9 @@ stock_known() { curl -sf --max-time 2 "$PIPELINE_URL/stores/current_stock?limit=
 wait_for "the first stock levels" 120 stock_known
 alive=$(( $(date +%s) - t0 ))
 
-cat <<EOF
-
+header=$(cat <<EOF
 demo: the supply-and-demand loop is running (alive in ${alive} s); logs in ${run#$root/}/,
-      addresses in .run/demo.env (source it). One cluster for on-prem and cloud
+      addresses in ${envfile#$root/} (source it). One cluster for on-prem and cloud
       until the replicator lands: $ONPREM_BOOTSTRAP
   pull query:  curl -s $PIPELINE_URL/stores/current_stock/15
   hot reload:  edit $pipeline_file (e.g. a new field on the
@@ -274,8 +273,9 @@ demo: the supply-and-demand loop is running (alive in ${alive} s); logs in ${run
   Connect:     curl -s $CONNECT_URL/connectors/mysql-source-connector/status
   MySQL:       mariadb --no-defaults -h127.0.0.1 -P$mysql_port -umysqluser -pmysqlpw orders
   Ctrl-C stops every part.
-
 EOF
+)
+printf '\n%s\n\n' "$header"
 
 # --- the live view --------------------------------------------------------------
 view() {
@@ -313,6 +313,8 @@ deadline=
 [ -n "${DEMO_SECONDS:-}" ] && deadline=$(( $(date +%s) + DEMO_SECONDS ))
 while :; do
   check_parts
+  # on a terminal, one screen redrawn; otherwise (a log, a spec) appended
+  if [ -t 1 ]; then printf '\033[H\033[2J%s\n\n' "$header"; fi
   view
   if [ -n "$deadline" ] && [ "$(date +%s)" -ge "$deadline" ]; then break; fi
   sleep "$refresh"
