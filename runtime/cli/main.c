@@ -5,6 +5,7 @@
  *   streamhost describe APP.lua
  *   streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]
  *   streamhost broker [--port N] [--topic NAME:PARTITIONS]...
+ *   streamhost replicate [CONFIG.lua|CONFIG.properties] [--set key=value]...
  *   streamhost test [busted args]
  *   streamhost version
  *
@@ -21,6 +22,8 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
+#include "kafka/create_requests.h"
+#include "replicator/command.h"
 #include "cli/run.h"
 #include "cli/reset.h"
 
@@ -32,6 +35,7 @@ static const char *usage_main =
     "  describe APP.lua                    print the app's topology\n"
     "  reset APP.lua [--yes]               delete local state, rewind the app's consumer group\n"
     "  broker [--port N] [--topic NAME:PARTITIONS]...   run an embedded Kafka broker\n"
+    "  replicate [CONFIG] [--set key=value]...   copy topics between clusters (as Replicator)\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
     "\n"
@@ -71,7 +75,8 @@ static const char *usage_broker =
     "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
     "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
     "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
-    "no CreateTopics (use --topic), no transaction markers.\n";
+    "no CreateTopics (use --topic; `streamhost replicate` asks it through the\n"
+    "__streamhost_create_topics topic instead), no transaction markers.\n";
 
 static const char *usage_test = "usage: streamhost test [busted args]\n"
                                 "\n"
@@ -250,9 +255,13 @@ static int cmd_broker(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* the stand-in for CreateTopics (a replicator makes topics this way) */
+    sh_create_requests_t *requests = sh_create_requests_serve(broker, err, sizeof err);
+    if (!requests) fprintf(stderr, "streamhost broker: topic creation requests: %s\n", err);
     printf("bootstrap.servers=%s\n", sh_broker_bootstraps(broker));
     fflush(stdout);
     while (!broker_stop) pause();
+    sh_create_requests_stop(requests);
     sh_broker_stop(broker);
     return 0;
 }
@@ -305,6 +314,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
     if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "replicate") == 0) return sh_replicator_command(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     return usage_error("unknown command '%s'", cmd);
