@@ -130,10 +130,15 @@ static void on_revoked(void *self, const char *topic, int32_t partition) {
 static int ensure_destination(sh_replicator_t *r, const char *topic, int partitions) {
     int have = sh_kafka_admin_listed_partitions(r->producer, topic, METADATA_TIMEOUT_MS);
     if (have > 0) return have;
-    const char *names[] = {topic};
-    sh_kafka_admin_create_topics(r->producer, names, &partitions, 1, METADATA_TIMEOUT_MS);
-    have = sh_kafka_admin_listed_partitions(r->producer, topic, METADATA_TIMEOUT_MS);
-    if (have > 0) return have;
+    /* `streamhost broker` says it takes requests by having their topic;
+     * asking it CreateTopics would only wait for a timeout */
+    if (sh_kafka_admin_listed_partitions(r->producer, SH_CREATE_REQUESTS_TOPIC,
+                                         METADATA_TIMEOUT_MS) <= 0) {
+        const char *names[] = {topic};
+        int counts[] = {partitions};
+        sh_kafka_admin_create_topics(r->producer, names, counts, 1, METADATA_TIMEOUT_MS);
+        return sh_kafka_admin_listed_partitions(r->producer, topic, METADATA_TIMEOUT_MS);
+    }
     have = sh_create_requests_send(r->producer, topic, partitions, CREATE_TIMEOUT_MS);
     if (have > 0)
         sh_log(SH_LOG_INFO, "replicator: created %s with %d partition(s) on the destination",
@@ -213,6 +218,20 @@ static void publish_status(sh_replicator_t *r, bool log_it) {
     rd_kafka_topic_partition_list_t *assigned = NULL;
     if (rd_kafka_assignment(r->consumer, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     rd_kafka_position(r->consumer, assigned);
+    /* A partition not fetched since its assignment has no position yet: its
+     * committed offset is where copying resumes. One round trip, only then. */
+    rd_kafka_topic_partition_list_t *unread = rd_kafka_topic_partition_list_new(assigned->cnt);
+    for (int i = 0; i < assigned->cnt; i++)
+        if (assigned->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(unread, assigned->elems[i].topic,
+                                              assigned->elems[i].partition);
+    if (unread->cnt > 0 && rd_kafka_committed(r->consumer, unread, 1000) == 0)
+        for (int i = 0; i < unread->cnt; i++)
+            if (unread->elems[i].offset >= 0)
+                rd_kafka_topic_partition_list_find(assigned, unread->elems[i].topic,
+                                                   unread->elems[i].partition)
+                    ->offset = unread->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(unread);
     size_t cap = 256 + (size_t)assigned->cnt * 320, used = 0;
     char *json = malloc(cap);
     char *line = log_it ? malloc(cap) : NULL;
@@ -373,11 +392,10 @@ static rd_kafka_conf_t *client_conf(sh_replicator_t *r, rd_kafka_type_t type, co
     snprintf(client_id, sizeof client_id, "%s-%s", r->config->name, side);
     /* a new topic is read from its start, as Replicator does */
     const sh_kv_t defaults[] = {{"client.id", client_id},
-                                {"auto.offset.reset", "earliest"},
-                                {"allow.auto.create.topics", "false"}};
+                                {"auto.offset.reset", "earliest"}};
     char why[512];
     rd_kafka_conf_t *conf = sh_kafka_conf_new(type, type == RD_KAFKA_CONSUMER ? r->config->group_id : NULL,
-                                              defaults, 3, props, count, why, sizeof why);
+                                              defaults, 2, props, count, why, sizeof why);
     if (!conf)
         snprintf(errbuf, errlen, "%s.kafka.* properties: %s", side, why);
     return conf;
