@@ -193,26 +193,31 @@ describe("streamhost replicate", function()
   end)
 
   it("loses nothing to a SIGKILL and counts the duplicates", function()
-    local total = 30000
-    for p = 0, 2 do
-      local records = {}
-      for i = 1, total / 3 do records[i] = { "k" .. i, p .. "-" .. i } end
-      produce(a.bootstrap, "dc01_sales", p, records)
+    -- a producer keeps writing while the replicator is killed and restarted
+    local chunks, per_chunk = 40, 2500
+    local total = chunks * per_chunk
+    for c = 1, chunks do
+      local lines = {}
+      for i = 1, per_chunk do lines[i] = "k" .. i .. "|" .. c .. "-" .. i end
+      helpers.write_file(dir .. "/chunk" .. c, table.concat(lines, "\n") .. "\n")
     end
+    local producer = helpers.spawn("for c in $(seq 1 " .. chunks .. "); do kcat -P -b " ..
+                                   a.bootstrap .. " -t dc01_sales -K '|' -z none < " .. dir ..
+                                   "/chunk$c; sleep 0.2; done", dir .. "/producer.log")
     local args = "--set src.kafka.bootstrap.servers=" .. a.bootstrap ..
                  " --set dest.kafka.bootstrap.servers=" .. b.bootstrap ..
-                 " --set topic.whitelist=dc01_sales" ..
-                 -- small fetches, so the kill lands mid-copy
-                 " --set src.kafka.fetch.max.bytes=10000 --set src.kafka.message.max.bytes=10000" ..
-                 " --set src.kafka.max.partition.fetch.bytes=5000"
+                 " --set topic.whitelist=dc01_sales"
     local first = start("killed", args)
     helpers.wait_until("the first copies", 60000, function()
       return helpers.read_file(first.log):match("replicator killed: [1-9]%d* copied")
     end)
+    helpers.sleep_ms(1500)
     helpers.kill(first.pid, "KILL")
     helpers.wait_exit(first.pid)
     local at_kill = #helpers.consume_all(b.bootstrap, "dc01_sales")
+    assert.is_true(helpers.alive(producer), "the producer should still be writing")
     local second = start("killed", args)
+    helpers.wait_exit(producer, 60000)
     helpers.wait_records(b.bootstrap, "dc01_sales", total, 120000)
     helpers.sleep_ms(2000)
     stop(second)
