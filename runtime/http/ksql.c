@@ -478,6 +478,14 @@ char *sh_ksql_render(const sh_ksql_query_t *q, const char *key_type, bool window
             columns[c.count++] = (column_t){.kind = COL_VALUE, .name = "VALUE"};
         }
     } else {
+        /* A name that is neither the key, a window bound nor a field of the
+         * values is the key under its own name (ksqlDB's PRODUCT_ID of a
+         * table grouped by it), or, when the values are not objects (an
+         * aggregate's sum), the value: the last such name is the value, the
+         * one before it the key, as `select product_id, stock_level`. */
+        bool scalar = count > 0 && !is_object(rows[0].value, rows[0].value_len);
+        bool unresolved[SH_KSQL_MAX_COLUMNS] = {0};
+        int left = 0;
         for (int i = 0; i < q->column_count; i++) {
             column_t *col = &columns[c.count++];
             snprintf(col->name, sizeof col->name, "%s", q->columns[i]);
@@ -487,8 +495,7 @@ char *sh_ksql_render(const sh_ksql_query_t *q, const char *key_type, bool window
                 col->kind = COL_WINDOWSTART;
             else if (strcasecmp(col->name, "WINDOWEND") == 0 && windowed)
                 col->kind = COL_WINDOWEND;
-            else if (strcasecmp(col->name, "VALUE") == 0 && count > 0 &&
-                     !is_object(rows[0].value, rows[0].value_len))
+            else if (scalar && strcasecmp(col->name, "VALUE") == 0)
                 col->kind = COL_VALUE;
             else {
                 col->kind = COL_FIELD;
@@ -499,14 +506,31 @@ char *sh_ksql_render(const sh_ksql_query_t *q, const char *key_type, bool window
                            json_members(rows[r].value, rows[r].value_len, match_member, &l) &&
                            l.value;
                 }
-                if (!seen) {
-                    snprintf(errbuf, errlen,
-                             "column '%s' is not in %s (its key is %s%s; its values have no "
-                             "such field)",
-                             col->name, q->table, q->key_column, windowed ? ", WINDOWSTART, WINDOWEND" : "");
-                    return NULL;
-                }
+                if (!seen) left += unresolved[i] = true;
             }
+        }
+        bool key_named = false, value_named = false;
+        for (int i = 0; i < c.count; i++) {
+            if (c.columns[i].kind == COL_KEY) key_named = true;
+            if (c.columns[i].kind == COL_VALUE) value_named = true;
+        }
+        for (int i = 0; i < c.count; i++) {
+            if (!unresolved[i]) continue;
+            if (scalar && !value_named && left == 1) {
+                c.columns[i].kind = COL_VALUE;
+                value_named = true;
+            } else if (!key_named) {
+                c.columns[i].kind = COL_KEY;
+                key_named = true;
+            } else {
+                snprintf(errbuf, errlen,
+                         "column '%s' is not in %s (its key is %s%s; %s)", c.columns[i].name,
+                         q->table, q->key_column, windowed ? ", WINDOWSTART, WINDOWEND" : "",
+                         scalar ? "its value is one column, not an object"
+                                : "its values have no such field");
+                return NULL;
+            }
+            left--;
         }
     }
     out_t o = {0};
