@@ -7,7 +7,7 @@ describe("sh.replicator", function()
                               ["provenance.header.enable"] = false,
                               ["src.kafka.bootstrap.servers"] = "a:1",
                               ["dest.kafka.sasl.mechanism"] = "PLAIN",
-                              ["connector.class"] = "io.confluent.connect.replicator.ReplicatorSourceConnector" }
+                              ["connector.class"] = "ReplicatorSourceConnector" }
     assert.are.equal("500", p["topic.poll.interval.ms"])
     assert.are.equal("false", p["provenance.header.enable"])
     assert.are.equal("PLAIN", p["dest.kafka.sasl.mechanism"])
