@@ -218,7 +218,7 @@ static int cmd_broker(int argc, char **argv) {
         return 0;
     }
     int port = 0;
-    const char *topics[argc];
+    const char *topics[argc + 1]; /* + 1: a VLA of 0 is undefined */
     int topic_count = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
