@@ -6,7 +6,9 @@
 --   (LUA_PATH with lua/?.lua, STREAMHOST_LIB=lib/libstreamhost.so)
 --
 -- Records are the loader's (bench/record.h): 100-byte JSON values, 10,000
--- uniform keys, 1 ms apart in event time. They are encoded once, up front, and
+-- uniform keys, 1 ms apart in event time; for an *_avro workload the same
+-- fields as Avro (Confluent wire format, the schema in the in-process
+-- registry). They are encoded once, up front, and
 -- handed to the topology in batches of 1,000 exactly as the host does (one
 -- process() call per batch); captured outputs are drained as raw bytes
 -- without decoding. Prints one line of JSON: records, CPU seconds (os.clock,
@@ -33,12 +35,25 @@ local function next_key()
   return string.format("k%04d", seed % 10000)
 end
 
+local avro_encode
+if workload:match("_avro$") then
+  avro_encode = require("streamhost.serde").encoder("avro", {
+    topic = os.getenv("BENCH_INPUT") or "input",
+    avro = { schema = { type = "record", name = "Input", fields = {
+      { name = "id", type = "string" }, { name = "n", type = "long" },
+      { name = "t", type = "long" }, { name = "pad", type = "string" } } } } })
+end
+
 local keys, values = {}, {} -- luacheck: ignore (anchors: the records point into these strings)
 local pool = core.record_array_t(BATCH * POOL)
 for i = 0, BATCH * POOL - 1 do
   local key = next_key()
   local head = string.format('{"id":"%s","n":%d,"t":0,"pad":"', key, i)
   local value = head .. string.rep("x", 100 - #head - 2) .. '"}'
+  if avro_encode then
+    local fields = require("cjson").decode(value)
+    value = avro_encode(fields)
+  end
   keys[i], values[i] = key, value -- anchored: the records point into them
   local r = pool[i]
   r.key, r.key_len = key, #key
