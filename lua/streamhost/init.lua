@@ -154,6 +154,14 @@ function _M.bytes(size)
   return tonumber(n) * ({ [""] = 1, K = 1024, M = 1024 ^ 2, G = 1024 ^ 3 })[unit]
 end
 
+-- A replicator's properties, checked: `return sh.replicator { ... }` is a
+-- file for `streamhost replicate` (streamhost/replicator.lua).
+function _M.replicator(props)
+  local ok, result = pcall(require("streamhost.replicator").config, props)
+  if not ok then error(result:gsub("^[^:]+:%d+: ", ""), 2) end
+  return result
+end
+
 -- The version of the app in force (1 at start, +1 per successful reload).
 function _M.version()
   local ctx = _M.current_ctx

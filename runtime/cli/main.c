@@ -7,6 +7,7 @@
  *   streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]
  *   streamhost registry [--port N] [--bootstrap HOST:PORT]
  *   streamhost connect [--port 18083] [--bootstrap HOST:PORT] [--state-dir DIR]
+ *   streamhost replicate [CONFIG.lua|.json|.properties] [--set key=value]...
  *   streamhost test [busted args]
  *   streamhost version
  *
@@ -23,6 +24,8 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
+#include "kafka/create_requests.h"
+#include "replicator/command.h"
 #include "registry/registry.h"
 #include "cli/run.h"
 #include "cli/reset.h"
@@ -37,6 +40,7 @@ static const char *usage_main =
     "  broker [--port N] [--topic NAME:PARTITIONS]... [--registry]   run an embedded Kafka broker\n"
     "  registry [--port N] [--bootstrap HOST:PORT]   run a Schema Registry\n"
     "  connect [--port 18083] [--bootstrap HOST:PORT]   a Kafka Connect worker (REST API)\n"
+    "  replicate [CONFIG] [--set key=value]...   copy topics between clusters (as Replicator)\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
     "\n"
@@ -84,7 +88,8 @@ static const char *usage_broker =
     "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
     "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
     "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
-    "no CreateTopics (use --topic), no transaction markers.\n"
+    "no CreateTopics (use --topic; `streamhost replicate` asks it through the\n"
+    "__streamhost_create_topics topic instead), no transaction markers.\n"
     "  --registry   also serve a Schema Registry on the broker (its _schemas topic);\n"
     "               prints `schema.registry.url=http://127.0.0.1:PORT` next\n";
 
@@ -246,7 +251,7 @@ static int cmd_broker(int argc, char **argv) {
         return 0;
     }
     int port = 0;
-    const char *topics[argc];
+    const char *topics[argc + 1]; /* + 1: a VLA of 0 is undefined */
     int topic_count = 0;
     bool registry = false;
     for (int i = 0; i < argc; i++) {
@@ -286,12 +291,16 @@ static int cmd_broker(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* the stand-in for CreateTopics (a replicator makes topics this way) */
+    sh_create_requests_t *requests = sh_create_requests_serve(broker, err, sizeof err);
+    if (!requests) fprintf(stderr, "streamhost broker: topic creation requests: %s\n", err);
     sh_registry_t *reg = NULL;
     if (registry) {
         sh_broker_create_topic(broker, "_schemas", 1);
         if (!(reg = sh_registry_start("127.0.0.1:0", sh_broker_bootstraps(broker), err,
                                       sizeof err))) {
             fprintf(stderr, "streamhost broker: schema registry: %s\n", err);
+            sh_create_requests_stop(requests);
             sh_broker_stop(broker);
             return 1;
         }
@@ -300,6 +309,7 @@ static int cmd_broker(int argc, char **argv) {
     if (reg) printf("schema.registry.url=%s\n", sh_registry_url(reg));
     fflush(stdout);
     while (!broker_stop) pause();
+    sh_create_requests_stop(requests);
     sh_registry_stop(reg);
     sh_broker_stop(broker);
     return 0;
@@ -432,6 +442,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
     if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "replicate") == 0) return sh_replicator_command(argc - 2, argv + 2);
     if (strcmp(cmd, "registry") == 0) return cmd_registry(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "connect") == 0) return cmd_connect(argc - 2, argv + 2);
