@@ -25,6 +25,12 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
+    /* librdkafka 2.0.2's fetcher stops once queued.min.messages (100k by
+     * default) are queued and looks again only on its 1 s wake-up: input then
+     * arrives in bursts 1 s apart and the stream thread waits most of the
+     * time. A million keeps it fetching; queued.max.messages.kbytes (64 MiB,
+     * librdkafka's default) still bounds the memory the queue may take. */
+    {"queued.min.messages", "1000000"},
     /* A dead instance's partitions move after 6 s instead of 45 s. The mock
      * cluster also waits a full session timeout before it lets a restarted
      * member back in, even after a clean LeaveGroup. */
