@@ -183,6 +183,13 @@ local function internal_sink(inst, kenc, venc, sink)
   end
 end
 
+-- A key or value that a source hands straight to its sinks, undecoded: the
+-- sinks write the input's bytes (rec.records[rec.index], the C record)
+-- without a Lua string in between. Only a source whose every child is a sink
+-- of the same identity serde gets it (see raw_passthrough), so no app code
+-- ever sees this marker.
+local RAW = setmetatable({}, { __tostring = function() return "raw bytes" end })
+
 function compilers.sink(node, _, _, inst)
   local kenc = serde.get(node.key_serde).encode
   local venc = serde.get(node.value_serde).encode
@@ -194,13 +201,39 @@ function compilers.sink(node, _, _, inst)
   local windowed = serde.windowed(node.key_serde)
   local wenc = windowed and windowed.encode_windowed
   return function(k, v, rec)
-    local kb = nil
-    if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
-    local vb = (v ~= nil and v ~= null) and venc(v) or nil
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+    local kb, klen, vb, vlen = nil, 0, nil, 0
+    if k == RAW then
+      local r = rec.records[rec.index]
+      kb, klen = r.key, r.key_len
+    elseif k ~= nil and k ~= null then
+      kb = wenc and wenc(k, rec.window) or kenc(k)
+      klen = #kb
+    end
+    if v == RAW then
+      local r = rec.records[rec.index]
+      vb, vlen = r.value, r.value_len
+    elseif v ~= nil and v ~= null then
+      vb = venc(v)
+      vlen = #vb
+    end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, klen, vb, vlen,
                                   rec.timestamp, -1, rec.header_ptr, rec.header_count)
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
+end
+
+-- Serdes whose decode and encode are the identity on bytes: what such a
+-- source reads, a sink of the same serde would write unchanged.
+local IDENTITY = { bytes = true, string = true }
+
+-- Whether a source's key (which = "key_serde") or value can skip decoding:
+-- every child is a plain sink with the same identity serde.
+local function raw_passthrough(source, which)
+  if source.internal or not IDENTITY[source[which]] or #source.children == 0 then return false end
+  for _, child in ipairs(source.children) do
+    if child.kind ~= "sink" or child.internal or child[which] ~= source[which] then return false end
+  end
+  return true
 end
 
 -- Builds push functions for every node reachable from the sources.
@@ -279,20 +312,27 @@ local function source_dispatch(source, topic, rec)
   local internal = source.internal
   local windowed = serde.windowed(source.key_serde)
   local window_of = windowed and windowed.window
+  local raw_key = raw_passthrough(source, "key_serde")
+  local raw_value = raw_passthrough(source, "value_serde")
   return function(r)
     decoding = key_what
     local k = nil
     rec.window = nil
     if r.key ~= nil then
-      local kb = ffi_string(r.key, r.key_len)
-      k = kdec(kb)
-      if window_of then
-        local start, stop = window_of(kb)
-        rec.window = { start = start, ["end"] = stop }
+      if raw_key then
+        k = RAW
+      else
+        local kb = ffi_string(r.key, r.key_len)
+        k = kdec(kb)
+        if window_of then
+          local start, stop = window_of(kb)
+          rec.window = { start = start, ["end"] = stop }
+        end
       end
     end
     decoding = value_what
-    local v = r.value ~= nil and vdec(ffi_string(r.value, r.value_len)) or nil
+    local v = nil
+    if r.value ~= nil then v = raw_value and RAW or vdec(ffi_string(r.value, r.value_len)) end
     decoding = nil
     rec.topic = topic
     rec.timestamp = tonumber(r.timestamp)
@@ -447,6 +487,7 @@ function _M.instantiate(app, builder, ctx)
   local function run(records, first, n)
     for i = first, n - 1 do
       cursor = i
+      rec.index = i
       local r = records[i]
       local fn = dispatch[r.source]
       if fn then fn(r) end
@@ -463,6 +504,7 @@ function _M.instantiate(app, builder, ctx)
   -- the reason as second value.
   function inst.process(ptr, n)
     local records = cast(record_ptr_t, ptr)
+    rec.records = records -- the input's bytes for sinks that pass them on raw
     local first = 0
     while first < n do
       local ok, err = xpcall(run, debug.traceback, records, first, n)
