@@ -204,11 +204,13 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
          * /healthz answers meanwhile. Only this thread changes the
          * declarations (on a reload, between batches), so d stays valid. */
         sh_tasks_unlock(t);
-        int64_t restored_to = -1;
+        int64_t restored_to = -1, checkpointed = -1;
         rc = sh_restore_store(t->consumer, task->handle, task->changelog, t->stopping, &restored_to,
-                              errbuf, errlen);
+                              &checkpointed, errbuf, errlen);
         sh_tasks_lock(t);
-        task->delivered = task->checkpointed = restored_to;
+        /* the next periodic checkpoint writes what the replay added */
+        task->delivered = restored_to;
+        task->checkpointed = checkpointed;
         task->restoring = 0;
         t->restoring--;
     }
