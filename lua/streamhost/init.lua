@@ -10,6 +10,8 @@ local _M = {}
 local APP_KEYS = {
   id = "string", kafka = "table", topology = "function", on_error = "string",
   serdes = "table", threads = "number", state_dir = "string", http = "string",
+  ["memory.limit"] = { number = true, string = true }, ["max.batch.ms"] = { number = true, string = true },
+  ["startup.timeout"] = { number = true, string = true },
 }
 local POLICIES = { fail = true, skip = true, dead_letter = true }
 
@@ -41,7 +43,10 @@ function _M.app(spec)
     if not want then
       usage_error(spec, key, string.format("sh.app: unknown setting '%s'", tostring(key)))
     end
-    if type(value) ~= want then
+    if type(want) == "table" and not want[type(value)] then
+      usage_error(spec, key, string.format("sh.app: '%s' must be a number or a string, got %s", key,
+                                           type(value)))
+    elseif type(want) == "string" and type(value) ~= want then
       usage_error(spec, key, string.format("sh.app: '%s' must be a %s, got %s", key, want,
                                            type(value)))
     end
@@ -66,6 +71,34 @@ function _M.app(spec)
   if spec.http and spec.http ~= "off" and not spec.http:match("^[^:]*:%d+$") then
     usage_error(spec, "http", "sh.app: http must be \"HOST:PORT\" (port 0 picks one) or " ..
                               "\"off\", got \"" .. spec.http .. "\"")
+  end
+  -- the Lua VM's memory budget and the watchdog's limit on one batch
+  if spec["memory.limit"] ~= nil then
+    local bytes = _M.bytes(spec["memory.limit"])
+    if not bytes or bytes < 16 * 1024 * 1024 then
+      usage_error(spec, "memory.limit", "sh.app: memory.limit must be a size of at least 16MB " ..
+                                        "(\"256MB\", \"1GB\" or bytes), got " ..
+                                        tostring(spec["memory.limit"]))
+    end
+    spec.memory_limit = bytes
+  end
+  if spec["max.batch.ms"] ~= nil then
+    local ok, ms = pcall(require("streamhost.window").duration, spec["max.batch.ms"], "max.batch.ms")
+    if not ok or type(ms) ~= "number" or ms < 100 then
+      usage_error(spec, "max.batch.ms", "sh.app: max.batch.ms must be a duration of at least " ..
+                                        "100 ms (30000, \"30s\"), got " .. tostring(spec["max.batch.ms"]))
+    end
+    spec.max_batch_ms = ms
+  end
+  -- how long `run` waits for a broker to answer at start before it exits
+  if spec["startup.timeout"] ~= nil then
+    local ok, ms = pcall(require("streamhost.window").duration, spec["startup.timeout"], "startup.timeout")
+    if not ok or type(ms) ~= "number" or ms < 1000 then
+      usage_error(spec, "startup.timeout", "sh.app: startup.timeout must be a duration of at " ..
+                                           "least 1s (30000, \"30s\"), got " ..
+                                           tostring(spec["startup.timeout"]))
+    end
+    spec.startup_timeout_ms = ms
   end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)
@@ -99,6 +132,15 @@ function _M.windowed(inner, opts)
 end
 
 function _M.is_app(x) return getmetatable(x) == app_mt end
+
+-- Bytes of a size: a number of bytes, or "512KB", "256MB", "1GB".
+function _M.bytes(size)
+  if type(size) == "number" then return size >= 0 and math.floor(size) or nil end
+  if type(size) ~= "string" then return nil end
+  local n, unit = size:upper():match("^%s*(%d+)%s*([KMG]?)B?%s*$")
+  if not n then return nil end
+  return tonumber(n) * ({ [""] = 1, K = 1024, M = 1024 ^ 2, G = 1024 ^ 3 })[unit]
+end
 
 -- The version of the app in force (1 at start, +1 per successful reload).
 function _M.version()

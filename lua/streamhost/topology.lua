@@ -509,6 +509,9 @@ function _M.instantiate(app, builder, ctx)
     while first < n do
       local ok, err = xpcall(run, debug.traceback, records, first, n)
       if ok then return n end
+      -- past the VM's memory.limit: what the failed record built is garbage
+      -- now; collect it before anything here allocates (find does not)
+      if type(err) == "string" and err:find("^not enough memory") then collectgarbage() end
       local r = records[cursor]
       local message = tostring(err)
       if decoding then

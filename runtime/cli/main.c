@@ -39,7 +39,7 @@ static const char *usage_main =
 
 static const char *usage_run =
     "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
-    "                      [--state-dir DIR] [--http HOST:PORT|off]\n"
+    "                      [--state-dir DIR] [--http HOST:PORT|off] [--no-rollback]\n"
     "\n"
     "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
     "or SIGHUP, reloads it without losing records.\n"
@@ -48,7 +48,9 @@ static const char *usage_run =
     "  --log-level L           error, warn, info (default) or debug\n"
     "  --state-dir DIR         where state stores live (default ./.streamhost/<app id>)\n"
     "  --http HOST:PORT|off    pull queries (default: the app's http, else 127.0.0.1:8088;\n"
-    "                          port 0 picks one)\n";
+    "                          port 0 picks one)\n"
+    "  --no-rollback           start APP.lua even when its last run never ran cleanly\n"
+    "                          (by default such a restart starts the last version that did)\n";
 
 static const char *usage_describe = "usage: streamhost describe APP.lua\n"
                                     "\n"
@@ -132,6 +134,8 @@ static int cmd_run(int argc, char **argv) {
                 sets[o.set_count].value = eq + 1;
                 o.set_count++;
             }
+        } else if (strcmp(a, "--no-rollback") == 0) {
+            o.no_rollback = true;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s' for run", a);
         } else if (!o.app_path) {

@@ -18,6 +18,7 @@
 #include "cli/run.h"
 #include "engine/instance.h"
 #include "engine/reload.h"
+#include "engine/rollback.h"
 #include "http/http.h"
 #include "kafka/broker.h"
 #include "kafka/admin.h"
@@ -27,6 +28,7 @@
 #include "kafka/topics.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
+enum { DEFAULT_STARTUP_TIMEOUT_MS = 30000 };
 
 static void on_signal(int sig) {
     if (sig == SIGHUP)
@@ -137,6 +139,49 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
     return 0;
 }
 
+/* The version in force ran cleanly: keep it as the one to roll back to. */
+static void save_clean(void *arg, sh_vm_t *vm) {
+    run_t *r = arg;
+    int count;
+    const char *const *files = sh_vm_watched_files(vm, &count);
+    uint64_t hash = sh_rollback_hash(files, count);
+    if (hash && sh_rollback_clean(r->state_dir, files[0], files, count, hash) == 0)
+        sh_log(SH_LOG_INFO, "version %d ran cleanly: kept as the version a crash loop rolls back to",
+               sh_ffi_ctx_version(sh_vm_ctx(vm)));
+}
+
+/* A restart of a version whose last run never ran cleanly (the watchdog
+ * ended it, it crashed, it was killed) starts the last version that did,
+ * and says so loudly. Returns the app file to start from (app_path, or the
+ * saved copy; caller frees), with r->first loaded from it. */
+static char *choose_version(run_t *r, const sh_run_options_t *o) {
+    int count;
+    const char *const *files = sh_vm_watched_files(r->first, &count);
+    uint64_t hash = sh_rollback_hash(files, count);
+    char why[512];
+    char *saved = o->no_rollback ? NULL : sh_rollback_choose(r->state_dir, hash, why, sizeof why);
+    if (saved) {
+        char err[2048];
+        sh_vm_t *good = sh_vm_load(saved, NULL, 1, r->state_dir, err, sizeof err);
+        if (good) {
+            sh_log(SH_LOG_ERROR,
+                   "ROLLBACK: %s: %s. Starting the last version that ran cleanly, saved as %s; "
+                   "saving %s again reloads it (or restart with --no-rollback)",
+                   o->app_path, why, saved, o->app_path);
+            sh_vm_free(r->first);
+            r->first = good;
+            files = sh_vm_watched_files(good, &count);
+            hash = sh_rollback_hash(files, count);
+        } else {
+            sh_log(SH_LOG_WARN, "cannot roll back to %s: %s; starting %s", saved, err, o->app_path);
+            free(saved);
+            saved = NULL;
+        }
+    }
+    sh_rollback_starting(r->state_dir, hash);
+    return saved ? saved : strdup(o->app_path);
+}
+
 static void publish_topology(void *arg, sh_vm_t *vm) {
     run_t *r = arg;
     if (!r->http) return;
@@ -165,11 +210,29 @@ static int start_embedded(run_t *r) {
     return 0;
 }
 
+/* A clear exit, naming the address, when no broker answers at start:
+ * librdkafka would otherwise retry for ever. */
+static bool reachable(run_t *r, rd_kafka_t *rk) {
+    int64_t timeout = sh_vm_startup_timeout_ms(r->first);
+    if (timeout <= 0) timeout = DEFAULT_STARTUP_TIMEOUT_MS;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, (int)timeout);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        return true;
+    }
+    sh_log(SH_LOG_ERROR,
+           "no Kafka broker answered at %s within %.0f s (startup.timeout): %s; check "
+           "bootstrap.servers (or --bootstrap) and that the broker runs",
+           r->bootstrap, (double)timeout / 1000.0, rd_kafka_err2str(err));
+    return false;
+}
+
 int sh_run(const sh_run_options_t *o) {
     install_signals();
     run_t r = {.options = o};
     char err[2048];
-    char *state_dir = NULL;
+    char *state_dir = NULL, *start_path = NULL;
     int threads = 0, rc = 1;
     sh_thread_io_t *io = NULL;
     thread_parts_t *parts = NULL;
@@ -198,6 +261,7 @@ int sh_run(const sh_run_options_t *o) {
         goto out;
     }
     r.state_dir = state_dir;
+    if (!(start_path = choose_version(&r, o))) goto out;
     sh_ffi_ctx_set_state_dir(sh_vm_ctx(r.first), state_dir);
     r.bootstrap = effective_bootstrap(o, r.first);
     if (strcmp(r.bootstrap, "embedded") == 0 && start_embedded(&r) != 0) goto out;
@@ -208,12 +272,15 @@ int sh_run(const sh_run_options_t *o) {
             goto out;
         }
         task_groups[i] = parts[i].tasks;
+        if (i == 0 && !reachable(&r, sh_kafka_sink_handle(io[0].sink))) goto out;
     }
     if (strcmp(http, "off") != 0) {
         r.http = sh_http_start(http, task_groups, threads);
         publish_topology(&r, r.first);
     }
-    sh_instance_config_t config = {.app_path = o->app_path,
+    sh_instance_config_t config = {.app_path = start_path,
+                                   .reload_path = o->app_path,
+                                   .on_clean = save_clean,
                                    .state_dir = state_dir,
                                    .first = r.first,
                                    .threads = threads,
@@ -240,5 +307,6 @@ out:
     free(parts);
     free(io);
     free(state_dir);
+    free(start_path);
     return rc;
 }

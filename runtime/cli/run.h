@@ -4,6 +4,8 @@
 #ifndef SH_RUN_H
 #define SH_RUN_H
 
+#include <stdbool.h>
+
 #include "engine/vm.h"
 
 typedef struct sh_run_options {
@@ -13,6 +15,7 @@ typedef struct sh_run_options {
     int set_count;
     const char *state_dir; /* NULL: the app's state_dir, else ./.streamhost/<app id> */
     const char *http;      /* "HOST:PORT" or "off"; NULL: the app's http, else the default */
+    bool no_rollback;      /* start app_path even after a run of it that never ran cleanly */
 } sh_run_options_t;
 
 /* Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1). */

@@ -14,9 +14,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "engine/instance.h"
+
+/* max.batch.ms when the app sets none (Kafka Streams' max.poll.interval.ms
+ * is 5 min; a workshop wants to know sooner) */
+enum { DEFAULT_MAX_BATCH_MS = 30000 };
 
 static volatile sig_atomic_t stopping;
 
@@ -58,21 +63,26 @@ int sh_instance_run(const sh_instance_config_t *c) {
     const sh_output_t **outputs = calloc((size_t)n, sizeof *outputs);
     pthread_t *pthreads = calloc((size_t)n, sizeof *pthreads);
     sh_reload_t *reload = NULL;
+    sh_watchdog_t *watchdog = NULL;
     sh_vm_t *first = c->first;
     int rc = 1, created = 0, started = 0;
     if (!loops || !outputs || !pthreads) goto out_of_memory;
+    if (!(watchdog = sh_watchdog_start(n, DEFAULT_MAX_BATCH_MS, &stopping))) goto out_of_memory;
     for (int i = 0; i < n; i++) {
         sh_loop_config_t lc = {.thread = i,
                                .source = c->io[i].source,
                                .sink = c->io[i].sink,
                                .tasks = c->io[i].tasks,
                                .stopping = &stopping,
+                               .watchdog = watchdog,
                                .on_swap = i == 0 ? c->on_swap : NULL,
+                               .on_clean = i == 0 ? c->on_clean : NULL,
                                .swap_arg = c->swap_arg};
         if (!(loops[i] = sh_loop_new(&lc))) goto out_of_memory;
         outputs[i] = sh_loop_output(loops[i]);
     }
-    if (!(reload = sh_reload_new(c->app_path, c->state_dir, n, outputs))) goto out_of_memory;
+    const char *reload_path = c->reload_path ? c->reload_path : c->app_path;
+    if (!(reload = sh_reload_new(reload_path, c->state_dir, n, outputs))) goto out_of_memory;
     for (int i = 0; i < n; i++) {
         /* the loops learn of the reloader late: they are made before it */
         sh_loop_set_reload(loops[i], reload);
@@ -91,7 +101,10 @@ int sh_instance_run(const sh_instance_config_t *c) {
     }
     bool ok = started == n && !sh_loop_fatal(loops[n - 1]);
     if (ok) {
-        sh_reload_watch(reload, sh_loop_vm(loops[0]));
+        if (strcmp(reload_path, c->app_path) != 0)
+            sh_reload_watch_app(reload);
+        else
+            sh_reload_watch(reload, sh_loop_vm(loops[0]));
         sh_log(SH_LOG_INFO, "running %s as %s (version 1, %d stream thread%s), state in %s",
                c->app_path, sh_vm_app_id(sh_loop_vm(loops[0])), n, n > 1 ? "s" : "",
                c->state_dir);
@@ -119,6 +132,7 @@ out:
         }
     sh_vm_free(first);
     sh_reload_free(reload);
+    sh_watchdog_stop(watchdog);
     free(pthreads);
     free(outputs);
     free(loops);

@@ -17,11 +17,16 @@ typedef struct sh_thread_io {
 
 typedef struct sh_instance_config {
     const char *app_path, *state_dir;
+    /* The app file a reload loads and watches, when it is not app_path (a
+     * rolled-back start runs a saved copy). NULL: app_path. */
+    const char *reload_path;
     sh_vm_t *first; /* thread 0's VM, loaded already: owned by the instance */
     int threads;
     sh_thread_io_t *io; /* per thread; sources and sinks owned by the instance */
     /* Thread 0 swapped to a new version. May be NULL. */
     void (*on_swap)(void *arg, sh_vm_t *vm);
+    /* Thread 0's version ran cleanly for a while. May be NULL. */
+    void (*on_clean)(void *arg, sh_vm_t *vm);
     void *swap_arg;
 } sh_instance_config_t;
 

@@ -26,8 +26,16 @@
 #include "engine/batch.h"
 #include "engine/loop.h"
 #include "engine/order.h"
+#include "engine/sample.h"
 
-enum { BATCH_MAX = 4096, POLL_WAIT_MS = 100, CHECKPOINT_EVERY_MS = 1000 };
+enum {
+    BATCH_MAX = 4096,
+    POLL_WAIT_MS = 100,
+    CHECKPOINT_EVERY_MS = 1000,
+    SAMPLE_SIZE = 64, /* records a reload tries a new version on */
+    SAMPLE_EVERY_MS = 1000,
+    CLEAN_AFTER_MS = 10000, /* a version that ran this long without failing is good */
+};
 
 struct sh_loop {
     int thread;
@@ -38,8 +46,12 @@ struct sh_loop {
     sh_tasks_t *tasks;
     sh_reload_t *reload;
     volatile sig_atomic_t *stopping;
+    sh_watchdog_t *watchdog;
     void (*on_swap)(void *arg, sh_vm_t *vm);
+    void (*on_clean)(void *arg, sh_vm_t *vm);
     void *swap_arg;
+    int64_t version_since_ms; /* when the version in force started */
+    bool version_clean;       /* on_clean was called for it */
     sh_output_t output;
     sh_source_events_t source_events;
     sh_sink_events_t sink_events;
@@ -47,6 +59,8 @@ struct sh_loop {
     sh_batch_t *current; /* the batch whose records (or timers) run now */
     sh_order_t *order;
     sh_ffi_record_t *records;
+    sh_sample_t *sample; /* thread 0: recent records for reload trials */
+    int64_t last_sample_ms;
     const char *last_topic; /* delivery reports come in runs: the last verdict */
     bool last_is_changelog;
     int64_t last_checkpoint_ms;
@@ -165,7 +179,9 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->sink = c->sink;
     l->tasks = c->tasks;
     l->stopping = c->stopping;
+    l->watchdog = c->watchdog;
     l->on_swap = c->on_swap;
+    l->on_clean = c->on_clean;
     l->swap_arg = c->swap_arg;
     l->version = 1;
     l->output = (sh_output_t){.emit = loop_emit, .self = l};
@@ -178,9 +194,11 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->sink->events = &l->sink_events;
     l->batches.source = l->source;
     l->order = sh_order_new(BATCH_MAX);
+    if (l->thread == 0) l->sample = sh_sample_new(SAMPLE_SIZE);
     l->records = calloc(BATCH_MAX, sizeof *l->records);
-    if (!l->order || !l->records) {
+    if (!l->order || !l->records || (l->thread == 0 && !l->sample)) {
         sh_order_free(l->order);
+        sh_sample_free(l->sample);
         free(l->records);
         free(l);
         return NULL;
@@ -231,10 +249,16 @@ static void run_batch(sh_loop_t *l) {
     }
     l->current = b;
     if (l->tasks) sh_tasks_lock(l->tasks);
+    sh_watchdog_enter(l->watchdog, l->thread, l->vm);
     int done = sh_vm_process(l->vm, l->records, n, err, sizeof err);
+    sh_watchdog_leave(l->watchdog, l->thread);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;
     if (done < n) sh_loop_set_fatal(l, "%s", err);
+    if (l->sample && done > 0 && sh_clock_now_ms() - l->last_sample_ms >= SAMPLE_EVERY_MS) {
+        sh_sample_take(l->sample, l->records, done);
+        l->last_sample_ms = sh_clock_now_ms();
+    }
     sh_source_ack_t *ack = l->source->ops->mark(l->source, l->records, done);
     if (!ack) sh_loop_set_fatal(l, "out of memory");
     sh_batch_seal(b, ack);
@@ -255,7 +279,9 @@ static void run_timers(sh_loop_t *l) {
     l->current = b;
     char err[4096] = "";
     if (l->tasks) sh_tasks_lock(l->tasks);
+    sh_watchdog_enter(l->watchdog, l->thread, l->vm);
     if (sh_vm_tick(l->vm, sh_clock_now_ms(), err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
+    sh_watchdog_leave(l->watchdog, l->thread);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;
     sh_batch_seal(b, NULL);
@@ -273,7 +299,11 @@ static void checkpoint_periodically(sh_loop_t *l) {
 /* Between two batches: outputs already handed over belong to batches, not
  * to the VM, so the old version can go now. */
 static void take_new_version(sh_loop_t *l) {
-    if (l->thread == 0) sh_reload_check(l->reload, l->vm);
+    if (l->thread == 0) {
+        int count = 0;
+        const sh_ffi_record_t *sample = l->sample ? sh_sample_records(l->sample, &count) : NULL;
+        sh_reload_check(l->reload, l->vm, sample, count);
+    }
     int version;
     sh_vm_t *next = sh_reload_take(l->reload, l->thread, &version);
     if (!next) return;
@@ -283,15 +313,28 @@ static void take_new_version(sh_loop_t *l) {
     if (l->tasks) sh_tasks_unlock(l->tasks);
     sh_vm_free(old); /* closes its store handles */
     l->version = version;
+    l->version_since_ms = sh_clock_now_ms();
+    l->version_clean = false;
     if (bind_vm(l) != 0) return;
     if (l->thread == 0) sh_reload_watch(l->reload, next);
     if (l->on_swap) l->on_swap(l->swap_arg, next);
     sh_log(SH_LOG_DEBUG, "stream thread %d runs version %d", l->thread, version);
 }
 
+/* A version that has run a while without a fatal error is the one a crash
+ * loop of a later version rolls back to. */
+static void note_clean(sh_loop_t *l) {
+    if (l->version_clean || !l->on_clean || l->fatal[0]) return;
+    if (sh_clock_now_ms() - l->version_since_ms < CLEAN_AFTER_MS) return;
+    l->version_clean = true;
+    l->on_clean(l->swap_arg, l->vm);
+}
+
 void sh_loop_run(sh_loop_t *l) {
+    if (!l->version_since_ms) l->version_since_ms = sh_clock_now_ms();
     while (!*l->stopping && !l->fatal[0]) {
         run_batch(l);
+        note_clean(l);
         if (!l->fatal[0]) run_timers(l);
         l->sink->ops->poll(l->sink, 0);
         sh_batches_ack_completed(&l->batches);
@@ -331,6 +374,7 @@ void sh_loop_free(sh_loop_t *l) {
     l->source->ops->destroy(l->source);
     sh_vm_free(l->vm);
     sh_order_free(l->order);
+    sh_sample_free(l->sample);
     free(l->records);
     free(l);
 }

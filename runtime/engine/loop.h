@@ -14,6 +14,7 @@
 #include "engine/sink.h"
 #include "engine/source.h"
 #include "engine/vm.h"
+#include "engine/watchdog.h"
 #include "state/tasks.h"
 
 typedef struct sh_loop sh_loop_t;
@@ -24,9 +25,13 @@ typedef struct sh_loop_config {
     sh_sink_t *sink;     /* owned by the loop */
     sh_tasks_t *tasks;   /* not owned: the HTTP server reads them too */
     volatile sig_atomic_t *stopping;
+    sh_watchdog_t *watchdog; /* may be NULL */
     /* After this thread swapped to a new version (thread 0 publishes the
      * topology over HTTP with it). May be NULL. */
     void (*on_swap)(void *arg, sh_vm_t *vm);
+    /* After a version has run cleanly for a while (thread 0; may be NULL):
+     * it becomes the one a crash loop rolls back to. */
+    void (*on_clean)(void *arg, sh_vm_t *vm);
     void *swap_arg;
 } sh_loop_config_t;
 

@@ -6,8 +6,12 @@
  * gets N+1 and N's VM is freed unused: threads may skip versions, never run
  * different ones once they have all passed a batch boundary.
  */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +19,9 @@
 #include "base/log.h"
 #include "engine/reload.h"
 #include "engine/watch.h"
+
+/* The time a new version gets for the sample (with the JIT off). */
+enum { TRIAL_BUDGET_MS = 5000 };
 
 struct sh_reload {
     char *app_path, *state_dir;
@@ -68,6 +75,11 @@ void sh_reload_watch(sh_reload_t *r, sh_vm_t *running) {
     int count;
     const char *const *files = sh_vm_watched_files(running, &count);
     sh_watch_files(r->watch, files, count);
+}
+
+void sh_reload_watch_app(sh_reload_t *r) {
+    const char *files[] = {r->app_path};
+    sh_watch_files(r->watch, files, 1);
 }
 
 static bool reads_topic(sh_ctx_t *ctx, const char *topic) {
@@ -164,7 +176,60 @@ static double ms_since(const struct timespec *since) {
            (double)(now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
-bool sh_reload_check(sh_reload_t *r, sh_vm_t *running) {
+/* Removes the scratch directory of a trial. O(files under it). */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+/* Loads the new version in a scratch VM (its stores in a scratch directory,
+ * its outputs captured and dropped) and runs it on the sample. */
+static int try_on_sample(sh_reload_t *r, sh_vm_t *running, int version,
+                         const sh_ffi_record_t *sample, int count, char *err, size_t errlen) {
+    char scratch[PATH_MAX];
+    snprintf(scratch, sizeof scratch, "%s/.reload-trial-XXXXXX", r->state_dir);
+    if (mkdir(r->state_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", r->state_dir, strerror(errno));
+        return -1;
+    }
+    if (!mkdtemp(scratch)) {
+        snprintf(err, errlen, "cannot create a scratch directory in %s: %s", r->state_dir,
+                 strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    sh_ffi_record_t *records = calloc((size_t)count + 1, sizeof *records);
+    sh_vm_t *vm = sh_vm_load(r->app_path, NULL, version, scratch, err, errlen);
+    if (vm && records && sh_reload_compatible(running, vm, err, errlen)) {
+        /* the new version may declare its inputs in another order */
+        sh_ctx_t *was = sh_vm_ctx(running), *is = sh_vm_ctx(vm);
+        int n = 0;
+        for (int i = 0; i < count; i++) {
+            const char *topic = sh_ffi_source_name(was, sample[i].source);
+            for (int j = 0; topic && j < sh_ffi_source_count(is); j++)
+                if (strcmp(sh_ffi_source_name(is, j), topic) == 0) {
+                    records[n] = sample[i];
+                    records[n++].source = j;
+                }
+        }
+        rc = sh_vm_trial(vm, records, n, TRIAL_BUDGET_MS, err, errlen);
+        if (rc != 0) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "%s: version %d was tried on %d recent record(s) and %s",
+                     r->app_path, version, n, why);
+        }
+    } else if (!records) {
+        snprintf(err, errlen, "out of memory");
+    }
+    sh_vm_free(vm);
+    free(records);
+    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
+
+bool sh_reload_check(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sample,
+                     int sample_count) {
     bool changed = sh_watch_changed(r->watch);
     int now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
     if (now != r->seen) {
@@ -180,10 +245,11 @@ bool sh_reload_check(sh_reload_t *r, sh_vm_t *running) {
     pthread_mutex_unlock(&r->lock);
     sh_vm_t **next = calloc((size_t)r->threads, sizeof *next);
     char err[2048] = "out of memory";
-    bool ok = next != NULL;
+    bool ok = next != NULL &&
+              try_on_sample(r, running, version, sample, sample_count, err, sizeof err) == 0;
     for (int i = 0; ok && i < r->threads; i++) {
         next[i] = sh_vm_load(r->app_path, r->outputs[i], version, r->state_dir, err, sizeof err);
-        ok = next[i] && (i > 0 || sh_reload_compatible(running, next[0], err, sizeof err));
+        ok = next[i] != NULL;
     }
     if (!ok) {
         for (int i = 0; next && i < r->threads; i++) sh_vm_free(next[i]);
@@ -199,7 +265,6 @@ bool sh_reload_check(sh_reload_t *r, sh_vm_t *running) {
     r->version = version;
     pthread_mutex_unlock(&r->lock);
     free(next);
-    sh_reload_watch(r, running); /* the same files until the swap: refreshed below */
     int count;
     const char *const *files = sh_vm_watched_files(r->slots[0] ? r->slots[0] : running, &count);
     sh_watch_files(r->watch, files, count);

@@ -2,8 +2,10 @@
  * reload.h - hot reload as one decision for the whole process (reload.c).
  *
  * One thread (the first) notices a change or a request between its
- * batches, loads the new version once per stream thread, and checks it
- * against the running one (input topics; stores' kind, formats, windows).
+ * batches, loads the new version in a scratch VM and tries it on a sample
+ * of recent input (JIT off, a time and a memory budget, stores in a scratch
+ * directory), checks it against the running one (input topics; stores'
+ * kind, formats, windows), then loads it once per stream thread.
  * Only if every load passes is the version published; each stream thread
  * then takes its VM between two of its batches. So every thread runs the
  * same version number, or none changes.
@@ -25,11 +27,16 @@ void sh_reload_free(sh_reload_t *reload);
 void sh_reload_request(void);
 /* Watches the files running (the version in force) reads. */
 void sh_reload_watch(sh_reload_t *reload, sh_vm_t *running);
+/* Watches the app file the reloader loads from, whatever running reads
+ * (a rolled-back start runs a saved copy; an edit of the original reloads). */
+void sh_reload_watch_app(sh_reload_t *reload);
 /* If a change or request is pending, tries the new version against running
- * and publishes it when it passes; a refusal is logged with its reason.
+ * and on sample[0..sample_count) (recent records of running's inputs), and
+ * publishes it when it passes; a refusal is logged with its reason.
  * Returns true when a version was published.
  * @locality the first stream thread, between batches */
-bool sh_reload_check(sh_reload_t *reload, sh_vm_t *running);
+bool sh_reload_check(sh_reload_t *reload, sh_vm_t *running, const sh_ffi_record_t *sample,
+                     int sample_count);
 /* Whether a reload is pending, without acting on it (tests). */
 bool sh_reload_pending(sh_reload_t *reload);
 /* The VM thread should switch to, with its version, or NULL when it runs

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <luajit.h>
 #include <lualib.h>
 
 #include "engine/vm.h"
@@ -36,9 +38,92 @@ struct sh_vm {
     int table_topic_count;
     bool has_tick, has_release_task; /* optional methods of the app table */
     bool loaded;                     /* app_ref holds the app: close it before the VM goes */
+    /* memory: what the Lua state holds, and what it may (memory.limit) */
+    size_t memory_used, memory_limit, app_memory_limit;
+    bool memory_refused; /* an allocation was refused since the last check */
+    int64_t max_batch_ms; /* the app's max.batch.ms, 0: the host's default */
+    int64_t startup_timeout_ms; /* the app's startup.timeout, 0: the host's default */
+    /* a deadline checked by a count hook while the JIT is off (load, trial) */
+    int64_t deadline_ms;
+    bool deadline_hit;
+    /* the watchdog asks for a traceback from another thread */
+    volatile int traceback_wanted;
+    char traceback[4096];
 };
 
 static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults);
+
+enum { DEFAULT_MEMORY_LIMIT_MB = 1024, LOAD_BUDGET_MS = 10000, HOOK_EVERY = 10000 };
+#define MEMORY_GRACE ((size_t)8 << 20)
+
+/* Every allocation of the VM's Lua state goes through here: a request past
+ * the budget is refused, which Lua raises as "not enough memory" for the
+ * record being processed, under the app's on_error. */
+static void *vm_alloc(void *ud, void *ptr, size_t old_size, size_t new_size) {
+    sh_vm_t *vm = ud;
+    if (new_size == 0) {
+        free(ptr);
+        vm->memory_used -= ptr ? old_size : 0;
+        return NULL;
+    }
+    size_t held = ptr ? old_size : 0;
+    /* after a refusal, a little headroom lets the error be handled (the
+     * failed record's garbage is still there) until the next full GC */
+    size_t limit = vm->memory_limit + (vm->memory_refused ? MEMORY_GRACE : 0);
+    if (new_size > held && vm->memory_limit && vm->memory_used - held + new_size > limit) {
+        vm->memory_refused = true;
+        return NULL;
+    }
+    void *grown = realloc(ptr, new_size);
+    if (grown) vm->memory_used = vm->memory_used - held + new_size;
+    return grown;
+}
+
+static sh_vm_t *vm_of(lua_State *L) {
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Count hook: runs only in the interpreter (JIT off, or code not compiled).
+ * Takes the traceback the watchdog asked for, and raises once a deadline
+ * has passed (and again at every later check, so a loop that catches the
+ * error still ends). */
+static void vm_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    sh_vm_t *vm = vm_of(L);
+    if (vm->traceback_wanted) {
+        luaL_traceback(L, L, NULL, 0);
+        snprintf(vm->traceback, sizeof vm->traceback, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        vm->traceback_wanted = 0;
+        if (!vm->deadline_ms) lua_sethook(L, NULL, 0, 0);
+    }
+    if (vm->deadline_ms && monotonic_ms() > vm->deadline_ms) {
+        vm->deadline_hit = true;
+        luaL_error(L, "ran past its time budget");
+    }
+}
+
+/* Runs with the JIT off and a deadline, or back to normal (deadline 0). */
+static void set_budget(sh_vm_t *vm, int64_t budget_ms) {
+    if (budget_ms > 0) {
+        luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+        vm->deadline_ms = monotonic_ms() + budget_ms;
+        vm->deadline_hit = false;
+        lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    } else {
+        vm->deadline_ms = 0;
+        lua_sethook(vm->L, NULL, 0, 0);
+        luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    }
+}
 
 const char *sh_vm_lua_dir(void) {
     static char dir[PATH_MAX];
@@ -105,7 +190,8 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
         return NULL;
     }
     vm->ctx = sh_ctx_new(output);
-    vm->L = luaL_newstate();
+    vm->memory_limit = (size_t)DEFAULT_MEMORY_LIMIT_MB << 20;
+    vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->ctx || !vm->L) {
         snprintf(errbuf, errlen, "out of memory");
         sh_vm_free(vm);
@@ -116,6 +202,9 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     if (state_dir) sh_ffi_ctx_set_state_dir(vm->ctx, state_dir);
     lua_State *L = vm->L;
     luaL_openlibs(L);
+    /* A file that never returns (or allocates without end) is stopped: the
+     * reload that loads it must not stall a stream thread. */
+    set_budget(vm, LOAD_BUDGET_MS);
 
     char setup[PATH_MAX * 2 + 200];
     const char *lua_dir = sh_vm_lua_dir();
@@ -131,7 +220,15 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_pushlightuserdata(L, vm->ctx);
     if (lua_pcall(L, 2, 2, 0) != 0) goto lua_error;
     if (lua_isnil(L, -2)) {
-        snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        if (vm->deadline_hit)
+            snprintf(errbuf, errlen, "%s:1: loading took more than %d s (an endless loop at the "
+                     "top of the file?): %s", app_path, LOAD_BUDGET_MS / 1000,
+                     lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        else if (vm->memory_refused)
+            snprintf(errbuf, errlen, "%s:1: loading needed more than the memory budget (%zu MB): %s",
+                     app_path, vm->memory_limit >> 20, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        else
+            snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
         sh_vm_free(vm);
         return NULL;
     }
@@ -151,15 +248,28 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     lua_getfield(L, -2, "release_task");
     vm->has_release_task = lua_isfunction(L, -1);
     lua_pop(L, 2);
+    lua_getfield(L, -1, "memory_limit");
+    vm->app_memory_limit = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : 0;
+    lua_getfield(L, -2, "max_batch_ms");
+    vm->max_batch_ms = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : 0;
+    lua_getfield(L, -3, "startup_timeout_ms");
+    vm->startup_timeout_ms = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 3);
     lua_getfield(L, -1, "process");
     vm->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->loaded = true;
     lua_settop(L, 0);
+    set_budget(vm, 0);
+    if (vm->app_memory_limit) vm->memory_limit = vm->app_memory_limit;
     return vm;
 
 lua_error:
-    snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error");
+    if (vm->deadline_hit)
+        snprintf(errbuf, errlen, "%s:1: loading took more than %d s: %s", app_path,
+                 LOAD_BUDGET_MS / 1000, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    else
+        snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error");
     sh_vm_free(vm);
     return NULL;
 }
@@ -258,6 +368,10 @@ int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, si
     int done = (int)lua_tointeger(L, -2);
     if (done < n) snprintf(errbuf, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
     lua_settop(L, 0);
+    if (vm->memory_refused && !vm->deadline_ms) { /* a trial reads the flag itself */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        vm->memory_refused = false;
+    }
     return done;
 }
 
@@ -297,4 +411,40 @@ void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition) {
         sh_log(SH_LOG_WARN, "release_task(%s, %d): %s", topic, (int)partition,
                lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
     lua_settop(vm->L, 0);
+}
+
+void sh_vm_request_traceback(sh_vm_t *vm) {
+    vm->traceback[0] = 0;
+    vm->traceback_wanted = 1;
+    /* lua_sethook may be called from another thread or a signal handler:
+     * the interpreter picks it up at its next instruction count */
+    lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, 1);
+}
+
+const char *sh_vm_traceback(sh_vm_t *vm) { return vm->traceback[0] ? vm->traceback : NULL; }
+
+size_t sh_vm_memory_used(sh_vm_t *vm) { return vm->memory_used; }
+size_t sh_vm_memory_limit(sh_vm_t *vm) { return vm->memory_limit; }
+int64_t sh_vm_max_batch_ms(sh_vm_t *vm) { return vm->max_batch_ms; }
+int64_t sh_vm_startup_timeout_ms(sh_vm_t *vm) { return vm->startup_timeout_ms; }
+
+int sh_vm_trial(sh_vm_t *vm, sh_ffi_record_t *records, int n, int64_t budget_ms, char *errbuf,
+                size_t errlen) {
+    set_budget(vm, budget_ms);
+    vm->memory_refused = false;
+    int done = sh_vm_process(vm, records, n, errbuf, errlen);
+    bool timed_out = vm->deadline_hit, refused = vm->memory_refused;
+    set_budget(vm, 0);
+    if (timed_out) {
+        snprintf(errbuf, errlen, "it ran past its time budget of %lld ms on %d sample records",
+                 (long long)budget_ms, n);
+        return -1;
+    }
+    if (refused) {
+        snprintf(errbuf, errlen, "it needed more than its memory budget of %zu MB on %d sample "
+                 "records", vm->memory_limit >> 20, n);
+        return -1;
+    }
+    if (done < n) return -1; /* errbuf says which record raised */
+    return 0;
 }

@@ -60,6 +60,26 @@ void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition);
 /* The topology as text (streamhost describe). Caller frees. */
 char *sh_vm_describe(sh_vm_t *vm);
 
+/* Asks the VM for a Lua traceback of what it runs now; the interpreter
+ * takes it at its next instruction count (JIT-compiled code never checks,
+ * so it may not come). @locality any thread (the watchdog) */
+void sh_vm_request_traceback(sh_vm_t *vm);
+/* The traceback taken, or NULL. */
+const char *sh_vm_traceback(sh_vm_t *vm);
+/* Bytes the VM's Lua state holds, and its budget (the app's memory.limit,
+ * else 1 GiB): an allocation past it fails the record under on_error. */
+size_t sh_vm_memory_used(sh_vm_t *vm);
+size_t sh_vm_memory_limit(sh_vm_t *vm);
+/* The app's max.batch.ms, or 0 for the host's default. */
+int64_t sh_vm_max_batch_ms(sh_vm_t *vm);
+/* The app's startup.timeout, or 0 for the host's default. */
+int64_t sh_vm_startup_timeout_ms(sh_vm_t *vm);
+/* Runs records[0..n) with the JIT off under a time budget and the memory
+ * budget: a reload's scratch VM tries the new version on recent input.
+ * Returns 0, or -1 with errbuf saying what went wrong. */
+int sh_vm_trial(sh_vm_t *vm, sh_ffi_record_t *records, int n, int64_t budget_ms, char *errbuf,
+                size_t errlen);
+
 /* Directory holding the Lua modules (lua/), found next to the executable or
  * library, or from STREAMHOST_LUA_DIR. */
 const char *sh_vm_lua_dir(void);

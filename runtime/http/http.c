@@ -7,7 +7,8 @@
  *                           (?from=&to= bound the window starts)
  *   GET  /stores/NAME       {"entries": [...], "next": K|null} (?limit=&after=)
  *   GET  /topology          the describe text
- *   GET  /healthz           200 once every assigned store is restored, else 503
+ *   GET  /healthz           200 once every assigned store is restored, else 503;
+ *                           503 with the reason while the process is failing (health.h)
  *   POST /reload            asks for a reload, as SIGHUP does
  *
  * Keys in URLs are parsed with the store's key serde and rendered back the
@@ -35,6 +36,7 @@
 #include <microhttpd.h>
 
 #include "engine/reload.h"
+#include "base/health.h"
 #include "http/http.h"
 
 struct sh_http {
@@ -555,6 +557,13 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
         if (!sh_tasks_ready(http->tasks[g])) waiting++;
     }
     buf_t b = {0};
+    char problem[512];
+    if (sh_health_problem(problem, sizeof problem)) {
+        buf_str(&b, "{\"status\": \"failing\", \"reason\": ");
+        json_string(&b, problem, strlen(problem));
+        buf_str(&b, "}");
+        return respond_json(c, 503, &b);
+    }
     if (waiting && !restoring) {
         buf_printf(&b, "{\"status\": \"waiting for partitions\", \"threads_waiting\": %d}",
                    waiting);

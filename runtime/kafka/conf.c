@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "kafka/cluster.h"
 #include "kafka/conf.h"
 
 static const sh_kv_t producer_defaults[] = {
@@ -69,6 +70,7 @@ static int set_all(rd_kafka_conf_t *conf, rd_kafka_type_t type, const sh_kv_t *k
 
 /* librdkafka's own log lines go through ours, so every line has one format. */
 static void on_log(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+    if (strcmp(facility, "CLUSTERID") == 0) sh_kafka_cluster_changed(message);
     int ours = level <= 3 ? SH_LOG_ERROR : level == 4 ? SH_LOG_WARN : level <= 6 ? SH_LOG_INFO : SH_LOG_DEBUG;
     sh_log(ours, "kafka %s %s: %s", rd_kafka_name(rk), facility, message);
 }

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "kafka/cluster.h"
+#include "kafka/gaps.h"
 #include "kafka/source.h"
 
 struct sh_source_ack {
@@ -43,6 +45,8 @@ typedef struct kafka_source {
      * partitions, paused meanwhile (NULL when not bootstrapping) */
     rd_kafka_topic_partition_list_t *catching_up, *held;
     char fatal[1100]; /* a failure inside the rebalance callback */
+    sh_kafka_cluster_t *cluster; /* which cluster, and whether it answers */
+    sh_kafka_gaps_t *gaps;       /* records deleted before they were read */
 } kafka_source_t;
 
 static void free_strings(char **list, int count) {
@@ -127,6 +131,19 @@ static bool tables_caught_up(kafka_source_t *s) {
 
 /* ---- rebalance: the loop restores before, and delivers before, a move ---- */
 
+/* Where each assigned partition should go on: its committed offset, so a
+ * jump past it (retention) is seen. */
+static void expect_committed(kafka_source_t *s, rd_kafka_t *rk,
+                             const rd_kafka_topic_partition_list_t *partitions) {
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
+    if (rd_kafka_committed(rk, committed, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < committed->cnt; i++)
+            sh_kafka_gaps_expect(s->gaps, committed->elems[i].topic,
+                                 committed->elems[i].partition,
+                                 committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1);
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     kafka_source_t *s = opaque;
@@ -143,6 +160,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 snprintf(s->fatal, sizeof s->fatal, "restore: %s", why);
         }
         ev->assignment_done(ev->loop);
+        expect_committed(s, rk, partitions);
         if (cooperative)
             rd_kafka_incremental_assign(rk, partitions);
         else
@@ -161,6 +179,18 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_incremental_unassign(rk, partitions);
     else
         rd_kafka_assign(rk, NULL);
+}
+
+/* Client-level errors, served from the consumer's poll. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    kafka_source_t *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) sh_kafka_cluster_down(s->cluster);
+    else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        snprintf(s->fatal, sizeof s->fatal, "the consumer failed for good: %s", why);
+    }
+    (void)reason; /* librdkafka's log line says it already */
 }
 
 static int source_start(sh_source_t *src, const sh_source_events_t *events, char *errbuf,
@@ -259,6 +289,10 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
         s->msg_headers = grown_headers;
         s->msg_cap = max;
     }
+    if (sh_kafka_cluster_check(s->cluster, s->consumer, s->fatal, sizeof s->fatal) != 0) {
+        snprintf(errbuf, errlen, "%s", s->fatal);
+        return -1;
+    }
     rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, timeout_ms);
     if (s->fatal[0]) {
         if (first) rd_kafka_message_destroy(first);
@@ -274,7 +308,9 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->msgs[i];
         if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                sh_kafka_cluster_down(s->cluster);
+            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
@@ -289,8 +325,10 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
             .partition = m->partition,
             .source = input_index(s, m->rkt, &cache_rkt, &cache_index),
         };
+        sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         s->msgs[count++] = m; /* kept aligned with records */
     }
+    if (count > 0) sh_kafka_cluster_up(s->cluster);
     s->msg_count = count;
     if (collect_headers(s, records, count) != 0) {
         snprintf(errbuf, errlen, "out of memory for the headers of %d records", count);
@@ -369,6 +407,8 @@ static void source_destroy(sh_source_t *src) {
     if (s->consumer) rd_kafka_destroy(s->consumer);
     free_strings(s->inputs, s->input_count);
     free_strings(s->tables, s->table_count);
+    sh_kafka_cluster_free(s->cluster);
+    sh_kafka_gaps_free(s->gaps);
     free(s->msgs);
     free(s->msg_headers);
     free(s->headers);
@@ -399,7 +439,18 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
             free_strings(tables, i);
             tables = NULL;
         }
-    if (!s || !tables) {
+    char bootstrap[1024] = "?";
+    size_t bootstrap_len = sizeof bootstrap;
+    rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_len);
+    if (s) {
+        s->cluster = sh_kafka_cluster_new(bootstrap);
+        s->gaps = sh_kafka_gaps_new();
+    }
+    if (!s || !tables || !s->cluster || !s->gaps) {
+        if (s) {
+            sh_kafka_cluster_free(s->cluster);
+            sh_kafka_gaps_free(s->gaps);
+        }
         free(s);
         free(tables);
         rd_kafka_conf_destroy(conf);
@@ -412,6 +463,7 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     s->table_count = table_count;
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     if (!(s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errlen))) {
         rd_kafka_conf_destroy(conf);
         source_destroy(&s->base);
