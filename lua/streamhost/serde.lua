@@ -2,15 +2,14 @@
 -- Kafka user expects: json, string, int (4-byte big-endian, as Connect's
 -- IntegerConverter), long (8-byte big-endian), bytes. A Lua string is a byte
 -- string, so `string` and `bytes` differ only in intent.
-local cjson = require("cjson").new()
+local json = require "streamhost.json"
 local bit = require "bit"
 
 local _M = {}
 
-cjson.encode_sparse_array(true)
-cjson.decode_invalid_numbers(false)
+local cjson = json.cjson
 
-local byte, char, find, gsub, sub = string.byte, string.char, string.find, string.gsub, string.sub
+local byte, char, sub = string.byte, string.char, string.sub
 local band, rshift = bit.band, bit.rshift
 local floor = math.floor
 
@@ -21,16 +20,13 @@ local function check_type(value, want, name)
 end
 
 local serdes = {
+  -- lazy objects in, string.buffer out (json.lua); decode_ptr reads a
+  -- record's bytes without a Lua string, encode_ref writes without one
   json = {
-    -- cjson escapes every '/' as '\/'; both are valid JSON, the plain one
-    -- reads better in PRINT and kcat. Safe because a '/' is always escaped,
-    -- so '\/' only ever is that escape.
-    encode = function(v)
-      local s = cjson.encode(v)
-      if find(s, "\\/", 1, true) then s = gsub(s, "\\/", "/") end
-      return s
-    end,
-    decode = function(s) return cjson.decode(s) end,
+    encode = json.encode,
+    encode_ref = json.encode_ref,
+    decode = json.decode,
+    decode_ptr = json.decode_ptr,
   },
   string = {
     encode = function(v)
@@ -92,8 +88,9 @@ local serdes = {
   },
 }
 
-_M.json = cjson
-_M.null = cjson.null
+-- cjson for the app's own use; encode knows lazy values
+_M.json = setmetatable({ encode = json.encode }, { __index = cjson })
+_M.null = json.null
 
 function _M.names()
   local list = {}

@@ -200,6 +200,7 @@ function compilers.sink(node, _, _, inst)
   inst.sink_nodes[node.topic] = node
   local windowed = serde.windowed(node.key_serde)
   local wenc = windowed and windowed.encode_windowed
+  local venc_ref = serde.get(node.value_serde).encode_ref
   return function(k, v, rec)
     local kb, klen, vb, vlen = nil, 0, nil, 0
     if k == RAW then
@@ -213,8 +214,12 @@ function compilers.sink(node, _, _, inst)
       local r = rec.records[rec.index]
       vb, vlen = r.value, r.value_len
     elseif v ~= nil and v ~= null then
-      vb = venc(v)
-      vlen = #vb
+      if venc_ref then
+        vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
+      else
+        vb = venc(v)
+        vlen = #vb
+      end
     end
     local rc = C.sh_ffi_sink_emit(ctx, sink, kb, klen, vb, vlen,
                                   rec.timestamp, -1, rec.header_ptr, rec.header_count)
@@ -306,6 +311,7 @@ end
 local function source_dispatch(source, topic, rec)
   local kdec = serde.get(source.key_serde).decode
   local vdec = serde.get(source.value_serde).decode
+  local vdec_ptr = serde.get(source.value_serde).decode_ptr
   local key_what = "key as " .. source.key_serde
   local value_what = "value as " .. source.value_serde
   local push = source.push
@@ -332,7 +338,15 @@ local function source_dispatch(source, topic, rec)
     end
     decoding = value_what
     local v = nil
-    if r.value ~= nil then v = raw_value and RAW or vdec(ffi_string(r.value, r.value_len)) end
+    if r.value ~= nil then
+      if raw_value then
+        v = RAW
+      elseif vdec_ptr then
+        v = vdec_ptr(r.value, r.value_len)
+      else
+        v = vdec(ffi_string(r.value, r.value_len))
+      end
+    end
     decoding = nil
     rec.topic = topic
     rec.timestamp = tonumber(r.timestamp)
