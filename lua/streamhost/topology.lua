@@ -483,6 +483,30 @@ function _M.instantiate(app, builder, ctx)
   function inst.counts() return { dropped = dropped, late = late, skipped = inst.skipped } end
   compile(builder, inst)
   setup_timers(inst, builder)
+
+  -- The stores' write-back caches (store.lua) go out together: a flush
+  -- releases the batches held for cached changes (sh_ffi_ctx_release), so
+  -- it must leave no store's changes behind.
+  function inst.flush()
+    local written = 0
+    for _, store in pairs(inst.stores) do written = written + store:flush_cache() end
+    inst.flush_wanted = false
+    if written > 0 then C.sh_ffi_ctx_release(ctx) end
+  end
+  -- Flushed every second under load (as the consumer's
+  -- auto.commit.interval.ms), and as soon as a round of the loop brought no
+  -- records: an idle app's stores (pull queries read RocksDB) are current.
+  local FLUSH_EVERY_MS = 1000
+  local timers_tick, last_flush = inst.tick, nil
+  function inst.tick(now)
+    timers_tick(now)
+    last_flush = last_flush or now
+    if not inst.busy or now - last_flush >= FLUSH_EVERY_MS then
+      last_flush = now
+      inst.flush()
+    end
+    inst.busy = false
+  end
   for _, source in ipairs(builder.sources) do
     for _, topic in ipairs(source.topics) do
       local index = core.source_add(ctx, topic)
@@ -517,12 +541,16 @@ function _M.instantiate(app, builder, ctx)
   -- Returns how many records were processed; fewer than n means stop, with
   -- the reason as second value.
   function inst.process(ptr, n)
+    inst.busy = true
     local records = cast(record_ptr_t, ptr)
     rec.records = records -- the input's bytes for sinks that pass them on raw
     local first = 0
     while first < n do
       local ok, err = xpcall(run, debug.traceback, records, first, n)
-      if ok then return n end
+      if ok then
+        if inst.flush_wanted then inst.flush() end -- a cache at its bound
+        return n
+      end
       -- past the VM's memory.limit: what the failed record built is garbage
       -- now; collect it before anything here allocates (find does not)
       if type(err) == "string" and err:find("^not enough memory") then collectgarbage() end

@@ -157,6 +157,13 @@ int64_t sh_ffi_clock_now_ms(void);
 
 /* Reload version in force for this VM (0 before the first load). */
 int sh_ffi_ctx_version(sh_ctx_t *ctx);
+/* Write-back caches (store.lua): hold says the batch being run leaves state
+ * changes in a cache, not yet written to their store and changelog; release
+ * says this batch's outputs now carry every cached change of the batches
+ * before it (a flush). The host acks no position of a held batch until the
+ * outputs of a later releasing batch are delivered. */
+void sh_ffi_ctx_hold(sh_ctx_t *ctx);
+void sh_ffi_ctx_release(sh_ctx_t *ctx);
 
 /* Where this context's stores live: the host sets --state-dir (default
  * ./.streamhost/<id>), the test driver a temporary directory. */
