@@ -29,7 +29,7 @@ C_TESTS := $(TEST_SRC:runtime/%.c=$(BUILD)/%)
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 
-.PHONY: all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean
+.PHONY: chaos all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
@@ -85,6 +85,11 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	QUICK=$(QUICK) bench/run.sh
+
+# The reliability scenarios against the real binary (loopback, a few minutes).
+chaos: deps
+	$(MAKE) all
+	/usr/bin/python3 chaos/chaos.py
 
 format:
 	clang-format -i runtime/*/*.c runtime/*/*.h runtime/include/*.h bench/*.c

@@ -199,7 +199,7 @@ static int try_on_sample(sh_reload_t *r, sh_vm_t *running, int version,
     }
     int rc = -1;
     sh_ffi_record_t *records = calloc((size_t)count + 1, sizeof *records);
-    sh_vm_t *vm = sh_vm_load(r->app_path, NULL, version, scratch, err, errlen);
+    sh_vm_t *vm = sh_vm_load_trial(r->app_path, NULL, version, scratch, true, err, errlen);
     if (vm && records && sh_reload_compatible(running, vm, err, errlen)) {
         /* the new version may declare its inputs in another order */
         sh_ctx_t *was = sh_vm_ctx(running), *is = sh_vm_ctx(vm);

@@ -184,6 +184,11 @@ static void read_kafka_props(sh_vm_t *vm) {
 
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
                     const char *state_dir, char *errbuf, size_t errlen) {
+    return sh_vm_load_trial(app_path, output, version, state_dir, false, errbuf, errlen);
+}
+
+sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int version,
+                          const char *state_dir, bool trial, char *errbuf, size_t errlen) {
     sh_vm_t *vm = calloc(1, sizeof *vm);
     if (!vm) {
         snprintf(errbuf, errlen, "out of memory");
@@ -205,6 +210,10 @@ sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version
     /* A file that never returns (or allocates without end) is stopped: the
      * reload that loads it must not stall a stream thread. */
     set_budget(vm, LOAD_BUDGET_MS);
+    if (trial) { /* topology.lua: every on_error policy is "fail" in a trial */
+        lua_pushboolean(L, 1);
+        lua_setglobal(L, "STREAMHOST_TRIAL");
+    }
 
     char setup[PATH_MAX * 2 + 200];
     const char *lua_dir = sh_vm_lua_dir();

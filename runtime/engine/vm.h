@@ -20,6 +20,11 @@ typedef struct sh_kv {
  * with "file:line: message" in errbuf. */
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
                     const char *state_dir, char *errbuf, size_t errlen);
+/* The same, for a reload's trial when trial is true: the app's on_error
+ * policy is "fail" there, so a version that raises on a sample record is
+ * seen to. */
+sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int version,
+                          const char *state_dir, bool trial, char *errbuf, size_t errlen);
 void sh_vm_free(sh_vm_t *vm);
 
 sh_ctx_t *sh_vm_ctx(sh_vm_t *vm);
