@@ -191,7 +191,7 @@ static void on_revoked(void *self, const char *topic, int32_t partition) {
         return;
     }
     sh_tasks_lock(l->tasks);
-    sh_tasks_checkpoint(l->tasks, topic, partition);
+    sh_tasks_checkpoint(l->tasks, topic, partition, 0);
     sh_vm_release_task(l->vm, topic, partition);
     sh_tasks_unlock(l->tasks);
     sh_tasks_release(l->tasks, topic, partition);
@@ -322,7 +322,7 @@ static void checkpoint_periodically(sh_loop_t *l) {
     if (!l->tasks || now - l->last_checkpoint_ms < CHECKPOINT_EVERY_MS) return;
     l->last_checkpoint_ms = now;
     sh_tasks_lock(l->tasks);
-    sh_tasks_checkpoint(l->tasks, NULL, 0);
+    sh_tasks_checkpoint(l->tasks, NULL, 0, SH_TASKS_CHECKPOINT_DELTA);
     sh_tasks_unlock(l->tasks);
 }
 
@@ -383,7 +383,7 @@ void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
                l->thread, l->batches.open);
     if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(l->tasks);
-        sh_tasks_checkpoint(l->tasks, NULL, 0);
+        sh_tasks_checkpoint(l->tasks, NULL, 0, 0);
         sh_tasks_unlock(l->tasks);
     }
 }
