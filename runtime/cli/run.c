@@ -71,6 +71,7 @@ typedef struct run {
     const char *state_dir;
     sh_broker_t *embedded;
     sh_http_t *http;
+    uint64_t version_hash; /* of the files the version in force read */
 } run_t;
 
 /* librdkafka configuration of one client: streamhost's defaults, the app's
@@ -179,11 +180,22 @@ static char *choose_version(run_t *r, const sh_run_options_t *o) {
         }
     }
     sh_rollback_starting(r->state_dir, hash);
+    r->version_hash = hash;
     return saved ? saved : strdup(o->app_path);
+}
+
+/* The watchdog ends the process: the version in force rolls back at the
+ * next start. @locality the watchdog thread */
+static void mark_stuck(void *arg) {
+    run_t *r = arg;
+    sh_rollback_stuck(r->state_dir, __atomic_load_n(&r->version_hash, __ATOMIC_RELAXED));
 }
 
 static void publish_topology(void *arg, sh_vm_t *vm) {
     run_t *r = arg;
+    int count;
+    const char *const *files = sh_vm_watched_files(vm, &count);
+    __atomic_store_n(&r->version_hash, sh_rollback_hash(files, count), __ATOMIC_RELAXED);
     if (!r->http) return;
     char *text = sh_vm_describe(vm);
     sh_http_set_topology(r->http, text);
@@ -281,6 +293,7 @@ int sh_run(const sh_run_options_t *o) {
     sh_instance_config_t config = {.app_path = start_path,
                                    .reload_path = o->app_path,
                                    .on_clean = save_clean,
+                                   .on_stuck = mark_stuck,
                                    .state_dir = state_dir,
                                    .first = r.first,
                                    .threads = threads,

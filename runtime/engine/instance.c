@@ -68,6 +68,7 @@ int sh_instance_run(const sh_instance_config_t *c) {
     int rc = 1, created = 0, started = 0;
     if (!loops || !outputs || !pthreads) goto out_of_memory;
     if (!(watchdog = sh_watchdog_start(n, DEFAULT_MAX_BATCH_MS, &stopping))) goto out_of_memory;
+    if (c->on_stuck) sh_watchdog_on_exit(watchdog, c->on_stuck, c->swap_arg);
     for (int i = 0; i < n; i++) {
         sh_loop_config_t lc = {.thread = i,
                                .source = c->io[i].source,

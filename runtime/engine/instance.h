@@ -27,6 +27,8 @@ typedef struct sh_instance_config {
     void (*on_swap)(void *arg, sh_vm_t *vm);
     /* Thread 0's version ran cleanly for a while. May be NULL. */
     void (*on_clean)(void *arg, sh_vm_t *vm);
+    /* The watchdog ends the process (from its thread). May be NULL. */
+    void (*on_stuck)(void *arg);
     void *swap_arg;
 } sh_instance_config_t;
 

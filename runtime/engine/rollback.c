@@ -20,6 +20,9 @@
 #include "base/log.h"
 #include "engine/rollback.h"
 
+/* Unclean starts of one version in a row that make the next one roll back. */
+enum { ROLLBACK_AFTER_STARTS = 2 };
+
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -84,7 +87,10 @@ static int mkdirs(const char *path) {
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static bool read_run(const char *state_dir, char *state, size_t state_len, uint64_t *hash) {
+/* The run file: "<state> <hash> <unclean starts>", state one of starting,
+ * clean, stuck. */
+static bool read_run(const char *state_dir, char *state, size_t state_len, uint64_t *hash,
+                     int *starts) {
     char path[PATH_MAX];
     path_in(path, sizeof path, state_dir, "run");
     size_t len;
@@ -92,11 +98,25 @@ static bool read_run(const char *state_dir, char *state, size_t state_len, uint6
     if (!text) return false;
     unsigned long long h = 0;
     char word[32] = "";
-    bool ok = sscanf(text, "%31s %llx", word, &h) == 2;
+    int n = 0;
+    bool ok = sscanf(text, "%31s %llx %d", word, &h, &n) >= 2;
     free(text);
     snprintf(state, state_len, "%s", word);
     *hash = h;
+    *starts = n;
     return ok;
+}
+
+static int write_run(const char *state_dir, const char *state, uint64_t hash, int starts) {
+    char dir[PATH_MAX], path[PATH_MAX], line[96];
+    snprintf(dir, sizeof dir, "%s/versions", state_dir);
+    path_in(path, sizeof path, state_dir, "run");
+    int n = snprintf(line, sizeof line, "%s %016llx %d\n", state, (unsigned long long)hash, starts);
+    if (mkdirs(dir) != 0 || write_file(path, line, (size_t)n) != 0) {
+        sh_log(SH_LOG_WARN, "cannot write %s: %s; no rollback for this run", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 char *sh_rollback_saved(const char *state_dir) {
@@ -118,8 +138,12 @@ char *sh_rollback_saved(const char *state_dir) {
 char *sh_rollback_choose(const char *state_dir, uint64_t hash, char *why, size_t why_len) {
     char state[32];
     uint64_t previous;
-    if (!read_run(state_dir, state, sizeof state, &previous)) return NULL;
-    if (strcmp(state, "starting") != 0 || previous != hash) return NULL;
+    int starts;
+    if (!read_run(state_dir, state, sizeof state, &previous, &starts) || previous != hash)
+        return NULL;
+    /* one kill is not a crash loop: two starts that never ran cleanly are */
+    bool stuck = strcmp(state, "stuck") == 0;
+    if (!stuck && !(strcmp(state, "starting") == 0 && starts >= ROLLBACK_AFTER_STARTS)) return NULL;
     char *saved = sh_rollback_saved(state_dir);
     if (!saved) return NULL;
     char hash_path[PATH_MAX];
@@ -133,23 +157,30 @@ char *sh_rollback_choose(const char *state_dir, uint64_t hash, char *why, size_t
         free(saved);
         return NULL;
     }
-    snprintf(why, why_len,
-             "the last run of this version (%016llx) ended before it ran cleanly (a watchdog "
-             "exit, a crash or a kill)",
-             (unsigned long long)hash);
+    if (stuck)
+        snprintf(why, why_len,
+                 "the watchdog ended the last run of this version (%016llx): a batch never "
+                 "returned",
+                 (unsigned long long)hash);
+    else
+        snprintf(why, why_len,
+                 "this version (%016llx) was started %d times in a row and never ran cleanly "
+                 "(a crash loop)",
+                 (unsigned long long)hash, starts);
     return saved;
 }
 
 int sh_rollback_starting(const char *state_dir, uint64_t hash) {
-    char dir[PATH_MAX], path[PATH_MAX], line[64];
-    snprintf(dir, sizeof dir, "%s/versions", state_dir);
-    path_in(path, sizeof path, state_dir, "run");
-    int n = snprintf(line, sizeof line, "starting %016llx\n", (unsigned long long)hash);
-    if (mkdirs(dir) != 0 || write_file(path, line, (size_t)n) != 0) {
-        sh_log(SH_LOG_WARN, "cannot write %s: %s; no rollback for this run", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    char state[32];
+    uint64_t previous;
+    int starts = 0;
+    bool again = read_run(state_dir, state, sizeof state, &previous, &starts) &&
+                 previous == hash && strcmp(state, "starting") == 0;
+    return write_run(state_dir, "starting", hash, again ? starts + 1 : 1);
+}
+
+int sh_rollback_stuck(const char *state_dir, uint64_t hash) {
+    return write_run(state_dir, "stuck", hash, 0);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
@@ -202,8 +233,8 @@ int sh_rollback_clean(const char *state_dir, const char *app_path, const char *c
     if (rename(staging, good) != 0 || write_file(name_path, app_name, strlen(app_name)) != 0 ||
         write_file(hash_path, line, (size_t)n) != 0)
         goto fail;
-    n = snprintf(line, sizeof line, "clean %016llx\n", (unsigned long long)hash);
-    if (write_file(run_path, line, (size_t)n) != 0) goto fail;
+    (void)run_path;
+    if (write_run(state_dir, "clean", hash, 0) != 0) goto fail;
     return 0;
 fail:
     sh_log(SH_LOG_WARN, "cannot save the last good version in %s: %s", versions, strerror(errno));

@@ -37,7 +37,14 @@ struct sh_watchdog {
     pthread_t thread;
     int quit;
     int64_t stop_seen_ms;
+    void (*on_exit)(void *arg);
+    void *on_exit_arg;
 };
+
+void sh_watchdog_on_exit(sh_watchdog_t *w, void (*fn)(void *arg), void *arg) {
+    w->on_exit = fn;
+    w->on_exit_arg = arg;
+}
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -61,7 +68,7 @@ void sh_watchdog_leave(sh_watchdog_t *w, int thread) {
 }
 
 /* Logs what the stuck thread runs and ends the process. */
-static void end_process(int thread, sh_vm_t *vm, int64_t ran_ms, int64_t limit_ms,
+static void end_process(sh_watchdog_t *w, int thread, sh_vm_t *vm, int64_t ran_ms, int64_t limit_ms,
                         bool stopping) {
     char reason[512];
     if (stopping)
@@ -85,6 +92,7 @@ static void end_process(int thread, sh_vm_t *vm, int64_t ran_ms, int64_t limit_m
            "an undelivered output: nothing is lost)\n%s",
            reason, SH_EXIT_STUCK,
            traceback ? traceback : "(no Lua traceback: the loop runs JIT-compiled code)");
+    if (w->on_exit) w->on_exit(w->on_exit_arg);
     _exit(SH_EXIT_STUCK);
 }
 
@@ -99,10 +107,10 @@ static void *watch(void *arg) {
             if (!since) continue;
             sh_vm_t *vm = __atomic_load_n(&w->slots[i].vm, __ATOMIC_RELAXED);
             int64_t limit = sh_vm_max_batch_ms(vm) > 0 ? sh_vm_max_batch_ms(vm) : w->default_max_ms;
-            if (now - since > limit) end_process(i, vm, now - since, limit, false);
+            if (now - since > limit) end_process(w, i, vm, now - since, limit, false);
             if (w->stop_seen_ms && now - w->stop_seen_ms > STOP_GRACE_MS &&
                 now - since > STOP_GRACE_MS)
-                end_process(i, vm, now - since, limit, true);
+                end_process(w, i, vm, now - since, limit, true);
         }
     }
     return NULL;

@@ -23,6 +23,8 @@ typedef struct sh_watchdog sh_watchdog_t;
  * app sets no max.batch.ms. stopping is the instance's stop flag. */
 sh_watchdog_t *sh_watchdog_start(int threads, int64_t default_max_ms,
                                  volatile sig_atomic_t *stopping);
+/* Called (from the watchdog thread) just before it ends the process. */
+void sh_watchdog_on_exit(sh_watchdog_t *watchdog, void (*fn)(void *arg), void *arg);
 void sh_watchdog_stop(sh_watchdog_t *watchdog);
 /* A batch (or timers) of vm starts / ends on stream thread `thread`.
  * @locality that stream thread; lock-free */

@@ -69,8 +69,8 @@ describe("rollback", function()
     pid = helpers.spawn(run, log)
     local out = helpers.wait_records(broker.bootstrap, "tagged", 2, 30000)
     assert.are.equal("2|good", out[2].value)
-    assert.matches("ROLLBACK: " .. app:gsub("%p", "%%%0") .. ": the last run of this version",
-                   helpers.read_file(log))
+    assert.matches("ROLLBACK: " .. app:gsub("%p", "%%%0") ..
+                   ": the watchdog ended the last run of this version", helpers.read_file(log))
     -- fixing the app file reloads it over the rolled-back copy
     helpers.write_file(app, APP:format("", "fixed"))
     helpers.wait_until("the fix to load", 30000, function()
