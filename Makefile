@@ -4,19 +4,20 @@
 # specs); `make demo` runs the clickstream example on the embedded broker.
 
 CC ?= cc
-PKGS := luajit rdkafka
+PKGS := luajit rdkafka libmariadb avro-c libcurl jansson
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-          -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrocksdb -lmicrohttpd -lsimdjson -lstdc++ \
-          -lpthread -lm -ldl
+          -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) libmariadb 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+          $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb) \
+          -lrocksdb -lmicrohttpd -lsimdjson -lstdc++ -lpthread -lm -ldl
 # C++ only where a library is C++ (serde/json.cc wraps simdjson in C calls).
 CXX ?= c++
 CXXFLAGS ?= -O2 -g
 override CXXFLAGS += -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fno-exceptions \
           -Iruntime/include -Iruntime
 
-# runtime/ is grouped by layer (base, engine, state, kafka, http, cli); each
+# runtime/ is grouped by layer (base, engine, state, kafka, mysql, http, serde, registry, cli); each
 # folder's *_test.c are its C tests, built against the core objects.
 TEST_SRC := $(wildcard runtime/*/*_test.c)
 CORE_SRC := $(filter-out runtime/cli/main.c $(TEST_SRC),$(wildcard runtime/*/*.c))
@@ -29,7 +30,7 @@ C_TESTS := $(TEST_SRC:runtime/%.c=$(BUILD)/%)
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 
-.PHONY: chaos all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean
+.PHONY: chaos all deps test test-c test-c-sanitized test-lua demo bench format format-check lint clean fuzz
 
 all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 
@@ -104,3 +105,17 @@ lint:
 
 clean:
 	rm -rf build bin lib lua/streamhost/cdefs.lua
+
+# libFuzzer over the Avro decoder and schema compiler under ASan/UBSan:
+# `make fuzz FUZZ_SECONDS=300`; findings land in build/fuzz/.
+FUZZ_SECONDS ?= 300
+FUZZ_SRC := runtime/serde/fuzz/avro_decode_fuzz.c runtime/serde/avro_decode.c \
+            runtime/serde/avro_schema.c runtime/serde/avro_logical.c
+build/fuzz/avro_decode_fuzz: $(FUZZ_SRC) $(HEADERS)
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Iruntime/include -Iruntime -o $@ $(FUZZ_SRC) -lavro -ljansson
+
+fuzz: build/fuzz/avro_decode_fuzz
+	cd build/fuzz && ./avro_decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -timeout=10 -rss_limit_mb=2048 corpus

@@ -59,6 +59,12 @@ def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
                     f"{figure if isinstance(figure, str) else round(figure['median'])}")
         else:
             workloads[workload["name"]]["engine_rps_per_core"] = "not measured: " + workload["no_engine"]
+    # issue 10: Avro decodes and encodes at least as fast as JSON, per core
+    avro_figure = workloads.get("stateless_avro", {}).get("engine_rps_per_core")
+    json_figure = workloads.get("stateless", {}).get("engine_rps_per_core")
+    if isinstance(avro_figure, dict) and isinstance(json_figure, dict):
+        top["engine_avro_vs_json"] = avro_figure["median"] / json_figure["median"]
+        cfg.say(f"  engine-only stateless_avro / stateless: {top['engine_avro_vs_json']:.2f}")
     # instructions per record (callgrind) for every stateful workload, stateless first
     for name in ("stateless", "count", "hopping", "join"):
         if not any(w["name"] == name for w in selected):

@@ -6,7 +6,9 @@
 --   (LUA_PATH with lua/?.lua, STREAMHOST_LIB=lib/libstreamhost.so)
 --
 -- Records are the loader's (bench/record.h): 100-byte JSON values, 10,000
--- uniform keys, 1 ms apart in event time. They are encoded once, up front, and
+-- uniform keys, 1 ms apart in event time; for an *_avro workload the same
+-- fields as Avro (Confluent wire format, the schema in the in-process
+-- registry). They are encoded once, up front, and
 -- handed to the topology in batches of 1,000 exactly as the host does (one
 -- process() call per batch); captured outputs are drained as raw bytes
 -- without decoding. Prints one line of JSON: records, CPU seconds (os.clock,
@@ -34,24 +36,41 @@ local function next_key()
   return string.format("k%04d", tonumber((seed / 4294967296ULL) % 10000ULL))
 end
 
+local avro_encode
+if workload:match("_avro$") then
+  avro_encode = require("streamhost.serde").encoder("avro", {
+    topic = os.getenv("BENCH_INPUT") or "input",
+    avro = { schema = { type = "record", name = "Input", fields = {
+      { name = "id", type = "string" }, { name = "n", type = "long" },
+      { name = "t", type = "long" }, { name = "pad", type = "string" } } } } })
+end
+
 -- Values live in C memory and are stamped with the replay round before each
--- batch (the first 8 bytes of the pad), so every record the topology reads
--- is a string LuaJIT has not interned yet, as with records off the wire.
+-- batch (8 bytes of the pad), so every record the topology reads is a
+-- string LuaJIT has not interned yet, as with records off the wire. (Avro
+-- values are stamped too: the pad is the last field, its bytes at the end.)
 local keys = {} -- anchored: the records point into these strings
-local VALUE_LEN = 100
-local value_mem = ffi.new("char[?]", BATCH * POOL * VALUE_LEN)
-local pad_at = {} -- per record: the offset of its pad in value_mem
+local VALUE_LEN, SLOT = 100, 128
+local value_mem = ffi.new("char[?]", BATCH * POOL * SLOT)
+local pad_at = {} -- per record: the offset of its stamp in value_mem
 local pool = core.record_array_t(BATCH * POOL)
 for i = 0, BATCH * POOL - 1 do
   local key = next_key()
   local head = string.format('{"id":"%s","n":%d,"t":0,"pad":"', key, i)
   local value = head .. string.rep("x", VALUE_LEN - #head - 2) .. '"}'
-  local at = value_mem + i * VALUE_LEN
-  ffi.copy(at, value, VALUE_LEN)
-  keys[i], pad_at[i] = key, i * VALUE_LEN + #head
+  local stamp_at = #head
+  if avro_encode then
+    local fields = require("cjson").decode(value)
+    value = avro_encode(fields)
+    stamp_at = #value - 20 -- inside the pad string, Avro's last field
+  end
+  assert(#value <= SLOT, "engine.lua: a value longer than its slot")
+  local at = value_mem + i * SLOT
+  ffi.copy(at, value, #value)
+  keys[i], pad_at[i] = key, i * SLOT + stamp_at
   local r = pool[i]
   r.key, r.key_len = key, #key
-  r.value, r.value_len = at, VALUE_LEN
+  r.value, r.value_len = at, #value
   r.partition, r.source, r.header_count = 0, input.index, 0
 end
 

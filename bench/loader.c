@@ -36,11 +36,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 int main(int argc, char **argv) {
     if (argc < 4 || argc > 5) {
-        fprintf(stderr, "usage: loader BOOTSTRAP TOPIC COUNT [table]\n");
+        fprintf(stderr, "usage: loader BOOTSTRAP TOPIC COUNT [table|avro=SCHEMA_ID]\n");
         return 2;
     }
     long long count = atoll(argv[3]);
     bool table = argc == 5 && strcmp(argv[4], "table") == 0;
+    /* avro=ID: the values as Avro with RECORD_AVRO_SCHEMA, registered as ID */
+    long avro_id = argc == 5 && strncmp(argv[4], "avro=", 5) == 0 ? atol(argv[4] + 5) : -1;
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     set(conf, "bootstrap.servers", argv[1]);
@@ -66,7 +68,10 @@ int main(int argc, char **argv) {
     for (long long i = 0; i < count; i++) {
         unsigned key_index = table ? (unsigned)i : (unsigned)(record_next_random(&rng) % RECORD_KEY_COUNT);
         int key_len = record_format_key(key, sizeof key, key_index);
-        record_format_value(value, key, i, 0);
+        if (avro_id >= 0)
+            record_format_avro((uint8_t *)value, key, i, 0, (uint32_t)avro_id);
+        else
+            record_format_value(value, key, i, 0);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_KEY(key, (size_t)key_len),

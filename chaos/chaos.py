@@ -355,7 +355,8 @@ def main():
                                       f"FAILED ({e}); logs in {work}",
                              records_in="?", records_out="?", lost="?", duplicated="?", time="-"))
         finally:
-            subprocess.run(["pkill", "-KILL", "-f", work], check=False)
+            # only streamhost's own processes of this scenario
+            subprocess.run(["pkill", "-KILL", "-f", f"^{BIN} .*{work}"], check=False)
         print(rows[-1], flush=True)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()

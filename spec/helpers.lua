@@ -141,10 +141,99 @@ function _M.run_isolated(code)
   return (out:gsub("exit=%d+%s*$", "")), rc
 end
 
+-- A TCP port nothing listens on now (the kernel picks it), for a server
+-- that must keep its address across a restart.
+function _M.free_port()
+  local p = io.popen("/usr/bin/python3 -c 'import socket; s = socket.socket(); " ..
+                     "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+  local port = tonumber(p:read("*a"))
+  p:close()
+  return assert(port, "cannot find a free port")
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end
   return n
+end
+
+-- ---- MariaDB (MySQL sink and orders specs) ----
+
+-- The private server of scripts/mariadb.sh (started when needed), or the
+-- one STREAMHOST_MARIADB_URL names: { url =, host =, port =, user =,
+-- password =, sql = fn(statements) -> rows }. Raises when there is neither.
+function _M.mariadb()
+  if _M.mariadb_server then return _M.mariadb_server end
+  local url = os.getenv("STREAMHOST_MARIADB_URL")
+  if not url then
+    local p = io.popen("scripts/mariadb.sh start 2>&1")
+    local out = p:read("*a")
+    p:close()
+    url = out:match("(mysql://%S+)%s*$")
+    if not url then error("cannot start MariaDB with scripts/mariadb.sh: " .. out, 2) end
+  end
+  local user, password, host, port = url:match("^mysql://([^:@/]+):?([^@]*)@([^:/]+):(%d+)")
+  if not user then error("cannot read the MariaDB URL " .. url, 2) end
+  local db = { url = url, user = user, password = password, host = host, port = tonumber(port) }
+  -- sql(statements) runs as the URL's account and returns the result's rows
+  -- as lists of strings (NULL as nil); it raises with the server's message.
+  function db.sql(statements)
+    local path = os.tmpname()
+    _M.write_file(path, statements)
+    local q = io.popen("mariadb --no-defaults -h" .. host .. " -P" .. port .. " -u" .. user ..
+                       (password ~= "" and (" -p" .. _M.shell_quote(password)) or "") ..
+                       " -N -B < " .. path .. " 2>&1; echo \"exit=$?\"")
+    local text = q:read("*a")
+    q:close()
+    os.remove(path)
+    local rc = tonumber(text:match("exit=(%d+)%s*$"))
+    text = text:gsub("exit=%d+%s*$", "")
+    if rc ~= 0 then error("SQL failed: " .. text .. "\n" .. statements, 2) end
+    local rows = {}
+    for line in text:gmatch("[^\n]+") do
+      local row, i = {}, 0
+      for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+        i = i + 1
+        if field ~= "NULL" then row[i] = field end
+      end
+      rows[#rows + 1] = row
+    end
+    return rows
+  end
+  _M.mariadb_server = db
+  return db
+end
+
+-- Runs SQL with the mariadb client as the server's root account; returns
+-- its tab-separated output (no column names), or raises with the client's
+-- error.
+function _M.sql(database, statements)
+  local db = _M.mariadb()
+  local cmd = string.format("mariadb --no-defaults -h %s -P %d -u %s %s -N -B %s -e %s 2>&1",
+                            db.host, db.port, db.user,
+                            db.password ~= "" and ("-p" .. _M.shell_quote(db.password)) or "",
+                            database and _M.shell_quote(database) or "",
+                            _M.shell_quote(statements))
+  local p = io.popen(cmd .. "; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("exit=(%d+)%s*$"))
+  out = out:gsub("exit=%d+%s*$", "")
+  if rc ~= 0 then error("mariadb: " .. out, 2) end
+  return out
+end
+
+-- A new, empty database; returns its name.
+function _M.fresh_database(prefix)
+  local name = string.format("%s_%d_%d", prefix, os.time(), math.random(1000000))
+  _M.sql(nil, "CREATE DATABASE " .. name)
+  return name
+end
+
+-- Produces lines "key|value" from a file with kcat (for 100k records at once).
+function _M.produce_file(bootstrap, topic, path, extra)
+  assert(os.execute("kcat -P -b " .. bootstrap .. " -t " .. topic .. " -K '|' -z none " ..
+                    (extra or "") .. " < " .. path) == 0, "kcat -P failed")
 end
 
 return _M

@@ -10,8 +10,8 @@ import subprocess
 
 
 class Broker:
-    def __init__(self, streamhost, topics, log_path):
-        args = [streamhost, "broker"]
+    def __init__(self, streamhost, topics, log_path, registry=False):
+        args = [streamhost, "broker"] + (["--registry"] if registry else [])
         for name, partitions in topics:
             args += ["--topic", f"{name}:{partitions}"]
         self.log = open(log_path, "w")
@@ -21,6 +21,9 @@ class Broker:
             self.stop()
             raise RuntimeError(f"streamhost broker did not start (see {log_path}): {line!r}")
         self.bootstrap = line.split("=", 1)[1]
+        self.registry = None
+        if registry:  # `schema.registry.url=...` follows the bootstrap line
+            self.registry = self.proc.stdout.readline().strip().split("=", 1)[-1]
 
     def stop(self):
         if self.proc.poll() is None:

@@ -19,6 +19,7 @@ TOP_TARGETS = [  # field, comparison, bound, unit
     ("reload_pause_ms_p99", "<=", 20, "ms"),
     ("restore_rps", ">=", 1_000_000, "records/s"),
     ("latency_ms_p99", "<=", 10, "ms"),
+    ("engine_avro_vs_json", ">=", 1.0, "× (engine-only stateless, Avro / JSON)"),
 ]
 WORKLOAD_FIELDS = ["streamhost_rps", "c_passthrough_rps", "ratio", "python_rps", "python_multiple",
                    "engine_rps_per_core", "engine_instructions_per_record"]
@@ -128,8 +129,8 @@ def write(results_dir, meta, workloads, top, notes):
                   f"| {_cell(f.get('engine_instructions_per_record'))} | {rss_cell} |")
     md += ["", "| measure | value |", "|---|---|"]
     for field in ("reload_pause_ms_p50", "reload_pause_ms_p99", "restore_rps", "latency_ms_p50",
-                  "latency_ms_p99", "engine_instructions_per_record"):
-        md.append(f"| {field} | {_fmt(top.get(field), 2 if 'ms' in field else 0)} |")
+                  "latency_ms_p99", "engine_instructions_per_record", "engine_avro_vs_json"):
+        md.append(f"| {field} | {_fmt(top.get(field), 2 if 'ms' in field or 'vs' in field else 0)} |")
     md += ["", "## Targets", "", "| target | value | verdict |", "|---|---|---|"]
     for row in rows:
         verdict = {True: "met", False: "**MISSED**", None: "not measured"}[row["met"]]

@@ -3,9 +3,11 @@ once, then rounds of c_passthrough, `streamhost run` and the Python peer, each
 with its own consumer group and output topic. Programs alternate within a
 round so that a noisy moment on a shared machine hits all of them alike, and
 the ratio is taken between runs of the same round."""
+import json
 import os
 import re
 import subprocess
+import urllib.request
 
 from . import measure, stats, supply_demand
 from .broker import Broker
@@ -34,11 +36,24 @@ def _topics(workload, runs):
     return topics
 
 
-def _streamhost(cfg, workload, bootstrap, r, expected, perf_out=None):
+AVRO_SCHEMA = {"type": "record", "name": "BenchRecord", "fields": [
+    {"name": "id", "type": "string"}, {"name": "n", "type": "long"},
+    {"name": "t", "type": "long"}, {"name": "pad", "type": "string"}]}  # as bench/record.h
+
+
+def _register(registry, subject, schema):
+    body = json.dumps({"schema": json.dumps(schema)}).encode()
+    req = urllib.request.Request(f"{registry}/subjects/{subject}/versions", data=body,
+                                 headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)["id"]
+
+
+def _streamhost(cfg, workload, bootstrap, r, expected, perf_out=None, registry=None):
     app_id = f"bench-{workload['name']}-{r}"
     run_dir = cfg.run_dir(app_id)
     env = dict(os.environ, BENCH_APP_ID=app_id, BENCH_INPUT="input",
-               BENCH_OUTPUT=f"out-sh-{r}", BENCH_TABLE="table")
+               BENCH_OUTPUT=f"out-sh-{r}", BENCH_TABLE="table", BENCH_REGISTRY=registry or "")
     app = os.path.join(cfg.bench_dir, "apps", workload["app"])
     return measure.run([cfg.streamhost, "run", app, "--bootstrap", bootstrap, "--http", "off",
                         "--state-dir", os.path.join(run_dir, "state")], env=env, cwd=run_dir, exits=False,
@@ -121,18 +136,22 @@ def bench(cfg, workload):
         return supply_demand.bench(cfg)
     expected = workload["expected"](cfg.records)
     results = {"c": [], "sh": [], "py": []}
-    with Broker(cfg.streamhost, _topics(workload, cfg.runs), cfg.log_path(f"broker-{name}.log")) as broker:
+    with Broker(cfg.streamhost, _topics(workload, cfg.runs), cfg.log_path(f"broker-{name}.log"),
+                registry=workload.get("avro", False)) as broker:
         bs = broker.bootstrap
         if workload.get("table"):
             _load(cfg, bs, "table", 10000, "table")
-        _load(cfg, bs, "input", cfg.records)
+        if workload.get("avro"):
+            _load(cfg, bs, "input", cfg.records, f"avro={_register(broker.registry, 'input-value', AVRO_SCHEMA)}")
+        else:
+            _load(cfg, bs, "input", cfg.records)
         for r in range(cfg.runs):
             cfg.say(f"{name}: round {r + 1}/{cfg.runs}")
             if not any("error" in x for x in results["sh"]):  # a rejected app stays rejected
                 # the last round of the stateful workloads runs under perf
                 profile = not cfg.quick and r == cfg.runs - 1 and name in ("stateless", "count", "hopping")
                 perf_data = os.path.join(cfg.run_dir(f"bench-{name}-{r}"), "perf.data") if profile else None
-                result = _streamhost(cfg, workload, bs, r, expected, perf_data)
+                result = _streamhost(cfg, workload, bs, r, expected, perf_data, broker.registry)
                 if perf_data:
                     perf_report(perf_data, os.path.join(cfg.bench_dir, "results", f"profile-{name}-e2e.txt"),
                                 f"workload {name}, round {r + 1} ({cfg.records:,} records)")
@@ -176,8 +195,9 @@ def bench(cfg, workload):
                        "them by timestamp, so early stream records overtake the table's (which is stamped "
                        "30 days earlier); input records/s are taken from the joined outputs")
     if isinstance(out["python_rps"], dict) and isinstance(out["streamhost_rps"], dict):
+        # only the rounds where both were timed (a Python run can be too short to time)
         out["python_multiple"] = stats.summary(
-            [s["rps"] / p["rps"] for s, p in zip(results["sh"], results["py"])])
+            [s["rps"] / p["rps"] for s, p in zip(results["sh"], results["py"]) if "rps" in s and "rps" in p])
     return out
 
 

@@ -11,6 +11,10 @@ WORKLOADS = [
     # record n is kept when n is even: exactly ceil(n / 2) of 0..n-1
     {"name": "stateless", "app": "stateless.lua", "python": "python_stateless.py",
      "expected": lambda n: (n + 1) // 2, "stores": []},
+    # stateless on Avro values in and out (schemas in the broker's registry);
+    # no Python peer: python3-avro would measure itself
+    {"name": "stateless_avro", "app": "stateless_avro.lua", "python": None,
+     "expected": lambda n: (n + 1) // 2, "stores": [], "avro": True},
     # every update is emitted (EMIT CHANGES), one per input record
     {"name": "count", "app": "count.lua", "python": "python_count.py",
      "expected": lambda n: n, "stores": ["counts"]},

@@ -13,12 +13,33 @@ local KIND_NAMES = {
   map_values = "MAPVALUES", select_key = "KEY-SELECT", flat_map = "FLATMAP",
   flat_map_values = "FLATMAPVALUES", foreach = "FOREACH", peek = "PEEK",
   branch = "BRANCH", merge = "MERGE", sink = "SINK", print = "PRINTER",
+  mysql_sink = "MYSQL-SINK",
 }
+
+-- streamhost's own modules, by the source name LuaJIT gives their chunks.
+local OURS = "@" .. (debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or ".") .. "/"
+
+function _M.is_ours(source) return source:sub(1, #OURS) == OURS end
+
+-- Where the app's own code is on the stack ("app.lua:12"): the innermost
+-- Lua frame outside streamhost's modules (and, given is_app, in a file it
+-- accepts), above `level`; nil when a tail call dropped it. O(stack depth).
+function _M.user_location(level, is_app)
+  for l = (level or 1) + 1, 200 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and info.currentline > 0 and info.source:sub(1, 1) == "@" and
+       not _M.is_ours(info.source) and (not is_app or is_app(info.source:sub(2))) then
+      return info.source:sub(2) .. ":" .. info.currentline
+    end
+  end
+end
 
 function _M.new(app)
   -- these add their methods to streams and tables
   require "streamhost.group"
   require "streamhost.join"
+  require "streamhost.mysql"
   return setmetatable({ app = app, nodes = {}, sources = {}, sinks = {}, source_topics = {},
                         repartition_topics = {}, timers = {}, table_topics = {} }, Builder)
 end
@@ -29,6 +50,7 @@ function Builder:add(kind, parents, fields)
   node.kind = kind
   node.parents = parents
   node.children = {}
+  node.location = node.location or _M.user_location(2) -- names the app's line in load errors
   node.name = string.format("%s-%s-%010d", node.prefix or "KSTREAM",
                             KIND_NAMES[kind] or kind:upper():gsub("_", "-"), #self.nodes)
   -- the topic whose partitions are this node's tasks (stores live per task)
@@ -87,6 +109,40 @@ function Builder:every(interval, fn, opts)
   local node = self:add("timer", {}, { interval = ms, fn = fn, time = time })
   self.timers[#self.timers + 1] = node
   return Stream.new(self, node, opts.key, opts.value)
+end
+
+-- b:mysql_cdc { Debezium's properties }: the change events of a MySQL or
+-- MariaDB server as a stream, read from its binlog by the host (runtime/mysql).
+-- Keys and values are Debezium's JSON; each record's topic (rec.topic) is
+-- <topic.prefix>.<db>.<table>. An app reads only this source when it has it.
+local CDC_REQUIRED = { "topic.prefix|database.server.name", "database.server.id" }
+
+function Builder:mysql_cdc(props)
+  local Stream = require "streamhost.stream"
+  if type(props) ~= "table" then
+    error("mysql_cdc expects a table of Debezium's properties", 2)
+  end
+  if self.mysql_cdc_props then error("mysql_cdc: an app reads one MySQL server", 2) end
+  for _, names in ipairs(CDC_REQUIRED) do
+    local found = false
+    for name in names:gmatch("[^|]+") do found = found or props[name] ~= nil end
+    if not found then
+      error("mysql_cdc: '" .. names:gsub("|", "' (or '") .. (names:find("|", 1, true) and "')" or "'") ..
+            " is required", 2)
+    end
+  end
+  local list = {}
+  for k, v in pairs(props) do
+    if type(k) ~= "string" then error("mysql_cdc: property names are strings", 2) end
+    list[#list + 1] = { k, tostring(v) }
+  end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  self.mysql_cdc_props = list
+  local prefix = props["topic.prefix"] or props["database.server.name"]
+  -- the source's name: never a Kafka topic (':' is not allowed in one)
+  local node = self:source({ "mysql-cdc:" .. tostring(prefix) }, "json", "json", 1, 3)
+  node.cdc = true
+  return Stream.new(self, node, "json", "json")
 end
 
 function Builder:table(topic, opts)
@@ -152,7 +208,14 @@ function Builder:describe()
         out[#out + 1] = string.format("    Source: %s (topics: [%s])", node.name,
                                       table.concat(node.topics, ", "))
       elseif node.kind == "sink" then
-        out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name, node.topic)
+        out[#out + 1] = string.format("    Sink: %s (topic: %s)", node.name,
+                                      node.topic or "<topic function>")
+      elseif node.kind == "mysql_sink" then
+        local tables = {}
+        for _, t in pairs(node.tables) do tables[#tables + 1] = t end
+        table.sort(tables)
+        out[#out + 1] = string.format("    Sink: %s (MySQL table: %s)", node.name,
+                                      table.concat(tables, ", "))
       else
         out[#out + 1] = string.format("    Processor: %s (stores: [%s])", node.name,
                                       stores_of(node))

@@ -133,6 +133,12 @@ end
 
 function _M.is_app(x) return getmetatable(x) == app_mt end
 
+-- sh.log("info", "format %s", ...): a line through the host's logger
+-- (levels error, warn, info, debug), as streamhost's own lines are.
+function _M.log(level, fmt, ...)
+  return require("streamhost.core").log(level, fmt, ...)
+end
+
 -- Bytes of a size: a number of bytes, or "512KB", "256MB", "1GB".
 function _M.bytes(size)
   if type(size) == "number" then return size >= 0 and math.floor(size) or nil end

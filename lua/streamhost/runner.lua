@@ -7,6 +7,7 @@ local sh = require "streamhost"
 local builder_mod = require "streamhost.builder"
 local topology = require "streamhost.topology"
 local core = require "streamhost.core"
+local sandbox = require "streamhost.sandbox"
 
 local C = core.C
 
@@ -14,15 +15,65 @@ local _M = {}
 
 local function dir_of(path) return path:match("^(.*)/[^/]*$") or "." end
 
+-- Where the app's topology function is defined ("app.lua:3").
+local function topology_location(app)
+  local info = debug.getinfo(app.topology, "S")
+  return info.source:gsub("^@", "") .. ":" .. info.linedefined
+end
+
+-- An xpcall handler for loading an app: a message that names a line of
+-- streamhost's own modules, or none (a misuse checked inside the DSL, whose
+-- error level a tail call made miss the user's frame), is put at the app's
+-- innermost line still on the stack, else at `fallback`. Given is_app
+-- (the sandbox knows every file the app runs), a line in any other file is
+-- misplaced too: a tail call (`return sh.app { ... }`) left a caller's.
+-- O(stack depth).
+local function at_app_line(fallback, is_app)
+  return function(err)
+    if type(err) ~= "string" then return err end
+    local file, rest = err:match("^([^\n]-):%d+: (.*)$")
+    if file and not builder_mod.is_ours("@" .. file) and (not is_app or is_app(file)) then
+      return err
+    end
+    local where = builder_mod.user_location(2, is_app) or fallback
+    if not where then return err end
+    return where .. ": " .. (rest or err)
+  end
+end
+
+-- Two stores of one name would share their RocksDB and changelog: refused,
+-- naming both lines. (A join's arms list the same stores: one table.)
+local function check_store_names(b)
+  local owner = {}
+  for _, node in ipairs(b.nodes) do
+    for _, name in ipairs(node.stores or {}) do
+      local first = owner[name]
+      if first and first.stores ~= node.stores then
+        error(string.format("%s: a second store named '%s' (the first is at %s); give each " ..
+                            "store its own name (opts.name)", node.location or "?", name,
+                            first.location or "?"), 0)
+      end
+      owner[name] = owner[name] or node
+    end
+  end
+end
+
 -- Builds and instantiates a checked app on ctx (an sh_ctx_t* cdata).
+-- Errors name the app's file and line.
 function _M.instantiate(app, ctx, now)
   sh.current_ctx = ctx
   local b = builder_mod.new(app)
-  app.topology(b)
-  if #b.sources == 0 then
-    error("the topology reads nothing: call b:stream(topic, ...) in topology(b)", 0)
+  local where = topology_location(app)
+  local ok, err = xpcall(app.topology, at_app_line(where), b)
+  if not ok then error(err, 0) end
+  -- timers alone are a topology too (the orders application reads MySQL)
+  if #b.sources == 0 and #b.timers == 0 then
+    error(where .. ": the topology reads nothing: call b:stream(topic, ...) in topology(b)", 0)
   end
-  local inst = topology.instantiate(app, b, ctx)
+  check_store_names(b)
+  local inst
+  ok, err = xpcall(function() inst = topology.instantiate(app, b, ctx) end, at_app_line(where))
+  if not ok then error(err, 0) end
   -- internal topics are read and written by the topology itself
   for _, topic in ipairs(b.repartition_topics) do
     core.sink_add(ctx, topic)
@@ -51,25 +102,51 @@ local function required_files(before, lua_dir)
   return files
 end
 
-local function load_app(app_path, ctx_ud)
-  local lua_dir = dir_of(dir_of(debug.getinfo(1, "S").source:sub(2)))
-  package.path = dir_of(app_path) .. "/?.lua;" .. package.path
-  local before = {}
-  for name in pairs(package.loaded) do before[name] = true end
-
-  local chunk, err = loadfile(app_path)
+-- Runs the app file: in a sandbox of its own unless unsafe, then with the
+-- host's globals and package.path widened to the app's directory. Returns
+-- the app and a function listing the files it loaded, or nil and an error.
+function _M.run_file(app_path, unsafe)
+  local chunk, err, files, is_app
+  if unsafe then
+    local lua_dir = dir_of(dir_of(debug.getinfo(1, "S").source:sub(2)))
+    package.path = dir_of(app_path) .. "/?.lua;" .. package.path
+    local before = {}
+    for name in pairs(package.loaded) do before[name] = true end
+    chunk, err = loadfile(app_path)
+    files = function()
+      local list = required_files(before, lua_dir)
+      table.insert(list, 1, app_path)
+      return list
+    end
+  else
+    local box = sandbox.new(dir_of(app_path))
+    chunk, err = box:loadfile(app_path)
+    if err == "not found" then err = "cannot open " .. app_path end
+    files = function() return box.files end
+    is_app = function(file)
+      for _, f in ipairs(box.files) do
+        if f == file then return true end
+      end
+      return false
+    end
+  end
   if not chunk then return nil, err end
-  local ok, app = pcall(chunk)
+  local ok, app = xpcall(chunk, at_app_line(app_path .. ":1", is_app))
   if not ok then return nil, tostring(app) end
   if not sh.is_app(app) then
     return nil, app_path .. ":1: the file must return sh.app { ... }"
   end
+  return app, files
+end
+
+local function load_app(app_path, ctx_ud, unsafe)
+  local app, files_of = _M.run_file(app_path, unsafe)
+  if not app then return nil, files_of end
   local ctx = ffi.cast("sh_ctx_t *", ctx_ud)
   local built, inst = pcall(_M.instantiate, app, ctx)
   if not built then return nil, tostring(inst) end
 
-  local files = required_files(before, lua_dir)
-  table.insert(files, 1, app_path)
+  local files = files_of()
   local sources = {}
   for _, source in ipairs(inst.builder.sources) do
     for _, t in ipairs(source.topics) do sources[t] = source end
@@ -83,6 +160,7 @@ local function load_app(app_path, ctx_ud)
     startup_timeout_ms = app.startup_timeout_ms,
     http = app.http,
     kafka_list = kafka_list(app.kafka),
+    mysql_cdc_list = inst.builder.mysql_cdc_props,
     files = files,
     table_topics = inst.builder.table_topics,
     process = inst.process,
@@ -98,8 +176,9 @@ local function load_app(app_path, ctx_ud)
 end
 
 -- Entry point for vm.c: returns the app table, or nil and "file:line: message".
-function _M.load(app_path, ctx_ud)
-  local ok, app, err = pcall(load_app, app_path, ctx_ud)
+-- unsafe (--unsafe) runs the app without the sandbox.
+function _M.load(app_path, ctx_ud, unsafe)
+  local ok, app, err = pcall(load_app, app_path, ctx_ud, unsafe)
   if not ok then return nil, tostring(app) end
   return app, err
 end

@@ -1,7 +1,8 @@
 -- Serdes: how keys and values turn into bytes and back. Names match what a
 -- Kafka user expects: json, string, int (4-byte big-endian, as Connect's
--- IntegerConverter), long (8-byte big-endian), bytes. A Lua string is a byte
--- string, so `string` and `bytes` differ only in intent.
+-- IntegerConverter), long (8-byte big-endian), bytes, avro (Confluent's wire
+-- format with a Schema Registry: streamhost/avro.lua). A Lua string is a
+-- byte string, so `string` and `bytes` differ only in intent.
 local json = require "streamhost.json"
 local bit = require "bit"
 
@@ -88,9 +89,30 @@ local serdes = {
   },
 }
 
+-- avro is bound to a topic (its subject) and a registry: topology.lua gets
+-- it through _M.encoder/_M.decoder. Unbound, inside the process (a store's
+-- keys), its values are kept as JSON.
+serdes.avro = { encode = serdes.json.encode, decode = serdes.json.decode }
+
 -- cjson for the app's own use; encode knows lazy values
 _M.json = setmetatable({ encode = json.encode }, { __index = cjson })
 _M.null = json.null
+
+-- The encode function of serde `name` for records written to where.topic
+-- (where: { app =, topic =, is_key =, avro = options from to() }).
+function _M.encoder(name, where)
+  if name == "avro" then return require("streamhost.avro").encoder(where) end
+  return _M.get(name).encode
+end
+
+-- The decode function of serde `name` for records read from where.topic,
+-- and, when the serde can read the batch's bytes in place, a second one
+-- taking (pointer, length).
+function _M.decoder(name, where)
+  if name == "avro" then return require("streamhost.avro").decoder(where) end
+  local s = _M.get(name)
+  return s.decode, s.decode_ptr -- json reads a record's bytes in place (json.lua)
+end
 
 function _M.names()
   local list = {}

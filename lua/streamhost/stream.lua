@@ -89,16 +89,35 @@ function Stream:merge(other)
                 same_value and self.value_serde or nil)
 end
 
+-- transform(fn): a Kafka Connect single message transform. fn(rec) gets
+-- { topic, key, value, headers, timestamp, partition, offset } and returns
+-- a record (the same table changed, or a new one) or nil to drop it. The
+-- transforms of streamhost.smt are such functions.
+function Stream:transform(fn)
+  if type(fn) ~= "function" then
+    error("transform expects a function (rec) -> rec or nil, got " .. type(fn), 2)
+  end
+  return derive(self, "transform", fn, true, true)
+end
+
+-- to(topic, opts) or to(function(key, value, rec) return topic end, opts):
+-- the second form picks each record's topic (Kafka Streams'
+-- TopicNameExtractor); its topics are made as they first appear.
 function Stream:to(topic, opts)
-  if type(topic) ~= "string" or topic == "" then error("to(topic, opts): topic must be a name", 2) end
+  local topic_fn = type(topic) == "function" and topic or nil
+  if not topic_fn and (type(topic) ~= "string" or topic == "") then
+    error("to(topic, opts): topic must be a name or a function (key, value, rec) -> name", 2)
+  end
   opts = opts or {}
   local b = self.builder
-  local what = "to('" .. topic .. "')"
+  local what = topic_fn and "to(<topic function>)" or "to('" .. topic .. "')"
   local node = b:add("sink", { self.node }, {
-    topic = topic,
+    topic = not topic_fn and topic or nil,
+    topic_fn = topic_fn,
     key_serde = b:serde_name(opts, "key", self.key_serde, what, 2),
     value_serde = b:serde_name(opts, "value", self.value_serde, what, 2),
     partitions = opts.partitions,
+    avro = opts.avro,
   })
   b.sinks[#b.sinks + 1] = node
 end

@@ -4,7 +4,8 @@
 -- (lib/libstreamhost.so), no broker: the context captures emitted records in
 -- memory and the driver decodes them with the sink's serdes.
 --
---   local d = testing.driver(app)
+--   local d = testing.driver("examples/clickstream/app.lua")  -- sandboxed, as `run`
+--   local d = testing.driver(app)                             -- an sh.app built by the spec
 --   d:input("clickstream"):pipe("u1", { action = "clicked" }, 1000)
 --   local out = d:output("clicks"):read_all()  -- { {key=, value=, timestamp=, headers=}, ... }
 --
@@ -25,7 +26,20 @@ local _M = {}
 local Driver, Input, Output = {}, {}, {}
 Driver.__index, Input.__index, Output.__index = Driver, Input, Output
 
+-- Loads an app file as `streamhost run` does: in the sandbox (no process,
+-- file or FFI access), unless opts.unsafe, so a spec sees the same refusals
+-- as the host. Raises "file:line: message" when the file does not load.
+function _M.load(path, opts)
+  if type(path) ~= "string" then error("testing.load expects the path of an app file", 2) end
+  local app, err = runner.run_file(path, opts and opts.unsafe)
+  if not app then error(err, 0) end
+  return app
+end
+
+-- testing.driver(app_or_path, opts): an app given by its path is loaded
+-- sandboxed (testing.load); one built by the spec itself is the spec's code.
 function _M.driver(app, opts)
+  if type(app) == "string" then app = _M.load(app, opts) end
   if not require("streamhost").is_app(app) then
     error("testing.driver expects the result of sh.app { ... }", 2)
   end
@@ -86,19 +100,26 @@ function Driver:input(topic, opts)
   local source = source_of(self, topic)
   if not source then error("input('" .. tostring(topic) .. "'): the topology does not read it", 2) end
   local key_serde = opts and opts.key or source.key_serde
-  local kenc = serde.get(key_serde, 2).encode
+  local value_serde = opts and opts.value or source.value_serde
+  local avro = opts and opts.avro
+  serde.get(key_serde, 2)
+  serde.get(value_serde, 2)
+  local kenc = serde.encoder(key_serde, { app = self.inst.app, topic = topic, is_key = true,
+                                          avro = avro })
   local windowed = serde.windowed(key_serde)
   -- a windowed key is piped as { key = k, window = { start =, ["end"] = } }
   if windowed then kenc = function(k) return windowed.encode_windowed(k.key, k.window) end end
   return setmetatable({ driver = self, topic = topic, source = source,
                         index = core.source_add(self.ctx, topic), kenc = kenc,
-                        venc = serde.get(opts and opts.value or source.value_serde, 2).encode },
+                        venc = serde.encoder(value_serde, { app = self.inst.app, topic = topic,
+                                                            avro = avro }) },
                    Input)
 end
 
 -- Pipes one record. timestamp defaults to the driver's wall clock; headers is
--- an optional list of { key = name, value = bytes }.
-function Input:pipe(key, value, timestamp, headers)
+-- an optional list of { key = name, value = bytes }; topic (for a
+-- b:mysql_cdc input) the record's own topic, as <prefix>.<db>.<table>.
+function Input:pipe(key, value, timestamp, headers, topic)
   local d = self.driver
   check_open(d)
   local kb = key ~= nil and self.kenc(key) or nil
@@ -110,7 +131,8 @@ function Input:pipe(key, value, timestamp, headers)
   r.value, r.value_len = vb, vb and #vb or 0
   r.timestamp = timestamp or d.wall_clock
   r.offset, r.partition, r.source = offset, 0, self.index
-  local anchor = { kb, vb }
+  r.topic, r.topic_len = topic, topic and #topic or 0
+  local anchor = { kb, vb, topic }
   if headers and #headers > 0 then
     local h = core.header_array_t(#headers)
     for i, header in ipairs(headers) do
@@ -143,6 +165,7 @@ function Driver:drain_internal(level)
         local offset = self.offsets[loop.topic] or 0
         self.offsets[loop.topic] = offset + 1
         r.source, r.offset, r.partition = loop.source, offset, 0
+        r.topic, r.topic_len = nil, 0
         local done, err = self.inst.process(internal_record, 1)
         if done < 1 then error(err, level + 1) end
       end
@@ -168,7 +191,7 @@ end
 
 function Driver:output(topic, opts)
   check_open(self)
-  local node = self.inst.sink_nodes[topic]
+  local node = self.inst.sink_nodes[topic] or self.inst.dynamic_sink_node
   local key_serde = opts and opts.key or (node and node.key_serde)
   local value_serde = opts and opts.value or (node and node.value_serde)
   if not key_serde or not value_serde then
@@ -178,9 +201,11 @@ function Driver:output(topic, opts)
   local windowed = serde.windowed(key_serde)
   return setmetatable({ driver = self, topic = topic,
                         sink = core.sink_add(self.ctx, topic, 0),
-                        kdec = serde.get(key_serde).decode,
+                        kdec = serde.decoder(key_serde, { app = self.inst.app, topic = topic,
+                                                          is_key = true }),
                         window_of = windowed and windowed.window,
-                        vdec = serde.get(value_serde).decode }, Output)
+                        vdec = serde.decoder(value_serde, { app = self.inst.app, topic = topic }) },
+                   Output)
 end
 
 local scratch = ffi.new("sh_ffi_record_t[1]")

@@ -10,6 +10,7 @@
 local ffi = require "ffi"
 local core = require "streamhost.core"
 local serde = require "streamhost.serde"
+local dead_letter = require "streamhost.dead_letter"
 
 local C = core.C
 local SH_OK = C.SH_OK
@@ -25,6 +26,13 @@ _M.ORIGIN_HEADER = ORIGIN_HEADER
 local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is read-only", 2) end })
 
 local function noop() end
+
+-- The C header array of the record a rec stands for, and its length, kept
+-- out of rec: rec is the app's to read and write, and a pointer (or a count
+-- it could raise) would let sandboxed code read or write the host's memory.
+-- Keyed by rec, weakly (one rec per instance, reused for every record).
+local header_ptrs = setmetatable({}, { __mode = "k" })
+local header_counts = setmetatable({}, { __mode = "k" })
 
 local function fanout(pushes)
   local n = #pushes
@@ -132,6 +140,30 @@ function compilers.peek(node, out)
   return function(k, v, rec) fn(k, v, rec); out(k, v, rec) end
 end
 
+-- A Connect-style transform: the record as one table in, one table (or nil)
+-- out. What flows on keeps the source's position (partition, offset) and
+-- takes the transform's topic, timestamp and headers.
+function compilers.transform(node, out)
+  local fn = node.fn
+  local rec_mt = {}
+  return function(k, v, rec)
+    local r = fn({ topic = rec.topic, key = k, value = v, headers = rec.headers,
+                   timestamp = rec.timestamp, partition = rec.partition, offset = rec.offset })
+    if r == nil then return end
+    if type(r) ~= "table" then
+      error("transform must return a record table or nil, got " .. type(r), 0)
+    end
+    local next_rec = rec
+    if r.topic ~= rec.topic or r.timestamp ~= rec.timestamp or r.headers ~= rec.headers then
+      rec_mt.__index = rec
+      next_rec = setmetatable({ topic = r.topic, timestamp = r.timestamp or rec.timestamp,
+                                headers = r.headers or rec.headers }, rec_mt)
+      rec_mt = {}
+    end
+    out(r.key, r.value, next_rec)
+  end
+end
+
 function compilers.merge(_, out) return out end
 function compilers.branch_arm(_, out) return out end
 
@@ -169,10 +201,11 @@ local function internal_sink(inst, kenc, venc, sink)
     -- a windowed record keeps its window across the topic ('|' is in no topic name)
     local w = rec.window
     if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
-    local n, header = rec.header_count or 0, origin_only
+    local n, header = header_counts[rec] or 0, origin_only
     if n > 0 then
       header = core.header_array_t(n + 1)
-      for i = 0, n - 1 do header[i] = rec.header_ptr[i] end
+      local ptr = header_ptrs[rec]
+      for i = 0, n - 1 do header[i] = ptr[i] end
     end
     header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
     local kb = kenc(k)
@@ -183,78 +216,85 @@ local function internal_sink(inst, kenc, venc, sink)
   end
 end
 
--- A key or value that a source hands straight to its sinks, undecoded: the
--- sinks write the input's bytes (rec.records[rec.index], the C record)
--- without a Lua string in between. Only a source whose every child is a sink
--- of the same identity serde gets it (see raw_passthrough), so no app code
--- ever sees this marker.
-local RAW = setmetatable({}, { __tostring = function() return "raw bytes" end })
+-- to(function (key, value, rec) -> topic): a sink per topic, declared as
+-- the topic first appears (the host binds it then).
+local function dynamic_sink(node, inst, kenc, venc)
+  local ctx, topic_fn, null = inst.ctx, node.topic_fn, serde.null
+  local sinks = {}
+  inst.dynamic_sink_node = inst.dynamic_sink_node or node
+  return function(k, v, rec)
+    local topic = topic_fn(k, v, rec)
+    if type(topic) ~= "string" or topic == "" then
+      error("the topic function of to() returned " .. tostring(topic) .. ", not a topic name", 0)
+    end
+    local sink = sinks[topic]
+    if not sink then
+      sink = core.sink_add(ctx, topic, node.partitions or 1)
+      sinks[topic] = sink
+      inst.sink_nodes[topic] = node
+    end
+    local kb = (k ~= nil and k ~= null) and kenc(k) or nil
+    local vb = (v ~= nil and v ~= null) and venc(v) or nil
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+                             rec.timestamp, -1, rec.header_ptr, rec.header_count)
+    if rc ~= SH_OK then error(core.failure(), 0) end
+  end
+end
 
 function compilers.sink(node, _, _, inst)
-  local kenc = serde.get(node.key_serde).encode
-  local venc = serde.get(node.value_serde).encode
+  local kenc = serde.encoder(node.key_serde, { app = inst.app, topic = node.topic, is_key = true,
+                                              avro = node.avro })
+  local venc = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
+                                                avro = node.avro })
   local ctx = inst.ctx
+  if node.topic_fn then return dynamic_sink(node, inst, kenc, venc) end
   local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
   if node.internal then return internal_sink(inst, kenc, venc, sink) end
   inst.sink_nodes[node.topic] = node
   local windowed = serde.windowed(node.key_serde)
   local wenc = windowed and windowed.encode_windowed
-  local venc_ref = serde.get(node.value_serde).encode_ref
   return function(k, v, rec)
-    local kb, klen, vb, vlen = nil, 0, nil, 0
-    if k == RAW then
-      local r = rec.records[rec.index]
-      kb, klen = r.key, r.key_len
-    elseif k ~= nil and k ~= null then
-      kb = wenc and wenc(k, rec.window) or kenc(k)
-      klen = #kb
-    end
-    if v == RAW then
-      local r = rec.records[rec.index]
-      vb, vlen = r.value, r.value_len
-    elseif v ~= nil and v ~= null then
-      if venc_ref then
-        vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
-      else
-        vb = venc(v)
-        vlen = #vb
-      end
-    end
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, klen, vb, vlen,
-                                  rec.timestamp, -1, rec.header_ptr, rec.header_count)
+    local kb = nil
+    if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
+    local vb = (v ~= nil and v ~= null) and venc(v) or nil
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
+                                  rec.timestamp, -1, header_ptrs[rec], header_counts[rec] or 0)
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
--- Serdes whose decode and encode are the identity on bytes: what such a
--- source reads, a sink of the same serde would write unchanged.
-local IDENTITY = { bytes = true, string = true }
-
--- Whether a source's key (which = "key_serde") or value can skip decoding:
--- every child is a plain sink with the same identity serde.
-local function raw_passthrough(source, which)
-  if source.internal or not IDENTITY[source[which]] or #source.children == 0 then return false end
-  for _, child in ipairs(source.children) do
-    if child.kind ~= "sink" or child.internal or child[which] ~= source[which] then return false end
-  end
-  return true
-end
+local NO_CHILDREN = {}
 
 -- Builds push functions for every node reachable from the sources.
 local function compile(builder, inst)
   local memo = {}
-  local function push_of(node)
-    if memo[node] then return memo[node] end
-    local child_pushes = {}
-    if node.kind ~= "branch" then
-      for i, child in ipairs(node.children) do child_pushes[i] = push_of(child) end
+  -- Children first, depth first, in the order a recursion would take, but
+  -- on a stack of our own: a chain of 10,000 operators overflowed the Lua
+  -- stack when each node recursed into its child. (A branch's compiler
+  -- compiles its arms itself through push_of.) O(nodes).
+  local function push_of(root)
+    if memo[root] then return memo[root] end
+    local stack, visited = { root }, { 0 }
+    while #stack > 0 do
+      local top = #stack
+      local node = stack[top]
+      local children = node.kind ~= "branch" and node.children or NO_CHILDREN
+      local i = visited[top] + 1
+      visited[top] = i
+      local child = children[i]
+      if child then
+        if not memo[child] then stack[top + 1], visited[top + 1] = child, 0 end
+      else
+        stack[top], visited[top] = nil, nil
+        local child_pushes = {}
+        for j, c in ipairs(children) do child_pushes[j] = memo[c] end
+        local compiler = compilers[node.kind]
+        if not compiler then error("streamhost: no compiler for node kind " .. node.kind) end
+        memo[node] = compiler(node, fanout(child_pushes), push_of, inst)
+      end
     end
-    local compiler = compilers[node.kind]
-    if not compiler then error("streamhost: no compiler for node kind " .. node.kind) end
-    local push = compiler(node, fanout(child_pushes), push_of, inst)
-    memo[node] = push
-    return push
+    return memo[root]
   end
   local function children_push(node)
     local list = {}
@@ -303,30 +343,28 @@ local function set_origin(rec, internal)
     end
     -- the header is the topology's own: outputs carry the record's headers only
     headers[#headers] = nil
-    rec.header_count = rec.header_count - 1
-    if rec.header_count == 0 then rec.header_ptr, rec.headers = nil, EMPTY end
+    local n = header_counts[rec] - 1
+    rec.header_count, header_counts[rec] = n, n
+    if n == 0 then header_ptrs[rec], rec.headers = nil, EMPTY end
   end
 end
 
-local function source_dispatch(source, topic, rec)
-  local kdec = serde.get(source.key_serde).decode
-  local vdec = serde.get(source.value_serde).decode
-  local vdec_ptr = serde.get(source.value_serde).decode_ptr
+local function source_dispatch(app, source, topic, rec)
+  local kdec, kraw = serde.decoder(source.key_serde, { app = app, topic = topic, is_key = true })
+  local vdec, vraw = serde.decoder(source.value_serde, { app = app, topic = topic })
   local key_what = "key as " .. source.key_serde
   local value_what = "value as " .. source.value_serde
   local push = source.push
   local internal = source.internal
   local windowed = serde.windowed(source.key_serde)
   local window_of = windowed and windowed.window
-  local raw_key = raw_passthrough(source, "key_serde")
-  local raw_value = raw_passthrough(source, "value_serde")
   return function(r)
     decoding = key_what
-    local k = nil
+    local k, v
     rec.window = nil
     if r.key ~= nil then
-      if raw_key then
-        k = RAW
+      if kraw then
+        k = kraw(r.key, r.key_len)
       else
         local kb = ffi_string(r.key, r.key_len)
         k = kdec(kb)
@@ -337,27 +375,21 @@ local function source_dispatch(source, topic, rec)
       end
     end
     decoding = value_what
-    local v = nil
     if r.value ~= nil then
-      if raw_value then
-        v = RAW
-      elseif vdec_ptr then
-        v = vdec_ptr(r.value, r.value_len)
-      else
-        v = vdec(ffi_string(r.value, r.value_len))
-      end
+      if vraw then v = vraw(r.value, r.value_len) else v = vdec(ffi_string(r.value, r.value_len)) end
     end
     decoding = nil
-    rec.topic = topic
+    -- a CDC record names its own topic (<prefix>.<db>.<table>)
+    rec.topic = r.topic ~= nil and ffi_string(r.topic, r.topic_len) or topic
     rec.timestamp = tonumber(r.timestamp)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)
     local header_count = r.header_count
-    rec.header_count = header_count
+    rec.header_count, header_counts[rec] = header_count, header_count
     if header_count == 0 then
-      rec.header_ptr, rec.headers = nil, EMPTY
+      header_ptrs[rec], rec.headers = nil, EMPTY
     else
-      rec.header_ptr, rec.headers = r.headers, headers_of(r)
+      header_ptrs[rec], rec.headers = r.headers, headers_of(r)
     end
     set_origin(rec, internal)
     push(k, v, rec)
@@ -434,37 +466,11 @@ local function setup_timers(inst, builder)
   end
 end
 
-local function dead_letter_sink(inst, app)
-  local topic = core.topic_name(app.id, "dlq")
-  local sink = core.sink_add(inst.ctx, topic, 0)
-  return function(r, message)
-    local extra = {
-      { "__streamhost.errors.topic", inst.source_names[r.source] or "?" },
-      { "__streamhost.errors.partition", tostring(r.partition) },
-      { "__streamhost.errors.offset", tostring(r.offset):gsub("[LU]+$", "") },
-      { "__streamhost.errors.message", message },
-    }
-    local n = r.header_count + #extra
-    local headers = core.header_array_t(n)
-    for i = 0, r.header_count - 1 do headers[i] = r.headers[i] end
-    for i, h in ipairs(extra) do
-      local slot = headers[r.header_count + i - 1]
-      slot.name, slot.value, slot.value_len = h[1], h[2], #h[2]
-    end
-    inst.dead_letter_anchor = extra -- keeps the header strings alive through the call
-    local rc = C.sh_ffi_sink_emit(inst.ctx, sink, r.key, r.key_len, r.value, r.value_len,
-                                  r.timestamp, -1, headers, n)
-    if rc ~= SH_OK then
-      error("cannot write to " .. topic .. ": " .. core.failure(), 0)
-    end
-  end
-end
-
 -- Instantiates a built topology on a context: declares sources and sinks,
 -- compiles, and returns an object with process(ptr, n).
 function _M.instantiate(app, builder, ctx)
   local inst = { ctx = ctx, sink_nodes = {}, source_names = {}, dispatch = {}, skipped = 0,
-                 stores = {}, getters = {}, app_id = app.id, builder = builder,
+                 stores = {}, getters = {}, app_id = app.id, app = app, builder = builder,
                  repartition_topics = {}, timers = {}, stream_time = -math.huge }
   local rec = { headers = EMPTY, header_count = 0 }
   local dropped, late = 0, 0
@@ -511,14 +517,14 @@ function _M.instantiate(app, builder, ctx)
     for _, topic in ipairs(source.topics) do
       local index = core.source_add(ctx, topic)
       inst.source_names[index] = topic
-      inst.dispatch[index] = source_dispatch(source, topic, rec)
+      inst.dispatch[index] = source_dispatch(app, source, topic, rec)
     end
   end
 
   -- a reload's trial (vm.c) judges a new version by whether it raises on
   -- recent records: there every policy is "fail"
   local policy = rawget(_G, "STREAMHOST_TRIAL") and "fail" or app.on_error or "fail"
-  local write_dead_letter = policy == "dead_letter" and dead_letter_sink(inst, app)
+  local write_dead_letter = policy == "dead_letter" and dead_letter.sink(inst, app)
   local dispatch = inst.dispatch
   local cursor = 0
 
@@ -527,7 +533,6 @@ function _M.instantiate(app, builder, ctx)
   local function run(records, first, n)
     for i = first, n - 1 do
       cursor = i
-      rec.index = i
       local r = records[i]
       local fn = dispatch[r.source]
       if fn then fn(r) end
@@ -545,7 +550,6 @@ function _M.instantiate(app, builder, ctx)
   function inst.process(ptr, n)
     inst.busy = true
     local records = cast(record_ptr_t, ptr)
-    rec.records = records -- the input's bytes for sinks that pass them on raw
     local first = 0
     while first < n do
       local ok, err = xpcall(run, debug.traceback, records, first, n)

@@ -10,7 +10,7 @@
 #include "base/check.h"
 
 static void test_names(void) {
-    CHECK(SH_ERR__COUNT == 10);
+    CHECK(SH_ERR__COUNT == 12);
     CHECK(strcmp(sh_ffi_err_name(SH_OK), "SH_OK") == 0);
     CHECK(strcmp(sh_ffi_err_name(SH_ERR_NOT_FOUND), "SH_ERR_NOT_FOUND") == 0);
     CHECK(strcmp(sh_ffi_err_name(SH_ERR_FATAL), "SH_ERR_FATAL") == 0);
@@ -26,8 +26,8 @@ static void test_names(void) {
     CHECK(strcmp(sh_ffi_err_describe(999), "unknown error code") == 0);
 }
 
-/* librdkafka's distinction: a full queue is worth retrying, a fatal error
- * is not, the rest are neither. */
+/* librdkafka's distinction: a full queue (and a MySQL connection lost or a
+ * deadlock) is worth retrying, a fatal error is not, the rest are neither. */
 static void test_classes(void) {
     CHECK(sh_ffi_err_is_retriable(SH_ERR_QUEUE_FULL) && !sh_ffi_err_is_fatal(SH_ERR_QUEUE_FULL));
     CHECK(sh_ffi_err_is_fatal(SH_ERR_FATAL) && !sh_ffi_err_is_retriable(SH_ERR_FATAL));
@@ -36,7 +36,8 @@ static void test_classes(void) {
         retriable += sh_err_is_retriable(i);
         fatal += sh_err_is_fatal(i);
     }
-    CHECK(retriable == 1 && fatal == 1);
+    CHECK(sh_err_is_retriable(SH_ERR_MYSQL_TRANSIENT) && !sh_err_is_retriable(SH_ERR_MYSQL));
+    CHECK(retriable == 2 && fatal == 1);
     CHECK(!sh_err_is_retriable(-1) && !sh_err_is_fatal(SH_ERR__COUNT));
 }
 

@@ -33,6 +33,11 @@ char *sh_topic_name(const char *app_id, int kind, const char *name) {
     return n < 0 ? NULL : topic;
 }
 
+char *sh_topic_name_offsets(const char *app_id) {
+    char *topic = NULL;
+    return asprintf(&topic, "%s-offsets", app_id) < 0 ? NULL : topic;
+}
+
 /* "<id>-<name><suffix>" with a non-empty name: that name, else NULL. */
 static bool match(const char *app_id, const char *topic, const char *suffix, size_t *name_len) {
     size_t id_len = strlen(app_id), len = strlen(topic), suffix_len = strlen(suffix);

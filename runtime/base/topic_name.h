@@ -5,6 +5,7 @@
  *   changelog    <app id>-<store>-changelog
  *   repartition  <app id>-<name>-repartition
  *   dead letter  <app id>-dlq
+ *   offsets      <app id>-offsets (a CDC source's positions)
  *
  * The kinds (SH_TOPIC_*) are declared in streamhost_ffi.h.
  */
@@ -24,6 +25,11 @@ char *sh_topic_name(const char *app_id, int kind, const char *name);
  * topics); with name_out, the store or repartition name, malloc'd (NULL for
  * SOURCE and DLQ). Returns -1 only when out of memory. */
 int sh_topic_name_parse(const char *app_id, const char *topic, char **name_out);
+
+/* Where a non-Kafka source of the app keeps its positions, as Kafka
+ * Connect's offset storage topic: "<app id>-offsets". malloc'd, NULL when
+ * out of memory. */
+char *sh_topic_name_offsets(const char *app_id);
 
 /* Whether topic is one of the app's changelog or repartition topics. */
 bool sh_topic_name_is_internal(const char *app_id, const char *topic);

@@ -4,7 +4,8 @@
  *   streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]...
  *   streamhost describe APP.lua
  *   streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]
- *   streamhost broker [--port N] [--topic NAME:PARTITIONS]...
+ *   streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]
+ *   streamhost registry [--port N] [--bootstrap HOST:PORT]
  *   streamhost test [busted args]
  *   streamhost version
  *
@@ -21,6 +22,7 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
+#include "registry/registry.h"
 #include "cli/run.h"
 #include "cli/reset.h"
 
@@ -31,7 +33,8 @@ static const char *usage_main =
     "  run APP.lua [--bootstrap HOST:PORT] [--set key=value]...   run an app\n"
     "  describe APP.lua                    print the app's topology\n"
     "  reset APP.lua [--yes]               delete local state, rewind the app's consumer group\n"
-    "  broker [--port N] [--topic NAME:PARTITIONS]...   run an embedded Kafka broker\n"
+    "  broker [--port N] [--topic NAME:PARTITIONS]... [--registry]   run an embedded Kafka broker\n"
+    "  registry [--port N] [--bootstrap HOST:PORT]   run a Schema Registry\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
     "\n"
@@ -39,7 +42,8 @@ static const char *usage_main =
 
 static const char *usage_run =
     "usage: streamhost run APP.lua [--bootstrap HOST:PORT] [--set key=value]... [--log-level L]\n"
-    "                      [--state-dir DIR] [--http HOST:PORT|off] [--no-rollback]\n"
+    "                      [--state-dir DIR] [--http HOST:PORT|off] [--http-token TOKEN]\n"
+    "                      [--http-auth changes|all] [--no-rollback] [--unsafe]\n"
     "\n"
     "Runs the app until SIGINT or SIGTERM. Editing APP.lua or a module it requires,\n"
     "or SIGHUP, reloads it without losing records.\n"
@@ -49,6 +53,13 @@ static const char *usage_run =
     "  --state-dir DIR         where state stores live (default ./.streamhost/<app id>)\n"
     "  --http HOST:PORT|off    pull queries (default: the app's http, else 127.0.0.1:8088;\n"
     "                          port 0 picks one)\n"
+    "  --http-token TOKEN      needed as 'Authorization: Bearer TOKEN' by POST /reload (default:\n"
+    "                          the one in STATE_DIR/http-token, made and printed on the first\n"
+    "                          run); a non-loopback --http is refused without one\n"
+    "  --http-auth changes|all  which requests need the token: changes (default) or all\n"
+    "                          (every read too, but /healthz)\n"
+    "  --unsafe                run the app's code without the sandbox (process, file, FFI\n"
+    "                          and debug access); logged loudly at start\n"
     "  --no-rollback           start APP.lua even when its last run never ran cleanly\n"
     "                          (by default such a restart starts the last version that did)\n";
 
@@ -66,12 +77,22 @@ static const char *usage_reset =
     "do and asks first, unless --yes. Stop every instance of the app before.\n";
 
 static const char *usage_broker =
-    "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]...\n"
+    "usage: streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]\n"
     "\n"
     "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
     "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
     "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
-    "no CreateTopics (use --topic), no transaction markers.\n";
+    "no CreateTopics (use --topic), no transaction markers.\n"
+    "  --registry   also serve a Schema Registry on the broker (its _schemas topic);\n"
+    "               prints `schema.registry.url=http://127.0.0.1:PORT` next\n";
+
+static const char *usage_registry =
+    "usage: streamhost registry [--port N] [--bootstrap HOST:PORT]\n"
+    "\n"
+    "Serves Confluent's Schema Registry REST API on 127.0.0.1:PORT (default 8081;\n"
+    "0 picks one) for Avro schemas, kept in the `_schemas` topic of the cluster at\n"
+    "--bootstrap (default 127.0.0.1:9092), so a restart keeps every id. Prints\n"
+    "`schema.registry.url=http://127.0.0.1:PORT` once it serves, until SIGINT or SIGTERM.\n";
 
 static const char *usage_test = "usage: streamhost test [busted args]\n"
                                 "\n"
@@ -114,7 +135,8 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--bootstrap") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--log-level") == 0 ||
-            strcmp(a, "--state-dir") == 0 || strcmp(a, "--http") == 0) {
+            strcmp(a, "--state-dir") == 0 || strcmp(a, "--http") == 0 ||
+            strcmp(a, "--http-token") == 0 || strcmp(a, "--http-auth") == 0) {
             if (i + 1 >= argc) return usage_error("%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--bootstrap") == 0) {
@@ -124,6 +146,13 @@ static int cmd_run(int argc, char **argv) {
                 o.state_dir = v;
             } else if (strcmp(a, "--http") == 0) {
                 o.http = v;
+            } else if (strcmp(a, "--http-token") == 0) {
+                if (!*v) return usage_error("%s", "--http-token needs a token");
+                o.http_token = v;
+            } else if (strcmp(a, "--http-auth") == 0) {
+                if (strcmp(v, "all") != 0 && strcmp(v, "changes") != 0)
+                    return usage_error("--http-auth takes 'changes' or 'all', not '%s'", v);
+                o.http_auth_all = strcmp(v, "all") == 0;
             } else if (strcmp(a, "--log-level") == 0) {
                 if (parse_level(v) < 0) return usage_error("unknown log level '%s'", v);
                 sh_log_set_level(parse_level(v));
@@ -134,6 +163,8 @@ static int cmd_run(int argc, char **argv) {
                 sets[o.set_count].value = eq + 1;
                 o.set_count++;
             }
+        } else if (strcmp(a, "--unsafe") == 0) {
+            o.unsafe = true;
         } else if (strcmp(a, "--no-rollback") == 0) {
             o.no_rollback = true;
         } else if (a[0] == '-') {
@@ -215,8 +246,11 @@ static int cmd_broker(int argc, char **argv) {
     int port = 0;
     const char *topics[argc];
     int topic_count = 0;
+    bool registry = false;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--registry") == 0) {
+            registry = true;
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             char *end;
             long p = strtol(argv[++i], &end, 10);
             if (*end || p <= 0 || p > 65535) return usage_error("--port takes 1..65535, not '%s'", argv[i]);
@@ -250,10 +284,59 @@ static int cmd_broker(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sh_registry_t *reg = NULL;
+    if (registry) {
+        sh_broker_create_topic(broker, "_schemas", 1);
+        if (!(reg = sh_registry_start("127.0.0.1:0", sh_broker_bootstraps(broker), err,
+                                      sizeof err))) {
+            fprintf(stderr, "streamhost broker: schema registry: %s\n", err);
+            sh_broker_stop(broker);
+            return 1;
+        }
+    }
     printf("bootstrap.servers=%s\n", sh_broker_bootstraps(broker));
+    if (reg) printf("schema.registry.url=%s\n", sh_registry_url(reg));
     fflush(stdout);
     while (!broker_stop) pause();
+    sh_registry_stop(reg);
     sh_broker_stop(broker);
+    return 0;
+}
+
+static int cmd_registry(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_registry, stdout);
+        return 0;
+    }
+    long port = 8081;
+    const char *bootstrap = "127.0.0.1:9092";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            char *end;
+            port = strtol(argv[++i], &end, 10);
+            if (*end || !*argv[i] || port < 0 || port > 65535)
+                return usage_error("--port takes 0..65535, not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc && *argv[i + 1]) {
+            bootstrap = argv[++i];
+        } else {
+            return usage_error("unknown argument '%s' for registry", argv[i]);
+        }
+    }
+    char address[32], err[512];
+    snprintf(address, sizeof address, "127.0.0.1:%ld", port);
+    sh_registry_t *reg = sh_registry_start(address, bootstrap, err, sizeof err);
+    if (!reg) {
+        fprintf(stderr, "streamhost registry: %s\n", err);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_broker_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("schema.registry.url=%s\n", sh_registry_url(reg));
+    fflush(stdout);
+    while (!broker_stop) pause();
+    sh_registry_stop(reg);
     return 0;
 }
 
@@ -305,6 +388,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
     if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "registry") == 0) return cmd_registry(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     return usage_error("unknown command '%s'", cmd);

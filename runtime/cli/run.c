@@ -3,7 +3,8 @@
  *
  * This is the one place that knows which backends an app uses: it loads
  * the app once to learn its id, threads and bootstrap servers, starts the
- * embedded broker when asked, gives every stream thread a Kafka source, a
+ * embedded broker when asked, gives every stream thread a source (a Kafka
+ * consumer, or the MySQL CDC reader when the app declares b:mysql_cdc), a
  * Kafka sink and its state tasks, serves pull queries, and hands all of it
  * to the engine (engine/instance.c), which knows them only through their
  * interfaces.
@@ -19,13 +20,19 @@
 #include "engine/instance.h"
 #include "engine/reload.h"
 #include "engine/rollback.h"
+#include "engine/sink_router.h"
 #include "http/http.h"
-#include "kafka/broker.h"
+#include "http/token.h"
 #include "kafka/admin.h"
+#include "kafka/broker.h"
 #include "kafka/conf.h"
+#include "kafka/offset_store.h"
 #include "kafka/sink.h"
 #include "kafka/source.h"
 #include "kafka/topics.h"
+#include "mysql/sink.h"
+#include "mysql/source.h"
+#include "registry/registry.h"
 
 #define DEFAULT_HTTP "127.0.0.1:8088"
 enum { DEFAULT_STARTUP_TIMEOUT_MS = 30000 };
@@ -62,6 +69,7 @@ static const char *effective_bootstrap(const sh_run_options_t *o, sh_vm_t *vm) {
 typedef struct thread_parts {
     sh_kafka_topics_t *topics;
     sh_tasks_t *tasks;
+    rd_kafka_t *producer; /* the Kafka backend's, behind io->sink's router */
 } thread_parts_t;
 
 typedef struct run {
@@ -70,6 +78,7 @@ typedef struct run {
     const char *bootstrap;
     const char *state_dir;
     sh_broker_t *embedded;
+    sh_registry_t *registry; /* the embedded broker's */
     sh_http_t *http;
     uint64_t version_hash; /* of the files the version in force read */
 } run_t;
@@ -96,6 +105,32 @@ static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *
     return conf;
 }
 
+/* The MySQL CDC source of an app that declares b:mysql_cdc: its positions
+ * go to the app's offsets topic, as Kafka Connect keeps a connector's. */
+static sh_source_t *make_cdc_source(run_t *r, const char *client_id, char *err, size_t errlen) {
+    const char *id = sh_vm_app_id(r->first);
+    int count;
+    const sh_kv_t *props = sh_vm_mysql_cdc_props(r->first, &count);
+    char *topic = sh_topic_name_offsets(id), reader_group[300];
+    snprintf(reader_group, sizeof reader_group, "%s-offsets-reader", id);
+    sh_kv_t named[] = {{"client.id", (char *)client_id}};
+    sh_kv_t reader[] = {{"client.id", (char *)client_id},
+                        {"auto.offset.reset", "earliest"},
+                        {"fetch.wait.max.ms", "10"}};
+    rd_kafka_conf_t *producer = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
+    rd_kafka_conf_t *consumer =
+        producer ? client_conf(r, RD_KAFKA_CONSUMER, reader_group, reader, 3, err, errlen) : NULL;
+    sh_offsets_t *offsets = NULL;
+    if (!topic) snprintf(err, errlen, "out of memory");
+    if (topic && producer && consumer)
+        offsets = sh_kafka_offset_store_new(producer, consumer, topic, r->embedded, err, errlen);
+    else if (producer)
+        rd_kafka_conf_destroy(producer);
+    free(topic);
+    if (!offsets) return NULL;
+    return sh_mysql_source_new(id, props, count, offsets, err, errlen);
+}
+
 static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t *parts,
                        char *err, size_t errlen) {
     const char *id = sh_vm_app_id(r->first);
@@ -108,15 +143,31 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
         return -1;
     }
     rd_kafka_conf_t *conf = client_conf(r, RD_KAFKA_PRODUCER, NULL, named, 1, err, errlen);
-    if (!conf || !(io->sink = sh_kafka_sink_new(conf, parts->topics, err, errlen))) return -1;
-    int table_count;
-    const char *const *tables = sh_vm_table_topics(r->first, &table_count);
-    conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
-    if (!conf ||
-        !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count, err, errlen)))
+    sh_sink_t *kafka_sink = conf ? sh_kafka_sink_new(conf, parts->topics, err, errlen) : NULL;
+    if (!kafka_sink) return -1;
+    /* Kafka topics and MySQL tables (stream:to_mysql) behind one sink */
+    sh_sink_t *mysql_sink = sh_mysql_sink_new(id);
+    if (!(io->sink = sh_sink_router_new()) || sh_sink_router_add(io->sink, "kafka", kafka_sink) != 0 ||
+        !mysql_sink || sh_sink_router_add(io->sink, "mysql", mysql_sink) != 0) {
+        if (!io->sink) kafka_sink->ops->destroy(kafka_sink);
+        snprintf(err, errlen, "out of memory");
         return -1;
-    sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
-                                sh_kafka_sink_handle(io->sink));
+    }
+    parts->producer = sh_kafka_sink_handle(kafka_sink);
+    int table_count, cdc_count;
+    const char *const *tables = sh_vm_table_topics(r->first, &table_count);
+    sh_vm_mysql_cdc_props(r->first, &cdc_count);
+    if (cdc_count > 0) {
+        if (!(io->source = make_cdc_source(r, client_id, err, errlen))) return -1;
+        sh_kafka_topics_set_clients(parts->topics, parts->producer, parts->producer);
+    } else {
+        conf = client_conf(r, RD_KAFKA_CONSUMER, id, named, 1, err, errlen);
+        if (!conf || !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count,
+                                                        err, errlen)))
+            return -1;
+        sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
+                                    parts->producer);
+    }
 
     /* Reads changelogs with assign() only; its group id is never joined. A
      * restore reads to a known end: the broker must not hold fetches. */
@@ -202,6 +253,42 @@ static void publish_topology(void *arg, sh_vm_t *vm) {
     free(text);
 }
 
+/* A non-loopback address needs a token the operator has: --http-token, or
+ * the state directory's http-token file from an earlier run. */
+static int check_http_address(const sh_run_options_t *o, const char *http, const char *state_dir) {
+    if (strcmp(http, "off") == 0 || sh_http_is_loopback(http) || o->http_token ||
+        sh_http_token_file_exists(state_dir))
+        return 0;
+    sh_log(SH_LOG_ERROR,
+           "refusing to serve HTTP on %s without a token: anyone who can reach it could reload "
+           "the app. Pass --http-token TOKEN (or write one to %s/http-token), or listen on "
+           "127.0.0.1",
+           http, state_dir);
+    return -1;
+}
+
+/* Starts the HTTP endpoint with its token; says once where the token is. */
+static int start_http(run_t *r, const char *http, sh_tasks_t **task_groups, int threads) {
+    char token[SH_HTTP_TOKEN_MAX], path[4096], err[512];
+    sh_http_token_source_t source;
+    const sh_run_options_t *o = r->options;
+    if (sh_http_token_load(o->http_token, r->state_dir, token, &source, path, sizeof path, err,
+                           sizeof err) != 0) {
+        sh_log(SH_LOG_ERROR, "http: %s", err);
+        return -1;
+    }
+    if (source == SH_HTTP_TOKEN_GENERATED)
+        sh_log(SH_LOG_INFO, "http token (kept in %s): %s", path, token);
+    else if (source == SH_HTTP_TOKEN_FILE)
+        sh_log(SH_LOG_INFO, "http token: the one in %s", path);
+    sh_http_options_t options = {.token = token, .auth_all = o->http_auth_all};
+    r->http = sh_http_start(http, task_groups, threads, &options);
+    if (r->http)
+        sh_log(SH_LOG_INFO, "http: %s need 'Authorization: Bearer TOKEN'",
+               o->http_auth_all ? "all requests but /healthz" : "POST /reload and other changes");
+    return 0;
+}
+
 /* The embedded broker cannot auto-create with a partition count: the app's
  * inputs are made as it declares them. */
 static int start_embedded(run_t *r) {
@@ -212,9 +299,20 @@ static int start_embedded(run_t *r) {
     }
     r->bootstrap = sh_broker_bootstraps(r->embedded);
     sh_log(SH_LOG_INFO, "embedded broker at %s", r->bootstrap);
+    /* Avro serdes of an app on the embedded broker find this registry
+     * through sh_ffi_registry_url unless its kafka table names another. */
+    sh_broker_create_topic(r->embedded, "_schemas", 1);
+    if (!(r->registry = sh_registry_start("127.0.0.1:0", r->bootstrap, err, sizeof err))) {
+        sh_log(SH_LOG_ERROR, "cannot start the embedded schema registry: %s", err);
+        return -1;
+    }
+    sh_registry_set_embedded(r->registry);
+    sh_log(SH_LOG_INFO, "embedded schema registry at %s", sh_registry_url(r->registry));
     sh_ctx_t *ctx = sh_vm_ctx(r->first);
     const char *id = sh_vm_app_id(r->first);
-    for (int i = 0; i < sh_ffi_source_count(ctx); i++) {
+    int cdc_count;
+    sh_vm_mysql_cdc_props(r->first, &cdc_count);
+    for (int i = 0; cdc_count == 0 && i < sh_ffi_source_count(ctx); i++) {
         const char *topic = sh_ffi_source_name(ctx, i);
         if (!sh_topic_name_is_internal(id, topic))
             sh_broker_create_topic(r->embedded, topic, sh_vm_source_partitions(r->first, topic));
@@ -250,6 +348,17 @@ int sh_run(const sh_run_options_t *o) {
     thread_parts_t *parts = NULL;
     sh_tasks_t **task_groups = NULL;
 
+    sh_vm_set_unsafe(o->unsafe);
+    if (o->unsafe)
+        sh_log(SH_LOG_WARN, "UNSAFE: --unsafe given: app code runs WITHOUT the sandbox, with "
+                            "process, file, FFI and debug access, for this run and every reload");
+    /* Avro serdes: --set schema.registry.url wins; a memory-only registry
+     * would hand out ids nobody else can resolve. Set before any VM loads. */
+    const char *registry_url = NULL;
+    for (int i = 0; i < o->set_count; i++)
+        if (strcmp(o->sets[i].key, "schema.registry.url") == 0) registry_url = o->sets[i].value;
+    sh_registry_configure(registry_url, false);
+
     /* Thread 0's VM first: it names the app, its threads and servers. */
     if (!(r.first = sh_vm_load(o->app_path, NULL, 1, o->state_dir, err, sizeof err))) {
         sh_log(SH_LOG_ERROR, "%s", err);
@@ -265,6 +374,13 @@ int sh_run(const sh_run_options_t *o) {
                        : sh_vm_http(r.first) ? sh_vm_http(r.first)
                                              : DEFAULT_HTTP;
     threads = sh_vm_threads(r.first);
+    int cdc_count;
+    sh_vm_mysql_cdc_props(r.first, &cdc_count);
+    if (cdc_count > 0 && threads > 1) {
+        /* one binlog, one reader: its order is the commit order */
+        sh_log(SH_LOG_WARN, "an app with b:mysql_cdc runs one stream thread, not %d", threads);
+        threads = 1;
+    }
     io = calloc((size_t)threads, sizeof *io);
     parts = calloc((size_t)threads, sizeof *parts);
     task_groups = calloc((size_t)threads, sizeof *task_groups);
@@ -273,6 +389,7 @@ int sh_run(const sh_run_options_t *o) {
         goto out;
     }
     r.state_dir = state_dir;
+    if (check_http_address(o, http, state_dir) != 0) goto out;
     if (!(start_path = choose_version(&r, o))) goto out;
     sh_ffi_ctx_set_state_dir(sh_vm_ctx(r.first), state_dir);
     r.bootstrap = effective_bootstrap(o, r.first);
@@ -284,10 +401,10 @@ int sh_run(const sh_run_options_t *o) {
             goto out;
         }
         task_groups[i] = parts[i].tasks;
-        if (i == 0 && !reachable(&r, sh_kafka_sink_handle(io[0].sink))) goto out;
+        if (i == 0 && !reachable(&r, parts[0].producer)) goto out;
     }
     if (strcmp(http, "off") != 0) {
-        r.http = sh_http_start(http, task_groups, threads);
+        if (start_http(&r, http, task_groups, threads) != 0) goto out;
         publish_topology(&r, r.first);
     }
     sh_instance_config_t config = {.app_path = start_path,
@@ -315,6 +432,8 @@ out:
         sh_kafka_topics_free(parts[i].topics);
     }
     sh_vm_free(r.first);
+    if (r.registry) sh_registry_set_embedded(NULL);
+    sh_registry_stop(r.registry);
     sh_broker_stop(r.embedded);
     free(task_groups);
     free(parts);

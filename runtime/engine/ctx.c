@@ -28,6 +28,9 @@ typedef struct sink {
     char *name;
     int partitions;
     captured_t *head, *tail;
+    char *kind;         /* NULL: a Kafka topic */
+    char **properties;  /* key, value, key, value, ... */
+    int property_count; /* pairs */
 } sink_t;
 
 struct sh_ctx {
@@ -90,6 +93,9 @@ void sh_ffi_ctx_destroy(sh_ctx_t *ctx) {
             c = next;
         }
         free(ctx->sinks[i].name);
+        free(ctx->sinks[i].kind);
+        for (int p = 0; p < ctx->sinks[i].property_count * 2; p++) free(ctx->sinks[i].properties[p]);
+        free(ctx->sinks[i].properties);
     }
     free(ctx->sinks);
     for (int i = 0; i < ctx->store_count; i++) {
@@ -311,4 +317,58 @@ int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_m
 
 const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index) {
     return index >= 0 && index < ctx->store_count ? &ctx->stores[index] : NULL;
+}
+
+/* ---- sinks of other kinds: a MySQL table is a sink with kind "mysql" and
+ * the properties its backend reads (the composition root routes by kind) ---- */
+
+int sh_ffi_sink_set_kind(sh_ctx_t *ctx, int sink, const char *kind) {
+    if (sink < 0 || sink >= ctx->sink_count || !kind || !*kind)
+        return sh_err_set(SH_ERR_INVALID, "sink_set_kind: no sink %d, or no kind", sink);
+    char *copy = strdup(kind);
+    if (!copy) return sh_err_set(SH_ERR_NOMEM, "sink_set_kind: out of memory");
+    free(ctx->sinks[sink].kind);
+    ctx->sinks[sink].kind = copy;
+    return SH_OK;
+}
+
+int sh_ffi_sink_set_property(sh_ctx_t *ctx, int sink, const char *key, const char *value) {
+    if (sink < 0 || sink >= ctx->sink_count || !key || !value)
+        return sh_err_set(SH_ERR_INVALID, "sink_set_property: no sink %d, or no key or value",
+                          sink);
+    sink_t *s = &ctx->sinks[sink];
+    char *v = strdup(value);
+    if (!v) return sh_err_set(SH_ERR_NOMEM, "sink_set_property: out of memory");
+    for (int i = 0; i < s->property_count; i++)
+        if (strcmp(s->properties[2 * i], key) == 0) {
+            free(s->properties[2 * i + 1]);
+            s->properties[2 * i + 1] = v;
+            return SH_OK;
+        }
+    char **grown = realloc(s->properties, sizeof *grown * (size_t)(s->property_count + 1) * 2);
+    char *k = strdup(key);
+    if (!grown || !k) {
+        if (grown) s->properties = grown;
+        free(k);
+        free(v);
+        return sh_err_set(SH_ERR_NOMEM, "sink_set_property: out of memory");
+    }
+    s->properties = grown;
+    grown[2 * s->property_count] = k;
+    grown[2 * s->property_count + 1] = v;
+    s->property_count++;
+    return SH_OK;
+}
+
+const char *sh_ctx_sink_kind(sh_ctx_t *ctx, int sink) {
+    if (sink < 0 || sink >= ctx->sink_count) return NULL;
+    return ctx->sinks[sink].kind ? ctx->sinks[sink].kind : "kafka";
+}
+
+const char *sh_ctx_sink_property(sh_ctx_t *ctx, int sink, const char *key) {
+    if (sink < 0 || sink >= ctx->sink_count) return NULL;
+    sink_t *s = &ctx->sinks[sink];
+    for (int i = 0; i < s->property_count; i++)
+        if (strcmp(s->properties[2 * i], key) == 0) return s->properties[2 * i + 1];
+    return NULL;
 }

@@ -30,6 +30,11 @@ void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output);
 void sh_ctx_take_hold(sh_ctx_t *ctx, bool *held, bool *released);
 void sh_ctx_set_version(sh_ctx_t *ctx, int version);
 int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);
+/* A sink's backend: "kafka" unless the app set another (sh_ffi_sink_set_kind);
+ * NULL for no such sink. */
+const char *sh_ctx_sink_kind(sh_ctx_t *ctx, int sink);
+/* A property the app gave a sink (sh_ffi_sink_set_property), or NULL. */
+const char *sh_ctx_sink_property(sh_ctx_t *ctx, int sink, const char *key);
 
 /* A store the topology declared (sh_ffi_store_declare). */
 typedef struct sh_store_decl {

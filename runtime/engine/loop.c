@@ -59,6 +59,7 @@ struct sh_loop {
     sh_batch_t *current; /* the batch whose records (or timers) run now */
     sh_order_t *order;
     sh_ffi_record_t *records;
+    int bound_sinks;     /* sinks the sink knows; a topology may add more as it runs */
     sh_sample_t *sample; /* thread 0: recent records for reload trials */
     int64_t last_sample_ms;
     const char *last_topic; /* delivery reports come in runs: the last verdict */
@@ -103,11 +104,21 @@ static int loop_emit(void *self, int sink, const char *key, size_t key_len, cons
                          .headers = headers,
                          .header_count = header_count};
     char err[1024];
+    /* a sink added while running (`to` with a topic function): bind again */
+    if (sink >= l->bound_sinks) {
+        sh_ctx_t *ctx = sh_vm_ctx(l->vm);
+        if (l->sink->ops->bind(l->sink, ctx, err, sizeof err) != 0)
+            return sh_err_set(SH_ERR_INVALID, "%s", err);
+        l->bound_sinks = sh_ffi_sink_count(ctx);
+    }
     /* counted first: a delivery report may be served inside emit */
     sh_batch_output(l->current);
     int rc = l->sink->ops->emit(l->sink, sink, &r, l->current, err, sizeof err);
     if (rc != SH_OK) {
-        sh_batch_delivered(l->current, false);
+        /* SH_ERR_INVALID: the sink refused the record before taking it (a
+         * MySQL row with a hostile field name): not an output, so the batch
+         * is not failed; the topology raises and on_error decides. */
+        sh_batch_delivered(l->current, rc == SH_ERR_INVALID);
         return sh_err_set(rc, "%s", err);
     }
     l->records_out++;
@@ -244,6 +255,7 @@ static int bind_vm(sh_loop_t *l) {
         sh_loop_set_fatal(l, "%s", err);
         return -1;
     }
+    l->bound_sinks = sh_ffi_sink_count(ctx);
     l->last_topic = NULL;
     return 0;
 }

@@ -107,6 +107,8 @@ typedef struct test_sink {
     int fail_at;      /* the output (1-based) whose delivery fails, 0: none */
     int deliver_on_poll; /* outputs delivered per poll */
     int emitted;
+    int refuse_every; /* every Nth emit is refused before it is taken (0: none) */
+    int refused;
 } test_sink_t;
 
 static int sink_bind(sh_sink_t *s, sh_ctx_t *ctx, char *e, size_t n) {
@@ -115,8 +117,13 @@ static int sink_bind(sh_sink_t *s, sh_ctx_t *ctx, char *e, size_t n) {
 }
 static int sink_emit(sh_sink_t *base, int index, const sh_ffi_record_t *r, void *batch, char *e,
                      size_t n) {
-    (void)index, (void)r, (void)e, (void)n;
+    (void)index, (void)r;
     test_sink_t *s = (test_sink_t *)base;
+    if (s->refuse_every && (s->emitted + s->refused + 1) % s->refuse_every == 0) {
+        s->refused++;
+        snprintf(e, n, "row refused: bad column name");
+        return SH_ERR_INVALID;
+    }
     s->held[s->count++].batch = batch;
     s->emitted++;
     return SH_OK;
@@ -275,6 +282,40 @@ static void test_failed_delivery(void) {
     free(sink);
 }
 
+/* A record the sink refuses before taking it (SH_ERR_INVALID: a MySQL row
+ * with a hostile field name) is not an output: under on_error = "skip" it
+ * is skipped and the batch's positions are still acked once the other
+ * outputs are delivered. */
+static void test_refused_emit(void) {
+    new_state_dir("refused_emit");
+    char path[512];
+    snprintf(path, sizeof path, "%s/skip.lua", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "local sh = require 'streamhost'\n"
+               "return sh.app { id = 'loop-test', on_error = 'skip', topology = function(b)\n"
+               "  b:stream('in', { key = 'string', value = 'json' }):to('out', { value = 'json' })\n"
+               "end }\n");
+    fclose(f);
+    volatile sig_atomic_t stopping = 0;
+    test_source_t src = {.base.ops = &test_source_ops, .total = 1000, .chunk = 100,
+                         .polls_after_end = 2, .stopping = &stopping};
+    test_sink_t *sink = calloc(1, sizeof *sink);
+    sink->base.ops = &test_sink_ops;
+    sink->refuse_every = 10;
+    sh_loop_config_t c = {.thread = 0, .source = &src.base, .sink = &sink->base,
+                          .stopping = &stopping};
+    sh_loop_t *loop = sh_loop_new(&c);
+    sh_vm_t *vm = load(path, sh_loop_output(loop));
+    CHECK(vm && sh_loop_start(loop, vm) == 0);
+    sh_loop_run(loop);
+    sh_loop_drain(loop, 1000);
+    CHECK(sh_loop_fatal(loop) == NULL);
+    CHECK(sink->refused == 100 && sink->emitted == 900);
+    CHECK(src.acked == 1000);
+    sh_loop_free(loop);
+    free(sink);
+}
+
 /* Two threads, one reload: both take the same version between batches. A
  * version that changes a store's value format is refused for both. */
 static void test_reload_one_version(void) {
@@ -347,6 +388,7 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     test_at_least_once();
     test_failed_delivery();
+    test_refused_emit();
     test_reload_one_version();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

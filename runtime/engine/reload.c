@@ -214,10 +214,11 @@ static int try_on_sample(sh_reload_t *r, sh_vm_t *running, int version,
         }
         rc = sh_vm_trial(vm, records, n, TRIAL_BUDGET_MS, err, errlen);
         if (rc != 0) {
-            char why[1024];
-            snprintf(why, sizeof why, "%.1000s", err); /* bounded: -O1 warns of truncation */
-            snprintf(err, errlen, "%s: version %d was tried on %d recent record(s) and %s",
-                     r->app_path, version, n, why);
+            char *why = strdup(err);
+            if (why)
+                snprintf(err, errlen, "%s: version %d was tried on %d recent record(s) and %s",
+                         r->app_path, version, n, why);
+            free(why);
         }
     } else if (!records) {
         snprintf(err, errlen, "out of memory");

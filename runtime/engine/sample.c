@@ -43,7 +43,8 @@ void sh_sample_free(sh_sample_t *s) {
 /* One block: the header array, then key, value and each header's name and
  * value, NUL-terminated where C strings are expected. */
 static void *copy_record(const sh_ffi_record_t *r, sh_ffi_record_t *out) {
-    size_t size = sizeof(sh_ffi_header_t) * (size_t)r->header_count + r->key_len + r->value_len;
+    size_t size = sizeof(sh_ffi_header_t) * (size_t)r->header_count + r->key_len + r->value_len +
+                  (r->topic ? r->topic_len : 0);
     for (int i = 0; i < r->header_count; i++)
         size += strlen(r->headers[i].name) + 1 + r->headers[i].value_len;
     char *block = malloc(size + 1);
@@ -60,6 +61,11 @@ static void *copy_record(const sh_ffi_record_t *r, sh_ffi_record_t *out) {
         memcpy(p, r->value, r->value_len);
         out->value = p;
         p += r->value_len;
+    }
+    if (r->topic) { /* a CDC record's own topic */
+        memcpy(p, r->topic, r->topic_len);
+        out->topic = p;
+        p += r->topic_len;
     }
     for (int i = 0; i < r->header_count; i++) {
         size_t name_len = strlen(r->headers[i].name) + 1;

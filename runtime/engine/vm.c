@@ -3,7 +3,8 @@
  *
  * The VM runs lua/streamhost/runner.lua, which loads the app file, builds the
  * topology, declares sources and sinks on the context and returns a table
- * with the app's settings and its batch function. C keeps a registry
+ * with the app's settings and its batch function. The app's own code runs
+ * in runner's sandbox (sandbox.lua) unless sh_vm_set_unsafe(true). C keeps a registry
  * reference to that function and calls it once per batch with a pointer to
  * the record array: one C->Lua transition per batch, never per record.
  */
@@ -32,6 +33,8 @@ struct sh_vm {
     int threads;
     sh_kv_t *kafka;
     int kafka_count;
+    sh_kv_t *cdc; /* b:mysql_cdc's properties, when the app declares it */
+    int cdc_count;
     char **watched;
     int watched_count;
     char **table_topics;
@@ -52,6 +55,13 @@ struct sh_vm {
 };
 
 static int call_app(sh_vm_t *vm, const char *method, int nargs, int nresults);
+
+/* Set once by `streamhost run --unsafe` before the first VM loads; read by
+ * every load after, from any stream thread (never written again). */
+static bool unsafe_apps;
+
+void sh_vm_set_unsafe(bool unsafe) { unsafe_apps = unsafe; }
+bool sh_vm_unsafe(void) { return unsafe_apps; }
 
 enum { DEFAULT_MEMORY_LIMIT_MB = 1024, LOAD_BUDGET_MS = 10000, HOOK_EVERY = 10000 };
 #define MEMORY_GRACE ((size_t)8 << 20)
@@ -164,22 +174,31 @@ static char **string_list(lua_State *L, int table, const char *name, int *count)
     return list;
 }
 
-static void read_kafka_props(sh_vm_t *vm) {
-    lua_State *L = vm->L;
-    /* runner returns kafka as an ordered list of {key, value} pairs */
-    lua_getfield(L, -1, "kafka_list");
+/* runner returns properties as an ordered list of {key, value} pairs */
+static sh_kv_t *read_props(lua_State *L, const char *field, int *count) {
+    lua_getfield(L, -1, field);
     int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
-    vm->kafka = calloc((size_t)n + 1, sizeof *vm->kafka);
-    for (int i = 0; i < n && vm->kafka; i++) {
+    sh_kv_t *props = calloc((size_t)n + 1, sizeof *props);
+    *count = 0;
+    for (int i = 0; i < n && props; i++) {
         lua_rawgeti(L, -1, i + 1);
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
-        vm->kafka[i].key = strdup(lua_tostring(L, -2));
-        vm->kafka[i].value = strdup(lua_tostring(L, -1));
+        props[i].key = strdup(lua_tostring(L, -2));
+        props[i].value = strdup(lua_tostring(L, -1));
         lua_pop(L, 3);
-        vm->kafka_count++;
+        (*count)++;
     }
     lua_pop(L, 1);
+    return props;
+}
+
+static void free_props(sh_kv_t *props, int count) {
+    for (int i = 0; i < count; i++) {
+        free(props[i].key);
+        free(props[i].value);
+    }
+    free(props);
 }
 
 sh_vm_t *sh_vm_load(const char *app_path, const sh_output_t *output, int version,
@@ -227,7 +246,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
     lua_getfield(L, -1, "load");
     lua_pushstring(L, app_path);
     lua_pushlightuserdata(L, vm->ctx);
-    if (lua_pcall(L, 2, 2, 0) != 0) goto lua_error;
+    lua_pushboolean(L, unsafe_apps);
+    if (lua_pcall(L, 3, 2, 0) != 0) goto lua_error;
     if (lua_isnil(L, -2)) {
         if (vm->deadline_hit)
             snprintf(errbuf, errlen, "%s:1: loading took more than %d s (an endless loop at the "
@@ -249,7 +269,8 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
     lua_getfield(L, -1, "threads");
     vm->threads = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 1;
     lua_pop(L, 1);
-    read_kafka_props(vm);
+    vm->kafka = read_props(L, "kafka_list", &vm->kafka_count);
+    vm->cdc = read_props(L, "mysql_cdc_list", &vm->cdc_count);
     vm->watched = string_list(L, -1, "files", &vm->watched_count);
     vm->table_topics = string_list(L, -1, "table_topics", &vm->table_topic_count);
     lua_getfield(L, -1, "tick");
@@ -295,11 +316,8 @@ void sh_vm_free(sh_vm_t *vm) {
     free(vm->app_id);
     free(vm->state_dir);
     free(vm->http);
-    for (int i = 0; i < vm->kafka_count; i++) {
-        free(vm->kafka[i].key);
-        free(vm->kafka[i].value);
-    }
-    free(vm->kafka);
+    free_props(vm->kafka, vm->kafka_count);
+    free_props(vm->cdc, vm->cdc_count);
     for (int i = 0; i < vm->watched_count; i++) free(vm->watched[i]);
     free(vm->watched);
     for (int i = 0; i < vm->table_topic_count; i++) free(vm->table_topics[i]);
@@ -316,6 +334,11 @@ const char *sh_vm_http(sh_vm_t *vm) { return vm->http; }
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count) {
     *count = vm->kafka_count;
     return vm->kafka;
+}
+
+const sh_kv_t *sh_vm_mysql_cdc_props(sh_vm_t *vm, int *count) {
+    *count = vm->cdc_count;
+    return vm->cdc;
 }
 
 bool sh_vm_is_table_topic(sh_vm_t *vm, const char *topic) {
@@ -405,7 +428,8 @@ int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen) {
     lua_pushnumber(vm->L, (lua_Number)now_ms);
     int rc = 0;
     if (call_app(vm, "tick", 1, 0) != 0) {
-        snprintf(errbuf, errlen, "timer: %s", lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+        snprintf(errbuf, errlen, "timer: %s",
+                 lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
         rc = -1;
     }
     lua_settop(vm->L, 0);

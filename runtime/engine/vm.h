@@ -14,6 +14,13 @@ typedef struct sh_kv {
     char *key, *value;
 } sh_kv_t;
 
+/* Whether app code runs without the sandbox (`streamhost run --unsafe`):
+ * process, file, FFI and debug access, bytecode loading. Default false.
+ * @locality main thread, before the first sh_vm_load; applies to every
+ * later load (reloads included). */
+void sh_vm_set_unsafe(bool unsafe);
+bool sh_vm_unsafe(void);
+
 /* Loads app_path into a fresh VM whose context emits through output (NULL:
  * capture) and keeps its stores under state_dir (NULL: set it later with
  * sh_ffi_ctx_set_state_dir, before the first batch). On failure returns NULL
@@ -38,6 +45,9 @@ const char *sh_vm_state_dir(sh_vm_t *vm);
 const char *sh_vm_http(sh_vm_t *vm);
 /* librdkafka properties from the app's `kafka` table, in the app's order. */
 const sh_kv_t *sh_vm_kafka_props(sh_vm_t *vm, int *count);
+/* The properties of the app's b:mysql_cdc source, in the app's order
+ * (count 0: the app reads Kafka). */
+const sh_kv_t *sh_vm_mysql_cdc_props(sh_vm_t *vm, int *count);
 /* Files whose change triggers a reload: the app and the modules it required. */
 const char *const *sh_vm_watched_files(sh_vm_t *vm, int *count);
 /* Whether topic is read as a table (b:table): the host catches such topics

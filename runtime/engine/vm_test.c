@@ -1,6 +1,7 @@
 /*
  * vm_test.c - loading an app into a VM: the settings the host reads from it
- * (sh_vm_state_dir, sh_vm_http), and a refused setting named at its line.
+ * (sh_vm_state_dir, sh_vm_http), a refused setting named at its line, and
+ * the sandbox app code runs in unless --unsafe.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,11 +89,36 @@ static void test_settings_refused(void) {
     }
 }
 
+/* App code runs sandboxed unless sh_vm_set_unsafe(true) (run --unsafe): a
+ * file access is refused at the app's line. */
+static void test_sandbox(void) {
+    char err[1024] = "";
+    char *path = write_app(" state_dir = tostring(io.open('/etc/hostname') ~= nil),");
+    CHECK(!sh_vm_unsafe());
+    sh_vm_t *vm = load(path, err, sizeof err);
+    CHECK(vm == NULL);
+    char where[256];
+    snprintf(where, sizeof where, "%s:3: io is not available", path);
+    CHECK(strncmp(err, where, strlen(where)) == 0);
+    if (strncmp(err, where, strlen(where)) != 0) fprintf(stderr, "  got: %s\n", err);
+    sh_vm_free(vm);
+
+    sh_vm_set_unsafe(true);
+    vm = load(path, err, sizeof err);
+    CHECK(vm != NULL);
+    CHECK(vm && sh_vm_state_dir(vm) && strcmp(sh_vm_state_dir(vm), "true") == 0);
+    sh_vm_free(vm);
+    sh_vm_set_unsafe(false);
+    unlink(path);
+    free(path);
+}
+
 int main(void) {
     /* run from the repository's root, as `make test-c` does */
     setenv("STREAMHOST_LUA_DIR", "lua", 0);
     test_settings_read();
     test_settings_absent();
     test_settings_refused();
+    test_sandbox();
     return check_summary("vm_test");
 }

@@ -11,6 +11,15 @@
  *                           503 with the reason while the process is failing (health.h)
  *   POST /reload            asks for a reload, as SIGHUP does
  *
+ * Every method but GET and HEAD needs `Authorization: Bearer TOKEN` (the
+ * token: token.c); with auth_all every read but /healthz does too, so a
+ * supervisor's probe needs no secret. A non-loopback address is refused
+ * without a token. libmicrohttpd closes a connection idle (or trickling)
+ * for idle_timeout_s and caps connections per client address, so idle
+ * half-open connections cannot starve the others. URLs reach the handlers
+ * still percent-encoded (keep_escaped) and keys are decoded with their
+ * length, so "%00" is a key's byte 0, not its end.
+ *
  * Keys in URLs are parsed with the store's key serde and rendered back the
  * same way; values are the stored JSON, copied through. A key lives in the
  * one task (partition) its producer chose, so a lookup asks every task of
@@ -38,6 +47,10 @@
 #include "engine/reload.h"
 #include "base/health.h"
 #include "http/http.h"
+#include "http/token.h"
+
+#define DEFAULT_IDLE_TIMEOUT_S 10
+#define DEFAULT_CONNECTIONS_PER_CLIENT 32
 
 struct sh_http {
     struct MHD_Daemon *daemon;
@@ -45,6 +58,8 @@ struct sh_http {
     int task_groups;
     pthread_mutex_t lock; /* guards topology */
     char *topology;
+    char token[SH_HTTP_TOKEN_MAX]; /* "": none */
+    bool auth_all;
 };
 
 /* ---- a growing response body ---- */
@@ -111,23 +126,48 @@ static uint64_t get_be(const char *p, int n) {
     return v;
 }
 
-long sh_http_parse_key(const char *serde, const char *text, char *out, size_t cap) {
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t sh_http_unescape(const char *text, size_t len, char *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (text[i] == '%' && i + 2 < len && (hi = hex_digit(text[i + 1])) >= 0 &&
+            (lo = hex_digit(text[i + 2])) >= 0) {
+            out[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[n++] = text[i];
+        }
+    }
+    out[n] = 0;
+    return n;
+}
+
+long sh_http_parse_key(const char *serde, const char *text, size_t len, char *out, size_t cap) {
     if (strcmp(serde, "int") == 0 || strcmp(serde, "long") == 0) {
         int width = serde[0] == 'i' ? 4 : 8;
-        char *end;
+        char number[32], *end;
+        if (len == 0 || len >= sizeof number || memchr(text, 0, len)) return -1;
+        memcpy(number, text, len);
+        number[len] = 0;
         errno = 0;
-        long long v = strtoll(text, &end, 10);
-        if (!*text || *end || errno || cap < (size_t)width ||
+        long long v = strtoll(number, &end, 10);
+        if (*end || errno || cap < (size_t)width ||
             (width == 4 && (v < INT32_MIN || v > INT32_MAX)))
             return -1;
         for (int i = width - 1; i >= 0; i--, v = (long long)((unsigned long long)v >> 8))
             out[i] = (char)(v & 0xff);
         return width;
     }
-    size_t n = strlen(text);
-    if (n > cap) return -1;
-    memcpy(out, text, n);
-    return (long)n;
+    if (len > cap) return -1;
+    memcpy(out, text, len);
+    return (long)len;
 }
 
 static void render_key(buf_t *b, const char *serde, const char *key, size_t len) {
@@ -204,6 +244,17 @@ static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) 
     return true;
 }
 
+/* Key bytes for a URL's still percent-encoded text (see keep_escaped):
+ * -1 when it does not parse, or when out of memory. */
+static long url_key(const char *serde, const char *escaped, char *out, size_t cap) {
+    size_t n = strlen(escaped);
+    char *decoded = malloc(n + 1);
+    if (!decoded) return -1;
+    long len = sh_http_parse_key(serde, decoded, sh_http_unescape(escaped, n, decoded), out, cap);
+    free(decoded);
+    return len;
+}
+
 /* ---- GET /stores/NAME/KEY ---- */
 
 /* A lookup holds each stream thread's lock for one get per task, or for
@@ -211,7 +262,7 @@ static bool arg_int64(struct MHD_Connection *c, const char *name, int64_t *out) 
 static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http, const sh_store_decl_t *d,
                                const char *text) {
     char key[4096];
-    long key_len = sh_http_parse_key(d->key_serde, text, key, sizeof key);
+    long key_len = url_key(d->key_serde, text, key, sizeof key);
     if (key_len < 0)
         return respond_error(c, 400, "key '%s' does not parse as %s (the key serde of store %s)",
                              text, d->key_serde, d->name);
@@ -464,8 +515,7 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
     const char *after_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
     char after[4096];
     long after_len = -1;
-    if (after_text &&
-        (after_len = sh_http_parse_key(d->key_serde, after_text, after, sizeof after)) < 0)
+    if (after_text && (after_len = url_key(d->key_serde, after_text, after, sizeof after)) < 0)
         return respond_error(c, 400, "after '%s' does not parse as %s", after_text, d->key_serde);
     bool windowed = d->kind == SH_STORE_WINDOW;
     cursor_t *cursors = NULL;
@@ -527,8 +577,9 @@ static enum MHD_Result get_store(struct MHD_Connection *c, sh_http_t *http, cons
     char name[256];
     size_t name_len = slash ? (size_t)(slash - path) : strlen(path);
     if (name_len == 0 || name_len >= sizeof name) return respond_error(c, 404, "no store named");
-    memcpy(name, path, name_len);
-    name[name_len] = 0;
+    size_t decoded_len = sh_http_unescape(path, name_len, name);
+    if (strlen(name) != decoded_len)
+        return respond_error(c, 404, "no store named so (a byte 0 in its name)");
     /* every stream thread runs the same topology: group 0's declarations serve;
      * a copy, since the groups are locked one at a time below */
     if (http->task_groups == 0) return respond_error(c, 404, "no store %s in this app", name);
@@ -576,6 +627,52 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
     return respond_json(c, restoring ? 503 : 200, &b);
 }
 
+/* Whether the request may go on: a token is needed for every method but
+ * GET and HEAD, and with auth_all for every read but /healthz. */
+static bool authorised(sh_http_t *http, struct MHD_Connection *c, const char *url,
+                       const char *method) {
+    if (!http->token[0]) return true;
+    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (read && (!http->auth_all || strcmp(url, "/healthz") == 0)) return true;
+    const char *header =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return sh_http_token_matches(http->token, header);
+}
+
+static enum MHD_Result respond_unauthorised(struct MHD_Connection *c, const char *method,
+                                            const char *url) {
+    buf_t b = {0};
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "%s %s needs the HTTP token: send 'Authorization: Bearer TOKEN' (the token is "
+             "--http-token, or the one in the state directory's http-token file)",
+             method, url);
+    buf_str(&b, "{\"error\": ");
+    json_string(&b, msg, strlen(msg));
+    buf_str(&b, "}\n");
+    if (b.failed) {
+        free(b.data);
+        return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(b.data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"streamhost\"");
+    enum MHD_Result rc = MHD_queue_response(c, 401, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* URLs and arguments stay percent-encoded for the handlers, which decode
+ * keys with their length: libmicrohttpd's own decoding ends a key at %00. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls, (void)c;
+    return strlen(s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -583,6 +680,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     static int started;
     sh_http_t *http = cls;
     if (!*con_cls) { /* headers only so far; answer once the body is in */
+        /* refused before any body is read */
+        if (!authorised(http, c, url, method)) return respond_unauthorised(c, method, url);
         *con_cls = &started;
         return MHD_YES;
     }
@@ -617,7 +716,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- life cycle ---- */
 
-sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_groups) {
+bool sh_http_is_loopback(const char *address) {
+    const char *colon = strrchr(address, ':');
+    char host[64];
+    struct in_addr a;
+    if (!colon || (size_t)(colon - address) >= sizeof host) return false;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+    if (strcmp(host, "localhost") == 0) return true;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_groups,
+                         const sh_http_options_t *options) {
+    static const sh_http_options_t none = {0};
+    if (!options) options = &none;
+    const char *token = options->token && *options->token ? options->token : NULL;
+    if (!token && !sh_http_is_loopback(address)) {
+        sh_log(SH_LOG_ERROR,
+               "http: refusing to serve on %s without a token: a non-loopback address needs "
+               "--http-token (or a state directory's http-token file)",
+               address);
+        return NULL;
+    }
+    if (token && strlen(token) >= SH_HTTP_TOKEN_MAX) {
+        sh_log(SH_LOG_ERROR, "http: the token is longer than %d characters", SH_HTTP_TOKEN_MAX - 1);
+        return NULL;
+    }
     const char *colon = strrchr(address, ':');
     struct sockaddr_in sa = {.sin_family = AF_INET};
     char host[64];
@@ -639,10 +763,17 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_group
     if (!http) return NULL;
     http->tasks = tasks;
     http->task_groups = task_groups;
+    if (token) snprintf(http->token, sizeof http->token, "%s", token);
+    http->auth_all = options->auth_all && token;
+    unsigned timeout = options->idle_timeout_s ? options->idle_timeout_s : DEFAULT_IDLE_TIMEOUT_S;
+    unsigned per_client = options->connections_per_client ? options->connections_per_client
+                                                          : DEFAULT_CONNECTIONS_PER_CLIENT;
     pthread_mutex_init(&http->lock, NULL);
-    http->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
-                         http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+    http->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request, http,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
+        NULL, MHD_OPTION_END);
     if (!http->daemon) {
         sh_log(SH_LOG_WARN,
                "http: cannot listen on %s (in use?); going on without pull queries "

@@ -40,21 +40,40 @@ void *realloc(void *ptr, size_t size) {
 
 static void test_parse_key(void) {
     char out[16];
-    CHECK(sh_http_parse_key("int", "15", out, sizeof out) == 4);
+    CHECK(sh_http_parse_key("int", "15", strlen("15"), out, sizeof out) == 4);
     CHECK(memcmp(out, "\x00\x00\x00\x0f", 4) == 0);
-    CHECK(sh_http_parse_key("int", "-67", out, sizeof out) == 4);
+    CHECK(sh_http_parse_key("int", "-67", strlen("-67"), out, sizeof out) == 4);
     CHECK(memcmp(out, "\xff\xff\xff\xbd", 4) == 0);
-    CHECK(sh_http_parse_key("int", "2147483648", out, sizeof out) == -1);
-    CHECK(sh_http_parse_key("int", "12abc", out, sizeof out) == -1);
-    CHECK(sh_http_parse_key("int", "", out, sizeof out) == -1);
-    CHECK(sh_http_parse_key("long", "-2", out, sizeof out) == 8);
+    CHECK(sh_http_parse_key("int", "2147483648", strlen("2147483648"), out, sizeof out) == -1);
+    CHECK(sh_http_parse_key("int", "12abc", strlen("12abc"), out, sizeof out) == -1);
+    CHECK(sh_http_parse_key("int", "", strlen(""), out, sizeof out) == -1);
+    CHECK(sh_http_parse_key("long", "-2", strlen("-2"), out, sizeof out) == 8);
     CHECK(memcmp(out, "\xff\xff\xff\xff\xff\xff\xff\xfe", 8) == 0);
-    CHECK(sh_http_parse_key("long", "1700000000000", out, sizeof out) == 8);
+    CHECK(sh_http_parse_key("long", "1700000000000", strlen("1700000000000"), out, sizeof out) ==
+          8);
     CHECK(memcmp(out, "\x00\x00\x01\x8b\xcf\xe5\x68\x00", 8) == 0);
-    CHECK(sh_http_parse_key("string", "caf\xc3\xa9", out, sizeof out) == 5);
+    CHECK(sh_http_parse_key("string", "caf\xc3\xa9", strlen("caf\xc3\xa9"), out, sizeof out) == 5);
     CHECK(memcmp(out, "caf\xc3\xa9", 5) == 0);
-    CHECK(sh_http_parse_key("json", "{\"id\":1}", out, sizeof out) == 8);
-    CHECK(sh_http_parse_key("bytes", "0123456789abcdefg", out, sizeof out) == -1); /* too long */
+    CHECK(sh_http_parse_key("json", "{\"id\":1}", 8, out, sizeof out) == 8);
+    CHECK(sh_http_parse_key("bytes", "0123456789abcdefg", 17, out, sizeof out) ==
+          -1); /* too long */
+    /* a byte 0 is part of a string key, and no number */
+    CHECK(sh_http_parse_key("string", "k1\0garbage", 10, out, sizeof out) == 10);
+    CHECK(memcmp(out, "k1\0garbage", 10) == 0);
+    CHECK(sh_http_parse_key("int", "15\0", 3, out, sizeof out) == -1);
+}
+
+/* "%00" is byte 0 of the key, not its end (issue 13: k1%00garbage was k1). */
+static void test_unescape(void) {
+    char out[64];
+    CHECK(sh_http_unescape("k1%00garbage", 12, out) == 10);
+    CHECK(memcmp(out, "k1\0garbage", 10) == 0);
+    CHECK(sh_http_unescape("caf%C3%a9%20x", 13, out) == 7);
+    CHECK(strcmp(out, "caf\xc3\xa9 x") == 0);
+    /* invalid or cut escapes stay as they are */
+    CHECK(sh_http_unescape("100%", 4, out) == 4 && strcmp(out, "100%") == 0);
+    CHECK(sh_http_unescape("%zz%4", 5, out) == 5 && strcmp(out, "%zz%4") == 0);
+    CHECK(sh_http_unescape("", 0, out) == 0 && out[0] == 0);
 }
 
 static void test_port_taken(void) {
@@ -65,9 +84,9 @@ static void test_port_taken(void) {
     getsockname(fd, (struct sockaddr *)&sa, &len);
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%d", ntohs(sa.sin_port));
-    CHECK(sh_http_start(address, NULL, 0) == NULL);
-    CHECK(sh_http_start("not-an-address", NULL, 0) == NULL);
-    sh_http_t *http = sh_http_start("127.0.0.1:0", NULL, 0);
+    CHECK(sh_http_start(address, NULL, 0, NULL) == NULL);
+    CHECK(sh_http_start("not-an-address", NULL, 0, NULL) == NULL);
+    sh_http_t *http = sh_http_start("127.0.0.1:0", NULL, 0, NULL);
     CHECK(http != NULL);
     sh_http_set_topology(http, "Topologies:\n");
     sh_http_stop(http);
@@ -287,6 +306,20 @@ static void test_lookups(void) {
     free(body);
     CHECK(http_get("/stores/unknown/k1", &body) == 404);
     free(body);
+
+    /* %00 in a key is its byte 0: not a shorter key, and a key holding one is found */
+    CHECK(http_get("/stores/counts/k012345%00garbage", &body) == 404);
+    CHECK(body && strstr(body, "k012345%00garbage") != NULL);
+    free(body);
+    sh_store_t *kv = sh_ffi_store_open(NULL, state_dir, NULL, "counts", SH_STORE_KV, 0, 0);
+    sh_ffi_record_t r = {.key = "n\0ul", .key_len = 4, .value = "7", .value_len = 1};
+    CHECK(kv && sh_store_restore_batch(kv, &r, 1) == SH_OK);
+    sh_ffi_store_close(kv);
+    CHECK(http_get("/stores/counts/n%00ul", &body) == 200);
+    CHECK(body && strcmp(body, "{\"key\": \"n\\u0000ul\", \"value\": 7}\n") == 0);
+    free(body);
+    CHECK(http_get("/stores/counts/n", &body) == 404);
+    free(body);
 }
 
 /* A response that cannot grow is a 500 with a JSON error, never a 200
@@ -391,7 +424,7 @@ static void test_server_over_tasks(void) {
     port = free_port();
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%d", port);
-    sh_http_t *http = sh_http_start(address, groups, 2);
+    sh_http_t *http = sh_http_start(address, groups, 2, NULL);
     CHECK(http != NULL);
     if (http) {
         test_paging();
@@ -410,6 +443,7 @@ static void test_server_over_tasks(void) {
 
 int main(void) {
     test_parse_key();
+    test_unescape();
     test_port_taken();
     test_server_over_tasks();
     return check_summary("http_test");

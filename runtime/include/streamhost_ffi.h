@@ -69,7 +69,9 @@ typedef enum sh_err {
     SH_ERR_LUA = 7,
     SH_ERR_DECODE = 8,
     SH_ERR_FATAL = 9,
-    SH_ERR__COUNT = 10
+    SH_ERR_MYSQL = 10,
+    SH_ERR_MYSQL_TRANSIENT = 11,
+    SH_ERR__COUNT = 12
 } sh_err_t;
 
 typedef struct sh_ffi_header {
@@ -92,6 +94,10 @@ typedef struct sh_ffi_record {
     int32_t source; /* index returned by sh_ffi_source_add */
     const sh_ffi_header_t *headers;
     int32_t header_count;
+    /* ---- appended for sources whose records name their own topic (MySQL
+     * CDC: <prefix>.<db>.<table>); NULL: the topic is the source's name ---- */
+    const char *topic;
+    size_t topic_len;
 } sh_ffi_record_t;
 
 /* The processing context of one Lua VM: its declared sources and sinks and
@@ -283,6 +289,127 @@ void sh_ffi_json_free(sh_json_t *json);
 int sh_ffi_json_open(sh_json_t *json, const char *data, size_t len);
 int sh_ffi_json_field(sh_json_t *json, const char *name, size_t name_len,
                       sh_ffi_json_value_t *out);
+
+/* ---- MySQL (runtime/mysql/) ----
+ * Sinks of other kinds. stream:to_mysql declares a sink (sh_ffi_sink_add)
+ * named "mysql:<table>", sets its kind to "mysql" and gives it the JDBC
+ * sink's properties (connection.url, insert.mode, ...); the host routes the
+ * records of such a sink to the MySQL backend. Each record's value is one
+ * row in the text form runtime/mysql/sink_row.h describes. SH_OK, or
+ * SH_ERR_INVALID (unknown sink, NULL argument) / SH_ERR_NOMEM.
+ * @locality the context's thread, while the topology is built. */
+int sh_ffi_sink_set_kind(sh_ctx_t *ctx, int sink, const char *kind);
+int sh_ffi_sink_set_property(sh_ctx_t *ctx, int sink, const char *key, const char *value);
+
+/* SQL from Lua through a connection C owns (the orders application). open
+ * parses the URL (jdbc:mysql://host:port/db or mysql://user:pw@host:port/db;
+ * user and password may be NULL override the URL's) and connects on first
+ * use: NULL for a malformed URL (SH_ERR_INVALID) or SH_ERR_NOMEM. Every call
+ * connects first when the connection is not up (or was lost). Failures
+ * return -1 / NULL with the last error: SH_ERR_MYSQL_TRANSIENT (retriable:
+ * connection refused or lost, deadlock, lock wait timeout; the connection
+ * is dropped and the next call makes a new one) or SH_ERR_MYSQL (the
+ * statement is wrong for the server: syntax, constraint, bad value).
+ * Nothing is retried inside: only the caller knows whether running a
+ * statement again is harmless. Parameters bind to '?' in order, as text
+ * (data NULL: SQL NULL); values never become SQL text. Results are read
+ * whole into C, converted to text, and freed in C.
+ * @locality one thread at a time per handle. */
+typedef struct sh_mysql sh_mysql_t;
+typedef struct sh_mysql_result sh_mysql_result_t;
+sh_mysql_t *sh_ffi_mysql_open(const char *url, const char *user, const char *password);
+void sh_ffi_mysql_close(sh_mysql_t *db);
+/* SH_OK when connected (now or already). */
+int sh_ffi_mysql_connect(sh_mysql_t *db);
+/* Runs one statement; returns the rows it affected (>= 0), or -1. */
+int64_t sh_ffi_mysql_exec(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                          int param_count);
+/* The AUTO_INCREMENT id the last exec generated (0: none). */
+int64_t sh_ffi_mysql_insert_id(sh_mysql_t *db);
+/* Runs a query; its rows are read with next_row. NULL on failure. */
+sh_mysql_result_t *sh_ffi_mysql_query(sh_mysql_t *db, const char *sql, const sh_ffi_slice_t *params,
+                                      int param_count);
+int sh_ffi_mysql_result_columns(sh_mysql_result_t *result);
+const char *sh_ffi_mysql_result_column_name(sh_mysql_result_t *result, int column);
+/* How Lua should read a column's text: 0 string, 1 integer, 2 float. */
+int sh_ffi_mysql_result_column_kind(sh_mysql_result_t *result, int column);
+/* Fills values[0..columns) with the next row (data NULL: SQL NULL), valid
+ * until the next call. SH_OK for a row, SH_ERR_NOT_FOUND at the end. */
+int sh_ffi_mysql_next_row(sh_mysql_result_t *result, sh_ffi_slice_t *values);
+void sh_ffi_mysql_result_free(sh_mysql_result_t *result);
+/* ---- Avro (runtime/serde/) ----
+ * The Confluent wire format: magic byte 0, the writer schema's id as 4
+ * bytes big-endian, then Avro binary. A handle belongs to one Lua VM; it
+ * fetches each writer schema once per id from its registry and keeps it.
+ *
+ * Values cross the boundary as a flat array of sh_ffi_avro_value_t in
+ * depth-first order: a RECORD, ARRAY or MAP node says in `integer` how many
+ * children follow; a record's children carry their field's name id (the
+ * text from sh_ffi_avro_name, stable for the handle's life); a map's
+ * children are (STRING key, value) pairs. Decoding fills one such array
+ * per record, owned by the handle and valid until its next call; strings
+ * point into the input or the handle. Encoding reads one Lua fills in,
+ * where a record is a MAP, and matches it against the writer schema. */
+typedef struct sh_avro sh_avro_t;
+
+enum {
+    SH_AVRO_V_NULL = 0,
+    SH_AVRO_V_BOOLEAN = 1, /* integer 0 or 1 */
+    SH_AVRO_V_INTEGER = 2, /* integer */
+    SH_AVRO_V_NUMBER = 3,  /* number */
+    SH_AVRO_V_STRING = 4,  /* data, len */
+    SH_AVRO_V_RECORD = 5,
+    SH_AVRO_V_ARRAY = 6,
+    SH_AVRO_V_MAP = 7
+};
+
+typedef struct sh_ffi_avro_value {
+    int32_t kind;
+    int32_t name; /* a record field's name id, else -1 */
+    int64_t integer;
+    double number;
+    const char *data;
+    size_t len;
+} sh_ffi_avro_value_t;
+
+/* registry_url: "http://HOST:PORT" of any Confluent-compatible registry.
+ * Failures leave their reason in the thread's last error, as everywhere.
+ * @locality the thread that runs the handle's Lua VM */
+sh_avro_t *sh_ffi_avro_new(const char *registry_url);
+void sh_ffi_avro_destroy(sh_avro_t *avro);
+
+/* Decodes one framed record. SH_OK with *values and *count; SH_ERR_DECODE
+ * (bad magic byte, truncated or trailing bytes, a value its schema does
+ * not allow, a registry that does not answer) or SH_ERR_NOT_FOUND (an id
+ * the registry does not have). */
+int sh_ffi_avro_decode(sh_avro_t *avro, const char *data, size_t len,
+                       const sh_ffi_avro_value_t **values, int32_t *count);
+const char *sh_ffi_avro_name(sh_avro_t *avro, int32_t name);
+
+/* A writer: schema (Avro JSON) registered under subject, once per
+ * (subject, schema) for the handle's life. Returns its index (>= 0), or -1
+ * (SH_ERR_INVALID) with the registry's reason: an incompatible change
+ * names the subject, the field and the rule. */
+int sh_ffi_avro_writer(sh_avro_t *avro, const char *subject, const char *schema);
+/* The registry's id of a writer's schema, or -1. */
+int32_t sh_ffi_avro_writer_id(sh_avro_t *avro, int writer);
+/* Encodes values with a writer into the framed bytes in *out (owned by the
+ * handle, valid until its next call). SH_ERR_INVALID when the values do not
+ * fit the schema, the message naming the field. */
+int sh_ffi_avro_encode(sh_avro_t *avro, int writer, const sh_ffi_avro_value_t *values,
+                       int32_t count, sh_ffi_slice_t *out);
+
+/* The writer schema (compact JSON) of an id this handle has decoded, or NULL:
+ * a derived output schema keeps the types of the input's fields. */
+const char *sh_ffi_avro_schema_text(sh_avro_t *avro, int32_t id);
+
+/* The Schema Registry an Avro serde uses: `--set schema.registry.url=`,
+ * else app_url (the app's kafka table; may be NULL), else the registry
+ * `streamhost run` started beside its embedded broker, else (the test
+ * driver) a memory-only one started on first use. NULL when there is none:
+ * `run` against a real cluster without a URL.
+ * @locality any thread  @locks takes the registry lock */
+const char *sh_ffi_registry_url(const char *app_url);
 /* CDEF-END */
 
 #ifdef __cplusplus

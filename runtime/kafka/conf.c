@@ -32,6 +32,9 @@ static const sh_kv_t consumer_defaults[] = {
      * time. A million keeps it fetching; queued.max.messages.kbytes (64 MiB,
      * librdkafka's default) still bounds the memory the queue may take. */
     {"queued.min.messages", "1000000"},
+    /* As Kafka Streams: a new group reads its inputs from the start, so records
+     * sent before the first assignment are counted too (librdkafka: latest). */
+    {"auto.offset.reset", "earliest"},
     /* A dead instance's partitions move after 6 s instead of 45 s. The mock
      * cluster also waits a full session timeout before it lets a restarted
      * member back in, even after a clean LeaveGroup. */
@@ -62,6 +65,8 @@ static int set_all(rd_kafka_conf_t *conf, rd_kafka_type_t type, const sh_kv_t *k
                    char *errbuf, size_t errlen) {
     for (int i = 0; i < n; i++) {
         if (!applies_to(type, kv[i].key)) continue;
+        /* the Avro serde's, as in Confluent's clients; not librdkafka's */
+        if (strncmp(kv[i].key, "schema.registry.", 16) == 0) continue;
         if (rd_kafka_conf_set(conf, kv[i].key, kv[i].value, errbuf, errlen) != RD_KAFKA_CONF_OK)
             return -1;
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/ctx.h"
 #include "kafka/error.h"
 #include "kafka/sink.h"
 
@@ -35,10 +36,12 @@ static int sink_bind(sh_sink_t *sink, sh_ctx_t *ctx, char *errbuf, size_t errlen
     int n = sh_ffi_sink_count(ctx);
     rd_kafka_topic_t **handles = calloc((size_t)n + 1, sizeof *handles);
     for (int i = 0; handles && i < n; i++) {
+        if (strcmp(sh_ctx_sink_kind(ctx, i), "kafka") != 0) continue; /* another backend's */
         if ((handles[i] = rd_kafka_topic_new(s->producer, sh_ffi_sink_name(ctx, i), NULL))) continue;
         snprintf(errbuf, errlen, "cannot use topic %s: %s", sh_ffi_sink_name(ctx, i),
                  rd_kafka_err2str(rd_kafka_last_error()));
-        while (i-- > 0) rd_kafka_topic_destroy(handles[i]);
+        while (i-- > 0)
+            if (handles[i]) rd_kafka_topic_destroy(handles[i]);
         free(handles);
         return -1;
     }
@@ -47,7 +50,8 @@ static int sink_bind(sh_sink_t *sink, sh_ctx_t *ctx, char *errbuf, size_t errlen
         return -1;
     }
     /* messages in flight keep their own reference to the old handles */
-    for (int i = 0; i < s->count; i++) rd_kafka_topic_destroy(s->handles[i]);
+    for (int i = 0; i < s->count; i++)
+        if (s->handles[i]) rd_kafka_topic_destroy(s->handles[i]);
     free(s->handles);
     s->handles = handles;
     s->count = n;
@@ -57,8 +61,8 @@ static int sink_bind(sh_sink_t *sink, sh_ctx_t *ctx, char *errbuf, size_t errlen
 static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void *batch,
                      char *errbuf, size_t errlen) {
     kafka_sink_t *s = (kafka_sink_t *)sink;
-    if (index < 0 || index >= s->count) {
-        snprintf(errbuf, errlen, "no sink %d", index);
+    if (index < 0 || index >= s->count || !s->handles[index]) {
+        snprintf(errbuf, errlen, "no Kafka topic for sink %d", index);
         return SH_ERR_INVALID;
     }
     rd_kafka_headers_t *hdrs = NULL;
@@ -99,7 +103,8 @@ static int sink_flush(sh_sink_t *sink, int timeout_ms) {
 
 static void sink_destroy(sh_sink_t *sink) {
     kafka_sink_t *s = (kafka_sink_t *)sink;
-    for (int i = 0; i < s->count; i++) rd_kafka_topic_destroy(s->handles[i]);
+    for (int i = 0; i < s->count; i++)
+        if (s->handles[i]) rd_kafka_topic_destroy(s->handles[i]);
     free(s->handles);
     if (s->producer) rd_kafka_destroy(s->producer);
     free(s);
@@ -134,4 +139,7 @@ sh_sink_t *sh_kafka_sink_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topics, c
     return &s->base;
 }
 
-rd_kafka_t *sh_kafka_sink_handle(sh_sink_t *sink) { return ((kafka_sink_t *)sink)->producer; }
+/* NULL for a sink that is not this one (a router in front of it). */
+rd_kafka_t *sh_kafka_sink_handle(sh_sink_t *sink) {
+    return sink && sink->ops == &kafka_sink_ops ? ((kafka_sink_t *)sink)->producer : NULL;
+}

@@ -13,7 +13,7 @@
  * (not owned) creates the sinks' topics on bind. NULL with errbuf filled. */
 sh_sink_t *sh_kafka_sink_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topics, char *errbuf,
                              size_t errlen);
-/* The producer, for admin requests. */
+/* The producer, for admin requests; NULL when sink is not a Kafka sink. */
 rd_kafka_t *sh_kafka_sink_handle(sh_sink_t *sink);
 
 #endif

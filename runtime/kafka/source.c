@@ -197,6 +197,7 @@ static int source_start(sh_source_t *src, const sh_source_events_t *events, char
                         size_t errlen) {
     kafka_source_t *s = (kafka_source_t *)src;
     s->events = events;
+    if (s->input_count == 0) return 0; /* timers only: nothing to subscribe to */
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(s->input_count);
     for (int i = 0; i < s->input_count; i++)
         rd_kafka_topic_partition_list_add(topics, s->inputs[i], RD_KAFKA_PARTITION_UA);

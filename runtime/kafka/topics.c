@@ -142,12 +142,16 @@ void sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
     int n = sh_ffi_sink_count(ctx);
     const char **names = calloc((size_t)n + 1, sizeof *names);
     int *partitions = calloc((size_t)n + 1, sizeof *partitions);
+    int topics = 0;
     for (int i = 0; names && partitions && i < n; i++) {
-        names[i] = sh_ffi_sink_name(ctx, i);
-        int internal = is_ensured(t, names[i]) ? -1 : internal_partitions(t, ctx, names[i]);
-        partitions[i] = internal > 0 ? internal : internal < 0 ? 0 : sh_ctx_sink_partitions(ctx, i);
+        if (strcmp(sh_ctx_sink_kind(ctx, i), "kafka") != 0) continue; /* a MySQL table, ... */
+        names[topics] = sh_ffi_sink_name(ctx, i);
+        int internal =
+            is_ensured(t, names[topics]) ? -1 : internal_partitions(t, ctx, names[topics]);
+        partitions[topics++] =
+            internal > 0 ? internal : internal < 0 ? 0 : sh_ctx_sink_partitions(ctx, i);
     }
-    if (names && partitions) create(t, names, partitions, n);
+    if (names && partitions) create(t, names, partitions, topics);
     free(names);
     free(partitions);
 }

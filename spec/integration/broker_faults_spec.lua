@@ -71,8 +71,7 @@ describe("broker faults", function()
   end)
 
   it("shows brokers down in /healthz, and stops on a different cluster at the same address", function()
-    local port = 20000 + math.random(0, 20000)
-    local http = port + 1
+    local port, http = helpers.free_port(), helpers.free_port()
     local broker = broker_on(port, dir, "first")
     pids[#pids + 1] = broker
     local log, status = dir .. "/run.log", dir .. "/status"
@@ -96,7 +95,7 @@ describe("broker faults", function()
   end)
 
   it("reports records the broker deleted before they were read, with their count and range", function()
-    local port = 20000 + math.random(0, 20000)
+    local port = helpers.free_port()
     pids[#pids + 1] = broker_on(port, dir, "broker")
     local bootstrap = "127.0.0.1:" .. port
     helpers.produce(bootstrap, "numbers", { { "a", "1" }, { "b", "2" } })

@@ -49,7 +49,9 @@ describe("a script that never returns", function()
 
   after_each(function()
     if pid and helpers.alive(pid) then helpers.kill(pid, "KILL") end
-    os.execute("pkill -KILL -f " .. helpers.shell_quote(dir) .. " 2>/dev/null")
+    -- only the binary's own processes under this test's directory
+    os.execute("pkill -KILL -f " .. helpers.shell_quote("^" .. helpers.bin .. " run " .. dir) ..
+               " 2>/dev/null")
     broker.stop()
   end)
 

@@ -18,12 +18,10 @@ local function app_error(spec)
   return err, line
 end
 
--- Loads a fixture as the test driver's user would: loadfile, run, driver.
+-- Loads a fixture as the test driver's user would: by its path, sandboxed.
 local function load_error(name)
-  local chunk = assert(loadfile(FIXTURES .. name))
   local ok, err = pcall(function()
-    local app = chunk()
-    local d = testing.driver(app)
+    local d = testing.driver(FIXTURES .. name)
     return d
   end)
   assert.is_false(ok, name .. " loaded")
@@ -131,6 +129,16 @@ describe("loading an app", function()
                      "the topology reads nothing: call b:stream(topic, ...) in topology(b)")
   end)
 
+  it("accepts a topology of timers only (an app that talks to MySQL from timers)", function()
+    local ticks = 0
+    local d = testing.driver(sh.app { id = "a", topology = function(b)
+      b:every("1s", function() ticks = ticks + 1 end)
+    end })
+    for _ = 1, 3 do d:advance_wall_clock(1000) end
+    assert.equal(3, ticks)
+    d:close()
+  end)
+
   it("refuses reading the same topic twice", function()
     local ok, err = pcall(testing.driver, sh.app {
       id = "a",
@@ -146,7 +154,7 @@ describe("loading an app", function()
   it("points an unknown serde at the fixture's line", function()
     local file = FIXTURES .. "unit_unknown_serde_app.lua"
     local err = load_error("unit_unknown_serde_app.lua")
-    assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+    assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
   end)
 
   it("points a sink without a known format at the fixture's line", function()
@@ -233,7 +241,7 @@ describe("loading an app", function()
       local file = FIXTURES .. "unit_unknown_serde_app.lua"
       local app, err = load(file)
       assert.is_nil(app)
-      assert.equal(file .. ":7: unknown serde 'avro' (known: bytes, int, json, long, string)", err)
+      assert.equal(file .. ":7: unknown serde 'protobuf' (known: avro, bytes, int, json, long, string)", err)
     end)
 
     it("returns nil and file:line: message for an unknown setting", function()

@@ -7,7 +7,7 @@ local testing = require "streamhost.testing"
 local CLICKSTREAM = "examples/clickstream/app.lua"
 
 local function clickstream_driver()
-  return testing.driver(dofile(CLICKSTREAM))
+  return testing.driver(CLICKSTREAM)
 end
 
 local run_isolated = require("spec.helpers").run_isolated
@@ -142,7 +142,7 @@ describe("testing.driver", function()
   end)
 
   it("starts the wall clock where opts.wall_clock says", function()
-    local d = testing.driver(dofile(CLICKSTREAM), { wall_clock = 1700000000000 })
+    local d = testing.driver(CLICKSTREAM, { wall_clock = 1700000000000 })
     d:input("clickstream"):pipe("u1", { action = "clicked", user = "u1", page = "/" })
     assert.equal(1700000000000, d:output("clicks"):read().timestamp)
   end)
@@ -218,15 +218,15 @@ describe("testing.driver", function()
   it("refuses an unknown serde for an input, at the caller's line", function()
     local d = clickstream_driver()
     local line = debug.getinfo(1, "l").currentline + 1
-    local ok, err = pcall(function() d:input("clickstream", { value = "avro" }) end)
+    local ok, err = pcall(function() d:input("clickstream", { value = "protobuf" }) end)
     assert.is_false(ok)
-    assert.equal("spec/unit/driver_spec.lua:" .. line .. ": unknown serde 'avro' " ..
-                 "(known: bytes, int, json, long, string)", err)
+    assert.equal("spec/unit/driver_spec.lua:" .. line .. ": unknown serde 'protobuf' " ..
+                 "(known: avro, bytes, int, json, long, string)", err)
   end)
 
   it("refuses an unknown serde for an output", function()
     local d = clickstream_driver()
-    assert.has_error(function() d:output("clicks", { key = "string", value = "avro" }) end)
+    assert.has_error(function() d:output("clicks", { key = "string", value = "protobuf" }) end)
   end)
 
   it("refuses pipe after close, at the caller's line", function()

@@ -222,7 +222,7 @@ end)
 
 describe("examples/visits_per_hour", function()
   it("counts visits per page per hour and in total", function()
-    local d = testing.driver(dofile("examples/visits_per_hour/app.lua"))
+    local d = testing.driver("examples/visits_per_hour/app.lua")
     local visits = d:input("visits")
     local T = 1589968800000              -- 2020-05-20 10:00:00 UTC, on the hour
     visits:pipe("/docs", { user = "alice" }, T + 5 * MIN)

@@ -121,7 +121,7 @@ local function reference(steps)
 end
 
 local function run(steps)
-  local d = testing.driver(dofile(PIPELINE))
+  local d = testing.driver(PIPELINE)
   local inputs = {}
   for _, s in ipairs(steps) do
     inputs[s.topic] = inputs[s.topic] or d:input(s.topic)
@@ -201,7 +201,7 @@ describe("supply_demand enrichment", function()
   end
 
   it("joins an order with its details and the customer and product tables", function()
-    local d = testing.driver(dofile(PIPELINE))
+    local d = testing.driver(PIPELINE)
     tables(d)
     local ts = 1589969387000
     -- details first, then the order: the order meets both within 1 s
@@ -235,7 +235,7 @@ describe("supply_demand enrichment", function()
   end)
 
   it("enriches purchases with the supplier and counts them as supply", function()
-    local d = testing.driver(dofile(PIPELINE))
+    local d = testing.driver(PIPELINE)
     tables(d)
     local ts = 1589969400000
     d:input("dc01_purchase_orders"):pipe(1, { id = 1, order_date = ts, supplier_id = 3 }, ts)
@@ -258,7 +258,7 @@ describe("supply_demand enrichment", function()
   end)
 
   it("emits an out-of-stock event per hopping window, as the workshop's table shows", function()
-    local d = testing.driver(dofile(PIPELINE))
+    local d = testing.driver(PIPELINE)
     tables(d)
     -- 13:54:10 UTC: inside windows starting 13:52, 13:53 and 13:54
     local ts = 1589982850000
@@ -285,7 +285,7 @@ describe("examples/supply_demand/generate.lua", function()
   it("produces rows that all join: one sales_enriched record per detail, stock as summed", function()
     local json = require("streamhost.serde").get("json")
     local p = assert(io.popen("luajit examples/supply_demand/generate.lua --orders 60 --seed 7"))
-    local d = testing.driver(dofile(PIPELINE))
+    local d = testing.driver(PIPELINE)
     local inputs, dates, porder_dates = {}, {}, {}
     local stock, details = {}, 0
     for line in p:lines() do

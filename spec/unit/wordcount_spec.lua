@@ -4,7 +4,7 @@ local testing = require "streamhost.testing"
 
 describe("examples/wordcount", function()
   it("counts words, case-insensitively, emitting every updated count", function()
-    local d = testing.driver(dofile("examples/wordcount/app.lua"))
+    local d = testing.driver("examples/wordcount/app.lua")
     assert.truthy(d:describe():find("wordcount-counts-repartition", 1, true))
     local input = d:input("word-count-input")
     input:pipe(nil, "Kafka Streams", 1)

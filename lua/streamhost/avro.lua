@@ -1,0 +1,350 @@
+-- The avro serde: Confluent's wire format through the C core (runtime/serde/).
+--
+-- Decoding makes one FFI call per record; C fills an array of plain value
+-- structs (depth first) and this module walks it into tables, with field
+-- names as strings interned once per name, so no C->Lua call is made per
+-- record. Encoding flattens a table into the same kind of array (a table
+-- with string keys is a record or a map, a list an array; the schema
+-- decides) and makes one FFI call; C checks it against the writer schema.
+--
+-- Values as Lua sees them: records -> tables, arrays -> lists, maps ->
+-- tables, unions -> the branch's value, null -> serde.null, bytes and
+-- fixed -> strings, enums -> their symbol, decimal -> its exact digits as a
+-- string ("-12.50"), date -> "YYYY-MM-DD", time-millis/micros and
+-- timestamp-millis/micros -> numbers (ms or µs), uuid -> string. longs
+-- beyond 2^53 lose precision, as with the long serde.
+--
+-- Writer schemas: `avro = { schema = <JSON text or Lua table> }` on to(),
+-- else one derived from the records (streamhost/avro_derive.lua), which
+-- keeps the types of fields taken from the Avro input being processed.
+-- Subjects follow TopicNameStrategy (<topic>-key, <topic>-value), or
+-- RecordNameStrategy (the record's full name) with `avro = {
+-- subject_name_strategy = "RecordNameStrategy" }`. A schema is registered
+-- once per (subject, schema) per VM.
+local ffi = require "ffi"
+local core = require "streamhost.core"
+local derive = require "streamhost.avro_derive"
+local cjson = require("cjson").new()
+
+local C = core.C
+local ffi_string, tonumber, type, pairs, next = ffi.string, tonumber, type, pairs, next
+local new_tab = require "table.new"
+local null = cjson.null
+
+local _M = {}
+
+local V_NULL, V_BOOLEAN, V_INTEGER, V_NUMBER, V_STRING, V_RECORD, V_ARRAY, V_MAP =
+  C.SH_AVRO_V_NULL, C.SH_AVRO_V_BOOLEAN, C.SH_AVRO_V_INTEGER, C.SH_AVRO_V_NUMBER,
+  C.SH_AVRO_V_STRING, C.SH_AVRO_V_RECORD, C.SH_AVRO_V_ARRAY, C.SH_AVRO_V_MAP
+
+local value_array_t = ffi.typeof("sh_ffi_avro_value_t[?]")
+
+-- One handle per registry URL per VM (handles are not shared across VMs).
+local handles = {}
+
+-- What the last failing call said (the core's one error channel).
+local function errmsg() return (core.last_error()) end
+
+local function registry_url(app)
+  local url = C.sh_ffi_registry_url(app and app.kafka and app.kafka["schema.registry.url"])
+  if url == nil then error("avro: " .. errmsg(), 0) end
+  return ffi_string(url)
+end
+
+local function handle_for(url)
+  local h = handles[url]
+  if h then return h end
+  local avro = C.sh_ffi_avro_new(url)
+  if avro == nil then error("avro: " .. core.failure(), 0) end
+  h = { avro = ffi.gc(avro, C.sh_ffi_avro_destroy), names = {}, url = url }
+  handles[url] = h
+  return h
+end
+
+
+-- ---- decoding ----
+
+local values_out = ffi.new("const sh_ffi_avro_value_t *[1]")
+local count_out = ffi.new("int32_t[1]")
+
+-- The input value being processed: its handle and writer schema id, so a
+-- schema derived for an output keeps the Avro types of the fields it took
+-- from the input (a decimal stays a decimal, an int an int).
+local input_handle, input_id
+local u8_ptr = ffi.typeof("const uint8_t *")
+
+local function decoder(h, track)
+  local avro, names = h.avro, h.names
+  local vals, pos
+  local function name_of(id)
+    local s = names[id]
+    if not s then
+      s = ffi_string(C.sh_ffi_avro_name(avro, id))
+      names[id] = s
+    end
+    return s
+  end
+  -- Scalars are converted inside the loops rather than by a call per
+  -- value: LuaJIT traces loops well and recursion poorly, and most fields
+  -- are scalars. Only nested records, lists and maps recurse.
+  local build
+  local function children(node, kind)
+    local n = tonumber(node.integer)
+    if kind == V_ARRAY then
+      local t = new_tab(n, 0)
+      for i = 1, n do
+        local child = vals[pos]
+        local ck = child.kind
+        if ck == V_STRING then
+          pos = pos + 1
+          t[i] = ffi_string(child.data, child.len)
+        elseif ck == V_INTEGER then
+          pos = pos + 1
+          t[i] = tonumber(child.integer)
+        elseif ck == V_NUMBER then
+          pos = pos + 1
+          t[i] = child.number
+        else
+          t[i] = build()
+        end
+      end
+      return t
+    end
+    local t = new_tab(0, n)
+    local record = kind == V_RECORD
+    for _ = 1, n do
+      local key
+      if record then
+        local id = vals[pos].name
+        key = names[id] or name_of(id)
+      else
+        local k = vals[pos]
+        pos = pos + 1
+        key = ffi_string(k.data, k.len)
+      end
+      local child = vals[pos]
+      local ck = child.kind
+      if ck == V_STRING then
+        pos = pos + 1
+        t[key] = ffi_string(child.data, child.len)
+      elseif ck == V_INTEGER then
+        pos = pos + 1
+        t[key] = tonumber(child.integer)
+      elseif ck == V_NUMBER then
+        pos = pos + 1
+        t[key] = child.number
+      else
+        t[key] = build()
+      end
+    end
+    return t
+  end
+  build = function()
+    local node = vals[pos]
+    pos = pos + 1
+    local kind = node.kind
+    if kind == V_STRING then return ffi_string(node.data, node.len) end
+    if kind == V_INTEGER then return tonumber(node.integer) end
+    if kind == V_NUMBER then return node.number end
+    if kind == V_RECORD or kind == V_ARRAY or kind == V_MAP then return children(node, kind) end
+    if kind == V_BOOLEAN then return node.integer ~= 0 end
+    return null
+  end
+  -- ptr, len: the framed bytes (a Lua string or a pointer into the batch)
+  return function(ptr, len)
+    local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
+    if rc ~= 0 then error(errmsg(), 0) end
+    if track then
+      local b = ffi.cast(u8_ptr, ptr)
+      input_handle, input_id = h, ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
+    end
+    vals, pos = values_out[0], 0
+    return build()
+  end
+end
+
+-- ---- encoding ----
+
+local function flattener()
+  local cap = 64
+  local tape = ffi.new(value_array_t, cap)
+  local n = 0
+  local anchors = {} -- key strings made here, alive until the FFI call returns
+  local function put(kind)
+    if n == cap then
+      local bigger = ffi.new(value_array_t, cap * 2)
+      ffi.copy(bigger, tape, ffi.sizeof("sh_ffi_avro_value_t") * cap)
+      tape, cap = bigger, cap * 2
+    end
+    local i = n
+    n = n + 1
+    local node = tape[i]
+    node.kind = kind
+    node.name = -1
+    return i
+  end
+  local flatten
+  -- one value that is not a table, at a fresh index
+  local function scalar(v, tv)
+    if tv == "string" then
+      local i = put(V_STRING)
+      tape[i].data, tape[i].len = v, #v
+    elseif tv == "number" then
+      tape[put(V_NUMBER)].number = v
+    elseif tv == "boolean" then
+      tape[put(V_BOOLEAN)].integer = v and 1 or 0
+    elseif v == nil or v == null then
+      put(V_NULL)
+    elseif tv == "cdata" and ffi.istype("int64_t", v) then
+      tape[put(V_INTEGER)].integer = v
+    else
+      error("avro cannot encode a " .. tv, 0)
+    end
+  end
+  flatten = function(v)
+    local tv = type(v)
+    if tv ~= "table" then return scalar(v, tv) end
+    local len = #v
+    if len > 0 or next(v) == nil then
+      local i = put(V_ARRAY)
+      tape[i].integer = len
+      for k = 1, len do
+        local x = v[k]
+        local tx = type(x)
+        if tx == "table" then flatten(x) else scalar(x, tx) end
+      end
+      return
+    end
+    local i = put(V_MAP)
+    local count = 0
+    for k, x in pairs(v) do
+      if type(k) ~= "string" then
+        k = tostring(k)
+        anchors[#anchors + 1] = k
+      end
+      local ki = put(V_STRING)
+      tape[ki].data, tape[ki].len = k, #k
+      local tx = type(x)
+      if tx == "table" then flatten(x) else scalar(x, tx) end
+      count = count + 1
+    end
+    tape[i].integer = count
+  end
+  return function(value)
+    n = 0
+    flatten(value)
+    return tape, n, anchors
+  end
+end
+
+-- ---- types kept from an Avro input ----
+
+local hint_cache = setmetatable({}, { __mode = "k" })
+
+-- The input's top-level fields as { name = type } (cached per schema id).
+local function input_hints()
+  if not input_handle then return nil end
+  local per_handle = hint_cache[input_handle]
+  if not per_handle then
+    per_handle = {}
+    hint_cache[input_handle] = per_handle
+  end
+  local hints = per_handle[input_id]
+  if hints == nil then
+    hints = false
+    local text = C.sh_ffi_avro_schema_text(input_handle.avro, input_id)
+    local ok, schema = pcall(cjson.decode, text ~= nil and ffi_string(text) or "null")
+    if ok and type(schema) == "table" and schema.type == "record" then
+      hints = {}
+      for _, f in ipairs(schema.fields or {}) do hints[f.name] = derive.simple_type(f.type) end
+    end
+    per_handle[input_id] = hints
+  end
+  return hints or nil
+end
+
+-- ---- the serde as topology.lua binds it ----
+
+-- where: { app =, topic =, is_key =, avro = the to() node's avro options }
+function _M.decoder(where)
+  -- The handle is made on the first record, not when the topology is
+  -- built: `run` starts the embedded broker's registry after the app loads.
+  local decode
+  local function raw(ptr, len)
+    if not decode then decode = decoder(handle_for(registry_url(where.app)), not where.is_key) end
+    return decode(ptr, len)
+  end
+  return function(s) return raw(s, #s) end, raw
+end
+
+function _M.encoder(where)
+  local opts = where.avro or {}
+  local given = where.is_key and opts.key_schema or (not where.is_key and opts.schema)
+  if type(given) == "table" then
+    given = cjson.encode(given)
+  elseif type(given) == "string" and not given:match("^%s*[%[{\"]") then
+    given = cjson.encode(given) -- a bare type name: "long"
+  end
+  local strategy = opts.subject_name_strategy or "TopicNameStrategy"
+  if strategy ~= "TopicNameStrategy" and strategy ~= "RecordNameStrategy" then
+    error("avro: subject_name_strategy is TopicNameStrategy or RecordNameStrategy, not " ..
+          tostring(strategy), 0)
+  end
+  local suffix = where.is_key and "-key" or "-value"
+  local record_name = derive.sanitize(where.topic) .. (where.is_key and "_key" or "_value")
+  local h, flatten
+  local writers = {} -- schema text -> writer index
+  local derived = nil -- the shape so far
+  local derived_text = nil
+
+  local function subject_for(text)
+    if strategy == "TopicNameStrategy" then return where.topic .. suffix end
+    local decoded = cjson.decode(text)
+    local name = type(decoded) == "table" and decoded.name
+    if not name then error("avro: RecordNameStrategy needs a named (record) schema", 0) end
+    if decoded.namespace and not name:find(".", 1, true) then
+      name = decoded.namespace .. "." .. name
+    end
+    return name
+  end
+
+  local function writer(text)
+    local w = writers[text]
+    if w then return w end
+    w = C.sh_ffi_avro_writer(h.avro, subject_for(text), text)
+    if w < 0 then error("avro: " .. errmsg(), 0) end
+    writers[text] = w
+    return w
+  end
+
+  local out = ffi.new("sh_ffi_slice_t[1]")
+  local function encode_with(w, value)
+    local tape, n, anchors = flatten(value)
+    local rc = C.sh_ffi_avro_encode(h.avro, w, tape, n, out)
+    for i = #anchors, 1, -1 do anchors[i] = nil end
+    if rc ~= 0 then return nil, errmsg() end
+    return ffi_string(out[0].data, out[0].len)
+  end
+
+  return function(value)
+    if not h then
+      h = handle_for(registry_url(where.app))
+      flatten = flattener()
+    end
+    if given then
+      local bytes, err = encode_with(writer(given), value)
+      if not bytes then error("avro: " .. err, 0) end
+      return bytes
+    end
+    if not (derived and derive.covers(derived, value)) then
+      derive.check_names(value, "a record for " .. where.topic)
+      derived = derive.merge(derived, derive.shape(value))
+      derived_text = derive.schema_text(derived, record_name, input_hints())
+    end
+    local bytes, err = encode_with(writer(derived_text), value)
+    if not bytes then error("avro: " .. err, 0) end
+    return bytes
+  end
+end
+
+return _M

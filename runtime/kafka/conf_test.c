@@ -1,0 +1,63 @@
+/*
+ * conf_test.c - the client configuration's defaults: a consumer of a new
+ * group starts at the earliest offset (Kafka Streams' default), and the app
+ * or --set can still choose otherwise.
+ */
+#include <string.h>
+
+#include "kafka/conf.h"
+
+#include "base/check.h"
+
+static void get(rd_kafka_conf_t *conf, const char *key, char *value, size_t len) {
+    value[0] = 0;
+    if (rd_kafka_conf_get(conf, key, value, &len) != RD_KAFKA_CONF_OK) value[0] = 0;
+}
+
+static void test_offset_reset_defaults_to_earliest(void) {
+    char err[512], value[64];
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", NULL, 0, NULL, 0, err, sizeof err);
+    CHECK(conf != NULL);
+    if (!conf) return;
+    get(conf, "auto.offset.reset", value, sizeof value);
+    CHECK(strcmp(value, "earliest") == 0 || strcmp(value, "smallest") == 0);
+    rd_kafka_conf_destroy(conf);
+}
+
+static void test_offset_reset_app_and_set_win(void) {
+    char err[512], value[64];
+    sh_kv_t app[] = {{"auto.offset.reset", "latest"}};
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", app, 1, NULL, 0, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) {
+        get(conf, "auto.offset.reset", value, sizeof value);
+        CHECK(strcmp(value, "latest") == 0 || strcmp(value, "largest") == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+    sh_kv_t set[] = {{"auto.offset.reset", "earliest"}};
+    conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", app, 1, set, 1, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) {
+        get(conf, "auto.offset.reset", value, sizeof value);
+        CHECK(strcmp(value, "earliest") == 0 || strcmp(value, "smallest") == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+}
+
+/* A producer is not given the consumer's default (librdkafka would warn). */
+static void test_producer_has_no_offset_reset(void) {
+    char err[512];
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_PRODUCER, NULL, NULL, 0, NULL, 0, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) rd_kafka_conf_destroy(conf);
+}
+
+int main(void) {
+    test_offset_reset_defaults_to_earliest();
+    test_offset_reset_app_and_set_win();
+    test_producer_has_no_offset_reset();
+    return check_summary("conf_test");
+}
