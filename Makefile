@@ -1,7 +1,7 @@
 # streamhost: `make` builds bin/streamhost and lib/libstreamhost.so from the
 # same objects; `make test` installs what is missing and runs every test (C
 # tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer, lint,
-# specs); `make demo` runs the clickstream example on the embedded broker.
+# specs); `make demo` runs the workshop's supply-and-demand loop (scripts/demo.sh).
 
 CC ?= cc
 PKGS := luajit rdkafka libmariadb avro-c libcurl jansson

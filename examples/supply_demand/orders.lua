@@ -16,11 +16,14 @@
 --   ORDERS_MYSQL_URL  mysql://user:password@host:port/orders
 --                     (default mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders)
 --   ORDERS_INTERVAL   time between two sales orders (default 1s)
+--   ORDERS_LIMIT      place at most this many sales orders (this process),
+--                     then only purchase orders: the loop settles, so a test
+--                     can compare stock with the order tables (default none)
 local sh = require "streamhost"
-local mysql = require "streamhost.mysql"
 
 local URL = os.getenv("ORDERS_MYSQL_URL") or "mysql://mysqluser:mysqlpw@127.0.0.1:3306/orders"
 local INTERVAL = os.getenv("ORDERS_INTERVAL") or "1s"
+local LIMIT = tonumber(os.getenv("ORDERS_LIMIT") or "") or math.huge
 local EVENTS = "dc01_out_of_stock_events"
 
 local SCHEMA = {
@@ -96,7 +99,7 @@ end
 
 -- Creates what is missing. Returns true once the schema is there.
 local function ensure_schema(url)
-  local server = mysql.connect { url = (url:gsub("/[^/]*$", "/")) }
+  local server = sh.mysql_connect { url = (url:gsub("/[^/]*$", "/")) }
   local database = url:match("/([%w_$]+)$") or "orders"
   local ok, err = server:exec("CREATE DATABASE IF NOT EXISTS `" .. database .. "`")
   server:close()
@@ -104,7 +107,7 @@ local function ensure_schema(url)
     log("warn", "cannot create database %s (will try again): %s", database, err)
     return nil
   end
-  local db = mysql.connect { url = url }
+  local db = sh.mysql_connect { url = url }
   for _, statement in ipairs(SCHEMA) do
     ok, err = db:exec(statement)
     if not ok then
@@ -184,10 +187,17 @@ return sh.app {
   topology = function(b)
     math.randomseed(os.time())
     local db
+    local placed = 0
     b:every(INTERVAL, function()
       db = db or ensure_schema(URL)
       if not db then return end
-      sales_order(db)
+      if placed < LIMIT then
+        placed = placed + 1
+        sales_order(db)
+        if placed == LIMIT then
+          log("info", "placed %d sales orders (ORDERS_LIMIT): only purchase orders from now", LIMIT)
+        end
+      end
       purchase_orders(db)
     end)
   end,

@@ -131,13 +131,19 @@ function _M.windowed(inner, opts)
   return "windowed:" .. inner .. ":" .. string.format("%d", size)
 end
 
-function _M.is_app(x) return getmetatable(x) == app_mt end
+-- A MySQL connection the C core owns, for statements from timers (the
+-- orders application): mysql.connect's options and handle, in the module an
+-- app may require (streamhost.mysql itself reaches the FFI).
+function _M.mysql_connect(opts) return require("streamhost.mysql").connect(opts) end
 
--- sh.log("info", "format %s", ...): a line through the host's logger
--- (levels error, warn, info, debug), as streamhost's own lines are.
+-- A line in the host's log: sh.log("info", "made %d orders", n).
+local LOG_LEVELS = { error = true, warn = true, info = true, debug = true }
 function _M.log(level, fmt, ...)
+  if not LOG_LEVELS[level] then error("sh.log: level must be error, warn, info or debug", 2) end
   return require("streamhost.core").log(level, fmt, ...)
 end
+
+function _M.is_app(x) return getmetatable(x) == app_mt end
 
 -- Bytes of a size: a number of bytes, or "512KB", "256MB", "1GB".
 function _M.bytes(size)
@@ -146,6 +152,14 @@ function _M.bytes(size)
   local n, unit = size:upper():match("^%s*(%d+)%s*([KMG]?)B?%s*$")
   if not n then return nil end
   return tonumber(n) * ({ [""] = 1, K = 1024, M = 1024 ^ 2, G = 1024 ^ 3 })[unit]
+end
+
+-- A replicator's properties, checked: `return sh.replicator { ... }` is a
+-- file for `streamhost replicate` (streamhost/replicator.lua).
+function _M.replicator(props)
+  local ok, result = pcall(require("streamhost.replicator").config, props)
+  if not ok then error(result:gsub("^[^:]+:%d+: ", ""), 2) end
+  return result
 end
 
 -- The version of the app in force (1 at start, +1 per successful reload).

@@ -42,12 +42,14 @@ local function copy(t, except)
   return c
 end
 
--- Modules an app may require besides its own: streamhost's DSL, its
--- transforms and MySQL client, and pure data libraries. Not streamhost.core (it hands out the FFI namespace),
--- runner or testing (they run commands).
+-- Modules an app may require besides its own: streamhost's DSL (with
+-- Connect's transforms and connector configs, streamhost.smt and
+-- streamhost.connect), its MySQL client, and pure data libraries. Not
+-- streamhost.core (it hands out the FFI namespace), runner or testing
+-- (they run commands).
 local PUBLIC = {
   streamhost = true, ["streamhost.serde"] = true, ["streamhost.window"] = true,
-  ["streamhost.smt"] = true,   -- Connect's transforms, pure Lua
+  ["streamhost.smt"] = true, ["streamhost.connect"] = true,
   ["streamhost.mysql"] = true, -- MySQL queries through the core (the orders application)
   cjson = true, ["cjson.safe"] = true,
 }

@@ -6,6 +6,8 @@
  *   streamhost reset APP.lua [--state-dir DIR] [--bootstrap HOST:PORT] [--yes]
  *   streamhost broker [--port N] [--topic NAME:PARTITIONS]... [--registry]
  *   streamhost registry [--port N] [--bootstrap HOST:PORT]
+ *   streamhost connect [--port 18083] [--bootstrap HOST:PORT] [--state-dir DIR]
+ *   streamhost replicate [CONFIG.lua|.json|.properties] [--set key=value]...
  *   streamhost test [busted args]
  *   streamhost version
  *
@@ -22,6 +24,8 @@
 #include <luajit.h>
 
 #include "kafka/broker.h"
+#include "kafka/create_requests.h"
+#include "replicator/command.h"
 #include "registry/registry.h"
 #include "cli/run.h"
 #include "cli/reset.h"
@@ -35,6 +39,8 @@ static const char *usage_main =
     "  reset APP.lua [--yes]               delete local state, rewind the app's consumer group\n"
     "  broker [--port N] [--topic NAME:PARTITIONS]... [--registry]   run an embedded Kafka broker\n"
     "  registry [--port N] [--bootstrap HOST:PORT]   run a Schema Registry\n"
+    "  connect [--port 18083] [--bootstrap HOST:PORT]   a Kafka Connect worker (REST API)\n"
+    "  replicate [CONFIG] [--set key=value]...   copy topics between clusters (as Replicator)\n"
     "  test [busted args]                  run busted specs under LuaJIT\n"
     "  version                             print versions\n"
     "\n"
@@ -82,7 +88,8 @@ static const char *usage_broker =
     "Runs librdkafka's mock cluster as a Kafka-protocol endpoint on loopback.\n"
     "Prints `bootstrap.servers=127.0.0.1:PORT` as its first line and serves until\n"
     "SIGINT or SIGTERM. Limits: data in memory, about 5 MiB kept per partition,\n"
-    "no CreateTopics (use --topic), no transaction markers.\n"
+    "no CreateTopics (use --topic; `streamhost replicate` asks it through the\n"
+    "__streamhost_create_topics topic instead), no transaction markers.\n"
     "  --registry   also serve a Schema Registry on the broker (its _schemas topic);\n"
     "               prints `schema.registry.url=http://127.0.0.1:PORT` next\n";
 
@@ -244,7 +251,7 @@ static int cmd_broker(int argc, char **argv) {
         return 0;
     }
     int port = 0;
-    const char *topics[argc];
+    const char *topics[argc + 1]; /* + 1: a VLA of 0 is undefined */
     int topic_count = 0;
     bool registry = false;
     for (int i = 0; i < argc; i++) {
@@ -284,12 +291,16 @@ static int cmd_broker(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* the stand-in for CreateTopics (a replicator makes topics this way) */
+    sh_create_requests_t *requests = sh_create_requests_serve(broker, err, sizeof err);
+    if (!requests) fprintf(stderr, "streamhost broker: topic creation requests: %s\n", err);
     sh_registry_t *reg = NULL;
     if (registry) {
         sh_broker_create_topic(broker, "_schemas", 1);
         if (!(reg = sh_registry_start("127.0.0.1:0", sh_broker_bootstraps(broker), err,
                                       sizeof err))) {
             fprintf(stderr, "streamhost broker: schema registry: %s\n", err);
+            sh_create_requests_stop(requests);
             sh_broker_stop(broker);
             return 1;
         }
@@ -298,6 +309,7 @@ static int cmd_broker(int argc, char **argv) {
     if (reg) printf("schema.registry.url=%s\n", sh_registry_url(reg));
     fflush(stdout);
     while (!broker_stop) pause();
+    sh_create_requests_stop(requests);
     sh_registry_stop(reg);
     sh_broker_stop(broker);
     return 0;
@@ -369,6 +381,48 @@ static int cmd_test(int argc, char **argv) {
     return 2;
 }
 
+static const char *usage_connect =
+    "usage: streamhost connect [--port N] [--bootstrap HOST:PORT] [--state-dir DIR]\n"
+    "\n"
+    "A Kafka Connect worker with Connect's REST API (default port 18083): POST /connectors\n"
+    "with a connector's JSON runs it as a streamhost app (examples/connect/connector.lua).\n"
+    "  --bootstrap HOST:PORT   the cluster the connectors use (default 127.0.0.1:9092)\n"
+    "  --state-dir DIR         connectors' configs, logs and state (default .streamhost/connect)\n";
+
+/* Runs lua/streamhost/connect_worker.lua under LuaJIT with streamhost's Lua
+ * path; the worker starts each connector as `streamhost run` of
+ * examples/connect/connector.lua, so the paths of both are set here. */
+static int cmd_connect(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        fputs(usage_connect, stdout);
+        return 0;
+    }
+    const char *lua_dir = sh_vm_lua_dir();
+    char path[PATH_MAX * 2 + 64], worker[PATH_MAX + 64], app[PATH_MAX + 64];
+    const char *old = getenv("LUA_PATH");
+    snprintf(path, sizeof path, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir, old ? old : ";;");
+    setenv("LUA_PATH", path, 1);
+    snprintf(worker, sizeof worker, "%s/streamhost/connect_worker.lua", lua_dir);
+    snprintf(app, sizeof app, "%s/../examples/connect/connector.lua", lua_dir);
+    setenv("STREAMHOST_CONNECTOR_APP", app, 1);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "streamhost connect: cannot find its own executable: %m\n");
+        return 1;
+    }
+    exe[n] = 0;
+    setenv("STREAMHOST_BIN", exe, 1);
+    char *args[argc + 3];
+    args[0] = "luajit";
+    args[1] = worker;
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    args[argc + 2] = NULL;
+    execvp("luajit", args);
+    fprintf(stderr, "streamhost connect: cannot run luajit: %m\n");
+    return 2;
+}
+
 static int cmd_version(void) {
     printf("streamhost %s\nlibrdkafka %s\n%s\n", SH_VERSION, rd_kafka_version_str(), LUAJIT_VERSION);
     return 0;
@@ -388,8 +442,10 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "describe") == 0) return cmd_describe(argc - 2, argv + 2);
     if (strcmp(cmd, "reset") == 0) return cmd_reset(argc - 2, argv + 2);
     if (strcmp(cmd, "broker") == 0) return cmd_broker(argc - 2, argv + 2);
+    if (strcmp(cmd, "replicate") == 0) return sh_replicator_command(argc - 2, argv + 2);
     if (strcmp(cmd, "registry") == 0) return cmd_registry(argc - 2, argv + 2);
     if (strcmp(cmd, "test") == 0) return cmd_test(argc - 2, argv + 2);
+    if (strcmp(cmd, "connect") == 0) return cmd_connect(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     return usage_error("unknown command '%s'", cmd);
 }

@@ -10,6 +10,8 @@
  *   GET  /healthz           200 once every assigned store is restored, else 503;
  *                           503 with the reason while the process is failing (health.h)
  *   POST /reload            asks for a reload, as SIGHUP does
+ *   POST /query             a ksqlDB pull query ({"ksql": "select ... where rowkey=15;"}),
+ *                           answered in ksqlDB's JSON (ksql.h)
  *
  * Every method but GET and HEAD needs `Authorization: Bearer TOKEN` (the
  * token: token.c); with auth_all every read but /healthz does too, so a
@@ -33,6 +35,7 @@
  * memory, a store error) is a 500 with a JSON error, never a short 200.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -47,6 +50,7 @@
 #include "engine/reload.h"
 #include "base/health.h"
 #include "http/http.h"
+#include "http/ksql.h"
 #include "http/token.h"
 
 #define DEFAULT_IDLE_TIMEOUT_S 10
@@ -570,6 +574,196 @@ static enum MHD_Result get_all(struct MHD_Connection *c, sh_http_t *http,
     return respond_json(c, 200, &b);
 }
 
+/* ---- POST /query: ksqlDB's pull queries ---- */
+
+enum { QUERY_BODY_MAX = 65536 };
+
+typedef struct query_body {
+    char data[QUERY_BODY_MAX];
+    size_t len;
+    bool too_long;
+} query_body_t;
+
+static enum MHD_Result respond_ksql_error(struct MHD_Connection *c, unsigned status,
+                                          const char *message, const char *statement) {
+    char *body = sh_ksql_error(status == 400 ? 40001 : (int)status * 100, message, statement);
+    if (!body) return respond(c, 500, "application/json", "{}", 2);
+    enum MHD_Result rc = respond(c, status, "application/json", body, strlen(body));
+    free(body);
+    return rc;
+}
+
+typedef struct query_rows {
+    sh_ksql_row_t *rows;
+    int count, cap;
+    bool failed;
+} query_rows_t;
+
+static void add_row(query_rows_t *q, const char *key, size_t key_len, int64_t start, int64_t end,
+                    const char *value, size_t value_len) {
+    if (q->failed) return;
+    if (q->count == q->cap) {
+        int cap = q->cap ? q->cap * 2 : 8;
+        sh_ksql_row_t *grown = realloc(q->rows, sizeof *grown * (size_t)cap);
+        if (!grown) {
+            q->failed = true;
+            return;
+        }
+        q->rows = grown;
+        q->cap = cap;
+    }
+    /* aggregations append "\n" and their origin markers (see render_value) */
+    const char *nl = value ? memchr(value, '\n', value_len) : NULL;
+    if (nl) value_len = (size_t)(nl - value);
+    char *copy = malloc(value_len + 1);
+    if (!copy) {
+        q->failed = true;
+        return;
+    }
+    if (value_len) memcpy(copy, value, value_len);
+    copy[value_len] = 0;
+    q->rows[q->count++] = (sh_ksql_row_t){.key = key, .key_len = key_len, .window_start = start,
+                                          .window_end = end, .value = copy, .value_len = value_len};
+}
+
+/* The store a ksqlDB table name means: names compare case-insensitively,
+ * '-' and '_' alike (CURRENT_STOCK is the store current-stock). */
+static bool find_store(sh_http_t *http, const char *table, sh_store_decl_t *d, char *name,
+                       size_t name_len, char *key_serde, size_t serde_len) {
+    if (http->task_groups == 0) return false;
+    sh_tasks_t *first = http->tasks[0];
+    bool found = false;
+    sh_tasks_lock(first);
+    for (int i = 0; !found && i < sh_tasks_declaration_count(first); i++) {
+        const sh_store_decl_t *decl = sh_tasks_declaration_at(first, i);
+        const char *a = decl->name, *b = table;
+        for (; *a && *b; a++, b++) {
+            char x = (char)tolower((unsigned char)(*a == '-' ? '_' : *a));
+            char y = (char)tolower((unsigned char)(*b == '-' ? '_' : *b));
+            if (x != y) break;
+        }
+        if (*a || *b) continue;
+        found = true;
+        *d = *decl;
+        snprintf(name, name_len, "%s", decl->name);
+        snprintf(key_serde, serde_len, "%s", decl->key_serde);
+        d->name = name;
+        d->key_serde = key_serde;
+        d->source_topic = d->value_serde = NULL;
+    }
+    sh_tasks_unlock(first);
+    return found;
+}
+
+/* One key, like GET /stores/NAME/KEY: a get per task, or one key's windows
+ * within the bounds; locks held as long as there. */
+static int query_rows(sh_http_t *http, const sh_store_decl_t *d, const char *key, size_t key_len,
+                      const char *key_json, size_t key_json_len, const sh_ksql_query_t *q,
+                      query_rows_t *out) {
+    for (int g = 0; g < http->task_groups; g++) {
+        sh_tasks_t *tasks = http->tasks[g];
+        sh_tasks_lock(tasks);
+        for (sh_task_t *t = sh_tasks_next_readable(tasks, d->name, NULL); t;
+             t = sh_tasks_next_readable(tasks, d->name, t)) {
+            if (d->kind == SH_STORE_KV) {
+                sh_ffi_slice_t value;
+                int rc = sh_ffi_store_get(sh_task_store(t), key, key_len, &value);
+                if (rc == SH_ERR_NOT_FOUND) continue;
+                if (rc == SH_OK) add_row(out, key_json, key_json_len, 0, -1, value.data, value.len);
+                sh_tasks_unlock(tasks);
+                return rc == SH_OK ? 0 : -1;
+            }
+            sh_store_iter_t *it =
+                sh_ffi_window_fetch(sh_task_store(t), key, key_len, q->window_from, q->window_to);
+            sh_ffi_slice_t k, v;
+            int64_t start;
+            int rc = it ? SH_OK : SH_ERR_STORE;
+            while (rc == SH_OK && (rc = sh_ffi_store_iter_next(it, &k, &v, &start)) == SH_OK)
+                add_row(out, key_json, key_json_len, start,
+                        d->window_size_ms > 0 ? start + d->window_size_ms : -1, v.data, v.len);
+            sh_ffi_store_iter_destroy(it);
+            if (rc != SH_ERR_NOT_FOUND) {
+                sh_tasks_unlock(tasks);
+                return -1;
+            }
+        }
+        sh_tasks_unlock(tasks);
+    }
+    return 0;
+}
+
+static enum MHD_Result post_query(struct MHD_Connection *c, sh_http_t *http, query_body_t *body) {
+    if (body->too_long)
+        return respond_ksql_error(c, 413, "the request body is over 64 KiB", NULL);
+    char *sql = malloc(QUERY_BODY_MAX);
+    if (!sql) return respond_ksql_error(c, 500, "out of memory", NULL);
+    enum MHD_Result rc;
+    char err[2048], name[256], key_serde[32], key[4096];
+    sh_ksql_query_t q;
+    sh_store_decl_t d;
+    query_rows_t rows = {0};
+    buf_t key_json = {0};
+    if (sh_ksql_statement(body->data, body->len, sql, QUERY_BODY_MAX) != 0) {
+        rc = respond_ksql_error(c, 400, "the body must be a JSON object with a \"ksql\" string, "
+                                        "e.g. {\"ksql\": \"select * from t where rowkey=1;\"}",
+                                NULL);
+        goto out;
+    }
+    if (sh_ksql_parse(sql, &q, err, sizeof err) != 0) {
+        rc = respond_ksql_error(c, 400, err, sql);
+        goto out;
+    }
+    if (!find_store(http, q.table, &d, name, sizeof name, key_serde, sizeof key_serde)) {
+        snprintf(err, sizeof err, "%s does not exist: no store of this app is named so", q.table);
+        rc = respond_ksql_error(c, 400, err, sql);
+        goto out;
+    }
+    bool windowed = d.kind != SH_STORE_KV;
+    if (!windowed && (q.window_from != INT64_MIN || q.window_to != INT64_MAX)) {
+        snprintf(err, sizeof err, "%s is not windowed: no WINDOWSTART bounds", q.table);
+        rc = respond_ksql_error(c, 400, err, sql);
+        goto out;
+    }
+    long key_len = sh_http_parse_key(d.key_serde, q.key, strlen(q.key), key, sizeof key);
+    if (key_len < 0) {
+        snprintf(err, sizeof err, "key %.200s does not parse as %s (the key of %s)", q.key,
+                 d.key_serde, q.table);
+        rc = respond_ksql_error(c, 400, err, sql);
+        goto out;
+    }
+    render_key(&key_json, d.key_serde, key, (size_t)key_len);
+    if (key_json.failed || query_rows(http, &d, key, (size_t)key_len, key_json.data, key_json.len,
+                                      &q, &rows) != 0 || rows.failed) {
+        rc = respond_ksql_error(c, 500, key_json.failed || rows.failed ? "out of memory"
+                                                                        : sh_ffi_err_message(),
+                                sql);
+        goto out;
+    }
+    const char *key_type = strcmp(d.key_serde, "int") == 0    ? "INTEGER"
+                           : strcmp(d.key_serde, "long") == 0 ? "BIGINT"
+                                                              : "STRING";
+    char *answer = sh_ksql_render(&q, key_type, windowed, rows.rows, rows.count, err, sizeof err);
+    if (!answer) {
+        rc = respond_ksql_error(c, 400, err, sql);
+        goto out;
+    }
+    rc = respond(c, 200, "application/json", answer, strlen(answer));
+    free(answer);
+out:
+    for (int i = 0; i < rows.count; i++) free((char *)rows.rows[i].value);
+    free(rows.rows);
+    free(key_json.data);
+    free(sql);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode why) {
+    (void)cls, (void)c, (void)why;
+    if (*con_cls && *con_cls != (void *)&on_completed) free(*con_cls);
+    *con_cls = NULL;
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result get_store(struct MHD_Connection *c, sh_http_t *http, const char *path) {
@@ -632,7 +826,9 @@ static enum MHD_Result get_health(struct MHD_Connection *c, sh_http_t *http) {
 static bool authorised(sh_http_t *http, struct MHD_Connection *c, const char *url,
                        const char *method) {
     if (!http->token[0]) return true;
-    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    /* a pull query is a read, though ksqlDB's /query takes it by POST */
+    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+                (strcmp(method, "POST") == 0 && strcmp(url, "/query") == 0);
     if (read && (!http->auth_all || strcmp(url, "/healthz") == 0)) return true;
     const char *header =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -676,19 +872,30 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
-    (void)version, (void)upload_data;
-    static int started;
+    (void)version;
     sh_http_t *http = cls;
     if (!*con_cls) { /* headers only so far; answer once the body is in */
         /* refused before any body is read */
         if (!authorised(http, c, url, method)) return respond_unauthorised(c, method, url);
-        *con_cls = &started;
+        bool query = strcmp(method, "POST") == 0 && strcmp(url, "/query") == 0;
+        /* a query keeps its body (freed by on_completed); others only a mark */
+        *con_cls = query ? calloc(1, sizeof(query_body_t)) : (void *)&on_completed;
+        if (!*con_cls) return MHD_NO;
         return MHD_YES;
     }
     if (*upload_data_size) {
+        if (*con_cls != (void *)&on_completed) {
+            query_body_t *body = *con_cls;
+            if (body->len + *upload_data_size >= sizeof body->data) body->too_long = true;
+            else {
+                memcpy(body->data + body->len, upload_data, *upload_data_size);
+                body->len += *upload_data_size;
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (*con_cls != (void *)&on_completed) return post_query(c, http, *con_cls);
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strncmp(url, "/stores/", 8) == 0)
         return get ? get_store(c, http, url + 8)
@@ -710,7 +917,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         buf_str(&b, "{\"status\": \"reload requested\"}");
         return respond_json(c, 202, &b);
     }
-    return respond_error(c, 404, "no endpoint %s %s (try /stores/NAME, /topology, /healthz)",
+    return respond_error(c, 404, "no endpoint %s %s (try /stores/NAME, POST /query, /topology, /healthz)",
                          method, url);
 }
 
@@ -773,7 +980,7 @@ sh_http_t *sh_http_start(const char *address, sh_tasks_t **tasks, int task_group
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request, http,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
-        NULL, MHD_OPTION_END);
+        NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!http->daemon) {
         sh_log(SH_LOG_WARN,
                "http: cannot listen on %s (in use?); going on without pull queries "

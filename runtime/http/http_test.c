@@ -151,7 +151,8 @@ static int free_port(void) {
 }
 
 /* GET path; returns the status and the body (malloc'd) in *body. */
-static int http_get(const char *path, char **body) {
+static int http_request(const char *method, const char *path, const char *payload,
+                        char **body) {
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -161,8 +162,11 @@ static int http_get(const char *path, char **body) {
         close(fd);
         return -1;
     }
-    char request[512];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    char request[2048];
+    int n = snprintf(request, sizeof request,
+                     "%s %s HTTP/1.0\r\nHost: x\r\nContent-Type: application/vnd.ksql.v1+json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, payload ? strlen(payload) : 0, payload ? payload : "");
     if (write(fd, request, (size_t)n) != n) {
         close(fd);
         return -1;
@@ -188,6 +192,16 @@ static int http_get(const char *path, char **body) {
     *body = strdup(start ? start + 4 : "");
     free(text);
     return status;
+}
+
+static int http_get(const char *path, char **body) {
+    return http_request("GET", path, NULL, body);
+}
+
+static int ksql(const char *statement, char **body) {
+    char payload[1024];
+    snprintf(payload, sizeof payload, "{\"ksql\": \"%s\", \"streamsProperties\": {}}", statement);
+    return http_request("POST", "/query", payload, body);
 }
 
 /* Walks every page of limit entries of the kv store: each key once, in
@@ -322,6 +336,48 @@ static void test_lookups(void) {
     free(body);
 }
 
+/* ksqlDB's pull-query shape over the same stores. */
+static void test_pull_queries(void) {
+    char *body;
+    CHECK(ksql("select n from counts where rowkey='k012345';", &body) == 200);
+    CHECK(body && strstr(body, "[{\"header\":{\"queryId\":\"query_") == body);
+    CHECK(body && strstr(body, "\"schema\":\"`N` BIGINT\"}},\n{\"row\":{\"columns\":[12345]}}]\n"));
+    free(body);
+    CHECK(ksql("SELECT * FROM COUNTS WHERE ID = 'k000002'", &body) == 200);
+    CHECK(body && strstr(body, "\"schema\":\"`ID` STRING, `N` BIGINT\"}},\n"
+                               "{\"row\":{\"columns\":[\"k000002\",2]}}]"));
+    free(body);
+    CHECK(ksql("select * from counts where rowkey='nope';", &body) == 200); /* no row: header only */
+    CHECK(body && strstr(body, "\"schema\":\"`ROWKEY` STRING\"}}]\n"));
+    free(body);
+    CHECK(ksql("select * from windows where rowkey='w00007' and windowstart >= 1700000060000;",
+               &body) == 200);
+    CHECK(body && strstr(body, "`ROWKEY` STRING, `WINDOWSTART` BIGINT, `WINDOWEND` BIGINT, "
+                               "`VALUE` BIGINT"));
+    CHECK(body && strstr(body, "{\"row\":{\"columns\":[\"w00007\",1700000060000,1700000120000,22]}},\n"
+                               "{\"row\":{\"columns\":[\"w00007\",1700000120000,1700000180000,23]}}]"));
+    free(body);
+    CHECK(ksql("select rowkey, windowstart, value from windows where rowkey='w00007' and "
+               "windowstart between 1700000000000 and 1700000000000;", &body) == 200);
+    CHECK(body && strstr(body, "[\"w00007\",1700000000000,21]") && !strstr(body, ",22]"));
+    free(body);
+    CHECK(ksql("select * from counts;", &body) == 400);
+    CHECK(body && strstr(body, "\"error_code\":40001") && strstr(body, "supported: pull queries"));
+    free(body);
+    CHECK(ksql("select id, missing from counts where rowkey='k000001';", &body) == 400);
+    CHECK(body && strstr(body, "column 'missing' is not in counts"));
+    free(body);
+    CHECK(ksql("select * from nowhere where rowkey=1;", &body) == 400);
+    CHECK(body && strstr(body, "nowhere does not exist"));
+    free(body);
+    CHECK(ksql("select * from counts where rowkey='k1' and windowstart > 5;", &body) == 400);
+    CHECK(body && strstr(body, "not windowed"));
+    free(body);
+    CHECK(http_request("POST", "/query", "{\"sql\": \"select 1\"}", &body) == 400);
+    CHECK(body && strstr(body, "a \\\"ksql\\\" string"));
+    free(body);
+}
+
 /* A response that cannot grow is a 500 with a JSON error, never a 200
  * that lacks entries. */
 static void test_out_of_memory(void) {
@@ -430,6 +486,7 @@ static void test_server_over_tasks(void) {
         test_paging();
         test_window_paging();
         test_lookups();
+        test_pull_queries();
         test_out_of_memory();
         report_stall(groups[0]);
         sh_http_stop(http);

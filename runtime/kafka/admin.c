@@ -3,6 +3,7 @@
  * partition count (metadata) and topic creation (the Admin API).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "kafka/admin.h"
@@ -57,5 +58,16 @@ int sh_kafka_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeou
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_topic_destroy(rkt);
+    return count;
+}
+
+int sh_kafka_admin_listed_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+    const struct rd_kafka_metadata *md = NULL;
+    int count = -1;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err)
+            count = md->topics[i].partition_cnt;
+    rd_kafka_metadata_destroy(md);
     return count;
 }

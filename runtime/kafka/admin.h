@@ -16,4 +16,9 @@ void sh_kafka_admin_create_topics(rd_kafka_t *rk, const char *const *topics,
  * when it is unknown (missing topic, broker down). */
 int sh_kafka_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
 
+/* Partition count of topic from a listing of every topic, or -1 when it is
+ * not there: unlike a request naming the topic, a listing never makes a
+ * broker auto-create it (with its default count). O(topics in the cluster). */
+int sh_kafka_admin_listed_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
 #endif

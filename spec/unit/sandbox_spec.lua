@@ -167,6 +167,19 @@ end }
     testing.load(path)
   end)
 
+  it("lets apps use Connect's transforms, a MySQL connection and the log", function()
+    -- the workshop's CDC app and orders application load sandboxed
+    local path = write_app("app.lua", HEADER ..
+      "local smt = require 'streamhost.smt'\n" ..
+      "assert(smt.unwrap and sh.mysql_connect and sh.log)\n" .. TOPOLOGY)
+    assert.equal("sandboxed", testing.load(path).id)
+    for _, example in ipairs { "examples/mysql_cdc/app.lua", "examples/supply_demand/orders.lua" } do
+      assert.is_true(pcall(testing.load, example), example)
+    end
+    assert.has_error(function() require("streamhost").log("loud", "x") end,
+                     "sh.log: level must be error, warn, info or debug")
+  end)
+
   it("is lifted by { unsafe = true }, as by `streamhost run --unsafe`", function()
     local path = write_app("app.lua", HEADER .. "assert(io.open and os.execute and require('ffi'))\n" ..
                                       TOPOLOGY)
