@@ -99,10 +99,13 @@ _M.json = setmetatable({ encode = json.encode }, { __index = cjson })
 _M.null = json.null
 
 -- The encode function of serde `name` for records written to where.topic
--- (where: { app =, topic =, is_key =, avro = options from to() }).
+-- (where: { app =, topic =, is_key =, avro = options from to() }), and, when
+-- the serde can, a second one returning (pointer, length) valid until its
+-- next call, for C calls that copy the bytes.
 function _M.encoder(name, where)
   if name == "avro" then return require("streamhost.avro").encoder(where) end
-  return _M.get(name).encode
+  local s = _M.get(name)
+  return s.encode, s.encode_ref
 end
 
 -- The decode function of serde `name` for records read from where.topic,
