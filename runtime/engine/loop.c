@@ -260,10 +260,17 @@ static int bind_vm(sh_loop_t *l) {
     return 0;
 }
 
-int sh_loop_start(sh_loop_t *l, sh_vm_t *vm) {
+int sh_loop_bind(sh_loop_t *l, sh_vm_t *vm) {
     l->vm = vm;
     sh_ctx_set_output(sh_vm_ctx(vm), &l->output);
-    if (bind_vm(l) != 0) return -1;
+    return bind_vm(l);
+}
+
+int sh_loop_start(sh_loop_t *l, sh_vm_t *vm) {
+    return sh_loop_bind(l, vm) != 0 ? -1 : sh_loop_subscribe(l);
+}
+
+int sh_loop_subscribe(sh_loop_t *l) {
     char err[1024];
     if (l->source->ops->start(l->source, &l->source_events, err, sizeof err) != 0) {
         sh_loop_set_fatal(l, "%s", err);
