@@ -10,15 +10,21 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
           -Iruntime/include -Iruntime $(shell pkg-config --cflags $(PKGS) libmariadb 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
           $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb) \
-          -lrocksdb -lmicrohttpd -lpthread -lm -ldl
+          -lrocksdb -lmicrohttpd -lsimdjson -lstdc++ -lpthread -lm -ldl
+# C++ only where a library is C++ (serde/json.cc wraps simdjson in C calls).
+CXX ?= c++
+CXXFLAGS ?= -O2 -g
+override CXXFLAGS += -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fno-exceptions \
+          -Iruntime/include -Iruntime
 
 # runtime/ is grouped by layer (base, engine, state, kafka, mysql, http, serde, registry, cli); each
 # folder's *_test.c are its C tests, built against the core objects.
 TEST_SRC := $(wildcard runtime/*/*_test.c)
 CORE_SRC := $(filter-out runtime/cli/main.c $(TEST_SRC),$(wildcard runtime/*/*.c))
+CORE_CXX_SRC := $(wildcard runtime/*/*.cc)
 # BUILD: where objects and C tests go (build/asan for the sanitizer build).
 BUILD ?= build
-CORE_OBJ := $(CORE_SRC:runtime/%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:runtime/%.c=$(BUILD)/%.o) $(CORE_CXX_SRC:runtime/%.cc=$(BUILD)/%.o)
 HEADERS := $(wildcard runtime/*/*.h runtime/include/*.h)
 C_TESTS := $(TEST_SRC:runtime/%.c=$(BUILD)/%)
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -31,6 +37,10 @@ all: bin/streamhost lib/libstreamhost.so lua/streamhost/cdefs.lua
 $(BUILD)/%.o: runtime/%.c $(HEADERS)
 	@mkdir -p $(@D) bin lib
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: runtime/%.cc $(HEADERS)
+	@mkdir -p $(@D) bin lib
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 # -rdynamic: LuaJIT's ffi.C resolves sh_ffi_* in the host executable itself.
 bin/streamhost: $(BUILD)/cli/main.o $(CORE_OBJ)
@@ -63,7 +73,7 @@ test-c: $(C_TESTS) lua/streamhost/cdefs.lua
 # The same C tests built with ASan and UBSan: a leak, a double free or
 # undefined behaviour fails the run.
 test-c-sanitized:
-	$(MAKE) BUILD=build/asan CFLAGS="$(SANITIZE)" test-c
+	$(MAKE) BUILD=build/asan CFLAGS="$(SANITIZE)" CXXFLAGS="$(SANITIZE)" test-c
 
 test-lua: all
 	luacheck --quiet lua spec examples bench

@@ -22,6 +22,9 @@ def run(transform):
         "group.id": group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
+        # streamhost's and c_passthrough's setting: librdkafka's default
+        # (100k) stalls the fetcher until its 1 s wake-up
+        "queued.min.messages": 1000000,
     })
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     consumer.subscribe([source])

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config
   librdkafka-dev libluajit2-5.1-dev luajit2 lua-cjson
-  librocksdb-dev libavro-dev libmariadb-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+  libsimdjson-dev librocksdb-dev libavro-dev libmariadb-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
   lua-busted lua-check kcat mariadb-server python3-confluent-kafka python3-avro valgrind curl
 )
 

@@ -166,6 +166,7 @@ local function load_app(app_path, ctx_ud, unsafe)
     process = inst.process,
     release_task = function(_, topic, partition) inst.release_task(topic, partition) end,
     tick = function(_, now) inst.tick(now) end,
+    flush = function() inst.flush() end,
     close = function() inst.close() end,
     after_batch = function() inst.after_batch() end,
     describe = function() return inst.builder:describe() end,

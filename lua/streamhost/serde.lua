@@ -3,15 +3,14 @@
 -- IntegerConverter), long (8-byte big-endian), bytes, avro (Confluent's wire
 -- format with a Schema Registry: streamhost/avro.lua). A Lua string is a
 -- byte string, so `string` and `bytes` differ only in intent.
-local cjson = require("cjson").new()
+local json = require "streamhost.json"
 local bit = require "bit"
 
 local _M = {}
 
-cjson.encode_sparse_array(true)
-cjson.decode_invalid_numbers(false)
+local cjson = json.cjson
 
-local byte, char, find, gsub, sub = string.byte, string.char, string.find, string.gsub, string.sub
+local byte, char, sub = string.byte, string.char, string.sub
 local band, rshift = bit.band, bit.rshift
 local floor = math.floor
 
@@ -22,16 +21,13 @@ local function check_type(value, want, name)
 end
 
 local serdes = {
+  -- lazy objects in, string.buffer out (json.lua); decode_ptr reads a
+  -- record's bytes without a Lua string, encode_ref writes without one
   json = {
-    -- cjson escapes every '/' as '\/'; both are valid JSON, the plain one
-    -- reads better in PRINT and kcat. Safe because a '/' is always escaped,
-    -- so '\/' only ever is that escape.
-    encode = function(v)
-      local s = cjson.encode(v)
-      if find(s, "\\/", 1, true) then s = gsub(s, "\\/", "/") end
-      return s
-    end,
-    decode = function(s) return cjson.decode(s) end,
+    encode = json.encode,
+    encode_ref = json.encode_ref,
+    decode = json.decode,
+    decode_ptr = json.decode_ptr,
   },
   string = {
     encode = function(v)
@@ -98,14 +94,18 @@ local serdes = {
 -- keys), its values are kept as JSON.
 serdes.avro = { encode = serdes.json.encode, decode = serdes.json.decode }
 
-_M.json = cjson
-_M.null = cjson.null
+-- cjson for the app's own use; encode knows lazy values
+_M.json = setmetatable({ encode = json.encode }, { __index = cjson })
+_M.null = json.null
 
 -- The encode function of serde `name` for records written to where.topic
--- (where: { app =, topic =, is_key =, avro = options from to() }).
+-- (where: { app =, topic =, is_key =, avro = options from to() }), and, when
+-- the serde can, a second one returning (pointer, length) valid until its
+-- next call, for C calls that copy the bytes.
 function _M.encoder(name, where)
   if name == "avro" then return require("streamhost.avro").encoder(where) end
-  return _M.get(name).encode
+  local s = _M.get(name)
+  return s.encode, s.encode_ref
 end
 
 -- The decode function of serde `name` for records read from where.topic,
@@ -113,7 +113,8 @@ end
 -- taking (pointer, length).
 function _M.decoder(name, where)
   if name == "avro" then return require("streamhost.avro").decoder(where) end
-  return _M.get(name).decode, nil
+  local s = _M.get(name)
+  return s.decode, s.decode_ptr -- json reads a record's bytes in place (json.lua)
 end
 
 function _M.names()

@@ -17,6 +17,19 @@ local ffi_string = ffi.string
 local json = serde.get("json")
 
 local _M = { KV = 0, WINDOW = 1 }
+
+-- The write-back record cache of key-value stores (Kafka Streams'
+-- cache.max.bytes.buffering): reads and writes go to a Lua table per task
+-- partition, and only the last change of a key reaches RocksDB and the
+-- changelog when the VM flushes (inst.flush: every second from the host's
+-- timer round, before a revocation, a stop or a new version; after every
+-- record in the test driver). The C loop keeps positions whose changes are
+-- still cached from being acked (sh_ffi_ctx_hold / sh_ffi_ctx_release). A
+-- store holding more than CACHE_MAX entries has its clean ones dropped at
+-- the next flush, and asks for a flush (flush_wanted) when that many are
+-- dirty.
+local CACHE_MAX = 100000
+_M.CACHE_MAX = CACHE_MAX
 local Store = {}
 Store.__index = Store
 
@@ -50,6 +63,8 @@ function _M.declare(inst, spec)
     retention = spec.retention or 0, window_size = spec.window_size, sessions = spec.sessions,
     kenc = key_serde.encode, kdec = key_serde.decode, handles = {},
     source_topic = spec.source_topic,
+    -- per partition: { [key bytes] = entry }, the dirty keys in order, the count
+    cache = {}, dirty = {}, cached = {},
   }, Store)
   if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
                             spec.key_serde, "json") < 0 then
@@ -75,6 +90,9 @@ function Store:handle(partition)
 end
 
 function Store:release(partition)
+  -- the loop flushed before the revocation: what is left is clean, and may
+  -- be stale once another instance owns the partition
+  self.cache[partition], self.dirty[partition], self.cached[partition] = nil, nil, nil
   local h = self.handles[partition]
   if h then
     self.handles[partition] = nil
@@ -90,21 +108,92 @@ local function check(rc)
   if rc ~= SH_OK then error(core.failure(), 0) end
 end
 
+-- A cached value: scalars as they are, tables as their JSON (decoded again
+-- on each read, so that an app changing the table it got cannot change the
+-- cache behind the store's back).
+local function cached_value(entry)
+  local v = entry.value
+  if entry.json then return json.decode(v) end
+  return v
+end
+
+local function cache_of(self, partition)
+  local c = self.cache[partition]
+  if not c then
+    c = {}
+    self.cache[partition], self.dirty[partition], self.cached[partition] = c, {}, 0
+  end
+  return c
+end
+
 -- get and window_get return the value and its markers (nil when unmarked).
 function Store:get(key, partition)
-  local h = self:handle(partition)
   local kb = self.kenc(key)
-  local rc = C.sh_ffi_store_get(h, kb, #kb, slice)
+  local c = cache_of(self, partition)
+  local e = c[kb]
+  if e then
+    if e.value == nil then return nil end
+    return cached_value(e), e.markers
+  end
+  local rc = C.sh_ffi_store_get(self:handle(partition), kb, #kb, slice)
   if rc == SH_NOT_FOUND then return nil end
   check(rc)
-  return split(ffi_string(slice[0].data, slice[0].len))
+  local bytes = ffi_string(slice[0].data, slice[0].len)
+  local value, markers = split(bytes)
+  -- cached clean: the next update of the key finds it here
+  local is_table = type(value) == "table"
+  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers }
+  self.cached[partition] = self.cached[partition] + 1
+  return value, markers
 end
 
 function Store:put(key, value, partition, timestamp, markers)
-  local h = self:handle(partition)
   local kb = self.kenc(key)
-  local vb = join(value, markers)
-  check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, timestamp or 0))
+  local c = cache_of(self, partition)
+  local e = c[kb]
+  if not e then
+    e = {}
+    c[kb] = e
+    self.cached[partition] = self.cached[partition] + 1
+  end
+  local is_table = type(value) == "table"
+  e.value, e.json = is_table and json.encode(value) or value, is_table
+  e.markers, e.timestamp = markers, timestamp or 0
+  if not e.dirty then
+    e.dirty = true
+    local d = self.dirty[partition]
+    d[#d + 1] = kb
+    if #d >= CACHE_MAX then self.inst.flush_wanted = true end
+  end
+  C.sh_ffi_ctx_hold(self.inst.ctx)
+end
+
+-- Writes the cached changes to RocksDB and the changelog, in the order the
+-- keys first changed; returns how many. O(dirty keys).
+function Store:flush_cache()
+  local written = 0
+  for partition, d in pairs(self.dirty) do
+    if #d > 0 then
+      local c, h = self.cache[partition], self:handle(partition)
+      for i = 1, #d do
+        local kb = d[i]
+        local e = c[kb]
+        local vb = nil
+        if e.value ~= nil then
+          vb = e.json and e.value or json.encode(e.value)
+          if e.markers ~= nil then vb = vb .. "\n" .. e.markers end
+        end
+        check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, e.timestamp))
+        e.dirty = false
+      end
+      written = written + #d
+      self.dirty[partition] = {}
+    end
+    if self.cached[partition] > CACHE_MAX then
+      self.cache[partition], self.cached[partition] = {}, 0
+    end
+  end
+  return written
 end
 
 function Store:window_get(key, start, partition)
@@ -169,6 +258,7 @@ end
 -- partition in the store's order until fn returns false. Iterates in C,
 -- so stopping early costs nothing for the entries left.
 function Store:each(partition, fn)
+  self.inst.flush() -- RocksDB is iterated: nothing may be only in a cache
   local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
   if iter == nil then error(core.failure(), 0) end
   while true do
@@ -193,6 +283,7 @@ end
 
 -- Every entry of one partition, in the store's order.
 function Store:all(partition)
+  self.inst.flush()
   local h = self:handle(partition)
   local list = drain(C.sh_ffi_store_iter_all(h, nil, 0, 0), {}, self.kdec)
   for _, e in ipairs(list) do

@@ -171,6 +171,7 @@ function Driver:drain_internal(level)
       end
     end
   end
+  self.inst.flush() -- as if committed after every record: stores show every change
   for _, sink in ipairs(self.changelogs) do
     while C.sh_ffi_sink_capture_next(self.ctx, sink, internal_record) == SH_OK do end
   end

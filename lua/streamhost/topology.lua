@@ -27,12 +27,19 @@ local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is r
 
 local function noop() end
 
--- The C header array of the record a rec stands for, and its length, kept
+-- The C header array of the record being dispatched, and its length, kept
 -- out of rec: rec is the app's to read and write, and a pointer (or a count
 -- it could raise) would let sandboxed code read or write the host's memory.
--- Keyed by rec, weakly (one rec per instance, reused for every record).
-local header_ptrs = setmetatable({}, { __mode = "k" })
-local header_counts = setmetatable({}, { __mode = "k" })
+-- They belong to header_rec, the rec the dispatch filled (one per instance,
+-- reused for every record); any other rec (a timer's, a transform's) has
+-- none. Three upvalues rather than tables keyed by rec: a hash lookup per
+-- output cost ~100 instructions a record in passthrough.
+local header_rec, header_ptr, header_count = nil, nil, 0
+
+local function c_headers(rec)
+  if rec == header_rec then return header_ptr, header_count end
+  return nil, 0
+end
 
 local function fanout(pushes)
   local n = #pushes
@@ -201,10 +208,10 @@ local function internal_sink(inst, kenc, venc, sink)
     -- a windowed record keeps its window across the topic ('|' is in no topic name)
     local w = rec.window
     if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
-    local n, header = header_counts[rec] or 0, origin_only
+    local ptr, n = c_headers(rec)
+    local header = origin_only
     if n > 0 then
       header = core.header_array_t(n + 1)
-      local ptr = header_ptrs[rec]
       for i = 0, n - 1 do header[i] = ptr[i] end
     end
     header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
@@ -236,16 +243,25 @@ local function dynamic_sink(node, inst, kenc, venc)
     local kb = (k ~= nil and k ~= null) and kenc(k) or nil
     local vb = (v ~= nil and v ~= null) and venc(v) or nil
     local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                             rec.timestamp, -1, rec.header_ptr, rec.header_count)
+                                  rec.timestamp, -1, c_headers(rec))
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
 end
 
+-- A key or value that a source hands straight to its sinks, undecoded: the
+-- sinks write the input's bytes (raw_batch[raw_index], the C record being
+-- dispatched; a batch pointer and a number, so no cdata is boxed per record)
+-- without a Lua string in between. Only a source whose every child is a
+-- plain sink of the same identity serde gets it (see raw_passthrough), so
+-- no app code ever sees this marker or the pointer.
+local RAW = setmetatable({}, { __tostring = function() return "raw bytes" end })
+local raw_batch, raw_index = nil, 0
+
 function compilers.sink(node, _, _, inst)
-  local kenc = serde.encoder(node.key_serde, { app = inst.app, topic = node.topic, is_key = true,
-                                              avro = node.avro })
-  local venc = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
-                                                avro = node.avro })
+  local where = { app = inst.app, topic = node.topic, is_key = true, avro = node.avro }
+  local kenc = serde.encoder(node.key_serde, where)
+  local venc, venc_ref = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
+                                                          avro = node.avro })
   local ctx = inst.ctx
   if node.topic_fn then return dynamic_sink(node, inst, kenc, venc) end
   local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
@@ -255,13 +271,45 @@ function compilers.sink(node, _, _, inst)
   local windowed = serde.windowed(node.key_serde)
   local wenc = windowed and windowed.encode_windowed
   return function(k, v, rec)
-    local kb = nil
-    if k ~= nil and k ~= null then kb = wenc and wenc(k, rec.window) or kenc(k) end
-    local vb = (v ~= nil and v ~= null) and venc(v) or nil
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                                  rec.timestamp, -1, header_ptrs[rec], header_counts[rec] or 0)
+    local kb, klen, vb, vlen = nil, 0, nil, 0
+    if k == RAW then
+      local r = raw_batch[raw_index]
+      kb, klen = r.key, r.key_len
+    elseif k ~= nil and k ~= null then
+      kb = wenc and wenc(k, rec.window) or kenc(k)
+      klen = #kb
+    end
+    if v == RAW then
+      local r = raw_batch[raw_index]
+      vb, vlen = r.value, r.value_len
+    elseif v ~= nil and v ~= null then
+      if venc_ref then
+        vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
+      else
+        vb = venc(v)
+        vlen = #vb
+      end
+    end
+    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, klen, vb, vlen, rec.timestamp, -1, c_headers(rec))
     if rc ~= SH_OK then error(core.failure(), 0) end
   end
+end
+
+-- Serdes whose decode and encode are the identity on bytes: what such a
+-- source reads, a sink of the same serde would write unchanged.
+local IDENTITY = { bytes = true, string = true }
+
+-- Whether a source's key (which = "key_serde") or value can skip decoding:
+-- every child is a plain sink (one topic, not internal) with the same
+-- identity serde.
+local function raw_passthrough(source, which)
+  if source.internal or not IDENTITY[source[which]] or #source.children == 0 then return false end
+  for _, child in ipairs(source.children) do
+    if child.kind ~= "sink" or child.internal or child.topic_fn or child[which] ~= source[which] then
+      return false
+    end
+  end
+  return true
 end
 
 local NO_CHILDREN = {}
@@ -343,9 +391,9 @@ local function set_origin(rec, internal)
     end
     -- the header is the topology's own: outputs carry the record's headers only
     headers[#headers] = nil
-    local n = header_counts[rec] - 1
-    rec.header_count, header_counts[rec] = n, n
-    if n == 0 then header_ptrs[rec], rec.headers = nil, EMPTY end
+    local n = header_count - 1
+    rec.header_count, header_count = n, n
+    if n == 0 then header_ptr, rec.headers = nil, EMPTY end
   end
 end
 
@@ -358,12 +406,16 @@ local function source_dispatch(app, source, topic, rec)
   local internal = source.internal
   local windowed = serde.windowed(source.key_serde)
   local window_of = windowed and windowed.window
+  local raw_key = raw_passthrough(source, "key_serde")
+  local raw_value = raw_passthrough(source, "value_serde")
   return function(r)
     decoding = key_what
     local k, v
     rec.window = nil
     if r.key ~= nil then
-      if kraw then
+      if raw_key then
+        k = RAW
+      elseif kraw then
         k = kraw(r.key, r.key_len)
       else
         local kb = ffi_string(r.key, r.key_len)
@@ -376,7 +428,13 @@ local function source_dispatch(app, source, topic, rec)
     end
     decoding = value_what
     if r.value ~= nil then
-      if vraw then v = vraw(r.value, r.value_len) else v = vdec(ffi_string(r.value, r.value_len)) end
+      if raw_value then
+        v = RAW
+      elseif vraw then
+        v = vraw(r.value, r.value_len)
+      else
+        v = vdec(ffi_string(r.value, r.value_len))
+      end
     end
     decoding = nil
     -- a CDC record names its own topic (<prefix>.<db>.<table>)
@@ -384,12 +442,12 @@ local function source_dispatch(app, source, topic, rec)
     rec.timestamp = tonumber(r.timestamp)
     rec.partition = r.partition
     rec.offset = tonumber(r.offset)
-    local header_count = r.header_count
-    rec.header_count, header_counts[rec] = header_count, header_count
-    if header_count == 0 then
-      header_ptrs[rec], rec.headers = nil, EMPTY
+    local n = r.header_count
+    rec.header_count, header_rec, header_count = n, rec, n
+    if n == 0 then
+      header_ptr, rec.headers = nil, EMPTY
     else
-      header_ptrs[rec], rec.headers = r.headers, headers_of(r)
+      header_ptr, rec.headers = r.headers, headers_of(r)
     end
     set_origin(rec, internal)
     push(k, v, rec)
@@ -489,6 +547,30 @@ function _M.instantiate(app, builder, ctx)
   function inst.counts() return { dropped = dropped, late = late, skipped = inst.skipped } end
   compile(builder, inst)
   setup_timers(inst, builder)
+
+  -- The stores' write-back caches (store.lua) go out together: a flush
+  -- releases the batches held for cached changes (sh_ffi_ctx_release), so
+  -- it must leave no store's changes behind.
+  function inst.flush()
+    local written = 0
+    for _, store in pairs(inst.stores) do written = written + store:flush_cache() end
+    inst.flush_wanted = false
+    if written > 0 then C.sh_ffi_ctx_release(ctx) end
+  end
+  -- Flushed every second under load (as the consumer's
+  -- auto.commit.interval.ms), and as soon as a round of the loop brought no
+  -- records: an idle app's stores (pull queries read RocksDB) are current.
+  local FLUSH_EVERY_MS = 1000
+  local timers_tick, last_flush = inst.tick, nil
+  function inst.tick(now)
+    timers_tick(now)
+    last_flush = last_flush or now
+    if not inst.busy or now - last_flush >= FLUSH_EVERY_MS then
+      last_flush = now
+      inst.flush()
+    end
+    inst.busy = false
+  end
   for _, source in ipairs(builder.sources) do
     for _, topic in ipairs(source.topics) do
       local index = core.source_add(ctx, topic)
@@ -508,7 +590,7 @@ function _M.instantiate(app, builder, ctx)
   local has_stream_timers = inst.has_stream_timers
   local function run(records, first, n)
     for i = first, n - 1 do
-      cursor = i
+      cursor, raw_index = i, i
       local r = records[i]
       local fn = dispatch[r.source]
       if fn then fn(r) end
@@ -524,11 +606,16 @@ function _M.instantiate(app, builder, ctx)
   -- Returns how many records were processed; fewer than n means stop, with
   -- the reason as second value.
   function inst.process(ptr, n)
+    inst.busy = true
     local records = cast(record_ptr_t, ptr)
+    raw_batch = records
     local first = 0
     while first < n do
       local ok, err = xpcall(run, debug.traceback, records, first, n)
-      if ok then return n end
+      if ok then
+        if inst.flush_wanted then inst.flush() end -- a cache at its bound
+        return n
+      end
       -- past the VM's memory.limit: what the failed record built is garbage
       -- now; collect it before anything here allocates (find does not)
       if type(err) == "string" and err:find("^not enough memory") then collectgarbage() end

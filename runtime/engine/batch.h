@@ -8,6 +8,13 @@
  * record whose outputs are not delivered. A failed output poisons its batch:
  * nothing at or after it is ever acked.
  *
+ * Write-back caches (store.lua) keep state changes from reaching their
+ * changelog until a later flush: a batch that leaves changes in a cache is
+ * held, and the batch whose outputs carry the flushed changes releases every
+ * held batch before it. A held batch is acked only together with its
+ * releasing batch, once that one's outputs (the changelog records) are
+ * delivered too, so the rule holds for store writes as well.
+ *
  * @locality: the stream thread that owns the FIFO (delivery reports are
  * served on it too).
  */
@@ -35,6 +42,9 @@ void sh_batch_delivered(sh_batch_t *b, bool ok);
 /* Processing of b is over; ack (may be NULL: no positions) is acked once
  * b's outputs are delivered. */
 void sh_batch_seal(sh_batch_t *b, sh_source_ack_t *ack);
+/* Marks b as leaving cached changes (held) and/or as the batch whose
+ * outputs carry the cached changes of every batch before it (releases). */
+void sh_batch_hold(sh_batch_t *b, bool held, bool releases);
 /* Outputs of b not yet delivered. */
 int sh_batch_pending(const sh_batch_t *b);
 /* Acks every completed batch from the head; stops at a failed one.

@@ -45,6 +45,7 @@ struct sh_ctx {
     char *state_dir;
     sh_store_decl_t *stores;
     int store_count;
+    bool held, released; /* the current batch's write-back cache marks */
 };
 
 sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
@@ -58,6 +59,19 @@ sh_ctx_t *sh_ctx_new(const sh_output_t *output) {
     else
         ctx->capture = true;
     return ctx;
+}
+
+void sh_ffi_ctx_hold(sh_ctx_t *ctx) { ctx->held = true; }
+
+void sh_ffi_ctx_release(sh_ctx_t *ctx) {
+    ctx->released = true;
+    ctx->held = false; /* what was cached is in this batch's outputs now */
+}
+
+void sh_ctx_take_hold(sh_ctx_t *ctx, bool *held, bool *released) {
+    *held = ctx->held;
+    *released = ctx->released;
+    ctx->held = ctx->released = false;
 }
 
 void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output) {

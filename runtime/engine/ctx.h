@@ -25,6 +25,9 @@ typedef struct sh_output {
 sh_ctx_t *sh_ctx_new(const sh_output_t *output);
 /* Points a context's emits somewhere else (a VM loaded before its host). */
 void sh_ctx_set_output(sh_ctx_t *ctx, const sh_output_t *output);
+/* The write-back cache marks the VM left on the batch just run
+ * (sh_ffi_ctx_hold, sh_ffi_ctx_release), cleared for the next. */
+void sh_ctx_take_hold(sh_ctx_t *ctx, bool *held, bool *released);
 void sh_ctx_set_version(sh_ctx_t *ctx, int version);
 int sh_ctx_sink_partitions(sh_ctx_t *ctx, int sink);
 /* A sink's backend: "kafka" unless the app set another (sh_ffi_sink_set_kind);

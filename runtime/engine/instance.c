@@ -98,8 +98,19 @@ int sh_instance_run(const sh_instance_config_t *c) {
             sh_loop_set_fatal(loops[i], "%s", err);
             break;
         }
-        if (sh_loop_start(loops[i], vm) != 0) break;
+        if (sh_loop_bind(loops[i], vm) != 0) break;
     }
+    /* Every thread's consumer joins the group only once every VM is loaded:
+     * joined one by one, behind loads that take seconds on a busy machine,
+     * they would miss the group's first rebalance window (3 s), and the
+     * first thread would start on all partitions only to lose most of them
+     * in a second rebalance, where the records it processed since its last
+     * commit are processed again (the mock cluster refuses that commit). */
+    for (int i = 0; i < started && started == n; i++)
+        if (sh_loop_subscribe(loops[i]) != 0) {
+            started = i;
+            break;
+        }
     bool ok = started == n && !sh_loop_fatal(loops[n - 1]);
     if (ok) {
         if (strcmp(reload_path, c->app_path) != 0)

@@ -141,6 +141,13 @@ static void on_delivered(void *self, void *batch, const char *topic, int32_t par
     sh_batch_delivered(batch, err == NULL);
 }
 
+/* The VM's write-back cache marks for the batch it just ran. */
+static void take_hold(sh_loop_t *l, sh_batch_t *b) {
+    bool held = false, released = false;
+    sh_ctx_take_hold(sh_vm_ctx(l->vm), &held, &released);
+    sh_batch_hold(b, held, released);
+}
+
 /* ---- state: what the source says of its partitions ---- */
 
 static void drain(sh_loop_t *l, int timeout_ms) {
@@ -160,8 +167,29 @@ static void on_assignment_done(void *self) {
     if (l->tasks) sh_tasks_set_ready(l->tasks);
 }
 
+/* The VM's store caches written out, as a batch of their own whose outputs
+ * release the held batches before it: before a revocation, a stop or a
+ * new version, so that no change stays in a cache that goes away. */
+static void run_flush(sh_loop_t *l) {
+    if (!l->vm || l->fatal[0]) return;
+    sh_batch_t *b = sh_batches_open(&l->batches);
+    if (!b) {
+        sh_loop_set_fatal(l, "out of memory");
+        return;
+    }
+    l->current = b;
+    char err[4096] = "";
+    if (l->tasks) sh_tasks_lock(l->tasks);
+    if (sh_vm_flush(l->vm, err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
+    if (l->tasks) sh_tasks_unlock(l->tasks);
+    l->current = NULL;
+    take_hold(l, b);
+    sh_batch_seal(b, NULL);
+}
+
 static void on_revoking(void *self) {
     sh_loop_t *l = self;
+    run_flush(l);
     drain(l, 30000);
 }
 
@@ -174,7 +202,7 @@ static void on_revoked(void *self, const char *topic, int32_t partition) {
         return;
     }
     sh_tasks_lock(l->tasks);
-    sh_tasks_checkpoint(l->tasks, topic, partition);
+    sh_tasks_checkpoint(l->tasks, topic, partition, 0);
     sh_vm_release_task(l->vm, topic, partition);
     sh_tasks_unlock(l->tasks);
     sh_tasks_release(l->tasks, topic, partition);
@@ -232,10 +260,17 @@ static int bind_vm(sh_loop_t *l) {
     return 0;
 }
 
-int sh_loop_start(sh_loop_t *l, sh_vm_t *vm) {
+int sh_loop_bind(sh_loop_t *l, sh_vm_t *vm) {
     l->vm = vm;
     sh_ctx_set_output(sh_vm_ctx(vm), &l->output);
-    if (bind_vm(l) != 0) return -1;
+    return bind_vm(l);
+}
+
+int sh_loop_start(sh_loop_t *l, sh_vm_t *vm) {
+    return sh_loop_bind(l, vm) != 0 ? -1 : sh_loop_subscribe(l);
+}
+
+int sh_loop_subscribe(sh_loop_t *l) {
     char err[1024];
     if (l->source->ops->start(l->source, &l->source_events, err, sizeof err) != 0) {
         sh_loop_set_fatal(l, "%s", err);
@@ -266,6 +301,7 @@ static void run_batch(sh_loop_t *l) {
     sh_watchdog_leave(l->watchdog, l->thread);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;
+    take_hold(l, b);
     if (done < n) sh_loop_set_fatal(l, "%s", err);
     if (l->sample && done > 0 && sh_clock_now_ms() - l->last_sample_ms >= SAMPLE_EVERY_MS) {
         sh_sample_take(l->sample, l->records, done);
@@ -296,6 +332,7 @@ static void run_timers(sh_loop_t *l) {
     sh_watchdog_leave(l->watchdog, l->thread);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;
+    take_hold(l, b);
     sh_batch_seal(b, NULL);
 }
 
@@ -304,7 +341,7 @@ static void checkpoint_periodically(sh_loop_t *l) {
     if (!l->tasks || now - l->last_checkpoint_ms < CHECKPOINT_EVERY_MS) return;
     l->last_checkpoint_ms = now;
     sh_tasks_lock(l->tasks);
-    sh_tasks_checkpoint(l->tasks, NULL, 0);
+    sh_tasks_checkpoint(l->tasks, NULL, 0, SH_TASKS_CHECKPOINT_DELTA);
     sh_tasks_unlock(l->tasks);
 }
 
@@ -319,6 +356,7 @@ static void take_new_version(sh_loop_t *l) {
     int version;
     sh_vm_t *next = sh_reload_take(l->reload, l->thread, &version);
     if (!next) return;
+    run_flush(l); /* the new version reads the stores: nothing may stay cached */
     if (l->tasks) sh_tasks_lock(l->tasks);
     sh_vm_t *old = l->vm;
     l->vm = next;
@@ -356,6 +394,7 @@ void sh_loop_run(sh_loop_t *l) {
 }
 
 void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
+    run_flush(l);
     drain(l, timeout_ms);
     if (l->batches.head)
         sh_log(SH_LOG_WARN, "stream thread %d: %lld batch(es) not delivered; their records will "
@@ -363,7 +402,7 @@ void sh_loop_drain(sh_loop_t *l, int timeout_ms) {
                l->thread, l->batches.open);
     if (l->tasks) { /* delivered changelog records are in Kafka, even after a failure */
         sh_tasks_lock(l->tasks);
-        sh_tasks_checkpoint(l->tasks, NULL, 0);
+        sh_tasks_checkpoint(l->tasks, NULL, 0, 0);
         sh_tasks_unlock(l->tasks);
     }
 }

@@ -41,8 +41,13 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *config);
 const sh_output_t *sh_loop_output(sh_loop_t *loop);
 /* The process's reloader (made after the loops, from their outputs). */
 void sh_loop_set_reload(sh_loop_t *loop, sh_reload_t *reload);
-/* Binds the sink and the source to vm (owned by the loop from now on) and
- * starts the source. Returns 0, or -1 with the cause in sh_loop_fatal. */
+/* Binds the sink and the source to vm (owned by the loop from now on).
+ * Returns 0, or -1 with the cause in sh_loop_fatal. */
+int sh_loop_bind(sh_loop_t *loop, sh_vm_t *vm);
+/* Starts the source (a Kafka consumer joins its group). Returns 0, or -1
+ * with the cause in sh_loop_fatal. */
+int sh_loop_subscribe(sh_loop_t *loop);
+/* sh_loop_bind, then sh_loop_subscribe. */
 int sh_loop_start(sh_loop_t *loop, sh_vm_t *vm);
 /* Runs until *stopping or a fatal error. */
 void sh_loop_run(sh_loop_t *loop);

@@ -445,6 +445,17 @@ int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen) {
     return rc;
 }
 
+int sh_vm_flush(sh_vm_t *vm, char *errbuf, size_t errlen) {
+    int rc = 0;
+    if (call_app(vm, "flush", 0, 0) != 0) {
+        snprintf(errbuf, errlen, "flushing the store caches: %s",
+                 lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
+        rc = -1;
+    }
+    lua_settop(vm->L, 0);
+    return rc;
+}
+
 void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition) {
     if (!vm->has_release_task) return;
     lua_pushstring(vm->L, topic);

@@ -72,6 +72,10 @@ int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen);
 /* Calls the app's release_task(topic, partition), when it has one: the VM
  * closes its store handles of a revoked task. */
 void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition);
+/* Writes every change the VM's store caches hold to the stores and their
+ * changelogs (app:flush()); run inside a batch, whose outputs they become.
+ * 0, or -1 with errbuf filled. */
+int sh_vm_flush(sh_vm_t *vm, char *errbuf, size_t errlen);
 /* The topology as text (streamhost describe). Caller frees. */
 char *sh_vm_describe(sh_vm_t *vm);
 

@@ -163,6 +163,13 @@ int64_t sh_ffi_clock_now_ms(void);
 
 /* Reload version in force for this VM (0 before the first load). */
 int sh_ffi_ctx_version(sh_ctx_t *ctx);
+/* Write-back caches (store.lua): hold says the batch being run leaves state
+ * changes in a cache, not yet written to their store and changelog; release
+ * says this batch's outputs now carry every cached change of the batches
+ * before it (a flush). The host acks no position of a held batch until the
+ * outputs of a later releasing batch are delivered. */
+void sh_ffi_ctx_hold(sh_ctx_t *ctx);
+void sh_ffi_ctx_release(sh_ctx_t *ctx);
 
 /* Where this context's stores live: the host sets --state-dir (default
  * ./.streamhost/<id>), the test driver a temporary directory. */
@@ -251,6 +258,37 @@ sh_store_iter_t *sh_ffi_store_iter_all(sh_store_t *store, const char *after_key,
 int sh_ffi_store_iter_next(sh_store_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
                            int64_t *window_start);
 void sh_ffi_store_iter_destroy(sh_store_iter_t *iter);
+
+/* ---- Lazy JSON values (serde/json.cc, over simdjson On-Demand) ----
+ * The json serde reads a field of an object value only when the app does.
+ * open: parses data (copied: it need not outlive the call) as the handle's
+ * current document; SH_OK for an object, SH_ERR_INVALID for valid JSON that
+ * is not an object, SH_ERR_DECODE (with the message) for bytes that are not
+ * JSON. field: one field of the current document: SH_OK and *out,
+ * SH_ERR_NOT_FOUND for a missing field, SH_ERR_DECODE for a malformed one,
+ * SH_ERR_INVALID when no document is open. A string's bytes (unescaped) and
+ * a nested object's or array's JSON text are valid until the next call.
+ * @locality one thread at a time: one handle per Lua VM */
+typedef struct sh_json sh_json_t;
+enum {
+    SH_JSON_NULL = 0,
+    SH_JSON_TRUE = 1,
+    SH_JSON_FALSE = 2,
+    SH_JSON_NUMBER = 3,
+    SH_JSON_STRING = 4,
+    SH_JSON_NESTED = 5 /* an object or an array: str/len is its JSON text */
+};
+typedef struct sh_ffi_json_value {
+    int type;
+    double number;
+    const char *str;
+    size_t len;
+} sh_ffi_json_value_t;
+sh_json_t *sh_ffi_json_new(void);
+void sh_ffi_json_free(sh_json_t *json);
+int sh_ffi_json_open(sh_json_t *json, const char *data, size_t len);
+int sh_ffi_json_field(sh_json_t *json, const char *name, size_t name_len,
+                      sh_ffi_json_value_t *out);
 
 /* ---- MySQL (runtime/mysql/) ----
  * Sinks of other kinds. stream:to_mysql declares a sink (sh_ffi_sink_add)

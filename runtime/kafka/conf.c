@@ -26,6 +26,12 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
+    /* librdkafka 2.0.2's fetcher stops once queued.min.messages (100k by
+     * default) are queued and looks again only on its 1 s wake-up: input then
+     * arrives in bursts 1 s apart and the stream thread waits most of the
+     * time. A million keeps it fetching; queued.max.messages.kbytes (64 MiB,
+     * librdkafka's default) still bounds the memory the queue may take. */
+    {"queued.min.messages", "1000000"},
     /* As Kafka Streams: a new group reads its inputs from the start, so records
      * sent before the first assignment are counted too (librdkafka: latest). */
     {"auto.offset.reset", "earliest"},

@@ -185,6 +185,8 @@ static int db_open_once(entry_t *e, int64_t retention_ms, char **error) {
     if ((rc = check_kind(e, error)) != SH_OK) goto out;
     if (e->db.kind->load)
         rc = e->db.kind->load(&e->db, (char **)names, families, total, retention_ms, error);
+    e->db.created = fresh && rc == SH_OK;
+    e->db.created_seq = e->db.created ? rocksdb_get_latest_sequence_number(e->db.rocks) : 0;
 
 out:
     for (int i = 0; families && i < total; i++)
@@ -373,6 +375,11 @@ int sh_registry_flush(sh_db_t *db, char **error) {
     if (!*error) rocksdb_flush_cf(db->rocks, flush, db->meta_cf, error);
     rocksdb_flushoptions_destroy(flush);
     return *error ? SH_ERR_STORE : SH_OK;
+}
+
+bool sh_registry_untouched(sh_db_t *db) {
+    return db->rocks && db->created &&
+           rocksdb_get_latest_sequence_number(db->rocks) == db->created_seq;
 }
 
 int sh_registry_wipe(sh_db_t *db, int64_t retention_ms, char **error) {

@@ -29,6 +29,12 @@ typedef struct sh_db {
     const char *dir;                         /* <state_dir>/<name>/<partition> */
     const struct sh_registry_kind *kind;
     void *kind_state;
+    /* Whether the last open created the database from nothing, and RocksDB's
+     * sequence number right after it (kind metadata included): while that is
+     * unchanged the database holds no record, and a rebuild has nothing to
+     * wipe (sh_registry_untouched). */
+    bool created;
+    uint64_t created_seq;
 } sh_db_t;
 
 /* What a store kind tells the registry about itself. */
@@ -53,6 +59,9 @@ typedef struct sh_registry_kind {
 sh_db_t *sh_registry_open(const char *dir, const sh_registry_kind_t *kind,
                           const sh_registry_kind_t *const *known, int64_t retention_ms,
                           char **error);
+/* Whether the database was created from nothing by its last open and has
+ * had no write since: a restore then starts from an empty store as it is. */
+bool sh_registry_untouched(sh_db_t *db);
 /* Drops a handle's reference; the last one closes the database. */
 void sh_registry_release(sh_db_t *db);
 

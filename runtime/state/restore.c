@@ -11,7 +11,10 @@
  * beginning.
  *
  * Records are taken from the consumer's queue a batch at a time (waiting for
- * the first only) and written to the store in one RocksDB write per batch.
+ * the first only) and written to the store in one RocksDB write per batch,
+ * only the last record of each key in the batch (the ones before it would be
+ * overwritten in the same write). The checkpoint is left to the loop's
+ * periodic one.
  * The batch arrays are allocated per call: every stream thread restores its
  * own tasks concurrently, with its own consumer.
  */
@@ -131,17 +134,17 @@ static ssize_t replay_batch(rd_kafka_queue_t *queue, restore_t *r, int64_t *last
 }
 
 int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *changelog,
-                     volatile sig_atomic_t *stopping, int64_t *restored_to, char *errbuf,
-                     size_t errlen) {
+                     volatile sig_atomic_t *stopping, int64_t *restored_to, int64_t *checkpointed,
+                     char *errbuf, size_t errlen) {
     restore_t r = {.store = store, .changelog = changelog, .partition = sh_store_partition(store)};
     const char *name = sh_store_name(store);
     int64_t checkpoint = -1, start = 0, high = 0;
-    *restored_to = -1;
+    *restored_to = *checkpointed = -1;
     if (sh_store_checkpoint_read(store, &checkpoint) != SH_OK) {
         snprintf(errbuf, errlen, "%s", sh_ffi_err_message());
         return -1;
     }
-    *restored_to = checkpoint;
+    *restored_to = *checkpointed = checkpoint;
     if (find_range(consumer, &r, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
     if (start >= high) {
         sh_log(SH_LOG_INFO, "store %s partition %d is up to date with %s (offset %" PRId64 ")",
@@ -187,10 +190,6 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
         goto out;
     }
     log_progress(&r, true);
-    if (sh_store_checkpoint_write(store, last) != SH_OK) {
-        snprintf(errbuf, errlen, "%s", sh_ffi_err_message());
-        goto out;
-    }
     *restored_to = last;
     rc = 0;
 out:

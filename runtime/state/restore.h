@@ -13,15 +13,19 @@
 
 /* Replays changelog's partition (the store's) into store, from the offset
  * after its checkpoint up to the high watermark, with consumer (assign()
- * only; left unassigned afterwards), then checkpoints the store there.
- * Logs progress every second. Gives up when *stopping becomes non-zero.
- * Returns 0 with *restored_to (the checkpointed offset; -1: nothing yet), or
- * -1 with errbuf filled. Cost: O(records after the checkpoint), in batches
+ * only; left unassigned afterwards). The checkpoint is not written here:
+ * two fsyncs per task made restores swing with the disk, and the loop's
+ * periodic checkpoint writes it within a second (a crash before that only
+ * means replaying again). Logs progress every second. Gives up when
+ * *stopping becomes non-zero. Returns 0 with *restored_to (the last offset
+ * in the store; -1: nothing yet) and *checkpointed (the offset the checkpoint
+ * file holds), or -1 with errbuf filled. Cost: O(records after the checkpoint), in batches
  * of a few thousand records. Every buffer belongs to the call, so stream
  * threads restore their own tasks at the same time.
  * @locality the stream thread whose consumer this is */
 int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *changelog,
-                     volatile sig_atomic_t *stopping, int64_t *restored_to, char *errbuf,
+                     volatile sig_atomic_t *stopping, int64_t *restored_to, int64_t *checkpointed,
+                     char *errbuf,
                      size_t errlen);
 
 #endif

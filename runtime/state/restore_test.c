@@ -202,6 +202,8 @@ static void test_two_threads_restore(sh_tasks_t **groups) {
     }
     CHECK(sh_tasks_restoring(groups[0]) == 0 && sh_tasks_restoring(groups[1]) == 0);
     for (int p = 0; p < 2; p++) {
+        /* the checkpoint waits for the loop's periodic one, which this is */
+        sh_tasks_checkpoint(groups[p], NULL, 0, 0);
         check_kv(p);
         check_windows(p);
         CHECK(checkpoint_of("counts", SH_STORE_KV, p) ==
@@ -229,6 +231,7 @@ static void test_restore_from_checkpoint(sh_tasks_t *tasks) {
     CHECK(sh_ffi_store_get(s, "p0-k000002", 10, &v) == SH_ERR_NOT_FOUND);
     CHECK(sh_ffi_store_get(s, "p0-k000004", 10, &v) == SH_OK); /* kept from before */
     sh_ffi_store_close(s);
+    sh_tasks_checkpoint(tasks, NULL, 0, 0);
     CHECK(checkpoint_of("counts", SH_STORE_KV, 0) == high_watermark("app-counts-changelog", 0) - 1);
 }
 

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,52 @@ int sh_store_restore_put(sh_store_t *store, const char *key, size_t key_len, con
     return sh_store_restore_batch(store, &record, 1);
 }
 
+static uint64_t key_hash(const char *key, size_t len) {
+    uint64_t hash = 14695981039346656037ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        hash ^= (unsigned char)key[i];
+        hash *= 1099511628211ULL;
+    }
+    return hash;
+}
+
+/* Copies into out the last record of each key among records (in their
+ * order), and returns how many: a changelog repeats a hot key many times in
+ * a batch, and only its last value survives the write anyway. -1 when out of
+ * memory. Cost: O(count) with a hash table of 2 * count slots. */
+static int last_per_key(const sh_ffi_record_t *records, int count, sh_ffi_record_t *out) {
+    size_t slots = 16;
+    while (slots < 2 * (size_t)count) slots *= 2;
+    int *table = malloc(slots * sizeof *table);
+    bool *superseded = calloc((size_t)count, sizeof *superseded);
+    if (!table || !superseded) {
+        free(table);
+        free(superseded);
+        return -1;
+    }
+    memset(table, -1, slots * sizeof *table);
+    for (int i = 0; i < count; i++) {
+        const sh_ffi_record_t *r = &records[i];
+        size_t at = key_hash(r->key, r->key_len) & (slots - 1);
+        for (;; at = (at + 1) & (slots - 1)) {
+            int seen = table[at];
+            if (seen < 0) break;
+            if (records[seen].key_len == r->key_len &&
+                (r->key_len == 0 || memcmp(records[seen].key, r->key, r->key_len) == 0)) {
+                superseded[seen] = true;
+                break;
+            }
+        }
+        table[at] = i;
+    }
+    int kept = 0;
+    for (int i = 0; i < count; i++)
+        if (!superseded[i]) out[kept++] = records[i];
+    free(table);
+    free(superseded);
+    return kept;
+}
+
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
     if (!store || count < 0 || (!records && count))
         return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
@@ -275,8 +322,17 @@ int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, in
     for (int i = 0; i < count; i++)
         if (!records[i].key && records[i].key_len)
             return sh_err_set(SH_ERR_INVALID, "restore: record %d has no key", i);
-    return publish(store, store->window ? sh_window_restore(store->window, records, count)
-                                        : sh_kv_restore(store->kv, records, count));
+    sh_ffi_record_t *last = count > 1 ? malloc((size_t)count * sizeof *last) : NULL;
+    int kept = last ? last_per_key(records, count, last) : -1;
+    if (kept < 0) { /* one record, or no memory to sort them out: write them all */
+        kept = count;
+    } else {
+        records = last;
+    }
+    rc = store->window ? sh_window_restore(store->window, records, kept)
+                       : sh_kv_restore(store->kv, records, kept);
+    free(last);
+    return publish(store, rc);
 }
 
 /* ---- iterators ---- */
@@ -395,6 +451,9 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
         sh_log(SH_LOG_WARN, "state store %s: checkpoint does not verify; rebuilding from %s",
                store->db->dir, store->has_changelog ? store->changelog.topic : "nothing");
     *offset = -1;
+    /* A database this open has just made holds nothing to wipe: wiping and
+     * reopening it cost most of a fresh restore's time. */
+    if (found == SH_CHECKPOINT_MISSING && sh_registry_untouched(store->db)) return SH_OK;
     char *error = NULL;
     int rc = sh_registry_wipe(store->db, store->retention_ms, &error);
     if (rc != SH_OK) {

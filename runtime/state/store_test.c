@@ -493,6 +493,30 @@ static void check_batch_restore(int kind) {
     sh_ffi_ctx_destroy(ctx);
 }
 
+/* A batch that repeats keys ends with each key's last record, a tombstone
+ * last deleting it. */
+static void test_restore_batch_repeats(void) {
+    current_test = "batch restore with repeated keys";
+    sh_store_t *s = open_kv(NULL, "repeats", 0);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(put(s, "c", "old") == SH_OK);
+    sh_ffi_record_t batch[] = {
+        {.key = "a", .key_len = 1, .value = "1", .value_len = 1, .offset = 0},
+        {.key = "b", .key_len = 1, .value = "2", .value_len = 1, .offset = 1},
+        {.key = "a", .key_len = 1, .value = "3", .value_len = 1, .offset = 2},
+        {.key = "b", .key_len = 1, .value = NULL, .value_len = 0, .offset = 3},
+        {.key = "c", .key_len = 1, .value = NULL, .value_len = 0, .offset = 4},
+        {.key = "c", .key_len = 1, .value = "new", .value_len = 3, .offset = 5},
+    };
+    CHECK(sh_store_restore_batch(s, batch, 6) == SH_OK);
+    sh_ffi_slice_t out;
+    CHECK(get(s, "a", &out) == SH_OK && slice_is(out, "3"));
+    CHECK(get(s, "b", &out) == SH_ERR_NOT_FOUND);
+    CHECK(get(s, "c", &out) == SH_OK && slice_is(out, "new"));
+    sh_ffi_store_close(s);
+}
+
 static void test_restore_batch(void) {
     current_test = "batch restore of a key-value store";
     check_batch_restore(SH_STORE_KV);
@@ -694,6 +718,49 @@ static void test_checkpoints(void) {
     sh_ffi_store_close(s);
 }
 
+/* RocksDB's IDENTITY file: a new one for every database made from nothing. */
+static void identity_of(const char *name, char *out, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/0/db/IDENTITY", state_dir, name);
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = 0;
+    fclose(f);
+}
+
+/* A database just made has no checkpoint and nothing in it: the restore
+ * reads it as it is instead of wiping and reopening it; one written since
+ * is still wiped. */
+static void test_fresh_store_not_wiped(void) {
+    current_test = "a fresh store is not wiped for a missing checkpoint";
+    char before[128], after[128];
+    int64_t offset = 99;
+    sh_store_t *kv = open_kv(NULL, "freshkv", 0);
+    sh_store_t *win = open_window(NULL, "freshwin", 5 * MINUTE);
+    CHECK(kv && win);
+    if (!kv || !win) return;
+    identity_of("freshkv", before, sizeof before);
+    CHECK(sh_store_checkpoint_read(kv, &offset) == SH_OK && offset == -1);
+    identity_of("freshkv", after, sizeof after);
+    CHECK(before[0] && strcmp(before, after) == 0);
+    identity_of("freshwin", before, sizeof before);
+    CHECK(sh_store_checkpoint_read(win, &offset) == SH_OK && offset == -1);
+    identity_of("freshwin", after, sizeof after);
+    CHECK(before[0] && strcmp(before, after) == 0);
+
+    CHECK(put(kv, "k", "v") == SH_OK);
+    identity_of("freshkv", before, sizeof before);
+    CHECK(sh_store_checkpoint_read(kv, &offset) == SH_OK && offset == -1);
+    identity_of("freshkv", after, sizeof after);
+    CHECK(strcmp(before, after) != 0);
+    sh_ffi_slice_t out;
+    CHECK(get(kv, "k", &out) == SH_ERR_NOT_FOUND);
+    sh_ffi_store_close(kv);
+    sh_ffi_store_close(win);
+}
+
 static void test_corrupt_database(void) {
     current_test = "corrupt database";
     sh_store_t *s = open_kv(NULL, "corrupt", 0);
@@ -773,6 +840,8 @@ int main(void) {
     test_restore_batch();
     test_changelog();
     test_checkpoints();
+    test_restore_batch_repeats();
+    test_fresh_store_not_wiped();
     test_corrupt_database();
     test_shared_and_kind();
     sh_store_remove_tree(state_dir);

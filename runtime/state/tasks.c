@@ -7,9 +7,9 @@
  * opened (sharing the RocksDB instance with the Lua VM's handle through the
  * registry's reference counts) and restored from its changelog (restore.c).
  * Afterwards a task's checkpoint follows the producer's delivery reports:
- * the highest delivered changelog offset is written periodically, on
- * revocation and on a clean stop, never an offset Kafka has not
- * acknowledged. Local writes past it are replayed again on the next
+ * the highest delivered changelog offset is written periodically once it
+ * moved by SH_TASKS_CHECKPOINT_DELTA records, on revocation and on a clean
+ * stop, never an offset Kafka has not acknowledged. Local writes past it are replayed again on the next
  * restore, which is harmless: a changelog record is the value, not a delta.
  *
  * A mutex serializes the stream thread's store use with the HTTP thread's
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/topic_name.h"
 #include "state/restore.h"
 #include "state/tasks.h"
@@ -35,6 +36,7 @@ struct sh_task {
     sh_store_t *handle;     /* the host's own handle; shares the database with Lua's */
     int64_t delivered;      /* highest changelog offset known to be in Kafka */
     int64_t checkpointed;   /* offset in the checkpoint file */
+    int64_t checkpointed_ms; /* when it was written (the task's start before any) */
     volatile int restoring; /* being restored: not served over HTTP */
 };
 
@@ -171,6 +173,7 @@ static sh_task_t *task_new(sh_tasks_t *t, const sh_store_decl_t *d, const char *
     task->partition = partition;
     task->kind = d->kind;
     task->delivered = task->checkpointed = -1;
+    task->checkpointed_ms = sh_clock_now_ms();
     /* No context and no app id: this handle only reads and restores, so it
      * must not emit to the changelog. */
     task->handle = sh_ffi_store_open(NULL, t->state_dir, NULL, d->name, d->kind, partition,
@@ -204,11 +207,13 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
          * /healthz answers meanwhile. Only this thread changes the
          * declarations (on a reload, between batches), so d stays valid. */
         sh_tasks_unlock(t);
-        int64_t restored_to = -1;
+        int64_t restored_to = -1, checkpointed = -1;
         rc = sh_restore_store(t->consumer, task->handle, task->changelog, t->stopping, &restored_to,
-                              errbuf, errlen);
+                              &checkpointed, errbuf, errlen);
         sh_tasks_lock(t);
-        task->delivered = task->checkpointed = restored_to;
+        /* the next periodic checkpoint writes what the replay added */
+        task->delivered = restored_to;
+        task->checkpointed = checkpointed;
         task->restoring = 0;
         t->restoring--;
     }
@@ -216,14 +221,20 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
     return rc;
 }
 
-void sh_tasks_checkpoint(sh_tasks_t *t, const char *topic, int32_t partition) {
+void sh_tasks_checkpoint(sh_tasks_t *t, const char *topic, int32_t partition, int64_t min_delta) {
     for (sh_task_t *task = t->tasks; task; task = task->next) {
         if (topic && (task->partition != partition || strcmp(task->topic, topic) != 0)) continue;
         if (task->restoring || task->delivered <= task->checkpointed) continue;
-        if (sh_store_checkpoint_write(task->handle, task->delivered) == SH_OK)
+        int64_t now = sh_clock_now_ms();
+        if (task->delivered - task->checkpointed < min_delta &&
+            now - task->checkpointed_ms < SH_TASKS_CHECKPOINT_MAX_AGE_MS)
+            continue;
+        if (sh_store_checkpoint_write(task->handle, task->delivered) == SH_OK) {
             task->checkpointed = task->delivered;
-        else
+            task->checkpointed_ms = now;
+        } else {
             sh_log(SH_LOG_WARN, "checkpoint: %s", sh_ffi_err_message());
+        }
     }
 }
 

@@ -56,8 +56,17 @@ const sh_store_decl_t *sh_tasks_declaration_at(sh_tasks_t *tasks, int index);
 int sh_tasks_assign(sh_tasks_t *tasks, const char *topic, int32_t partition, char *errbuf,
                     size_t errlen);
 /* Writes the checkpoints of (topic, partition)'s tasks (topic NULL: all
- * tasks) whose delivered offset moved. @locks sh_tasks_lock */
-void sh_tasks_checkpoint(sh_tasks_t *tasks, const char *topic, int32_t partition);
+ * tasks) whose delivered offset moved by min_delta records or more (0: at
+ * all). A checkpoint flushes the store's memtables to disk (the stores have
+ * no WAL), so the periodic one passes min_delta = SH_TASKS_CHECKPOINT_DELTA:
+ * a task is checkpointed once it moved by that many records (as Kafka
+ * Streams' 10,000) or its last checkpoint is SH_TASKS_CHECKPOINT_MAX_AGE_MS
+ * old; a revocation or a stop (0) writes every one.
+ * @locks sh_tasks_lock */
+#define SH_TASKS_CHECKPOINT_DELTA 10000
+#define SH_TASKS_CHECKPOINT_MAX_AGE_MS 10000
+void sh_tasks_checkpoint(sh_tasks_t *tasks, const char *topic, int32_t partition,
+                         int64_t min_delta);
 /* Closes (topic, partition)'s tasks (topic NULL: all). Takes the lock. */
 void sh_tasks_release(sh_tasks_t *tasks, const char *topic, int32_t partition);
 /* A changelog record was delivered (the producer's delivery report). */

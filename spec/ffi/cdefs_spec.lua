@@ -92,7 +92,7 @@ describe("cdefs.lua", function()
   it("names every function sh_ffi_<subsystem>_<verb>", function()
     local subsystems = { err = true, ctx = true, source = true, sink = true, log = true,
                          clock = true, topic = true, store = true, window = true, mysql = true,
-                         avro = true, registry = true }
+                         avro = true, registry = true, json = true }
     for _, name in ipairs(declared_functions()) do
       local subsystem = name:match("^sh_ffi_([%l]+)_[%w_]+$")
       assert.truthy(subsystem and subsystems[subsystem], name)

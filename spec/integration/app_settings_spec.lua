@@ -38,9 +38,16 @@ return sh.app {
     local port = text:match("pull queries on http://127%.0%.0%.1:(%d+)/")
     assert.is_truthy(port, text)
     assert.are_not.equal("8088", port)
-    local p = io.popen("curl -s http://127.0.0.1:" .. port .. "/stores/n/a")
-    local body = p:read("*a")
-    p:close()
+    -- the store shows a count once the loop flushed its cache (at once when
+    -- idle, at most a second under load): wait for it
+    local body
+    helpers.wait_until("the count of a in the store", 10000, function()
+      local p = io.popen("curl -s http://127.0.0.1:" .. port .. "/stores/n/a")
+      body = p:read("*a")
+      p:close()
+      local ok, doc = pcall(require("cjson").decode, body)
+      return ok and type(doc) == "table" and doc.value == 2
+    end)
     assert.are.equal(2, require("cjson").decode(body).value, body)
     assert.is_truthy(io.open(state .. "/n/0/db/CURRENT"), "the store lives under the app's state_dir")
     helpers.kill(pid, "TERM")

@@ -29,7 +29,8 @@ describe("threads = 2", function()
     broker = helpers.start_broker({ events = 4, ["per-key-counts"] = 4,
                                     ["threads-spec-per_key-changelog"] = 4,
                                     ["restore-events"] = 4, ["restore-counts"] = 4,
-                                    ["threads-restore-per_key-changelog"] = 4 })
+                                    ["threads-restore-per_key-changelog"] = 4,
+                                    ["slow-events"] = 4 })
     dir = helpers.tmpdir()
   end)
 
@@ -81,6 +82,40 @@ describe("threads = 2", function()
     -- every thread commits before any leaves the group (issue 7, defect 4)
     assert.is_nil(text:find("cannot commit", 1, true), text)
     assert.is_nil(text:match("ERROR"), text)
+  end)
+
+  it("joins the group with both threads at once, even when a VM loads slowly", function()
+    -- the second VM's load takes 4 s (more than the group's first rebalance
+    -- window, 3 s, as on a busy machine): a thread that joined before it
+    -- would take all four partitions first and lose two in a second
+    -- rebalance, where the mock cluster refuses its commit (duplicates)
+    local marker = dir .. "/slow-marker"
+    local app = dir .. "/slow.lua"
+    helpers.write_file(app, string.format([[
+local f = io.open(%q)
+if f then f:close(); os.execute("sleep 4") else io.open(%q, "w"):close() end
+local sh = require "streamhost"
+return sh.app {
+  id = "threads-slow",
+  threads = 2,
+  topology = function(b)
+    b:stream("slow-events", { key = "string", value = "string" }):to("slow-copy")
+  end,
+}
+]], marker, marker))
+    local log = dir .. "/slow.log"
+    -- --unsafe: the app sleeps through os.execute, which the sandbox refuses
+    pid = helpers.spawn(helpers.bin .. " run " .. app .. " --unsafe --bootstrap " ..
+                        broker.bootstrap .. " --state-dir " .. dir .. "/slow-state --http off", log)
+    helpers.wait_until("both threads to be assigned partitions", 30000, function()
+      assert(helpers.alive(pid), helpers.read_file(log))
+      return helpers.count_matches(helpers.read_file(log), "assigned 2 partition") >= 2
+    end)
+    helpers.kill(pid, "TERM")
+    helpers.wait_exit(pid)
+    local text = helpers.read_file(log)
+    assert.is_nil(text:find("assigned 4 partition", 1, true), text)
+    assert.are.equal(1, helpers.count_matches(text, "stopped after"))
   end)
 
   it("restores a 100k+ record changelog with both threads at once, exactly", function()

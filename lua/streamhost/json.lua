@@ -1,0 +1,300 @@
+-- The json serde: lazy values in, string.buffer out.
+--
+-- Decoding an object does not build a Lua table. It gives a lazy value: an
+-- empty table whose metatable looks a field up in C (serde/json.cc, simdjson
+-- On-Demand) when the app reads it, so a record costs what the app reads of
+-- it. The bytes are checked when the value is made, so a malformed input
+-- still fails at decode time. A lazy value the app does not change is
+-- encoded as its input bytes. It becomes a plain table (decoded by cjson,
+-- whole) when it is written to, when a nested object or array in it is read
+-- (so that changes to the nested table are kept), and when it is walked with
+-- pairs or next (LuaJIT has no __pairs: this module wraps the two globals,
+-- which are otherwise unchanged). A lazy value keeps the bytes it reads
+-- alive, so it stays valid past the batch that made it.
+--
+-- Values other than objects (arrays, scalars) are decoded by cjson as
+-- before. Encoding follows lua-cjson 2.1.0's output (the README's
+-- behaviour): numbers as %.14g, except that integers are exact up to 2^63
+-- (cjson rounds those past 14 digits), an empty table is {}, a sparse array
+-- becomes an object, '/' is not escaped.
+local ffi = require "ffi"
+local buffer = require "string.buffer"
+local core = require "streamhost.core"
+
+local C = core.C
+local SH_OK, SH_NOT_FOUND, SH_INVALID = C.SH_OK, C.SH_ERR_NOT_FOUND, C.SH_ERR_INVALID
+local JSON_NULL, JSON_TRUE, JSON_FALSE = C.SH_JSON_NULL, C.SH_JSON_TRUE, C.SH_JSON_FALSE
+local JSON_NUMBER, JSON_STRING = C.SH_JSON_NUMBER, C.SH_JSON_STRING
+local ffi_string, ffi_copy, cast = ffi.string, ffi.copy, ffi.cast
+local byte, gsub, format = string.byte, string.gsub, string.format
+local floor, huge = math.floor, math.huge
+local tonumber, type, getmetatable, setmetatable = tonumber, type, getmetatable, setmetatable
+local rawget, rawset, error = rawget, rawset, error
+-- the globals as Lua has them, also when this module is loaded again
+local raw_pairs = rawget(_G, "__streamhost_raw_pairs") or pairs
+local raw_next = rawget(_G, "__streamhost_raw_next") or next
+
+local cjson = require("cjson").new()
+cjson.encode_sparse_array(true)
+cjson.decode_invalid_numbers(false)
+
+local _M = {}
+local null = cjson.null
+_M.null = null
+_M.cjson = cjson
+
+-- One parser per Lua VM (a module is loaded once per VM); the handle is
+-- freed with the VM.
+local parser = ffi.gc(C.sh_ffi_json_new(), C.sh_ffi_json_free)
+local field_out = ffi.new("sh_ffi_json_value_t[1]")
+local char_ptr = ffi.typeof("const char *")
+
+-- A lazy value's state lives under keys no JSON field name can be (tables),
+-- so __index still sees every field name.
+local PTR, LEN, ANCHOR = {}, {}, {}
+local LAZY = {}
+local opened = nil -- the lazy value whose bytes the parser holds
+
+local function failure() return core.failure() end
+
+-- Turns a lazy value into the plain table cjson would have made. O(value).
+local function materialize(t)
+  local whole = cjson.decode(ffi_string(t[PTR], t[LEN]))
+  if opened == t then opened = nil end
+  setmetatable(t, nil)
+  t[PTR], t[LEN], t[ANCHOR] = nil, nil, nil
+  for k, v in raw_pairs(whole) do t[k] = v end
+  return t
+end
+_M.materialize = materialize
+
+function LAZY.__index(t, name)
+  if type(name) ~= "string" then return nil end
+  if opened ~= t then
+    if C.sh_ffi_json_open(parser, t[PTR], t[LEN]) ~= SH_OK then error(failure(), 2) end
+    opened = t
+  end
+  local rc = C.sh_ffi_json_field(parser, name, #name, field_out)
+  if rc == SH_NOT_FOUND then return nil end
+  if rc ~= SH_OK then error(failure(), 2) end
+  local v = field_out[0]
+  local kind = v.type
+  if kind == JSON_NUMBER then return v.number end
+  if kind == JSON_STRING then return ffi_string(v.str, v.len) end
+  if kind == JSON_NULL then return null end
+  if kind == JSON_TRUE then return true end
+  if kind == JSON_FALSE then return false end
+  -- a nested object or array: the value becomes a plain table, so that
+  -- what the app changes in the nested table is what gets encoded
+  return materialize(t)[name]
+end
+
+function LAZY.__newindex(t, name, value)
+  materialize(t)[name] = value
+end
+
+LAZY.__streamhost_materialize = materialize
+
+function _M.is_lazy(v) return getmetatable(v) == LAZY end
+
+-- pairs and next see a lazy value's fields once it is a plain table. They
+-- ask the metatable, so that a value made by another load of this module
+-- (busted reloads modules per file) is seen too.
+local function settle(t)
+  local mt = getmetatable(t)
+  if type(mt) == "table" and rawget(mt, "__streamhost_materialize") then
+    mt.__streamhost_materialize(t)
+  end
+end
+if not rawget(_G, "__streamhost_raw_pairs") then
+  rawset(_G, "__streamhost_raw_pairs", raw_pairs)
+  rawset(_G, "__streamhost_raw_next", raw_next)
+  rawset(_G, "pairs", function(t) settle(t); return raw_pairs(t) end)
+  rawset(_G, "next", function(t, k) settle(t); return raw_next(t, k) end)
+end
+
+local function lazy(ptr, len, anchor)
+  local t = setmetatable({ [PTR] = ptr, [LEN] = len, [ANCHOR] = anchor }, LAZY)
+  opened = t
+  return t
+end
+
+local function first_byte_is_brace(ptr, len)
+  for i = 0, len - 1 do
+    local c = ptr[i]
+    if c == 123 then return true end -- {
+    if c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return false end
+  end
+  return false
+end
+
+-- Decodes a Lua string: a lazy value for an object (anchored by the string
+-- itself), cjson's result for anything else.
+function _M.decode(s)
+  local ptr = cast(char_ptr, s)
+  local len = #s
+  if first_byte_is_brace(ptr, len) then
+    local rc = C.sh_ffi_json_open(parser, ptr, len)
+    if rc == SH_OK then return lazy(ptr, len, s) end
+    opened = nil
+    if rc ~= SH_INVALID then error(failure(), 0) end
+  end
+  return cjson.decode(s)
+end
+
+-- Decodes bytes that live only as long as the batch (a record's value): an
+-- object's bytes are copied into an arena shared by the lazy values of many
+-- records and kept alive by them.
+-- The arena comes from malloc: ffi.new would zero it, which cost more than
+-- the copies it holds.
+pcall(ffi.cdef, "void *malloc(size_t size); void free(void *ptr);")
+local char_array = ffi.typeof("char *")
+local ARENA_SIZE = 256 * 1024
+local arena, arena_used = nil, ARENA_SIZE
+function _M.decode_ptr(ptr, len)
+  len = tonumber(len)
+  if first_byte_is_brace(ptr, len) then
+    if arena_used + len > ARENA_SIZE then
+      local size = len > ARENA_SIZE and len or ARENA_SIZE
+      local mem = ffi.C.malloc(size)
+      if mem == nil then error("no memory for a " .. size .. "-byte JSON arena", 0) end
+      arena = ffi.gc(cast(char_array, mem), ffi.C.free)
+      arena_used = 0
+    end
+    local copy = arena + arena_used
+    ffi_copy(copy, ptr, len)
+    local rc = C.sh_ffi_json_open(parser, copy, len)
+    if rc == SH_OK then
+      arena_used = arena_used + len
+      return lazy(copy, len, arena)
+    end
+    opened = nil
+    if rc ~= SH_INVALID then error(failure(), 0) end
+  end
+  return cjson.decode(ffi_string(ptr, len))
+end
+
+-- ---- encoding ----
+
+local MAX_DEPTH = 1000
+local out = buffer.new()
+
+local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+for i = 0, 31 do
+  local c = string.char(i)
+  if not escapes[c] then escapes[c] = format("\\u%04x", i) end
+end
+escapes["\127"] = "\\u007f"
+
+-- A byte loop rather than find's pattern, which LuaJIT does not compile.
+local function put_string(b, s)
+  for i = 1, #s do
+    local c = byte(s, i)
+    if c < 32 or c == 34 or c == 92 or c == 127 then
+      s = gsub(s, '[%c"\\]', escapes)
+      break
+    end
+  end
+  b:put('"', s, '"')
+end
+
+local function put_number(b, n)
+  if n ~= n or n == huge or n == -huge then
+    error("Cannot serialise number: must not be NaN or Inf", 0)
+  end
+  -- tostring's own formatting is %.14g, exact for integers below 1e14
+  if n == floor(n) and (n >= 1e14 or n <= -1e14) and n < 9.2e18 and n > -9.2e18 then
+    b:putf("%d", n)
+  else
+    b:put(n)
+  end
+end
+
+local encode_value
+
+-- cjson's rule: a table whose keys are all positive integers is an array of
+-- length max key, unless it is sparse (max > 2 * count and max > 10); an
+-- empty table is an object.
+local function array_length(t)
+  local max, count = 0, 0
+  for k in raw_next, t do
+    if type(k) ~= "number" or k <= 0 or k ~= floor(k) then return -1 end
+    if k > max then max = k end
+    count = count + 1
+  end
+  if max > 10 and max > count * 2 then return -1 end
+  return max
+end
+
+local function put_table(b, t, depth)
+  if depth > MAX_DEPTH then
+    error(format("Cannot serialise, excessive nesting (%d)", depth), 0)
+  end
+  if getmetatable(t) == LAZY then
+    b:putcdata(t[PTR], t[LEN])
+    return
+  end
+  local n = array_length(t)
+  if n > 0 then
+    b:put("[")
+    for i = 1, n do
+      if i > 1 then b:put(",") end
+      encode_value(b, t[i], depth)
+    end
+    b:put("]")
+    return
+  end
+  b:put("{")
+  local first = true
+  for k, v in raw_next, t do
+    if first then first = false else b:put(",") end
+    local tk = type(k)
+    if tk == "string" then
+      put_string(b, k)
+    elseif tk == "number" then
+      b:put('"')
+      put_number(b, k)
+      b:put('"')
+    else
+      error("Cannot serialise table: table key must be a number or string", 0)
+    end
+    b:put(":")
+    encode_value(b, v, depth)
+  end
+  b:put("}")
+end
+
+encode_value = function(b, v, depth)
+  local tv = type(v)
+  if tv == "string" then
+    put_string(b, v)
+  elseif tv == "number" then
+    put_number(b, v)
+  elseif tv == "table" then
+    put_table(b, v, depth + 1)
+  elseif tv == "boolean" then
+    b:put(v and "true" or "false")
+  elseif v == nil or v == null then
+    b:put("null")
+  else
+    error("Cannot serialise " .. tv .. ": type not supported", 0)
+  end
+end
+
+-- The encoding as a Lua string.
+function _M.encode(v)
+  out:reset()
+  encode_value(out, v, 0)
+  return out:tostring()
+end
+
+-- The encoding as (pointer, length), valid until the next encode: for C
+-- calls that copy the bytes, without a Lua string in between.
+function _M.encode_ref(v)
+  out:reset()
+  encode_value(out, v, 0)
+  return out:ref()
+end
+
+return _M

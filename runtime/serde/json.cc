@@ -1,0 +1,156 @@
+/*
+ * json.cc - lazy reads of JSON objects for the json serde, over simdjson's
+ * On-Demand API (libsimdjson, Debian's 3.0).
+ *
+ * The json serde hands the app a lazy value instead of a decoded table
+ * (lua/streamhost/json.lua): a field is looked up here only when the app
+ * reads it, and a value the app never changes is written back as its input
+ * bytes. One sh_json_t per Lua VM holds a parser and the document it opened
+ * last: open runs simdjson's first stage (which indexes every structural
+ * character) and a walk over the top-level fields that rejects a malformed
+ * object up front, as a full decode would; field looks one up in the open
+ * document. Which document is open is the Lua side's to track: it reopens a
+ * value's bytes before reading a field of a value other than the last
+ * opened.
+ *
+ * simdjson reads up to SIMDJSON_PADDING bytes past a document's end, which a
+ * Kafka message does not have: every document is copied into a padded
+ * buffer of the handle's (O(document size)). Strings it returns are valid
+ * until the next call on the handle.
+ *
+ * @locality the thread of the Lua VM that owns the handle
+ */
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+extern "C" {
+#include "base/err.h"
+#include "serde/json.h"
+}
+
+using namespace simdjson;
+
+struct sh_json {
+    ondemand::parser parser;
+    ondemand::document doc;
+    ondemand::object object;
+    bool open = false; /* object holds a document that opened cleanly */
+    char *padded = nullptr;
+    size_t padded_cap = 0;
+};
+
+static int decode_error(sh_json_t *j, error_code error) {
+    j->open = false;
+    return sh_err_set(SH_ERR_DECODE, "%s", error_message(error));
+}
+
+/* Opens data as the current document: SH_OK for an object, SH_ERR_INVALID
+ * for valid JSON of another type (the caller decodes those fully),
+ * SH_ERR_DECODE for bytes that are not JSON. */
+static int open_document(sh_json_t *j, const char *data, size_t len) {
+    j->open = false;
+    if (len + SIMDJSON_PADDING > j->padded_cap) {
+        size_t cap = (len + SIMDJSON_PADDING) * 2;
+        char *grown = static_cast<char *>(realloc(j->padded, cap));
+        if (!grown) return sh_err_set(SH_ERR_NOMEM, "no memory for a %zu-byte JSON value", len);
+        j->padded = grown;
+        j->padded_cap = cap;
+    }
+    memcpy(j->padded, data, len);
+    memset(j->padded + len, 0, SIMDJSON_PADDING);
+    auto error = j->parser.iterate(j->padded, len, j->padded_cap).get(j->doc);
+    if (error) return decode_error(j, error);
+    ondemand::json_type type;
+    if ((error = j->doc.type().get(type))) return decode_error(j, error);
+    if (type != ondemand::json_type::object) {
+        /* a scalar or an array: whole or malformed, cjson will tell */
+        return SH_ERR_INVALID;
+    }
+    if ((error = j->doc.get_object().get(j->object))) return decode_error(j, error);
+    /* Walk the fields once: a truncated or malformed object fails here, at
+     * decode time, not at the first read of a field. O(fields). */
+    size_t count = 0;
+    std::string_view whole;
+    if ((error = j->object.count_fields().get(count)) || (error = j->object.reset().error()) ||
+        (error = j->object.raw_json().get(whole)) || (error = j->object.reset().error()))
+        return decode_error(j, error);
+    /* only white space may follow the object */
+    for (size_t at = (size_t)(whole.data() + whole.size() - j->padded); at < len; at++)
+        if (!strchr(" \t\r\n", j->padded[at])) return decode_error(j, TRAILING_CONTENT);
+    j->open = true;
+    return SH_OK;
+}
+
+extern "C" sh_json_t *sh_ffi_json_new(void) {
+    sh_json_t *j = new (std::nothrow) sh_json();
+    if (!j) sh_err_set(SH_ERR_NOMEM, "no memory for a JSON parser");
+    return j;
+}
+
+extern "C" void sh_ffi_json_free(sh_json_t *j) {
+    if (!j) return;
+    free(j->padded);
+    delete j;
+}
+
+extern "C" int sh_ffi_json_open(sh_json_t *j, const char *data, size_t len) {
+    if (!j || (!data && len)) return sh_err_set(SH_ERR_INVALID, "json_open: no parser or no bytes");
+    return open_document(j, data, len);
+}
+
+extern "C" int sh_ffi_json_field(sh_json_t *j, const char *name, size_t name_len,
+                                 sh_ffi_json_value_t *out) {
+    if (!j || !out || (!name && name_len))
+        return sh_err_set(SH_ERR_INVALID, "json_field: no parser or no name");
+    if (!j->open) return sh_err_set(SH_ERR_INVALID, "json_field: no JSON object is open");
+    ondemand::value value;
+    auto error = j->object.find_field_unordered(std::string_view(name, name_len)).get(value);
+    if (error == NO_SUCH_FIELD) return SH_ERR_NOT_FOUND;
+    if (error) return decode_error(j, error);
+    ondemand::json_type type;
+    if ((error = value.type().get(type))) return decode_error(j, error);
+    std::string_view text;
+    switch (type) {
+    case ondemand::json_type::null: {
+        bool is_null = false;
+        if ((error = value.is_null().get(is_null)) || !is_null)
+            return decode_error(j, error ? error : INCORRECT_TYPE);
+        out->type = SH_JSON_NULL;
+        return SH_OK;
+    }
+    case ondemand::json_type::boolean: {
+        bool b = false;
+        if ((error = value.get_bool().get(b))) return decode_error(j, error);
+        out->type = b ? SH_JSON_TRUE : SH_JSON_FALSE;
+        return SH_OK;
+    }
+    case ondemand::json_type::number:
+        if ((error = value.get_double().get(out->number))) return decode_error(j, error);
+        out->type = SH_JSON_NUMBER;
+        return SH_OK;
+    case ondemand::json_type::string:
+        if ((error = value.get_string().get(text))) return decode_error(j, error);
+        out->type = SH_JSON_STRING;
+        break;
+    case ondemand::json_type::object: {
+        ondemand::object nested;
+        if ((error = value.get_object().get(nested)) || (error = nested.raw_json().get(text)))
+            return decode_error(j, error);
+        out->type = SH_JSON_NESTED;
+        break;
+    }
+    case ondemand::json_type::array: {
+        ondemand::array nested;
+        if ((error = value.get_array().get(nested)) || (error = nested.raw_json().get(text)))
+            return decode_error(j, error);
+        out->type = SH_JSON_NESTED;
+        break;
+    }
+    }
+    out->str = text.data();
+    out->len = text.size();
+    return SH_OK;
+}

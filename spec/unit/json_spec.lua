@@ -1,0 +1,104 @@
+-- The json serde's lazy values (lua/streamhost/json.lua): what an app sees
+-- is what cjson would have given it, field by field, and what it does not
+-- change goes out as it came in.
+local sh = require "streamhost"
+local testing = require "streamhost.testing"
+local json = require "streamhost.json"
+local serde = require "streamhost.serde"
+
+local function driver(topology)
+  return testing.driver(sh.app { id = "lazy", topology = topology })
+end
+
+describe("json values", function()
+  local doc = '{"id":"k\\"1","n":3,"f":1.5,"t":null,"b":true,"no":false,"o":{"x":[1,2]},"a":[]}'
+
+  it("read like cjson's tables, field by field", function()
+    local v = json.decode(doc)
+    assert.is_true(json.is_lazy(v))
+    assert.same({ 'k"1', 3, 1.5, serde.null, true, false }, { v.id, v.n, v.f, v.t, v.b, v.no })
+    assert.is_nil(v.missing)
+    assert.is_nil(v[1])
+    assert.is_true(json.is_lazy(v)) -- scalars leave it lazy
+  end)
+
+  it("are walked by pairs and next with every field", function()
+    local v = json.decode('{"a":1,"b":"two"}')
+    local seen = {}
+    for k, x in pairs(v) do seen[k] = x end
+    assert.same({ a = 1, b = "two" }, seen)
+    assert.is_false(json.is_lazy(v))
+    assert.is_not_nil(next(json.decode('{"a":1}')))
+    assert.is_nil(next(json.decode('{}')))
+  end)
+
+  it("become plain tables when written to, and encode the change", function()
+    local v = json.decode('{"a":1,"b":2}')
+    v.a = 5
+    assert.is_false(json.is_lazy(v))
+    assert.same({ a = 5, b = 2 }, json.cjson.decode(json.encode(v)))
+    local w = json.decode('{"o":{"x":1}}')
+    w.o.x = 7 -- a nested table read out of a lazy value is the value's own
+    assert.same({ o = { x = 7 } }, json.cjson.decode(json.encode(w)))
+  end)
+
+  it("encode unchanged as their input bytes", function()
+    local text = '{ "b" : 1,  "a" : [1, 2] }'
+    assert.equal(text, json.encode(json.decode(text)))
+    assert.equal('{"in":' .. text .. '}', json.encode({ ["in"] = json.decode(text) }))
+  end)
+
+  it("refuse malformed objects when decoded", function()
+    for _, bad in ipairs({ "{", '{"a":1', '{"a":1} x', '{"a" 1}', "not json", "" }) do
+      assert.has_error(function() json.decode(bad) end)
+    end
+  end)
+
+  it("decode arrays and scalars as cjson does", function()
+    assert.same({ 1, 2 }, json.decode("[1,2]"))
+    assert.equal(5, json.decode("5"))
+    assert.equal("s", json.decode('"s"'))
+  end)
+
+  it("encode as cjson does: integers exact, %.14g otherwise, sparse arrays as objects", function()
+    assert.equal('[1700000000123,9007199254740992,1.5,0.1]',
+                 json.encode({ 1700000000123, 9007199254740992, 1.5, 0.1 }))
+    assert.equal("{}", json.encode({}))
+    assert.same({ ["1"] = 1, ["20"] = 2 }, json.cjson.decode(json.encode({ [1] = 1, [20] = 2 })))
+    assert.equal('"a/b\\"\\n\\u0001"', json.encode('a/b"\n\1'))
+    assert.equal('[null,true]', json.encode({ serde.null, true }))
+    assert.has_error(function() json.encode({ f = print }) end)
+    assert.has_error(function() json.encode(0 / 0) end)
+  end)
+
+  it("stay readable after the batch that made them", function()
+    local kept = {}
+    local d = driver(function(b)
+      b:stream("in", { key = "string", value = "json" })
+       :peek(function(_, v) kept[#kept + 1] = v end)
+       :to("out")
+    end)
+    local input = d:input("in")
+    for i = 1, 50 do input:pipe("k", { n = i, s = string.rep("x", i) }, i) end
+    for i = 1, 50 do
+      assert.equal(i, kept[i].n)
+      assert.equal(string.rep("x", i), kept[i].s)
+    end
+    local out = d:output("out"):read_all()
+    assert.same({ n = 50, s = string.rep("x", 50) }, out[50].value)
+  end)
+
+  it("fail a record whose value is not json under on_error", function()
+    local d = testing.driver(sh.app {
+      id = "lazybad", on_error = "skip",
+      topology = function(b)
+        b:stream("in", { key = "string", value = "json" }):map_values(function(v) return v.n end)
+         :to("out", { value = "json" })
+      end,
+    })
+    d:input("in", { value = "bytes" }):pipe("k", '{"n":', 1)
+    d:input("in", { value = "bytes" }):pipe("k", '{"n":2}', 2)
+    assert.same({ 2 }, { d:output("out"):read().value })
+    assert.equal(1, d.inst.skipped)
+  end)
+end)
