@@ -12,15 +12,25 @@
  * record is processed. At each assignment the other partitions are paused
  * until every assigned table partition has been read to the end it had (its
  * high watermark), as a GlobalKTable is bootstrapped.
+ *
+ * Then Kafka Streams' max.task.idle.ms rule (KIP-695, task_queue.h): with
+ * several inputs, records wait in a task queue per partition and a task
+ * (one partition number across the inputs) runs only while each of its
+ * partitions has a record buffered or is known to be at its end (its
+ * fetched high watermark reached) for max.task.idle.ms. A partition holding
+ * HELD_MAX records is paused meanwhile. Held records are not in a batch, so
+ * their offsets are never marked: nothing is committed past them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "kafka/cluster.h"
 #include "kafka/gaps.h"
 #include "kafka/source.h"
+#include "kafka/task_queue.h"
 
 struct sh_source_ack {
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
@@ -47,7 +57,18 @@ typedef struct kafka_source {
     char fatal[1100]; /* a failure inside the rebalance callback */
     sh_kafka_cluster_t *cluster; /* which cluster, and whether it answers */
     sh_kafka_gaps_t *gaps;       /* records deleted before they were read */
+    /* order across a task's inputs: NULL with one input */
+    int64_t max_idle_ms;
+    sh_task_queue_t *waiting;
+    char **known; /* topic numbers of the task queue: names, never reordered */
+    int known_count;
+    rd_kafka_topic_t *known_rkt; /* the last message's topic and its number */
+    int known_index;
+    rd_kafka_topic_partition_list_t *full; /* paused for holding HELD_MAX records */
+    rd_kafka_message_t **incoming;         /* scratch: messages read into the queue */
 } kafka_source_t;
+
+enum { HELD_MAX = 20000 };
 
 static void free_strings(char **list, int count) {
     for (int i = 0; i < count; i++) free(list[i]);
@@ -129,6 +150,142 @@ static bool tables_caught_up(kafka_source_t *s) {
     return true;
 }
 
+/* ---- order across a task's inputs (max.task.idle.ms) ---- */
+
+static void drop_message(void *m) { rd_kafka_message_destroy(m); }
+
+/* The task queue's number for a topic, added on first sight; -1 when out
+ * of memory. */
+static int topic_number(kafka_source_t *s, const char *topic) {
+    for (int i = 0; i < s->known_count; i++)
+        if (strcmp(s->known[i], topic) == 0) return i;
+    char **grown = realloc(s->known, (size_t)(s->known_count + 1) * sizeof *grown);
+    if (!grown) return -1;
+    s->known = grown;
+    if (!(s->known[s->known_count] = strdup(topic))) return -1;
+    return s->known_count++;
+}
+
+static int message_topic(kafka_source_t *s, const rd_kafka_message_t *m) {
+    if (m->rkt != s->known_rkt) {
+        s->known_index = topic_number(s, rd_kafka_topic_name(m->rkt));
+        s->known_rkt = s->known_index >= 0 ? m->rkt : NULL;
+    }
+    return s->known_index;
+}
+
+/* The partition's high watermark as its last fetch said, -1 if unknown. */
+static int64_t fetched_end(void *opaque, int topic, int32_t partition) {
+    kafka_source_t *s = opaque;
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(s->consumer, s->known[topic], partition, &low, &high))
+        return -1;
+    return high;
+}
+
+/* Held while tables bootstrap: they are read first, in full, anyway. */
+static bool ordering_on(const kafka_source_t *s) {
+    return s->waiting && s->max_idle_ms >= 0 && !s->held;
+}
+
+/* Pauses the partitions holding HELD_MAX records, resumes those drained to
+ * half of it (not while a table bootstrap holds them). */
+static void pace_partitions(kafka_source_t *s) {
+    if (!s->full->cnt) return;
+    rd_kafka_topic_partition_list_t *change = rd_kafka_topic_partition_list_new(4);
+    if (!change) return;
+    /* resume first: the list is walked backwards as entries go */
+    for (int i = s->full->cnt - 1; i >= 0; i--) {
+        rd_kafka_topic_partition_t *p = &s->full->elems[i];
+        int topic = topic_number(s, p->topic);
+        if (sh_task_queue_buffered(s->waiting, topic, p->partition) >= HELD_MAX / 2) continue;
+        if (!s->held || !rd_kafka_topic_partition_list_find(s->held, p->topic, p->partition))
+            rd_kafka_topic_partition_list_add(change, p->topic, p->partition);
+        rd_kafka_topic_partition_list_del_by_idx(s->full, i);
+    }
+    if (change->cnt) rd_kafka_resume_partitions(s->consumer, change);
+    rd_kafka_topic_partition_list_destroy(change);
+}
+
+/* Reads what the consumer has, waiting up to wait_ms for the first, into
+ * the task queue. Returns 0, or -1 with s->fatal or errbuf filled. */
+static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, size_t errlen) {
+    rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, wait_ms);
+    if (s->fatal[0]) {
+        if (first) rd_kafka_message_destroy(first);
+        snprintf(errbuf, errlen, "%s", s->fatal);
+        return -1;
+    }
+    if (!first) return 0;
+    s->incoming[0] = first;
+    ssize_t more = max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->incoming + 1, (size_t)max - 1) : 0;
+    int n = 1 + (more > 0 ? (int)more : 0), held = 0;
+    rd_kafka_topic_partition_list_t *pause = NULL;
+    for (int i = 0; i < n; i++) {
+        rd_kafka_message_t *m = s->incoming[i];
+        int topic = m->rkt ? message_topic(s, m) : -1;
+        if (!m->err && topic < 0) {
+            rd_kafka_message_destroy(m);
+            snprintf(errbuf, errlen, "out of memory for the task queue");
+            return -1;
+        }
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && topic >= 0)
+                sh_task_queue_read_to(s->waiting, topic, m->partition, m->offset);
+            else if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                sh_kafka_cluster_down(s->cluster);
+            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int count = sh_task_queue_push(s->waiting, topic, m->partition, m->offset,
+                                       rd_kafka_message_timestamp(m, NULL), m);
+        if (count < 0) {
+            rd_kafka_message_destroy(m);
+            snprintf(errbuf, errlen, "out of memory for the task queue");
+            return -1;
+        }
+        sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        held++;
+        if (count == HELD_MAX && (pause || (pause = rd_kafka_topic_partition_list_new(4)))) {
+            rd_kafka_topic_partition_list_add(pause, rd_kafka_topic_name(m->rkt), m->partition);
+            rd_kafka_topic_partition_list_add(s->full, rd_kafka_topic_name(m->rkt), m->partition);
+        }
+    }
+    if (pause) {
+        rd_kafka_pause_partitions(s->consumer, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+    }
+    if (held > 0) sh_kafka_cluster_up(s->cluster);
+    return 0;
+}
+
+static void fill_record(kafka_source_t *s, sh_ffi_record_t *record, const rd_kafka_message_t *m,
+                        rd_kafka_topic_t **cache_rkt, int *cache_index);
+
+/* Takes what the task queue lets run now; when nothing may, waits for more
+ * records, up to timeout_ms or the next idle deadline. Returns the count. */
+static int read_in_task_order(kafka_source_t *s, sh_ffi_record_t *records, int max,
+                              int timeout_ms, char *errbuf, size_t errlen) {
+    bool enforce = ordering_on(s);
+    int64_t wake;
+    if (hold_incoming(s, max, 0, errbuf, errlen) != 0) return -1;
+    int n = sh_task_queue_take(s->waiting, sh_clock_now_ms(), enforce, (void **)s->msgs, max, &wake);
+    if (n == 0) {
+        int64_t now = sh_clock_now_ms();
+        int wait = timeout_ms;
+        if (wake != INT64_MAX && wake - now < wait) wait = wake > now ? (int)(wake - now) : 0;
+        if (hold_incoming(s, max, wait, errbuf, errlen) != 0) return -1;
+        n = sh_task_queue_take(s->waiting, sh_clock_now_ms(), enforce, (void **)s->msgs, max, &wake);
+    }
+    pace_partitions(s);
+    rd_kafka_topic_t *cache_rkt = NULL;
+    int cache_index = -1;
+    for (int i = 0; i < n; i++) fill_record(s, &records[i], s->msgs[i], &cache_rkt, &cache_index);
+    return n;
+}
+
 /* ---- rebalance: the loop restores before, and delivers before, a move ---- */
 
 /* Where each assigned partition should go on: its committed offset, so a
@@ -166,6 +323,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rd_kafka_assign(rk, partitions);
         start_table_bootstrap(s, partitions);
+        for (int i = 0; s->waiting && i < partitions->cnt; i++) {
+            int topic = topic_number(s, partitions->elems[i].topic);
+            if (topic < 0 || sh_task_queue_assign(s->waiting, topic, partitions->elems[i].partition))
+                snprintf(s->fatal, sizeof s->fatal, "out of memory for the task queue");
+        }
         return;
     }
     sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing",
@@ -173,8 +335,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     end_table_bootstrap(s, false);
     ev->revoking(ev->loop);
     rd_kafka_commit(rk, NULL, 0);
-    for (int i = 0; i < partitions->cnt; i++)
-        ev->revoked(ev->loop, partitions->elems[i].topic, partitions->elems[i].partition);
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &partitions->elems[i];
+        ev->revoked(ev->loop, p->topic, p->partition);
+        /* held records were never marked: the next owner reads them again */
+        if (s->waiting)
+            sh_task_queue_revoke(s->waiting, topic_number(s, p->topic), p->partition, drop_message);
+        if (s->full) rd_kafka_topic_partition_list_del(s->full, p->topic, p->partition);
+    }
     if (cooperative)
         rd_kafka_incremental_unassign(rk, partitions);
     else
@@ -198,6 +366,14 @@ static int source_start(sh_source_t *src, const sh_source_events_t *events, char
     kafka_source_t *s = (kafka_source_t *)src;
     s->events = events;
     if (s->input_count == 0) return 0; /* timers only: nothing to subscribe to */
+    if (s->input_count > 1 && !s->waiting) {
+        s->waiting = sh_task_queue_new(s->max_idle_ms, fetched_end, s);
+        s->full = rd_kafka_topic_partition_list_new(4);
+        if (!s->waiting || !s->full) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -1;
+        }
+    }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(s->input_count);
     for (int i = 0; i < s->input_count; i++)
         rd_kafka_topic_partition_list_add(topics, s->inputs[i], RD_KAFKA_PARTITION_UA);
@@ -257,29 +433,26 @@ static int collect_headers(kafka_source_t *s, sh_ffi_record_t *records, int n) {
     return 0;
 }
 
+static void fill_record(kafka_source_t *s, sh_ffi_record_t *record, const rd_kafka_message_t *m,
+                        rd_kafka_topic_t **cache_rkt, int *cache_index) {
+    *record = (sh_ffi_record_t){
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .value_len = m->len,
+        .timestamp = rd_kafka_message_timestamp(m, NULL),
+        .offset = m->offset,
+        .partition = m->partition,
+        .source = input_index(s, m->rkt, cache_rkt, cache_index),
+    };
+}
+
 /* Waits up to timeout_ms for the first message, then takes whatever else is
  * already queued without waiting: batches grow under load, and a lone
- * record is not held back until a batch fills. */
-static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int timeout_ms,
+ * record is not held back until a batch fills. What was read still counts
+ * for the task queue, which takes over when the rule is on again. */
+static int read_direct(kafka_source_t *s, sh_ffi_record_t *records, int max, int timeout_ms,
                        char *errbuf, size_t errlen) {
-    kafka_source_t *s = (kafka_source_t *)src;
-    if (s->held && tables_caught_up(s)) end_table_bootstrap(s, true);
-    if (max > s->msg_cap) {
-        rd_kafka_message_t **grown = realloc(s->msgs, (size_t)max * sizeof *grown);
-        if (grown) s->msgs = grown;
-        rd_kafka_headers_t **grown_headers =
-            grown ? realloc(s->msg_headers, (size_t)max * sizeof *grown_headers) : NULL;
-        if (!grown_headers) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
-        s->msg_headers = grown_headers;
-        s->msg_cap = max;
-    }
-    if (sh_kafka_cluster_check(s->cluster, s->consumer, s->fatal, sizeof s->fatal) != 0) {
-        snprintf(errbuf, errlen, "%s", s->fatal);
-        return -1;
-    }
     rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, timeout_ms);
     if (s->fatal[0]) {
         if (first) rd_kafka_message_destroy(first);
@@ -294,28 +467,54 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
     int cache_index = -1;
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->msgs[i];
+        bool tracked = s->waiting && m->rkt && s->max_idle_ms >= 0;
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 sh_kafka_cluster_down(s->cluster);
+            else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && tracked)
+                sh_task_queue_read_to(s->waiting, message_topic(s, m), m->partition, m->offset);
             else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
-        records[count] = (sh_ffi_record_t){
-            .key = m->key,
-            .key_len = m->key_len,
-            .value = m->payload,
-            .value_len = m->len,
-            .timestamp = rd_kafka_message_timestamp(m, NULL),
-            .offset = m->offset,
-            .partition = m->partition,
-            .source = input_index(s, m->rkt, &cache_rkt, &cache_index),
-        };
+        if (tracked)
+            sh_task_queue_read_to(s->waiting, message_topic(s, m), m->partition, m->offset + 1);
+        fill_record(s, &records[count], m, &cache_rkt, &cache_index);
         sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         s->msgs[count++] = m; /* kept aligned with records */
     }
     if (count > 0) sh_kafka_cluster_up(s->cluster);
+    return count;
+}
+
+static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int timeout_ms,
+                       char *errbuf, size_t errlen) {
+    kafka_source_t *s = (kafka_source_t *)src;
+    if (s->held && tables_caught_up(s)) end_table_bootstrap(s, true);
+    if (max > s->msg_cap) {
+        rd_kafka_message_t **grown = realloc(s->msgs, (size_t)max * sizeof *grown);
+        if (grown) s->msgs = grown;
+        rd_kafka_headers_t **grown_headers =
+            grown ? realloc(s->msg_headers, (size_t)max * sizeof *grown_headers) : NULL;
+        if (grown_headers) s->msg_headers = grown_headers;
+        rd_kafka_message_t **grown_incoming =
+            grown_headers ? realloc(s->incoming, (size_t)max * sizeof *grown_incoming) : NULL;
+        if (!grown_incoming) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -1;
+        }
+        s->incoming = grown_incoming;
+        s->msg_cap = max;
+    }
+    if (sh_kafka_cluster_check(s->cluster, s->consumer, s->fatal, sizeof s->fatal) != 0) {
+        snprintf(errbuf, errlen, "%s", s->fatal);
+        return -1;
+    }
+    int count = ordering_on(s) || (s->waiting && sh_task_queue_total(s->waiting) > 0)
+                    ? read_in_task_order(s, records, max, timeout_ms, errbuf, errlen)
+                    : read_direct(s, records, max, timeout_ms, errbuf, errlen);
+    if (count < 0) return -1;
     s->msg_count = count;
     if (collect_headers(s, records, count) != 0) {
         snprintf(errbuf, errlen, "out of memory for the headers of %d records", count);
@@ -396,6 +595,10 @@ static void source_destroy(sh_source_t *src) {
     free_strings(s->tables, s->table_count);
     sh_kafka_cluster_free(s->cluster);
     sh_kafka_gaps_free(s->gaps);
+    sh_task_queue_free(s->waiting, drop_message);
+    if (s->full) rd_kafka_topic_partition_list_destroy(s->full);
+    free_strings(s->known, s->known_count);
+    free(s->incoming);
     free(s->msgs);
     free(s->msg_headers);
     free(s->headers);
@@ -448,6 +651,9 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     s->topics = topics;
     s->tables = tables;
     s->table_count = table_count;
+    /* a fetch that reaches a partition's end says so: its lag is then known
+     * to be 0 (max.task.idle.ms); the loop never sees these events */
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -462,3 +668,7 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
 }
 
 rd_kafka_t *sh_kafka_source_handle(sh_source_t *src) { return ((kafka_source_t *)src)->consumer; }
+
+void sh_kafka_source_set_max_task_idle(sh_source_t *src, int64_t max_idle_ms) {
+    ((kafka_source_t *)src)->max_idle_ms = max_idle_ms;
+}

@@ -1,0 +1,142 @@
+-- Steady-state order across a task's inputs: Kafka Streams' max.task.idle.ms
+-- rule (KIP-695). A task (one partition number across the inputs) runs its
+-- records in timestamp order only while every input partition has records
+-- buffered, or is known to be at its end for max.task.idle.ms; the C side is
+-- runtime/kafka/task_queue_test.c (PartitionGroupTest's idling cases).
+local helpers = require "spec.helpers"
+
+local function produce_with(dir, script, bootstrap)
+  helpers.write_file(dir .. "/produce.py", script)
+  local p = io.popen("/usr/bin/python3 " .. dir .. "/produce.py " .. bootstrap .. " 2>&1; echo exit=$?")
+  local said = p:read("*a")
+  p:close()
+  assert.matches("exit=0", said, 1, true)
+end
+
+local function run(dir, app, bootstrap)
+  helpers.write_file(dir .. "/app.lua", app)
+  local log = dir .. "/run.log"
+  local pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --bootstrap " .. bootstrap ..
+                            " --state-dir " .. dir .. "/state --http off", log)
+  return pid, log
+end
+
+-- Kafka Streams' TaskIdlingIntegrationTest.shouldInnerJoinMultiPartitionQueryable:
+-- three streams, written one after another but stamped interleaved, merged;
+-- every record leaves in timestamp order. Here with two partitions each and
+-- two stream threads, so each thread runs a task of three partitions.
+local MERGE_APP = [[
+local sh = require "streamhost"
+return sh.app {
+  id = "task-idle-merge",
+  threads = 2,
+  kafka = { ["auto.offset.reset"] = "earliest" },
+  topology = function(b)
+    local function read(topic) return b:stream(topic, { key = "string", value = "string" }) end
+    read("stream-1"):merge(read("stream-2")):merge(read("stream-3"))
+      :map(function(_, value, rec) return "task" .. rec.partition, rec.topic .. " " .. value end)
+      :to("stream-4", { key = "string", value = "string" })
+  end,
+}
+]]
+
+local MERGE_PRODUCE = [[
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "linger.ms": 50})
+for topic in ("stream-1", "stream-2", "stream-3"):  # one topic after another
+    for i in range(10000):
+        for part in (0, 1):
+            p.produce(topic, key=str(i), value=str(i), partition=part,
+                      timestamp=1700000000000 + 3 * i + int(topic[-1]))
+        p.poll(0)
+    p.flush()
+]]
+
+-- A stream record finds the table row stamped just before it even when the
+-- table's rows reach the broker after the stream's (produced late), as long
+-- as they come within max.task.idle.ms.
+local JOIN_APP = [[
+local sh = require "streamhost"
+return sh.app {
+  id = "task-idle-join",
+  threads = 2,
+  ["max.task.idle.ms"] = "20s",
+  kafka = { ["auto.offset.reset"] = "earliest" },
+  topology = function(b)
+    local names = b:table("names", { key = "string", value = "string" })
+    b:stream("visits", { key = "string", value = "string" })
+     :join(names, function(visit, name) return visit .. " by " .. name end)
+     :to("named-visits", { value = "string" })
+  end,
+}
+]]
+
+local JOIN_PRODUCE = [[
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "linger.ms": 50})
+N, KEYS, BASE = 20000, 2000, 1700000000000
+for i in range(N):  # the stream first...
+    p.produce("visits", key="u%d" % (i % KEYS), value="visit%d" % i, timestamp=BASE + 2 * i + 1)
+    p.poll(0)
+p.flush()
+for i in range(N):  # ...then each key's row, stamped just before its visit
+    p.produce("names", key="u%d" % (i % KEYS), value="name%d" % i, timestamp=BASE + 2 * i)
+    p.poll(0)
+p.flush()
+]]
+
+describe("max.task.idle.ms", function()
+  local broker, pid
+
+  after_each(function()
+    if pid and helpers.alive(pid) then helpers.kill(pid, "KILL") end
+    pid = nil
+    if broker then broker.stop() end
+    broker = nil
+  end)
+
+  it("merges three streams written one after another in timestamp order (threads = 2)", function()
+    broker = helpers.start_broker({ ["stream-1"] = 2, ["stream-2"] = 2, ["stream-3"] = 2,
+                                    ["stream-4"] = 2 })
+    local dir = helpers.tmpdir()
+    produce_with(dir, MERGE_PRODUCE, broker.bootstrap)
+    local log
+    pid, log = run(dir, MERGE_APP, broker.bootstrap)
+    local out = helpers.wait_records(broker.bootstrap, "stream-4", 60000, 120000)
+    assert.are.equal(60000, #out)
+    local last, seen = {}, {}
+    for _, r in ipairs(out) do
+      local topic, i = r.value:match("^stream%-(%d) (%d+)$")
+      assert.is_truthy(topic, r.value)
+      local ts = 3 * tonumber(i) + tonumber(topic)
+      -- one key per task: its records in the order the task ran them
+      assert.is_true(ts > (last[r.key] or -1),
+                     r.key .. ": " .. r.value .. " after timestamp " .. tostring(last[r.key]))
+      last[r.key] = ts
+      seen[r.key] = (seen[r.key] or 0) + 1
+    end
+    assert.are.same({ task0 = 30000, task1 = 30000 }, seen)
+    assert.are.equal(0, helpers.count_matches(helpers.read_file(log), "ERROR"))
+  end)
+
+  it("holds a stream's records for a table produced late (threads = 2)", function()
+    broker = helpers.start_broker({ names = 4, visits = 4, ["named-visits"] = 4 })
+    local dir = helpers.tmpdir()
+    local log
+    pid, log = run(dir, JOIN_APP, broker.bootstrap)
+    helpers.wait_until("both threads assigned", 30000, function()
+      return helpers.count_matches(helpers.read_file(log), "assigned %d+ partition") >= 2
+    end)
+    produce_with(dir, JOIN_PRODUCE, broker.bootstrap)
+    local out = helpers.wait_records(broker.bootstrap, "named-visits", 20000, 120000)
+    assert.are.equal(20000, #out)
+    for _, r in ipairs(out) do
+      local visit, name = r.value:match("^visit(%d+) by name(%d+)$")
+      assert.is_truthy(visit, r.value)
+      assert.are.equal(visit, name, "the row stamped just before the visit: " .. r.value)
+    end
+    assert.are.equal(0, helpers.count_matches(helpers.read_file(log), "ERROR"))
+  end)
+end)
