@@ -56,6 +56,7 @@ function _M.declare(inst, spec)
     error("cannot declare store " .. spec.name .. ": " .. core.failure(), 0)
   end
   if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
+  if spec.sessions then C.sh_ffi_store_set_sessions(inst.ctx, spec.name) end
   if inst.app_id then
     core.sink_add(inst.ctx, core.topic_name(inst.app_id, "changelog", spec.name), 0)
   end

@@ -52,6 +52,7 @@
 #include "http/http.h"
 #include "http/ksql.h"
 #include "http/token.h"
+#include "http/window_row.h"
 
 #define DEFAULT_IDLE_TIMEOUT_S 10
 #define DEFAULT_CONNECTIONS_PER_CLIENT 32
@@ -312,19 +313,25 @@ static enum MHD_Result get_key(struct MHD_Connection *c, sh_http_t *http, const 
         sh_tasks_lock(tasks);
         for (sh_task_t *t = sh_tasks_next_readable(tasks, d->name, NULL); t;
              t = sh_tasks_next_readable(tasks, d->name, t)) {
+            int64_t fetch_from, fetch_to;
+            sh_window_row_fetch_bounds(d, from, to, &fetch_from, &fetch_to);
             sh_store_iter_t *it =
-                sh_ffi_window_fetch(sh_task_store(t), key, (size_t)key_len, from, to);
+                sh_ffi_window_fetch(sh_task_store(t), key, (size_t)key_len, fetch_from, fetch_to);
             sh_ffi_slice_t k, v;
             int64_t start;
             int rc = it ? SH_OK : SH_ERR_STORE;
             while (rc == SH_OK && (rc = sh_ffi_store_iter_next(it, &k, &v, &start)) == SH_OK) {
-                buf_printf(&b, "%s{\"start\": %" PRId64 ", \"end\": ", found++ ? ", " : "", start);
-                if (d->window_size_ms > 0)
-                    buf_printf(&b, "%" PRId64, start + d->window_size_ms);
+                sh_window_row_t row;
+                sh_window_row_read(d, start, v.data, v.len, &row);
+                if (row.start < from || row.start > to) continue;
+                buf_printf(&b, "%s{\"start\": %" PRId64 ", \"end\": ", found++ ? ", " : "",
+                           row.start);
+                if (row.end >= 0)
+                    buf_printf(&b, "%" PRId64, row.end);
                 else
                     buf_str(&b, "null");
                 buf_str(&b, ", \"value\": ");
-                render_value(&b, v.data, v.len);
+                render_value(&b, row.value, row.value_len);
                 buf_str(&b, "}");
             }
             if (rc != SH_ERR_NOT_FOUND) b.failed = true; /* a partial answer is no answer */
@@ -498,15 +505,17 @@ static void close_cursors(cursor_t *list, int n) {
 static void render_entry(buf_t *b, const sh_store_decl_t *d, const entry_t *e, bool first) {
     buf_str(b, first ? "{\"key\": " : ", {\"key\": ");
     render_key(b, d->key_serde, e->key, e->key_len);
+    sh_window_row_t row;
+    sh_window_row_read(d, e->start, e->value, e->value_len, &row);
     if (d->kind == SH_STORE_WINDOW) {
-        buf_printf(b, ", \"start\": %" PRId64 ", \"end\": ", e->start);
-        if (d->window_size_ms > 0)
-            buf_printf(b, "%" PRId64, e->start + d->window_size_ms);
+        buf_printf(b, ", \"start\": %" PRId64 ", \"end\": ", row.start);
+        if (row.end >= 0)
+            buf_printf(b, "%" PRId64, row.end);
         else
             buf_str(b, "null");
     }
     buf_str(b, ", \"value\": ");
-    render_value(b, e->value, e->value_len);
+    render_value(b, row.value, row.value_len);
     buf_str(b, "}");
 }
 
@@ -673,14 +682,20 @@ static int query_rows(sh_http_t *http, const sh_store_decl_t *d, const char *key
                 sh_tasks_unlock(tasks);
                 return rc == SH_OK ? 0 : -1;
             }
+            int64_t fetch_from, fetch_to;
+            sh_window_row_fetch_bounds(d, q->window_from, q->window_to, &fetch_from, &fetch_to);
             sh_store_iter_t *it =
-                sh_ffi_window_fetch(sh_task_store(t), key, key_len, q->window_from, q->window_to);
+                sh_ffi_window_fetch(sh_task_store(t), key, key_len, fetch_from, fetch_to);
             sh_ffi_slice_t k, v;
             int64_t start;
             int rc = it ? SH_OK : SH_ERR_STORE;
-            while (rc == SH_OK && (rc = sh_ffi_store_iter_next(it, &k, &v, &start)) == SH_OK)
-                add_row(out, key_json, key_json_len, start,
-                        d->window_size_ms > 0 ? start + d->window_size_ms : -1, v.data, v.len);
+            while (rc == SH_OK && (rc = sh_ffi_store_iter_next(it, &k, &v, &start)) == SH_OK) {
+                sh_window_row_t row;
+                sh_window_row_read(d, start, v.data, v.len, &row);
+                if (row.start >= q->window_from && row.start <= q->window_to)
+                    add_row(out, key_json, key_json_len, row.start, row.end, row.value,
+                            row.value_len);
+            }
             sh_ffi_store_iter_destroy(it);
             if (rc != SH_ERR_NOT_FOUND) {
                 sh_tasks_unlock(tasks);
