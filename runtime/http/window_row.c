@@ -13,15 +13,18 @@
 #include "http/window_row.h"
 
 static const char *skip_space(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
     return p;
 }
 
 /* p at a '"': returns the position after the closing quote, or NULL. */
 static const char *skip_string(const char *p, const char *end) {
     for (p++; p < end; p++) {
-        if (*p == '\\') p++;
-        else if (*p == '"') return p + 1;
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
     }
     return NULL;
 }
@@ -37,7 +40,8 @@ static const char *skip_value(const char *p, const char *end) {
                 if (!(p = skip_string(p, end))) return NULL;
                 continue;
             }
-            if (*p == '{' || *p == '[') depth++;
+            if (*p == '{' || *p == '[')
+                depth++;
             else if (*p == '}' || *p == ']') {
                 if (--depth == 0) return p + 1;
             }
@@ -46,7 +50,8 @@ static const char *skip_value(const char *p, const char *end) {
         return NULL;
     }
     const char *start = p;
-    while (p < end && !strchr(",}] \t\r\n", *p)) p++;
+    while (p < end && !strchr(",}] \t\r\n", *p))
+        p++;
     return p > start ? p : NULL;
 }
 
@@ -70,7 +75,8 @@ static bool scan_session(const char *value, size_t len, int64_t *start, const ch
         if (name_len == 1 && *name == 's') {
             char *stop;
             char digits[32];
-            size_t n = (size_t)(next - p) < sizeof digits - 1 ? (size_t)(next - p) : sizeof digits - 1;
+            size_t n =
+                (size_t)(next - p) < sizeof digits - 1 ? (size_t)(next - p) : sizeof digits - 1;
             memcpy(digits, p, n);
             digits[n] = 0;
             double ts = strtod(digits, &stop);

@@ -42,14 +42,16 @@ sh_task_queue_t *sh_task_queue_new(int64_t max_idle_ms, sh_task_queue_end_fn end
 }
 
 static void drop_items(part_t *p, void (*drop)(void *item)) {
-    for (int i = 0; drop && i < p->count; i++) drop(p->items[(p->head + i) % p->cap]);
+    for (int i = 0; drop && i < p->count; i++)
+        drop(p->items[(p->head + i) % p->cap]);
     free(p->items);
     free(p->ts);
 }
 
 void sh_task_queue_free(sh_task_queue_t *q, void (*drop)(void *item)) {
     if (!q) return;
-    for (int i = 0; i < q->count; i++) drop_items(&q->parts[i], drop);
+    for (int i = 0; i < q->count; i++)
+        drop_items(&q->parts[i], drop);
     free(q->parts);
     free(q);
 }
@@ -110,8 +112,8 @@ static int grow(part_t *p) {
     return 0;
 }
 
-int sh_task_queue_push(sh_task_queue_t *q, int topic, int32_t partition, int64_t offset,
-                       int64_t ts, void *item) {
+int sh_task_queue_push(sh_task_queue_t *q, int topic, int32_t partition, int64_t offset, int64_t ts,
+                       void *item) {
     part_t *p = find_or_add(q, topic, partition);
     if (!p || (p->count == p->cap && grow(p) != 0)) return -1;
     int at = (p->head + p->count) % p->cap;
@@ -172,7 +174,8 @@ static part_t *earliest_head(sh_task_queue_t *q, int32_t task) {
     part_t *best = NULL;
     for (int i = 0; i < q->count; i++) {
         part_t *p = &q->parts[i];
-        if (p->partition == task && p->count > 0 && (!best || p->ts[p->head] < best->ts[best->head]))
+        if (p->partition == task && p->count > 0 &&
+            (!best || p->ts[p->head] < best->ts[best->head]))
             best = p;
     }
     return best;
@@ -186,7 +189,8 @@ int sh_task_queue_take(sh_task_queue_t *q, int64_t now_ms, bool enforce, void **
     for (int i = 0; i < q->count && taken < max; i++) {
         int32_t task = q->parts[i].partition;
         bool seen = false; /* an earlier part of the same task ran it already */
-        for (int j = 0; j < i && !seen; j++) seen = q->parts[j].partition == task;
+        for (int j = 0; j < i && !seen; j++)
+            seen = q->parts[j].partition == task;
         if (seen) continue;
         /* Readiness changes within one take only when a partition runs
          * dry: check again then, not for every record. */

@@ -39,8 +39,8 @@ void sh_task_queue_revoke(sh_task_queue_t *q, int topic, int32_t partition,
 /* Appends an item read at offset with timestamp ts. An unassigned
  * partition is assigned first. Returns the partition's buffered count, or
  * -1 when out of memory. */
-int sh_task_queue_push(sh_task_queue_t *q, int topic, int32_t partition, int64_t offset,
-                       int64_t ts, void *item);
+int sh_task_queue_push(sh_task_queue_t *q, int topic, int32_t partition, int64_t offset, int64_t ts,
+                       void *item);
 /* The partition was read up to next_offset: a record before it went by
  * without being held, or a fetch found the partition's end there. */
 void sh_task_queue_read_to(sh_task_queue_t *q, int topic, int32_t partition, int64_t next_offset);

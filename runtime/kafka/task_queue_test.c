@@ -24,7 +24,8 @@ static int item[64];
 
 static sh_task_queue_t *task(int64_t idle) {
     for (int t = 0; t < 2; t++)
-        for (int p = 0; p < 4; p++) ends[t][p] = -1;
+        for (int p = 0; p < 4; p++)
+            ends[t][p] = -1;
     sh_task_queue_t *q = sh_task_queue_new(idle, end_of, NULL);
     CHECK(sh_task_queue_assign(q, STREAM, 0) == 0);
     CHECK(sh_task_queue_assign(q, TABLE, 0) == 0);
@@ -131,12 +132,14 @@ static void test_tasks_are_apart_and_revoke_drops(void) {
 static void test_grows_past_its_first_ring(void) {
     sh_task_queue_t *q = task(-1);
     static int many[1000];
-    for (int i = 0; i < 1000; i++) sh_task_queue_push(q, STREAM, 0, i, i, &many[i]);
+    for (int i = 0; i < 1000; i++)
+        sh_task_queue_push(q, STREAM, 0, i, i, &many[i]);
     void *out[64];
     int64_t wake;
     int seen = 0;
     for (int n; (n = take(q, 0, out, &wake)) > 0; seen += n)
-        for (int i = 0; i < n; i++) CHECK(out[i] == &many[seen + i]);
+        for (int i = 0; i < n; i++)
+            CHECK(out[i] == &many[seen + i]);
     CHECK(seen == 1000);
     sh_task_queue_free(q, NULL);
 }

@@ -126,8 +126,11 @@ describe("max.task.idle.ms", function()
     local dir = helpers.tmpdir()
     local log
     pid, log = run(dir, JOIN_APP, broker.bootstrap)
-    helpers.wait_until("both threads assigned", 30000, function()
-      return helpers.count_matches(helpers.read_file(log), "assigned %d+ partition") >= 2
+    -- steady state: past each thread's bootstrap, which reads tables to
+    -- their end before the stream (a table written meanwhile would be read
+    -- whole first, by that rule, not this one)
+    helpers.wait_until("both threads past the tables' bootstrap", 30000, function()
+      return helpers.count_matches(helpers.read_file(log), "tables caught up") >= 2
     end)
     produce_with(dir, JOIN_PRODUCE, broker.bootstrap)
     local out = helpers.wait_records(broker.bootstrap, "named-visits", 20000, 120000)
