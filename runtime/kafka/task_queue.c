@@ -29,6 +29,7 @@ struct sh_task_queue {
     void *opaque;
     part_t *parts;
     int count, cap, total;
+    unsigned rotation; /* where the next take starts */
     int64_t enforced;
 };
 
@@ -186,11 +187,14 @@ int sh_task_queue_take(sh_task_queue_t *q, int64_t now_ms, bool enforce, void **
     *wake_ms = INT64_MAX;
     if (q->max_idle_ms < 0) enforce = false;
     int taken = 0;
+    /* each take starts with another partition's task, so a task that always
+     * has a batch ready cannot starve the others */
+    int first = q->count ? q->rotation++ % q->count : 0;
     for (int i = 0; i < q->count && taken < max; i++) {
-        int32_t task = q->parts[i].partition;
+        int32_t task = q->parts[(first + i) % q->count].partition;
         bool seen = false; /* an earlier part of the same task ran it already */
         for (int j = 0; j < i && !seen; j++)
-            seen = q->parts[j].partition == task;
+            seen = q->parts[(first + j) % q->count].partition == task;
         if (seen) continue;
         /* Readiness changes within one take only when a partition runs
          * dry: check again then, not for every record. */

@@ -129,6 +129,25 @@ static void test_tasks_are_apart_and_revoke_drops(void) {
     sh_task_queue_free(q, NULL);
 }
 
+/* A task with a full batch always ready does not keep the others waiting. */
+static void test_no_task_starves(void) {
+    sh_task_queue_t *q = sh_task_queue_new(-1, end_of, NULL);
+    static int busy[200], quiet;
+    for (int i = 0; i < 200; i++)
+        sh_task_queue_push(q, STREAM, 0, i, i, &busy[i]);
+    sh_task_queue_push(q, STREAM, 1, 0, 0, &quiet);
+    void *out[2];
+    int64_t wake;
+    bool quiet_ran = false;
+    for (int round = 0; round < 3 && !quiet_ran; round++) {
+        int n = sh_task_queue_take(q, 0, true, out, 2, &wake);
+        for (int i = 0; i < n; i++)
+            quiet_ran |= out[i] == &quiet;
+    }
+    CHECK(quiet_ran);
+    sh_task_queue_free(q, NULL);
+}
+
 static void test_grows_past_its_first_ring(void) {
     sh_task_queue_t *q = task(-1);
     static int many[1000];
@@ -151,6 +170,7 @@ int main(void) {
     test_waits_for_poll_when_lag_is_nonzero();
     test_idles_as_specified_when_lag_is_zero();
     test_tasks_are_apart_and_revoke_drops();
+    test_no_task_starves();
     test_grows_past_its_first_ring();
     return check_summary("kafka_task_queue_test");
 }
