@@ -66,6 +66,7 @@ typedef struct kafka_source {
     int known_index;
     rd_kafka_topic_partition_list_t *full; /* paused for holding HELD_MAX records */
     rd_kafka_message_t **incoming;         /* scratch: messages read into the queue */
+    bool was_holding;                      /* the last poll took nothing but held some */
 } kafka_source_t;
 
 enum { HELD_MAX = 20000 };
@@ -280,6 +281,13 @@ static int read_in_task_order(kafka_source_t *s, sh_ffi_record_t *records, int m
         n = sh_task_queue_take(s->waiting, sh_clock_now_ms(), enforce, (void **)s->msgs, max, &wake);
     }
     pace_partitions(s);
+    /* said once each time tasks start holding records back, not each poll */
+    bool holding = n == 0 && sh_task_queue_total(s->waiting) > 0;
+    if (holding && !s->was_holding)
+        sh_log(SH_LOG_DEBUG, "holding %d record(s): their tasks wait for an input partition "
+                             "(max.task.idle.ms %lld)",
+               sh_task_queue_total(s->waiting), (long long)s->max_idle_ms);
+    s->was_holding = holding;
     rd_kafka_topic_t *cache_rkt = NULL;
     int cache_index = -1;
     for (int i = 0; i < n; i++) fill_record(s, &records[i], s->msgs[i], &cache_rkt, &cache_index);

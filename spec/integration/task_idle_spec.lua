@@ -13,12 +13,21 @@ local function produce_with(dir, script, bootstrap)
   assert.matches("exit=0", said, 1, true)
 end
 
-local function run(dir, app, bootstrap)
+local function run(dir, app, bootstrap, log_name, extra)
   helpers.write_file(dir .. "/app.lua", app)
-  local log = dir .. "/run.log"
+  local log = dir .. "/" .. (log_name or "run.log")
   local pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --bootstrap " .. bootstrap ..
-                            " --state-dir " .. dir .. "/state --http off", log)
+                            " --state-dir " .. dir .. "/state --http off " .. (extra or ""), log)
   return pid, log
+end
+
+local function python(dir, script, bootstrap)
+  helpers.write_file(dir .. "/script.py", script)
+  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. bootstrap .. " 2>&1; echo exit=$?")
+  local said = p:read("*a")
+  p:close()
+  assert.matches("exit=0", said, 1, true)
+  return said
 end
 
 -- Kafka Streams' TaskIdlingIntegrationTest.shouldInnerJoinMultiPartitionQueryable:
@@ -72,19 +81,35 @@ return sh.app {
 }
 ]]
 
-local JOIN_PRODUCE = [[
+local PRODUCER = [[
 import sys
 from confluent_kafka import Producer
 p = Producer({"bootstrap.servers": sys.argv[1], "linger.ms": 50})
 N, KEYS, BASE = 20000, 2000, 1700000000000
+]]
+local VISITS = [[
 for i in range(N):  # the stream first...
     p.produce("visits", key="u%d" % (i % KEYS), value="visit%d" % i, timestamp=BASE + 2 * i + 1)
     p.poll(0)
 p.flush()
+]]
+local NAMES = [[
 for i in range(N):  # ...then each key's row, stamped just before its visit
     p.produce("names", key="u%d" % (i % KEYS), value="name%d" % i, timestamp=BASE + 2 * i)
     p.poll(0)
 p.flush()
+]]
+local JOIN_PRODUCE = PRODUCER .. VISITS .. NAMES
+
+
+local COMMITTED = [[
+import sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "task-idle-join",
+              "enable.auto.commit": False})
+offsets = c.committed([TopicPartition("visits", p) for p in range(4)], timeout=10)
+print("committed=%d" % sum(max(o.offset, 0) for o in offsets))
+c.close()
 ]]
 
 describe("max.task.idle.ms", function()
@@ -141,5 +166,35 @@ describe("max.task.idle.ms", function()
       assert.are.equal(visit, name, "the row stamped just before the visit: " .. r.value)
     end
     assert.are.equal(0, helpers.count_matches(helpers.read_file(log), "ERROR"))
+  end)
+
+  it("commits nothing past the records it holds: a SIGKILL while they wait loses none", function()
+    broker = helpers.start_broker({ names = 4, visits = 4, ["named-visits"] = 4 })
+    local dir = helpers.tmpdir()
+    local log
+    pid, log = run(dir, JOIN_APP, broker.bootstrap, "first.log", "--log-level debug")
+    helpers.wait_until("both threads past the tables' bootstrap", 30000, function()
+      return helpers.count_matches(helpers.read_file(log), "tables caught up") >= 2
+    end)
+    python(dir, PRODUCER .. VISITS, broker.bootstrap)
+    helpers.wait_until("visits held for their names", 15000, function()
+      return helpers.read_file(log):find("holding %d+ record") ~= nil
+    end)
+    assert.matches("committed=0", python(dir, COMMITTED, broker.bootstrap), 1, true)
+    helpers.kill(pid, "KILL")
+    helpers.wait_exit(pid)
+    assert.are.equal(0, #helpers.consume_all(broker.bootstrap, "named-visits"))
+
+    pid, log = run(dir, JOIN_APP, broker.bootstrap, "second.log")
+    helpers.wait_until("the restarted threads past the tables' bootstrap", 60000, function()
+      return helpers.count_matches(helpers.read_file(log), "tables caught up") >= 2
+    end)
+    python(dir, PRODUCER .. NAMES, broker.bootstrap)
+    local out = helpers.wait_records(broker.bootstrap, "named-visits", 20000, 120000)
+    assert.are.equal(20000, #out)
+    for _, r in ipairs(out) do
+      local visit, name = r.value:match("^visit(%d+) by name(%d+)$")
+      assert.are.equal(visit, name, r.value)
+    end
   end)
 end)
