@@ -18,7 +18,7 @@
  * (one partition number across the inputs) runs only while each of its
  * partitions has a record buffered or is known to be at its end (its
  * fetched high watermark reached) for max.task.idle.ms. A partition holding
- * HELD_MAX records is paused meanwhile. Held records are not in a batch, so
+ * 20,000 records is paused meanwhile (task_reader.c). Held records are not in a batch, so
  * their offsets are never marked: nothing is committed past them.
  */
 #include <stdio.h>
@@ -30,7 +30,7 @@
 #include "kafka/cluster.h"
 #include "kafka/gaps.h"
 #include "kafka/source.h"
-#include "kafka/task_queue.h"
+#include "kafka/task_reader.h"
 
 struct sh_source_ack {
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
@@ -57,19 +57,11 @@ typedef struct kafka_source {
     char fatal[1100]; /* a failure inside the rebalance callback */
     sh_kafka_cluster_t *cluster; /* which cluster, and whether it answers */
     sh_kafka_gaps_t *gaps;       /* records deleted before they were read */
-    /* order across a task's inputs: NULL with one input */
+    /* order across a task's inputs (max.task.idle.ms): NULL with one input */
     int64_t max_idle_ms;
-    sh_task_queue_t *waiting;
-    char **known; /* topic numbers of the task queue: names, never reordered */
-    int known_count;
-    rd_kafka_topic_t *known_rkt; /* the last message's topic and its number */
-    int known_index;
-    rd_kafka_topic_partition_list_t *full; /* paused for holding HELD_MAX records */
-    rd_kafka_message_t **incoming;         /* scratch: messages read into the queue */
-    bool was_holding;                      /* the last poll took nothing but held some */
+    sh_kafka_task_reader_t *ordered;
+    rd_kafka_message_t **incoming; /* scratch: messages on their way to it */
 } kafka_source_t;
-
-enum { HELD_MAX = 20000 };
 
 static void free_strings(char **list, int count) {
     for (int i = 0; i < count; i++) free(list[i]);
@@ -153,63 +145,13 @@ static bool tables_caught_up(kafka_source_t *s) {
 
 /* ---- order across a task's inputs (max.task.idle.ms) ---- */
 
-static void drop_message(void *m) { rd_kafka_message_destroy(m); }
-
-/* The task queue's number for a topic, added on first sight; -1 when out
- * of memory. */
-static int topic_number(kafka_source_t *s, const char *topic) {
-    for (int i = 0; i < s->known_count; i++)
-        if (strcmp(s->known[i], topic) == 0) return i;
-    char **grown = realloc(s->known, (size_t)(s->known_count + 1) * sizeof *grown);
-    if (!grown) return -1;
-    s->known = grown;
-    if (!(s->known[s->known_count] = strdup(topic))) return -1;
-    return s->known_count++;
-}
-
-static int message_topic(kafka_source_t *s, const rd_kafka_message_t *m) {
-    if (m->rkt != s->known_rkt) {
-        s->known_index = topic_number(s, rd_kafka_topic_name(m->rkt));
-        s->known_rkt = s->known_index >= 0 ? m->rkt : NULL;
-    }
-    return s->known_index;
-}
-
-/* The partition's high watermark as its last fetch said, -1 if unknown. */
-static int64_t fetched_end(void *opaque, int topic, int32_t partition) {
-    kafka_source_t *s = opaque;
-    int64_t low = -1, high = -1;
-    if (rd_kafka_get_watermark_offsets(s->consumer, s->known[topic], partition, &low, &high))
-        return -1;
-    return high;
-}
-
 /* Held while tables bootstrap: they are read first, in full, anyway. */
 static bool ordering_on(const kafka_source_t *s) {
-    return s->waiting && s->max_idle_ms >= 0 && !s->held;
-}
-
-/* Pauses the partitions holding HELD_MAX records, resumes those drained to
- * half of it (not while a table bootstrap holds them). */
-static void pace_partitions(kafka_source_t *s) {
-    if (!s->full->cnt) return;
-    rd_kafka_topic_partition_list_t *change = rd_kafka_topic_partition_list_new(4);
-    if (!change) return;
-    /* resume first: the list is walked backwards as entries go */
-    for (int i = s->full->cnt - 1; i >= 0; i--) {
-        rd_kafka_topic_partition_t *p = &s->full->elems[i];
-        int topic = topic_number(s, p->topic);
-        if (sh_task_queue_buffered(s->waiting, topic, p->partition) >= HELD_MAX / 2) continue;
-        if (!s->held || !rd_kafka_topic_partition_list_find(s->held, p->topic, p->partition))
-            rd_kafka_topic_partition_list_add(change, p->topic, p->partition);
-        rd_kafka_topic_partition_list_del_by_idx(s->full, i);
-    }
-    if (change->cnt) rd_kafka_resume_partitions(s->consumer, change);
-    rd_kafka_topic_partition_list_destroy(change);
+    return s->ordered && s->max_idle_ms >= 0 && !s->held;
 }
 
 /* Reads what the consumer has, waiting up to wait_ms for the first, into
- * the task queue. Returns 0, or -1 with s->fatal or errbuf filled. */
+ * the task reader. Returns 0, or -1 with errbuf filled. */
 static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, size_t errlen) {
     rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, wait_ms);
     if (s->fatal[0]) {
@@ -219,44 +161,28 @@ static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, 
     }
     if (!first) return 0;
     s->incoming[0] = first;
-    ssize_t more = max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->incoming + 1, (size_t)max - 1) : 0;
+    ssize_t more =
+        max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->incoming + 1, (size_t)max - 1) : 0;
     int n = 1 + (more > 0 ? (int)more : 0), held = 0;
-    rd_kafka_topic_partition_list_t *pause = NULL;
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->incoming[i];
-        int topic = m->rkt ? message_topic(s, m) : -1;
-        if (!m->err && topic < 0) {
-            rd_kafka_message_destroy(m);
-            snprintf(errbuf, errlen, "out of memory for the task queue");
-            return -1;
-        }
         if (m->err) {
-            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && topic >= 0)
-                sh_task_queue_read_to(s->waiting, topic, m->partition, m->offset);
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sh_kafka_task_reader_saw(s->ordered, m);
             else if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 sh_kafka_cluster_down(s->cluster);
-            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            else
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
-        int count = sh_task_queue_push(s->waiting, topic, m->partition, m->offset,
-                                       rd_kafka_message_timestamp(m, NULL), m);
-        if (count < 0) {
-            rd_kafka_message_destroy(m);
-            snprintf(errbuf, errlen, "out of memory for the task queue");
+        sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        if (sh_kafka_task_reader_hold(s->ordered, m) != 0) {
+            for (int j = i + 1; j < n; j++) rd_kafka_message_destroy(s->incoming[j]);
+            snprintf(errbuf, errlen, "out of memory holding records for their tasks");
             return -1;
         }
-        sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         held++;
-        if (count == HELD_MAX && (pause || (pause = rd_kafka_topic_partition_list_new(4)))) {
-            rd_kafka_topic_partition_list_add(pause, rd_kafka_topic_name(m->rkt), m->partition);
-            rd_kafka_topic_partition_list_add(s->full, rd_kafka_topic_name(m->rkt), m->partition);
-        }
-    }
-    if (pause) {
-        rd_kafka_pause_partitions(s->consumer, pause);
-        rd_kafka_topic_partition_list_destroy(pause);
     }
     if (held > 0) sh_kafka_cluster_up(s->cluster);
     return 0;
@@ -265,29 +191,22 @@ static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, 
 static void fill_record(kafka_source_t *s, sh_ffi_record_t *record, const rd_kafka_message_t *m,
                         rd_kafka_topic_t **cache_rkt, int *cache_index);
 
-/* Takes what the task queue lets run now; when nothing may, waits for more
- * records, up to timeout_ms or the next idle deadline. Returns the count. */
+/* Takes what the task reader lets run now; when nothing may, waits for
+ * more records, up to timeout_ms or the next idle deadline. Returns the
+ * count. */
 static int read_in_task_order(kafka_source_t *s, sh_ffi_record_t *records, int max,
                               int timeout_ms, char *errbuf, size_t errlen) {
     bool enforce = ordering_on(s);
     int64_t wake;
     if (hold_incoming(s, max, 0, errbuf, errlen) != 0) return -1;
-    int n = sh_task_queue_take(s->waiting, sh_clock_now_ms(), enforce, (void **)s->msgs, max, &wake);
+    int n = sh_kafka_task_reader_take(s->ordered, enforce, s->msgs, max, &wake, s->held);
     if (n == 0) {
         int64_t now = sh_clock_now_ms();
         int wait = timeout_ms;
         if (wake != INT64_MAX && wake - now < wait) wait = wake > now ? (int)(wake - now) : 0;
         if (hold_incoming(s, max, wait, errbuf, errlen) != 0) return -1;
-        n = sh_task_queue_take(s->waiting, sh_clock_now_ms(), enforce, (void **)s->msgs, max, &wake);
+        n = sh_kafka_task_reader_take(s->ordered, enforce, s->msgs, max, &wake, s->held);
     }
-    pace_partitions(s);
-    /* said once each time tasks start holding records back, not each poll */
-    bool holding = n == 0 && sh_task_queue_total(s->waiting) > 0;
-    if (holding && !s->was_holding)
-        sh_log(SH_LOG_DEBUG, "holding %d record(s): their tasks wait for an input partition "
-                             "(max.task.idle.ms %lld)",
-               sh_task_queue_total(s->waiting), (long long)s->max_idle_ms);
-    s->was_holding = holding;
     rd_kafka_topic_t *cache_rkt = NULL;
     int cache_index = -1;
     for (int i = 0; i < n; i++) fill_record(s, &records[i], s->msgs[i], &cache_rkt, &cache_index);
@@ -331,11 +250,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rd_kafka_assign(rk, partitions);
         start_table_bootstrap(s, partitions);
-        for (int i = 0; s->waiting && i < partitions->cnt; i++) {
-            int topic = topic_number(s, partitions->elems[i].topic);
-            if (topic < 0 || sh_task_queue_assign(s->waiting, topic, partitions->elems[i].partition))
-                snprintf(s->fatal, sizeof s->fatal, "out of memory for the task queue");
-        }
+        for (int i = 0; s->ordered && i < partitions->cnt; i++)
+            if (sh_kafka_task_reader_assign(s->ordered, partitions->elems[i].topic,
+                                            partitions->elems[i].partition) != 0)
+                snprintf(s->fatal, sizeof s->fatal, "out of memory for the task reader");
         return;
     }
     sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing",
@@ -347,9 +265,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         const rd_kafka_topic_partition_t *p = &partitions->elems[i];
         ev->revoked(ev->loop, p->topic, p->partition);
         /* held records were never marked: the next owner reads them again */
-        if (s->waiting)
-            sh_task_queue_revoke(s->waiting, topic_number(s, p->topic), p->partition, drop_message);
-        if (s->full) rd_kafka_topic_partition_list_del(s->full, p->topic, p->partition);
+        if (s->ordered) sh_kafka_task_reader_revoke(s->ordered, p->topic, p->partition);
     }
     if (cooperative)
         rd_kafka_incremental_unassign(rk, partitions);
@@ -374,13 +290,10 @@ static int source_start(sh_source_t *src, const sh_source_events_t *events, char
     kafka_source_t *s = (kafka_source_t *)src;
     s->events = events;
     if (s->input_count == 0) return 0; /* timers only: nothing to subscribe to */
-    if (s->input_count > 1 && !s->waiting) {
-        s->waiting = sh_task_queue_new(s->max_idle_ms, fetched_end, s);
-        s->full = rd_kafka_topic_partition_list_new(4);
-        if (!s->waiting || !s->full) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
+    if (s->input_count > 1 && !s->ordered &&
+        !(s->ordered = sh_kafka_task_reader_new(s->consumer, s->max_idle_ms))) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
     }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(s->input_count);
     for (int i = 0; i < s->input_count; i++)
@@ -475,19 +388,18 @@ static int read_direct(kafka_source_t *s, sh_ffi_record_t *records, int max, int
     int cache_index = -1;
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->msgs[i];
-        bool tracked = s->waiting && m->rkt && s->max_idle_ms >= 0;
+        bool tracked = s->ordered && s->max_idle_ms >= 0;
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 sh_kafka_cluster_down(s->cluster);
             else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && tracked)
-                sh_task_queue_read_to(s->waiting, message_topic(s, m), m->partition, m->offset);
+                sh_kafka_task_reader_saw(s->ordered, m);
             else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (tracked)
-            sh_task_queue_read_to(s->waiting, message_topic(s, m), m->partition, m->offset + 1);
+        if (tracked) sh_kafka_task_reader_saw(s->ordered, m);
         fill_record(s, &records[count], m, &cache_rkt, &cache_index);
         sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         s->msgs[count++] = m; /* kept aligned with records */
@@ -519,7 +431,7 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
         snprintf(errbuf, errlen, "%s", s->fatal);
         return -1;
     }
-    int count = ordering_on(s) || (s->waiting && sh_task_queue_total(s->waiting) > 0)
+    int count = ordering_on(s) || (s->ordered && sh_kafka_task_reader_held(s->ordered) > 0)
                     ? read_in_task_order(s, records, max, timeout_ms, errbuf, errlen)
                     : read_direct(s, records, max, timeout_ms, errbuf, errlen);
     if (count < 0) return -1;
@@ -603,9 +515,7 @@ static void source_destroy(sh_source_t *src) {
     free_strings(s->tables, s->table_count);
     sh_kafka_cluster_free(s->cluster);
     sh_kafka_gaps_free(s->gaps);
-    sh_task_queue_free(s->waiting, drop_message);
-    if (s->full) rd_kafka_topic_partition_list_destroy(s->full);
-    free_strings(s->known, s->known_count);
+    sh_kafka_task_reader_free(s->ordered);
     free(s->incoming);
     free(s->msgs);
     free(s->msg_headers);
