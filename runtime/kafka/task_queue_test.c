@@ -3,7 +3,9 @@
  * Streams 3.x PartitionGroupTest (shouldNeverWaitIfIdlingIsDisabled,
  * shouldBeReadyIfAllPartitionsAreBuffered, shouldWaitForFetchesWhenMetadata
  * IsIncomplete, shouldWaitForPollWhenLagIsNonzero, shouldIdleAsSpecified
- * WhenLagIsZero): topic 0 is a stream, topic 1 a table, co-partitioned.
+ * WhenLagIsZero) and StreamTaskTest's shouldBeProcessableIfWaitedForTooLong
+ * (the idle case's second take): topic 0 is a stream, topic 1 a table,
+ * co-partitioned.
  */
 #include <stdint.h>
 

@@ -62,8 +62,7 @@ for topic in ("stream-1", "stream-2", "stream-3"):  # one topic after another
     p.flush()
 ]]
 
--- KIP-695's motivating case (and Kafka Streams' StreamTaskTest
--- "shouldBeProcessableIfWaitedForTooLong" with the data arriving in time): a
+-- KIP-695's motivating case, a stream-table join whose table lags: a
 -- stream record finds the table row stamped just before it even when the
 -- table's rows reach the broker after the stream's (produced late), as long
 -- as they come within max.task.idle.ms.
