@@ -351,7 +351,10 @@ function _M.encoder(where)
   end
 
   local schema_field = where.is_key and "key_schema" or "value_schema"
-  local derived_hints = nil -- the hints derived_text was made with
+  -- A field's type is settled when it first joins the derived schema (from
+  -- the hints of the record that brought it, else from its value) and kept:
+  -- records of several inputs (a join's) never flip it between versions.
+  local settled = {} -- field -> its hint, or false (derived from values)
 
   return function(value, rec)
     if not h then
@@ -373,12 +376,16 @@ function _M.encoder(where)
       if not bytes then error("avro: " .. err, 0) end
       return bytes
     end
-    local hints = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
-    if not (derived and derive.covers(derived, value)) or hints ~= derived_hints then
+    if not (derived and derive.covers(derived, value)) then
+      local hints = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
       derive.check_names(value, "a record for " .. where.topic)
       derived = derive.merge(derived, derive.shape(value))
-      derived_text = derive.schema_text(derived, record_name, hints)
-      derived_hints = hints
+      local use = {}
+      for _, name in ipairs(derived.order or {}) do
+        if settled[name] == nil then settled[name] = hints and hints[name] or false end
+        use[name] = settled[name] or nil
+      end
+      derived_text = derive.schema_text(derived, record_name, use)
     end
     local bytes, err = encode_with(writer(derived_text), value)
     if not bytes then error("avro: " .. err, 0) end
