@@ -36,6 +36,7 @@ typedef struct queued {
     size_t key_len, value_len;
     const char *topic;
     const char *schemas; /* the table's Debezium Avro schemas (interned) */
+    size_t schemas_len;
     int64_t timestamp;
     sh_cdc_position_t position;
 } queued_t;
@@ -136,7 +137,10 @@ static const char *schemas_of(mysql_source_t *s, const sh_mysql_table_t *table) 
     pthread_mutex_unlock(&s->lock);
     sh_text_free(&text);
     /* the table is the reader thread's own: it caches the interned text */
-    if (found) ((sh_mysql_table_t *)table)->schemas = found;
+    if (found) {
+        ((sh_mysql_table_t *)table)->schemas = found;
+        ((sh_mysql_table_t *)table)->schemas_len = strlen(found);
+    }
     return found;
 }
 
@@ -144,8 +148,10 @@ static const char *schemas_of(mysql_source_t *s, const sh_mysql_table_t *table) 
 static int enqueue(mysql_source_t *s, const sh_mysql_table_t *table, const char *key, char *value,
                    int64_t timestamp, const sh_cdc_position_t *position) {
     const char *topic = table->topic;
+    const char *schemas = schemas_of(s, table); /* sets table->schemas_len */
     queued_t q = {.value = value,
-                  .schemas = schemas_of(s, table),
+                  .schemas = schemas,
+                  .schemas_len = table->schemas_len,
                   .value_len = value ? strlen(value) : 0,
                   .timestamp = timestamp,
                   .position = *position};
@@ -495,7 +501,7 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
                                        .topic = q->topic,
                                        .topic_len = strlen(q->topic),
                                        .schema = q->schemas,
-                                       .schema_len = strlen(q->schemas)};
+                                       .schema_len = q->schemas_len};
         s->pending[(s->pending_head + s->pending_count) % s->pending_cap] =
             (pending_t){.seq = seq, .position = q->position};
         s->pending_count++;

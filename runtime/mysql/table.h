@@ -37,6 +37,7 @@ typedef struct sh_mysql_table {
     /* its Debezium Avro schemas as JSON (debezium_schema.c), interned and
      * owned by the source (source.c), which sets it on first use */
     const char *schemas;
+    size_t schemas_len;
 } sh_mysql_table_t;
 
 void sh_mysql_table_free(sh_mysql_table_t *t);

@@ -138,11 +138,13 @@ return sh.app {
     assert.equal(1, first.key)
     local price = helpers.sql(database, "SELECT price FROM products WHERE id = 1"):gsub("%s+$", "")
     assert.equal(price, first.value.price)
-    -- the events table: auto.create took the events' Avro types
+    -- the events table: auto.create took the events' Avro types; product_id
+    -- kept the int of products.id through the pipeline's derived schemas
     local types = helpers.sql(database, "SELECT COLUMN_NAME, COLUMN_TYPE FROM " ..
                               "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND " ..
                               "TABLE_NAME = 'dc01_out_of_stock_events' ORDER BY COLUMN_NAME")
-    assert.matches("product_id\tbigint", types, 1, true)
+    assert.matches("product_id\tint(11)", types, 1, true)
+    assert.matches("stock_level\tbigint(20)", types, 1, true)
     assert.matches("window_start_time\ttext", types, 1, true)
 
     -- ADD COLUMN mid-stream
