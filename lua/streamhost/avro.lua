@@ -372,9 +372,10 @@ function _M.encoder(where)
     local carried = rec and rec[schema_field]
     if carried and carried.connect and (type(carried.t) ~= "table" or carried.t.type ~= "record"
                                         or record_schema.covers(carried, value)) then
-      local bytes, err = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
-      if not bytes then error("avro: " .. err, 0) end
-      return bytes
+      local bytes = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
+      if bytes then return bytes end
+      -- the value does not fit after all (a transform changed a field's
+      -- type): a derived schema, as for any other value
     end
     if not (derived and derive.covers(derived, value)) then
       local hints = carried and record_schema.hints(carried, derive.simple_type) or input_hints()

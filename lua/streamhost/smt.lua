@@ -153,6 +153,7 @@ function _M.unwrap(opts)
     end
     return s
   end
+  local row_schemas = setmetatable({}, { __mode = "k" }) -- envelope -> row (cached)
   return function(rec)
     local v = rec.value
     if v == nil or v == null then
@@ -162,7 +163,15 @@ function _M.unwrap(opts)
     if not is_struct(v) or (v.op == nil and v.after == nil and v.before == nil) then
       return rec -- not a change event: as is (Debezium passes them through)
     end
-    rec.value_schema = rec.value_schema and row_schema(rec.value_schema)
+    local envelope = rec.value_schema
+    if envelope then
+      local row = row_schemas[envelope]
+      if row == nil then
+        row = row_schema(envelope) or false
+        row_schemas[envelope] = row
+      end
+      rec.value_schema = row or nil
+    end
     local row
     if v.op == "d" then
       if delete_mode == "drop" then return nil end
@@ -203,13 +212,21 @@ _M.extract_new_record_state = _M.unwrap
 -- schema_fn(old schema), or nil (not known any more) without one.
 local function on_part(which, fn, schema_fn)
   local schema_key = which .. "_schema"
+  local cache = setmetatable({}, { __mode = "k" }) -- old schema -> new (false: none)
   return function(rec)
     local v = rec[which]
     if v == nil or v == null then return rec end
     local out = fn(v, rec)
     rec[which] = out
     local old = rec[schema_key]
-    if old then rec[schema_key] = schema_fn and schema_fn(old) or nil end
+    if old then
+      local new = cache[old]
+      if new == nil then
+        new = schema_fn and schema_fn(old) or false
+        cache[old] = new
+      end
+      rec[schema_key] = new or nil
+    end
     return rec
   end
 end
