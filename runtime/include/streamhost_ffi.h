@@ -98,6 +98,12 @@ typedef struct sh_ffi_record {
      * CDC: <prefix>.<db>.<table>); NULL: the topic is the source's name ---- */
     const char *topic;
     size_t topic_len;
+    /* ---- appended for sources that know their records' schemas (MySQL
+     * CDC): {"key": <Avro schema or null>, "value": <Avro schema>} as JSON,
+     * the same pointer for every record of one table definition; NULL:
+     * none ---- */
+    const char *schema;
+    size_t schema_len;
 } sh_ffi_record_t;
 
 /* The processing context of one Lua VM: its declared sources and sinks and
