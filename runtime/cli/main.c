@@ -405,6 +405,10 @@ static int cmd_connect(int argc, char **argv) {
     snprintf(worker, sizeof worker, "%s/streamhost/connect_worker.lua", lua_dir);
     snprintf(app, sizeof app, "%s/../examples/connect/connector.lua", lua_dir);
     setenv("STREAMHOST_CONNECTOR_APP", app, 1);
+    /* the worker keeps its state in Kafka through the core (connect_store.lua) */
+    char lib[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/../lib/libstreamhost.so", lua_dir);
+    if (!getenv("STREAMHOST_LIB")) setenv("STREAMHOST_LIB", lib, 1);
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
