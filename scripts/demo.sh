@@ -44,7 +44,8 @@
 # DEMO_ORDERS_INTERVAL time between sales orders (default 100ms);
 # DEMO_ORDERS_LIMIT stop placing sales orders after that many (the loop then
 # settles; default none); DEMO_REFRESH seconds between two views (default 2);
-# DEMO_PIPELINE another pipeline file (a spec's copy to edit);
+# DEMO_PIPELINE another pipeline file (a spec's copy to edit); DEMO_FORMAT
+# the records' format (json, the only one so far);
 # DEMO_DIR another directory under .run/ (default .run/demo; the addresses
 # go to DEMO_DIR.env), so a spec does not disturb a demo someone is watching.
 set -euo pipefail

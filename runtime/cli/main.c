@@ -387,7 +387,9 @@ static const char *usage_connect =
     "A Kafka Connect worker with Connect's REST API (default port 18083): POST /connectors\n"
     "with a connector's JSON runs it as a streamhost app (examples/connect/connector.lua).\n"
     "  --bootstrap HOST:PORT   the cluster the connectors use (default 127.0.0.1:9092)\n"
-    "  --state-dir DIR         connectors' configs, logs and state (default .streamhost/connect)\n";
+    "  --state-dir DIR         connectors' logs and local state (default .streamhost/connect);\n"
+    "                          configs, statuses and offsets are in connect-configs,\n"
+    "                          connect-status and connect-offsets on the cluster\n";
 
 /* Runs lua/streamhost/connect_worker.lua under LuaJIT with streamhost's Lua
  * path; the worker starts each connector as `streamhost run` of
