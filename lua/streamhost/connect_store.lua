@@ -13,7 +13,7 @@
 --                    under Debezium's key ["<name>", {"server": "<prefix>"}])
 --
 -- Values are Connect's internal JsonConverter output (schemas.enable=false).
--- The topics are compacted, one partition each (kafka/state_topic.c). Every
+-- The topics are compacted, one partition each (kafka/topic_table.c). Every
 -- write waits for the broker's ack, so what the REST API confirmed is stored.
 --
 --   local store = assert(require("streamhost.connect_store").open(bootstrap))
@@ -41,9 +41,9 @@ function _M.open(bootstrap, topics)
   topics = topics or _M.TOPICS
   local self = setmetatable({ topics = topics }, Store)
   for _, which in ipairs { "configs", "status", "offsets" } do
-    local handle = C.sh_ffi_state_topic_open(bootstrap, topics[which])
+    local handle = C.sh_ffi_topic_table_open(bootstrap, topics[which])
     if handle == nil then return fail("connect: cannot open " .. topics[which]) end
-    self[which] = ffi.gc(handle, C.sh_ffi_state_topic_close)
+    self[which] = ffi.gc(handle, C.sh_ffi_topic_table_close)
   end
   return self
 end
@@ -51,10 +51,10 @@ end
 -- Every record of a topic, in order: { {key, value or nil}, ... }.
 local key_slice, value_slice = ffi.new("sh_ffi_slice_t"), ffi.new("sh_ffi_slice_t")
 local function records(handle)
-  if C.sh_ffi_state_topic_read(handle) ~= C.SH_OK then return nil end
+  if C.sh_ffi_topic_table_read(handle) ~= C.SH_OK then return nil end
   local out = {}
-  for i = 0, C.sh_ffi_state_topic_count(handle) - 1 do
-    C.sh_ffi_state_topic_record(handle, i, key_slice, value_slice)
+  for i = 0, C.sh_ffi_topic_table_count(handle) - 1 do
+    C.sh_ffi_topic_table_record(handle, i, key_slice, value_slice)
     out[#out + 1] = { ffi.string(key_slice.data, key_slice.len),
                       value_slice.data ~= nil and ffi.string(value_slice.data, value_slice.len) or nil }
   end
@@ -94,7 +94,7 @@ end
 
 local function write(self, which, key, value)
   local text = value ~= nil and cjson.encode(value) or nil
-  if C.sh_ffi_state_topic_write(self[which], key, text, text and #text or 0, WRITE_TIMEOUT_MS) ~= C.SH_OK then
+  if C.sh_ffi_topic_table_write(self[which], key, text, text and #text or 0, WRITE_TIMEOUT_MS) ~= C.SH_OK then
     return fail("connect")
   end
   return true

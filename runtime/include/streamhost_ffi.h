@@ -373,7 +373,7 @@ const char *sh_ffi_avro_schema_text(sh_avro_t *avro, int32_t id);
  * @locality any thread  @locks takes the registry lock */
 const char *sh_ffi_registry_url(const char *app_url);
 
-/* ---- A compacted topic as a small table (kafka/state_topic.c), for
+/* ---- A compacted topic as a small table (kafka/topic_table.c), for
  * `streamhost connect`'s connect-configs, connect-status and
  * connect-offsets: one partition, the latest record of a key its value, a
  * NULL value a tombstone. open creates the topic when missing (compacted;
@@ -385,14 +385,14 @@ const char *sh_ffi_registry_url(const char *app_url);
  * next read or close. write produces one record (value NULL: a tombstone)
  * and waits up to timeout_ms for the broker's ack: SH_OK or SH_ERR_KAFKA.
  * @locality one thread at a time per handle ---- */
-typedef struct sh_state_topic sh_state_topic_t;
-sh_state_topic_t *sh_ffi_state_topic_open(const char *bootstrap, const char *topic);
-void sh_ffi_state_topic_close(sh_state_topic_t *t);
-int sh_ffi_state_topic_read(sh_state_topic_t *t);
-int sh_ffi_state_topic_count(const sh_state_topic_t *t);
-int sh_ffi_state_topic_record(const sh_state_topic_t *t, int i, sh_ffi_slice_t *key,
+typedef struct sh_topic_table sh_topic_table_t;
+sh_topic_table_t *sh_ffi_topic_table_open(const char *bootstrap, const char *topic);
+void sh_ffi_topic_table_close(sh_topic_table_t *t);
+int sh_ffi_topic_table_read(sh_topic_table_t *t);
+int sh_ffi_topic_table_count(const sh_topic_table_t *t);
+int sh_ffi_topic_table_record(const sh_topic_table_t *t, int i, sh_ffi_slice_t *key,
                               sh_ffi_slice_t *value);
-int sh_ffi_state_topic_write(sh_state_topic_t *t, const char *key, const char *value,
+int sh_ffi_topic_table_write(sh_topic_table_t *t, const char *key, const char *value,
                              size_t value_len, int timeout_ms);
 /* CDEF-END */
 

@@ -1,5 +1,5 @@
 /*
- * state_topic.c - a compacted topic as a small table, for `streamhost
+ * topic_table.c - a compacted topic as a small table, for `streamhost
  * connect`'s configs, statuses and offsets as Kafka Connect's distributed
  * mode keeps them (connect-configs, connect-status, connect-offsets).
  *
@@ -33,7 +33,7 @@ typedef struct state_record {
     size_t key_len, value_len;
 } state_record_t;
 
-struct sh_state_topic {
+struct sh_topic_table {
     rd_kafka_t *producer;
     char *bootstrap, *topic;
     state_record_t *records;
@@ -41,7 +41,7 @@ struct sh_state_topic {
     rd_kafka_resp_err_t delivery_err; /* of the last write, set by on_delivery */
 };
 
-static void free_records(sh_state_topic_t *t) {
+static void free_records(sh_topic_table_t *t) {
     for (int i = 0; i < t->count; i++) {
         free(t->records[i].key);
         free(t->records[i].value);
@@ -49,7 +49,7 @@ static void free_records(sh_state_topic_t *t) {
     t->count = 0;
 }
 
-void sh_ffi_state_topic_close(sh_state_topic_t *t) {
+void sh_ffi_topic_table_close(sh_topic_table_t *t) {
     if (!t) return;
     if (t->producer) {
         rd_kafka_flush(t->producer, 10000);
@@ -64,12 +64,12 @@ void sh_ffi_state_topic_close(sh_state_topic_t *t) {
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
-    ((sh_state_topic_t *)opaque)->delivery_err = m->err;
+    ((sh_topic_table_t *)opaque)->delivery_err = m->err;
 }
 
 /* cleanup.policy=compact through the Admin API; a cluster without
  * CreateTopics (the embedded one) gets a creation request instead. */
-static void create_topic(sh_state_topic_t *t) {
+static void create_topic(sh_topic_table_t *t) {
     if (sh_kafka_admin_listed_partitions(t->producer, t->topic, 5000) > 0) return;
     /* an embedded broker has the control topic it reads requests from */
     if (sh_kafka_admin_listed_partitions(t->producer, SH_CREATE_REQUESTS_TOPIC, 5000) > 0) {
@@ -105,15 +105,15 @@ static void create_topic(sh_state_topic_t *t) {
                "compacted)", t->topic);
 }
 
-sh_state_topic_t *sh_ffi_state_topic_open(const char *bootstrap, const char *topic) {
+sh_topic_table_t *sh_ffi_topic_table_open(const char *bootstrap, const char *topic) {
     if (!bootstrap || !*bootstrap || !topic || !*topic) {
-        sh_err_set(SH_ERR_INVALID, "state topic: a bootstrap and a topic name are required");
+        sh_err_set(SH_ERR_INVALID, "topic table: a bootstrap and a topic name are required");
         return NULL;
     }
-    sh_state_topic_t *t = calloc(1, sizeof *t);
+    sh_topic_table_t *t = calloc(1, sizeof *t);
     if (!t || !(t->bootstrap = strdup(bootstrap)) || !(t->topic = strdup(topic))) {
-        sh_ffi_state_topic_close(t);
-        sh_err_set(SH_ERR_NOMEM, "state topic %s: out of memory", topic);
+        sh_ffi_topic_table_close(t);
+        sh_err_set(SH_ERR_NOMEM, "topic %s: out of memory", topic);
         return NULL;
     }
     char errbuf[512];
@@ -123,23 +123,23 @@ sh_state_topic_t *sh_ffi_state_topic_open(const char *bootstrap, const char *top
         rd_kafka_conf_set(conf, "enable.idempotence", "true", errbuf, sizeof errbuf) ||
         rd_kafka_conf_set(conf, "linger.ms", "0", errbuf, sizeof errbuf)) {
         rd_kafka_conf_destroy(conf);
-        sh_ffi_state_topic_close(t);
-        sh_err_set(SH_ERR_INVALID, "state topic %s: %s", topic, errbuf);
+        sh_ffi_topic_table_close(t);
+        sh_err_set(SH_ERR_INVALID, "topic %s: %s", topic, errbuf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, t);
     if (!(t->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errbuf, sizeof errbuf))) {
         rd_kafka_conf_destroy(conf);
-        sh_ffi_state_topic_close(t);
-        sh_err_set(SH_ERR_KAFKA, "state topic %s: %s", topic, errbuf);
+        sh_ffi_topic_table_close(t);
+        sh_err_set(SH_ERR_KAFKA, "topic %s: %s", topic, errbuf);
         return NULL;
     }
     create_topic(t);
     return t;
 }
 
-static int append(sh_state_topic_t *t, const rd_kafka_message_t *m) {
+static int append(sh_topic_table_t *t, const rd_kafka_message_t *m) {
     if (t->count == t->capacity) {
         int capacity = t->capacity ? t->capacity * 2 : 64;
         state_record_t *grown = realloc(t->records, sizeof *grown * (size_t)capacity);
@@ -166,7 +166,7 @@ static int append(sh_state_topic_t *t, const rd_kafka_message_t *m) {
 }
 
 /* O(records in the topic), which compaction bounds. */
-int sh_ffi_state_topic_read(sh_state_topic_t *t) {
+int sh_ffi_topic_table_read(sh_topic_table_t *t) {
     free_records(t);
     char errbuf[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -178,7 +178,7 @@ int sh_ffi_state_topic_read(sh_state_topic_t *t) {
     rd_kafka_t *reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, sizeof errbuf);
     if (!reader) {
         rd_kafka_conf_destroy(conf);
-        return sh_err_set(SH_ERR_KAFKA, "state topic %s: %s", t->topic, errbuf);
+        return sh_err_set(SH_ERR_KAFKA, "topic %s: %s", t->topic, errbuf);
     }
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, t->topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -205,19 +205,19 @@ int sh_ffi_state_topic_read(sh_state_topic_t *t) {
     }
     rd_kafka_assign(reader, NULL);
     rd_kafka_destroy(reader);
-    if (rc == SH_ERR_NOMEM) return sh_err_set(rc, "state topic %s: out of memory", t->topic);
+    if (rc == SH_ERR_NOMEM) return sh_err_set(rc, "topic %s: out of memory", t->topic);
     if (rc != SH_OK)
-        return sh_err_set(rc, "state topic %s: cannot read it to its end in %d s (is %s up?)",
+        return sh_err_set(rc, "topic %s: cannot read it to its end in %d s (is %s up?)",
                           t->topic, READ_TIMEOUT_MS / 1000, t->bootstrap);
     return SH_OK;
 }
 
-int sh_ffi_state_topic_count(const sh_state_topic_t *t) { return t->count; }
+int sh_ffi_topic_table_count(const sh_topic_table_t *t) { return t->count; }
 
-int sh_ffi_state_topic_record(const sh_state_topic_t *t, int i, sh_ffi_slice_t *key,
+int sh_ffi_topic_table_record(const sh_topic_table_t *t, int i, sh_ffi_slice_t *key,
                               sh_ffi_slice_t *value) {
     if (i < 0 || i >= t->count)
-        return sh_err_set(SH_ERR_NOT_FOUND, "state topic %s: no record %d", t->topic, i);
+        return sh_err_set(SH_ERR_NOT_FOUND, "topic %s: no record %d", t->topic, i);
     key->data = t->records[i].key;
     key->len = t->records[i].key_len;
     value->data = t->records[i].value;
@@ -225,7 +225,7 @@ int sh_ffi_state_topic_record(const sh_state_topic_t *t, int i, sh_ffi_slice_t *
     return SH_OK;
 }
 
-int sh_ffi_state_topic_write(sh_state_topic_t *t, const char *key, const char *value,
+int sh_ffi_topic_table_write(sh_topic_table_t *t, const char *key, const char *value,
                              size_t value_len, int timeout_ms) {
     t->delivery_err = RD_KAFKA_RESP_ERR__IN_PROGRESS;
     rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -238,7 +238,7 @@ int sh_ffi_state_topic_write(sh_state_topic_t *t, const char *key, const char *v
                                                                  : t->delivery_err;
     }
     if (err)
-        return sh_err_set(SH_ERR_KAFKA, "state topic %s: cannot write %s: %s", t->topic, key,
+        return sh_err_set(SH_ERR_KAFKA, "topic %s: cannot write %s: %s", t->topic, key,
                           rd_kafka_err2str(err));
     return SH_OK;
 }
