@@ -62,6 +62,7 @@ int posix_spawn(int *pid, const char *path, const sh_file_actions_t *fa, const s
                 char *const argv[], char *const envp[]);
 int waitpid(int pid, int *status, int options);
 int kill(int pid, int sig);
+int getpid(void);
 char *strerror(int errnum);
 ]]
 
@@ -156,6 +157,8 @@ local function spawn(c)
   end
   env_list[#env_list + 1] = "STREAMHOST_CONNECTOR=" .. json
   env_list[#env_list + 1] = "STREAMHOST_CONNECT_OFFSETS_TOPIC=" .. connect_store.TOPICS.offsets
+  -- the child stops when this worker dies, however it dies (cli/main.c)
+  env_list[#env_list + 1] = "STREAMHOST_CONNECT_WORKER=" .. C.getpid()
   local envp = ffi.new("char *[?]", #env_list + 1)
   for j, s in ipairs(env_list) do
     keep[#keep + 1] = ffi.new("char[?]", #s + 1, s)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -434,7 +435,19 @@ static int cmd_version(void) {
     return 0;
 }
 
+/* A connector started by `streamhost connect` (STREAMHOST_CONNECT_WORKER
+ * names the worker's pid) gets SIGTERM when the worker dies, even by
+ * SIGKILL, so a restarted worker never runs a second copy beside it. */
+static void stop_with_worker(void) {
+    const char *worker = getenv("STREAMHOST_CONNECT_WORKER");
+    if (!worker || !*worker) return;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* the worker may have died before the prctl */
+    if (getppid() != (pid_t)atol(worker)) raise(SIGTERM);
+}
+
 int main(int argc, char **argv) {
+    stop_with_worker();
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

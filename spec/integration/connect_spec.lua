@@ -230,4 +230,20 @@ describe("streamhost connect", function()
     assert.equal(202, (curl("-X PUT " .. url .. "/connectors/mysql-source-connector/resume")))
     assert.equal("RUNNING", status("mysql-source-connector"))
   end)
+
+  it("stops its connectors when it is killed, and a new worker resumes the CDC", function()
+    helpers.kill(worker, "KILL")
+    helpers.wait_exit(worker, 10000)
+    local pattern = "state-dir [/]" .. dir:sub(2) .. "/connect/"
+    helpers.wait_until("the connectors to stop with their worker", 60000, function()
+      return sh("pgrep -f -- " .. helpers.shell_quote(pattern) .. " || true") == ""
+    end)
+    start_worker()
+    assert.equal("RUNNING", status("mysql-source-connector"))
+    helpers.sql(database, "INSERT INTO customers VALUES (6, 'Fay')")
+    local records = helpers.wait_records(broker.bootstrap, "dc01_customers", 6, 60000)
+    local ids = {}
+    for _, r in ipairs(records) do ids[#ids + 1] = cjson.decode(r.value).id end
+    assert.same({ 1, 2, 3, 4, 5, 6 }, ids)
+  end)
 end)
