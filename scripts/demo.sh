@@ -25,13 +25,15 @@
 # connectors (the workshop's replicator to the cloud ran on a cloud worker;
 # Replicator names both clusters itself, so one worker does).
 #
-# The format is one setting, DEMO_FORMAT (json, the only one so far): the CDC
-# source emits Connect's schemaless JSON (DECIMAL as base64 bytes),
-# pipeline.lua reads and writes JSON and the sink's auto.create/auto.evolve
-# were tried on JSON values only. Avro through the loop needs the CDC source
-# and the sink to take value = "avro" (then AvroConverter with
-# value.converter.schema.registry.url=$REGISTRY_URL in the two POSTs) and
-# the pipeline's serdes switched; the replicators copy bytes and need nothing.
+# The records' format is one setting, DEMO_FORMAT: json (the default:
+# Connect's schemaless JSON) or avro (as the workshop: AvroConverter with the
+# on-prem registry in the CDC's and the sink's POSTs, VALUE_FORMAT=avro for
+# the pipeline). avro needs the CDC source and the sink on Avro (branch
+# avro-mysql, not in this tree yet); with it merged, the loop ran until the
+# pipeline's dc01_purchases_enriched-value schema was refused by the
+# registry (BACKWARD: a derived long against the carried int of
+# purchase_order_id), so json stays the default. The replicators copy bytes
+# either way; one registry serves both clusters, so schema ids stay valid.
 
 # Everything lives in .run/demo/ (logs, state, MariaDB; the connectors' logs
 # in .run/demo/connect/) and .run/demo.env
@@ -45,7 +47,7 @@
 # DEMO_ORDERS_LIMIT stop placing sales orders after that many (the loop then
 # settles; default none); DEMO_REFRESH seconds between two views (default 2);
 # DEMO_PIPELINE another pipeline file (a spec's copy to edit); DEMO_FORMAT
-# the records' format (json, the only one so far);
+# the records' format (json, the default, or avro: see above);
 # DEMO_DIR another directory under .run/ (default .run/demo; the addresses
 # go to DEMO_DIR.env), so a spec does not disturb a demo someone is watching.
 set -euo pipefail
@@ -62,8 +64,8 @@ envfile=$run.env
 interval=${DEMO_ORDERS_INTERVAL:-100ms}
 refresh=${DEMO_REFRESH:-2}
 format=${DEMO_FORMAT:-json}
-if [ "$format" != json ]; then
-  echo "demo: DEMO_FORMAT=$format: only json so far (see the head of scripts/demo.sh)" >&2; exit 2
+if [ "$format" != json ] && [ "$format" != avro ]; then
+  echo "demo: DEMO_FORMAT is avro or json, not '$format'" >&2; exit 2
 fi
 
 mkdir -p "$root/.run"
@@ -179,6 +181,14 @@ ONPREM_BOOTSTRAP=$(sed -n 's/^bootstrap.servers=//p' "$run/broker-onprem.log")
 REGISTRY_URL=$(sed -n 's/^schema.registry.url=//p' "$run/broker-onprem.log")
 CLOUD_BOOTSTRAP=$(sed -n 's/^bootstrap.servers=//p' "$run/broker-cloud.log")
 
+# The connectors' value converter, as the workshop's workers had it.
+value_converter=
+if [ "$format" = avro ]; then
+  value_converter=',
+    "value.converter": "io.confluent.connect.avro.AvroConverter",
+    "value.converter.schema.registry.url": "'"$REGISTRY_URL"'"'
+fi
+
 # --- the apps -----------------------------------------------------------------
 pipeline_port=$(free_port)
 PIPELINE_URL=http://127.0.0.1:$pipeline_port
@@ -232,7 +242,7 @@ post_connector mysql-source-connector '{
     "transforms.TopicRename.replacement": "$1_$3",
     "transforms.extractKey.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
     "transforms.extractKey.field": "id",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
+    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"'"$value_converter"'
   }}'
 # The workshop's two Replicator POSTs (hosts changed, the SASL settings of
 # Confluent Cloud left out: the embedded cluster is plaintext).
@@ -252,7 +262,8 @@ post_connector replicator-dc01-to-ccloud '{
     "src.consumer.group.id": "replicator-dc01-to-ccloud",
     "tasks.max": "1"
   }}'
-runapp pipeline "$pipeline_file" "$CLOUD_BOOTSTRAP" \
+VALUE_FORMAT=$format SCHEMA_REGISTRY_URL=$REGISTRY_URL \
+  runapp pipeline "$pipeline_file" "$CLOUD_BOOTSTRAP" \
   --http "127.0.0.1:$pipeline_port"
 post_connector replicator-ccloud-to-dc01 '{
   "name": "replicator-ccloud-to-dc01",
@@ -280,7 +291,7 @@ post_connector jdbc-mysql-sink '{
     "batch.size": "3000",
     "auto.create": "true",
     "auto.evolve": "true",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
+    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"'"$value_converter"'
   }}'
 
 cat > "$envfile" <<EOF
