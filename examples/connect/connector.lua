@@ -12,6 +12,7 @@ if not text or text == "" then
 end
 local connector, decode_err = cjson.decode(text)
 if not connector then error("STREAMHOST_CONNECTOR: " .. tostring(decode_err), 0) end
-local spec, err = connect.app(connector)
+-- the worker's offset.storage.topic (connect-offsets), where a source's positions go
+local spec, err = connect.app(connector, { offsets_topic = os.getenv("STREAMHOST_CONNECT_OFFSETS_TOPIC") })
 if not spec then error(err, 0) end
 return spec

@@ -184,8 +184,11 @@ local CONNECTORS = {}
 
 CONNECTORS["io.debezium.connector.mysql.MySqlConnector"] = {
   type = "source", version = "2.x (streamhost)",
-  topology = function(b, config, chain)
-    local stream = b:mysql_cdc(connector_properties(config))
+  topology = function(b, config, chain, opts)
+    local props = connector_properties(config)
+    -- the worker's connect-offsets, in place of the app's own <name>-offsets
+    props["offset.storage.topic"] = opts.offsets_topic
+    local stream = b:mysql_cdc(props)
     if chain then stream = stream:transform(chain) end
     stream:to(function(_, _, rec) return rec.topic end,
               { key = serde_of(config, "key", "json"), value = serde_of(config, "value", "json") })
@@ -208,7 +211,35 @@ CONNECTORS["io.confluent.connect.jdbc.JdbcSinkConnector"] = {
   end,
 }
 
+-- Replicator is not an app: the worker runs it as `streamhost replicate`
+-- with the connector's JSON (the same code path as the command), and its
+-- properties are checked here by streamhost.replicator, as a Lua file's are.
+CONNECTORS["io.confluent.connect.replicator.ReplicatorSourceConnector"] = {
+  type = "source", version = "7.x (streamhost)", command = "replicate",
+  check = function(config)
+    local props = {}
+    -- a key whose name a copied text lost ("": "SASL_SSL") means nothing
+    for k, v in pairs(config) do
+      if k ~= "" and k ~= "transforms" and not k:match("^transforms%.") then props[k] = v end
+    end
+    require("streamhost.replicator").config(props)
+    for _, side in ipairs { "src", "dest" } do
+      if not props[side .. ".kafka.bootstrap.servers"] then
+        error(side .. ".kafka.bootstrap.servers is required (the " ..
+              (side == "src" and "source" or "destination") .. " cluster)", 0)
+      end
+    end
+  end,
+}
+
 _M.CONNECTORS = CONNECTORS
+
+-- The streamhost command that runs a connector of this class in place of
+-- `run examples/connect/connector.lua`, or nil: "replicate" for Replicator.
+function _M.command_of(class)
+  local c = CONNECTORS[class]
+  return c and c.command
+end
 
 -- GET /connector-plugins: { {class =, type =, version =}, ... } by class.
 function _M.plugins()
@@ -226,7 +257,9 @@ function _M.type_of(class)
 end
 
 -- { name =, config = {...} } -> an app spec (sh.app's result), or nil and
--- a message fit for Connect's 400. opts.bootstrap sets bootstrap.servers.
+-- a message fit for Connect's 400. opts.bootstrap sets bootstrap.servers;
+-- opts.offsets_topic where a source keeps its positions (the worker's
+-- connect-offsets; default: the app's <name>-offsets).
 -- The topology is built (and its settings checked) when the app is run or
 -- loaded; check() builds it here first, so a bad config fails at POST.
 function _M.app(connector, opts)
@@ -243,6 +276,9 @@ function _M.app(connector, opts)
   end
   local class = config["connector.class"]
   local connector_def = CONNECTORS[class]
+  if connector_def and connector_def.command then
+    return nil, class .. " runs as `streamhost " .. connector_def.command .. "`, not as an app"
+  end
   if not connector_def then
     return nil, string.format("Failed to find any class that implements Connector and which name " ..
                               "matches %s, available connectors are: %s", tostring(class),
@@ -256,7 +292,7 @@ function _M.app(connector, opts)
   local spec = sh.app {
     id = name,
     kafka = kafka,
-    topology = function(b) connector_def.topology(b, config, chain) end,
+    topology = function(b) connector_def.topology(b, config, chain, opts) end,
   }
   return spec
 end
@@ -264,6 +300,14 @@ end
 -- As app(), and the topology built once on a scratch builder so that a
 -- connector's own property errors surface before it is run.
 function _M.check(connector, opts)
+  local class = type(connector) == "table" and type(connector.config) == "table" and
+                connector.config["connector.class"]
+  local def = CONNECTORS[class]
+  if def and def.check then
+    local ok, problem = pcall(def.check, connector.config)
+    if not ok then return nil, (tostring(problem):gsub("^[^:]*%.lua:%d+: ", "")) end
+    return true
+  end
   local spec, err = _M.app(connector, opts)
   if not spec then return nil, err end
   local builder = require("streamhost.builder").new(spec.id)

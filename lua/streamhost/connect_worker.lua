@@ -9,9 +9,12 @@
 --
 -- One thread, one loop: poll() on the listening socket and a signalfd for
 -- SIGINT/SIGTERM, one request served at a time (Connect's REST calls are
--- few and small), the children checked between requests. Configs are kept
--- in STATE_DIR/connectors.json and the connectors started again with the
--- worker (not yet in Kafka topics as Connect's distributed mode keeps them).
+-- few and small), the children checked between requests. Configs, target
+-- states and statuses are in Kafka topics as Connect's distributed mode
+-- keeps them (streamhost/connect_store.lua: connect-configs, connect-status;
+-- the CDC source's positions in connect-offsets), read back when a worker
+-- starts, which runs the connectors again where they were. STATE_DIR holds
+-- the connectors' logs and local state only.
 --
 -- Run by bin/streamhost (cli/main.c's cmd_connect) under LuaJIT with the
 -- streamhost Lua path: luajit connect_worker.lua [--port N] [--bootstrap HOST:PORT]
@@ -19,6 +22,7 @@
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local connect = require "streamhost.connect"
+local connect_store = require "streamhost.connect_store"
 
 ffi.cdef [[
 typedef struct { unsigned long val[16]; } sh_sigset_t;
@@ -58,6 +62,7 @@ int posix_spawn(int *pid, const char *path, const sh_file_actions_t *fa, const s
                 char *const argv[], char *const envp[]);
 int waitpid(int pid, int *status, int options);
 int kill(int pid, int sig);
+int getpid(void);
 char *strerror(int errnum);
 ]]
 
@@ -99,17 +104,13 @@ os.execute("mkdir -p '" .. state_dir:gsub("'", "'\\''") .. "'")
 -- name -> { name, config, pid, state = RUNNING|PAUSED|FAILED, trace, log }
 local connectors, order = {}, {}
 local worker_id
+local store
 
-local function save()
-  local list = {}
-  for _, name in ipairs(order) do
-    local c = connectors[name]
-    list[#list + 1] = { name = name, config = c.config, paused = c.state == "PAUSED" }
-  end
-  local f = assert(io.open(state_dir .. "/connectors.json.tmp", "w"))
-  f:write(cjson.encode(list))
-  f:close()
-  os.rename(state_dir .. "/connectors.json.tmp", state_dir .. "/connectors.json")
+-- A status change goes to connect-status; one that cannot be written is
+-- logged (the REST API still answers from memory).
+local function publish(c)
+  local ok, problem = store:put_status(c.name, c.state, c.trace, worker_id)
+  if not ok then log("%s", problem) end
 end
 
 local function tail(path, lines)
@@ -129,9 +130,18 @@ C.sigemptyset(unblocked)
 
 local function spawn(c)
   local json = cjson.encode { name = c.name, config = c.config }
-  c.log = state_dir .. "/" .. c.name:gsub("[^%w_.-]", "_") .. ".log"
+  local base = state_dir .. "/" .. c.name:gsub("[^%w_.-]", "_")
+  c.log = base .. ".log"
   local argv_list = { bin, "run", app_file, "--bootstrap", bootstrap, "--http", "off",
-                      "--state-dir", state_dir .. "/" .. c.name:gsub("[^%w_.-]", "_") }
+                      "--state-dir", base }
+  if connect.command_of(c.config["connector.class"]) == "replicate" then
+    -- `streamhost replicate` reads Connect's JSON from a file; its lag is
+    -- served on a port of its own choosing (said in its log)
+    local f = assert(io.open(base .. ".json", "w"))
+    f:write(json)
+    f:close()
+    argv_list = { bin, "replicate", base .. ".json", "--http", "127.0.0.1:0" }
+  end
   local argv = ffi.new("char *[?]", #argv_list + 1)
   local keep = {}
   for i, s in ipairs(argv_list) do
@@ -142,10 +152,13 @@ local function spawn(c)
   local i = 0
   while C.environ[i] ~= nil do
     local e = ffi.string(C.environ[i])
-    if not e:match("^STREAMHOST_CONNECTOR=") then env_list[#env_list + 1] = e end
+    if not e:match("^STREAMHOST_CONNECT") then env_list[#env_list + 1] = e end
     i = i + 1
   end
   env_list[#env_list + 1] = "STREAMHOST_CONNECTOR=" .. json
+  env_list[#env_list + 1] = "STREAMHOST_CONNECT_OFFSETS_TOPIC=" .. connect_store.TOPICS.offsets
+  -- the child stops when this worker dies, however it dies (cli/main.c)
+  env_list[#env_list + 1] = "STREAMHOST_CONNECT_WORKER=" .. C.getpid()
   local envp = ffi.new("char *[?]", #env_list + 1)
   for j, s in ipairs(env_list) do
     keep[#keep + 1] = ffi.new("char[?]", #s + 1, s)
@@ -168,10 +181,12 @@ local function spawn(c)
   C.posix_spawnattr_destroy(attr)
   if rc ~= 0 then
     c.state, c.pid, c.trace = "FAILED", nil, "cannot start " .. bin .. ": " .. ffi.string(C.strerror(rc))
+    publish(c)
     return
   end
   c.pid, c.state, c.trace = pid[0], "RUNNING", nil
   log("started connector %s (pid %d, log %s)", c.name, c.pid, c.log)
+  publish(c)
 end
 
 -- Stops a connector's child: SIGTERM, then up to 30 s for it to deliver
@@ -198,6 +213,7 @@ local function reap()
       c.pid, c.state = nil, "FAILED"
       c.trace = tail(c.log, 20)
       log("connector %s stopped on its own (status %d): FAILED", name, status[0])
+      publish(c)
     end
   end
 end
@@ -256,18 +272,20 @@ local function put_connector(name, config, create_only)
   end
   local existing = connectors[name]
   if existing and create_only then return err(409, "Connector " .. name .. " already exists") end
+  -- stored before it runs: a config the answer confirmed is in connect-configs
+  local stored, problem_storing = store:put_config(name, config)
+  if stored and not existing then stored, problem_storing = store:put_target_state(name, "STARTED") end
+  if not stored then return err(500, problem_storing) end
   if existing then
     stop(existing)
     existing.config = config
     spawn(existing)
-    save()
     return 200, info(existing)
   end
   local c = { name = name, config = config }
   connectors[name] = c
   order[#order + 1] = name
   spawn(c)
-  save()
   return 201, info(c)
 end
 
@@ -316,9 +334,10 @@ local function route(method, target, body)
   if not c then return err(404, "Connector " .. name .. " not found") end
   if rest == "" and method == "GET" then return 200, info(c) end
   if rest == "" and method == "DELETE" then
+    local deleted, problem = store:delete(name)
+    if not deleted then return err(500, problem) end
     stop(c)
     remove(name)
-    save()
     log("deleted connector %s", name)
     return 204
   end
@@ -333,14 +352,17 @@ local function route(method, target, body)
     return 204
   end
   if rest == "/pause" and method == "PUT" then
+    local paused, problem = store:put_target_state(name, "PAUSED")
+    if not paused then return err(500, problem) end
     stop(c)
     c.state, c.trace = "PAUSED", nil
-    save()
+    publish(c)
     return 202
   end
   if rest == "/resume" and method == "PUT" then
+    local resumed, problem = store:put_target_state(name, "STARTED")
+    if not resumed then return err(500, problem) end
     if c.state ~= "RUNNING" then spawn(c) end
-    save()
     return 202
   end
   return err(405, "HTTP " .. method .. " " .. rest .. " is not supported on a connector")
@@ -416,24 +438,28 @@ C.getsockname(listener, addr, len)
 port = C.ntohs(addr.port)
 worker_id = "127.0.0.1:" .. port
 
--- the connectors of the last run, as they were
+-- the connectors connect-configs holds, as they were
 do
-  local f = io.open(state_dir .. "/connectors.json", "r")
-  if f then
-    local list = cjson.decode(f:read("*a")) or {}
-    f:close()
-    for _, saved in ipairs(list) do
-      local c = { name = saved.name, config = saved.config, state = "PAUSED" }
-      connectors[c.name] = c
-      order[#order + 1] = c.name
-      if not saved.paused then spawn(c) end
-    end
+  local problem
+  store, problem = connect_store.open(bootstrap)
+  local list = store and 0
+  if store then list, problem = store:load() end
+  if not list then
+    io.stderr:write("streamhost connect: ", problem, "\n")
+    os.exit(1)
+  end
+  for _, saved in ipairs(list) do
+    local c = { name = saved.name, config = saved.config, state = "PAUSED" }
+    connectors[c.name] = c
+    order[#order + 1] = c.name
+    if saved.paused then publish(c) else spawn(c) end
   end
 end
 
 print("connect.url=http://" .. worker_id)
 io.stdout:flush()
-log("worker %s on %s, connectors' state in %s", worker_id, bootstrap, state_dir)
+log("worker %s on %s, connectors in %s, %s, %s; their logs in %s", worker_id, bootstrap,
+    connect_store.TOPICS.configs, connect_store.TOPICS.status, connect_store.TOPICS.offsets, state_dir)
 
 local fds = ffi.new("struct sh_pollfd[2]")
 fds[0].fd, fds[0].events = listener, POLLIN

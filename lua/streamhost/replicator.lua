@@ -25,7 +25,8 @@ local NAMES = {
 local PREFIXES = { "src.kafka.", "src.consumer.", "dest.kafka.", "dest.producer.",
                    "connector.class", "key.converter", "value.converter", "header.converter",
                    "tasks.max", "topic.config.sync", "src.key.converter", "src.value.converter",
-                   "confluent.", "offset." }
+                   "confluent.", "offset.", "topic.auto.create", "topic.preserve.partitions",
+                   "topic.timestamp.type", "errors.", "config.action.reload", "transforms" }
 
 local function known(name)
   if NAMES[name] then return true end

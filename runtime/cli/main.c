@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -387,7 +388,9 @@ static const char *usage_connect =
     "A Kafka Connect worker with Connect's REST API (default port 18083): POST /connectors\n"
     "with a connector's JSON runs it as a streamhost app (examples/connect/connector.lua).\n"
     "  --bootstrap HOST:PORT   the cluster the connectors use (default 127.0.0.1:9092)\n"
-    "  --state-dir DIR         connectors' configs, logs and state (default .streamhost/connect)\n";
+    "  --state-dir DIR         connectors' logs and local state (default .streamhost/connect);\n"
+    "                          configs, statuses and offsets are in connect-configs,\n"
+    "                          connect-status and connect-offsets on the cluster\n";
 
 /* Runs lua/streamhost/connect_worker.lua under LuaJIT with streamhost's Lua
  * path; the worker starts each connector as `streamhost run` of
@@ -405,6 +408,10 @@ static int cmd_connect(int argc, char **argv) {
     snprintf(worker, sizeof worker, "%s/streamhost/connect_worker.lua", lua_dir);
     snprintf(app, sizeof app, "%s/../examples/connect/connector.lua", lua_dir);
     setenv("STREAMHOST_CONNECTOR_APP", app, 1);
+    /* the worker keeps its state in Kafka through the core (connect_store.lua) */
+    char lib[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/../lib/libstreamhost.so", lua_dir);
+    if (!getenv("STREAMHOST_LIB")) setenv("STREAMHOST_LIB", lib, 1);
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
@@ -428,7 +435,19 @@ static int cmd_version(void) {
     return 0;
 }
 
+/* A connector started by `streamhost connect` (STREAMHOST_CONNECT_WORKER
+ * names the worker's pid) gets SIGTERM when the worker dies, even by
+ * SIGKILL, so a restarted worker never runs a second copy beside it. */
+static void stop_with_worker(void) {
+    const char *worker = getenv("STREAMHOST_CONNECT_WORKER");
+    if (!worker || !*worker) return;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* the worker may have died before the prctl */
+    if (getppid() != (pid_t)atol(worker)) raise(SIGTERM);
+}
+
 int main(int argc, char **argv) {
+    stop_with_worker();
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

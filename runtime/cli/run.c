@@ -106,12 +106,17 @@ static rd_kafka_conf_t *client_conf(run_t *r, rd_kafka_type_t type, const char *
 }
 
 /* The MySQL CDC source of an app that declares b:mysql_cdc: its positions
- * go to the app's offsets topic, as Kafka Connect keeps a connector's. */
+ * go to the app's offsets topic, as Kafka Connect keeps a connector's, or
+ * to its offset.storage.topic (`streamhost connect`'s connect-offsets). */
 static sh_source_t *make_cdc_source(run_t *r, const char *client_id, char *err, size_t errlen) {
     const char *id = sh_vm_app_id(r->first);
     int count;
     const sh_kv_t *props = sh_vm_mysql_cdc_props(r->first, &count);
-    char *topic = sh_topic_name_offsets(id), reader_group[300];
+    const char *storage = NULL;
+    for (int i = 0; i < count; i++)
+        if (strcmp(props[i].key, "offset.storage.topic") == 0 && *props[i].value)
+            storage = props[i].value;
+    char *topic = storage ? strdup(storage) : sh_topic_name_offsets(id), reader_group[300];
     snprintf(reader_group, sizeof reader_group, "%s-offsets-reader", id);
     sh_kv_t named[] = {{"client.id", (char *)client_id}};
     sh_kv_t reader[] = {{"client.id", (char *)client_id},

@@ -420,6 +420,28 @@ const char *sh_ffi_avro_schema_text(sh_avro_t *avro, int32_t id);
  * `run` against a real cluster without a URL.
  * @locality any thread  @locks takes the registry lock */
 const char *sh_ffi_registry_url(const char *app_url);
+
+/* ---- A compacted topic as a small table (kafka/topic_table.c), for
+ * `streamhost connect`'s connect-configs, connect-status and
+ * connect-offsets: one partition, the latest record of a key its value, a
+ * NULL value a tombstone. open creates the topic when missing (compacted;
+ * on the embedded broker through its creation requests); NULL with the
+ * last error. read consumes the topic from the beginning to its end into
+ * copies C owns (O(records), which compaction bounds): SH_OK, or
+ * SH_ERR_KAFKA when its end was not reached in 15 s. record fills key and
+ * value (data NULL: a tombstone) of the i-th record read, valid until the
+ * next read or close. write produces one record (value NULL: a tombstone)
+ * and waits up to timeout_ms for the broker's ack: SH_OK or SH_ERR_KAFKA.
+ * @locality one thread at a time per handle ---- */
+typedef struct sh_topic_table sh_topic_table_t;
+sh_topic_table_t *sh_ffi_topic_table_open(const char *bootstrap, const char *topic);
+void sh_ffi_topic_table_close(sh_topic_table_t *t);
+int sh_ffi_topic_table_read(sh_topic_table_t *t);
+int sh_ffi_topic_table_count(const sh_topic_table_t *t);
+int sh_ffi_topic_table_record(const sh_topic_table_t *t, int i, sh_ffi_slice_t *key,
+                              sh_ffi_slice_t *value);
+int sh_ffi_topic_table_write(sh_topic_table_t *t, const char *key, const char *value,
+                             size_t value_len, int timeout_ms);
 /* CDEF-END */
 
 #ifdef __cplusplus

@@ -108,7 +108,8 @@ static bool ignored(const char *key) {
                                            "time.precision.mode",
                                            "bigint.unsigned.handling.mode",
                                            "binary.handling.mode",
-                                           "include.query"};
+                                           "include.query",
+                                           "offset.storage.topic"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0) return true;
     return false;

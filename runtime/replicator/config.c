@@ -102,6 +102,32 @@ static int add_kv(sh_kv_t **kv, int *count, const char *key, const char *value) 
     return 0;
 }
 
+/* The quoted value of name="..." in a JAAS line, malloc'd, or NULL. */
+static char *jaas_option(const char *jaas, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = strstr(jaas, name); p; p = strstr(p + 1, name)) {
+        if ((p == jaas || p[-1] == ' ' || p[-1] == '\t') && p[len] == '=' && p[len + 1] == '"') {
+            const char *start = p + len + 2, *end = strchr(start, '"');
+            return end ? strndup(start, (size_t)(end - start)) : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A client property: Java's sasl.jaas.config (PlainLoginModule required
+ * username="..." password="...";) is librdkafka's sasl.username and
+ * sasl.password; the rest is passed as it is. */
+static int add_client(sh_kv_t **kv, int *count, const char *key, const char *value) {
+    if (strcmp(key, "sasl.jaas.config") != 0) return add_kv(kv, count, key, value);
+    char *user = jaas_option(value, "username"), *password = jaas_option(value, "password");
+    int rc = 0;
+    if (user) rc = add_kv(kv, count, "sasl.username", user);
+    if (password && rc == 0) rc = add_kv(kv, count, "sasl.password", password);
+    free(user);
+    free(password);
+    return rc;
+}
+
 static int parse_int(const char *key, const char *value, int min, int *out, char *errbuf,
                      size_t errlen) {
     char *end;
@@ -171,13 +197,13 @@ static int apply(sh_replicator_config_t *c, const char *key, const char *value, 
                 sh_log(SH_LOG_INFO, "replicator: %s has no meaning here; ignored", key);
                 return 0;
             }
-        if (has_prefix(key, "src.kafka.")) rc = add_kv(&c->src, &c->src_count, key + 10, value);
+        if (has_prefix(key, "src.kafka.")) rc = add_client(&c->src, &c->src_count, key + 10, value);
         else if (has_prefix(key, "src.consumer."))
-            rc = add_kv(&c->src, &c->src_count, key + 13, value);
+            rc = add_client(&c->src, &c->src_count, key + 13, value);
         else if (has_prefix(key, "dest.kafka."))
-            rc = add_kv(&c->dest, &c->dest_count, key + 11, value);
+            rc = add_client(&c->dest, &c->dest_count, key + 11, value);
         else if (has_prefix(key, "dest.producer."))
-            rc = add_kv(&c->dest, &c->dest_count, key + 14, value);
+            rc = add_client(&c->dest, &c->dest_count, key + 14, value);
         else {
             snprintf(errbuf, errlen,
                      "unknown replicator property '%s' (known: topic.regex, topic.whitelist, "

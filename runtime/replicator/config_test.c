@@ -23,6 +23,9 @@ int main(void) {
         {"dest.kafka.bootstrap.servers", "cloud:9092"},
         {"", "SASL_SSL"},
         {"dest.kafka.sasl.mechanism", "PLAIN"},
+        {"dest.kafka.sasl.jaas.config",
+         "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"KEY\" "
+         "password=\"SECRET\";"},
         {"dest.kafka.replication.factor", "3"},
         {"src.kafka.bootstrap.servers", "broker:29092"},
         {"src.consumer.interceptor.classes", "io.confluent.Monitoring"},
@@ -39,7 +42,10 @@ int main(void) {
     CHECK(!sh_replicator_config_wants(c, "xdc01_sales"));              /* whole-name match */
     CHECK(!sh_replicator_config_wants(c, "dc1_sales"));
     CHECK(c->src_count == 1 && strcmp(c->src[0].key, "bootstrap.servers") == 0);
-    CHECK(c->dest_count == 2 && strcmp(c->dest[1].key, "sasl.mechanism") == 0);
+    CHECK(c->dest_count == 4 && strcmp(c->dest[1].key, "sasl.mechanism") == 0);
+    /* Java's JAAS line as librdkafka's two properties */
+    CHECK(strcmp(c->dest[2].key, "sasl.username") == 0 && strcmp(c->dest[2].value, "KEY") == 0);
+    CHECK(strcmp(c->dest[3].key, "sasl.password") == 0 && strcmp(c->dest[3].value, "SECRET") == 0);
     CHECK(c->replication_factor == 3 && c->provenance);
     CHECK(strcmp(c->group_id, "replicator-dc01-to-ccloud") == 0); /* the name, as Replicator */
     char *renamed = sh_replicator_config_rename(c, "dc01_sales");

@@ -2,7 +2,8 @@
 -- workshop's curl commands for the Debezium source and the JDBC sink, as
 -- written but for host names, ports, credentials and the database's name,
 -- then Connect's REST calls around them, and a restarted worker that runs
--- its connectors again.
+-- its connectors again from what connect-configs, connect-status and
+-- connect-offsets hold.
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
@@ -188,5 +189,61 @@ describe("streamhost connect", function()
     helpers.sql(database, "INSERT INTO customers VALUES (4, 'Di')")
     local records = helpers.wait_records(broker.bootstrap, "dc01_customers", 4, 60000)
     assert.equal(4, cjson.decode(records[#records].value).id)
+    -- resumed from its position: each row once, none lost
+    helpers.sql(database, "INSERT INTO customers VALUES (5, 'Ed')")
+    records = helpers.wait_records(broker.bootstrap, "dc01_customers", 5, 60000)
+    local ids = {}
+    for _, r in ipairs(records) do ids[#ids + 1] = cjson.decode(r.value).id end
+    assert.same({ 1, 2, 3, 4, 5 }, ids)
+  end)
+
+  it("keeps configs, statuses and offsets in Kafka as Connect's distributed mode does", function()
+    local function latest(topic)
+      local by_key = {}
+      for _, r in ipairs(helpers.consume_all(broker.bootstrap, topic)) do
+        by_key[r.key] = r.value and cjson.decode(r.value) or false
+      end
+      return by_key
+    end
+    local configs = latest("connect-configs")
+    assert.equal("io.debezium.connector.mysql.MySqlConnector",
+                 configs["connector-mysql-source-connector"].properties["connector.class"])
+    assert.equal("dc01", configs["task-mysql-source-connector-0"].properties["database.server.name"])
+    assert.same({ tasks = 1 }, configs["commit-mysql-source-connector"])
+    assert.same({ state = "STARTED" }, configs["target-state-mysql-source-connector"])
+    -- the deleted sink: tombstones
+    assert.is_false(configs["connector-jdbc-mysql-sink"])
+    local statuses = latest("connect-status")
+    assert.equal("RUNNING", statuses["status-connector-mysql-source-connector"].state)
+    assert.equal("RUNNING", statuses["status-task-mysql-source-connector-0"].state)
+    -- the CDC's position under Debezium's key, in the worker's offsets topic
+    local offsets = latest("connect-offsets")
+    local position = offsets['["mysql-source-connector",{"server":"dc01"}]']
+    assert.is_table(position)
+    assert.is_nil(io.open(dir .. "/connect/connectors.json"))
+    -- a pause is a target state a restarted worker keeps
+    assert.equal(202, (curl("-X PUT " .. url .. "/connectors/mysql-source-connector/pause")))
+    helpers.kill(worker, "TERM")
+    helpers.wait_exit(worker, 60000)
+    start_worker()
+    assert.equal("PAUSED", status("mysql-source-connector"))
+    assert.equal(202, (curl("-X PUT " .. url .. "/connectors/mysql-source-connector/resume")))
+    assert.equal("RUNNING", status("mysql-source-connector"))
+  end)
+
+  it("stops its connectors when it is killed, and a new worker resumes the CDC", function()
+    helpers.kill(worker, "KILL")
+    helpers.wait_exit(worker, 10000)
+    local pattern = "state-dir [/]" .. dir:sub(2) .. "/connect/"
+    helpers.wait_until("the connectors to stop with their worker", 60000, function()
+      return sh("pgrep -f -- " .. helpers.shell_quote(pattern) .. " || true") == ""
+    end)
+    start_worker()
+    assert.equal("RUNNING", status("mysql-source-connector"))
+    helpers.sql(database, "INSERT INTO customers VALUES (6, 'Fay')")
+    local records = helpers.wait_records(broker.bootstrap, "dc01_customers", 6, 60000)
+    local ids = {}
+    for _, r in ipairs(records) do ids[#ids + 1] = cjson.decode(r.value).id end
+    assert.same({ 1, 2, 3, 4, 5, 6 }, ids)
   end)
 end)

@@ -1,7 +1,10 @@
 -- `make demo` (scripts/demo.sh) driven unattended: the workshop's whole
--- supply-and-demand loop with orders sped up and capped, so that it settles,
--- then issue 11's invariants checked against MySQL and the pipeline's pull
--- queries, and after the stop no part left running or listening.
+-- supply-and-demand loop on its two clusters (CDC, orders and the sink
+-- on-prem, the pipeline in the "cloud", a Replicator each way, all four
+-- connectors through `streamhost connect`) with orders sped up and capped,
+-- so that it settles, then issue 11's invariants checked against MySQL and
+-- the pipeline's pull queries, and after the stop no part left running or
+-- listening.
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
@@ -101,11 +104,17 @@ describe("make demo", function()
     os.remove(PIPELINE)
   end)
 
-  it("writes every part's address to DEMO_DIR.env", function()
+  it("writes every part's address to DEMO_DIR.env, two clusters", function()
     for _, name in ipairs { "MYSQL_URL", "ONPREM_BOOTSTRAP", "CLOUD_BOOTSTRAP", "REGISTRY_URL",
                             "CONNECT_URL", "PIPELINE_URL" } do
       assert.truthy(env[name] and env[name] ~= "", name)
     end
+    assert.are_not.equal(env.ONPREM_BOOTSTRAP, env.CLOUD_BOOTSTRAP)
+    -- the pipeline reads the cloud, the CDC writes on-prem: the replicator joins them
+    local connectors = cjson.decode((sh("curl -sf " .. env.CONNECT_URL .. "/connectors")))
+    table.sort(connectors)
+    assert.same({ "jdbc-mysql-sink", "mysql-source-connector", "replicator-ccloud-to-dc01",
+                  "replicator-dc01-to-ccloud" }, connectors)
     assert.truthy(helpers.read_file(log):find("curl -s " .. env.PIPELINE_URL .. "/stores/current_stock/15",
                                               1, true))
   end)
@@ -122,6 +131,27 @@ describe("make demo", function()
     helpers.wait_until("the reload", 60000, function()
       return helpers.read_file(DIR .. "/pipeline.log"):find("reloaded ", 1, true)
     end)
+    -- the reloaded version's first event, from the cloud topic through the
+    -- replicator back and the sink into MySQL: seconds
+    local on_cloud, in_mysql
+    helpers.wait_until("a reloaded event in MySQL", 240000, function()
+      assert(helpers.alive(pid), "demo.sh stopped: " .. helpers.read_file(log))
+      if not on_cloud then
+        -- JSON: the field in the cloud topic; Avro: the events' second schema
+        -- registered, which the reloaded version does with its first event
+        local out = sh("kcat -C -o beginning -e -q -b " .. env.CLOUD_BOOTSTRAP ..
+                     " -t dc01_out_of_stock_events")
+        local versions = sh("curl -s " .. env.REGISTRY_URL ..
+                            "/subjects/dc01_out_of_stock_events-value/versions")
+        if out:find('"reloaded"%s*:%s*1') or versions:match("^%[%d+,%s*%d+") then on_cloud = os.time() end
+      end
+      in_mysql = (number("SELECT COUNT(*) FROM dc01_out_of_stock_events WHERE reloaded = 1") or 0) > 0
+      if in_mysql and not on_cloud then on_cloud = os.time() end
+      return in_mysql
+    end)
+    local latency = os.time() - on_cloud
+    print(string.format("demo_spec: a reloaded event reached MySQL %d s after the cloud topic", latency))
+    assert.is_true(latency <= 15, "a reloaded event took " .. latency .. " s to reach MySQL")
     helpers.wait_until("all sales orders", 240000, function()
       assert(helpers.alive(pid), "demo.sh stopped: " .. helpers.read_file(log))
       return (number("SELECT COUNT(*) FROM sales_orders") or 0) >= ORDERS
@@ -149,6 +179,12 @@ describe("make demo", function()
         GROUP BY product_id, window_start, demand_last_3mins, stock_level HAVING COUNT(*) > 1) d]]))
     -- every stock level is 100 + purchased - sold, across the reload
     assert.is_true(same_stock())
+    -- and so is the workshop's pull query's answer (ksqlDB's shape)
+    local answer = cjson.decode((sh("curl -s -X POST " .. env.PIPELINE_URL .. "/query " ..
+      "-H 'Content-Type: application/vnd.ksql.v1+json; charset=utf-8' -d " ..
+      helpers.shell_quote('{ "ksql": "select product_id, stock_level from current_stock ' ..
+                          'where rowkey=15;" }'))))
+    assert.same({ 15, mysql_stock()[15] }, answer[2].row.columns)
     -- the reloaded version's events are in MySQL with the new column
     assert.is_true(number("SELECT COUNT(*) FROM dc01_out_of_stock_events WHERE reloaded = 1") > 0)
   end)
@@ -158,18 +194,24 @@ describe("make demo", function()
     helpers.wait_exit(pid, 90000)
     local out = helpers.read_file(log)
     assert.truthy(out:find("stopped mariadb", 1, true), out)
-    local left = sh("ps -eo args | grep -F -- " .. helpers.shell_quote(DIR) .. " | grep -v grep || true")
+    -- by this checkout's absolute path: another checkout may run its own demo
+    local root = sh("pwd"):gsub("%s+$", "")
+    local left = sh("ps -eo args | grep -F -- " .. helpers.shell_quote(root .. "/" .. DIR .. "/") ..
+                    " | grep -v grep || true")
     assert.equal("", left)
-    for _, address in ipairs { env.ONPREM_BOOTSTRAP, env.REGISTRY_URL, env.PIPELINE_URL, env.MYSQL_URL,
-                               env.CONNECT_URL } do
+    for _, address in ipairs { env.ONPREM_BOOTSTRAP, env.CLOUD_BOOTSTRAP, env.REGISTRY_URL,
+                               env.PIPELINE_URL, env.MYSQL_URL, env.CONNECT_URL } do
       local port = address:match(":(%d+)/?[%w_]*$")
       assert.equal("", sh("ss -ltnH 'sport = :" .. port .. "'"), address)
     end
     assert.is_nil(io.open(DIR .. ".env"))
-    for _, part in ipairs { "broker", "orders", "connect", "pipeline", "connect/mysql-source-connector",
-                            "connect/jdbc-mysql-sink" } do
+    for _, part in ipairs { "broker-onprem", "broker-cloud", "orders", "connect", "pipeline",
+                            "connect/mysql-source-connector", "connect/replicator-dc01-to-ccloud",
+                            "connect/replicator-ccloud-to-dc01", "connect/jdbc-mysql-sink" } do
       local text = helpers.read_file(DIR .. "/" .. part .. ".log")
+      -- quiet: no part complains, not even of a peer that stopped first
       assert.is_nil(text:find(" ERROR ", 1, true), part .. ": " .. text:sub(1, 2000))
+      assert.is_nil(text:find(" WARN ", 1, true), part .. ": " .. text:sub(1, 2000))
     end
   end)
 end)

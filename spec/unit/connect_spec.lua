@@ -8,6 +8,13 @@ local mysql = require "streamhost.mysql"
 local smt = require "streamhost.smt"
 local testing = require "streamhost.testing"
 
+local function helpers_read(path)
+  local f = assert(io.open(path))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 -- the workshop's mysql-source-connector, with the two keys its text lost
 -- ("": "12345", "": "dc01") named as Debezium documents them
 local SOURCE = cjson.decode [[{
@@ -164,5 +171,22 @@ describe("streamhost.connect", function()
       assert.is_false(ok)
       assert.matches("set STREAMHOST_CONNECTOR", tostring(err), 1, true)
     end
+  end)
+  it("takes Replicator's JSON as a connector run by `streamhost replicate`, checked at POST", function()
+    local replicator = cjson.decode(helpers_read("examples/replicator/replicator-dc01-to-ccloud.json"))
+    replicator.config[""] = "SASL_SSL"   -- a key the workshop's text lost: ignored
+    assert.is_truthy(connect.check(replicator))
+    assert.equal("replicate", connect.command_of(replicator.config["connector.class"]))
+    assert.is_nil(connect.command_of("io.confluent.connect.jdbc.JdbcSinkConnector"))
+    assert.equal("source", connect.type_of(replicator.config["connector.class"]))
+    local _, err = connect.app(replicator)
+    assert.matches("streamhost replicate", err, 1, true)
+    replicator.config["topic.regexp"] = "x"
+    _, err = connect.check(replicator)
+    assert.matches("unknown property 'topic.regexp'", err, 1, true)
+    replicator.config["topic.regexp"] = nil
+    replicator.config["dest.kafka.bootstrap.servers"] = nil
+    _, err = connect.check(replicator)
+    assert.matches("dest.kafka.bootstrap.servers is required", err, 1, true)
   end)
 end)
