@@ -188,10 +188,11 @@ compilers.table_regroup = function(node, out)
   end
 end
 
-local function declare(inst, node, kind, retention, window_size, sessions)
+local function declare(inst, node, kind, retention, window_size, sessions, window_cache)
   return Store.declare(inst, { name = node.store_name, key_serde = node.key_serde,
                                source_topic = node.task_topic, kind = kind, retention = retention,
-                               window_size = window_size, sessions = sessions })
+                               window_size = window_size, sessions = sessions,
+                               window_cache = window_cache })
 end
 
 -- Exactly-once results without transactions. After a crash, inputs after
@@ -399,7 +400,10 @@ end
 compilers.window_aggregate = function(node, out, _, inst)
   local w = node.window_spec
   local size, advance_by, grace = w.size, w.advance, w.grace
-  local store = declare(inst, node, Store.WINDOW, window.retention(w), size)
+  -- through the record cache, as a key-value store: the windows a record
+  -- updates are read and written in memory, and reach RocksDB and the
+  -- changelog once per flush (Kafka Streams' CachingWindowStore)
+  local store = declare(inst, node, Store.WINDOW, window.retention(w), size, nil, true)
   local stream_times = {}
   local final = node.emit == "final" and
                 final_buffer(inst, node, function(stop, st) return stop + grace <= st end)
