@@ -113,13 +113,22 @@ local function check(rc)
   if rc ~= SH_OK then error(core.failure(), 0) end
 end
 
--- A cached value: scalars as they are, tables as their JSON (decoded again
--- on each read, so that an app changing the table it got cannot change the
--- cache behind the store's back).
+-- A cached value: scalars as they are, tables as their JSON, handed out as
+-- one lazy value (json.lua) for as long as it stays lazy: a table row read
+-- by every join record is not decoded again each time. An app that changes
+-- the value it got turns it into a plain table, which is never handed out
+-- again: the next read decodes the JSON anew, so the app cannot change the
+-- cache behind the store's back.
+local is_lazy = require("streamhost.json").is_lazy
+
 local function cached_value(entry)
   local v = entry.value
-  if entry.json then return json.decode(v) end
-  return v
+  if not entry.json then return v end
+  local d = entry.decoded
+  if d ~= nil and is_lazy(d) then return d end
+  d = json.decode(v)
+  entry.decoded = is_lazy(d) and d or nil
+  return d
 end
 
 local function cache_of(self, partition)
@@ -147,7 +156,8 @@ function Store:get(key, partition)
   local value, markers = split(bytes)
   -- cached clean: the next update of the key finds it here
   local is_table = type(value) == "table"
-  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers }
+  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers,
+            decoded = is_table and is_lazy(value) and value or nil }
   self.cached[partition] = self.cached[partition] + 1
   return value, markers
 end
@@ -162,7 +172,7 @@ function Store:put(key, value, partition, timestamp, markers)
     self.cached[partition] = self.cached[partition] + 1
   end
   local is_table = type(value) == "table"
-  e.value, e.json = is_table and json.encode(value) or value, is_table
+  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
   e.markers, e.timestamp = markers, timestamp or 0
   if not e.dirty then
     e.dirty = true
@@ -256,7 +266,7 @@ function Store:window_put(key, start, value, partition, timestamp, markers)
     self.cached[partition] = self.cached[partition] + 1
   end
   local is_table = type(value) == "table"
-  e.value, e.json = is_table and json.encode(value) or value, is_table
+  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
   e.markers, e.timestamp = markers, timestamp or 0
   if not e.dirty then
     e.dirty = true
