@@ -93,7 +93,7 @@ local function build(g, spec, opts, level)
   local node = b:add(kind, { input }, {
     prefix = "KSTREAM", store_name = name, key_serde = g.key_serde, window_spec = w,
     init = spec.init, add = spec.add, subtract = spec.subtract,
-    merge = spec.merge or opts.merge, emit = emit,
+    merge = spec.merge or opts.merge, emit = emit, delta = spec.delta,
   })
   node.stores = { name }
   -- a windowed table's stream writes its window in the key, as Kafka
@@ -113,12 +113,17 @@ end
 local function zero() return 0 end
 local function plus(a, b) return a + b end
 
+local function one() return 1 end
+
+-- count and sum also give delta(value, key, rec), what a record adds: a
+-- windowed aggregation reads it once per record, not once per window.
 function Grouped:count(opts)
   return build(self, {
     init = zero,
     add = function(agg) return agg + 1 end,
     subtract = function(agg) return agg - 1 end,
     merge = plus,
+    delta = one,
   }, opts, 2)
 end
 
@@ -132,6 +137,7 @@ function Grouped:sum(fn, opts)
     add = function(agg, v, k, rec) return agg + of(v, k, rec) end,
     subtract = function(agg, v, k, rec) return agg - of(v, k, rec) end,
     merge = plus,
+    delta = of,
   }, opts, 2)
 end
 
@@ -188,10 +194,11 @@ compilers.table_regroup = function(node, out)
   end
 end
 
-local function declare(inst, node, kind, retention, window_size, sessions)
+local function declare(inst, node, kind, retention, window_size, sessions, window_cache)
   return Store.declare(inst, { name = node.store_name, key_serde = node.key_serde,
                                source_topic = node.task_topic, kind = kind, retention = retention,
-                               window_size = window_size, sessions = sessions })
+                               window_size = window_size, sessions = sessions,
+                               window_cache = window_cache })
 end
 
 -- Exactly-once results without transactions. After a crash, inputs after
@@ -399,18 +406,26 @@ end
 compilers.window_aggregate = function(node, out, _, inst)
   local w = node.window_spec
   local size, advance_by, grace = w.size, w.advance, w.grace
-  local store = declare(inst, node, Store.WINDOW, window.retention(w), size)
+  -- through the record cache, as a key-value store: the windows a record
+  -- updates are read and written in memory, and reach RocksDB and the
+  -- changelog once per flush (Kafka Streams' CachingWindowStore)
+  local store = declare(inst, node, Store.WINDOW, window.retention(w), size, nil, true)
   local stream_times = {}
   local final = node.emit == "final" and
                 final_buffer(inst, node, function(stop, st) return stop + grace <= st end)
   inst.getters[node] = function() return nil end -- windowed tables are not joinable by key
 
   local counter = {}
+  local delta = node.delta
   return function(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
+    -- per record, not per window: what it adds (count, sum), and the
+    -- markers of a window whose markers are those of the window before
+    -- (the windows of a key have usually seen the same last record)
+    local d, markers_in, markers_out = nil, nil, nil
     -- every window containing ts, oldest first (a loop, not a callback: a
     -- closure per record would keep this path out of the JIT)
     local first = ts - size + advance_by
@@ -425,10 +440,21 @@ compilers.window_aggregate = function(node, out, _, inst)
           local old, markers = store:window_get(k, start, p)
           local agg, agg_ts = old, stamp_of(markers) or ts
           if not replayed(markers, where, offset, seq) then
-            agg = step(node, old, v, k, rec)
+            if delta then
+              if d == nil then d = delta(v, k, rec) end
+              agg = (old or 0) + d
+            else
+              agg = step(node, old, v, k, rec)
+            end
             if old == nil or ts > agg_ts then agg_ts = ts end
-            store:window_put(k, start, agg, p, ts,
-                             stamped(marked(markers, where, offset, seq), agg_ts))
+            local new_markers
+            if markers ~= nil and markers == markers_in and agg_ts == ts then
+              new_markers = markers_out
+            else
+              new_markers = stamped(marked(markers, where, offset, seq), agg_ts)
+              if agg_ts == ts then markers_in, markers_out = markers, new_markers end
+            end
+            store:window_put(k, start, agg, p, ts, new_markers)
             -- a replayed record's result is held already, or was final
             -- and sent: holding it again would send a second final result
             if final then final.hold(p, k, start, stop, agg, agg_ts) end

@@ -68,6 +68,9 @@ local function materialize(t)
 end
 _M.materialize = materialize
 
+-- Whether v is a lazy value still (not changed, not walked).
+function _M.is_lazy(v) return getmetatable(v) == LAZY end
+
 function LAZY.__index(t, name)
   if type(name) ~= "string" then return nil end
   if opened ~= t then
@@ -216,15 +219,42 @@ local encode_value
 -- cjson's rule: a table whose keys are all positive integers is an array of
 -- length max key, unless it is sparse (max > 2 * count and max > 10); an
 -- empty table is an object.
-local function array_length(t)
-  local max, count = 0, 0
-  for k in raw_next, t do
-    if type(k) ~= "number" or k <= 0 or k ~= floor(k) then return -1 end
-    if k > max then max = k end
-    count = count + 1
+-- Tables are walked by tail calls over next, not by a for-in loop: this
+-- LuaJIT compiles no loop over next, and such an inner loop aborts every
+-- trace around it ("inner loop in root trace") until the record path runs
+-- interpreted.
+local function scan(t, k, max, count)
+  k = raw_next(t, k)
+  if k == nil then
+    if max > 10 and max > count * 2 then return -1 end
+    return max
   end
-  if max > 10 and max > count * 2 then return -1 end
-  return max
+  if type(k) ~= "number" or k <= 0 or k ~= floor(k) then return -1 end
+  return scan(t, k, k > max and k or max, count + 1)
+end
+
+local function array_length(t) return scan(t, nil, 0, 0) end
+
+-- An object's fields after k (k nil: from the first), comma-separated.
+local function put_fields(b, t, k, depth)
+  local first = k == nil
+  local v
+  k, v = raw_next(t, k)
+  if k == nil then return end
+  if not first then b:put(",") end
+  local tk = type(k)
+  if tk == "string" then
+    put_string(b, k)
+  elseif tk == "number" then
+    b:put('"')
+    put_number(b, k)
+    b:put('"')
+  else
+    error("Cannot serialise table: table key must be a number or string", 0)
+  end
+  b:put(":")
+  encode_value(b, v, depth)
+  return put_fields(b, t, k, depth)
 end
 
 local function put_table(b, t, depth)
@@ -246,22 +276,7 @@ local function put_table(b, t, depth)
     return
   end
   b:put("{")
-  local first = true
-  for k, v in raw_next, t do
-    if first then first = false else b:put(",") end
-    local tk = type(k)
-    if tk == "string" then
-      put_string(b, k)
-    elseif tk == "number" then
-      b:put('"')
-      put_number(b, k)
-      b:put('"')
-    else
-      error("Cannot serialise table: table key must be a number or string", 0)
-    end
-    b:put(":")
-    encode_value(b, v, depth)
-  end
+  put_fields(b, t, nil, depth)
   b:put("}")
 end
 

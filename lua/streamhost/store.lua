@@ -63,8 +63,13 @@ function _M.declare(inst, spec)
     retention = spec.retention or 0, window_size = spec.window_size, sessions = spec.sessions,
     kenc = key_serde.encode, kdec = key_serde.decode, handles = {},
     source_topic = spec.source_topic,
-    -- per partition: { [key bytes] = entry }, the dirty keys in order, the count
+    -- per partition: { [key bytes] = entry } (a window store's:
+    -- { [start] = { [key bytes] = entry } }), the dirty keys (entries) in
+    -- order, the count
     cache = {}, dirty = {}, cached = {},
+    -- a window store goes through the cache only when its one user asks
+    -- (windowed aggregations: no fetch, no range reads between flushes)
+    window_cache = spec.window_cache,
   }, Store)
   if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
                             spec.key_serde, "json") < 0 then
@@ -110,13 +115,22 @@ local function check(rc)
   if rc ~= SH_OK then error(core.failure(), 0) end
 end
 
--- A cached value: scalars as they are, tables as their JSON (decoded again
--- on each read, so that an app changing the table it got cannot change the
--- cache behind the store's back).
+-- A cached value: scalars as they are, tables as their JSON, handed out as
+-- one lazy value (json.lua) for as long as it stays lazy: a table row read
+-- by every join record is not decoded again each time. An app that changes
+-- the value it got turns it into a plain table, which is never handed out
+-- again: the next read decodes the JSON anew, so the app cannot change the
+-- cache behind the store's back.
+local is_lazy = require("streamhost.json").is_lazy
+
 local function cached_value(entry)
   local v = entry.value
-  if entry.json then return json.decode(v) end
-  return v
+  if not entry.json then return v end
+  local d = entry.decoded
+  if d ~= nil and is_lazy(d) then return d end
+  d = json.decode(v)
+  entry.decoded = is_lazy(d) and d or nil
+  return d
 end
 
 local function cache_of(self, partition)
@@ -185,7 +199,8 @@ function Store:get(key, partition)
   local value, markers = split(bytes)
   -- cached clean: the next update of the key finds it here
   local is_table = type(value) == "table"
-  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers }
+  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers,
+            decoded = is_table and is_lazy(value) and value or nil }
   self.cached[partition] = self.cached[partition] + 1
   return value, markers
 end
@@ -200,7 +215,7 @@ function Store:put(key, value, partition, timestamp, markers)
     self.cached[partition] = self.cached[partition] + 1
   end
   local is_table = type(value) == "table"
-  e.value, e.json = is_table and json.encode(value) or value, is_table
+  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
   e.markers, e.timestamp = markers, timestamp or 0
   if not e.dirty then
     e.dirty = true
@@ -220,13 +235,17 @@ function Store:flush_cache()
       local c, h = self.cache[partition], self:handle(partition)
       for i = 1, #d do
         local kb = d[i]
-        local e = c[kb]
+        local e = self.window_cache and kb or c[kb] -- a window store lists its entries
         local vb = nil
         if e.value ~= nil then
           vb = e.json and e.value or json.encode(e.value)
           if e.markers ~= nil then vb = vb .. "\n" .. e.markers end
         end
-        check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, e.timestamp))
+        if self.window_cache then
+          check(C.sh_ffi_window_put(h, e.kb, #e.kb, e.start, vb, vb and #vb or 0, e.timestamp))
+        else
+          check(C.sh_ffi_store_put(h, kb, #kb, vb, vb and #vb or 0, e.timestamp))
+        end
         e.dirty = false
       end
       written = written + #d
@@ -239,20 +258,66 @@ function Store:flush_cache()
   return written
 end
 
+-- A window store's cache: entries under their window start, then key bytes.
+-- A window not in RocksDB is cached as absent too: most windows a record
+-- touches are new, and a second miss would ask RocksDB again.
+local function window_entry(self, kb, start, partition)
+  local c = cache_of(self, partition)
+  local w = c[start]
+  if not w then
+    w = {}
+    c[start] = w
+  end
+  return w, w[kb]
+end
+
 function Store:window_get(key, start, partition)
-  local h = self:handle(partition)
   local kb = self.kenc(key)
-  local rc = C.sh_ffi_window_get(h, kb, #kb, start, slice)
-  if rc == SH_NOT_FOUND then return nil end
-  check(rc)
-  return split(ffi_string(slice[0].data, slice[0].len))
+  local w, e
+  if self.window_cache then
+    w, e = window_entry(self, kb, start, partition)
+    if e then
+      if e.value == nil then return nil end
+      return cached_value(e), e.markers
+    end
+  end
+  local rc = C.sh_ffi_window_get(self:handle(partition), kb, #kb, start, slice)
+  if rc ~= SH_NOT_FOUND then check(rc) end
+  local value, markers = nil, nil
+  if rc == SH_OK then value, markers = split(ffi_string(slice[0].data, slice[0].len)) end
+  if w then
+    local is_table = type(value) == "table"
+    w[kb] = { value = is_table and json.encode(value) or value, json = is_table,
+              markers = markers, kb = kb, start = start }
+    self.cached[partition] = self.cached[partition] + 1
+  end
+  return value, markers
 end
 
 function Store:window_put(key, start, value, partition, timestamp, markers)
-  local h = self:handle(partition)
   local kb = self.kenc(key)
-  local vb = join(value, markers)
-  check(C.sh_ffi_window_put(h, kb, #kb, start, vb, vb and #vb or 0, timestamp))
+  if not self.window_cache then
+    local vb = join(value, markers)
+    check(C.sh_ffi_window_put(self:handle(partition), kb, #kb, start, vb, vb and #vb or 0,
+                              timestamp))
+    return
+  end
+  local w, e = window_entry(self, kb, start, partition)
+  if not e then
+    e = { kb = kb, start = start }
+    w[kb] = e
+    self.cached[partition] = self.cached[partition] + 1
+  end
+  local is_table = type(value) == "table"
+  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
+  e.markers, e.timestamp = markers, timestamp or 0
+  if not e.dirty then
+    e.dirty = true
+    local d = self.dirty[partition]
+    d[#d + 1] = e
+    if #d >= CACHE_MAX then self.inst.flush_wanted = true end
+  end
+  C.sh_ffi_ctx_hold(self.inst.ctx)
 end
 
 local function drain(iter, list, decode_key)
@@ -278,6 +343,7 @@ end
 -- One key's windows with from <= start <= to, ordered by start:
 -- { {start =, ["end"] =, value =}, ... }.
 function Store:fetch(key, from, to, partition)
+  if self.window_cache then self.inst.flush() end -- RocksDB is read: nothing only cached
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local list = drain(C.sh_ffi_window_fetch(h, kb, #kb, from, to), {})

@@ -264,6 +264,12 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
     rocksdb_options_set_info_log_level(e->db.options, 2 /* warnings and worse */);
     rocksdb_options_set_keep_log_file_num(e->db.options, 2);
     rocksdb_options_set_max_log_file_size(e->db.options, 1 << 20);
+    /* RocksDB opens a database's table files on up to 16 threads, made for
+     * each open and joined (15 per store, ~1,000 for a 64-task restore);
+     * a task's store has few files, and its opens are on the restore's path. */
+    rocksdb_options_set_max_file_opening_threads(e->db.options, 1);
+    /* Nor does an open read every table file's properties for statistics. */
+    rocksdb_options_set_skip_stats_update_on_db_open(e->db.options, 1);
     return e;
 }
 

@@ -63,11 +63,18 @@ static void log_progress(const restore_t *r, bool final) {
 }
 
 /* Where the replay starts and ends: [*start, *high). */
-static int find_range(rd_kafka_t *consumer, restore_t *r, int64_t checkpoint, int64_t *start,
-                      int64_t *high, char *errbuf, size_t errlen) {
+static int find_range(rd_kafka_t *consumer, restore_t *r, const int64_t *range,
+                      int64_t checkpoint, int64_t *start, int64_t *high, char *errbuf,
+                      size_t errlen) {
     int64_t low = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(consumer, r->changelog, r->partition, &low, high, 10000);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (range) {
+        low = range[0];
+        *high = range[1];
+    } else {
+        err = rd_kafka_query_watermark_offsets(consumer, r->changelog, r->partition, &low, high,
+                                               10000);
+    }
     if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
         low = *high = 0; /* no changelog yet: nothing to replay */
@@ -133,9 +140,43 @@ static ssize_t replay_batch(rd_kafka_queue_t *queue, restore_t *r, int64_t *last
     return rc == 0 ? n : -1;
 }
 
+/* One ListOffsets request for every partition in list: offset in, the
+ * answer out (-2 earliest, -1 latest). */
+static int list_offsets(rd_kafka_t *consumer, rd_kafka_topic_partition_list_t *list, int64_t which) {
+    for (int i = 0; i < list->cnt; i++) list->elems[i].offset = which;
+    if (rd_kafka_offsets_for_times(consumer, list, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    for (int i = 0; i < list->cnt; i++)
+        if (list->elems[i].err || list->elems[i].offset < 0) return -1;
+    return 0;
+}
+
+int sh_restore_ranges(rd_kafka_t *consumer, const char *changelog, int64_t *ranges, int n) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, changelog, NULL);
+    if (!rkt) return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    int count = -1;
+    if (rd_kafka_metadata(consumer, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt <= n)
+        count = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (count <= 0) return -1;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(count);
+    if (!list) return -1;
+    for (int p = 0; p < count; p++) rd_kafka_topic_partition_list_add(list, changelog, p);
+    int rc = list_offsets(consumer, list, RD_KAFKA_OFFSET_BEGINNING);
+    for (int i = 0; rc == 0 && i < list->cnt; i++)
+        ranges[2 * list->elems[i].partition] = list->elems[i].offset;
+    if (rc == 0) rc = list_offsets(consumer, list, RD_KAFKA_OFFSET_END);
+    for (int i = 0; rc == 0 && i < list->cnt; i++)
+        ranges[2 * list->elems[i].partition + 1] = list->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc == 0 ? count : -1;
+}
+
 int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *changelog,
-                     volatile sig_atomic_t *stopping, int64_t *restored_to, int64_t *checkpointed,
-                     char *errbuf, size_t errlen) {
+                     const int64_t *range, volatile sig_atomic_t *stopping, int64_t *restored_to,
+                     int64_t *checkpointed, char *errbuf, size_t errlen) {
     restore_t r = {.store = store, .changelog = changelog, .partition = sh_store_partition(store)};
     const char *name = sh_store_name(store);
     int64_t checkpoint = -1, start = 0, high = 0;
@@ -145,7 +186,7 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
         return -1;
     }
     *restored_to = *checkpointed = checkpoint;
-    if (find_range(consumer, &r, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
+    if (find_range(consumer, &r, range, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
     if (start >= high) {
         sh_log(SH_LOG_INFO, "store %s partition %d is up to date with %s (offset %" PRId64 ")",
                name, (int)r.partition, changelog, checkpoint);

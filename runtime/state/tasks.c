@@ -28,6 +28,10 @@
 #include "state/restore.h"
 #include "state/tasks.h"
 
+/* Changelog partitions whose offset ranges are asked together, and how long
+ * an answer serves the tasks of one assignment. */
+enum { SH_TASKS_MAX_RANGES = 1024, RANGES_FRESH_MS = 5000 };
+
 struct sh_task {
     struct sh_task *next;
     char *store, *topic, *changelog; /* topic: the source topic of the task */
@@ -50,6 +54,12 @@ struct sh_tasks {
     int decl_count;
     sh_task_t *tasks;
     volatile int restoring;
+    /* the offset ranges of one changelog's partitions, asked once for the
+     * tasks of an assignment (sh_restore_ranges); ranges_ms: when */
+    char *ranges_topic;
+    int64_t ranges[2 * SH_TASKS_MAX_RANGES];
+    int range_count;
+    int64_t ranges_ms;
 };
 
 static void free_decls(sh_store_decl_t *decls, int count) {
@@ -96,6 +106,7 @@ void sh_tasks_free(sh_tasks_t *t) {
         t->tasks = next;
     }
     free_decls(t->decls, t->decl_count);
+    free(t->ranges_topic);
     if (t->consumer) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
@@ -187,6 +198,23 @@ static sh_task_t *task_new(sh_tasks_t *t, const sh_store_decl_t *d, const char *
     return task;
 }
 
+/* partition's [low, high) of changelog, from the ranges asked for every
+ * partition at once; asked again once they are a few seconds old (a new
+ * assignment), or NULL when they cannot be had (the restore asks itself). */
+static const int64_t *range_of(sh_tasks_t *t, const char *changelog, int32_t partition) {
+    int64_t now = sh_clock_now_ms();
+    if (!t->ranges_topic || strcmp(t->ranges_topic, changelog) != 0 ||
+        now - t->ranges_ms > RANGES_FRESH_MS) {
+        free(t->ranges_topic);
+        t->ranges_topic = strdup(changelog);
+        t->range_count = t->ranges_topic ? sh_restore_ranges(t->consumer, changelog, t->ranges,
+                                                             SH_TASKS_MAX_RANGES)
+                                         : -1;
+        t->ranges_ms = now;
+    }
+    return partition >= 0 && partition < t->range_count ? &t->ranges[2 * partition] : NULL;
+}
+
 int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *errbuf,
                     size_t errlen) {
     sh_tasks_lock(t);
@@ -208,7 +236,9 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
          * declarations (on a reload, between batches), so d stays valid. */
         sh_tasks_unlock(t);
         int64_t restored_to = -1, checkpointed = -1;
-        rc = sh_restore_store(t->consumer, task->handle, task->changelog, t->stopping, &restored_to,
+        const int64_t *range = range_of(t, task->changelog, partition);
+        rc = sh_restore_store(t->consumer, task->handle, task->changelog, range, t->stopping,
+                              &restored_to,
                               &checkpointed, errbuf, errlen);
         sh_tasks_lock(t);
         /* the next periodic checkpoint writes what the replay added */

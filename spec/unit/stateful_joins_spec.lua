@@ -242,3 +242,24 @@ describe("co-partitioning", function()
     d:close()
   end)
 end)
+
+describe("a stream-table join's table rows", function()
+  it("are the same row for every record, whatever a joiner did to the one it got", function()
+    local d = testing.driver(sh.app { id = "rows", topology = function(b)
+      local t = b:table("t", { key = "string", value = "json", name = "rows" })
+      b:stream("s", KJ):join(t, function(l, r)
+        local seen = r.n
+        r.n = r.n + 100 -- a joiner changing its row changes its own copy only
+        return { l = l.x, n = seen, nested = r.tags[1] }
+      end):to("out", KJ)
+    end })
+    d:input("t"):pipe("a", { n = 1, tags = { "x" } }, 1)
+    d:input("s"):pipe("a", { x = 1 }, 2)
+    d:input("s"):pipe("a", { x = 2 }, 3)
+    d:input("s"):pipe("a", { x = 3 }, 4)
+    local got = {}
+    for i, r in ipairs(d:output("out"):read_all()) do got[i] = { r.value.l, r.value.n, r.value.nested } end
+    assert.same({ { 1, 1, "x" }, { 2, 1, "x" }, { 3, 1, "x" } }, got)
+    assert.same({ n = 1, tags = { "x" } }, d:store("rows"):get("a"))
+  end)
+end)

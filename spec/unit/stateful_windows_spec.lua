@@ -258,3 +258,32 @@ describe("examples/visits_per_hour", function()
     d:close()
   end)
 end)
+
+describe("a windowed aggregation's store", function()
+  local C = require("streamhost.core").C
+  local ffi = require "ffi"
+
+  local function changelog_records(d)
+    local r, n = ffi.new("sh_ffi_record_t[1]"), 0
+    for _, sink in ipairs(d.changelogs) do
+      while C.sh_ffi_sink_capture_next(d.ctx, sink, r) == C.SH_OK do n = n + 1 end
+    end
+    return n
+  end
+
+  it("keeps a window's changes in memory until the flush writes the last one", function()
+    local d = windowed(sh.hopping { size = "3m", advance = "1m" }, { name = "c" })
+    local store = d.inst.stores.c
+    changelog_records(d)
+    assert.is_nil(store:window_get("k", 0, 0)) -- a miss, cached as one
+    store:window_put("k", 0, 1, 0, 5)
+    store:window_put("k", 0, 2, 0, 6)
+    store:window_put("j", MIN, 7, 0, 6)
+    assert.equal(2, store:window_get("k", 0, 0))
+    assert.equal(0, changelog_records(d)) -- neither RocksDB nor the changelog yet
+    d.inst.flush()
+    assert.equal(2, changelog_records(d)) -- one record per window, its last value
+    assert.same({ { start = 0, ["end"] = 3 * MIN, value = 2 } }, store:fetch("k", 0, 0, 0))
+    assert.same({ { start = MIN, ["end"] = 4 * MIN, value = 7 } }, store:fetch("j", 0, MIN, 0))
+  end)
+end)
