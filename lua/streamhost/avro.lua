@@ -16,7 +16,8 @@
 --
 -- Writer schemas: `avro = { schema = <JSON text or Lua table> }` on to(),
 -- else one derived from the records (streamhost/avro_derive.lua), which
--- keeps the types of fields taken from the Avro input being processed.
+-- keeps the types of fields taken from the Avro inputs (a field read as int
+-- stays int, whichever input was decoded last).
 -- Subjects follow TopicNameStrategy (<topic>-key, <topic>-value), or
 -- RecordNameStrategy (the record's full name) with `avro = {
 -- subject_name_strategy = "RecordNameStrategy" }`. A schema is registered
@@ -68,11 +69,41 @@ end
 local values_out = ffi.new("const sh_ffi_avro_value_t *[1]")
 local count_out = ffi.new("int32_t[1]")
 
--- The input value being processed: its handle and writer schema id, so a
--- schema derived for an output keeps the Avro types of the fields it took
--- from the input (a decimal stays a decimal, an int an int).
-local input_handle, input_id
+-- The types of the top-level fields of every Avro value schema this VM has
+-- read ({ field = type }), so a schema derived for an output that carries
+-- no schema of its own (a record that came through an internal JSON topic:
+-- a repartition, a join's) keeps the Avro types of the fields it took from
+-- the inputs (a decimal stays a decimal, an int an int). A name's type is
+-- the first one read, widened from int to long if an input has it as long:
+-- it does not depend on which input happened to be decoded last before the
+-- record, which flipped a field between int and long across records,
+-- threads and runs, and the registry refused the next version.
+local input_types = {}
+local input_seen = setmetatable({}, { __mode = "k" }) -- handle -> { [id] = true }
 local u8_ptr = ffi.typeof("const uint8_t *")
+
+local function learn_types(h, id)
+  local seen = input_seen[h]
+  if not seen then
+    seen = {}
+    input_seen[h] = seen
+  end
+  if seen[id] then return end
+  seen[id] = true
+  local text = C.sh_ffi_avro_schema_text(h.avro, id)
+  local ok, schema = pcall(cjson.decode, text ~= nil and ffi_string(text) or "null")
+  if not (ok and type(schema) == "table" and schema.type == "record") then return end
+  for _, f in ipairs(schema.fields or {}) do
+    local t = derive.simple_type(f.type)
+    local had = input_types[f.name]
+    if t and had == nil then
+      input_types[f.name] = t
+    elseif t == "long" and had == "int" then
+      input_types[f.name] = "long"
+    end
+  end
+end
+_M.learn_types = learn_types
 
 -- The writer schema of id as a record_schema object (once per id), which
 -- a decoded record carries on (rec.key_schema / rec.value_schema).
@@ -173,16 +204,10 @@ local function decoder(h, track)
   return function(ptr, len)
     local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
     if rc ~= 0 then error(errmsg(), 0) end
-    if track then
-      local b = ffi.cast(u8_ptr, ptr)
-      input_handle, input_id = h, ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
-    end
+    local b = ffi.cast(u8_ptr, ptr)
+    local id = ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
+    if track then learn_types(h, id) end
     vals, pos = values_out[0], 0
-    local id = input_id
-    if not track then
-      local b = ffi.cast(u8_ptr, ptr)
-      id = ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
-    end
     return build(), schema_object(h, id)
   end
 end
@@ -261,30 +286,12 @@ local function flattener()
   end
 end
 
--- ---- types kept from an Avro input ----
+-- ---- types kept from the Avro inputs ----
 
-local hint_cache = setmetatable({}, { __mode = "k" })
-
--- The input's top-level fields as { name = type } (cached per schema id).
+-- The inputs' field types (learn_types), or nil before any.
 local function input_hints()
-  if not input_handle then return nil end
-  local per_handle = hint_cache[input_handle]
-  if not per_handle then
-    per_handle = {}
-    hint_cache[input_handle] = per_handle
-  end
-  local hints = per_handle[input_id]
-  if hints == nil then
-    hints = false
-    local text = C.sh_ffi_avro_schema_text(input_handle.avro, input_id)
-    local ok, schema = pcall(cjson.decode, text ~= nil and ffi_string(text) or "null")
-    if ok and type(schema) == "table" and schema.type == "record" then
-      hints = {}
-      for _, f in ipairs(schema.fields or {}) do hints[f.name] = derive.simple_type(f.type) end
-    end
-    per_handle[input_id] = hints
-  end
-  return hints or nil
+  if next(input_types) == nil then return nil end
+  return input_types
 end
 
 -- ---- the serde as topology.lua binds it ----

@@ -19,7 +19,25 @@ local function find_library()
   return ffi.load(path)
 end
 
-_M.C = find_library()
+-- The library stays loaded for the life of the process. LuaJIT unloads an
+-- ffi.load'ed library (dlclose) when its namespace is collected, but cdata
+-- finalizers (ffi.gc(h, C.sh_ffi_json_free), ...) and compiled traces keep
+-- bare addresses into it: once this module was dropped (busted drops the
+-- modules a spec file loaded, a host may reload), the next such finalizer
+-- jumped into unmapped memory. The registry outlives every load of this
+-- module, so the first namespace is the one every load shares.
+local REGISTRY_KEY = "streamhost.core.library"
+local function library()
+  local registry = debug.getregistry()
+  local lib = registry[REGISTRY_KEY]
+  if lib == nil then
+    lib = find_library()
+    registry[REGISTRY_KEY] = lib
+  end
+  return lib
+end
+
+_M.C = library()
 _M.record_ptr_t = ffi.typeof("sh_ffi_record_t *")
 _M.record_array_t = ffi.typeof("sh_ffi_record_t[?]")
 _M.header_array_t = ffi.typeof("sh_ffi_header_t[?]")
