@@ -53,6 +53,18 @@ function _M.spawn(cmd, logfile)
   return pid
 end
 
+-- As spawn, through a shell that writes the command's exit status to status_file
+-- (spawn's pid is a grandchild we cannot wait() for).
+function _M.spawn_with_status(cmd, logfile, status_file)
+  return _M.spawn("sh -c " .. _M.shell_quote(cmd .. "; echo $? > " .. status_file), logfile)
+end
+
+-- The exit status spawn_with_status wrote, or nil while the command runs.
+function _M.exit_status(status_file)
+  local digits = _M.read_file(status_file):match("%d+")
+  return digits and tonumber(digits)
+end
+
 function _M.alive(pid)
   return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0
 end

@@ -12,9 +12,14 @@
 --   dc01_sales_order_details {id, sales_order_id, product_id, quantity, price}
 --   dc01_purchase_orders     {id, order_date, supplier_id}
 --   dc01_purchase_order_details {id, purchase_order_id, product_id, quantity, cost}
+--
+-- VALUE_FORMAT=avro reads and writes every value as Avro (the workshop's
+-- AvroConverter) with the registry at SCHEMA_REGISTRY_URL (an app on the
+-- embedded broker uses its own); json (the default) as schemaless JSON.
 local sh = require "streamhost"
 
-local INT_JSON = { key = "int", value = "json" }
+local VALUE = os.getenv("VALUE_FORMAT") or "json"
+local INT_JSON = { key = "int", value = VALUE }
 
 local function copy(t)
   local c = {}
@@ -24,7 +29,8 @@ end
 
 return sh.app {
   id = "supply_demand",
-  kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest" },
+  kafka = { ["bootstrap.servers"] = "embedded", ["auto.offset.reset"] = "earliest",
+            ["schema.registry.url"] = os.getenv("SCHEMA_REGISTRY_URL") },
   topology = function(b)
     -- CREATE TABLE customers_tbl / products_tbl / suppliers_tbl (... PRIMARY KEY id)
     local customers = b:table("dc01_customers", INT_JSON)
@@ -145,7 +151,7 @@ return sh.app {
     -- the table's topic, its key the product id then the window start, as
     -- ksqlDB writes a hopping table (read it back as a stream with
     -- { key = sh.windowed("int", { size = "3m" }) })
-    product_demand_last_3mins:to("dc01_product_demand_last_3mins", { value = "json" })
+    product_demand_last_3mins:to("dc01_product_demand_last_3mins", { value = VALUE })
 
     -- CREATE STREAM out_of_stock_events AS SELECT
     --   cs.product_id "PRODUCT_ID", pd.window_start_time, pd.window_end_time,

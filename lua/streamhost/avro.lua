@@ -24,6 +24,7 @@
 local ffi = require "ffi"
 local core = require "streamhost.core"
 local derive = require "streamhost.avro_derive"
+local record_schema = require "streamhost.record_schema"
 local cjson = require("cjson").new()
 
 local C = core.C
@@ -56,7 +57,7 @@ local function handle_for(url)
   if h then return h end
   local avro = C.sh_ffi_avro_new(url)
   if avro == nil then error("avro: " .. core.failure(), 0) end
-  h = { avro = ffi.gc(avro, C.sh_ffi_avro_destroy), names = {}, url = url }
+  h = { avro = ffi.gc(avro, C.sh_ffi_avro_destroy), names = {}, url = url, objects = {} }
   handles[url] = h
   return h
 end
@@ -72,6 +73,24 @@ local count_out = ffi.new("int32_t[1]")
 -- from the input (a decimal stays a decimal, an int an int).
 local input_handle, input_id
 local u8_ptr = ffi.typeof("const uint8_t *")
+
+-- The writer schema of id as a record_schema object (once per id), which
+-- a decoded record carries on (rec.key_schema / rec.value_schema).
+local function schema_object(h, id)
+  local objects = h.objects
+  local obj = objects[id]
+  if obj == nil then
+    obj = false
+    local text = C.sh_ffi_avro_schema_text(h.avro, id)
+    if text ~= nil then
+      text = ffi_string(text)
+      local ok, t = pcall(cjson.decode, text)
+      if ok then obj = record_schema.object(t, text, false) end
+    end
+    objects[id] = obj
+  end
+  return obj or nil
+end
 
 local function decoder(h, track)
   local avro, names = h.avro, h.names
@@ -159,7 +178,12 @@ local function decoder(h, track)
       input_handle, input_id = h, ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
     end
     vals, pos = values_out[0], 0
-    return build()
+    local id = input_id
+    if not track then
+      local b = ffi.cast(u8_ptr, ptr)
+      id = ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
+    end
+    return build(), schema_object(h, id)
   end
 end
 
@@ -326,7 +350,13 @@ function _M.encoder(where)
     return ffi_string(out[0].data, out[0].len)
   end
 
-  return function(value)
+  local schema_field = where.is_key and "key_schema" or "value_schema"
+  -- A field's type is settled when it first joins the derived schema (from
+  -- the hints of the record that brought it, else from its value) and kept:
+  -- records of several inputs (a join's) never flip it between versions.
+  local settled = {} -- field -> its hint, or false (derived from values)
+
+  return function(value, rec)
     if not h then
       h = handle_for(registry_url(where.app))
       flatten = flattener()
@@ -336,10 +366,27 @@ function _M.encoder(where)
       if not bytes then error("avro: " .. err, 0) end
       return bytes
     end
+    -- a schema the record carries from a source that knows its columns
+    -- (CDC: Debezium's, kept through the SMTs) is written as it is when
+    -- the value still fits it
+    local carried = rec and rec[schema_field]
+    if carried and carried.connect and (type(carried.t) ~= "table" or carried.t.type ~= "record"
+                                        or record_schema.covers(carried, value)) then
+      local bytes = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
+      if bytes then return bytes end
+      -- the value does not fit after all (a transform changed a field's
+      -- type): a derived schema, as for any other value
+    end
     if not (derived and derive.covers(derived, value)) then
+      local hints = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
       derive.check_names(value, "a record for " .. where.topic)
       derived = derive.merge(derived, derive.shape(value))
-      derived_text = derive.schema_text(derived, record_name, input_hints())
+      local use = {}
+      for _, name in ipairs(derived.order or {}) do
+        if settled[name] == nil then settled[name] = hints and hints[name] or false end
+        use[name] = settled[name] or nil
+      end
+      derived_text = derive.schema_text(derived, record_name, use)
     end
     local bytes, err = encode_with(writer(derived_text), value)
     if not bytes then error("avro: " .. err, 0) end

@@ -12,6 +12,7 @@ local APP_KEYS = {
   serdes = "table", threads = "number", state_dir = "string", http = "string",
   ["memory.limit"] = { number = true, string = true }, ["max.batch.ms"] = { number = true, string = true },
   ["startup.timeout"] = { number = true, string = true },
+  ["max.task.idle.ms"] = { number = true, string = true },
 }
 local POLICIES = { fail = true, skip = true, dead_letter = true }
 
@@ -99,6 +100,22 @@ function _M.app(spec)
                                            tostring(spec["startup.timeout"]))
     end
     spec.startup_timeout_ms = ms
+  end
+  -- Kafka Streams' max.task.idle.ms: how long a task with an input at its
+  -- end waits for it before the other inputs go on (0: only while data is
+  -- known to be on the way; -1: never waits)
+  if spec["max.task.idle.ms"] ~= nil then
+    local given = spec["max.task.idle.ms"]
+    local ok, ms = true, -1
+    if given ~= -1 and given ~= "-1" then
+      ok, ms = pcall(require("streamhost.window").duration, given, "max.task.idle.ms")
+    end
+    if not ok or type(ms) ~= "number" or (ms < 0 and ms ~= -1) or ms ~= math.floor(ms) then
+      usage_error(spec, "max.task.idle.ms", "sh.app: max.task.idle.ms must be a duration " ..
+                                            "(2000, \"2s\", 0) or -1 (never wait), got " ..
+                                            tostring(given))
+    end
+    spec.max_task_idle_ms = ms
   end
   spec.kafka = spec.kafka or {}
   return setmetatable(spec, app_mt)

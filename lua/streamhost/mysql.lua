@@ -12,6 +12,7 @@ local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 local streams = require "streamhost.stream"
 local topology = require "streamhost.topology"
+local record_schema = require "streamhost.record_schema"
 
 local C = core.C
 local SH_OK = C.SH_OK
@@ -147,7 +148,50 @@ end
 
 -- ---- rows ----
 
-local function field(buf, name, value, key)
+-- Values written into a column whose type came from the record's schema:
+-- Debezium's and Avro's temporal numbers become MySQL's text forms (UTC).
+local function civil(days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
+                          math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
+end
+local function datetime(units, per_second, digits)
+  local seconds = math.floor(units / per_second)
+  local frac = units - seconds * per_second
+  local days = math.floor(seconds / 86400)
+  local rest = seconds - days * 86400
+  local y, m, d = civil(days)
+  return format("%04d-%02d-%02d %02d:%02d:%02d.%0" .. digits .. "d", y, m, d,
+                math.floor(rest / 3600), math.floor(rest / 60) % 60, rest % 60, frac)
+end
+local function time_of(units, per_second, digits)
+  local negative = units < 0
+  if negative then units = -units end
+  local seconds = math.floor(units / per_second)
+  return format("%s%02d:%02d:%02d.%0" .. digits .. "d", negative and "-" or "",
+                math.floor(seconds / 3600), math.floor(seconds / 60) % 60, seconds % 60,
+                units - seconds * per_second)
+end
+local WRITERS = {
+  date_days = function(v) local y, m, d = civil(v) return format("%04d-%02d-%02d", y, m, d) end,
+  datetime_ms = function(v) return datetime(v, 1000, 3) end,
+  datetime_us = function(v) return datetime(v, 1000000, 6) end,
+  time_ms = function(v) return time_of(v, 1000, 3) end,
+  time_us = function(v) return time_of(v, 1000000, 6) end,
+}
+-- a key column needs a bounded type (MySQL indexes need a length)
+local KEY_TYPES = { TEXT = "VARCHAR(255)", LONGTEXT = "VARCHAR(255)", LONGBLOB = "VARBINARY(255)" }
+
+-- typed: { sql type, writer name } from the record's schema, or nil
+local function field(buf, name, value, key, typed)
+  if typed and typed[2] and type(value) == "number" then value = WRITERS[typed[2]](value) end
   local t, tc, text = type(value), nil, nil
   if value == nil or value == null then
     tc, text = "n", ""
@@ -171,6 +215,12 @@ local function field(buf, name, value, key)
     error("to_mysql: field '" .. tostring(name) .. "' holds a " .. t .. ", which has no column type", 0)
   end
   name = tostring(name)
+  if typed then
+    local sql = key and KEY_TYPES[typed[1]] or typed[1]
+    buf[#buf + 1] = format("%s%s%d:%s%d:%s%d:%s", tc, key and "K" or "+", #sql, sql, #name, name,
+                           #text, text)
+    return
+  end
   buf[#buf + 1] = format("%s%s%d:%s%d:%s", tc, key and "k" or "-", #name, name, #text, text)
 end
 
@@ -196,6 +246,14 @@ local function row_encoder(node)
     local buf = {}
     local is_key = {}
     local tombstone = v == nil or v == null
+    -- column types from the schemas the record carries (an Avro input's,
+    -- or CDC's through its SMTs); values in Connect's JSON form first
+    -- become what Avro would carry (bytes, decimal digits)
+    local ks, vs = rec.key_schema, rec.value_schema
+    local key_types = ks and record_schema.sql_types(ks)
+    local types = vs and record_schema.sql_types(vs)
+    if vs and vs.connect and not tombstone then v = record_schema.avro_value(vs, v) end
+    if ks and ks.connect and type(k) == "table" then k = record_schema.avro_value(ks, k) end
     if tombstone and not deletes then
       error("to_mysql: a record with a null value (tombstone) and delete.enabled = false", 0)
     end
@@ -208,13 +266,13 @@ local function row_encoder(node)
       if k == nil or k == null then error("to_mysql: pk.mode record_key and the record has no key", 0) end
       if type(k) == "table" then
         for _, name in ipairs(pk_fields or sorted_keys(k)) do
-          field(buf, name, k[name], true)
+          field(buf, name, k[name], true, key_types and key_types[name])
           is_key[name] = true
         end
       else
         local name = pk_fields and pk_fields[1]
         if not name then error("to_mysql: pk.mode record_key with a primitive key needs pk.fields", 0) end
-        field(buf, name, k, true)
+        field(buf, name, k, true, types and types[name])
         is_key[name] = true
       end
     end
@@ -225,12 +283,12 @@ local function row_encoder(node)
     end
     if pk_mode == "record_value" then
       for _, name in ipairs(pk_fields or sorted_keys(v)) do
-        field(buf, name, v[name], true)
+        field(buf, name, v[name], true, types and types[name])
         is_key[name] = true
       end
     end
     for _, name in ipairs(sorted_keys(v, is_key)) do
-      if not allowed or allowed[name] then field(buf, name, v[name], false) end
+      if not allowed or allowed[name] then field(buf, name, v[name], false, types and types[name]) end
     end
     return concat(buf)
   end

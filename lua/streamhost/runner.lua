@@ -157,6 +157,7 @@ local function load_app(app_path, ctx_ud, unsafe)
     state_dir = app.state_dir,
     memory_limit = app.memory_limit,
     max_batch_ms = app.max_batch_ms,
+    max_task_idle_ms = app.max_task_idle_ms,
     startup_timeout_ms = app.startup_timeout_ms,
     http = app.http,
     kafka_list = kafka_list(app.kafka),

@@ -14,6 +14,7 @@
 -- null field is serde.null (cjson.null), as Connect's JSON converter gives.
 local ffi = require "ffi"
 local serde = require "streamhost.serde"
+local record_schema = require "streamhost.record_schema"
 
 local _M = {}
 local null = serde.null
@@ -133,6 +134,26 @@ function _M.unwrap(opts)
     if field == "op" or field == "ts_ms" then return envelope[field], field end
     return source[field], field
   end
+  -- the row's schema (the envelope's Value) with the fields added here, as
+  -- Debezium's SMT builds it; record_schema caches each step
+  local function row_schema(envelope)
+    local s = record_schema.field(envelope, "after")
+    if delete_mode == "rewrite" then s = record_schema.with_field(s, prefix .. "deleted", "string", true) end
+    for _, f in ipairs(fields) do
+      local path = f:match("^source%.(.+)$")
+      local t, as
+      if path then
+        t, as = record_schema.field_type(record_schema.field(envelope, "source"), path), "source_" .. path
+      elseif f == "op" or f == "ts_ms" then
+        t, as = record_schema.field_type(envelope, f), f
+      else
+        t, as = record_schema.field_type(record_schema.field(envelope, "source"), f), f
+      end
+      s = record_schema.with_field(s, prefix .. as, t or "string", true)
+    end
+    return s
+  end
+  local row_schemas = setmetatable({}, { __mode = "k" }) -- envelope -> row (cached)
   return function(rec)
     local v = rec.value
     if v == nil or v == null then
@@ -141,6 +162,15 @@ function _M.unwrap(opts)
     end
     if not is_struct(v) or (v.op == nil and v.after == nil and v.before == nil) then
       return rec -- not a change event: as is (Debezium passes them through)
+    end
+    local envelope = rec.value_schema
+    if envelope then
+      local row = row_schemas[envelope]
+      if row == nil then
+        row = row_schema(envelope) or false
+        row_schemas[envelope] = row
+      end
+      rec.value_schema = row or nil
     end
     local row
     if v.op == "d" then
@@ -177,16 +207,34 @@ _M.extract_new_record_state = _M.unwrap
 
 -- ---- Apache Kafka's transforms (org.apache.kafka.connect.transforms) ----
 
-local function on_part(which, fn)
-  -- applies fn to rec.key or rec.value; tombstones pass untouched
+-- applies fn to rec.key or rec.value; tombstones pass untouched. The
+-- part's schema (rec.key_schema / rec.value_schema) becomes
+-- schema_fn(old schema), or nil (not known any more) without one.
+local function on_part(which, fn, schema_fn)
+  local schema_key = which .. "_schema"
+  local cache = setmetatable({}, { __mode = "k" }) -- old schema -> new (false: none)
   return function(rec)
     local v = rec[which]
     if v == nil or v == null then return rec end
     local out = fn(v, rec)
     rec[which] = out
+    local old = rec[schema_key]
+    if old then
+      local new = cache[old]
+      if new == nil then
+        new = schema_fn and schema_fn(old) or false
+        cache[old] = new
+      end
+      rec[schema_key] = new or nil
+    end
     return rec
   end
 end
+local function same_schema(s) return s end
+
+local TIMESTAMP = { type = "long", ["connect.version"] = 1,
+                    ["connect.name"] = "org.apache.kafka.connect.data.Timestamp",
+                    logicalType = "timestamp-millis" }
 
 -- InsertField: static.field/static.value, topic.field, partition.field,
 -- offset.field, timestamp.field. A field name ending in '!' is required,
@@ -217,6 +265,14 @@ local function insert_field(which, opts)
     if offset_field then out[offset_field] = rec.offset end
     if timestamp_field then out[timestamp_field] = rec.timestamp end
     return out
+  end, function(schema)
+    -- Connect's InsertField: optional fields of these types
+    if static_field then schema = record_schema.with_field(schema, static_field, "string", true) end
+    if topic_field then schema = record_schema.with_field(schema, topic_field, "string", true) end
+    if partition_field then schema = record_schema.with_field(schema, partition_field, "int", true) end
+    if offset_field then schema = record_schema.with_field(schema, offset_field, "long", true) end
+    if timestamp_field then schema = record_schema.with_field(schema, timestamp_field, TIMESTAMP, true) end
+    return schema
   end)
 end
 function _M.insert_field(opts) return insert_field("value", opts) end
@@ -262,7 +318,7 @@ local function extract_field(which, opts)
     local out = v[f]
     if out == nil then return null end
     return out
-  end)
+  end, function(schema) return record_schema.field(schema, f) end)
 end
 function _M.extract_field_key(opts) return extract_field("key", opts) end
 function _M.extract_field_value(opts) return extract_field("value", opts) end
@@ -280,6 +336,7 @@ function _M.value_to_key(opts)
       key[f] = v[f]
     end
     rec.key = key
+    rec.key_schema = nil
     return rec
   end
 end
@@ -559,7 +616,7 @@ local function mask_field(which, opts)
       end
     end
     return out
-  end)
+  end, same_schema)
 end
 function _M.mask_field(opts) return mask_field("value", opts) end
 function _M.mask_field_key(opts) return mask_field("key", opts) end
@@ -570,6 +627,7 @@ local function hoist_field(which, opts)
   local f = required(opts, "hoist_field", "field")
   return function(rec)
     rec[which] = { [f] = rec[which] == nil and null or rec[which] }
+    rec[which .. "_schema"] = nil
     return rec
   end
 end

@@ -76,6 +76,7 @@ function _M.declare(inst, spec)
     error("cannot declare store " .. spec.name .. ": " .. core.failure(), 0)
   end
   if spec.window_size then C.sh_ffi_store_set_window_size(inst.ctx, spec.name, spec.window_size) end
+  if spec.sessions then C.sh_ffi_store_set_sessions(inst.ctx, spec.name) end
   if inst.app_id then
     core.sink_add(inst.ctx, core.topic_name(inst.app_id, "changelog", spec.name), 0)
   end
@@ -91,6 +92,7 @@ function Store:handle(partition)
                           self.kind, partition, self.retention)
   if h == nil then error(core.failure(), 0) end
   self.handles[partition] = h
+  if self.sessions then self:migrate_sessions(partition, h) end
   return h
 end
 
@@ -138,6 +140,47 @@ local function cache_of(self, partition)
     self.cache[partition], self.dirty[partition], self.cached[partition] = c, {}, 0
   end
   return c
+end
+
+-- Session stores written before sessions were keyed by their end (commit
+-- 7bffb1c) keep { e = end, a = aggregate } under each session's start; read
+-- as today's { s = start, a = aggregate } under the end they would break
+-- every merge. Such entries are rewritten when the store opens, changelog
+-- included (a tombstone at the start, the session at its end), so a later
+-- restore brings back today's format. O(entries of the partition) at each
+-- open: a scan of the raw values, decoding only those with an "e" field.
+function Store:migrate_sessions(partition, h)
+  local old = {}
+  local iter = C.sh_ffi_store_iter_all(h, nil, 0, 0)
+  if iter == nil then error(core.failure(), 0) end
+  while true do
+    local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
+    if rc == SH_NOT_FOUND then break end -- the end
+    if rc ~= SH_OK then
+      local message = core.failure()
+      C.sh_ffi_store_iter_destroy(iter)
+      error(message, 0)
+    end
+    local raw = ffi_string(iter_value[0].data, iter_value[0].len)
+    if find(raw, '"e":', 1, true) then
+      local ok, value, markers = pcall(split, raw)
+      if ok and type(value) == "table" and value.s == nil and type(value.e) == "number" then
+        old[#old + 1] = { ffi_string(iter_key[0].data, iter_key[0].len), tonumber(iter_start[0]),
+                          value, markers }
+      end
+    end
+  end
+  C.sh_ffi_store_iter_destroy(iter)
+  for _, e in ipairs(old) do
+    local kb, start, value, markers = e[1], e[2], e[3], e[4]
+    check(C.sh_ffi_window_put(h, kb, #kb, start, nil, 0, value.e))
+    local vb = join({ s = start, a = value.a }, markers)
+    check(C.sh_ffi_window_put(h, kb, #kb, value.e, vb, #vb, value.e))
+  end
+  if #old > 0 then
+    core.log("info", "store %s partition %d: rewrote %d session(s) from the format before " ..
+                     "sessions were keyed by their end", self.name, partition, #old)
+  end
 end
 
 -- get and window_get return the value and its markers (nil when unmarked).

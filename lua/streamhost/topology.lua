@@ -11,6 +11,7 @@ local ffi = require "ffi"
 local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 local dead_letter = require "streamhost.dead_letter"
+local record_schema = require "streamhost.record_schema"
 
 local C = core.C
 local SH_OK = C.SH_OK
@@ -154,17 +155,24 @@ function compilers.transform(node, out)
   local fn = node.fn
   local rec_mt = {}
   return function(k, v, rec)
+    -- key_schema/value_schema: what Connect's records carry; the SMTs of
+    -- streamhost.smt keep them, a transform that drops them makes them unknown
+    local ks, vs = rec.key_schema, rec.value_schema
     local r = fn({ topic = rec.topic, key = k, value = v, headers = rec.headers,
-                   timestamp = rec.timestamp, partition = rec.partition, offset = rec.offset })
+                   timestamp = rec.timestamp, partition = rec.partition, offset = rec.offset,
+                   key_schema = ks, value_schema = vs })
     if r == nil then return end
     if type(r) ~= "table" then
       error("transform must return a record table or nil, got " .. type(r), 0)
     end
     local next_rec = rec
-    if r.topic ~= rec.topic or r.timestamp ~= rec.timestamp or r.headers ~= rec.headers then
+    if r.topic ~= rec.topic or r.timestamp ~= rec.timestamp or r.headers ~= rec.headers or
+       r.key_schema ~= ks or r.value_schema ~= vs then
       rec_mt.__index = rec
       next_rec = setmetatable({ topic = r.topic, timestamp = r.timestamp or rec.timestamp,
-                                headers = r.headers or rec.headers }, rec_mt)
+                                headers = r.headers or rec.headers,
+                                key_schema = r.key_schema or false,
+                                value_schema = r.value_schema or false }, rec_mt)
       rec_mt = {}
     end
     out(r.key, r.value, next_rec)
@@ -225,9 +233,9 @@ end
 
 -- to(function (key, value, rec) -> topic): a sink per topic, declared as
 -- the topic first appears (the host binds it then).
-local function dynamic_sink(node, inst, kenc, venc)
+local function dynamic_sink(node, inst)
   local ctx, topic_fn, null = inst.ctx, node.topic_fn, serde.null
-  local sinks = {}
+  local sinks, encoders = {}, {}
   inst.dynamic_sink_node = inst.dynamic_sink_node or node
   return function(k, v, rec)
     local topic = topic_fn(k, v, rec)
@@ -239,9 +247,15 @@ local function dynamic_sink(node, inst, kenc, venc)
       sink = core.sink_add(ctx, topic, node.partitions or 1)
       sinks[topic] = sink
       inst.sink_nodes[topic] = node
+      -- serdes per topic: an avro one registers under the topic's subjects
+      encoders[topic] = {
+        serde.encoder(node.key_serde, { app = inst.app, topic = topic, is_key = true,
+                                        avro = node.avro }),
+        serde.encoder(node.value_serde, { app = inst.app, topic = topic, avro = node.avro }) }
     end
-    local kb = (k ~= nil and k ~= null) and kenc(k) or nil
-    local vb = (v ~= nil and v ~= null) and venc(v) or nil
+    local kenc, venc = encoders[topic][1], encoders[topic][2]
+    local kb = (k ~= nil and k ~= null) and kenc(k, rec) or nil
+    local vb = (v ~= nil and v ~= null) and venc(v, rec) or nil
     local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
                                   rec.timestamp, -1, c_headers(rec))
     if rc ~= SH_OK then error(core.failure(), 0) end
@@ -258,12 +272,12 @@ local RAW = setmetatable({}, { __tostring = function() return "raw bytes" end })
 local raw_batch, raw_index = nil, 0
 
 function compilers.sink(node, _, _, inst)
+  if node.topic_fn then return dynamic_sink(node, inst) end
   local where = { app = inst.app, topic = node.topic, is_key = true, avro = node.avro }
   local kenc = serde.encoder(node.key_serde, where)
   local venc, venc_ref = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
                                                           avro = node.avro })
   local ctx = inst.ctx
-  if node.topic_fn then return dynamic_sink(node, inst, kenc, venc) end
   local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
   local null = serde.null
   if node.internal then return internal_sink(inst, kenc, venc, sink) end
@@ -276,7 +290,7 @@ function compilers.sink(node, _, _, inst)
       local r = raw_batch[raw_index]
       kb, klen = r.key, r.key_len
     elseif k ~= nil and k ~= null then
-      kb = wenc and wenc(k, rec.window) or kenc(k)
+      kb = wenc and wenc(k, rec.window) or kenc(k, rec)
       klen = #kb
     end
     if v == RAW then
@@ -286,7 +300,7 @@ function compilers.sink(node, _, _, inst)
       if venc_ref then
         vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
       else
-        vb = venc(v)
+        vb = venc(v, rec)
         vlen = #vb
       end
     end
@@ -397,6 +411,23 @@ local function set_origin(rec, internal)
   end
 end
 
+-- A CDC record's schemas, by the address of their text: C keeps one text
+-- per table definition until the source is gone, so a record costs a lookup,
+-- not a copy of the text.
+local cdc_by_address = {}
+local uintptr_t = ffi.typeof("uintptr_t")
+local function cdc_schemas(ptr, len)
+  len = tonumber(len)
+  local addr = tonumber(cast(uintptr_t, ptr))
+  local seen = cdc_by_address[addr]
+  if not seen or seen.len ~= len then
+    local k, v = record_schema.from_cdc(ffi_string(ptr, len))
+    seen = { len = len, key = k, value = v }
+    cdc_by_address[addr] = seen
+  end
+  return seen.key, seen.value
+end
+
 local function source_dispatch(app, source, topic, rec)
   local kdec, kraw = serde.decoder(source.key_serde, { app = app, topic = topic, is_key = true })
   local vdec, vraw = serde.decoder(source.value_serde, { app = app, topic = topic })
@@ -410,13 +441,13 @@ local function source_dispatch(app, source, topic, rec)
   local raw_value = raw_passthrough(source, "value_serde")
   return function(r)
     decoding = key_what
-    local k, v
+    local k, v, ks, vs
     rec.window = nil
     if r.key ~= nil then
       if raw_key then
         k = RAW
       elseif kraw then
-        k = kraw(r.key, r.key_len)
+        k, ks = kraw(r.key, r.key_len)
       else
         local kb = ffi_string(r.key, r.key_len)
         k = kdec(kb)
@@ -431,12 +462,16 @@ local function source_dispatch(app, source, topic, rec)
       if raw_value then
         v = RAW
       elseif vraw then
-        v = vraw(r.value, r.value_len)
+        v, vs = vraw(r.value, r.value_len)
       else
         v = vdec(ffi_string(r.value, r.value_len))
       end
     end
     decoding = nil
+    -- the schemas the record carries: its Avro writer schemas, or the ones
+    -- a CDC source knows (streamhost/record_schema.lua)
+    if r.schema ~= nil then ks, vs = cdc_schemas(r.schema, r.schema_len) end
+    rec.key_schema, rec.value_schema = ks, vs
     -- a CDC record names its own topic (<prefix>.<db>.<table>)
     rec.topic = r.topic ~= nil and ffi_string(r.topic, r.topic_len) or topic
     rec.timestamp = tonumber(r.timestamp)

@@ -165,6 +165,7 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
         if (!conf || !(io->source = sh_kafka_source_new(conf, parts->topics, tables, table_count,
                                                         err, errlen)))
             return -1;
+        sh_kafka_source_set_max_task_idle(io->source, sh_vm_max_task_idle_ms(r->first));
         sh_kafka_topics_set_clients(parts->topics, sh_kafka_source_handle(io->source),
                                     parts->producer);
     }

@@ -290,6 +290,7 @@ int sh_ffi_store_declare(sh_ctx_t *ctx, const char *name, int kind, int64_t rete
     d->kind = kind;
     d->retention_ms = retention_ms;
     d->window_size_ms = 0;
+    d->sessions = false;
     if (!d->name || !d->source_topic || !d->key_serde || !d->value_serde) {
         free(d->name);
         free(d->source_topic);
@@ -312,6 +313,16 @@ int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_m
             return SH_OK;
         }
     return sh_err_set(SH_ERR_NOT_FOUND, "set_window_size: no store %s is declared",
+                      name ? name : "(null)");
+}
+
+int sh_ffi_store_set_sessions(sh_ctx_t *ctx, const char *name) {
+    for (int i = 0; name && i < ctx->store_count; i++)
+        if (strcmp(ctx->stores[i].name, name) == 0) {
+            ctx->stores[i].sessions = true;
+            return SH_OK;
+        }
+    return sh_err_set(SH_ERR_NOT_FOUND, "set_sessions: no store %s is declared",
                       name ? name : "(null)");
 }
 

@@ -42,6 +42,7 @@ typedef struct sh_store_decl {
     int kind;
     int64_t retention_ms;
     int64_t window_size_ms; /* window stores: 0 until sh_ffi_store_set_window_size */
+    bool sessions; /* a session store: keyed by each session's end, its start in the value */
 } sh_store_decl_t;
 const sh_store_decl_t *sh_ctx_store_decl(sh_ctx_t *ctx, int index);
 

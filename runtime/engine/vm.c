@@ -49,6 +49,7 @@ struct sh_vm {
     bool memory_refused; /* an allocation was refused since the last check */
     int64_t max_batch_ms; /* the app's max.batch.ms, 0: the host's default */
     int64_t startup_timeout_ms; /* the app's startup.timeout, 0: the host's default */
+    int64_t max_task_idle_ms;   /* the app's max.task.idle.ms (0 when not set) */
     /* a deadline checked by a count hook while the JIT is off (load, trial) */
     int64_t deadline_ms;
     bool deadline_hit;
@@ -292,7 +293,9 @@ sh_vm_t *sh_vm_load_trial(const char *app_path, const sh_output_t *output, int v
     vm->max_batch_ms = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : 0;
     lua_getfield(L, -3, "startup_timeout_ms");
     vm->startup_timeout_ms = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : 0;
-    lua_pop(L, 3);
+    lua_getfield(L, -4, "max_task_idle_ms");
+    vm->max_task_idle_ms = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 4);
     lua_getfield(L, -1, "process");
     vm->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -479,6 +482,8 @@ const char *sh_vm_traceback(sh_vm_t *vm) { return vm->traceback[0] ? vm->traceba
 size_t sh_vm_memory_used(sh_vm_t *vm) { return vm->memory_used; }
 size_t sh_vm_memory_limit(sh_vm_t *vm) { return vm->memory_limit; }
 int64_t sh_vm_max_batch_ms(sh_vm_t *vm) { return vm->max_batch_ms; }
+
+int64_t sh_vm_max_task_idle_ms(sh_vm_t *vm) { return vm->max_task_idle_ms; }
 int64_t sh_vm_startup_timeout_ms(sh_vm_t *vm) { return vm->startup_timeout_ms; }
 
 int sh_vm_trial(sh_vm_t *vm, sh_ffi_record_t *records, int n, int64_t budget_ms, char *errbuf,

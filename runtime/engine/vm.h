@@ -91,6 +91,8 @@ size_t sh_vm_memory_used(sh_vm_t *vm);
 size_t sh_vm_memory_limit(sh_vm_t *vm);
 /* The app's max.batch.ms, or 0 for the host's default. */
 int64_t sh_vm_max_batch_ms(sh_vm_t *vm);
+/* The app's max.task.idle.ms: 0 unless set, -1 never waits. */
+int64_t sh_vm_max_task_idle_ms(sh_vm_t *vm);
 /* The app's startup.timeout, or 0 for the host's default. */
 int64_t sh_vm_startup_timeout_ms(sh_vm_t *vm);
 /* Runs records[0..n) with the JIT off under a time budget and the memory

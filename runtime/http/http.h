@@ -4,6 +4,7 @@
 #ifndef SH_HTTP_H
 #define SH_HTTP_H
 
+#include "http/keys.h"
 #include "state/tasks.h"
 
 typedef struct sh_http sh_http_t;
@@ -34,13 +35,5 @@ bool sh_http_is_loopback(const char *address);
 /* Replaces the text GET /topology answers (after a load or a reload). */
 void sh_http_set_topology(sh_http_t *http, const char *text);
 void sh_http_stop(sh_http_t *http);
-
-/* Key bytes for text[0..len) (percent-decoded already, so it may hold byte
- * 0), parsed with the store's key serde. Returns the length written to out
- * (at most cap), or -1 when text does not parse. */
-long sh_http_parse_key(const char *serde, const char *text, size_t len, char *out, size_t cap);
-/* Percent-decodes text[0..len) into out (room for len + 1 bytes): "%00" is
- * byte 0, kept; an invalid escape is copied as it is. Returns the length. */
-size_t sh_http_unescape(const char *text, size_t len, char *out);
 
 #endif

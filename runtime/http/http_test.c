@@ -135,9 +135,29 @@ static void fill(int p) {
             bad += sh_store_restore_batch(win, &r, 1) != SH_OK;
         }
     }
+    /* sessions as lua/streamhost/store.lua keeps them: under each session's
+     * end, {"s": start, "a": aggregate} (either order) and origin markers */
+    sh_store_t *ses =
+        sh_ffi_store_open(NULL, state_dir, NULL, "sessions", SH_STORE_WINDOW, p, RETENTION);
+    CHECK(ses != NULL);
+    for (int i = p; ses && i < 10; i += 2) {
+        static const char *values[] = {"{\"a\":{\"n\":%d,\"t\":\"x\"},\"s\":1700000000000}\n0:12:1",
+                                       "{\"s\":1700000300000,\"a\":{\"n\":%d,\"t\":\"}\"}}"};
+        static const int64_t ends[] = {BASE_TS + 30000, BASE_TS + 6 * MINUTE};
+        for (int w = 0; w < 2; w++) {
+            int n = snprintf(key, sizeof key, "s%05d", i);
+            put_be64(key + n, (uint64_t)ends[w]);
+            char text[96];
+            int v = snprintf(text, sizeof text, values[w], i * 10 + w);
+            sh_ffi_record_t r = {
+                .key = key, .key_len = (size_t)n + 8, .value = text, .value_len = (size_t)v};
+            bad += sh_store_restore_batch(ses, &r, 1) != SH_OK;
+        }
+    }
     CHECK(bad == 0);
     sh_ffi_store_close(kv);
     sh_ffi_store_close(win);
+    sh_ffi_store_close(ses);
 }
 
 static int free_port(void) {
@@ -378,6 +398,37 @@ static void test_pull_queries(void) {
     free(body);
 }
 
+/* A session row shows the session's start and end, as ksqlDB's pull
+ * queries over SESSION tables do (WINDOWSTART = start, WINDOWEND = end),
+ * and WINDOWSTART bounds the session's start, not where it is stored. */
+static void test_session_queries(void) {
+    char *body;
+    CHECK(ksql("select * from sessions where rowkey='s00003';", &body) == 200);
+    CHECK(body && strstr(body, "{\"row\":{\"columns\":[\"s00003\",1700000000000,1700000030000,30,\"x\"]}},\n"
+                               "{\"row\":{\"columns\":[\"s00003\",1700000300000,1700000360000,"
+                               "31,\"}\"]}}]"));
+    free(body);
+    CHECK(ksql("select * from sessions where rowkey='s00004' and windowstart >= 1700000300000;",
+               &body) == 200);
+    CHECK(body && strstr(body, "[\"s00004\",1700000300000,1700000360000,") &&
+          !strstr(body, "1700000030000"));
+    free(body);
+    /* bounded by start: the first session ends inside the range, starts before it */
+    CHECK(ksql("select * from sessions where rowkey='s00004' and windowstart between "
+               "1700000010000 and 1700000040000;", &body) == 200);
+    CHECK(body && !strstr(body, "\"row\""));
+    free(body);
+    CHECK(http_get("/stores/sessions/s00001", &body) == 200);
+    CHECK(body && strstr(body, "\"windows\": [{\"start\": 1700000000000, \"end\": 1700000030000, "
+                               "\"value\": {\"n\":10,\"t\":\"x\"}}, {\"start\": 1700000300000, \"end\": 1700000360000, "
+                               "\"value\": {\"n\":11,\"t\":\"}\"}}]"));
+    free(body);
+    CHECK(http_get("/stores/sessions?limit=100", &body) == 200);
+    CHECK(body && strstr(body, "{\"key\": \"s00000\", \"start\": 1700000000000, \"end\": "
+                               "1700000030000, \"value\": {\"n\":0,\"t\":\"x\"}}"));
+    free(body);
+}
+
 /* A response that cannot grow is a 500 with a JSON error, never a 200
  * that lacks entries. */
 static void test_out_of_memory(void) {
@@ -468,6 +519,9 @@ static void test_server_over_tasks(void) {
     CHECK(sh_ffi_store_declare(ctx, "windows", SH_STORE_WINDOW, RETENTION, "src", "string",
                                "json") >= 0);
     CHECK(sh_ffi_store_set_window_size(ctx, "windows", MINUTE) == 0);
+    CHECK(sh_ffi_store_declare(ctx, "sessions", SH_STORE_WINDOW, RETENTION, "src", "string",
+                               "json") >= 0);
+    CHECK(sh_ffi_store_set_sessions(ctx, "sessions") == 0);
     static volatile sig_atomic_t stopping;
     sh_tasks_t *groups[2];
     for (int p = 0; p < 2; p++) {
@@ -487,6 +541,7 @@ static void test_server_over_tasks(void) {
         test_window_paging();
         test_lookups();
         test_pull_queries();
+        test_session_queries();
         test_out_of_memory();
         report_stall(groups[0]);
         sh_http_stop(http);

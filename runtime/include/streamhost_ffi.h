@@ -98,6 +98,12 @@ typedef struct sh_ffi_record {
      * CDC: <prefix>.<db>.<table>); NULL: the topic is the source's name ---- */
     const char *topic;
     size_t topic_len;
+    /* ---- appended for sources that know their records' schemas (MySQL
+     * CDC): {"key": <Avro schema or null>, "value": <Avro schema>} as JSON,
+     * the same pointer for every record of one table definition; NULL:
+     * none ---- */
+    const char *schema;
+    size_t schema_len;
 } sh_ffi_record_t;
 
 /* The processing context of one Lua VM: its declared sources and sinks and
@@ -189,6 +195,10 @@ int sh_ffi_store_count(sh_ctx_t *ctx);
  * report each window's end (start + size). SH_OK, or SH_ERR_NOT_FOUND for
  * an undeclared store. */
 int sh_ffi_store_set_window_size(sh_ctx_t *ctx, const char *name, int64_t size_ms);
+/* Marks a declared window store as a session store: each entry is keyed by
+ * its session's end and its value is {"s": start, "a": aggregate}, so pull
+ * queries report the session's start and end. SH_OK, or SH_ERR_NOT_FOUND. */
+int sh_ffi_store_set_sessions(sh_ctx_t *ctx, const char *name);
 /* Internal topics, named in one place (base/topic_name.c). @locality any
  * thread. */
 enum { SH_TOPIC_SOURCE = 0, SH_TOPIC_CHANGELOG = 1, SH_TOPIC_REPARTITION = 2, SH_TOPIC_DLQ = 3 };

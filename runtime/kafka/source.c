@@ -12,15 +12,25 @@
  * record is processed. At each assignment the other partitions are paused
  * until every assigned table partition has been read to the end it had (its
  * high watermark), as a GlobalKTable is bootstrapped.
+ *
+ * Then Kafka Streams' max.task.idle.ms rule (KIP-695, task_queue.h): with
+ * several inputs, records wait in a task queue per partition and a task
+ * (one partition number across the inputs) runs only while each of its
+ * partitions has a record buffered or is known to be at its end (its
+ * fetched high watermark reached) for max.task.idle.ms. A partition holding
+ * 20,000 records is paused meanwhile (task_reader.c). Held records are not in a batch, so
+ * their offsets are never marked: nothing is committed past them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "kafka/cluster.h"
 #include "kafka/gaps.h"
 #include "kafka/source.h"
+#include "kafka/task_reader.h"
 
 struct sh_source_ack {
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
@@ -47,6 +57,10 @@ typedef struct kafka_source {
     char fatal[1100]; /* a failure inside the rebalance callback */
     sh_kafka_cluster_t *cluster; /* which cluster, and whether it answers */
     sh_kafka_gaps_t *gaps;       /* records deleted before they were read */
+    /* order across a task's inputs (max.task.idle.ms): NULL with one input */
+    int64_t max_idle_ms;
+    sh_kafka_task_reader_t *ordered;
+    rd_kafka_message_t **incoming; /* scratch: messages on their way to it */
 } kafka_source_t;
 
 static void free_strings(char **list, int count) {
@@ -129,6 +143,76 @@ static bool tables_caught_up(kafka_source_t *s) {
     return true;
 }
 
+/* ---- order across a task's inputs (max.task.idle.ms) ---- */
+
+/* Held while tables bootstrap: they are read first, in full, anyway. */
+static bool ordering_on(const kafka_source_t *s) {
+    return s->ordered && s->max_idle_ms >= 0 && !s->held;
+}
+
+/* Reads what the consumer has, waiting up to wait_ms for the first, into
+ * the task reader. Returns 0, or -1 with errbuf filled. */
+static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, size_t errlen) {
+    rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, wait_ms);
+    if (s->fatal[0]) {
+        if (first) rd_kafka_message_destroy(first);
+        snprintf(errbuf, errlen, "%s", s->fatal);
+        return -1;
+    }
+    if (!first) return 0;
+    s->incoming[0] = first;
+    ssize_t more =
+        max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->incoming + 1, (size_t)max - 1) : 0;
+    int n = 1 + (more > 0 ? (int)more : 0), held = 0;
+    for (int i = 0; i < n; i++) {
+        rd_kafka_message_t *m = s->incoming[i];
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sh_kafka_task_reader_saw(s->ordered, m);
+            else if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                sh_kafka_cluster_down(s->cluster);
+            else
+                sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        if (sh_kafka_task_reader_hold(s->ordered, m) != 0) {
+            for (int j = i + 1; j < n; j++) rd_kafka_message_destroy(s->incoming[j]);
+            snprintf(errbuf, errlen, "out of memory holding records for their tasks");
+            return -1;
+        }
+        held++;
+    }
+    if (held > 0) sh_kafka_cluster_up(s->cluster);
+    return 0;
+}
+
+static void fill_record(kafka_source_t *s, sh_ffi_record_t *record, const rd_kafka_message_t *m,
+                        rd_kafka_topic_t **cache_rkt, int *cache_index);
+
+/* Takes what the task reader lets run now; when nothing may, waits for
+ * more records, up to timeout_ms or the next idle deadline. Returns the
+ * count. */
+static int read_in_task_order(kafka_source_t *s, sh_ffi_record_t *records, int max,
+                              int timeout_ms, char *errbuf, size_t errlen) {
+    bool enforce = ordering_on(s);
+    int64_t wake;
+    if (hold_incoming(s, max, 0, errbuf, errlen) != 0) return -1;
+    int n = sh_kafka_task_reader_take(s->ordered, enforce, s->msgs, max, &wake, s->held);
+    if (n == 0) {
+        int64_t now = sh_clock_now_ms();
+        int wait = timeout_ms;
+        if (wake != INT64_MAX && wake - now < wait) wait = wake > now ? (int)(wake - now) : 0;
+        if (hold_incoming(s, max, wait, errbuf, errlen) != 0) return -1;
+        n = sh_kafka_task_reader_take(s->ordered, enforce, s->msgs, max, &wake, s->held);
+    }
+    rd_kafka_topic_t *cache_rkt = NULL;
+    int cache_index = -1;
+    for (int i = 0; i < n; i++) fill_record(s, &records[i], s->msgs[i], &cache_rkt, &cache_index);
+    return n;
+}
+
 /* ---- rebalance: the loop restores before, and delivers before, a move ---- */
 
 /* Where each assigned partition should go on: its committed offset, so a
@@ -166,6 +250,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rd_kafka_assign(rk, partitions);
         start_table_bootstrap(s, partitions);
+        for (int i = 0; s->ordered && i < partitions->cnt; i++)
+            if (sh_kafka_task_reader_assign(s->ordered, partitions->elems[i].topic,
+                                            partitions->elems[i].partition) != 0)
+                snprintf(s->fatal, sizeof s->fatal, "out of memory for the task reader");
         return;
     }
     sh_log(SH_LOG_INFO, "revoking %d partition(s): delivering outputs and committing",
@@ -180,8 +268,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         sh_log(SH_LOG_WARN, "commit before revocation failed (%s): the records since the last "
                "commit will be processed again", rd_kafka_err2str(cerr));
-    for (int i = 0; i < partitions->cnt; i++)
-        ev->revoked(ev->loop, partitions->elems[i].topic, partitions->elems[i].partition);
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &partitions->elems[i];
+        ev->revoked(ev->loop, p->topic, p->partition);
+        /* held records were never marked: the next owner reads them again */
+        if (s->ordered) sh_kafka_task_reader_revoke(s->ordered, p->topic, p->partition);
+    }
     if (cooperative)
         rd_kafka_incremental_unassign(rk, partitions);
     else
@@ -205,6 +297,11 @@ static int source_start(sh_source_t *src, const sh_source_events_t *events, char
     kafka_source_t *s = (kafka_source_t *)src;
     s->events = events;
     if (s->input_count == 0) return 0; /* timers only: nothing to subscribe to */
+    if (s->input_count > 1 && !s->ordered &&
+        !(s->ordered = sh_kafka_task_reader_new(s->consumer, s->max_idle_ms))) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(s->input_count);
     for (int i = 0; i < s->input_count; i++)
         rd_kafka_topic_partition_list_add(topics, s->inputs[i], RD_KAFKA_PARTITION_UA);
@@ -278,29 +375,26 @@ static int collect_headers(kafka_source_t *s, sh_ffi_record_t *records, int n) {
     return 0;
 }
 
+static void fill_record(kafka_source_t *s, sh_ffi_record_t *record, const rd_kafka_message_t *m,
+                        rd_kafka_topic_t **cache_rkt, int *cache_index) {
+    *record = (sh_ffi_record_t){
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .value_len = m->len,
+        .timestamp = rd_kafka_message_timestamp(m, NULL),
+        .offset = m->offset,
+        .partition = m->partition,
+        .source = input_index(s, m->rkt, cache_rkt, cache_index),
+    };
+}
+
 /* Waits up to timeout_ms for the first message, then takes whatever else is
  * already queued without waiting: batches grow under load, and a lone
- * record is not held back until a batch fills. */
-static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int timeout_ms,
+ * record is not held back until a batch fills. What was read still counts
+ * for the task queue, which takes over when the rule is on again. */
+static int read_direct(kafka_source_t *s, sh_ffi_record_t *records, int max, int timeout_ms,
                        char *errbuf, size_t errlen) {
-    kafka_source_t *s = (kafka_source_t *)src;
-    if (s->held && tables_caught_up(s)) end_table_bootstrap(s, true);
-    if (max > s->msg_cap) {
-        rd_kafka_message_t **grown = realloc(s->msgs, (size_t)max * sizeof *grown);
-        if (grown) s->msgs = grown;
-        rd_kafka_headers_t **grown_headers =
-            grown ? realloc(s->msg_headers, (size_t)max * sizeof *grown_headers) : NULL;
-        if (!grown_headers) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
-        s->msg_headers = grown_headers;
-        s->msg_cap = max;
-    }
-    if (sh_kafka_cluster_check(s->cluster, s->consumer, s->fatal, sizeof s->fatal) != 0) {
-        snprintf(errbuf, errlen, "%s", s->fatal);
-        return -1;
-    }
     rd_kafka_message_t *first = rd_kafka_consume_queue(s->queue, timeout_ms);
     if (s->fatal[0]) {
         if (first) rd_kafka_message_destroy(first);
@@ -315,28 +409,53 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
     int cache_index = -1;
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->msgs[i];
+        bool tracked = s->ordered && s->max_idle_ms >= 0;
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 sh_kafka_cluster_down(s->cluster);
+            else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && tracked)
+                sh_kafka_task_reader_saw(s->ordered, m);
             else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sh_log(SH_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
-        records[count] = (sh_ffi_record_t){
-            .key = m->key,
-            .key_len = m->key_len,
-            .value = m->payload,
-            .value_len = m->len,
-            .timestamp = rd_kafka_message_timestamp(m, NULL),
-            .offset = m->offset,
-            .partition = m->partition,
-            .source = input_index(s, m->rkt, &cache_rkt, &cache_index),
-        };
+        if (tracked) sh_kafka_task_reader_saw(s->ordered, m);
+        fill_record(s, &records[count], m, &cache_rkt, &cache_index);
         sh_kafka_gaps_seen(s->gaps, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         s->msgs[count++] = m; /* kept aligned with records */
     }
     if (count > 0) sh_kafka_cluster_up(s->cluster);
+    return count;
+}
+
+static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int timeout_ms,
+                       char *errbuf, size_t errlen) {
+    kafka_source_t *s = (kafka_source_t *)src;
+    if (s->held && tables_caught_up(s)) end_table_bootstrap(s, true);
+    if (max > s->msg_cap) {
+        rd_kafka_message_t **grown = realloc(s->msgs, (size_t)max * sizeof *grown);
+        if (grown) s->msgs = grown;
+        rd_kafka_headers_t **grown_headers =
+            grown ? realloc(s->msg_headers, (size_t)max * sizeof *grown_headers) : NULL;
+        if (grown_headers) s->msg_headers = grown_headers;
+        rd_kafka_message_t **grown_incoming =
+            grown_headers ? realloc(s->incoming, (size_t)max * sizeof *grown_incoming) : NULL;
+        if (!grown_incoming) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -1;
+        }
+        s->incoming = grown_incoming;
+        s->msg_cap = max;
+    }
+    if (sh_kafka_cluster_check(s->cluster, s->consumer, s->fatal, sizeof s->fatal) != 0) {
+        snprintf(errbuf, errlen, "%s", s->fatal);
+        return -1;
+    }
+    int count = ordering_on(s) || (s->ordered && sh_kafka_task_reader_held(s->ordered) > 0)
+                    ? read_in_task_order(s, records, max, timeout_ms, errbuf, errlen)
+                    : read_direct(s, records, max, timeout_ms, errbuf, errlen);
+    if (count < 0) return -1;
     s->msg_count = count;
     if (collect_headers(s, records, count) != 0) {
         snprintf(errbuf, errlen, "out of memory for the headers of %d records", count);
@@ -417,6 +536,8 @@ static void source_destroy(sh_source_t *src) {
     free_strings(s->tables, s->table_count);
     sh_kafka_cluster_free(s->cluster);
     sh_kafka_gaps_free(s->gaps);
+    sh_kafka_task_reader_free(s->ordered);
+    free(s->incoming);
     free(s->msgs);
     free(s->msg_headers);
     free(s->headers);
@@ -469,6 +590,9 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     s->topics = topics;
     s->tables = tables;
     s->table_count = table_count;
+    /* a fetch that reaches a partition's end says so: its lag is then known
+     * to be 0 (max.task.idle.ms); the loop never sees these events */
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -483,3 +607,7 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
 }
 
 rd_kafka_t *sh_kafka_source_handle(sh_source_t *src) { return ((kafka_source_t *)src)->consumer; }
+
+void sh_kafka_source_set_max_task_idle(sh_source_t *src, int64_t max_idle_ms) {
+    ((kafka_source_t *)src)->max_idle_ms = max_idle_ms;
+}

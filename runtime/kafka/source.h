@@ -19,5 +19,8 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
                                  size_t errlen);
 /* The consumer, for metadata requests. */
 rd_kafka_t *sh_kafka_source_handle(sh_source_t *source);
+/* Kafka Streams' max.task.idle.ms (default 0: wait only while an input's
+ * data is known to be on the way; -1: never wait). Before start. */
+void sh_kafka_source_set_max_task_idle(sh_source_t *source, int64_t max_idle_ms);
 
 #endif

@@ -184,6 +184,8 @@ sh_mysql_table_t *sh_binlog_table(const struct st_mariadb_rpl_table_map_event *m
         default:
             c->meta = b0;
         }
+        /* the TABLE_MAP's null bits: bit i of the bitmap, low bit first */
+        if (m->null_indicator) c->nullable = m->null_indicator[i / 8] & (1 << (i % 8));
         if (is_numeric(c->type)) {
             if (m->signed_indicator)
                 c->is_unsigned = m->signed_indicator[numeric / 8] & (0x80 >> (numeric % 8));

@@ -17,5 +17,10 @@ void sh_envelope_key(sh_text_t *t, const sh_mysql_table_t *table, const sh_mysql
 /* The event's value. */
 void sh_envelope_value(sh_text_t *t, const sh_cdc_config_t *config, const sh_cdc_event_t *e,
                        int64_t now_ms);
+/* {"key": <the Key record, or null without a primary key>, "value": <the
+ * Envelope record>}: the Avro schemas Debezium registers for the table
+ * (debezium_schema.c). */
+void sh_debezium_schemas(sh_text_t *t, const sh_cdc_config_t *config,
+                         const sh_mysql_table_t *table);
 
 #endif

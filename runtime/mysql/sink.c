@@ -276,6 +276,8 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
         row->fields[i] = s->scratch[i];
         row->fields[i].name = bytes + (s->scratch[i].name - r->value);
         row->fields[i].value = bytes + (s->scratch[i].value - r->value);
+        if (s->scratch[i].sql_type)
+            row->fields[i].sql_type = bytes + (s->scratch[i].sql_type - r->value);
     }
     if (has_origin) {
         row->origin_topic = bytes + r->value_len;
@@ -314,8 +316,10 @@ static int exec_run(mysql_sink_t *s, table_t *t, row_t *first, int count, failur
     sh_sql_column_t cols[SH_MYSQL_MAX_FIELDS];
     int order[SH_MYSQL_MAX_FIELDS];
     for (int i = 0; i < n; i++)
-        cols[i] = (sh_sql_column_t){first->fields[i].name, first->fields[i].name_len,
-                                    first->fields[i].type, first->fields[i].key};
+        cols[i] = (sh_sql_column_t){.name = first->fields[i].name,
+                                    .name_len = first->fields[i].name_len,
+                                    .type = first->fields[i].type,
+                                    .key = first->fields[i].key};
     if (kind == SH_SQL_DELETE) { /* a delete row may carry more than its key */
         int k = 0;
         for (int i = 0; i < n; i++)

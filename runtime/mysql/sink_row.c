@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mysql/sink_row.h"
+#include "mysql/sql.h"
 
 /* Reads "<len>:" then len bytes at *p. Returns 0 or -1. */
 static int netstring(const char **p, const char *end, const char **out, size_t *out_len) {
@@ -40,19 +41,24 @@ int sh_mysql_sink_row_parse(const char *bytes, size_t len, char *op, sh_mysql_fi
             snprintf(errbuf, errlen, "more than %d fields in one row", max);
             return -1;
         }
-        if (end - p < 2 || !strchr("nifsbj", p[0]) || (p[1] != 'k' && p[1] != '-')) {
+        if (end - p < 2 || !p[0] || !strchr("nifsbj", p[0]) || !p[1] || !strchr("k-K+", p[1])) {
             snprintf(errbuf, errlen, "malformed field %d in a row from to_mysql", n + 1);
             return -1;
         }
         sh_mysql_field_t *f = &fields[n];
         f->type = p[0];
-        f->key = p[1] == 'k';
+        f->key = p[1] == 'k' || p[1] == 'K';
+        bool typed = p[1] == 'K' || p[1] == '+';
         p += 2;
-        if (netstring(&p, end, &f->name, &f->name_len) != 0 ||
+        f->sql_type = NULL;
+        f->sql_type_len = 0;
+        if ((typed && netstring(&p, end, &f->sql_type, &f->sql_type_len) != 0) ||
+            netstring(&p, end, &f->name, &f->name_len) != 0 ||
             netstring(&p, end, &f->value, &f->value_len) != 0) {
             snprintf(errbuf, errlen, "malformed field %d in a row from to_mysql", n + 1);
             return -1;
         }
+        if (typed && sh_sql_check_type(f->sql_type, f->sql_type_len, errbuf, errlen) != 0) return -1;
         n++;
     }
     return n;

@@ -9,7 +9,9 @@
  *   fields  repeated: type, flag, name, value
  *           type  'n' null, 'i' integer, 'f' float, 's' string,
  *                 'b' boolean ("1"/"0"), 'j' JSON text (nested values)
- *           flag  'k' part of the primary key, '-' not
+ *           flag  'k' part of the primary key, '-' not; 'K' and '+' the
+ *                 same, followed by the column's SQL type as a netstring
+ *                 (from the record's schema: auto.create/auto.evolve use it)
  *           name, value  as netstrings: decimal length, ':', the bytes
  *
  * e.g. W ik 2:id 1:7 s- 4:name 3:ann  (without the spaces). Column types for
@@ -28,6 +30,8 @@ typedef struct sh_mysql_field {
     bool key;
     const char *name, *value; /* point into the row's bytes */
     size_t name_len, value_len;
+    const char *sql_type; /* NULL, or the column type the schema gave */
+    size_t sql_type_len;
 } sh_mysql_field_t;
 
 /* Parses bytes[0..len) into *op and fields[0..max). Returns the field

@@ -80,7 +80,10 @@ int sh_mysql_sink_schema_ensure(mysql_sink_t *s, table_t *t, failure_t *f) {
                                   strncasecmp(cols[j].name, x->name, x->name_len) == 0))
                     j++;
                 if (j == n && n < SH_MYSQL_MAX_FIELDS)
-                    cols[n++] = (sh_sql_column_t){x->name, x->name_len, x->type, x->key};
+                    cols[n++] = (sh_sql_column_t){x->name, x->name_len, x->type, x->key,
+                                                  x->sql_type, x->sql_type_len};
+                else if (j < n && !cols[j].sql_type && x->sql_type)
+                    cols[j].sql_type = x->sql_type, cols[j].sql_type_len = x->sql_type_len;
                 else if (j < n && (cols[j].type == 'n' || (cols[j].type == 'i' && x->type == 'f')))
                     cols[j].type = x->type; /* a whole number first, a fraction later: DOUBLE */
             }
@@ -114,12 +117,14 @@ int sh_mysql_sink_schema_ensure(mysql_sink_t *s, table_t *t, failure_t *f) {
                         strncasecmp(later->fields[j].name, x->name, x->name_len) == 0 &&
                         later->fields[j].type != 'n')
                         type = later->fields[j].type;
-            sh_sql_column_t col = {x->name, x->name_len, type, false};
+            sh_sql_column_t col = {x->name, x->name_len, type, false, x->sql_type, x->sql_type_len};
             sh_sql_add_column(&s->sql, t->name, &col);
             if (s->sql.oom) return sh_mysql_sink_fail(f, 0, "out of memory");
             if (sh_mysql_sink_exec(s, t->db, s->sql.data, f) != 0) return -1;
-            sh_log(SH_LOG_INFO, "mysql sink: added column %.*s %s to %s (auto.evolve)",
-                   (int)x->name_len, x->name, sh_sql_column_type(type, false), t->name);
+            sh_log(SH_LOG_INFO, "mysql sink: added column %.*s %.*s to %s (auto.evolve)",
+                   (int)x->name_len, x->name,
+                   x->sql_type ? (int)x->sql_type_len : (int)strlen(sh_sql_column_type(type, false)),
+                   x->sql_type ? x->sql_type : sh_sql_column_type(type, false), t->name);
             if (add_known_column(t, x->name, x->name_len) != 0)
                 return sh_mysql_sink_fail(f, 0, "out of memory");
         }

@@ -224,8 +224,20 @@ static sh_mysql_table_t *table_of(const char *prefix, const char *db, const char
             sh_mysql_table_free(t);
             return NULL;
         }
-        c->type = fields[i].type;
-        c->in_key = fields[i].flags & PRI_KEY_FLAG;
+        const MYSQL_FIELD *f = &fields[i];
+        c->type = f->type;
+        c->in_key = f->flags & PRI_KEY_FLAG;
+        /* what the binlog's TABLE_MAP says of a column (binlog.c), from the
+         * result's metadata, so both describe a table alike */
+        c->nullable = !(f->flags & NOT_NULL_FLAG);
+        c->is_unsigned = f->flags & UNSIGNED_FLAG;
+        c->binary = is_binary(f);
+        if (f->flags & ENUM_FLAG) c->type = MYSQL_TYPE_ENUM;
+        if (f->flags & SET_FLAG) c->type = MYSQL_TYPE_SET;
+        c->fsp = f->decimals > 6 ? 0 : (int)f->decimals;
+        c->scale = (int)f->decimals;
+        c->precision = (int)f->length - (f->decimals > 0) - !(f->flags & UNSIGNED_FLAG);
+        c->bits = (int)f->length;
         if (c->in_key) t->key_count++;
     }
     return t;

@@ -35,6 +35,8 @@ typedef struct queued {
     char *key, *value;
     size_t key_len, value_len;
     const char *topic;
+    const char *schemas; /* the table's Debezium Avro schemas (interned) */
+    size_t schemas_len;
     int64_t timestamp;
     sh_cdc_position_t position;
 } queued_t;
@@ -67,6 +69,8 @@ typedef struct mysql_source {
     int head, count;
     char **topics; /* interned topic names, kept until destroy */
     int topic_count;
+    char **schemas; /* interned Avro schemas of the tables, kept until destroy */
+    int schema_count;
     char fatal[1024];
     bool have_stored;
     sh_cdc_position_t stored; /* the position loaded at start */
@@ -108,14 +112,50 @@ static const char *intern_topic(mysql_source_t *s, const char *topic) {
     return s->topics[s->topic_count++];
 }
 
+/* The table's Debezium schemas, built once per table definition and
+ * interned: a record points at them until the source is destroyed, after
+ * the table itself may be gone. O(schema size x tables) on a table's first
+ * event, nothing after. @locality the reader thread. */
+static const char *schemas_of(mysql_source_t *s, const sh_mysql_table_t *table) {
+    if (table->schemas) return table->schemas;
+    sh_text_t text = {0};
+    sh_debezium_schemas(&text, &s->config, table);
+    if (text.failed) {
+        sh_text_free(&text);
+        return NULL;
+    }
+    const char *found = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (int i = s->schema_count - 1; i >= 0 && !found; i--)
+        if (strcmp(s->schemas[i], text.data) == 0) found = s->schemas[i];
+    if (!found) {
+        char **grown = realloc(s->schemas, sizeof *grown * (size_t)(s->schema_count + 1));
+        char *taken = grown ? sh_text_take(&text) : NULL;
+        if (grown) s->schemas = grown;
+        if (taken) found = s->schemas[s->schema_count++] = taken;
+    }
+    pthread_mutex_unlock(&s->lock);
+    sh_text_free(&text);
+    /* the table is the reader thread's own: it caches the interned text */
+    if (found) {
+        ((sh_mysql_table_t *)table)->schemas = found;
+        ((sh_mysql_table_t *)table)->schemas_len = strlen(found);
+    }
+    return found;
+}
+
 /* Queues one record; waits while the queue is full. -1 when stopping. */
-static int enqueue(mysql_source_t *s, const char *topic, const char *key, char *value,
+static int enqueue(mysql_source_t *s, const sh_mysql_table_t *table, const char *key, char *value,
                    int64_t timestamp, const sh_cdc_position_t *position) {
+    const char *topic = table->topic;
+    const char *schemas = schemas_of(s, table); /* sets table->schemas_len */
     queued_t q = {.value = value,
+                  .schemas = schemas,
+                  .schemas_len = table->schemas_len,
                   .value_len = value ? strlen(value) : 0,
                   .timestamp = timestamp,
                   .position = *position};
-    if (key && !(q.key = strdup(key))) goto oom;
+    if (!q.schemas || (key && !(q.key = strdup(key)))) goto oom;
     q.key_len = key ? strlen(key) : 0;
     pthread_mutex_lock(&s->lock);
     while (s->count == QUEUE_MAX && !s->stop)
@@ -156,12 +196,12 @@ static int on_event(void *arg, const sh_cdc_event_t *e) {
     }
     int64_t ts = e->op == 'r' ? now : e->ts_ms;
     if (e->op != 'd' || !s->config.tombstones_on_delete)
-        return enqueue(s, e->table->topic, e->key, bytes, ts, e->position);
+        return enqueue(s, e->table, e->key, bytes, ts, e->position);
     /* delete, then its tombstone: only the tombstone completes the row */
     sh_cdc_position_t before = *e->position;
     before.row--;
-    if (enqueue(s, e->table->topic, e->key, bytes, ts, &before) != 0) return -1;
-    return enqueue(s, e->table->topic, e->key, NULL, ts, e->position);
+    if (enqueue(s, e->table, e->key, bytes, ts, &before) != 0) return -1;
+    return enqueue(s, e->table, e->key, NULL, ts, e->position);
 }
 
 static MYSQL *connect_db(mysql_source_t *s, unsigned *code, char *errbuf, size_t errlen) {
@@ -459,7 +499,9 @@ static int source_poll(sh_source_t *src, sh_ffi_record_t *records, int max, int 
                                        .partition = 0,
                                        .source = s->input_index,
                                        .topic = q->topic,
-                                       .topic_len = strlen(q->topic)};
+                                       .topic_len = strlen(q->topic),
+                                       .schema = q->schemas,
+                                       .schema_len = q->schemas_len};
         s->pending[(s->pending_head + s->pending_count) % s->pending_cap] =
             (pending_t){.seq = seq, .position = q->position};
         s->pending_count++;
@@ -538,6 +580,9 @@ static void source_destroy(sh_source_t *src) {
     for (int i = 0; i < s->topic_count; i++)
         free(s->topics[i]);
     free(s->topics);
+    for (int i = 0; i < s->schema_count; i++)
+        free(s->schemas[i]);
+    free(s->schemas);
     free(s->queue);
     free(s->polled);
     free(s->pending);

@@ -216,6 +216,16 @@ int sh_sql_param_order(int kind, const sh_sql_column_t *cols, int n, int *order)
     return p;
 }
 
+int sh_sql_check_type(const char *type, size_t len, char *errbuf, size_t errlen) {
+    bool ok = len >= 1 && len <= 40;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = type[i];
+        ok = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '(' || c == ')' || c == ',';
+    }
+    if (!ok) snprintf(errbuf, errlen, "not a column type: \"%.*s\"", (int)(len > 40 ? 40 : len), type);
+    return ok ? 0 : -1;
+}
+
 const char *sh_sql_column_type(char type, bool key) {
     switch (type) {
     case 'i':
@@ -239,8 +249,12 @@ void sh_sql_create_table(sh_sql_t *s, const char *table, const sh_sql_column_t *
     for (int i = 0; i < n; i++) {
         if (i) sh_sql_append(s, ", ");
         sh_sql_ident(s, cols[i].name, cols[i].name_len);
-        sh_sql_append(s, " %s %s", sh_sql_column_type(cols[i].type, cols[i].key),
-                      cols[i].key ? "NOT NULL" : "NULL");
+        if (cols[i].sql_type)
+            sh_sql_append(s, " %.*s %s", (int)cols[i].sql_type_len, cols[i].sql_type,
+                          cols[i].key ? "NOT NULL" : "NULL");
+        else
+            sh_sql_append(s, " %s %s", sh_sql_column_type(cols[i].type, cols[i].key),
+                          cols[i].key ? "NOT NULL" : "NULL");
     }
     if (count_keys(cols, n) > 0) {
         sh_sql_append(s, ", PRIMARY KEY (");
@@ -258,5 +272,8 @@ void sh_sql_add_column(sh_sql_t *s, const char *table, const sh_sql_column_t *co
     sh_sql_ident(s, col->name, col->name_len);
     /* auto.evolve only ever adds nullable columns (rows written before have
      * no value for it), as Confluent's sink */
-    sh_sql_append(s, " %s NULL", sh_sql_column_type(col->type, false));
+    if (col->sql_type)
+        sh_sql_append(s, " %.*s NULL", (int)col->sql_type_len, col->sql_type);
+    else
+        sh_sql_append(s, " %s NULL", sh_sql_column_type(col->type, false));
 }

@@ -38,6 +38,10 @@ void sh_sql_table(sh_sql_t *s, const char *name);
 int sh_sql_check_ident(const char *name, size_t len, char *errbuf, size_t errlen);
 /* As sh_sql_check_ident, for "table" or "db.table". */
 int sh_sql_check_table(const char *name, char *errbuf, size_t errlen);
+/* A column type from a record's schema ("DECIMAL(10,2)", "DATETIME(3)"):
+ * 1 to 40 capital letters, digits, '(', ')' and ','; anything else is
+ * refused (-1, errbuf filled), so a type never carries SQL of its own. */
+int sh_sql_check_type(const char *type, size_t len, char *errbuf, size_t errlen);
 
 /* One column of a statement. type is the row type letter (sink_row.h). */
 typedef struct sh_sql_column {
@@ -45,6 +49,10 @@ typedef struct sh_sql_column {
     size_t name_len;
     char type;
     bool key;
+    /* the column's SQL type when the record's schema gave one (checked by
+     * sh_sql_check_type), else NULL: the type letter decides */
+    const char *sql_type;
+    size_t sql_type_len;
 } sh_sql_column_t;
 
 enum { SH_SQL_INSERT, SH_SQL_UPSERT, SH_SQL_UPDATE, SH_SQL_DELETE };

@@ -48,7 +48,9 @@ static void test_identifiers(void) {
 static void test_statements(void) {
     sh_sql_t s = {0};
     sh_sql_column_t cols[] = {
-        {"id", 2, 'i', true}, {"name", 4, 's', false}, {"qty", 3, 'i', false}};
+        {.name = "id", .name_len = 2, .type = 'i', .key = true},
+        {.name = "name", .name_len = 4, .type = 's'},
+        {.name = "qty", .name_len = 3, .type = 'i'}};
     int order[3];
     sh_sql_dml(&s, SH_SQL_INSERT, "t", cols, 3);
     CHECK(strcmp(s.data, "INSERT INTO `t` (`id`,`name`,`qty`) VALUES (?,?,?)") == 0);
@@ -69,8 +71,23 @@ static void test_statements(void) {
     sh_sql_create_table(&s, "t", cols, 3);
     CHECK(strcmp(s.data, "CREATE TABLE IF NOT EXISTS `t` (`id` BIGINT NOT NULL, `name` TEXT NULL, "
                          "`qty` BIGINT NULL, PRIMARY KEY (`id`))") == 0);
-    sh_sql_add_column(&s, "t", &(sh_sql_column_t){"price", 5, 'f', false});
+    sh_sql_add_column(&s, "t", &(sh_sql_column_t){.name = "price", .name_len = 5, .type = 'f'});
     CHECK(strcmp(s.data, "ALTER TABLE `t` ADD COLUMN `price` DOUBLE NULL") == 0);
+    /* a type from the record's schema wins over the value's letter */
+    sh_sql_column_t typed[] = {
+        {.name = "id", .name_len = 2, .type = 'i', .key = true, .sql_type = "INT", .sql_type_len = 3},
+        {.name = "price", .name_len = 5, .type = 's', .sql_type = "DECIMAL(10,2)",
+         .sql_type_len = 13}};
+    sh_sql_create_table(&s, "t", typed, 2);
+    CHECK(strcmp(s.data, "CREATE TABLE IF NOT EXISTS `t` (`id` INT NOT NULL, `price` DECIMAL(10,2) "
+                         "NULL, PRIMARY KEY (`id`))") == 0);
+    sh_sql_add_column(&s, "t", &typed[1]);
+    CHECK(strcmp(s.data, "ALTER TABLE `t` ADD COLUMN `price` DECIMAL(10,2) NULL") == 0);
+    char err[128];
+    CHECK(sh_sql_check_type("DATETIME(3)", 11, err, sizeof err) == 0);
+    CHECK(sh_sql_check_type("INT; DROP TABLE x", 17, err, sizeof err) == -1);
+    CHECK(sh_sql_check_type("int", 3, err, sizeof err) == -1);
+    CHECK(sh_sql_check_type("", 0, err, sizeof err) == -1);
     /* quoting holds even for a name that was never checked */
     sh_sql_reset(&s);
     sh_sql_ident(&s, "a`b", 3);
@@ -99,6 +116,19 @@ static void test_rows(void) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK(sh_mysql_sink_row_parse(bad[i], strlen(bad[i]), &op, f, 8, err, sizeof err) == -1);
     CHECK(sh_mysql_sink_row_parse(NULL, 0, &op, f, 8, err, sizeof err) == -1);
+    /* typed fields: the column's SQL type before the name */
+    const char *typed = "WiK3:INT2:id1:7s+13:DECIMAL(10,2)5:price5:12.50n+4:DATE1:d0:";
+    CHECK(sh_mysql_sink_row_parse(typed, strlen(typed), &op, f, 8, err, sizeof err) == 3);
+    CHECK(f[0].key && f[0].sql_type_len == 3 && memcmp(f[0].sql_type, "INT", 3) == 0);
+    CHECK(!f[1].key && f[1].sql_type_len == 13 && f[1].value_len == 5);
+    CHECK(f[2].type == 'n' && f[2].sql_type_len == 4);
+    CHECK(f[0].name_len == 2 && memcmp(f[0].name, "id", 2) == 0);
+    const char *plain = "Wik2:id1:7";
+    CHECK(sh_mysql_sink_row_parse(plain, strlen(plain), &op, f, 8, err, sizeof err) == 1);
+    CHECK(f[0].sql_type == NULL);
+    const char *hostile = "Ws+12:TEXT);DROP x1:a1:b";
+    CHECK(sh_mysql_sink_row_parse(hostile, strlen(hostile), &op, f, 8, err, sizeof err) == -1);
+    CHECK(strstr(err, "not a column type") != NULL);
     const char *many = "Wi-1:a1:1i-1:b1:2i-1:c1:3";
     CHECK(sh_mysql_sink_row_parse(many, strlen(many), &op, f, 2, err, sizeof err) == -1);
 }

@@ -20,6 +20,7 @@ typedef struct sh_mysql_column {
     bool is_unsigned;
     bool binary; /* a string column with the binary charset: bytes */
     bool in_key;
+    bool nullable; /* the column allows NULL: a ["null", T] union in Avro */
     int fsp;              /* fractional digits of a temporal column */
     int precision, scale; /* DECIMAL */
     int bits;             /* BIT(n) */
@@ -33,6 +34,10 @@ typedef struct sh_mysql_table {
     int count;
     sh_mysql_column_t *columns;
     int key_count;
+    /* its Debezium Avro schemas as JSON (debezium_schema.c), interned and
+     * owned by the source (source.c), which sets it on first use */
+    const char *schemas;
+    size_t schemas_len;
 } sh_mysql_table_t;
 
 void sh_mysql_table_free(sh_mysql_table_t *t);

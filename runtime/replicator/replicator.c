@@ -432,6 +432,8 @@ sh_replicator_t *sh_replicator_new(sh_replicator_config_t *config, sh_status_t *
     conf = client_conf(r, RD_KAFKA_CONSUMER, config->src, config->src_count, "src", errbuf, errlen);
     if (!conf || !(r->source = sh_kafka_source_new(conf, r->src_topics, NULL, 0, errbuf, errlen)))
         goto err;
+    /* a copy keeps each partition's order; across topics there is none to keep */
+    sh_kafka_source_set_max_task_idle(r->source, -1);
     r->consumer = sh_kafka_source_handle(r->source);
     r->producer = sh_kafka_sink_handle(r->sink);
     sh_kafka_topics_set_clients(r->src_topics, r->consumer, NULL);

@@ -18,13 +18,6 @@ return sh.app {
 }
 ]]
 
-local function status_of(file)
-  local f = io.open(file)
-  local s = f and f:read("*a")
-  if f then f:close() end
-  return s and tonumber(s:match("%d+"))
-end
-
 -- A broker on a fixed port, so a second one can take its address.
 local function broker_on(port, dir, name)
   local log = dir .. "/" .. name .. ".log"
@@ -61,11 +54,11 @@ describe("broker faults", function()
 
   it("exits within startup.timeout, naming the address, when no broker answers", function()
     local log, status = dir .. "/run.log", dir .. "/status"
-    pids[#pids + 1] = helpers.spawn("sh -c " .. helpers.shell_quote(
+    pids[#pids + 1] = helpers.spawn_with_status(
       helpers.bin .. " run " .. dir .. "/app.lua --bootstrap 127.0.0.1:1 --state-dir " .. dir ..
-      "/state --http off; echo $? > " .. status), log)
-    helpers.wait_until("the exit", 15000, function() return status_of(status) end)
-    assert.are.equal(1, status_of(status))
+      "/state --http off", log, status)
+    helpers.wait_until("the exit", 15000, function() return helpers.exit_status(status) end)
+    assert.are.equal(1, helpers.exit_status(status))
     assert.matches("no Kafka broker answered at 127.0.0.1:1 within 3 s (startup.timeout)",
                    helpers.read_file(log), 1, true)
   end)
@@ -75,9 +68,9 @@ describe("broker faults", function()
     local broker = broker_on(port, dir, "first")
     pids[#pids + 1] = broker
     local log, status = dir .. "/run.log", dir .. "/status"
-    local app = helpers.spawn("sh -c " .. helpers.shell_quote(
+    local app = helpers.spawn_with_status(
       helpers.bin .. " run " .. dir .. "/app.lua --bootstrap 127.0.0.1:" .. port ..
-      " --state-dir " .. dir .. "/state --http 127.0.0.1:" .. http .. "; echo $? > " .. status), log)
+      " --state-dir " .. dir .. "/state --http 127.0.0.1:" .. http, log, status)
     pids[#pids + 1] = app
     helpers.produce("127.0.0.1:" .. port, "numbers", { { "a", "1" } })
     helpers.wait_records("127.0.0.1:" .. port, "tagged", 1, 30000)
@@ -89,8 +82,8 @@ describe("broker faults", function()
     end)
     assert.matches("no Kafka broker answers at 127.0.0.1:" .. port, doc.reason, 1, true)
     pids[#pids + 1] = broker_on(port, dir, "second")
-    helpers.wait_until("the app's exit", 60000, function() return status_of(status) end)
-    assert.are.equal(1, status_of(status))
+    helpers.wait_until("the app's exit", 60000, function() return helpers.exit_status(status) end)
+    assert.are.equal(1, helpers.exit_status(status))
     assert.matches("is not the one this app started on", helpers.read_file(log), 1, true)
   end)
 

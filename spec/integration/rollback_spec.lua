@@ -20,13 +20,6 @@ return sh.app {
 }
 ]]
 
-local function status_of(file)
-  local f = io.open(file)
-  local s = f and f:read("*a")
-  if f then f:close() end
-  return s and tonumber(s:match("%d+"))
-end
-
 describe("rollback", function()
   local broker, dir, pid
 
@@ -58,11 +51,10 @@ describe("rollback", function()
     -- a newer version hangs on record "2": the watchdog ends it (status 3)
     helpers.write_file(app, APP:format("if v == '2' then while true do end end", "bad"))
     local status = dir .. "/status"
-    pid = helpers.spawn("sh -c " .. helpers.shell_quote(run .. "; echo $? > " .. status),
-                        dir .. "/second.log")
+    pid = helpers.spawn_with_status(run, dir .. "/second.log", status)
     helpers.produce(broker.bootstrap, "numbers", { { "b", "2" } })
-    helpers.wait_until("the watchdog's exit", 30000, function() return status_of(status) end)
-    assert.are.equal(3, status_of(status))
+    helpers.wait_until("the watchdog's exit", 30000, function() return helpers.exit_status(status) end)
+    assert.are.equal(3, helpers.exit_status(status))
 
     -- the restart (a supervisor's) rolls back, loudly, and gets past record "2"
     log = dir .. "/third.log"

@@ -27,18 +27,6 @@ local function app_with(body, label, max_batch_ms)
   return APP:format(max_batch_ms or 30000, body, label)
 end
 
-local function exit_status(pidfile)
-  local f = io.open(pidfile)
-  local s = f and f:read("*a")
-  if f then f:close() end
-  return s and tonumber(s:match("%d+"))
-end
-
--- Runs the binary in a shell that writes its exit status to a file.
-local function spawn_with_status(cmd, log, status_file)
-  return helpers.spawn("sh -c " .. helpers.shell_quote(cmd .. "; echo $? > " .. status_file), log)
-end
-
 describe("a script that never returns", function()
   local broker, dir, pid
 
@@ -94,11 +82,11 @@ describe("a script that never returns", function()
     local status = dir .. "/status"
     -- hangs on the second record only, so no trial of a reload is involved
     helpers.write_file(app, app_with("if v == '2' then while true do end end", "v1", 1500))
-    pid = spawn_with_status(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
+    pid = helpers.spawn_with_status(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
                             " --state-dir " .. dir .. "/state --http off", log, status)
     helpers.produce(broker.bootstrap, "numbers", { { "a", "1" }, { "b", "2" } })
-    helpers.wait_until("the watchdog's exit", 30000, function() return exit_status(status) end)
-    assert.are.equal(3, exit_status(status))
+    helpers.wait_until("the watchdog's exit", 30000, function() return helpers.exit_status(status) end)
+    assert.are.equal(3, helpers.exit_status(status))
     local text = helpers.read_file(log)
     assert.matches("a batch of stuck%-spec version 1 has run for %d+ ms, past max%.batch%.ms %(1500%)",
                    text)
@@ -109,7 +97,7 @@ describe("a script that never returns", function()
     local log = dir .. "/run.log"
     local status = dir .. "/status"
     helpers.write_file(app, app_with("if v == '2' then while true do end end", "v1", 600000))
-    pid = spawn_with_status(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
+    pid = helpers.spawn_with_status(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
                             " --state-dir " .. dir .. "/state --http off", log, status)
     helpers.produce(broker.bootstrap, "numbers", { { "a", "1" }, { "b", "2" } })
     helpers.wait_records(broker.bootstrap, "tagged", 1, 30000)
@@ -121,8 +109,8 @@ describe("a script that never returns", function()
     os.execute("kill -TERM " .. child)
     -- the watchdog's grace is one second; its tick and the traceback wait add
     -- at most another: bounded, not a fixed sleep
-    helpers.wait_until("the exit after SIGTERM", 5000, function() return exit_status(status) end)
-    assert.are.equal(3, exit_status(status))
+    helpers.wait_until("the exit after SIGTERM", 5000, function() return helpers.exit_status(status) end)
+    assert.are.equal(3, helpers.exit_status(status))
     assert.matches("a stop was asked for, but a batch of stuck-spec version 1", helpers.read_file(log),
                    1, true)
   end)

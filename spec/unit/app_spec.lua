@@ -65,6 +65,19 @@ describe("sh.app", function()
     end
   end)
 
+  it("takes max.task.idle.ms as Kafka Streams does: a duration, 0 or -1", function()
+    for given, ms in pairs({ [0] = 0, [-1] = -1, ["-1"] = -1, [2000] = 2000, ["2s"] = 2000 }) do
+      assert.equal(ms, sh.app({ id = "a", topology = topology, ["max.task.idle.ms"] = given })
+                         .max_task_idle_ms)
+    end
+    assert.is_nil(sh.app({ id = "a", topology = topology }).max_task_idle_ms)
+    for _, bad in ipairs({ -2, "soon", 1.5 }) do
+      local err, line = app_error({ id = "a", topology = topology, ["max.task.idle.ms"] = bad })
+      assert.equal(SPEC .. ":" .. line .. ': sh.app: max.task.idle.ms must be a duration ' ..
+                   '(2000, "2s", 0) or -1 (never wait), got ' .. tostring(bad), err)
+    end
+  end)
+
   it("refuses an empty state_dir", function()
     local err, line = app_error({ id = "a", topology = topology, state_dir = "" })
     assert.equal(SPEC .. ":" .. line .. ": sh.app: state_dir must name a directory", err)
