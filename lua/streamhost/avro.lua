@@ -294,6 +294,37 @@ local function input_hints()
   return input_types
 end
 
+-- ---- types a subject registered ----
+
+-- subject -> { field = type } of its latest version ({} for none), per
+-- handle: fetched once per subject per VM, again when a version is refused.
+local registered = setmetatable({}, { __mode = "k" })
+
+local function registered_types(h, subject, refresh)
+  local by_subject = registered[h]
+  if not by_subject then
+    by_subject = {}
+    registered[h] = by_subject
+  end
+  local types = by_subject[subject]
+  if types and not refresh then return types end
+  types = {}
+  local text = C.sh_ffi_avro_latest(h.avro, subject)
+  if text ~= nil then
+    local ok, schema = pcall(cjson.decode, ffi_string(text))
+    if ok and type(schema) == "table" and schema.type == "record" then
+      for _, f in ipairs(schema.fields or {}) do
+        local t = derive.simple_type(f.type)
+        if t then types[f.name] = t end
+      end
+    end
+  end
+  -- no version yet, or the registry did not answer: derived as before,
+  -- and registering will say what is wrong
+  by_subject[subject] = types
+  return types
+end
+
 -- ---- the serde as topology.lua binds it ----
 
 -- where: { app =, topic =, is_key =, avro = the to() node's avro options }
@@ -361,7 +392,66 @@ function _M.encoder(where)
   -- A field's type is settled when it first joins the derived schema (from
   -- the hints of the record that brought it, else from its value) and kept:
   -- records of several inputs (a join's) never flip it between versions.
+  -- The subject's latest version comes first: a field it registered keeps
+  -- that type while the values fit it, so encoders that saw different
+  -- inputs (another thread, another run) agree with the registry.
   local settled = {} -- field -> its hint, or false (derived from values)
+  local subject = strategy == "TopicNameStrategy" and where.topic .. suffix or record_name
+  local hints_used = nil -- the hints of the last derivation
+  local int_fields = {} -- fields derived as int: their values are range checked
+  local too_big = {} -- fields whose values left int's range: derived, never int again
+
+  local function derive_text(refresh)
+    local reg = registered_types(h, subject, refresh)
+    local use = {}
+    int_fields = {}
+    for _, name in ipairs(derived.order or {}) do
+      if settled[name] == nil then settled[name] = hints_used and hints_used[name] or false end
+      local t = reg[name]
+      if not (t and derive.fits(t, derived.fields and derived.fields[name])) then
+        t = settled[name] or nil
+      end
+      if too_big[name] then t = nil end
+      if t and (type(t) == "table" and t.type or t) == "int" then int_fields[#int_fields + 1] = name end
+      use[name] = t
+    end
+    derived_text = derive.schema_text(derived, record_name, use)
+  end
+
+  -- Do the value's int fields fit int? A field that no longer does is
+  -- derived again (long), and the registry judges the new version.
+  local function ints_fit(value)
+    if type(value) ~= "table" then return true end
+    local ok = true
+    for i = 1, #int_fields do
+      local name = int_fields[i]
+      local v = value[name]
+      if type(v) == "number" and (v < -2147483648 or v > 2147483647) then
+        too_big[name] = true
+        ok = false
+      end
+    end
+    return ok
+  end
+
+  local function derived_writer()
+    local w = writers[derived_text]
+    if w then return w end
+    w = C.sh_ffi_avro_writer(h.avro, subject_for(derived_text), derived_text)
+    if w >= 0 then
+      writers[derived_text] = w
+      return w
+    end
+    -- refused: the subject may have moved on (another thread registered a
+    -- version); derive again from its latest version, once
+    derive_text(true)
+    w = writers[derived_text]
+    if w then return w end
+    w = C.sh_ffi_avro_writer(h.avro, subject_for(derived_text), derived_text)
+    if w < 0 then error("avro: " .. errmsg(), 0) end
+    writers[derived_text] = w
+    return w
+  end
 
   return function(value, rec)
     if not h then
@@ -384,18 +474,14 @@ function _M.encoder(where)
       -- the value does not fit after all (a transform changed a field's
       -- type): a derived schema, as for any other value
     end
-    if not (derived and derive.covers(derived, value)) then
-      local hints = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
+    if not (derived and derive.covers(derived, value) and ints_fit(value)) then
+      hints_used = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
       derive.check_names(value, "a record for " .. where.topic)
       derived = derive.merge(derived, derive.shape(value))
-      local use = {}
-      for _, name in ipairs(derived.order or {}) do
-        if settled[name] == nil then settled[name] = hints and hints[name] or false end
-        use[name] = settled[name] or nil
-      end
-      derived_text = derive.schema_text(derived, record_name, use)
+      derive_text(false)
+      if not ints_fit(value) then derive_text(false) end
     end
-    local bytes, err = encode_with(writer(derived_text), value)
+    local bytes, err = encode_with(derived_writer(), value)
     if not bytes then error("avro: " .. err, 0) end
     return bytes
   end

@@ -183,7 +183,7 @@ end
 
 
 _M.shape, _M.covers, _M.merge, _M.check_names, _M.sanitize = shape, covers, merge, check_names, sanitize
-_M.simple_type = simple_type
+_M.simple_type, _M.fits = simple_type, fits
 
 -- The schema's JSON text for shape s: a record named name, fields typed
 -- from hints where they fit.

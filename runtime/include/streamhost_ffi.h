@@ -401,6 +401,11 @@ const char *sh_ffi_avro_name(sh_avro_t *avro, int32_t name);
  * (SH_ERR_INVALID) with the registry's reason: an incompatible change
  * names the subject, the field and the rule. */
 int sh_ffi_avro_writer(sh_avro_t *avro, const char *subject, const char *schema);
+/* The schema text of subject's latest registered version (owned by the
+ * handle, valid until its next call), or NULL: SH_ERR_NOT_FOUND when the
+ * subject has no version, else SH_ERR_INVALID with the registry's reason.
+ * A derived writer schema keeps the types the subject registered. */
+const char *sh_ffi_avro_latest(sh_avro_t *avro, const char *subject);
 /* The registry's id of a writer's schema, or -1. */
 int32_t sh_ffi_avro_writer_id(sh_avro_t *avro, int writer);
 /* Encodes values with a writer into the framed bytes in *out (owned by the

@@ -46,6 +46,7 @@ struct sh_avro {
     int name_count, name_cap;
     sh_avro_tape_t tape;
     sh_avro_out_t out;
+    char *latest; /* sh_ffi_avro_latest's answer */
 };
 
 sh_avro_t *sh_ffi_avro_new(const char *registry_url) {
@@ -79,6 +80,7 @@ void sh_ffi_avro_destroy(sh_avro_t *a) {
     sh_avro_tape_free(&a->tape);
     free(a->out.data);
     sh_registry_client_free(a->registry);
+    free(a->latest);
     free(a);
 }
 
@@ -211,6 +213,20 @@ const char *sh_ffi_avro_schema_text(sh_avro_t *a, int32_t id) {
     for (int i = 0; a && i < a->reader_count; i++)
         if (a->readers[i].id == id) return a->readers[i].schema->canonical;
     return NULL;
+}
+
+const char *sh_ffi_avro_latest(sh_avro_t *a, const char *subject) {
+    if (!a || !subject) {
+        sh_err_set(SH_ERR_INVALID, "avro latest: NULL argument");
+        return NULL;
+    }
+    int missing;
+    char why[1024];
+    char *text = sh_registry_client_latest(a->registry, subject, &missing, why, sizeof why);
+    free(a->latest);
+    a->latest = text;
+    if (!text) sh_err_set(missing ? SH_ERR_NOT_FOUND : SH_ERR_INVALID, "%s", why);
+    return text;
 }
 
 int32_t sh_ffi_avro_writer_id(sh_avro_t *a, int writer) {

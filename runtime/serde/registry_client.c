@@ -125,6 +125,34 @@ char *sh_registry_client_schema(sh_registry_client_t *c, int id, int *missing, c
     return out;
 }
 
+char *sh_registry_client_latest(sh_registry_client_t *c, const char *subject, int *missing,
+                                char *err, size_t errlen) {
+    *missing = 0;
+    char *escaped = curl_easy_escape(c->curl, subject, 0);
+    if (!escaped) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "/subjects/%s/versions/latest", escaped);
+    curl_free(escaped);
+    long status = 0;
+    json_t *json = request(c, path, NULL, &status, err, errlen);
+    if (!json) return NULL;
+    const char *text = json_string_value(json_object_get(json, "schema"));
+    char *out = NULL;
+    if (status == 200 && text) {
+        if (!(out = strdup(text))) snprintf(err, errlen, "out of memory");
+    } else {
+        *missing = status == 404;
+        char what[512];
+        snprintf(what, sizeof what, "the latest version of subject %s", subject);
+        registry_error(json, status, what, err, errlen);
+    }
+    json_decref(json);
+    return out;
+}
+
 int sh_registry_client_register(sh_registry_client_t *c, const char *subject, const char *schema,
                                 int *id, char *err, size_t errlen) {
     char *escaped = curl_easy_escape(c->curl, subject, 0);

@@ -59,3 +59,51 @@ describe("a derived Avro schema", function()
     assert.equal("int", types.product_id)
   end)
 end)
+
+-- Another VM (a second stream thread, a later run): the module loaded
+-- afresh, with no Avro input read, so no hints.
+local function other_vm()
+  local saved = package.loaded["streamhost.avro"]
+  package.loaded["streamhost.avro"] = nil
+  local fresh = require "streamhost.avro"
+  package.loaded["streamhost.avro"] = saved
+  return fresh
+end
+
+describe("derived Avro schemas of one subject across VMs", function()
+  local details = serde.encoder("avro", { topic = "vms-details", avro = { schema = {
+    type = "record", name = "D", fields = { { name = "product_id", type = "int" } } } } })
+    { product_id = 7 }
+  serde.decoder("avro", { topic = "vms-details" })(details) -- this VM: product_id is int
+
+  it("take the type the subject registered: long first, then a VM with an int hint", function()
+    other_vm().encoder({ topic = "vms-a" })({ product_id = 7, qty = 2 }, {})
+    assert.equal("long", (latest("vms-a-value")).product_id)
+    -- this VM read product_id as int; a new field makes a new version
+    serde.encoder("avro", { topic = "vms-a" })({ product_id = 8, qty = 1, stock = 3 }, {})
+    local types, versions = latest("vms-a-value")
+    assert.same({ 1, 2 }, versions)
+    assert.equal("long", types.product_id)
+    assert.equal("long", types.stock)
+  end)
+
+  it("take the type the subject registered: int first, then a VM without hints", function()
+    serde.encoder("avro", { topic = "vms-b" })({ product_id = 7, qty = 2 }, {})
+    assert.equal("int", (latest("vms-b-value")).product_id)
+    other_vm().encoder({ topic = "vms-b" })({ product_id = 8, qty = 1 }, {})
+    local types, versions = latest("vms-b-value")
+    assert.same({ 1 }, versions) -- the same schema: no new version
+    assert.equal("int", types.product_id)
+  end)
+
+  it("widen a registered int only for a value beyond int's range", function()
+    serde.encoder("avro", { topic = "vms-c" })({ product_id = 7 }, {})
+    local out = other_vm().encoder({ topic = "vms-c" })
+    out({ product_id = 9 }, {})
+    assert.same({ 1 }, select(2, latest("vms-c-value")))
+    out({ product_id = 2 ^ 40 }, {})
+    local types, versions = latest("vms-c-value")
+    assert.same({ 1, 2 }, versions)
+    assert.equal("long", types.product_id)
+  end)
+end)
