@@ -106,4 +106,18 @@ describe("derived Avro schemas of one subject across VMs", function()
     assert.same({ 1, 2 }, versions)
     assert.equal("long", types.product_id)
   end)
+
+  it("derive again from the latest version when the registry refuses one", function()
+    local out = serde.encoder("avro", { topic = "vms-d" }) -- int hint; no version yet
+    out({ product_id = 7 }, {})
+    assert.equal("int", (latest("vms-d-value")).product_id)
+    -- another writer moves the subject on to long
+    serde.encoder("avro", { topic = "vms-d", avro = { schema = { type = "record",
+      name = "vms_d_value", fields = { { name = "product_id", type = { "null", "long" },
+      default = cjson.null } } } } })({ product_id = 8 })
+    out({ product_id = 9, stock = 1 }, {}) -- int would be refused now
+    local types, versions = latest("vms-d-value")
+    assert.same({ 1, 2, 3 }, versions)
+    assert.equal("long", types.product_id)
+  end)
 end)
