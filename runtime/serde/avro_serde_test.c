@@ -2,7 +2,7 @@
  * avro_serde_test.c - the FFI's Avro handle against an in-process registry
  * (memory only): registration once per schema, the wire format's header,
  * decode after encode, the one error channel for a bad magic byte, an
- * unknown id and a refused schema change; under ASan, no leak on any path.
+ * unknown id and a refused schema change; a subject's latest version; under ASan, no leak on any path.
  */
 #include <string.h>
 
@@ -66,6 +66,10 @@ int main(void) {
     CHECK(sh_ffi_err_code() == SH_ERR_INVALID && strstr(sh_ffi_err_message(), "409") &&
           strstr(sh_ffi_err_message(), "t-value"));
     CHECK(sh_ffi_avro_writer(avro, "u-value", "{\"type\":") == -1);
+    /* a subject's latest version; none for a subject without one */
+    const char *latest = sh_ffi_avro_latest(avro, "t-value");
+    CHECK(latest != NULL && strstr(latest, "\"long\"") != NULL);
+    CHECK(sh_ffi_avro_latest(avro, "u-value") == NULL && sh_ffi_err_code() == SH_ERR_NOT_FOUND);
     in[2] = (sh_ffi_avro_value_t){.kind = SH_AVRO_V_STRING, .data = "x", .len = 1};
     CHECK(sh_ffi_avro_encode(avro, w, in, 3, &out) == SH_ERR_INVALID);
     CHECK(strstr(sh_ffi_err_message(), "field n"));
