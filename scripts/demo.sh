@@ -25,15 +25,11 @@
 # connectors (the workshop's replicator to the cloud ran on a cloud worker;
 # Replicator names both clusters itself, so one worker does).
 #
-# The records' format is one setting, DEMO_FORMAT: json (the default:
-# Connect's schemaless JSON) or avro (as the workshop: AvroConverter with the
-# on-prem registry in the CDC's and the sink's POSTs, VALUE_FORMAT=avro for
-# the pipeline). avro runs the loop end to end, but a schema the pipeline
-# derives can still be refused by the registry when its two threads derive
-# product_id as int and long (a thread that has read no Avro input with that
-# field falls back to long), which stops the pipeline; json stays the
-# default until derived types come from the subject's registered version.
-# The replicators copy bytes either way; one registry serves both clusters.
+# The records' format is one setting, DEMO_FORMAT: avro (the default, as the
+# workshop: AvroConverter with the on-prem registry in the CDC's and the
+# sink's POSTs, VALUE_FORMAT=avro for the pipeline) or json (Connect's
+# schemaless JSON). The replicators copy bytes either way; one registry
+# serves both clusters, so schema ids stay valid.
 
 # Everything lives in .run/demo/ (logs, state, MariaDB; the connectors' logs
 # in .run/demo/connect/) and .run/demo.env
@@ -63,7 +59,7 @@ case "$run" in "$root"/.run/?*) ;; *) echo "demo: DEMO_DIR must be under .run/" 
 envfile=$run.env
 interval=${DEMO_ORDERS_INTERVAL:-100ms}
 refresh=${DEMO_REFRESH:-2}
-format=${DEMO_FORMAT:-json}
+format=${DEMO_FORMAT:-avro}
 if [ "$format" != json ] && [ "$format" != avro ]; then
   echo "demo: DEMO_FORMAT is avro or json, not '$format'" >&2; exit 2
 fi
