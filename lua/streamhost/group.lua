@@ -18,6 +18,7 @@ local window = require "streamhost.window"
 local tables = require "streamhost.table"
 local streams = require "streamhost.stream"
 local serde = require "streamhost.serde"
+local panes = require "streamhost.panes"
 
 local compilers = topology.compilers
 local _M = {}
@@ -75,6 +76,9 @@ local function build(g, spec, opts, level)
   if w and w.kind == "session" and spec.init and not spec.merge then
     error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
   end
+  if opts.merge ~= nil and type(opts.merge) ~= "function" then
+    error("merge must be a function (agg1, agg2) -> agg", level + 1)
+  end
   local name = opts.name or string.format("KSTREAM-AGGREGATE-STATE-STORE-%010d", #b.nodes)
   local input = g.parent.node
   if g.repartition then
@@ -94,6 +98,8 @@ local function build(g, spec, opts, level)
     prefix = "KSTREAM", store_name = name, key_serde = g.key_serde, window_spec = w,
     init = spec.init, add = spec.add, subtract = spec.subtract,
     merge = spec.merge or opts.merge, emit = emit, delta = spec.delta,
+    -- hopping windows merge their panes with it (panes.lua)
+    pane_merge = spec.pane_merge or opts.merge,
   })
   node.stores = { name }
   -- a windowed table's stream writes its window in the key, as Kafka
@@ -123,6 +129,7 @@ function Grouped:count(opts)
     add = function(agg) return agg + 1 end,
     subtract = function(agg) return agg - 1 end,
     merge = plus,
+    pane_merge = plus,
     delta = one,
   }, opts, 2)
 end
@@ -137,6 +144,7 @@ function Grouped:sum(fn, opts)
     add = function(agg, v, k, rec) return agg + of(v, k, rec) end,
     subtract = function(agg, v, k, rec) return agg - of(v, k, rec) end,
     merge = plus,
+    pane_merge = plus,
     delta = of,
   }, opts, 2)
 end
@@ -238,11 +246,21 @@ end
 -- hold only [a-zA-Z0-9._-], so ';' and '@' cannot occur inside them.
 local find, sub, match = string.find, string.sub, string.match
 
+-- ";where@" per origin, made once (where strings are made once per
+-- partition, see where_of)
+local needles = {}
+local function needle_of(where)
+  local n = needles[where]
+  if n == nil then n = ";" .. where .. "@"; needles[where] = n end
+  return n
+end
+
 local function replayed(markers, where, offset, seq)
   if markers == nil or where == nil then return false end
-  local at = find(markers, ";" .. where .. "@", 1, true)
+  local needle = needle_of(where)
+  local at = find(markers, needle, 1, true)
   if not at then return false end
-  local o, q = match(markers, "^(%d+)%.(%d+)", at + #where + 2)
+  local o, q = match(markers, "^(%d+)%.(%d+)", at + #needle)
   o, q = tonumber(o), tonumber(q)
   return offset < o or (offset == o and seq <= q)
 end
@@ -280,6 +298,24 @@ end
 
 local function stamped(markers, ts)
   return format("%.0f", ts) .. (markers and match(markers, "^%d*(.*)$") or "")
+end
+
+-- stamped(marked(markers, where, offset, seq), ts) in one pass, for the
+-- hot paths: most markers hold one origin, the one being marked.
+local last_ts, last_stamp = nil, nil
+local function restamped(markers, where, offset, seq, ts)
+  if ts ~= last_ts then last_ts, last_stamp = ts, format("%.0f", ts) end
+  if not where then return last_stamp .. (markers and match(markers, "^%d*(.*)$") or "") end
+  local needle = needle_of(where)
+  local entry = needle .. offset .. "." .. seq
+  if markers == nil then return last_stamp .. entry end
+  local body = find(markers, ";", 1, true)
+  if body == nil then return last_stamp .. entry end
+  local at = find(markers, needle, body, true)
+  if not at then return last_stamp .. sub(markers, body) .. entry end
+  local after = find(markers, ";", at + 1, true)
+  if at == body and after == nil then return last_stamp .. entry end
+  return last_stamp .. sub(markers, body, at - 1) .. entry .. (after and sub(markers, after) or "")
 end
 
 -- join.lua checks its replays with the same markers
@@ -403,6 +439,9 @@ local function final_buffer(inst, node, is_closed)
   return self
 end
 
+local helpers = { origin_of = origin_of, replayed = replayed, restamped = restamped,
+                  stamp_of = stamp_of, step = step, forward = forward, advance = advance }
+
 compilers.window_aggregate = function(node, out, _, inst)
   local w = node.window_spec
   local size, advance_by, grace = w.size, w.advance, w.grace
@@ -417,7 +456,7 @@ compilers.window_aggregate = function(node, out, _, inst)
 
   local counter = {}
   local delta = node.delta
-  return function(k, v, rec)
+  local function straight(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts, store)
@@ -469,6 +508,10 @@ compilers.window_aggregate = function(node, out, _, inst)
     rec.window = nil
     if final then final.flush(p, st, rec, out) end
   end
+  if panes.pane_size(w, node.pane_merge) then
+    return panes.compile(node, out, inst, store, straight, final, helpers)
+  end
+  return straight
 end
 
 -- Session windows, as Kafka Streams 3.x: a record joins every session of

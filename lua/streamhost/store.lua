@@ -70,6 +70,7 @@ function _M.declare(inst, spec)
     -- a window store goes through the cache only when its one user asks
     -- (windowed aggregations: no fetch, no range reads between flushes)
     window_cache = spec.window_cache,
+    evict_before = spec.window_cache and {} or nil, -- partition -> start
   }, Store)
   if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
                             spec.key_serde, "json") < 0 then
@@ -251,6 +252,21 @@ function Store:flush_cache()
       written = written + #d
       self.dirty[partition] = {}
     end
+    -- a window store's user may say which windows it will not read again
+    -- (panes.lua: those of closed windows); they go, clean now, so that
+    -- the live ones are not dropped with them below. O(windows dropped).
+    local before = self.evict_before and self.evict_before[partition]
+    local c = self.cache[partition]
+    if before and c then
+      for start, entries in pairs(c) do
+        if start < before then
+          c[start] = nil
+          local n = 0
+          for _ in pairs(entries) do n = n + 1 end
+          self.cached[partition] = self.cached[partition] - n
+        end
+      end
+    end
     if self.cached[partition] > CACHE_MAX then
       self.cache[partition], self.cached[partition] = {}, 0
     end
@@ -272,7 +288,15 @@ local function window_entry(self, kb, start, partition)
 end
 
 function Store:window_get(key, start, partition)
-  local kb = self.kenc(key)
+  return self:window_get_bytes(self.kenc(key), start, partition)
+end
+
+-- window_get and window_put with the key's bytes (the store's key serde
+-- applied already), for callers that hold them (panes.lua). A caller that
+-- knows RocksDB holds no window starting after absent_after (its writes'
+-- timestamps are never before their window's start) saves the read of a
+-- window not cached.
+function Store:window_get_bytes(kb, start, partition, absent_after)
   local w, e
   if self.window_cache then
     w, e = window_entry(self, kb, start, partition)
@@ -280,6 +304,7 @@ function Store:window_get(key, start, partition)
       if e.value == nil then return nil end
       return cached_value(e), e.markers
     end
+    if absent_after and start > absent_after then return nil end
   end
   local rc = C.sh_ffi_window_get(self:handle(partition), kb, #kb, start, slice)
   if rc ~= SH_NOT_FOUND then check(rc) end
@@ -295,7 +320,10 @@ function Store:window_get(key, start, partition)
 end
 
 function Store:window_put(key, start, value, partition, timestamp, markers)
-  local kb = self.kenc(key)
+  return self:window_put_bytes(self.kenc(key), start, value, partition, timestamp, markers)
+end
+
+function Store:window_put_bytes(kb, start, value, partition, timestamp, markers)
   if not self.window_cache then
     local vb = join(value, markers)
     check(C.sh_ffi_window_put(self:handle(partition), kb, #kb, start, vb, vb and #vb or 0,
@@ -318,6 +346,21 @@ function Store:window_put(key, start, value, partition, timestamp, markers)
     if #d >= CACHE_MAX then self.inst.flush_wanted = true end
   end
   C.sh_ffi_ctx_hold(self.inst.ctx)
+end
+
+-- A window-cached store's changes not yet flushed: the entries ({ kb =,
+-- start = }) in the order they first changed. Read only: panes.lua finds
+-- there the windows to write before a flush.
+function Store:dirty_entries(partition)
+  return self.dirty[partition]
+end
+
+-- The cache entry of one window (fields value, json, markers), or nil
+-- when not cached. panes.lua keeps a pane's stamp in it (entry.stamp).
+function Store:cached_entry(kb, start, partition)
+  local c = self.cache[partition]
+  local w = c and c[start]
+  return w and w[kb]
 end
 
 local function drain(iter, list, decode_key)

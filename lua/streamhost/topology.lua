@@ -570,7 +570,8 @@ end
 function _M.instantiate(app, builder, ctx)
   local inst = { ctx = ctx, sink_nodes = {}, source_names = {}, dispatch = {}, skipped = 0,
                  stores = {}, getters = {}, app_id = app.id, app = app, builder = builder,
-                 repartition_topics = {}, timers = {}, stream_time = -math.huge }
+                 repartition_topics = {}, timers = {}, stream_time = -math.huge,
+                 before_flush = {} }
   local rec = { headers = EMPTY, header_count = 0 }
   local dropped, late = 0, 0
   function inst.dropped(r, why)
@@ -592,9 +593,20 @@ function _M.instantiate(app, builder, ctx)
   -- The stores' write-back caches (store.lua) go out together: a flush
   -- releases the batches held for cached changes (sh_ffi_ctx_release), so
   -- it must leave no store's changes behind.
+  -- Before the stores, the hooks that write into their caches (panes.lua
+  -- writes the windows its panes changed); stores marked flush_last go
+  -- after the others (the panes, after the windows made from them: a crash
+  -- between the two leaves the panes behind, and their records are applied
+  -- again rather than taken for replays).
   function inst.flush()
+    for _, hook in ipairs(inst.before_flush) do hook() end
     local written = 0
-    for _, store in pairs(inst.stores) do written = written + store:flush_cache() end
+    for _, store in pairs(inst.stores) do
+      if not store.flush_last then written = written + store:flush_cache() end
+    end
+    for _, store in pairs(inst.stores) do
+      if store.flush_last then written = written + store:flush_cache() end
+    end
     inst.flush_wanted = false
     if written > 0 then C.sh_ffi_ctx_release(ctx) end
   end
