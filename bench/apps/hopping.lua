@@ -10,7 +10,9 @@ return sh.app {
     b:stream(os.getenv("BENCH_INPUT") or "input", { key = "string", value = "json" })
      :group_by_key()
      :window(sh.hopping { size = "3m", advance = "1m", grace = "30s" })
-     :sum(function(v) return v.n end, { name = "sums" })
+     -- BENCH_PANES=1: panes (README, "Panes"); they pay with hot keys, not
+     -- with these 10,000 uniform ones (more writes at each flush)
+     :sum(function(v) return v.n end, { name = "sums", panes = os.getenv("BENCH_PANES") == "1" })
      :to_stream()
      :to(os.getenv("BENCH_OUTPUT") or "output", { key = "string", value = "json" })
   end,

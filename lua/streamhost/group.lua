@@ -77,7 +77,13 @@ local function build(g, spec, opts, level)
     error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
   end
   if opts.merge ~= nil and type(opts.merge) ~= "function" then
-    error("merge must be a function (agg1, agg2) -> agg", level + 1)
+    error("merge must be a function (agg1, agg2, key) -> agg", level + 1)
+  end
+  if opts.panes ~= nil and type(opts.panes) ~= "boolean" then
+    error("panes must be true or false", level + 1)
+  end
+  if opts.panes and not (spec.pane_merge or opts.merge) then
+    error("panes = true needs { merge = function(agg1, agg2, key) } to merge two panes", level + 1)
   end
   local name = opts.name or string.format("KSTREAM-AGGREGATE-STATE-STORE-%010d", #b.nodes)
   local input = g.parent.node
@@ -98,8 +104,9 @@ local function build(g, spec, opts, level)
     prefix = "KSTREAM", store_name = name, key_serde = g.key_serde, window_spec = w,
     init = spec.init, add = spec.add, subtract = spec.subtract,
     merge = spec.merge or opts.merge, emit = emit, delta = spec.delta,
-    -- hopping windows merge their panes with it (panes.lua)
-    pane_merge = spec.pane_merge or opts.merge,
+    -- with panes = true, hopping windows merge their panes with it
+    -- (panes.lua): count and sum by +, reduce and aggregate by opts.merge
+    pane_merge = opts.panes and (spec.pane_merge or opts.merge) or nil,
   })
   node.stores = { name }
   -- a windowed table's stream writes its window in the key, as Kafka

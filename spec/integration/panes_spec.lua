@@ -17,7 +17,7 @@ return sh.app {
     b:stream("amounts", { key = "string", value = "string" })
      :group_by_key()
      :window(sh.hopping { size = "3m", advance = "1m", grace = "30s" })
-     :sum(function(v) return tonumber(v) end, { name = "per_window" })
+     :sum(function(v) return tonumber(v) end, { name = "per_window", panes = true })
      :to_stream()
      :to("per-window", { value = "long" })
   end,

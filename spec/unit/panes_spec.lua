@@ -4,8 +4,8 @@
 -- later than the grace (for some of their windows or all), the stores
 -- flushed every 997 records (as the host's record cache, not after every
 -- record as the driver does by default). The same app aggregates each way:
--- count, sum, reduce with a merge and aggregate with a merge (panes) beside
--- aggregate and reduce without one (window by window). Every update
+-- count, sum, reduce and aggregate with panes = true (and a merge) beside
+-- aggregate and reduce without (window by window). Every update
 -- (key, window, value, timestamp) and the window stores must agree.
 local sh = require "streamhost"
 local testing = require "streamhost.testing"
@@ -51,15 +51,16 @@ local function both(name, emit, state_dir)
   local function merge(a, b) return { n = a.n + b.n, top = max(a.top, b.top) } end
   local app = sh.app { id = name, topology = function(b)
     local g = b:stream("in", { key = "string", value = "long" }):group_by_key():window(w)
-    collect(g:count({ name = "count_panes", emit = emit }), "count_panes")
+    collect(g:count({ name = "count_panes", emit = emit, panes = true }), "count_panes")
     collect(g:aggregate(zero, function(agg) return agg + 1 end, { name = "count_straight", emit = emit }),
             "count_straight")
-    collect(g:sum({ name = "sum_panes", emit = emit }), "sum_panes")
+    collect(g:sum({ name = "sum_panes", emit = emit, panes = true }), "sum_panes")
     collect(g:aggregate(zero, function(agg, v) return agg + v end, { name = "sum_straight", emit = emit }),
             "sum_straight")
-    collect(g:reduce(max, { name = "max_panes", merge = max, emit = emit }), "max_panes")
+    collect(g:reduce(max, { name = "max_panes", merge = max, emit = emit, panes = true }),
+            "max_panes")
     collect(g:reduce(max, { name = "max_straight", emit = emit }), "max_straight")
-    collect(g:aggregate(init, add, { name = "agg_panes", merge = merge, emit = emit }), "agg_panes")
+    collect(g:aggregate(init, add, { name = "agg_panes", merge = merge, emit = emit, panes = true }), "agg_panes")
     collect(g:aggregate(init, add, { name = "agg_straight", emit = emit }), "agg_straight")
   end }
   return testing.driver(app, { state_dir = state_dir }), seen
@@ -182,12 +183,25 @@ describe("panes for hopping windows", function()
     end
   end)
 
-  it("merge must be a function", function()
-    local app = sh.app { id = "bad", topology = function(b)
+  it("are asked for with panes = true, and need a merge for aggregate and reduce", function()
+    local function app(opts)
+      return sh.app { id = "bad", topology = function(b)
+        b:stream("in", { key = "string", value = "long" }):group_by_key()
+         :window(sh.hopping { size = "3m", advance = "1m" })
+         :aggregate(function() return 0 end, function(a) return a + 1 end, opts)
+      end }
+    end
+    assert.has_error(function() testing.driver(app({ merge = "plus" })) end)
+    assert.has_error(function() testing.driver(app({ panes = "yes" })) end)
+    local ok, err = pcall(testing.driver, app({ panes = true }))
+    assert.is_false(ok)
+    assert.matches("panes = true needs { merge", tostring(err), 1, true)
+    -- without panes = true, count keeps updating every window
+    local d = testing.driver(sh.app { id = "plain", topology = function(b)
       b:stream("in", { key = "string", value = "long" }):group_by_key()
-       :window(sh.hopping { size = "3m", advance = "1m" })
-       :aggregate(function() return 0 end, function(a) return a + 1 end, { merge = "plus" })
-    end }
-    assert.has_error(function() testing.driver(app) end)
+       :window(sh.hopping { size = "3m", advance = "1m" }):count({ name = "c" })
+    end })
+    assert.is_nil(d.inst.stores["c-panes"])
+    d:close()
   end)
 end)
