@@ -60,7 +60,8 @@ local function both(name, emit, state_dir)
     collect(g:reduce(max, { name = "max_panes", merge = max, emit = emit, panes = true }),
             "max_panes")
     collect(g:reduce(max, { name = "max_straight", emit = emit }), "max_straight")
-    collect(g:aggregate(init, add, { name = "agg_panes", merge = merge, emit = emit, panes = true }), "agg_panes")
+    collect(g:aggregate(init, add, { name = "agg_panes", merge = merge, emit = emit, panes = true }),
+            "agg_panes")
     collect(g:aggregate(init, add, { name = "agg_straight", emit = emit }), "agg_straight")
   end }
   return testing.driver(app, { state_dir = state_dir }), seen
