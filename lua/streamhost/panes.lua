@@ -218,6 +218,9 @@ function _M.compile(node, out, inst, windows, straight, final, h)
   local function record(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
+    -- a task given back (its handles closed) and assigned again: its
+    -- stream time is the store's, from whoever had it meanwhile
+    if panes.handles[p] == nil then stream_times[p], mode[p] = nil, nil end
     if not uses_panes(p) then return straight(k, v, rec) end
     local st = h.advance(stream_times, p, ts, panes)
     local where, offset, seq = origin_of(rec, counter)

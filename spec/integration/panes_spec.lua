@@ -2,7 +2,7 @@
 -- queries (GET /stores/NAME/KEY) answer windows, not panes, with the sums
 -- the input makes; after a restart into an empty state dir both stores come
 -- back from their changelogs, and records after it add to the restored
--- windows. Expected windows are worked out from the input topic's own
+-- windows; a reload keeps them too. Expected windows are worked out from the input topic's own
 -- timestamps, as read back with kcat.
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
@@ -127,7 +127,16 @@ describe("hopping windows with panes, threads = 2", function()
     local log2 = dir .. "/run2.log"
     port = start(dir .. "/state2", log2)
     check(port, 3000, log2)
-    produce(3001, 5000)
+    produce(3001, 4000)
+    check(port, 4000, log2)
+    -- a new version of the app: the panes stay, and go on from where they were
+    helpers.write_file(dir .. "/app.lua", APP .. "-- edited\n")
+    local text = helpers.wait_until("the reload", 20000, function()
+      local t = helpers.read_file(log2)
+      return t:find("reloaded ", 1, true) and t
+    end)
+    assert.matches("reloaded .- as version 2 in [%d.]+ ms %(2 stream threads%)", text)
+    produce(4001, 5000)
     local want = check(port, 5000, log2)
     -- windows holding records from before and after the restart
     local spanning = 0
@@ -138,7 +147,7 @@ describe("hopping windows with panes, threads = 2", function()
     assert.is_true(#updates >= 5000)
     helpers.kill(pid, "TERM")
     helpers.wait_exit(pid)
-    local text = helpers.read_file(log2)
+    text = helpers.read_file(log2)
     assert.is_nil(text:match("ERROR"))
     assert.matches("restored store per_window%-panes partition %d: %d+ records", text)
     assert.matches("restored store per_window partition %d: %d+ records", text)
