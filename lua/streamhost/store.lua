@@ -287,16 +287,9 @@ local function window_entry(self, kb, start, partition)
   return w, w[kb]
 end
 
-function Store:window_get(key, start, partition)
-  return self:window_get_bytes(self.kenc(key), start, partition)
-end
-
 -- window_get and window_put with the key's bytes (the store's key serde
--- applied already), for callers that hold them (panes.lua). A caller that
--- knows RocksDB holds no window starting after absent_after (its writes'
--- timestamps are never before their window's start) saves the read of a
--- window not cached.
-function Store:window_get_bytes(kb, start, partition, absent_after)
+-- applied already), for callers that hold them (panes.lua).
+local function window_get_bytes(self, kb, start, partition)
   local w, e
   if self.window_cache then
     w, e = window_entry(self, kb, start, partition)
@@ -304,7 +297,6 @@ function Store:window_get_bytes(kb, start, partition, absent_after)
       if e.value == nil then return nil end
       return cached_value(e), e.markers
     end
-    if absent_after and start > absent_after then return nil end
   end
   local rc = C.sh_ffi_window_get(self:handle(partition), kb, #kb, start, slice)
   if rc ~= SH_NOT_FOUND then check(rc) end
@@ -319,11 +311,13 @@ function Store:window_get_bytes(kb, start, partition, absent_after)
   return value, markers
 end
 
-function Store:window_put(key, start, value, partition, timestamp, markers)
-  return self:window_put_bytes(self.kenc(key), start, value, partition, timestamp, markers)
+Store.window_get_bytes = window_get_bytes
+
+function Store:window_get(key, start, partition)
+  return window_get_bytes(self, self.kenc(key), start, partition)
 end
 
-function Store:window_put_bytes(kb, start, value, partition, timestamp, markers)
+local function window_put_bytes(self, kb, start, value, partition, timestamp, markers)
   if not self.window_cache then
     local vb = join(value, markers)
     check(C.sh_ffi_window_put(self:handle(partition), kb, #kb, start, vb, vb and #vb or 0,
@@ -361,6 +355,12 @@ function Store:cached_entry(kb, start, partition)
   local c = self.cache[partition]
   local w = c and c[start]
   return w and w[kb]
+end
+
+Store.window_put_bytes = window_put_bytes
+
+function Store:window_put(key, start, value, partition, timestamp, markers)
+  return window_put_bytes(self, self.kenc(key), start, value, partition, timestamp, markers)
 end
 
 local function drain(iter, list, decode_key)
