@@ -142,7 +142,9 @@ local function record_builder(text, build_from)
   local src = { "local ffi_string, tonumber, null, new_tab, S, I, N, B, Z, R, build_from = ...",
                 "return function(vals)",
                 "  local root = vals[0]",
-                string.format("  if root.kind ~= R or root.integer ~= %d then return build_from(vals, 0) end", n),
+                string.format("  if root.kind ~= R or root.integer ~= %d then", n),
+                "    return build_from(vals, 0)",
+                "  end",
                 string.format("  local t, pos, c, k = new_tab(0, %d), 1", n) }
   for _, f in ipairs(schema.fields) do
     if type(f.name) ~= "string" then return false end
@@ -382,7 +384,8 @@ local function flat_record_encoder(derived, int_fields)
       string.format("  x = value[keys[%d]]", k),
       "  if x ~= nil then",
       "    seen = seen + 1",
-      string.format("    node = tape[i]; node.kind = S; node.name = -1; node.data = keys[%d]; node.len = %d", k, #name),
+      "    node = tape[i]; node.kind = S; node.name = -1",
+      string.format("    node.data = keys[%d]; node.len = %d", k, #name),
       "    node = tape[i + 1]; node.name = -1",
       "    if x == null then node.kind = Z",
       "    elseif " .. check,
@@ -395,7 +398,8 @@ local function flat_record_encoder(derived, int_fields)
   src[#src + 1] = "  return i\nend"
   local chunk = assert(load(table.concat(src, "\n"), "=avro record flattener"))
   local e = flat_env
-  return chunk(e.nkeys, e.null, e.type, e.floor, e.getmetatable, e.S, e.N, e.B, e.Z, e.M, order), 1 + 2 * #order
+  return chunk(e.nkeys, e.null, e.type, e.floor, e.getmetatable, e.S, e.N, e.B, e.Z, e.M, order),
+         1 + 2 * #order
 end
 
 -- ---- types kept from the Avro inputs ----
