@@ -356,6 +356,7 @@ static void take_new_version(sh_loop_t *l) {
     int version;
     sh_vm_t *next = sh_reload_take(l->reload, l->thread, &version);
     if (!next) return;
+    int64_t swap_start = sh_clock_now_ms(); /* the pause a reload costs this thread */
     run_flush(l); /* the new version reads the stores: nothing may stay cached */
     if (l->tasks) sh_tasks_lock(l->tasks);
     sh_vm_t *old = l->vm;
@@ -368,7 +369,8 @@ static void take_new_version(sh_loop_t *l) {
     if (bind_vm(l) != 0) return;
     if (l->thread == 0) sh_reload_watch(l->reload, next);
     if (l->on_swap) l->on_swap(l->swap_arg, next);
-    sh_log(SH_LOG_DEBUG, "stream thread %d runs version %d", l->thread, version);
+    sh_log(SH_LOG_INFO, "stream thread %d runs version %d (paused %lld ms to swap)", l->thread,
+           version, (long long)(sh_clock_now_ms() - swap_start));
 }
 
 /* A version that has run a while without a fatal error is the one a crash
