@@ -502,7 +502,7 @@ function _M.encoder(where)
     local rc = C.sh_ffi_avro_encode(h.avro, w, tape, n, out)
     for i = #anchors, 1, -1 do anchors[i] = nil end
     if rc ~= 0 then return nil, errmsg() end
-    return ffi_string(out[0].data, out[0].len)
+    return out[0].data, out[0].len
   end
 
   local schema_field = where.is_key and "key_schema" or "value_schema"
@@ -571,15 +571,16 @@ function _M.encoder(where)
     return w
   end
 
-  return function(value, rec)
+  -- The encoding as (pointer, length), valid until the handle's next encode.
+  local function encode_ref(value, rec)
     if not h then
       h = handle_for(registry_url(where.app))
       flatten, reserve = flattener()
     end
     if given then
-      local bytes, err = encode_with(writer(given), value)
-      if not bytes then error("avro: " .. err, 0) end
-      return bytes
+      local p, n = encode_with(writer(given), value)
+      if not p then error("avro: " .. n, 0) end
+      return p, n
     end
     -- a schema the record carries from a source that knows its columns
     -- (CDC: Debezium's, kept through the SMTs) is written as it is when
@@ -587,8 +588,8 @@ function _M.encoder(where)
     local carried = rec and rec[schema_field]
     if carried and carried.connect and (type(carried.t) ~= "table" or carried.t.type ~= "record"
                                         or record_schema.covers(carried, value)) then
-      local bytes = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
-      if bytes then return bytes end
+      local p, n = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
+      if p then return p, n end
       -- the value does not fit after all (a transform changed a field's
       -- type): a derived schema, as for any other value
     end
@@ -601,7 +602,7 @@ function _M.encoder(where)
           if C.sh_ffi_avro_encode(h.avro, derived_writer(), tape, n, out) ~= 0 then
             error("avro: " .. errmsg(), 0)
           end
-          return ffi_string(out[0].data, out[0].len)
+          return out[0].data, out[0].len
         end
       end
     end
@@ -612,10 +613,11 @@ function _M.encoder(where)
       derive_text(false)
       if not ints_fit(value) then derive_text(false) end
     end
-    local bytes, err = encode_with(derived_writer(), value)
-    if not bytes then error("avro: " .. err, 0) end
-    return bytes
+    local p, n = encode_with(derived_writer(), value)
+    if not p then error("avro: " .. n, 0) end
+    return p, n
   end
+  return function(value, rec) return ffi_string(encode_ref(value, rec)) end, encode_ref
 end
 
 return _M

@@ -298,7 +298,7 @@ function compilers.sink(node, _, _, inst)
       vb, vlen = r.value, r.value_len
     elseif v ~= nil and v ~= null then
       if venc_ref then
-        vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
+        vb, vlen = venc_ref(v, rec) -- emit copies the bytes before the next encode
       else
         vb = venc(v, rec)
         vlen = #vb
