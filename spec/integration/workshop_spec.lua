@@ -9,7 +9,6 @@
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
-local FIXTURES = "spec/fixtures/workshop/"
 local REPARTITIONS = { "sales_orders_details-right", "sales_by_customer", "sales_by_product",
                        "purchase_orders_details-right", "purchases_by_supplier",
                        "purchases_by_product", "current_stock", "product_demand_last_3mins" }
@@ -25,27 +24,13 @@ local function sh(cmd)
   return out
 end
 
--- plain (not pattern) replacement of every occurrence
-local function replace(text, from, to)
-  local out, at = {}, 1
-  while true do
-    local i, j = text:find(from, at, true)
-    if not i then break end
-    out[#out + 1] = text:sub(at, i - 1) .. to
-    at = j + 1
-  end
-  out[#out + 1] = text:sub(at)
-  return table.concat(out)
-end
-
 describe("the workshop's curl commands", function()
   local db, database, onprem, cloud, dir, workers, orders, pipeline, pipeline_url
   local changes
 
   -- the fixture's command with the changes applied, run by bash
   local function run(file)
-    local command = helpers.read_file(FIXTURES .. file)
-    for _, change in ipairs(changes) do command = replace(command, change[1], change[2]) end
+    local command = helpers.workshop_command(file, changes)
     local script = dir .. "/" .. file
     helpers.write_file(script, command)
     return sh("bash " .. script)
@@ -70,8 +55,7 @@ describe("the workshop's curl commands", function()
 
   setup(function()
     db = helpers.mariadb()
-    database = helpers.fresh_database("workshop_spec")
-    helpers.sql(nil, "GRANT ALL PRIVILEGES ON `" .. database .. "`.* TO 'mysqluser'@'%'")
+    database = helpers.fresh_mysqluser_database("workshop_spec")
     local topics = {}
     for _, t in ipairs(TABLES) do topics["dc01_" .. t] = 1 end
     for _, t in ipairs(REPARTITIONS) do topics["supply_demand-" .. t .. "-repartition"] = 1 end
