@@ -152,5 +152,5 @@ int main(void) {
     test_kv_prefix_keys();
     test_kv_paging();
     test_threads();
-    return store_test_end();
+    return store_test_end("kv_store_test");
 }

@@ -372,5 +372,5 @@ int main(void) {
     test_fresh_store_not_wiped();
     test_corrupt_database();
     test_shared_and_kind();
-    return store_test_end();
+    return store_test_end("store_test");
 }

@@ -1,7 +1,7 @@
 /*
  * store_test_util.h - what the state-store C tests (kv_store_test.c,
- * window_store_test.c, store_test.c) share: a CHECK that names the test it
- * runs in, a temporary state directory, and short forms of the store calls.
+ * window_store_test.c, store_test.c) share besides base/check.h: a
+ * temporary state directory and short forms of the store calls.
  * Header-only (static functions): included by *_test.c files only.
  */
 #ifndef SH_STORE_TEST_UTIL_H
@@ -12,22 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/check.h"
 #include "engine/ctx.h"
 #include "state/store.h"
-
-static int passed, failed;
-static const char *current_test;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__, current_test,     \
-                    #cond);                                                                        \
-        }                                                                                          \
-    } while (0)
 
 #define MINUTE 60000LL
 
@@ -45,10 +32,9 @@ static inline void store_test_begin(void) {
 }
 
 /* Removes the state directory, prints the closing line, returns the exit status. */
-static inline int store_test_end(void) {
+static inline int store_test_end(const char *name) {
     sh_store_remove_tree(state_dir);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary(name);
 }
 
 static inline bool slice_is(sh_ffi_slice_t s, const char *text) {

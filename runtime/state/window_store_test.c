@@ -258,5 +258,5 @@ int main(void) {
     test_window_paging();
     test_window_paging_across_drop();
     test_restore_drops_expired();
-    return store_test_end();
+    return store_test_end("window_store_test");
 }
