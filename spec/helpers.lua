@@ -324,6 +324,22 @@ function _M.workshop_command(file, changes)
   return command
 end
 
+-- The changes that run the workshop's commands here: its on-prem Connect
+-- worker (localhost:18083) at connect_url, its MySQL at 127.0.0.1:port
+-- with database for its orders, and its on-prem cluster (broker:29092) at
+-- bootstrap.
+function _M.workshop_changes(connect_url, port, database, bootstrap)
+  return {
+    { "http://localhost:18083", connect_url },
+    { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
+    { '"database.port": "3306"', '"database.port": "' .. port .. '"' },
+    { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. port .. "/" .. database },
+    { '"database.whitelist": "orders"', '"database.whitelist": "' .. database .. '"' },
+    { '"orders.dc01_out_of_stock_events"', '"' .. database .. '.dc01_out_of_stock_events"' },
+    { "broker:29092", bootstrap },
+  }
+end
+
 -- The connector a workshop POST sends (its -d '...' body), changes applied,
 -- decoded: { name =, config = { ... } }.
 function _M.workshop_connector(file, changes)

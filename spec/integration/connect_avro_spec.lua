@@ -49,11 +49,7 @@ describe("streamhost connect with AvroConverter", function()
     -- the workshop's two POSTs (spec/fixtures/workshop/), run here with
     -- Avro values: hosts, ports and the database's name changed, then the
     -- properties this run differs in
-    local changes = {
-      { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
-      { '"database.port": "3306"', '"database.port": "' .. db.port .. '"' },
-      { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. db.port .. "/" .. database },
-    }
+    local changes = helpers.workshop_changes(url, db.port, database, bootstrap)
     local avro = { ["value.converter"] = "io.confluent.connect.avro.AvroConverter",
                    ["value.converter.schema.registry.url"] = registry }
     local function post(file, differences)
@@ -65,7 +61,6 @@ describe("streamhost connect with AvroConverter", function()
     end
     local code, body = post("1-mysql-source-connector.sh", {
       ["database.server.id"] = "12346",
-      ["database.whitelist"] = database,
       ["table.blacklist"] = database .. ".products_copy",
       ["database.history.kafka.bootstrap.servers"] = false,
       ["database.history.kafka.topic"] = false,

@@ -38,15 +38,7 @@ describe("streamhost connect", function()
   -- what the workshop's POSTs change to run here: the worker's URL, hosts,
   -- ports and the database's name
   local function local_changes()
-    return {
-      { "http://localhost:18083", url },
-      { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
-      { '"database.port": "3306"', '"database.port": "' .. db.port .. '"' },
-      { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. db.port .. "/" .. database },
-      { '"database.whitelist": "orders"', '"database.whitelist": "' .. database .. '"' },
-      { '"orders.dc01_out_of_stock_events"', '"' .. database .. '.dc01_out_of_stock_events"' },
-      { "broker:29092", broker.bootstrap },
-    }
+    return helpers.workshop_changes(url, db.port, database, broker.bootstrap)
   end
 
   local function status(name)

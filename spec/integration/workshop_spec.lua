@@ -80,15 +80,9 @@ describe("the workshop's curl commands", function()
       return helpers.read_file(dir .. "/pipeline.log"):match("pull queries on (http://127%.0%.0%.1:%d+)/")
     end)
     -- host names, ports, the database's name and credentials: nothing else
-    changes = {
-      { "http://localhost:18083", onprem_url }, { "http://localhost:18084", cloud_url },
-      { "http://localhost:8088", pipeline_url },
-      { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
-      { '"database.port": "3306"', '"database.port": "' .. db.port .. '"' },
-      { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. db.port .. "/" .. database },
-      { '"database.whitelist": "orders"', '"database.whitelist": "' .. database .. '"' },
-      { '"orders.dc01_out_of_stock_events"', '"' .. database .. '.dc01_out_of_stock_events"' },
-      { "broker:29092", onprem.bootstrap },
+    changes = helpers.workshop_changes(onprem_url, db.port, database, onprem.bootstrap)
+    for _, change in ipairs {
+      { "http://localhost:18084", cloud_url }, { "http://localhost:8088", pipeline_url },
       { "${file:/secrets.properties:CCLOUD_CLUSTER_ENDPOINT}", cloud.bootstrap },
       { "${file:/secrets.properties:CCLOUD_API_KEY}", "key" },
       { "${file:/secrets.properties:CCLOUD_API_SECRET}", "secret" },
@@ -96,7 +90,7 @@ describe("the workshop's curl commands", function()
       { '"SASL_SSL"', '"PLAINTEXT"' },
       -- a replication factor of 3 needs three brokers
       { '"dest.kafka.replication.factor": 3', '"dest.kafka.replication.factor": 1' },
-    }
+    } do changes[#changes + 1] = change end
   end)
 
   teardown(function()
