@@ -26,7 +26,7 @@ end
 
 describe("the workshop's curl commands", function()
   local db, database, onprem, cloud, dir, workers, orders, pipeline, pipeline_url
-  local changes
+  local changes, onprem_url, cloud_url -- the two Connect workers' URLs
 
   -- the fixture's command with the changes applied, run by bash
   local function run(file)
@@ -71,8 +71,8 @@ describe("the workshop's curl commands", function()
       local ok = pcall(helpers.sql, database, "SELECT 1 FROM purchase_order_details LIMIT 1")
       return ok
     end)
-    local onprem_url = start_worker("connect-onprem", onprem.bootstrap)
-    local cloud_url = start_worker("connect-ccloud", cloud.bootstrap)
+    onprem_url = start_worker("connect-onprem", onprem.bootstrap)
+    cloud_url = start_worker("connect-ccloud", cloud.bootstrap)
     pipeline = helpers.spawn(helpers.bin .. " run examples/supply_demand/pipeline.lua --bootstrap " ..
                              cloud.bootstrap .. " --state-dir " .. dir .. "/pipeline --http 127.0.0.1:0",
                              dir .. "/pipeline.log")
@@ -110,7 +110,7 @@ describe("the workshop's curl commands", function()
       local out = run(post[1])
       assert.matches("HTTP/1.1 201 Created", out, 1, true)
       local name = cjson.decode(out:match("\r\n\r\n(.*)$")).name
-      assert.equal("RUNNING", state(post[2] == 1 and changes[1][2] or changes[2][2], name))
+      assert.equal("RUNNING", state(post[2] == 1 and onprem_url or cloud_url, name))
     end
   end)
 
