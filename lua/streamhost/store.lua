@@ -205,6 +205,22 @@ function Store:get(key, partition)
   return value, markers
 end
 
+-- Writes value into cache entry e and, the first time e changes since the
+-- last flush, lists it (as listed: a key-value store lists the key bytes, a
+-- window store the entry) among the partition's changes for flush_cache.
+local function write_cached(self, e, listed, partition, value, timestamp, markers)
+  local is_table = type(value) == "table"
+  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
+  e.markers, e.timestamp = markers, timestamp or 0
+  if not e.dirty then
+    e.dirty = true
+    local d = self.dirty[partition]
+    d[#d + 1] = listed
+    if #d >= CACHE_MAX then self.inst.flush_wanted = true end
+  end
+  C.sh_ffi_ctx_hold(self.inst.ctx)
+end
+
 function Store:put(key, value, partition, timestamp, markers)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
@@ -214,16 +230,7 @@ function Store:put(key, value, partition, timestamp, markers)
     c[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
-  local is_table = type(value) == "table"
-  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
-  e.markers, e.timestamp = markers, timestamp or 0
-  if not e.dirty then
-    e.dirty = true
-    local d = self.dirty[partition]
-    d[#d + 1] = kb
-    if #d >= CACHE_MAX then self.inst.flush_wanted = true end
-  end
-  C.sh_ffi_ctx_hold(self.inst.ctx)
+  write_cached(self, e, kb, partition, value, timestamp, markers)
 end
 
 -- Writes the cached changes to RocksDB and the changelog, in the order the
@@ -308,16 +315,7 @@ function Store:window_put(key, start, value, partition, timestamp, markers)
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
-  local is_table = type(value) == "table"
-  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
-  e.markers, e.timestamp = markers, timestamp or 0
-  if not e.dirty then
-    e.dirty = true
-    local d = self.dirty[partition]
-    d[#d + 1] = e
-    if #d >= CACHE_MAX then self.inst.flush_wanted = true end
-  end
-  C.sh_ffi_ctx_hold(self.inst.ctx)
+  write_cached(self, e, e, partition, value, timestamp, markers)
 end
 
 local function drain(iter, list, decode_key)
