@@ -51,9 +51,10 @@ class Config:
 
 
 def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
+    figures = engine.rps_per_core(cfg, [w["app"][:-4] for w in selected if w["app"]])
     for workload in selected:
         if workload["app"]:
-            figure = engine.rps_per_core(cfg, workload["app"][:-4])
+            figure = figures[workload["app"][:-4]]
             workloads[workload["name"]]["engine_rps_per_core"] = figure
             cfg.say(f"  engine-only {workload['name']}: "
                     f"{figure if isinstance(figure, str) else round(figure['median'])}")
