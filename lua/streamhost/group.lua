@@ -285,6 +285,60 @@ end
 -- join.lua checks its replays with the same markers
 _M.origin_of, _M.replayed, _M.marked = origin_of, replayed, marked
 
+-- A key-value aggregate's markers while its entry is cached: a table with
+-- the stamp (ts), the origin partitions in order (wheres) and each one's
+-- { offset, seq } (at), updated in place per record and written out as
+-- the text above only when the store flushes (store.lua calls text()). A
+-- record then builds no string and parses none: string.match and
+-- string.format per record cost more than the rest of a count together.
+-- Markers read from RocksDB (text) are parsed once, on the key's first
+-- read. Only this module's aggregates hold them, and they put them back
+-- into the same entry, so the one table is never seen by two keys.
+local Markers = {}
+Markers.__index = Markers
+
+function Markers:text()
+  local parts = { self.ts and format("%.0f", self.ts) or "" }
+  for i, where in ipairs(self.wheres) do
+    local o = self.at[where]
+    parts[i + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
+  end
+  return table.concat(parts)
+end
+
+local function markers_of(markers)
+  if type(markers) == "table" then return markers end
+  local m = setmetatable({ ts = stamp_of(markers), wheres = {}, at = {} }, Markers)
+  if markers ~= nil then
+    for where, o, q in string.gmatch(markers, ";([^@;]+)@(%d+)%.(%d+)") do
+      if not m.at[where] then m.wheres[#m.wheres + 1] = where end
+      m.at[where] = { tonumber(o), tonumber(q) }
+    end
+  end
+  return m
+end
+
+local function replayed_at(m, where, offset, seq)
+  if where == nil then return false end
+  local o = m.at[where]
+  if o == nil then return false end
+  return offset < o[1] or (offset == o[1] and seq <= o[2])
+end
+
+local function mark_at(m, where, offset, seq, ts)
+  m.ts = ts
+  if where == nil then return m end
+  local o = m.at[where]
+  if o == nil then
+    m.wheres[#m.wheres + 1] = where
+    m.at[where] = { offset, seq }
+  else
+    o[1], o[2] = offset, seq
+  end
+  return m
+end
+_M.markers_of = markers_of
+
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
   if agg == nil then
@@ -312,11 +366,14 @@ compilers.aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    local old_ts = stamp_of(markers) or ts
-    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
+    markers = markers_of(markers)
+    local old_ts = markers.ts or ts
+    if replayed_at(markers, where, offset, seq) then
+      return forward(out, k, old, old, rec, old_ts)
+    end
     local agg = step(node, old, v, k, rec)
     local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
-    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    store:put(k, agg, p, new_ts, mark_at(markers, where, offset, seq, new_ts))
     forward(out, k, agg, old, rec, new_ts)
   end
 end
@@ -330,13 +387,16 @@ compilers.table_aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    local old_ts = stamp_of(markers) or ts
-    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
+    markers = markers_of(markers)
+    local old_ts = markers.ts or ts
+    if replayed_at(markers, where, offset, seq) then
+      return forward(out, k, old, old, rec, old_ts)
+    end
     local agg = old
     if change.o ~= nil and agg ~= nil then agg = node.subtract(agg, change.o, k, rec) end
     if change.n ~= nil then agg = step(node, agg, change.n, k, rec) end
     local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
-    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    store:put(k, agg, p, new_ts, mark_at(markers, where, offset, seq, new_ts))
     forward(out, k, agg, old, rec, new_ts)
   end
 end

@@ -239,7 +239,12 @@ function Store:flush_cache()
         local vb = nil
         if e.value ~= nil then
           vb = e.json and e.value or json.encode(e.value)
-          if e.markers ~= nil then vb = vb .. "\n" .. e.markers end
+          local m = e.markers
+          if m ~= nil then
+            -- an aggregate's markers are a table until written (group.lua)
+            if type(m) == "table" then m = m:text() end
+            vb = vb .. "\n" .. m
+          end
         end
         if self.window_cache then
           check(C.sh_ffi_window_put(h, e.kb, #e.kb, e.start, vb, vb and #vb or 0, e.timestamp))
