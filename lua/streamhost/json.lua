@@ -26,7 +26,7 @@ local SH_OK, SH_NOT_FOUND, SH_INVALID = C.SH_OK, C.SH_ERR_NOT_FOUND, C.SH_ERR_IN
 local JSON_NULL, JSON_TRUE, JSON_FALSE = C.SH_JSON_NULL, C.SH_JSON_TRUE, C.SH_JSON_FALSE
 local JSON_NUMBER, JSON_STRING = C.SH_JSON_NUMBER, C.SH_JSON_STRING
 local ffi_string, ffi_copy, cast = ffi.string, ffi.copy, ffi.cast
-local byte, gsub, format = string.byte, string.gsub, string.format
+local gsub, format = string.gsub, string.format
 local floor, huge = math.floor, math.huge
 local tonumber, type, getmetatable, setmetatable = tonumber, type, getmetatable, setmetatable
 local rawget, rawset, error = rawget, rawset, error
@@ -51,7 +51,7 @@ local char_ptr = ffi.typeof("const char *")
 
 -- A lazy value's state lives under keys no JSON field name can be (tables),
 -- so __index still sees every field name.
-local PTR, LEN, ANCHOR = {}, {}, {}
+local PTR, LEN, ANCHOR, MEMO = {}, {}, {}, {}
 local LAZY = {}
 local opened = nil -- the lazy value whose bytes the parser holds
 
@@ -62,7 +62,7 @@ local function materialize(t)
   local whole = cjson.decode(ffi_string(t[PTR], t[LEN]))
   if opened == t then opened = nil end
   setmetatable(t, nil)
-  t[PTR], t[LEN], t[ANCHOR] = nil, nil, nil
+  t[PTR], t[LEN], t[ANCHOR], t[MEMO] = nil, nil, nil, nil
   for k, v in raw_pairs(whole) do t[k] = v end
   return t
 end
@@ -71,25 +71,43 @@ _M.materialize = materialize
 -- Whether v is a lazy value still (not changed, not walked).
 function _M.is_lazy(v) return getmetatable(v) == LAZY end
 
+-- A value read again after another one was opened (a table row that every
+-- stream record of a join reads) keeps the scalar fields it gave in a memo
+-- (MEMO, made at the first reopening), so that it is not parsed again per
+-- read. Scalars only: they cannot be changed behind the value's back.
 function LAZY.__index(t, name)
   if type(name) ~= "string" then return nil end
+  local memo = rawget(t, MEMO)
+  if memo then
+    local known = memo[name]
+    if known ~= nil then return known end
+  end
   if opened ~= t then
     if C.sh_ffi_json_open(parser, t[PTR], t[LEN]) ~= SH_OK then error(failure(), 2) end
     opened = t
+    if not memo then
+      memo = {}
+      rawset(t, MEMO, memo)
+    end
   end
   local rc = C.sh_ffi_json_field(parser, name, #name, field_out)
   if rc == SH_NOT_FOUND then return nil end
   if rc ~= SH_OK then error(failure(), 2) end
   local v = field_out[0]
   local kind = v.type
-  if kind == JSON_NUMBER then return v.number end
-  if kind == JSON_STRING then return ffi_string(v.str, v.len) end
-  if kind == JSON_NULL then return null end
-  if kind == JSON_TRUE then return true end
-  if kind == JSON_FALSE then return false end
-  -- a nested object or array: the value becomes a plain table, so that
-  -- what the app changes in the nested table is what gets encoded
-  return materialize(t)[name]
+  local value
+  if kind == JSON_NUMBER then value = v.number
+  elseif kind == JSON_STRING then value = ffi_string(v.str, v.len)
+  elseif kind == JSON_NULL then value = null
+  elseif kind == JSON_TRUE then value = true
+  elseif kind == JSON_FALSE then value = false
+  else
+    -- a nested object or array: the value becomes a plain table, so that
+    -- what the app changes in the nested table is what gets encoded
+    return materialize(t)[name]
+  end
+  if memo then memo[name] = value end
+  return value
 end
 
 function LAZY.__newindex(t, name, value)
@@ -190,15 +208,12 @@ for i = 0, 31 do
 end
 escapes["\127"] = "\\u007f"
 
--- A byte loop rather than find's pattern, which LuaJIT does not compile.
+-- The check is a C call: find's pattern is not compiled, and a byte loop
+-- here became a trace of its own whose exit could not return to the
+-- encoder's frames ("NYI: return to lower frame"), so the rest of every
+-- encode ran interpreted.
 local function put_string(b, s)
-  for i = 1, #s do
-    local c = byte(s, i)
-    if c < 32 or c == 34 or c == 92 or c == 127 then
-      s = gsub(s, '[%c"\\]', escapes)
-      break
-    end
-  end
+  if C.sh_ffi_json_escapes(s, #s) ~= 0 then s = gsub(s, '[%c"\\]', escapes) end
   b:put('"', s, '"')
 end
 

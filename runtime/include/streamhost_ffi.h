@@ -299,6 +299,10 @@ void sh_ffi_json_free(sh_json_t *json);
 int sh_ffi_json_open(sh_json_t *json, const char *data, size_t len);
 int sh_ffi_json_field(sh_json_t *json, const char *name, size_t name_len,
                       sh_ffi_json_value_t *out);
+/* 1 when s holds a byte that a JSON string must escape (a control
+ * character, '"', '\\', DEL), else 0: the encoder's check, in C so that it
+ * is no loop in the traces around it. O(len). Any thread. */
+int sh_ffi_json_escapes(const char *s, size_t len);
 
 /* ---- MySQL (runtime/mysql/) ----
  * Sinks of other kinds. stream:to_mysql declares a sink (sh_ffi_sink_add)

@@ -154,3 +154,12 @@ extern "C" int sh_ffi_json_field(sh_json_t *j, const char *name, size_t name_len
     out->len = text.size();
     return SH_OK;
 }
+
+extern "C" int sh_ffi_json_escapes(const char *s, size_t len) {
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(s);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c < 32 || c == '"' || c == '\\' || c == 127) return 1;
+    }
+    return 0;
+}

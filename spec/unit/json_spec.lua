@@ -71,6 +71,28 @@ describe("json values", function()
     assert.has_error(function() json.encode(0 / 0) end)
   end)
 
+  it("read again after another value was opened, keep their fields and their changes", function()
+    local row = json.decode('{"id":"k1","n":7,"tags":[1],"none":null}')
+    for i = 1, 3 do
+      local other = json.decode('{"id":"other' .. i .. '","n":' .. i .. '}')
+      assert.equal("other" .. i, other.id)
+      assert.equal("k1", row.id)
+      assert.equal(7, row.n)
+      assert.equal(serde.null, row.none)
+      assert.is_nil(row.missing)
+    end
+    assert.is_true(json.is_lazy(row))
+    row.n = 8 -- a plain table from here on, the memo gone with the bytes
+    assert.is_false(json.is_lazy(row))
+    assert.equal(8, row.n)
+    assert.same({ id = "k1", n = 8, tags = { 1 }, none = serde.null }, json.cjson.decode(json.encode(row)))
+  end)
+
+  it("escape what JSON strings must, and only that", function()
+    assert.equal('"\\\\ \\u007f \\t \\u001f é"', json.encode("\\ \127 \t \31 é"))
+    assert.equal('{"k\\"":"plain"}', json.encode({ ['k"'] = "plain" }))
+  end)
+
   it("stay readable after the batch that made them", function()
     local kept = {}
     local d = driver(function(b)
