@@ -313,10 +313,14 @@ encode_value = function(b, v, depth)
 end
 
 -- The encoding as a Lua string.
+-- (Results are kept in locals before they are returned: a trace cannot
+-- return to a lower frame straight from a tail call of a built-in, "NYI:
+-- return to lower frame", and fell back to the interpreter there.)
 function _M.encode(v)
   out:reset()
   encode_value(out, v, 0)
-  return out:tostring()
+  local s = out:tostring()
+  return s
 end
 
 -- The encoding as (pointer, length), valid until the next encode: for C
@@ -324,7 +328,8 @@ end
 function _M.encode_ref(v)
   out:reset()
   encode_value(out, v, 0)
-  return out:ref()
+  local ptr, len = out:ref()
+  return ptr, len
 end
 
 return _M

@@ -22,6 +22,19 @@ describe("json values", function()
     assert.is_true(json.is_lazy(v)) -- scalars leave it lazy
   end)
 
+  it("read scalars of every form as cjson does (the index of plain ones and the slow way)", function()
+    local text = ' { "i" : 12 , "neg":-0, "big":1234567890123456, "e":1e3, "f":-2E-2, ' ..
+                 '"s":"y z" , "esc":"a\\u00e9\\t", "b":false, "n":null, "i":99, "d":[1] }  '
+    local v, plain = json.decode(text), json.cjson.decode(text)
+    for _, name in ipairs({ "neg", "big", "e", "f", "s", "esc", "b" }) do
+      assert.equal(plain[name], v[name])
+    end
+    assert.equal(12, v.i) -- the first of two, as simdjson finds it
+    assert.equal(1 / -0, 1 / v.neg)
+    assert.equal(serde.null, v.n)
+    assert.same({ 1 }, v.d)
+  end)
+
   it("are walked by pairs and next with every field", function()
     local v = json.decode('{"a":1,"b":"two"}')
     local seen = {}
@@ -49,7 +62,8 @@ describe("json values", function()
   end)
 
   it("refuse malformed objects when decoded", function()
-    for _, bad in ipairs({ "{", '{"a":1', '{"a":1} x', '{"a" 1}', "not json", "" }) do
+    for _, bad in ipairs({ "{", '{"a":1', '{"a":1} x', '{"a":1}}', '{"a" 1}', '{"a":1,}',
+                           "not json", "" }) do
       assert.has_error(function() json.decode(bad) end)
     end
   end)
