@@ -286,33 +286,60 @@ end
 _M.origin_of, _M.replayed, _M.marked = origin_of, replayed, marked
 
 -- A key-value aggregate's markers while its entry is cached: a table with
--- the stamp (ts), the origin partitions in order (wheres) and each one's
--- { offset, seq } (at), updated in place per record and written out as
--- the text above only when the store flushes (store.lua calls text()). A
--- record then builds no string and parses none: string.match and
--- string.format per record cost more than the rest of a count together.
--- Markers read from RocksDB (text) are parsed once, on the key's first
--- read. Only this module's aggregates hold them, and they put them back
--- into the same entry, so the one table is never seen by two keys.
+-- the stamp (ts) and the first origin partition's where, offset and seq
+-- (w, o, q) as fields, further origins (rare: several input partitions of
+-- one task) in rest = { wheres = {in order}, at = {where = {offset, seq}} },
+-- updated in place per record and written out as the text above only when
+-- the store flushes (store.lua calls text()). A record then builds no
+-- string and parses none: string.match and string.format per record cost
+-- more than the rest of a count together. Markers read from RocksDB (text)
+-- are parsed once, on the key's first read. Only this module's aggregates
+-- hold them, and they put them back into the same entry, so the one table
+-- is never seen by two keys.
 local Markers = {}
 Markers.__index = Markers
 
 function Markers:text()
   local parts = { self.ts and format("%.0f", self.ts) or "" }
-  for i, where in ipairs(self.wheres) do
-    local o = self.at[where]
-    parts[i + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
+  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  local rest = self.rest
+  if rest then
+    for _, where in ipairs(rest.wheres) do
+      local o = rest.at[where]
+      parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
+    end
   end
   return table.concat(parts)
 end
 
+local function mark_at(m, where, offset, seq, ts)
+  m.ts = ts
+  if where == nil then return m end
+  if m.w == nil or m.w == where then
+    m.w, m.o, m.q = where, offset, seq
+    return m
+  end
+  local rest = m.rest
+  if not rest then
+    rest = { wheres = {}, at = {} }
+    m.rest = rest
+  end
+  local o = rest.at[where]
+  if o == nil then
+    rest.wheres[#rest.wheres + 1] = where
+    rest.at[where] = { offset, seq }
+  else
+    o[1], o[2] = offset, seq
+  end
+  return m
+end
+
 local function markers_of(markers)
   if type(markers) == "table" then return markers end
-  local m = setmetatable({ ts = stamp_of(markers), wheres = {}, at = {} }, Markers)
+  local m = setmetatable({ ts = stamp_of(markers) }, Markers)
   if markers ~= nil then
     for where, o, q in string.gmatch(markers, ";([^@;]+)@(%d+)%.(%d+)") do
-      if not m.at[where] then m.wheres[#m.wheres + 1] = where end
-      m.at[where] = { tonumber(o), tonumber(q) }
+      mark_at(m, where, tonumber(o), tonumber(q), m.ts)
     end
   end
   return m
@@ -320,22 +347,16 @@ end
 
 local function replayed_at(m, where, offset, seq)
   if where == nil then return false end
-  local o = m.at[where]
-  if o == nil then return false end
-  return offset < o[1] or (offset == o[1] and seq <= o[2])
-end
-
-local function mark_at(m, where, offset, seq, ts)
-  m.ts = ts
-  if where == nil then return m end
-  local o = m.at[where]
-  if o == nil then
-    m.wheres[#m.wheres + 1] = where
-    m.at[where] = { offset, seq }
+  local o, q
+  if m.w == where then
+    o, q = m.o, m.q
   else
-    o[1], o[2] = offset, seq
+    local rest = m.rest
+    local at = rest and rest.at[where]
+    if at == nil then return false end
+    o, q = at[1], at[2]
   end
-  return m
+  return offset < o or (offset == o and seq <= q)
 end
 _M.markers_of = markers_of
 

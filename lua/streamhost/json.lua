@@ -140,13 +140,21 @@ local function lazy(ptr, len, anchor)
   return t
 end
 
-local function first_byte_is_brace(ptr, len)
+local function brace_after_spaces(ptr, len)
   for i = 0, len - 1 do
     local c = ptr[i]
     if c == 123 then return true end -- {
     if c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return false end
   end
   return false
+end
+
+-- Whether the first byte other than white space is '{'. The usual case is
+-- answered without a loop: a loop here, in every record's trace, counted
+-- towards the trace's loop unroll limit and aborted it.
+local function first_byte_is_brace(ptr, len)
+  if len > 0 and ptr[0] == 123 then return true end
+  return brace_after_spaces(ptr, len)
 end
 
 -- Decodes a Lua string: a lazy value for an object (anchored by the string

@@ -149,6 +149,16 @@ describe("aggregations after a crash", function()
   end)
 end)
 
+describe("aggregate markers", function()
+  it("keep every origin partition, in order, through a parse, updates and text", function()
+    local group = require "streamhost.group"
+    local m = group.markers_of("12;in/0@5.0;in/1@7.2")
+    assert.equal("12;in/0@5.0;in/1@7.2", m:text())
+    assert.equal("", group.markers_of(nil):text())
+    assert.equal("99", group.markers_of("99"):text())
+  end)
+end)
+
 describe("grouped table aggregations", function()
   it("count subtracts the old row on an update that moves it and on a delete", function()
     local d = driver(function(b)
