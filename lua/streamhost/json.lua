@@ -58,8 +58,17 @@ local opened = nil -- the lazy value whose bytes the parser holds
 local function failure() return core.failure() end
 
 -- Turns a lazy value into the plain table cjson would have made. O(value).
+-- A lazy value's bytes: PTR is their offset in ANCHOR, the Lua string or
+-- the JSON arena that holds them (a number, not a pointer: a pointer in the
+-- table would be a cdata object allocated per value).
+local function bytes_of(t)
+  local anchor = t[ANCHOR]
+  if type(anchor) == "string" then return cast(char_ptr, anchor) + t[PTR], t[LEN] end
+  return anchor + t[PTR], t[LEN]
+end
+
 local function materialize(t)
-  local whole = cjson.decode(ffi_string(t[PTR], t[LEN]))
+  local whole = cjson.decode(ffi_string(bytes_of(t)))
   if opened == t then opened = nil end
   setmetatable(t, nil)
   t[PTR], t[LEN], t[ANCHOR], t[MEMO] = nil, nil, nil, nil
@@ -83,7 +92,8 @@ function LAZY.__index(t, name)
     if known ~= nil then return known end
   end
   if opened ~= t then
-    if C.sh_ffi_json_open(parser, t[PTR], t[LEN]) ~= SH_OK then error(failure(), 2) end
+    local ptr, len = bytes_of(t)
+    if C.sh_ffi_json_open(parser, ptr, len) ~= SH_OK then error(failure(), 2) end
     opened = t
     if not memo then
       memo = {}
@@ -134,8 +144,8 @@ if not rawget(_G, "__streamhost_raw_pairs") then
   rawset(_G, "next", function(t, k) settle(t); return raw_next(t, k) end)
 end
 
-local function lazy(ptr, len, anchor)
-  local t = setmetatable({ [PTR] = ptr, [LEN] = len, [ANCHOR] = anchor }, LAZY)
+local function lazy(offset, len, anchor)
+  local t = setmetatable({ [PTR] = offset, [LEN] = len, [ANCHOR] = anchor }, LAZY)
   opened = t
   return t
 end
@@ -164,7 +174,7 @@ function _M.decode(s)
   local len = #s
   if first_byte_is_brace(ptr, len) then
     local rc = C.sh_ffi_json_open(parser, ptr, len)
-    if rc == SH_OK then return lazy(ptr, len, s) end
+    if rc == SH_OK then return lazy(0, len, s) end
     opened = nil
     if rc ~= SH_INVALID then error(failure(), 0) end
   end
@@ -194,8 +204,9 @@ function _M.decode_ptr(ptr, len)
     ffi_copy(copy, ptr, len)
     local rc = C.sh_ffi_json_open(parser, copy, len)
     if rc == SH_OK then
+      local offset = arena_used
       arena_used = arena_used + len
-      return lazy(copy, len, arena)
+      return lazy(offset, len, arena)
     end
     opened = nil
     if rc ~= SH_INVALID then error(failure(), 0) end
@@ -285,7 +296,7 @@ local function put_table(b, t, depth)
     error(format("Cannot serialise, excessive nesting (%d)", depth), 0)
   end
   if getmetatable(t) == LAZY then
-    b:putcdata(t[PTR], t[LEN])
+    b:putcdata(bytes_of(t))
     return
   end
   local n = array_length(t)
