@@ -88,6 +88,32 @@ int sh_kv_put(sh_kv_t *kv, const char *key, size_t key_len, const char *value, s
     return err ? sh_kind_rocksdb_failed(&kv->errors, value ? "put" : "delete", err) : SH_OK;
 }
 
+int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
+    rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+    int rc = SH_OK;
+    for (int i = 0; i < count; i++) {
+        const sh_ffi_record_t *r = &records[i];
+        if (kv->changelog) {
+            rc = sh_changelog_emit(kv->changelog, r->key, r->key_len, r->value, r->value_len,
+                                   r->timestamp);
+            if (rc != SH_OK) {
+                set_error(kv, "changelog %s: %s", kv->changelog->topic, sh_ffi_err_message());
+                break;
+            }
+        }
+        if (r->value)
+            rocksdb_writebatch_put_cf(batch, kv->db->default_cf, r->key, r->key_len, r->value,
+                                      r->value_len);
+        else
+            rocksdb_writebatch_delete_cf(batch, kv->db->default_cf, r->key, r->key_len);
+    }
+    char *err = NULL;
+    rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
+    rocksdb_writebatch_destroy(batch);
+    if (err) return rocksdb_failed(kv, "put", err);
+    return rc;
+}
+
 int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
     rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
     for (int i = 0; i < count; i++) {

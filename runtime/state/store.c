@@ -233,6 +233,13 @@ int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const c
                    rc != SH_OK ? rc : sh_kv_put(store->kv, key, key_len, value, value_len, timestamp));
 }
 
+int sh_ffi_store_put_many(sh_store_t *store, const sh_ffi_record_t *records, int count) {
+    if (!store || count < 0 || (count > 0 && !records))
+        return sh_err_set(SH_ERR_INVALID, "store_put_many: a store and its records are required");
+    int rc = check(store, SH_STORE_KV, "put_many");
+    return publish(store, rc != SH_OK ? rc : sh_kv_put_many(store->kv, records, count));
+}
+
 int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       sh_ffi_slice_t *out) {
     if (!store || !out || (!key && key_len))
