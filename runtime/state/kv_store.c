@@ -97,7 +97,8 @@ int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
             rc = sh_changelog_emit(kv->changelog, r->key, r->key_len, r->value, r->value_len,
                                    r->timestamp);
             if (rc != SH_OK) {
-                set_error(kv, "changelog %s: %s", kv->changelog->topic, sh_ffi_err_message());
+                sh_kind_error(&kv->errors, "changelog %s: %s", kv->changelog->topic,
+                              sh_ffi_err_message());
                 break;
             }
         }
@@ -110,7 +111,7 @@ int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
     char *err = NULL;
     rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
     rocksdb_writebatch_destroy(batch);
-    if (err) return rocksdb_failed(kv, "put", err);
+    if (err) return sh_kind_rocksdb_failed(&kv->errors, "put", err);
     return rc;
 }
 
