@@ -141,35 +141,28 @@ static int write_held(restore_t *r, int64_t *last, bool *at_end, char *errbuf, s
     return rc;
 }
 
-/* Takes what the queue holds (waiting up to 200 ms when nothing is held:
- * waiting with records in hand cost up to 200 ms at the end of every
- * partition) and writes the held records once the window is full, the
- * partition's end is in hand or the queue is dry. 0, or -1 on failure. */
+/* Takes what the queue holds, waiting up to 200 ms for the first message,
+ * and writes the held records once the window is full, the partition's end
+ * is in hand (its last offset, or an error or end-of-partition event) or
+ * nothing came for 200 ms. The end is known, so waiting for more costs
+ * nothing: a write per fetch response instead cost ~7 writes per 15k-record
+ * partition where one does. 0, or -1 on failure. */
 static int replay_some(rd_kafka_queue_t *queue, restore_t *r, int64_t high, int64_t *last,
                        bool *at_end, char *errbuf, size_t errlen) {
-    int room = RESTORE_WINDOW - r->held;
-    ssize_t n = 0;
-    if (r->held == 0) {
-        rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 200);
-        if (first) {
-            r->messages[r->held++] = first;
-            room--;
-            n = 1;
-        }
+    int from = r->held; /* < RESTORE_WINDOW: a full window was written */
+    rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 200);
+    if (first) {
+        r->messages[r->held++] = first;
+        ssize_t more = rd_kafka_consume_batch_queue(queue, 0, r->messages + r->held,
+                                                    (size_t)(RESTORE_WINDOW - r->held));
+        if (more > 0) r->held += (int)more;
     }
-    if (room > 0) {
-        ssize_t more = rd_kafka_consume_batch_queue(queue, 0, r->messages + r->held, (size_t)room);
-        if (more > 0) n += more;
-        for (ssize_t i = 0; i < more; i++) {
-            const rd_kafka_message_t *m = r->messages[r->held++];
-            r->held_bytes += m->key_len + m->len;
-        }
-    }
+    for (int i = from; i < r->held; i++)
+        r->held_bytes += r->messages[i]->key_len + r->messages[i]->len;
     if (r->held == 0) return 0;
     const rd_kafka_message_t *newest = r->messages[r->held - 1];
-    bool end_in_hand = newest->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || newest->err ||
-                       newest->offset >= high - 1;
-    if (n > 0 && !end_in_hand && r->held < RESTORE_WINDOW && r->held_bytes < RESTORE_WINDOW_BYTES)
+    bool end_in_hand = newest->err || newest->offset >= high - 1;
+    if (first && !end_in_hand && r->held < RESTORE_WINDOW && r->held_bytes < RESTORE_WINDOW_BYTES)
         return 0; /* more is coming: take it first */
     return write_held(r, last, at_end, errbuf, errlen);
 }
