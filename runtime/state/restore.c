@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "state/read_ahead.h"
 #include "state/restore.h"
 
 /* The records held for one write, and their bytes: what a restore keeps in
@@ -147,22 +148,17 @@ static int write_held(restore_t *r, int64_t *last, bool *at_end, char *errbuf, s
  * nothing came for 200 ms. The end is known, so waiting for more costs
  * nothing: a write per fetch response instead cost ~7 writes per 15k-record
  * partition where one does. 0, or -1 on failure. */
-static int replay_some(rd_kafka_queue_t *queue, restore_t *r, int64_t high, int64_t *last,
+static int replay_some(sh_read_t *read, restore_t *r, int64_t high, int64_t *last,
                        bool *at_end, char *errbuf, size_t errlen) {
     int from = r->held; /* < RESTORE_WINDOW: a full window was written */
-    rd_kafka_message_t *first = rd_kafka_consume_queue(queue, 200);
-    if (first) {
-        r->messages[r->held++] = first;
-        ssize_t more = rd_kafka_consume_batch_queue(queue, 0, r->messages + r->held,
-                                                    (size_t)(RESTORE_WINDOW - r->held));
-        if (more > 0) r->held += (int)more;
-    }
+    int n = sh_read_take(read, 200, r->messages + r->held, RESTORE_WINDOW - r->held);
+    r->held += n;
     for (int i = from; i < r->held; i++)
         r->held_bytes += r->messages[i]->key_len + r->messages[i]->len;
     if (r->held == 0) return 0;
     const rd_kafka_message_t *newest = r->messages[r->held - 1];
     bool end_in_hand = newest->err || newest->offset >= high - 1;
-    if (first && !end_in_hand && r->held < RESTORE_WINDOW && r->held_bytes < RESTORE_WINDOW_BYTES)
+    if (n > 0 && !end_in_hand && r->held < RESTORE_WINDOW && r->held_bytes < RESTORE_WINDOW_BYTES)
         return 0; /* more is coming: take it first */
     return write_held(r, last, at_end, errbuf, errlen);
 }
@@ -201,7 +197,7 @@ int sh_restore_ranges(rd_kafka_t *consumer, const char *changelog, int64_t *rang
     return rc == 0 ? count : -1;
 }
 
-int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *changelog,
+int sh_restore_store(sh_read_ahead_t *ra, sh_store_t *store, const char *changelog,
                      const int64_t *range, volatile sig_atomic_t *stopping, int64_t *restored_to,
                      int64_t *checkpointed, char *errbuf, size_t errlen) {
     restore_t r = {.store = store, .changelog = changelog, .partition = sh_store_partition(store)};
@@ -213,7 +209,7 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
         return -1;
     }
     *restored_to = *checkpointed = checkpoint;
-    if (find_range(consumer, &r, range, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
+    if (find_range(sh_read_ahead_consumer(ra), &r, range, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
     if (start >= high) {
         sh_log(SH_LOG_INFO, "store %s partition %d is up to date with %s (offset %" PRId64 ")",
                name, (int)r.partition, changelog, checkpoint);
@@ -221,23 +217,15 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
     }
 
     int rc = -1;
-    rd_kafka_queue_t *queue = NULL;
+    sh_read_t *read = NULL;
     r.messages = malloc(sizeof *r.messages * RESTORE_WINDOW);
     r.records = malloc(sizeof *r.records * RESTORE_WINDOW);
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    if (!r.messages || !r.records || !list) {
+    if (!r.messages || !r.records) {
         snprintf(errbuf, errlen, "store %s partition %d: out of memory for a restore", name,
                  (int)r.partition);
         goto out;
     }
-    rd_kafka_topic_partition_list_add(list, changelog, r.partition)->offset = start;
-    rd_kafka_resp_err_t err = rd_kafka_assign(consumer, list);
-    if (err) {
-        snprintf(errbuf, errlen, "store %s partition %d: cannot read %s: %s", name,
-                 (int)r.partition, changelog, rd_kafka_err2str(err));
-        goto out;
-    }
-    queue = rd_kafka_queue_get_consumer(consumer);
+    if (!(read = sh_read_start(ra, changelog, r.partition, start, errbuf, errlen))) goto out;
     r.total = high - start;
     r.started = now_s();
     sh_log(SH_LOG_INFO, "restoring store %s partition %d from %s offsets %" PRId64 "..%" PRId64,
@@ -246,7 +234,7 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
     bool at_end = false;
     double logged = r.started;
     while (last < high - 1 && !at_end && !*stopping) {
-        if (replay_some(queue, &r, high, &last, &at_end, errbuf, errlen) < 0) goto out;
+        if (replay_some(read, &r, high, &last, &at_end, errbuf, errlen) < 0) goto out;
         if (now_s() - logged >= 1.0) {
             log_progress(&r, false);
             logged = now_s();
@@ -263,11 +251,7 @@ int sh_restore_store(rd_kafka_t *consumer, sh_store_t *store, const char *change
 out:
     for (int i = 0; i < r.held; i++) /* a stop or a failure: what was not written */
         rd_kafka_message_destroy(r.messages[i]);
-    if (queue) {
-        rd_kafka_queue_destroy(queue);
-        rd_kafka_assign(consumer, NULL);
-    }
-    if (list) rd_kafka_topic_partition_list_destroy(list);
+    if (read) sh_read_stop(ra, read);
     free(r.messages);
     free(r.records);
     return rc;

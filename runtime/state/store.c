@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -472,6 +473,17 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
         free(error);
     }
     return publish(store, rc);
+}
+
+int64_t sh_store_checkpoint_peek(const char *state_dir, const char *name, int32_t partition) {
+    char *dir = store_dir(state_dir, name, partition), *current = NULL;
+    int64_t offset = -1;
+    if (dir && asprintf(&current, "%s/db/CURRENT", dir) >= 0 && access(current, F_OK) == 0 &&
+        sh_checkpoint_read(dir, &offset) != SH_CHECKPOINT_OK)
+        offset = -1;
+    free(current);
+    free(dir);
+    return offset;
 }
 
 int sh_store_checkpoint_remove(sh_store_t *store) {

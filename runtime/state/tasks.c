@@ -58,6 +58,7 @@ struct sh_tasks {
     int decl_count;
     sh_task_t *tasks;
     sh_openers_t *openers; /* made on the first prepare */
+    sh_read_ahead_t *reads; /* the restore consumer's, a few partitions ahead */
     volatile int restoring;
     /* the offset ranges of one changelog's partitions, asked once for the
      * tasks of an assignment (sh_restore_ranges); ranges_ms: when */
@@ -92,6 +93,13 @@ sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id,
     pthread_mutex_init(&t->lock, NULL);
     t->consumer = restore_consumer;
     t->stopping = stopping;
+    if (!(t->reads = sh_read_ahead_new(restore_consumer))) {
+        pthread_mutex_destroy(&t->lock);
+        free(t->state_dir);
+        free(t->app_id);
+        free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -113,6 +121,7 @@ void sh_tasks_free(sh_tasks_t *t) {
     }
     free_decls(t->decls, t->decl_count);
     free(t->ranges_topic);
+    sh_read_ahead_free(t->reads);
     if (t->consumer) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
@@ -229,17 +238,28 @@ static const int64_t *range_of(sh_tasks_t *t, const char *changelog, int32_t par
 
 void sh_tasks_prepare(sh_tasks_t *t, const char *topic, int32_t partition) {
     if (!t->openers && !(t->openers = sh_openers_new(t->state_dir))) return;
-    sh_tasks_lock(t);
+    /* Unlocked: only this thread changes the declarations and the task
+     * list, and asking for the ranges may take a while. */
     for (int i = 0; i < t->decl_count; i++) {
         const sh_store_decl_t *d = &t->decls[i];
-        if (strcmp(d->source_topic, topic) == 0 && !find_task(t, d->name, partition))
-            sh_openers_add(t->openers, d->name, d->kind, partition, retention_of(d));
+        if (strcmp(d->source_topic, topic) != 0 || find_task(t, d->name, partition)) continue;
+        sh_openers_add(t->openers, d->name, d->kind, partition, retention_of(d));
+        /* its changelog read ahead from where the restore will likely start */
+        char *changelog = sh_topic_name(t->app_id, SH_TOPIC_CHANGELOG, d->name);
+        const int64_t *range = changelog ? range_of(t, changelog, partition) : NULL;
+        if (range) {
+            int64_t start = sh_store_checkpoint_peek(t->state_dir, d->name, partition) + 1;
+            if (start < range[1])
+                sh_read_ahead_plan(t->reads, changelog, partition,
+                                   start > range[0] ? start : range[0]);
+        }
+        free(changelog);
     }
-    sh_tasks_unlock(t);
 }
 
 void sh_tasks_assignment_done(sh_tasks_t *t) {
     if (t->openers) sh_openers_drop(t->openers);
+    sh_read_ahead_clear(t->reads);
 }
 
 int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *errbuf,
@@ -264,7 +284,7 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
         sh_tasks_unlock(t);
         int64_t restored_to = -1, checkpointed = -1;
         const int64_t *range = range_of(t, task->changelog, partition);
-        rc = sh_restore_store(t->consumer, task->handle, task->changelog, range, t->stopping,
+        rc = sh_restore_store(t->reads, task->handle, task->changelog, range, t->stopping,
                               &restored_to,
                               &checkpointed, errbuf, errlen);
         sh_tasks_lock(t);
