@@ -63,6 +63,7 @@ int main(void) {
     rd_kafka_t *consumer = fixture_restore_consumer(sh_broker_bootstraps(broker));
     sh_read_ahead_t *ra = sh_read_ahead_new(consumer);
     CHECK(ra && sh_read_ahead_consumer(ra) == consumer);
+    if (!ra) return check_summary("read_ahead_test");
 
     /* planned in order, partition 2's start guessed wrong (100, read from 40) */
     for (int p = 0; p < PARTITIONS - 1; p++)
