@@ -5,14 +5,15 @@
  * opened its own handle on the store (shared with the Lua VM's through the
  * registry's reference counts) and calls sh_restore_store, which reads the
  * checkpoint and replays the changelog partition from the offset after it up
- * to the high watermark with an assign()-only consumer, logging progress
- * every second. A missing or corrupt checkpoint has already wiped the store
+ * to the high watermark through the restore consumer's per-partition reads
+ * (read_ahead.c: this partition may have been fetched ahead while earlier
+ * tasks restored), logging progress every second. A missing or corrupt checkpoint has already wiped the store
  * (sh_store_checkpoint_read), so the replay then starts from the changelog's
  * beginning.
  *
- * Records are taken from the consumer's queue as they come and held until
+ * Records are taken from the partition's queue as they come and held until
  * RESTORE_WINDOW of them (or RESTORE_WINDOW_BYTES of keys and values) are
- * in hand, or the partition's end is reached, or the queue runs dry; then
+ * in hand, or the partition's end is reached, or nothing came for 200 ms; then
  * they go to the store in one RocksDB write, only the last record of each
  * key among them (the ones before it would be overwritten in the same
  * write). A changelog repeats a hot key many times, so a window of 64k
@@ -209,7 +210,9 @@ int sh_restore_store(sh_read_ahead_t *ra, sh_store_t *store, const char *changel
         return -1;
     }
     *restored_to = *checkpointed = checkpoint;
-    if (find_range(sh_read_ahead_consumer(ra), &r, range, checkpoint, &start, &high, errbuf, errlen) != 0) return -1;
+    if (find_range(sh_read_ahead_consumer(ra), &r, range, checkpoint, &start, &high, errbuf,
+                   errlen) != 0)
+        return -1;
     if (start >= high) {
         sh_log(SH_LOG_INFO, "store %s partition %d is up to date with %s (offset %" PRId64 ")",
                name, (int)r.partition, changelog, checkpoint);

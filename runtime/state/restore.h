@@ -22,8 +22,8 @@
  * knows it (sh_restore_ranges), else NULL to ask the broker. Logs progress every second. Gives up when
  * *stopping becomes non-zero. Returns 0 with *restored_to (the last offset
  * in the store; -1: nothing yet) and *checkpointed (the offset the checkpoint
- * file holds), or -1 with errbuf filled. Cost: O(records after the checkpoint), in batches
- * of a few thousand records. Every buffer belongs to the call, so stream
+ * file holds), or -1 with errbuf filled. Cost: O(records after the checkpoint), written
+ * in windows of up to 65,536 records, the last of each key only. Every buffer belongs to the call, so stream
  * threads restore their own tasks at the same time.
  * @locality the stream thread whose consumer this is */
 int sh_restore_store(sh_read_ahead_t *ra, sh_store_t *store, const char *changelog,
