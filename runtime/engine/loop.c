@@ -162,9 +162,16 @@ static int on_assigned(void *self, const char *topic, int32_t partition, char *e
     return sh_tasks_assign(l->tasks, topic, partition, errbuf, errlen);
 }
 
+static void on_assigning(void *self, const char *topic, int32_t partition) {
+    sh_loop_t *l = self;
+    if (l->tasks) sh_tasks_prepare(l->tasks, topic, partition);
+}
+
 static void on_assignment_done(void *self) {
     sh_loop_t *l = self;
-    if (l->tasks) sh_tasks_set_ready(l->tasks);
+    if (!l->tasks) return;
+    sh_tasks_assignment_done(l->tasks);
+    sh_tasks_set_ready(l->tasks);
 }
 
 /* The VM's store caches written out, as a batch of their own whose outputs
@@ -225,6 +232,7 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->version = 1;
     l->output = (sh_output_t){.emit = loop_emit, .self = l};
     l->source_events = (sh_source_events_t){.loop = l,
+                                            .assigning = on_assigning,
                                             .assigned = on_assigned,
                                             .assignment_done = on_assignment_done,
                                             .revoking = on_revoking,

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -321,6 +322,13 @@ static int last_per_key(const sh_ffi_record_t *records, int count, sh_ffi_record
     return kept;
 }
 
+static int by_key(const void *a, const void *b) {
+    const sh_ffi_record_t *x = a, *y = b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
     if (!store || count < 0 || (!records && count))
         return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
@@ -334,6 +342,9 @@ int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, in
     if (kept < 0) { /* one record, or no memory to sort them out: write them all */
         kept = count;
     } else {
+        /* Keys are unique now: in RocksDB's order, each memtable insert
+         * starts where the one before it ended (random order cost ~2x). */
+        if (!store->window) qsort(last, (size_t)kept, sizeof *last, by_key);
         records = last;
     }
     rc = store->window ? sh_window_restore(store->window, records, kept)
@@ -469,6 +480,17 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
         free(error);
     }
     return publish(store, rc);
+}
+
+int64_t sh_store_checkpoint_peek(const char *state_dir, const char *name, int32_t partition) {
+    char *dir = store_dir(state_dir, name, partition), *current = NULL;
+    int64_t offset = -1;
+    if (dir && asprintf(&current, "%s/db/CURRENT", dir) >= 0 && access(current, F_OK) == 0 &&
+        sh_checkpoint_read(dir, &offset) != SH_CHECKPOINT_OK)
+        offset = -1;
+    free(current);
+    free(dir);
+    return offset;
 }
 
 int sh_store_checkpoint_remove(sh_store_t *store) {
