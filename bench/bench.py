@@ -3,7 +3,8 @@ plain-C passthrough and the Python peers, then the engine-only, reload,
 latency and restore measures; writes bench/results/latest.{md,json}.
 
 Environment: QUICK=1 (a smoke test under a minute), BENCH_RECORDS,
-BENCH_RUNS, BENCH_ONLY=name,name (a subset of workloads)."""
+BENCH_RUNS, BENCH_ONLY=name,name (a subset of workloads and of the
+latency, reload and restore measures; BENCH_ONLY=restore runs only that)."""
 import concurrent.futures
 import os
 import subprocess
@@ -51,9 +52,10 @@ class Config:
 
 
 def _engine_figures(cfg, selected, workloads, top, notes, results_dir):
+    figures = engine.rps_per_core(cfg, [w["app"][:-4] for w in selected if w["app"]])
     for workload in selected:
         if workload["app"]:
-            figure = engine.rps_per_core(cfg, workload["app"][:-4])
+            figure = figures[workload["app"][:-4]]
             workloads[workload["name"]]["engine_rps_per_core"] = figure
             cfg.say(f"  engine-only {workload['name']}: "
                     f"{figure if isinstance(figure, str) else round(figure['median'])}")
@@ -103,6 +105,9 @@ def main():
     built = _build_stamp(cfg)
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     selected = [w for w in WORKLOADS if not only or w["name"] in only]
+    measures = (("latency", "latency at 20k records/s", latency.latency),
+                ("reload", f"reload pause ({cfg.reloads} reloads)", latency.reload_pause),
+                ("restore", "changelog restore", restore.restore_rps))
     workloads = {w["name"]: {} for w in selected}
     top, notes = {}, []
     # a QUICK smoke test must not overwrite the measured results
@@ -113,10 +118,11 @@ def main():
         workloads[workload["name"]].update(throughput.bench(cfg, workload))
 
     tasks = [lambda w=w: bench_workload(w) for w in selected]
-    tasks.append(lambda: _engine_figures(cfg, selected, workloads, top, notes, results_dir))
-    for name, measure in (("latency at 20k records/s", latency.latency),
-                          (f"reload pause ({cfg.reloads} reloads)", latency.reload_pause),
-                          ("changelog restore", restore.restore_rps)):
+    if selected:
+        tasks.append(lambda: _engine_figures(cfg, selected, workloads, top, notes, results_dir))
+    for key, name, measure in measures:
+        if only and key not in only:
+            continue
         tasks.append(lambda name=name, measure=measure: _top_measure(cfg, name, measure, top, notes))
     if cfg.quick:
         # A smoke test: every measure at once, each on its own broker. Most of

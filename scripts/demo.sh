@@ -215,80 +215,59 @@ post_connector() { # NAME JSON
          -H "Content-Type: application/json" "$CONNECT_URL/connectors/" -d "$2")
   if [ "$code" != 201 ]; then say "POST $1: $code $(cat "$run/connect-$1.response")"; exit 1; fi
 }
-post_connector mysql-source-connector '{
-  "name": "mysql-source-connector",
-  "config": {
-    "connector.class": "io.debezium.connector.mysql.MySqlConnector",
-    "database.hostname": "127.0.0.1",
-    "database.port": "'"$mysql_port"'",
-    "database.user": "mysqluser",
-    "database.password": "mysqlpw",
-    "database.server.id": "12345",
-    "database.server.name": "dc01",
-    "database.whitelist": "orders",
-    "table.blacklist": "orders.dc01_out_of_stock_events",
-    "snapshot.mode": "when_needed",
-    "transforms": "unwrap,sourcedc,TopicRename,extractKey",
-    "transforms.unwrap.type": "io.debezium.transforms.UnwrapFromEnvelope",
-    "transforms.sourcedc.type": "org.apache.kafka.connect.transforms.InsertField$Value",
-    "transforms.sourcedc.static.field": "sourcedc",
-    "transforms.sourcedc.static.value": "dc01",
-    "transforms.TopicRename.type": "org.apache.kafka.connect.transforms.RegexRouter",
-    "transforms.TopicRename.regex": "(.*)\\.(.*)\\.(.*)",
-    "transforms.TopicRename.replacement": "$1_$3",
-    "transforms.extractKey.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
-    "transforms.extractKey.field": "id",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"'"$value_converter"'
-  }}'
-# The workshop's two Replicator POSTs (hosts changed, the SASL settings of
-# Confluent Cloud left out: the embedded cluster is plaintext).
-post_connector replicator-dc01-to-ccloud '{
-  "name": "replicator-dc01-to-ccloud",
-  "config": {
-    "connector.class": "io.confluent.connect.replicator.ReplicatorSourceConnector",
-    "key.converter": "io.confluent.connect.replicator.util.ByteArrayConverter",
-    "value.converter": "io.confluent.connect.replicator.util.ByteArrayConverter",
-    "topic.config.sync": false,
-    "topic.regex": "dc[0-9][0-9][_].*",
-    "topic.blacklist": "dc01_out_of_stock_events",
-    "topic.poll.interval.ms": 2000,
-    "dest.kafka.bootstrap.servers": "'"$CLOUD_BOOTSTRAP"'",
-    "dest.kafka.replication.factor": 1,
-    "src.kafka.bootstrap.servers": "'"$ONPREM_BOOTSTRAP"'",
-    "src.consumer.group.id": "replicator-dc01-to-ccloud",
-    "tasks.max": "1"
-  }}'
+# The workshop's POSTs are kept once, as the workshop prints them, in
+# spec/fixtures/workshop/ (workshop_spec runs them as they are). workshop_post
+# FILE CHANGES prints FILE's connector JSON with CHANGES (a JSON object) set
+# in its config, a null removing the property.
+workshop_post() { # FILE CHANGES
+  python3 - "spec/fixtures/workshop/$1" "$2" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+connector = json.loads(re.search(r"-d '(.*)'\s*$", text, re.S).group(1))
+for key, value in json.loads(sys.argv[2]).items():
+    if value is None:
+        connector["config"].pop(key, None)
+    else:
+        connector["config"][key] = value
+print(json.dumps(connector, indent=2))
+PY
+}
+post_connector mysql-source-connector "$(workshop_post 1-mysql-source-connector.sh '{
+  "database.hostname": "127.0.0.1",
+  "database.port": "'"$mysql_port"'",
+  "database.history.kafka.bootstrap.servers": null,
+  "database.history.kafka.topic": null,
+  "include.schema.changes": null'"$value_converter"'
+}')"
+# The workshop's two Replicator POSTs (hosts changed, the SASL settings and
+# monitoring interceptors of Confluent Cloud left out: the embedded cluster
+# is plaintext).
+cloud_only='"dest.kafka.security.protocol": null, "dest.kafka.sasl.mechanism": null,
+  "dest.kafka.sasl.jaas.config": null, "src.kafka.security.protocol": null,
+  "src.kafka.sasl.mechanism": null, "src.kafka.sasl.jaas.config": null,
+  "src.consumer.interceptor.classes": null,
+  "src.consumer.confluent.monitoring.interceptor.bootstrap.servers": null,
+  "src.kafka.timestamps.producer.interceptor.classes": null,
+  "src.kafka.timestamps.producer.confluent.monitoring.interceptor.bootstrap.servers": null'
+post_connector replicator-dc01-to-ccloud "$(workshop_post 2-replicator-dc01-to-ccloud.sh '{
+  "topic.poll.interval.ms": 2000,
+  "dest.kafka.bootstrap.servers": "'"$CLOUD_BOOTSTRAP"'",
+  "dest.kafka.replication.factor": 1,
+  "src.kafka.bootstrap.servers": "'"$ONPREM_BOOTSTRAP"'",
+  '"$cloud_only"'
+}')"
 VALUE_FORMAT=$format SCHEMA_REGISTRY_URL=$REGISTRY_URL \
   runapp pipeline "$pipeline_file" "$CLOUD_BOOTSTRAP" \
   --http "127.0.0.1:$pipeline_port"
-post_connector replicator-ccloud-to-dc01 '{
-  "name": "replicator-ccloud-to-dc01",
-  "config": {
-    "connector.class": "io.confluent.connect.replicator.ReplicatorSourceConnector",
-    "key.converter": "io.confluent.connect.replicator.util.ByteArrayConverter",
-    "value.converter": "io.confluent.connect.replicator.util.ByteArrayConverter",
-    "topic.config.sync": "false",
-    "topic.whitelist": "dc01_out_of_stock_events",
-    "dest.kafka.bootstrap.servers": "'"$ONPREM_BOOTSTRAP"'",
-    "dest.kafka.replication.factor": 1,
-    "src.kafka.bootstrap.servers": "'"$CLOUD_BOOTSTRAP"'",
-    "src.consumer.group.id": "replicator-ccloud-to-dc01",
-    "tasks.max": "1"
-  }}'
-post_connector jdbc-mysql-sink '{
-  "name": "jdbc-mysql-sink",
-  "config": {
-    "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-    "topics": "dc01_out_of_stock_events",
-    "connection.url": "jdbc:mysql://127.0.0.1:'"$mysql_port"'/orders",
-    "connection.user": "mysqluser",
-    "connection.password": "mysqlpw",
-    "insert.mode": "INSERT",
-    "batch.size": "3000",
-    "auto.create": "true",
-    "auto.evolve": "true",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"'"$value_converter"'
-  }}'
+post_connector replicator-ccloud-to-dc01 "$(workshop_post 4-replicator-ccloud-to-dc01.sh '{
+  "dest.kafka.bootstrap.servers": "'"$ONPREM_BOOTSTRAP"'",
+  "src.kafka.bootstrap.servers": "'"$CLOUD_BOOTSTRAP"'",
+  '"$cloud_only"'
+}')"
+post_connector jdbc-mysql-sink "$(workshop_post 5-jdbc-mysql-sink.sh '{
+  "connection.url": "jdbc:mysql://127.0.0.1:'"$mysql_port"'/orders",
+  "auto.evolve": "true"'"$value_converter"'
+}')"
 
 cat > "$envfile" <<EOF
 # streamhost make demo: source this file from another terminal

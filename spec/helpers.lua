@@ -242,10 +242,110 @@ function _M.fresh_database(prefix)
   return name
 end
 
+-- A new, empty database the examples' and the workshop's account
+-- (mysqluser, as the workshop's connectors use it) may write; returns its
+-- name.
+function _M.fresh_mysqluser_database(prefix)
+  local name = _M.fresh_database(prefix)
+  _M.sql(nil, "GRANT ALL PRIVILEGES ON `" .. name .. "`.* TO 'mysqluser'@'%'")
+  return name
+end
+
+-- Drops a spec's database, if it is there (teardown).
+function _M.drop_database(name)
+  if name then pcall(_M.sql, nil, "DROP DATABASE " .. name) end
+end
+
 -- Produces lines "key|value" from a file with kcat (for 100k records at once).
 function _M.produce_file(bootstrap, topic, path, extra)
   assert(os.execute("kcat -P -b " .. bootstrap .. " -t " .. topic .. " -K '|' -z none " ..
                     (extra or "") .. " < " .. path) == 0, "kcat -P failed")
+end
+
+-- ---- the embedded broker with its schema registry (Avro specs) ----
+
+-- `streamhost broker --registry`, its log in dir/broker.log, with topics
+-- (a list of "name:partitions"), once it has printed both its addresses:
+-- { pid =, log =, bootstrap =, registry =, stop = fn }.
+function _M.start_registry_broker(dir, topics)
+  local args = {}
+  for i, topic in ipairs(topics or {}) do args[i] = "--topic " .. topic end
+  local broker = { log = dir .. "/broker.log" }
+  broker.pid = _M.spawn(_M.bin .. " broker --registry " .. table.concat(args, " "), broker.log)
+  function broker.stop()
+    _M.kill(broker.pid)
+    _M.wait_exit(broker.pid)
+  end
+  local ok, err = pcall(_M.wait_until, "the registry line", 20000, function()
+    local text = _M.read_file(broker.log)
+    broker.bootstrap = text:match("bootstrap%.servers=(%S+)\n")
+    broker.registry = text:match("\nschema%.registry%.url=(%S+)\n")
+    return broker.bootstrap and broker.registry
+  end)
+  if not ok then
+    broker.stop()
+    error(err, 2)
+  end
+  return broker
+end
+
+-- The JSON a GET of url answers (the registry's REST API), decoded.
+function _M.get_json(url)
+  local p = io.popen("curl -s " .. _M.shell_quote(url))
+  local text = p:read("*a")
+  p:close()
+  return cjson.decode(text)
+end
+
+-- ---- the workshop's commands (spec/fixtures/workshop/) ----
+
+_M.WORKSHOP = "spec/fixtures/workshop/"
+
+-- text with every occurrence of from (plain, not a pattern) replaced by to
+function _M.replace_all(text, from, to)
+  local out, at = {}, 1
+  while true do
+    local i, j = text:find(from, at, true)
+    if not i then break end
+    out[#out + 1] = text:sub(at, i - 1) .. to
+    at = j + 1
+  end
+  out[#out + 1] = text:sub(at)
+  return table.concat(out)
+end
+
+-- The workshop's command in spec/fixtures/workshop/<file> with each
+-- { from, to } of changes applied in order (host names, ports, the
+-- database's name, credentials): the one copy of the workshop's connector
+-- configs that specs run or read.
+function _M.workshop_command(file, changes)
+  local command = _M.read_file(_M.WORKSHOP .. file)
+  for _, change in ipairs(changes or {}) do command = _M.replace_all(command, change[1], change[2]) end
+  return command
+end
+
+-- The changes that run the workshop's commands here: its on-prem Connect
+-- worker (localhost:18083) at connect_url, its MySQL at 127.0.0.1:port
+-- with database for its orders, and its on-prem cluster (broker:29092) at
+-- bootstrap.
+function _M.workshop_changes(connect_url, port, database, bootstrap)
+  return {
+    { "http://localhost:18083", connect_url },
+    { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
+    { '"database.port": "3306"', '"database.port": "' .. port .. '"' },
+    { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. port .. "/" .. database },
+    { '"database.whitelist": "orders"', '"database.whitelist": "' .. database .. '"' },
+    { '"orders.dc01_out_of_stock_events"', '"' .. database .. '.dc01_out_of_stock_events"' },
+    { "broker:29092", bootstrap },
+  }
+end
+
+-- The connector a workshop POST sends (its -d '...' body), changes applied,
+-- decoded: { name =, config = { ... } }.
+function _M.workshop_connector(file, changes)
+  local body = _M.workshop_command(file, changes):match("%-d '(.*)'%s*$")
+  if not body then error("no -d '...' body in " .. _M.WORKSHOP .. file, 2) end
+  return cjson.decode(body)
 end
 
 return _M

@@ -31,12 +31,22 @@ def _engine(cfg, workload, records, prefix=()):
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc
 
 
-def rps_per_core(cfg, workload):
-    try:
-        runs = [_engine(cfg, workload, cfg.engine_records)[0]["rps_per_core"] for _ in range(cfg.runs)]
-    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
-        return NOT_MEASURED + str(e)
-    return stats.summary(runs)
+def rps_per_core(cfg, workloads):
+    """Records/s per core of each workload, {name: summary or reason}. The
+    runs take turns (a round runs every workload once), so a change in the
+    machine's load between rounds falls on all of them alike and ratios
+    between workloads are side by side."""
+    runs = {w: [] for w in workloads}
+    failed = {}
+    for _ in range(cfg.runs):
+        for w in workloads:
+            if w in failed:
+                continue
+            try:
+                runs[w].append(_engine(cfg, w, cfg.engine_records)[0]["rps_per_core"])
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+                failed[w] = NOT_MEASURED + str(e)
+    return {w: failed.get(w) or stats.summary(runs[w]) for w in workloads}
 
 
 def _callgrind_total(cfg, workload, records, out_file):

@@ -193,6 +193,7 @@ def reload_pause(cfg):
     with open(os.path.join(run_dir, "streamhost.log"), errors="replace") as f:
         host_log = f.read()
     reloaded = [float(m) for m in re.findall(r"reloaded .* as version \d+ in ([\d.]+) ms", host_log)]
+    swaps = sorted(float(m) for m in re.findall(r"runs version \d+ \(paused (\d+) ms to swap\)", host_log))
     if not reloaded:
         why = NOT_MEASURED + f"the app was rewritten {count} times but streamhost logged no reload"
         return {"reload_pause_ms_p50": why, "reload_pause_ms_p99": why}, []
@@ -205,6 +206,9 @@ def reload_pause(cfg):
     reloaded.sort()
     notes = [f"reload: {count} rewrites of the app file {interval * 1e3:.0f} ms apart under {RATE:,} records/s; "
              f"streamhost logged {len(reloaded)} reloads taking p50 {stats.percentile(reloaded, 50):.1f} ms, "
-             f"p99 {stats.percentile(reloaded, 99):.1f} ms; largest output gap per window without reloads "
+             f"p99 {stats.percentile(reloaded, 99):.1f} ms on its reload thread, and the stream thread "
+             f"paused p50 {stats.percentile(swaps, 50) if swaps else float('nan'):.0f} ms, max "
+             f"{swaps[-1] if swaps else float('nan'):.0f} ms to swap versions (log, ms resolution); "
+             f"largest output gap per window without reloads "
              f"(baseline): {', '.join(f'{b:.1f}' for b in baseline) or 'none'} ms"]
     return top, notes

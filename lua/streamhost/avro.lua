@@ -123,6 +123,47 @@ local function schema_object(h, id)
   return obj or nil
 end
 
+-- A record schema's builder: straight-line Lua made once per writer
+-- schema, one assignment per field in the schema's order (the order C
+-- fills the array in), with no loop. The generic walk's loops become root
+-- traces of their own, and a record that leaves one returns to a lower
+-- frame, which LuaJIT does not compile: every record the app then filters
+-- out ran in the interpreter. Nested values still take the generic walk.
+local builder_env = { ffi_string = ffi_string, tonumber = tonumber, null = null,
+                      new_tab = new_tab, S = V_STRING, I = V_INTEGER, N = V_NUMBER,
+                      B = V_BOOLEAN, Z = V_NULL, R = V_RECORD }
+
+local function record_builder(text, build_from)
+  if text == nil then return false end
+  local ok, schema = pcall(cjson.decode, ffi_string(text))
+  if not (ok and type(schema) == "table" and schema.type == "record"
+          and type(schema.fields) == "table") then return false end
+  local n = #schema.fields
+  local src = { "local ffi_string, tonumber, null, new_tab, S, I, N, B, Z, R, build_from = ...",
+                "return function(vals)",
+                "  local root = vals[0]",
+                string.format("  if root.kind ~= R or root.integer ~= %d then", n),
+                "    return build_from(vals, 0)",
+                "  end",
+                string.format("  local t, pos, c, k = new_tab(0, %d), 1", n) }
+  for _, f in ipairs(schema.fields) do
+    if type(f.name) ~= "string" then return false end
+    local key = string.format("t[%q]", f.name)
+    src[#src + 1] = table.concat({
+      "  c = vals[pos]; k = c.kind",
+      "  if k == S then " .. key .. " = ffi_string(c.data, c.len); pos = pos + 1",
+      "  elseif k == I then " .. key .. " = tonumber(c.integer); pos = pos + 1",
+      "  elseif k == N then " .. key .. " = c.number; pos = pos + 1",
+      "  elseif k == Z then " .. key .. " = null; pos = pos + 1",
+      "  elseif k == B then " .. key .. " = c.integer ~= 0; pos = pos + 1",
+      "  else " .. key .. ", pos = build_from(vals, pos) end" }, "\n")
+  end
+  src[#src + 1] = "  return t\nend"
+  local chunk = assert(load(table.concat(src, "\n"), "=avro record builder"))
+  local e = builder_env
+  return chunk(e.ffi_string, e.tonumber, e.null, e.new_tab, e.S, e.I, e.N, e.B, e.Z, e.R, build_from)
+end
+
 local function decoder(h, track)
   local avro, names = h.avro, h.names
   local vals, pos
@@ -200,6 +241,13 @@ local function decoder(h, track)
     if kind == V_BOOLEAN then return node.integer ~= 0 end
     return null
   end
+  -- build() from pos in vals, for the generated record builders
+  local function build_from(at_vals, at)
+    vals, pos = at_vals, at
+    local v = build()
+    return v, pos
+  end
+  local builders = {} -- writer schema id -> its record builder, or false
   -- ptr, len: the framed bytes (a Lua string or a pointer into the batch)
   return function(ptr, len)
     local rc = C.sh_ffi_avro_decode(avro, ptr, len, values_out, count_out)
@@ -207,7 +255,14 @@ local function decoder(h, track)
     local b = ffi.cast(u8_ptr, ptr)
     local id = ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
     if track then learn_types(h, id) end
-    vals, pos = values_out[0], 0
+    local at = values_out[0]
+    local record = builders[id]
+    if record == nil then
+      record = record_builder(C.sh_ffi_avro_schema_text(avro, id), build_from)
+      builders[id] = record
+    end
+    if record then return record(at), schema_object(h, id) end
+    vals, pos = at, 0
     return build(), schema_object(h, id)
   end
 end
@@ -279,11 +334,72 @@ local function flattener()
     end
     tape[i].integer = count
   end
+  local function reserve(k) -- the tape, with room for k values
+    if cap < k then
+      tape, cap = ffi.new(value_array_t, k), k
+    end
+    return tape
+  end
   return function(value)
     n = 0
     flatten(value)
     return tape, n, anchors
+  end, reserve
+end
+
+-- A derived record shape's flattener: straight-line Lua made once per
+-- shape that has only scalar fields (the usual stream), filling the same
+-- values the generic flattener would, with no loop, for the reason given
+-- at record_builder. It returns nil, and the generic path runs, for any
+-- value the shape does not cover: a key it lacks (table.nkeys counts
+-- them), a value of another type, an int field out of range, a table
+-- with a metatable, int64 cdata.
+local flat_env = { nkeys = require "table.nkeys", null = null, type = type, floor = math.floor,
+                   getmetatable = getmetatable, S = V_STRING, N = V_NUMBER, B = V_BOOLEAN,
+                   Z = V_NULL, M = V_MAP }
+local FLAT_CHECK = {
+  string = 'type(x) == "string" then node.kind = S; node.data = x; node.len = #x',
+  boolean = 'type(x) == "boolean" then node.kind = B; node.integer = x and 1 or 0',
+  double = 'type(x) == "number" then node.kind = N; node.number = x',
+  long = 'type(x) == "number" and x == floor(x) then node.kind = N; node.number = x',
+  int = 'type(x) == "number" and x == floor(x) and x >= -2147483648 and x <= 2147483647 then ' ..
+        'node.kind = N; node.number = x',
+}
+
+local function flat_record_encoder(derived, int_fields)
+  local order = derived.order or {}
+  local is_int = {}
+  for _, name in ipairs(int_fields) do is_int[name] = true end
+  local src = { "local nkeys, null, type, floor, getmetatable, S, N, B, Z, M, keys = ...",
+                "return function(value, tape)",
+                '  if type(value) ~= "table" or getmetatable(value) ~= nil then return nil end',
+                "  local seen, i, x, node = 0, 1" }
+  for k, name in ipairs(order) do
+    local shape = derived.fields[name]
+    local t = shape and shape.t
+    if t == "long" and is_int[name] then t = "int" end
+    local check = FLAT_CHECK[t]
+    if not check then return false end
+    src[#src + 1] = table.concat({
+      string.format("  x = value[keys[%d]]", k),
+      "  if x ~= nil then",
+      "    seen = seen + 1",
+      "    node = tape[i]; node.kind = S; node.name = -1",
+      string.format("    node.data = keys[%d]; node.len = %d", k, #name),
+      "    node = tape[i + 1]; node.name = -1",
+      "    if x == null then node.kind = Z",
+      "    elseif " .. check,
+      "    else return nil end",
+      "    i = i + 2",
+      "  end" }, "\n")
   end
+  src[#src + 1] = "  if nkeys(value) ~= seen then return nil end"
+  src[#src + 1] = "  node = tape[0]; node.kind = M; node.name = -1; node.integer = seen"
+  src[#src + 1] = "  return i\nend"
+  local chunk = assert(load(table.concat(src, "\n"), "=avro record flattener"))
+  local e = flat_env
+  return chunk(e.nkeys, e.null, e.type, e.floor, e.getmetatable, e.S, e.N, e.B, e.Z, e.M, order),
+         1 + 2 * #order
 end
 
 -- ---- types kept from the Avro inputs ----
@@ -354,7 +470,8 @@ function _M.encoder(where)
   end
   local suffix = where.is_key and "-key" or "-value"
   local record_name = derive.sanitize(where.topic) .. (where.is_key and "_key" or "_value")
-  local h, flatten
+  local h, flatten, reserve
+  local fast, fast_size = nil, 0 -- the derived shape's flat_record_encoder (false: none)
   local writers = {} -- schema text -> writer index
   local derived = nil -- the shape so far
   local derived_text = nil
@@ -385,7 +502,7 @@ function _M.encoder(where)
     local rc = C.sh_ffi_avro_encode(h.avro, w, tape, n, out)
     for i = #anchors, 1, -1 do anchors[i] = nil end
     if rc ~= 0 then return nil, errmsg() end
-    return ffi_string(out[0].data, out[0].len)
+    return out[0].data, out[0].len
   end
 
   local schema_field = where.is_key and "key_schema" or "value_schema"
@@ -416,6 +533,7 @@ function _M.encoder(where)
       use[name] = t
     end
     derived_text = derive.schema_text(derived, record_name, use)
+    fast = nil
   end
 
   -- Do the value's int fields fit int? A field that no longer does is
@@ -453,15 +571,16 @@ function _M.encoder(where)
     return w
   end
 
-  return function(value, rec)
+  -- The encoding as (pointer, length), valid until the handle's next encode.
+  local function encode_ref(value, rec)
     if not h then
       h = handle_for(registry_url(where.app))
-      flatten = flattener()
+      flatten, reserve = flattener()
     end
     if given then
-      local bytes, err = encode_with(writer(given), value)
-      if not bytes then error("avro: " .. err, 0) end
-      return bytes
+      local p, n = encode_with(writer(given), value)
+      if not p then error("avro: " .. n, 0) end
+      return p, n
     end
     -- a schema the record carries from a source that knows its columns
     -- (CDC: Debezium's, kept through the SMTs) is written as it is when
@@ -469,10 +588,23 @@ function _M.encoder(where)
     local carried = rec and rec[schema_field]
     if carried and carried.connect and (type(carried.t) ~= "table" or carried.t.type ~= "record"
                                         or record_schema.covers(carried, value)) then
-      local bytes = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
-      if bytes then return bytes end
+      local p, n = encode_with(writer(carried.text), record_schema.avro_value(carried, value))
+      if p then return p, n end
       -- the value does not fit after all (a transform changed a field's
       -- type): a derived schema, as for any other value
+    end
+    if derived then
+      if fast == nil then fast, fast_size = flat_record_encoder(derived, int_fields) end
+      if fast then
+        local tape = reserve(fast_size)
+        local n = fast(value, tape)
+        if n then
+          if C.sh_ffi_avro_encode(h.avro, derived_writer(), tape, n, out) ~= 0 then
+            error("avro: " .. errmsg(), 0)
+          end
+          return out[0].data, out[0].len
+        end
+      end
     end
     if not (derived and derive.covers(derived, value) and ints_fit(value)) then
       hints_used = carried and record_schema.hints(carried, derive.simple_type) or input_hints()
@@ -481,10 +613,11 @@ function _M.encoder(where)
       derive_text(false)
       if not ints_fit(value) then derive_text(false) end
     end
-    local bytes, err = encode_with(derived_writer(), value)
-    if not bytes then error("avro: " .. err, 0) end
-    return bytes
+    local p, n = encode_with(derived_writer(), value)
+    if not p then error("avro: " .. n, 0) end
+    return p, n
   end
+  return function(value, rec) return ffi_string(encode_ref(value, rec)) end, encode_ref
 end
 
 return _M

@@ -328,6 +328,81 @@ end
 -- join.lua checks its replays with the same markers
 _M.origin_of, _M.replayed, _M.marked = origin_of, replayed, marked
 
+-- A key-value aggregate's markers while its entry is cached: a table with
+-- the stamp (ts) and the first origin partition's where, offset and seq
+-- (w, o, q) as fields, further origins (rare: several input partitions of
+-- one task) in rest = { wheres = {in order}, at = {where = {offset, seq}} },
+-- updated in place per record and written out as the text above only when
+-- the store flushes (store.lua calls text()). A record then builds no
+-- string and parses none: string.match and string.format per record cost
+-- more than the rest of a count together. Markers read from RocksDB (text)
+-- are parsed once, on the key's first read. Only this module's aggregates
+-- hold them, and they put them back into the same entry, so the one table
+-- is never seen by two keys.
+local Markers = {}
+Markers.__index = Markers
+
+function Markers:text()
+  local parts = { self.ts and format("%.0f", self.ts) or "" }
+  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  local rest = self.rest
+  if rest then
+    for _, where in ipairs(rest.wheres) do
+      local o = rest.at[where]
+      parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
+    end
+  end
+  return table.concat(parts)
+end
+
+local function mark_at(m, where, offset, seq, ts)
+  m.ts = ts
+  if where == nil then return m end
+  if m.w == nil or m.w == where then
+    m.w, m.o, m.q = where, offset, seq
+    return m
+  end
+  local rest = m.rest
+  if not rest then
+    rest = { wheres = {}, at = {} }
+    m.rest = rest
+  end
+  local o = rest.at[where]
+  if o == nil then
+    rest.wheres[#rest.wheres + 1] = where
+    rest.at[where] = { offset, seq }
+  else
+    o[1], o[2] = offset, seq
+  end
+  return m
+end
+
+local function markers_of(markers)
+  if type(markers) == "table" then return markers end
+  local m = setmetatable({ ts = stamp_of(markers) }, Markers)
+  if markers ~= nil then
+    for where, o, q in string.gmatch(markers, ";([^@;]+)@(%d+)%.(%d+)") do
+      mark_at(m, where, tonumber(o), tonumber(q), m.ts)
+    end
+  end
+  return m
+end
+
+local function replayed_at(m, where, offset, seq)
+  if where == nil then return false end
+  local o, q
+  if m.w == where then
+    o, q = m.o, m.q
+  else
+    local rest = m.rest
+    local at = rest and rest.at[where]
+    if at == nil then return false end
+    o, q = at[1], at[2]
+  end
+  return offset < o or (offset == o and seq <= q)
+end
+_M.markers_of = markers_of
+
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
   if agg == nil then
@@ -355,11 +430,14 @@ compilers.aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    local old_ts = stamp_of(markers) or ts
-    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
+    markers = markers_of(markers)
+    local old_ts = markers.ts or ts
+    if replayed_at(markers, where, offset, seq) then
+      return forward(out, k, old, old, rec, old_ts)
+    end
     local agg = step(node, old, v, k, rec)
     local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
-    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    store:put(k, agg, p, new_ts, mark_at(markers, where, offset, seq, new_ts))
     forward(out, k, agg, old, rec, new_ts)
   end
 end
@@ -373,13 +451,16 @@ compilers.table_aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
-    local old_ts = stamp_of(markers) or ts
-    if replayed(markers, where, offset, seq) then return forward(out, k, old, old, rec, old_ts) end
+    markers = markers_of(markers)
+    local old_ts = markers.ts or ts
+    if replayed_at(markers, where, offset, seq) then
+      return forward(out, k, old, old, rec, old_ts)
+    end
     local agg = old
     if change.o ~= nil and agg ~= nil then agg = node.subtract(agg, change.o, k, rec) end
     if change.n ~= nil then agg = step(node, agg, change.n, k, rec) end
     local new_ts = (old ~= nil and old_ts > ts) and old_ts or ts
-    store:put(k, agg, p, new_ts, stamped(marked(markers, where, offset, seq), new_ts))
+    store:put(k, agg, p, new_ts, mark_at(markers, where, offset, seq, new_ts))
     forward(out, k, agg, old, rec, new_ts)
   end
 end

@@ -26,7 +26,7 @@ local SH_OK, SH_NOT_FOUND, SH_INVALID = C.SH_OK, C.SH_ERR_NOT_FOUND, C.SH_ERR_IN
 local JSON_NULL, JSON_TRUE, JSON_FALSE = C.SH_JSON_NULL, C.SH_JSON_TRUE, C.SH_JSON_FALSE
 local JSON_NUMBER, JSON_STRING = C.SH_JSON_NUMBER, C.SH_JSON_STRING
 local ffi_string, ffi_copy, cast = ffi.string, ffi.copy, ffi.cast
-local byte, gsub, format = string.byte, string.gsub, string.format
+local gsub, format = string.gsub, string.format
 local floor, huge = math.floor, math.huge
 local tonumber, type, getmetatable, setmetatable = tonumber, type, getmetatable, setmetatable
 local rawget, rawset, error = rawget, rawset, error
@@ -51,18 +51,27 @@ local char_ptr = ffi.typeof("const char *")
 
 -- A lazy value's state lives under keys no JSON field name can be (tables),
 -- so __index still sees every field name.
-local PTR, LEN, ANCHOR = {}, {}, {}
+local PTR, LEN, ANCHOR, MEMO = {}, {}, {}, {}
 local LAZY = {}
 local opened = nil -- the lazy value whose bytes the parser holds
 
 local function failure() return core.failure() end
 
 -- Turns a lazy value into the plain table cjson would have made. O(value).
+-- A lazy value's bytes: PTR is their offset in ANCHOR, the Lua string or
+-- the JSON arena that holds them (a number, not a pointer: a pointer in the
+-- table would be a cdata object allocated per value).
+local function bytes_of(t)
+  local anchor = t[ANCHOR]
+  if type(anchor) == "string" then return cast(char_ptr, anchor) + t[PTR], t[LEN] end
+  return anchor + t[PTR], t[LEN]
+end
+
 local function materialize(t)
-  local whole = cjson.decode(ffi_string(t[PTR], t[LEN]))
+  local whole = cjson.decode(ffi_string(bytes_of(t)))
   if opened == t then opened = nil end
   setmetatable(t, nil)
-  t[PTR], t[LEN], t[ANCHOR] = nil, nil, nil
+  t[PTR], t[LEN], t[ANCHOR], t[MEMO] = nil, nil, nil, nil
   for k, v in raw_pairs(whole) do t[k] = v end
   return t
 end
@@ -71,25 +80,44 @@ _M.materialize = materialize
 -- Whether v is a lazy value still (not changed, not walked).
 function _M.is_lazy(v) return getmetatable(v) == LAZY end
 
+-- A value read again after another one was opened (a table row that every
+-- stream record of a join reads) keeps the scalar fields it gave in a memo
+-- (MEMO, made at the first reopening), so that it is not parsed again per
+-- read. Scalars only: they cannot be changed behind the value's back.
 function LAZY.__index(t, name)
   if type(name) ~= "string" then return nil end
+  local memo = rawget(t, MEMO)
+  if memo then
+    local known = memo[name]
+    if known ~= nil then return known end
+  end
   if opened ~= t then
-    if C.sh_ffi_json_open(parser, t[PTR], t[LEN]) ~= SH_OK then error(failure(), 2) end
+    local ptr, len = bytes_of(t)
+    if C.sh_ffi_json_open(parser, ptr, len) ~= SH_OK then error(failure(), 2) end
     opened = t
+    if not memo then
+      memo = {}
+      rawset(t, MEMO, memo)
+    end
   end
   local rc = C.sh_ffi_json_field(parser, name, #name, field_out)
   if rc == SH_NOT_FOUND then return nil end
   if rc ~= SH_OK then error(failure(), 2) end
   local v = field_out[0]
   local kind = v.type
-  if kind == JSON_NUMBER then return v.number end
-  if kind == JSON_STRING then return ffi_string(v.str, v.len) end
-  if kind == JSON_NULL then return null end
-  if kind == JSON_TRUE then return true end
-  if kind == JSON_FALSE then return false end
-  -- a nested object or array: the value becomes a plain table, so that
-  -- what the app changes in the nested table is what gets encoded
-  return materialize(t)[name]
+  local value
+  if kind == JSON_NUMBER then value = v.number
+  elseif kind == JSON_STRING then value = ffi_string(v.str, v.len)
+  elseif kind == JSON_NULL then value = null
+  elseif kind == JSON_TRUE then value = true
+  elseif kind == JSON_FALSE then value = false
+  else
+    -- a nested object or array: the value becomes a plain table, so that
+    -- what the app changes in the nested table is what gets encoded
+    return materialize(t)[name]
+  end
+  if memo then memo[name] = value end
+  return value
 end
 
 function LAZY.__newindex(t, name, value)
@@ -116,19 +144,27 @@ if not rawget(_G, "__streamhost_raw_pairs") then
   rawset(_G, "next", function(t, k) settle(t); return raw_next(t, k) end)
 end
 
-local function lazy(ptr, len, anchor)
-  local t = setmetatable({ [PTR] = ptr, [LEN] = len, [ANCHOR] = anchor }, LAZY)
+local function lazy(offset, len, anchor)
+  local t = setmetatable({ [PTR] = offset, [LEN] = len, [ANCHOR] = anchor }, LAZY)
   opened = t
   return t
 end
 
-local function first_byte_is_brace(ptr, len)
+local function brace_after_spaces(ptr, len)
   for i = 0, len - 1 do
     local c = ptr[i]
     if c == 123 then return true end -- {
     if c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return false end
   end
   return false
+end
+
+-- Whether the first byte other than white space is '{'. The usual case is
+-- answered without a loop: a loop here, in every record's trace, counted
+-- towards the trace's loop unroll limit and aborted it.
+local function first_byte_is_brace(ptr, len)
+  if len > 0 and ptr[0] == 123 then return true end
+  return brace_after_spaces(ptr, len)
 end
 
 -- Decodes a Lua string: a lazy value for an object (anchored by the string
@@ -138,7 +174,7 @@ function _M.decode(s)
   local len = #s
   if first_byte_is_brace(ptr, len) then
     local rc = C.sh_ffi_json_open(parser, ptr, len)
-    if rc == SH_OK then return lazy(ptr, len, s) end
+    if rc == SH_OK then return lazy(0, len, s) end
     opened = nil
     if rc ~= SH_INVALID then error(failure(), 0) end
   end
@@ -168,8 +204,9 @@ function _M.decode_ptr(ptr, len)
     ffi_copy(copy, ptr, len)
     local rc = C.sh_ffi_json_open(parser, copy, len)
     if rc == SH_OK then
+      local offset = arena_used
       arena_used = arena_used + len
-      return lazy(copy, len, arena)
+      return lazy(offset, len, arena)
     end
     opened = nil
     if rc ~= SH_INVALID then error(failure(), 0) end
@@ -190,15 +227,12 @@ for i = 0, 31 do
 end
 escapes["\127"] = "\\u007f"
 
--- A byte loop rather than find's pattern, which LuaJIT does not compile.
+-- The check is a C call: find's pattern is not compiled, and a byte loop
+-- here became a trace of its own whose exit could not return to the
+-- encoder's frames ("NYI: return to lower frame"), so the rest of every
+-- encode ran interpreted.
 local function put_string(b, s)
-  for i = 1, #s do
-    local c = byte(s, i)
-    if c < 32 or c == 34 or c == 92 or c == 127 then
-      s = gsub(s, '[%c"\\]', escapes)
-      break
-    end
-  end
+  if C.sh_ffi_json_escapes(s, #s) ~= 0 then s = gsub(s, '[%c"\\]', escapes) end
   b:put('"', s, '"')
 end
 
@@ -262,7 +296,7 @@ local function put_table(b, t, depth)
     error(format("Cannot serialise, excessive nesting (%d)", depth), 0)
   end
   if getmetatable(t) == LAZY then
-    b:putcdata(t[PTR], t[LEN])
+    b:putcdata(bytes_of(t))
     return
   end
   local n = array_length(t)
@@ -298,10 +332,14 @@ encode_value = function(b, v, depth)
 end
 
 -- The encoding as a Lua string.
+-- (Results are kept in locals before they are returned: a trace cannot
+-- return to a lower frame straight from a tail call of a built-in, "NYI:
+-- return to lower frame", and fell back to the interpreter there.)
 function _M.encode(v)
   out:reset()
   encode_value(out, v, 0)
-  return out:tostring()
+  local s = out:tostring()
+  return s
 end
 
 -- The encoding as (pointer, length), valid until the next encode: for C
@@ -309,7 +347,8 @@ end
 function _M.encode_ref(v)
   out:reset()
   encode_value(out, v, 0)
-  return out:ref()
+  local ptr, len = out:ref()
+  return ptr, len
 end
 
 return _M

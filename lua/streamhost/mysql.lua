@@ -13,6 +13,7 @@ local serde = require "streamhost.serde"
 local streams = require "streamhost.stream"
 local topology = require "streamhost.topology"
 local record_schema = require "streamhost.record_schema"
+local calendar = require "streamhost.calendar"
 
 local C = core.C
 local SH_OK = C.SH_OK
@@ -150,18 +151,7 @@ end
 
 -- Values written into a column whose type came from the record's schema:
 -- Debezium's and Avro's temporal numbers become MySQL's text forms (UTC).
-local function civil(days)
-  local z = days + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
-                          math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
+local civil = calendar.from_days
 local function datetime(units, per_second, digits)
   local seconds = math.floor(units / per_second)
   local frac = units - seconds * per_second

@@ -15,6 +15,7 @@
 local ffi = require "ffi"
 local serde = require "streamhost.serde"
 local record_schema = require "streamhost.record_schema"
+local calendar = require "streamhost.calendar"
 
 local _M = {}
 local null = serde.null
@@ -428,27 +429,7 @@ function _M.cast_key(opts) return cast("key", opts) end
 
 -- ---- time: SimpleDateFormat patterns, UTC ----
 
-local function days_to_civil(z)
-  z = z + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
-                          math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
-
-local function civil_to_days(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
+local days_to_civil, civil_to_days = calendar.from_days, calendar.to_days
 
 local FIELDS = { yyyy = "year", MM = "month", dd = "day", HH = "hour", mm = "minute",
                  ss = "second", SSS = "milli" }

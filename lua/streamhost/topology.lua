@@ -12,16 +12,16 @@ local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 local dead_letter = require "streamhost.dead_letter"
 local record_schema = require "streamhost.record_schema"
+local sink_compile = require "streamhost.sink_compile"
 
 local C = core.C
-local SH_OK = C.SH_OK
 local ffi_string = ffi.string
 local cast = ffi.cast
 local record_ptr_t = core.record_ptr_t
 
 local _M = {}
 
-local ORIGIN_HEADER = "__streamhost.origin"
+local ORIGIN_HEADER = sink_compile.ORIGIN_HEADER
 _M.ORIGIN_HEADER = ORIGIN_HEADER
 
 local EMPTY = setmetatable({}, { __newindex = function() error("rec.headers is read-only", 2) end })
@@ -198,133 +198,14 @@ function compilers.print(node)
   return function(k, v, rec) print_line(label, k, v, rec) end
 end
 
--- A repartition sink: the record's origin travels in a header after the
--- record's own (which go on, as in Kafka Streams), ranked among the records
--- the same input sent here, so a replay is recognised downstream.
-local function internal_sink(inst, kenc, venc, sink)
-  local ctx = inst.ctx
-  local origin_only = core.header_array_t(1)
-  local last_topic, last_partition, last_offset, seq = nil, nil, nil, 0
-  return function(k, v, rec)
-    if rec.offset == last_offset and rec.partition == last_partition and rec.topic == last_topic then
-      seq = seq + 1
-    else
-      last_topic, last_partition, last_offset, seq = rec.topic, rec.partition, rec.offset, 0
-    end
-    local origin = string.format("%s/%d:%d:%d", rec.topic or "timer", rec.partition,
-                                 rec.offset, seq)
-    -- a windowed record keeps its window across the topic ('|' is in no topic name)
-    local w = rec.window
-    if w then origin = string.format("%s|%.0f,%.0f", origin, w.start, w["end"]) end
-    local ptr, n = c_headers(rec)
-    local header = origin_only
-    if n > 0 then
-      header = core.header_array_t(n + 1)
-      for i = 0, n - 1 do header[i] = ptr[i] end
-    end
-    header[n].name, header[n].value, header[n].value_len = ORIGIN_HEADER, origin, #origin
-    local kb = kenc(k)
-    local vb = v ~= nil and venc(v) or nil
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, #kb, vb, vb and #vb or 0, rec.timestamp, -1,
-                                  header, n + 1)
-    if rc ~= SH_OK then error(core.failure(), 0) end
-  end
-end
-
--- to(function (key, value, rec) -> topic): a sink per topic, declared as
--- the topic first appears (the host binds it then).
-local function dynamic_sink(node, inst)
-  local ctx, topic_fn, null = inst.ctx, node.topic_fn, serde.null
-  local sinks, encoders = {}, {}
-  inst.dynamic_sink_node = inst.dynamic_sink_node or node
-  return function(k, v, rec)
-    local topic = topic_fn(k, v, rec)
-    if type(topic) ~= "string" or topic == "" then
-      error("the topic function of to() returned " .. tostring(topic) .. ", not a topic name", 0)
-    end
-    local sink = sinks[topic]
-    if not sink then
-      sink = core.sink_add(ctx, topic, node.partitions or 1)
-      sinks[topic] = sink
-      inst.sink_nodes[topic] = node
-      -- serdes per topic: an avro one registers under the topic's subjects
-      encoders[topic] = {
-        serde.encoder(node.key_serde, { app = inst.app, topic = topic, is_key = true,
-                                        avro = node.avro }),
-        serde.encoder(node.value_serde, { app = inst.app, topic = topic, avro = node.avro }) }
-    end
-    local kenc, venc = encoders[topic][1], encoders[topic][2]
-    local kb = (k ~= nil and k ~= null) and kenc(k, rec) or nil
-    local vb = (v ~= nil and v ~= null) and venc(v, rec) or nil
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, kb and #kb or 0, vb, vb and #vb or 0,
-                                  rec.timestamp, -1, c_headers(rec))
-    if rc ~= SH_OK then error(core.failure(), 0) end
-  end
-end
-
--- A key or value that a source hands straight to its sinks, undecoded: the
--- sinks write the input's bytes (raw_batch[raw_index], the C record being
--- dispatched; a batch pointer and a number, so no cdata is boxed per record)
--- without a Lua string in between. Only a source whose every child is a
--- plain sink of the same identity serde gets it (see raw_passthrough), so
--- no app code ever sees this marker or the pointer.
-local RAW = setmetatable({}, { __tostring = function() return "raw bytes" end })
+-- The C record being dispatched, for a sink that writes its bytes undecoded
+-- (sink_compile.lua's RAW): a batch pointer and an index, so no cdata is
+-- boxed per record.
 local raw_batch, raw_index = nil, 0
 
-function compilers.sink(node, _, _, inst)
-  if node.topic_fn then return dynamic_sink(node, inst) end
-  local where = { app = inst.app, topic = node.topic, is_key = true, avro = node.avro }
-  local kenc = serde.encoder(node.key_serde, where)
-  local venc, venc_ref = serde.encoder(node.value_serde, { app = inst.app, topic = node.topic,
-                                                          avro = node.avro })
-  local ctx = inst.ctx
-  local sink = core.sink_add(ctx, node.topic, node.partitions or 0)
-  local null = serde.null
-  if node.internal then return internal_sink(inst, kenc, venc, sink) end
-  inst.sink_nodes[node.topic] = node
-  local windowed = serde.windowed(node.key_serde)
-  local wenc = windowed and windowed.encode_windowed
-  return function(k, v, rec)
-    local kb, klen, vb, vlen = nil, 0, nil, 0
-    if k == RAW then
-      local r = raw_batch[raw_index]
-      kb, klen = r.key, r.key_len
-    elseif k ~= nil and k ~= null then
-      kb = wenc and wenc(k, rec.window) or kenc(k, rec)
-      klen = #kb
-    end
-    if v == RAW then
-      local r = raw_batch[raw_index]
-      vb, vlen = r.value, r.value_len
-    elseif v ~= nil and v ~= null then
-      if venc_ref then
-        vb, vlen = venc_ref(v) -- emit copies the bytes before the next encode
-      else
-        vb = venc(v, rec)
-        vlen = #vb
-      end
-    end
-    local rc = C.sh_ffi_sink_emit(ctx, sink, kb, klen, vb, vlen, rec.timestamp, -1, c_headers(rec))
-    if rc ~= SH_OK then error(core.failure(), 0) end
-  end
-end
-
--- Serdes whose decode and encode are the identity on bytes: what such a
--- source reads, a sink of the same serde would write unchanged.
-local IDENTITY = { bytes = true, string = true }
-
--- Whether a source's key (which = "key_serde") or value can skip decoding:
--- every child is a plain sink (one topic, not internal) with the same
--- identity serde.
-local function raw_passthrough(source, which)
-  if source.internal or not IDENTITY[source[which]] or #source.children == 0 then return false end
-  for _, child in ipairs(source.children) do
-    if child.kind ~= "sink" or child.internal or child.topic_fn or child[which] ~= source[which] then
-      return false
-    end
-  end
-  return true
-end
+sink_compile.bind(c_headers, function() return raw_batch[raw_index] end)
+compilers.sink = sink_compile.compile
+local RAW, raw_passthrough = sink_compile.RAW, sink_compile.raw_passthrough
 
 local NO_CHILDREN = {}
 

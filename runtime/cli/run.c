@@ -175,14 +175,18 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
                                     parts->producer);
     }
 
-    /* Reads changelogs with assign() only; its group id is never joined. A
-     * restore reads to a known end: the broker must not hold fetches. */
+    /* Reads changelogs per partition (read_ahead.c); its group id is never
+     * joined. A restore reads to a known end: the broker must not hold
+     * fetches. Up to five partitions are read at once, each queued ahead up
+     * to 20,000 records or 8 MiB. */
     sh_kv_t restore[] = {{"client.id", client_id},
                          {"enable.auto.commit", "false"},
                          {"enable.partition.eof", "true"},
                          {"auto.offset.reset", "earliest"},
-                         {"fetch.wait.max.ms", "10"}};
-    conf = client_conf(r, RD_KAFKA_CONSUMER, restore_group, restore, 5, err, errlen);
+                         {"fetch.wait.max.ms", "10"},
+                         {"queued.min.messages", "20000"},
+                         {"queued.max.messages.kbytes", "8192"}};
+    conf = client_conf(r, RD_KAFKA_CONSUMER, restore_group, restore, 7, err, errlen);
     rd_kafka_t *restorer = conf ? rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen) : NULL;
     if (!restorer) {
         if (conf) rd_kafka_conf_destroy(conf);

@@ -129,6 +129,7 @@ int sh_instance_run(const sh_instance_config_t *c) {
         run_thread(loops[0]);
         for (int i = 1; i < created; i++) pthread_join(pthreads[i], NULL);
     }
+    sh_reload_stop(reload); /* a build reads thread 0's VM, which stop_all frees */
     rc = stop_all(loops, n);
     goto out;
 

@@ -162,9 +162,16 @@ static int on_assigned(void *self, const char *topic, int32_t partition, char *e
     return sh_tasks_assign(l->tasks, topic, partition, errbuf, errlen);
 }
 
+static void on_assigning(void *self, const char *topic, int32_t partition) {
+    sh_loop_t *l = self;
+    if (l->tasks) sh_tasks_prepare(l->tasks, topic, partition);
+}
+
 static void on_assignment_done(void *self) {
     sh_loop_t *l = self;
-    if (l->tasks) sh_tasks_set_ready(l->tasks);
+    if (!l->tasks) return;
+    sh_tasks_assignment_done(l->tasks);
+    sh_tasks_set_ready(l->tasks);
 }
 
 /* The VM's store caches written out, as a batch of their own whose outputs
@@ -225,6 +232,7 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->version = 1;
     l->output = (sh_output_t){.emit = loop_emit, .self = l};
     l->source_events = (sh_source_events_t){.loop = l,
+                                            .assigning = on_assigning,
                                             .assigned = on_assigned,
                                             .assignment_done = on_assignment_done,
                                             .revoking = on_revoking,
@@ -356,6 +364,7 @@ static void take_new_version(sh_loop_t *l) {
     int version;
     sh_vm_t *next = sh_reload_take(l->reload, l->thread, &version);
     if (!next) return;
+    int64_t swap_start = sh_clock_now_ms(); /* the pause a reload costs this thread */
     run_flush(l); /* the new version reads the stores: nothing may stay cached */
     if (l->tasks) sh_tasks_lock(l->tasks);
     sh_vm_t *old = l->vm;
@@ -368,7 +377,8 @@ static void take_new_version(sh_loop_t *l) {
     if (bind_vm(l) != 0) return;
     if (l->thread == 0) sh_reload_watch(l->reload, next);
     if (l->on_swap) l->on_swap(l->swap_arg, next);
-    sh_log(SH_LOG_DEBUG, "stream thread %d runs version %d", l->thread, version);
+    sh_log(SH_LOG_INFO, "stream thread %d runs version %d (paused %lld ms to swap)", l->thread,
+           version, (long long)(sh_clock_now_ms() - swap_start));
 }
 
 /* A version that has run a while without a fatal error is the one a crash

@@ -318,6 +318,15 @@ static void test_refused_emit(void) {
 
 /* Two threads, one reload: both take the same version between batches. A
  * version that changes a store's value format is refused for both. */
+/* Waits (at most 30 s) until the reloader's worker has no build running. */
+static bool wait_built(sh_reload_t *reload) {
+    for (int i = 0; i < 3000; i++) {
+        if (!sh_reload_building(reload)) return true;
+        usleep(10000);
+    }
+    return false;
+}
+
 static void test_reload_one_version(void) {
     new_state_dir("reload");
     volatile sig_atomic_t stopping = 0;
@@ -349,7 +358,13 @@ static void test_reload_one_version(void) {
     sh_loop_run(loop[1]);
     CHECK(sh_loop_version(loop[1]) == 1);
     stopping = 0;
-    sh_loop_run(loop[0]); /* decides, publishes version 2, takes it */
+    sh_loop_run(loop[0]); /* notices, hands the build to the worker */
+    CHECK(sh_loop_version(loop[0]) == 1);
+    CHECK(wait_built(reload));
+    CHECK(sh_reload_version(reload) == 2); /* published, not yet taken */
+    stopping = 0;
+    src[0].polls_after_end = 1;
+    sh_loop_run(loop[0]); /* takes it between batches */
     CHECK(sh_loop_version(loop[0]) == 2);
     stopping = 0;
     sh_loop_run(loop[1]);
@@ -359,10 +374,13 @@ static void test_reload_one_version(void) {
     /* the store's keys change format: refused, both stay on 2 */
     write_app("app.lua", "json");
     sh_reload_request();
-    for (int i = 0; i < 2; i++) {
-        stopping = 0;
-        src[i].polls_after_end = 1;
-        sh_loop_run(loop[i]);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2; i++) {
+            stopping = 0;
+            src[i].polls_after_end = 1;
+            sh_loop_run(loop[i]);
+        }
+        CHECK(wait_built(reload)); /* the second round would take a version built */
     }
     CHECK(sh_loop_version(loop[0]) == 2 && sh_loop_version(loop[1]) == 2);
     CHECK(sh_reload_version(reload) == 2);

@@ -5,6 +5,14 @@
  * it takes it. A thread that has not taken version N when N+1 is published
  * gets N+1 and N's VM is freed unused: threads may skip versions, never run
  * different ones once they have all passed a batch boundary.
+ *
+ * The first stream thread only notices a change and hands it, with a copy
+ * of its sample, to a worker thread; the trial and the loads (tens of ms,
+ * more on a busy machine) run there while every stream thread goes on with
+ * the running version, so a reload pauses a stream thread only for the
+ * swap itself. One version is built at a time, and only once the first
+ * thread has taken the last one: the worker reads the running VM's
+ * declarations (never its Lua state), which must outlive the build.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -18,20 +26,31 @@
 
 #include "base/log.h"
 #include "engine/reload.h"
+#include "engine/sample.h"
 #include "engine/watch.h"
 
-/* The time a new version gets for the sample (with the JIT off). */
-enum { TRIAL_BUDGET_MS = 5000 };
+/* The time a new version gets for the sample (with the JIT off), and the
+ * most sample records a build keeps (loop.c's sample holds 64). */
+enum { TRIAL_BUDGET_MS = 5000, SAMPLE_MAX = 64 };
 
 struct sh_reload {
     char *app_path, *state_dir;
     int threads;
     const sh_output_t *const *outputs;
     sh_watch_t *watch;
-    int seen; /* the request generation acted on */
+    int seen;    /* the request generation acted on */
+    bool wanted; /* a change noticed and not yet handed to the worker */
+    pthread_mutex_t watch_lock; /* watch: the first thread and the worker */
     pthread_mutex_t lock;
     int version;     /* published last */
     sh_vm_t **slots; /* per thread: the VM of `version` not yet taken */
+    /* the worker, under lock */
+    pthread_t worker;
+    pthread_cond_t wake;
+    bool worker_started, stopping;
+    bool job;                 /* a version is being built */
+    sh_vm_t *job_running;     /* the first thread's VM when the job began */
+    sh_sample_t *job_sample;  /* the records the new version is tried on */
 };
 
 /* SIGHUP and POST /reload bump a generation; lock-free atomics are
@@ -52,34 +71,58 @@ sh_reload_t *sh_reload_new(const char *app_path, const char *state_dir, int thre
     r->seen = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
     r->slots = calloc((size_t)threads, sizeof *r->slots);
     r->watch = sh_watch_new();
+    r->job_sample = sh_sample_new(SAMPLE_MAX);
     pthread_mutex_init(&r->lock, NULL);
-    if (!r->app_path || !r->state_dir || !r->slots || !r->watch) {
+    pthread_mutex_init(&r->watch_lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    if (!r->app_path || !r->state_dir || !r->slots || !r->watch || !r->job_sample) {
         sh_reload_free(r);
         return NULL;
     }
     return r;
 }
 
+void sh_reload_stop(sh_reload_t *r) {
+    if (!r) return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    bool started = r->worker_started;
+    r->worker_started = false;
+    pthread_cond_broadcast(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    if (started) pthread_join(r->worker, NULL);
+}
+
 void sh_reload_free(sh_reload_t *r) {
     if (!r) return;
+    sh_reload_stop(r);
     for (int i = 0; r->slots && i < r->threads; i++) sh_vm_free(r->slots[i]);
     free(r->slots);
     sh_watch_free(r->watch);
+    sh_sample_free(r->job_sample);
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->watch_lock);
     pthread_mutex_destroy(&r->lock);
     free(r->app_path);
     free(r->state_dir);
     free(r);
 }
 
+static void watch_files(sh_reload_t *r, const char *const *files, int count) {
+    pthread_mutex_lock(&r->watch_lock);
+    sh_watch_files(r->watch, files, count);
+    pthread_mutex_unlock(&r->watch_lock);
+}
+
 void sh_reload_watch(sh_reload_t *r, sh_vm_t *running) {
     int count;
     const char *const *files = sh_vm_watched_files(running, &count);
-    sh_watch_files(r->watch, files, count);
+    watch_files(r, files, count);
 }
 
 void sh_reload_watch_app(sh_reload_t *r) {
     const char *files[] = {r->app_path};
-    sh_watch_files(r->watch, files, 1);
+    watch_files(r, files, 1);
 }
 
 static bool reads_topic(sh_ctx_t *ctx, const char *topic) {
@@ -165,6 +208,13 @@ bool sh_reload_compatible(sh_vm_t *running, sh_vm_t *next, char *why, size_t len
     return same_stores(running, next, why, len);
 }
 
+bool sh_reload_building(sh_reload_t *r) {
+    pthread_mutex_lock(&r->lock);
+    bool building = r->job;
+    pthread_mutex_unlock(&r->lock);
+    return building;
+}
+
 bool sh_reload_pending(sh_reload_t *r) {
     return __atomic_load_n(&generation, __ATOMIC_SEQ_CST) != r->seen;
 }
@@ -229,16 +279,10 @@ static int try_on_sample(sh_reload_t *r, sh_vm_t *running, int version,
     return rc;
 }
 
-bool sh_reload_check(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sample,
-                     int sample_count) {
-    bool changed = sh_watch_changed(r->watch);
-    int now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
-    if (now != r->seen) {
-        r->seen = now;
-        changed = true;
-    }
-    if (!changed) return false;
-
+/* Tries the new version and loads it once per stream thread; publishes it
+ * when every step passes. @locality the worker */
+static void build_version(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sample,
+                          int sample_count) {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     pthread_mutex_lock(&r->lock);
@@ -256,8 +300,12 @@ bool sh_reload_check(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sa
         for (int i = 0; next && i < r->threads; i++) sh_vm_free(next[i]);
         free(next);
         sh_log(SH_LOG_ERROR, "reload failed: %s; keeping version %d", err, version - 1);
-        return false;
+        return;
     }
+    /* the files the new version reads, watched before a thread can take it */
+    int count;
+    const char *const *files = sh_vm_watched_files(next[0], &count);
+    watch_files(r, files, count);
     pthread_mutex_lock(&r->lock);
     for (int i = 0; i < r->threads; i++) {
         sh_vm_free(r->slots[i]); /* a version this thread never took */
@@ -266,12 +314,62 @@ bool sh_reload_check(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sa
     r->version = version;
     pthread_mutex_unlock(&r->lock);
     free(next);
-    int count;
-    const char *const *files = sh_vm_watched_files(r->slots[0] ? r->slots[0] : running, &count);
-    sh_watch_files(r->watch, files, count);
     sh_log(SH_LOG_INFO, "reloaded %s as version %d in %.1f ms (%d stream thread%s)", r->app_path,
            version, ms_since(&start), r->threads, r->threads > 1 ? "s" : "");
-    return true;
+}
+
+static void *worker_main(void *arg) {
+    sh_reload_t *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->job && !r->stopping) pthread_cond_wait(&r->wake, &r->lock);
+        if (r->stopping) break;
+        sh_vm_t *running = r->job_running;
+        pthread_mutex_unlock(&r->lock);
+        int count;
+        const sh_ffi_record_t *sample = sh_sample_records(r->job_sample, &count);
+        build_version(r, running, sample, count);
+        pthread_mutex_lock(&r->lock);
+        r->job = false;
+        r->job_running = NULL;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+bool sh_reload_check(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_t *sample,
+                     int sample_count) {
+    pthread_mutex_lock(&r->watch_lock);
+    if (sh_watch_changed(r->watch)) r->wanted = true;
+    pthread_mutex_unlock(&r->watch_lock);
+    int now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
+    if (now != r->seen) {
+        r->seen = now;
+        r->wanted = true;
+    }
+    if (!r->wanted) return false;
+    bool handed = false;
+    pthread_mutex_lock(&r->lock);
+    /* one build at a time, on top of the version the first thread runs */
+    if (!r->job && !r->slots[0] && !r->stopping) {
+        if (!r->worker_started)
+            r->worker_started = pthread_create(&r->worker, NULL, worker_main, r) == 0;
+        if (r->worker_started) {
+            sh_sample_take(r->job_sample, sample, sample_count);
+            r->job_running = running;
+            r->job = true;
+            r->wanted = false;
+            handed = true;
+            pthread_cond_signal(&r->wake);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!handed && !r->worker_started && !r->stopping) {
+        /* no worker thread: build here, as a last resort */
+        r->wanted = false;
+        build_version(r, running, sample, sample_count);
+    }
+    return handed;
 }
 
 sh_vm_t *sh_reload_take(sh_reload_t *r, int thread, int *version) {

@@ -34,6 +34,9 @@ typedef struct sh_source_ack sh_source_ack_t; /* opaque: defined by each source 
 /* The loop's side of a source: called from inside poll. */
 typedef struct sh_source_events {
     void *loop;
+    /* (topic, partition) will be assigned next, after those announced
+     * before it: its state may start opening (optional; may be NULL). */
+    void (*assigning)(void *loop, const char *topic, int32_t partition);
     /* (topic, partition) is now this thread's: restore its state before its
      * first record. Returns 0, or -1 with errbuf filled (fatal). */
     int (*assigned)(void *loop, const char *topic, int32_t partition, char *errbuf,

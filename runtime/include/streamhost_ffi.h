@@ -242,6 +242,12 @@ void sh_ffi_store_close(sh_store_t *store);
 int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_slice_t *out);
 int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                      size_t value_len, int64_t timestamp);
+/* put_many: count puts (each record's key, value or NULL to delete, and
+ * timestamp; other fields unused), emitted to the changelog in order, then
+ * written in one RocksDB write batch: the record cache's flush. When an
+ * emit is refused, the records before it are written and the error
+ * returned; putting all of them again is harmless. O(count). */
+int sh_ffi_store_put_many(sh_store_t *store, const sh_ffi_record_t *records, int count);
 
 /* Window stores, keyed by (key, window start). timestamp is the record's and
  * advances the store's stream time; a window that starts at or before
@@ -299,6 +305,10 @@ void sh_ffi_json_free(sh_json_t *json);
 int sh_ffi_json_open(sh_json_t *json, const char *data, size_t len);
 int sh_ffi_json_field(sh_json_t *json, const char *name, size_t name_len,
                       sh_ffi_json_value_t *out);
+/* 1 when s holds a byte that a JSON string must escape (a control
+ * character, '"', '\\', DEL), else 0: the encoder's check, in C so that it
+ * is no loop in the traces around it. O(len). Any thread. */
+int sh_ffi_json_escapes(const char *s, size_t len);
 
 /* ---- MySQL (runtime/mysql/) ----
  * Sinks of other kinds. stream:to_mysql declares a sink (sh_ffi_sink_add)

@@ -236,7 +236,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sh_log(SH_LOG_INFO, "assigned %d partition(s)", partitions->cnt);
         /* Stores first: no batch of a partition runs before its state is
-         * back. A long restore counts against max.poll.interval.ms. */
+         * back. A long restore counts against max.poll.interval.ms. All
+         * are announced first, so their stores open while others restore. */
+        for (int i = 0; ev->assigning && i < partitions->cnt; i++)
+            ev->assigning(ev->loop, partitions->elems[i].topic, partitions->elems[i].partition);
         for (int i = 0; i < partitions->cnt && !s->fatal[0]; i++) {
             char why[1024];
             if (ev->assigned(ev->loop, partitions->elems[i].topic, partitions->elems[i].partition,

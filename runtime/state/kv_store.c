@@ -7,20 +7,17 @@
  * holds RocksDB memory. An iterator holds a reference on the database (it
  * may outlive the handle) and sees the store as it was when made.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/kind.h"
 #include "state/kv_store.h"
 
 struct sh_kv {
     sh_db_t *db;
     sh_changelog_t *changelog;
-    const char *name;
-    int32_t partition;
-    char *errmsg;
-    size_t errlen;
+    sh_kind_errors_t errors;
     char *value_buf;
     size_t value_cap;
 };
@@ -36,46 +33,13 @@ struct sh_kv_iter {
 /* No kind state: the default column family is all a key-value store uses. */
 const sh_registry_kind_t sh_kv_kind = {.tag = 'k', .label = "key-value"};
 
-static void set_error(sh_kv_t *kv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(sh_kv_t *kv, const char *fmt, ...) {
-    int n =
-        snprintf(kv->errmsg, kv->errlen, "store %s partition %d: ", kv->name, (int)kv->partition);
-    if (n < 0 || (size_t)n >= kv->errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(kv->errmsg + n, kv->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-/* Takes RocksDB's malloc'd error, copies it into the handle and frees it. */
-static int rocksdb_failed(sh_kv_t *kv, const char *what, char *err) {
-    set_error(kv, "%s: %s", what, err ? err : "unknown error");
-    free(err);
-    return SH_ERR_STORE;
-}
-
-static int reserve(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap && *buf) return SH_OK;
-    size_t size = *cap ? *cap : 256;
-    while (size < need)
-        size *= 2;
-    char *grown = realloc(*buf, size);
-    if (!grown) return SH_ERR_NOMEM;
-    *buf = grown;
-    *cap = size;
-    return SH_OK;
-}
-
 sh_kv_t *sh_kv_open(sh_db_t *db, sh_changelog_t *changelog, const char *name, int32_t partition,
                     char *errmsg, size_t errlen) {
     sh_kv_t *kv = calloc(1, sizeof *kv);
     if (!kv) return NULL;
     *kv = (sh_kv_t){.db = db,
                     .changelog = changelog,
-                    .name = name,
-                    .partition = partition,
-                    .errmsg = errmsg,
-                    .errlen = errlen};
+                    .errors = {.buf = errmsg, .len = errlen, .name = name, .partition = partition}};
     return kv;
 }
 
@@ -89,17 +53,17 @@ int sh_kv_get(sh_kv_t *kv, const char *key, size_t key_len, sh_ffi_slice_t *out)
     char *err = NULL;
     rocksdb_pinnableslice_t *pinned =
         rocksdb_get_pinned_cf(kv->db->rocks, kv->db->read, kv->db->default_cf, key, key_len, &err);
-    if (err) return rocksdb_failed(kv, "get", err);
+    if (err) return sh_kind_rocksdb_failed(&kv->errors, "get", err);
     if (!pinned) return SH_ERR_NOT_FOUND;
     size_t len = 0;
     const char *value = rocksdb_pinnableslice_value(pinned, &len);
-    int rc = reserve(&kv->value_buf, &kv->value_cap, len + 1);
+    int rc = sh_kind_reserve(&kv->value_buf, &kv->value_cap, len + 1);
     if (rc == SH_OK) {
         memcpy(kv->value_buf, value, len);
         out->data = kv->value_buf;
         out->len = len;
     } else {
-        set_error(kv, "out of memory for a value of %zu bytes", len);
+        sh_kind_error(&kv->errors, "out of memory for a value of %zu bytes", len);
     }
     rocksdb_pinnableslice_destroy(pinned);
     return rc;
@@ -110,8 +74,8 @@ int sh_kv_put(sh_kv_t *kv, const char *key, size_t key_len, const char *value, s
     if (kv->changelog) {
         int rc = sh_changelog_emit(kv->changelog, key, key_len, value, value_len, timestamp);
         if (rc != SH_OK) {
-            set_error(kv, "changelog %s: %s", kv->changelog->topic,
-                      sh_ffi_err_message());
+            sh_kind_error(&kv->errors, "changelog %s: %s", kv->changelog->topic,
+                          sh_ffi_err_message());
             return rc;
         }
     }
@@ -121,7 +85,34 @@ int sh_kv_put(sh_kv_t *kv, const char *key, size_t key_len, const char *value, s
                        value_len, &err);
     else
         rocksdb_delete_cf(kv->db->rocks, kv->db->write, kv->db->default_cf, key, key_len, &err);
-    return err ? rocksdb_failed(kv, value ? "put" : "delete", err) : SH_OK;
+    return err ? sh_kind_rocksdb_failed(&kv->errors, value ? "put" : "delete", err) : SH_OK;
+}
+
+int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
+    rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+    int rc = SH_OK;
+    for (int i = 0; i < count; i++) {
+        const sh_ffi_record_t *r = &records[i];
+        if (kv->changelog) {
+            rc = sh_changelog_emit(kv->changelog, r->key, r->key_len, r->value, r->value_len,
+                                   r->timestamp);
+            if (rc != SH_OK) {
+                sh_kind_error(&kv->errors, "changelog %s: %s", kv->changelog->topic,
+                              sh_ffi_err_message());
+                break;
+            }
+        }
+        if (r->value)
+            rocksdb_writebatch_put_cf(batch, kv->db->default_cf, r->key, r->key_len, r->value,
+                                      r->value_len);
+        else
+            rocksdb_writebatch_delete_cf(batch, kv->db->default_cf, r->key, r->key_len);
+    }
+    char *err = NULL;
+    rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
+    rocksdb_writebatch_destroy(batch);
+    if (err) return sh_kind_rocksdb_failed(&kv->errors, "put", err);
+    return rc;
 }
 
 int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
@@ -137,7 +128,7 @@ int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
     char *err = NULL;
     rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
     rocksdb_writebatch_destroy(batch);
-    return err ? rocksdb_failed(kv, "restore", err) : SH_OK;
+    return err ? sh_kind_rocksdb_failed(&kv->errors, "restore", err) : SH_OK;
 }
 
 /* ---- iterators ---- */
@@ -145,7 +136,7 @@ int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
 sh_kv_iter_t *sh_kv_iter(sh_kv_t *kv, const char *after_key, size_t after_len) {
     sh_kv_iter_t *iter = calloc(1, sizeof *iter);
     if (!iter) {
-        set_error(kv, "out of memory for an iterator");
+        sh_kind_error(&kv->errors, "out of memory for an iterator");
         return NULL;
     }
     iter->db = kv->db;
@@ -164,18 +155,13 @@ sh_kv_iter_t *sh_kv_iter(sh_kv_t *kv, const char *after_key, size_t after_len) {
 
 int sh_kv_iter_next(sh_kv_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value) {
     if (!rocksdb_iter_valid(iter->it)) {
-        char *err = NULL;
-        rocksdb_iter_get_error(iter->it, &err);
-        if (!err) return SH_ERR_NOT_FOUND;
-        snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
-        free(err);
-        return SH_ERR_STORE;
+        return sh_kind_iter_failed(iter->it, iter->errmsg, sizeof iter->errmsg);
     }
     size_t key_len = 0, value_len = 0;
     const char *k = rocksdb_iter_key(iter->it, &key_len);
     const char *v = rocksdb_iter_value(iter->it, &value_len);
-    if (reserve(&iter->key_buf, &iter->key_cap, key_len + 1) != SH_OK ||
-        reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
+    if (sh_kind_reserve(&iter->key_buf, &iter->key_cap, key_len + 1) != SH_OK ||
+        sh_kind_reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
         snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
         return SH_ERR_NOMEM;
     }

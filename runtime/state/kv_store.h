@@ -31,6 +31,9 @@ int sh_kv_get(sh_kv_t *kv, const char *key, size_t key_len, sh_ffi_slice_t *out)
  * changes nothing, so the put can be retried. */
 int sh_kv_put(sh_kv_t *kv, const char *key, size_t key_len, const char *value, size_t value_len,
               int64_t timestamp);
+/* sh_kv_put for count records (key, value, timestamp) in one write batch,
+ * emitted in order first; a refused emit writes those before it. */
+int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count);
 /* Applies changelog records in one write, without emitting them. */
 int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count);
 

@@ -17,8 +17,15 @@
  * so what it vouches for is on disk; anything newer is replayed from the
  * changelog.
  *
- * @locks registry_lock guards the list, the counts and `retired`; a
- * database's contents are the caller's to serialize (tasks.c's lock).
+ * Opening a database waits on its files (a fresh one syncs ~20 times), so
+ * it runs outside registry_lock: the entry is listed first, marked
+ * `opening`, and whoever looks the directory up meanwhile waits on
+ * registry_opened until it is open (or gone, when the open failed). Stores
+ * of different directories thus open in parallel (tasks.c's openers).
+ *
+ * @locks registry_lock guards the list, the counts, `opening` and
+ * `retired`; a database's contents are the caller's to serialize (tasks.c's
+ * lock).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -42,11 +49,13 @@ typedef struct entry {
     const sh_registry_kind_t *const *known;
     int refs;      /* handles + iterators */
     int iterators; /* open iterators */
+    bool opening;  /* db_open runs, without registry_lock */
     rocksdb_column_family_handle_t **retired;
     int retired_count, retired_cap;
 } entry_t;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_opened = PTHREAD_COND_INITIALIZER;
 static entry_t *open_dbs;
 
 static const char kind_key[] = "kind";
@@ -258,6 +267,11 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
      * which otherwise makes every lookup walk a long skip list. */
     rocksdb_options_set_allow_concurrent_memtable_write(e->db.options, 0);
     rocksdb_options_set_inplace_update_support(e->db.options, 1);
+    /* Each memtable made its 10,000 default stripe locks, zeroed pages
+     * included: ~16% of a restore's CPU went to making them for every column
+     * family of every task's store. One thread writes a store at a time
+     * (tasks.c's lock), so a few stripes serve. */
+    rocksdb_options_set_inplace_update_num_locks(e->db.options, 64);
     /* RocksDB's info log dumps every option on each column family's
      * creation: that cost most of a window put's time and grew the disk
      * without bound. */
@@ -273,6 +287,9 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
     return e;
 }
 
+static void release_locked(entry_t *e);
+
+/* The listed entry of dir, opening or open. @locks registry_lock */
 static entry_t *find(const char *dir) {
     entry_t *e = open_dbs;
     while (e && strcmp(e->dir, dir) != 0)
@@ -286,26 +303,37 @@ sh_db_t *sh_registry_open(const char *dir, const sh_registry_kind_t *kind,
     *error = NULL;
     pthread_mutex_lock(&registry_lock);
     entry_t *e = find(dir);
+    while (e && e->opening) { /* another thread opens it: wait for the outcome */
+        pthread_cond_wait(&registry_opened, &registry_lock);
+        e = find(dir);
+    }
     if (e && e->db.kind != kind) {
         *error = format("already open as a %s store", e->db.kind->label);
         e = NULL;
-    } else if (!e) {
-        if (sh_registry_make_dirs(dir) != 0) {
-            *error = format("cannot create %s: %s", dir, strerror(errno));
-        } else if (!(e = entry_new(dir, kind, known))) {
-            *error = strdup("out of memory");
-        } else if (db_open(e, retention_ms, error) != SH_OK) {
+    } else if (e) {
+        e->refs++;
+    } else if (sh_registry_make_dirs(dir) != 0) {
+        *error = format("cannot create %s: %s", dir, strerror(errno));
+    } else if (!(e = entry_new(dir, kind, known))) {
+        *error = strdup("out of memory");
+    } else {
+        e->opening = true;
+        e->refs = 1;
+        e->next = open_dbs;
+        open_dbs = e;
+        pthread_mutex_unlock(&registry_lock);
+        int rc = db_open(e, retention_ms, error);
+        pthread_mutex_lock(&registry_lock);
+        e->opening = false;
+        if (rc != SH_OK) {
             char *reason = *error;
             *error = format("%s: %s", dir, reason ? reason : "out of memory");
             free(reason);
-            entry_free(e);
+            release_locked(e);
             e = NULL;
-        } else {
-            e->next = open_dbs;
-            open_dbs = e;
         }
+        pthread_cond_broadcast(&registry_opened);
     }
-    if (e) e->refs++;
     pthread_mutex_unlock(&registry_lock);
     return e ? &e->db : NULL;
 }

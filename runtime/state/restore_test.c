@@ -91,9 +91,13 @@ typedef struct {
     char errbuf[512];
 } thread_t;
 
+/* As the source does: the assignment announced (stores opened and
+ * changelogs read ahead), then restored, then done. */
 static void *restore_thread(void *arg) {
     thread_t *t = arg;
+    sh_tasks_prepare(t->tasks, "src", t->partition);
     t->rc = sh_tasks_assign(t->tasks, "src", t->partition, t->errbuf, sizeof t->errbuf);
+    sh_tasks_assignment_done(t->tasks);
     return NULL;
 }
 
@@ -223,7 +227,10 @@ static void test_restore_from_checkpoint(sh_tasks_t *tasks) {
     CHECK(rd_kafka_flush(rk, 10000) == 0);
     rd_kafka_destroy(rk);
     char errbuf[512];
+    /* read ahead from the checkpoint file's offset, which the open confirms */
+    sh_tasks_prepare(tasks, "src", 0);
     CHECK(sh_tasks_assign(tasks, "src", 0, errbuf, sizeof errbuf) == 0);
+    sh_tasks_assignment_done(tasks);
     sh_store_t *s = sh_ffi_store_open(NULL, state_dir, NULL, "counts", SH_STORE_KV, 0, 0);
     sh_ffi_slice_t v;
     CHECK(sh_ffi_store_get(s, "p0-k000001", 10, &v) == SH_OK && v.len == 7 &&

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -233,6 +234,13 @@ int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const c
                    rc != SH_OK ? rc : sh_kv_put(store->kv, key, key_len, value, value_len, timestamp));
 }
 
+int sh_ffi_store_put_many(sh_store_t *store, const sh_ffi_record_t *records, int count) {
+    if (!store || count < 0 || (count > 0 && !records))
+        return sh_err_set(SH_ERR_INVALID, "store_put_many: a store and its records are required");
+    int rc = check(store, SH_STORE_KV, "put_many");
+    return publish(store, rc != SH_OK ? rc : sh_kv_put_many(store->kv, records, count));
+}
+
 int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       sh_ffi_slice_t *out) {
     if (!store || !out || (!key && key_len))
@@ -314,6 +322,13 @@ static int last_per_key(const sh_ffi_record_t *records, int count, sh_ffi_record
     return kept;
 }
 
+static int by_key(const void *a, const void *b) {
+    const sh_ffi_record_t *x = a, *y = b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
     if (!store || count < 0 || (!records && count))
         return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
@@ -327,6 +342,9 @@ int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, in
     if (kept < 0) { /* one record, or no memory to sort them out: write them all */
         kept = count;
     } else {
+        /* Keys are unique now: in RocksDB's order, each memtable insert
+         * starts where the one before it ended (random order cost ~2x). */
+        if (!store->window) qsort(last, (size_t)kept, sizeof *last, by_key);
         records = last;
     }
     rc = store->window ? sh_window_restore(store->window, records, kept)
@@ -462,6 +480,17 @@ int sh_store_checkpoint_read(sh_store_t *store, int64_t *offset) {
         free(error);
     }
     return publish(store, rc);
+}
+
+int64_t sh_store_checkpoint_peek(const char *state_dir, const char *name, int32_t partition) {
+    char *dir = store_dir(state_dir, name, partition), *current = NULL;
+    int64_t offset = -1;
+    if (dir && asprintf(&current, "%s/db/CURRENT", dir) >= 0 && access(current, F_OK) == 0 &&
+        sh_checkpoint_read(dir, &offset) != SH_CHECKPOINT_OK)
+        offset = -1;
+    free(current);
+    free(dir);
+    return offset;
 }
 
 int sh_store_checkpoint_remove(sh_store_t *store) {

@@ -61,6 +61,10 @@ sh_store_iter_t *sh_store_iter_sorted(sh_store_t *store, const char *after_key, 
 
 /* Deletes <state_dir>/<name>/<partition>/ (a revoked task's state). Refused
  * with SH_ERR_INVALID while that store is open. */
+/* The offset in store name's partition's checkpoint file when its database
+ * exists, without opening it (a guess: an open may still find it corrupt);
+ * -1 otherwise. */
+int64_t sh_store_checkpoint_peek(const char *state_dir, const char *name, int32_t partition);
 int sh_store_delete_state(const char *state_dir, const char *name, int32_t partition);
 
 /* Removes a directory tree (streamhost reset); a missing path is not an

@@ -6,6 +6,9 @@
  * On assignment a task is made for each store the topic feeds, its store
  * opened (sharing the RocksDB instance with the Lua VM's handle through the
  * registry's reference counts) and restored from its changelog (restore.c).
+ * The source announces an assignment's partitions first (sh_tasks_prepare),
+ * so their stores open on the openers (openers.c) while earlier tasks
+ * replay; a task takes its handle from there, or opens it in line.
  * Afterwards a task's checkpoint follows the producer's delivery reports:
  * the highest delivered changelog offset is written periodically once it
  * moved by SH_TASKS_CHECKPOINT_DELTA records, on revocation and on a clean
@@ -25,6 +28,7 @@
 
 #include "base/clock.h"
 #include "base/topic_name.h"
+#include "state/openers.h"
 #include "state/restore.h"
 #include "state/tasks.h"
 
@@ -53,6 +57,8 @@ struct sh_tasks {
     sh_store_decl_t *decls;
     int decl_count;
     sh_task_t *tasks;
+    sh_openers_t *openers; /* made on the first prepare */
+    sh_read_ahead_t *reads; /* the restore consumer's, a few partitions ahead */
     volatile int restoring;
     /* the offset ranges of one changelog's partitions, asked once for the
      * tasks of an assignment (sh_restore_ranges); ranges_ms: when */
@@ -87,6 +93,13 @@ sh_tasks_t *sh_tasks_new(const char *state_dir, const char *app_id,
     pthread_mutex_init(&t->lock, NULL);
     t->consumer = restore_consumer;
     t->stopping = stopping;
+    if (!(t->reads = sh_read_ahead_new(restore_consumer))) {
+        pthread_mutex_destroy(&t->lock);
+        free(t->state_dir);
+        free(t->app_id);
+        free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -100,6 +113,7 @@ static void task_free(sh_task_t *task) {
 
 void sh_tasks_free(sh_tasks_t *t) {
     if (!t) return;
+    sh_openers_free(t->openers);
     while (t->tasks) {
         sh_task_t *next = t->tasks->next;
         task_free(t->tasks);
@@ -107,6 +121,7 @@ void sh_tasks_free(sh_tasks_t *t) {
     }
     free_decls(t->decls, t->decl_count);
     free(t->ranges_topic);
+    sh_read_ahead_free(t->reads);
     if (t->consumer) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
@@ -171,6 +186,10 @@ static sh_task_t *find_task(sh_tasks_t *t, const char *store, int32_t partition)
 
 /* ---- assignment ---- */
 
+static int64_t retention_of(const sh_store_decl_t *d) {
+    return d->retention_ms > 0 ? d->retention_ms : 1;
+}
+
 static sh_task_t *task_new(sh_tasks_t *t, const sh_store_decl_t *d, const char *topic,
                            int32_t partition, char *errbuf, size_t errlen) {
     sh_task_t *task = calloc(1, sizeof *task);
@@ -187,8 +206,10 @@ static sh_task_t *task_new(sh_tasks_t *t, const sh_store_decl_t *d, const char *
     task->checkpointed_ms = sh_clock_now_ms();
     /* No context and no app id: this handle only reads and restores, so it
      * must not emit to the changelog. */
-    task->handle = sh_ffi_store_open(NULL, t->state_dir, NULL, d->name, d->kind, partition,
-                                     d->retention_ms > 0 ? d->retention_ms : 1);
+    task->handle = t->openers ? sh_openers_take(t->openers, d->name, partition) : NULL;
+    if (!task->handle)
+        task->handle = sh_ffi_store_open(NULL, t->state_dir, NULL, d->name, d->kind, partition,
+                                         retention_of(d));
     if (!task->handle) {
         snprintf(errbuf, errlen, "cannot open store %s partition %d under %s", d->name,
                  (int)partition, t->state_dir);
@@ -215,6 +236,32 @@ static const int64_t *range_of(sh_tasks_t *t, const char *changelog, int32_t par
     return partition >= 0 && partition < t->range_count ? &t->ranges[2 * partition] : NULL;
 }
 
+void sh_tasks_prepare(sh_tasks_t *t, const char *topic, int32_t partition) {
+    if (!t->openers && !(t->openers = sh_openers_new(t->state_dir))) return;
+    /* Unlocked: only this thread changes the declarations and the task
+     * list, and asking for the ranges may take a while. */
+    for (int i = 0; i < t->decl_count; i++) {
+        const sh_store_decl_t *d = &t->decls[i];
+        if (strcmp(d->source_topic, topic) != 0 || find_task(t, d->name, partition)) continue;
+        sh_openers_add(t->openers, d->name, d->kind, partition, retention_of(d));
+        /* its changelog read ahead from where the restore will likely start */
+        char *changelog = sh_topic_name(t->app_id, SH_TOPIC_CHANGELOG, d->name);
+        const int64_t *range = changelog ? range_of(t, changelog, partition) : NULL;
+        if (range) {
+            int64_t start = sh_store_checkpoint_peek(t->state_dir, d->name, partition) + 1;
+            if (start < range[1])
+                sh_read_ahead_plan(t->reads, changelog, partition,
+                                   start > range[0] ? start : range[0]);
+        }
+        free(changelog);
+    }
+}
+
+void sh_tasks_assignment_done(sh_tasks_t *t) {
+    if (t->openers) sh_openers_drop(t->openers);
+    sh_read_ahead_clear(t->reads);
+}
+
 int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *errbuf,
                     size_t errlen) {
     sh_tasks_lock(t);
@@ -237,7 +284,7 @@ int sh_tasks_assign(sh_tasks_t *t, const char *topic, int32_t partition, char *e
         sh_tasks_unlock(t);
         int64_t restored_to = -1, checkpointed = -1;
         const int64_t *range = range_of(t, task->changelog, partition);
-        rc = sh_restore_store(t->consumer, task->handle, task->changelog, range, t->stopping,
+        rc = sh_restore_store(t->reads, task->handle, task->changelog, range, t->stopping,
                               &restored_to,
                               &checkpointed, errbuf, errlen);
         sh_tasks_lock(t);

@@ -50,7 +50,15 @@ const sh_store_decl_t *sh_tasks_declaration(sh_tasks_t *tasks, const char *name)
 int sh_tasks_declaration_count(sh_tasks_t *tasks);
 const sh_store_decl_t *sh_tasks_declaration_at(sh_tasks_t *tasks, int index);
 
-/* Opens and restores every declared store fed by (topic, partition).
+/* (topic, partition) is about to be assigned, after the ones announced
+ * before it: its stores start opening on the openers (openers.c) while
+ * earlier tasks restore. sh_tasks_assignment_done closes what no
+ * sh_tasks_assign took. Call without holding the lock.
+ * @locality the stream thread that owns tasks */
+void sh_tasks_prepare(sh_tasks_t *tasks, const char *topic, int32_t partition);
+void sh_tasks_assignment_done(sh_tasks_t *tasks);
+
+/* Opens (or takes from the openers) and restores every declared store fed by (topic, partition).
  * Returns 0, or -1 with errbuf filled. Call without holding the lock.
  * @locality the stream thread that owns tasks */
 int sh_tasks_assign(sh_tasks_t *tasks, const char *topic, int32_t partition, char *errbuf,

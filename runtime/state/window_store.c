@@ -30,93 +30,22 @@
  * The changelog carries the simpler form Kafka Streams uses, the user key
  * then the start as 8 big-endian bytes, which decodes because the suffix has
  * a fixed length.
+ *
+ * This file writes and keeps the layout (window_layout.h); window_iter.c
+ * reads ranges of it. Failures are reported through kind.c, as a key-value
+ * store reports them.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "state/kind.h"
+#include "state/window_layout.h"
 #include "state/window_store.h"
-
-/* One time segment: a column family holding the windows that start in
- * [id * interval, (id + 1) * interval). */
-typedef struct {
-    int64_t id;
-    rocksdb_column_family_handle_t *cf;
-} segment_t;
-
-/* What every handle on one database shares (the database's kind_state):
- * a reloaded VM's handle and the host's see the same segments and time. */
-typedef struct {
-    int64_t segment_interval;
-    int64_t stream_time; /* INT64_MIN until the first window is seen */
-    segment_t *segments; /* sorted by id */
-    int segment_count, segment_cap;
-} window_db_t;
-
-struct sh_window {
-    sh_db_t *db;
-    sh_changelog_t *changelog;
-    const char *name;
-    int32_t partition;
-    int64_t retention_ms;
-    int64_t expired; /* puts skipped because the window had expired */
-    char *errmsg;
-    size_t errlen;
-    char *key_buf; /* scratch for encoded keys */
-    size_t key_cap;
-    char *value_buf;
-    size_t value_cap;
-};
-
-struct sh_window_iter {
-    sh_db_t *db;
-    rocksdb_iterator_t **iters; /* one per segment */
-    int iter_count, current;
-    bool merged;  /* read the segments merged, in (key, start) order */
-    char *prefix; /* fetch: the encoded key every entry must start with */
-    size_t prefix_len;
-    int64_t to;       /* fetch: last window start wanted */
-    int64_t min_live; /* starts at or below this have expired */
-    char *key_buf, *value_buf;
-    size_t key_cap, value_cap;
-    char errmsg[256];
-};
-
-static window_db_t *state_of(const sh_window_t *w) { return w->db->kind_state; }
-
-static void set_error(sh_window_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(sh_window_t *w, const char *fmt, ...) {
-    int n = snprintf(w->errmsg, w->errlen, "store %s partition %d: ", w->name, (int)w->partition);
-    if (n < 0 || (size_t)n >= w->errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(w->errmsg + n, w->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-/* Takes RocksDB's malloc'd error, copies it into the handle and frees it. */
-static int rocksdb_failed(sh_window_t *w, const char *what, char *err) {
-    set_error(w, "%s: %s", what, err ? err : "unknown error");
-    free(err);
-    return SH_ERR_STORE;
-}
-
-static int reserve(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap && *buf) return SH_OK;
-    size_t size = *cap ? *cap : 256;
-    while (size < need)
-        size *= 2;
-    char *grown = realloc(*buf, size);
-    if (!grown) return SH_ERR_NOMEM;
-    *buf = grown;
-    *cap = size;
-    return SH_OK;
-}
 
 static const char interval_key[] = "segment-interval";
 static const char stream_time_key[] = "stream-time";
@@ -146,7 +75,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static int64_t segment_of(const window_db_t *state, int64_t start) {
+int64_t sh_window_segment_of(const window_db_t *state, int64_t start) {
     return floor_div(start, state->segment_interval);
 }
 
@@ -166,9 +95,10 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
 }
 
 /* Encodes (key, start) into the handle's scratch buffer. */
-static int encode(sh_window_t *w, const char *key, size_t key_len, int64_t start, size_t *out_len) {
+int sh_window_encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
+                     size_t *out_len) {
     size_t len = escape_key(NULL, key, key_len) + 8;
-    if (reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
+    if (sh_kind_reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
     put_start(w->key_buf + escape_key(w->key_buf, key, key_len), start);
     *out_len = len;
     return SH_OK;
@@ -176,7 +106,7 @@ static int encode(sh_window_t *w, const char *key, size_t key_len, int64_t start
 
 /* Unescapes an encoded entry key into out (which has room for len bytes);
  * returns the user key's length, or -1 when the bytes are not an entry key. */
-static long decode_key(const char *enc, size_t len, char *out, int64_t *start) {
+long sh_window_decode_key(const char *enc, size_t len, char *out, int64_t *start) {
     if (len < 10) return -1;
     size_t n = 0;
     for (size_t i = 0; i + 1 < len - 8; i++) {
@@ -198,7 +128,7 @@ static long decode_key(const char *enc, size_t len, char *out, int64_t *start) {
 
 /* ---- segments ---- */
 
-static int segment_index(const window_db_t *state, int64_t id) {
+int sh_window_segment_index(const window_db_t *state, int64_t id) {
     int lo = 0, hi = state->segment_count;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -210,8 +140,8 @@ static int segment_index(const window_db_t *state, int64_t id) {
     return lo;
 }
 
-static rocksdb_column_family_handle_t *segment_find(const window_db_t *state, int64_t id) {
-    int i = segment_index(state, id);
+rocksdb_column_family_handle_t *sh_window_segment_find(const window_db_t *state, int64_t id) {
+    int i = sh_window_segment_index(state, id);
     return i < state->segment_count && state->segments[i].id == id ? state->segments[i].cf : NULL;
 }
 
@@ -223,7 +153,7 @@ static int segment_insert(window_db_t *state, int64_t id, rocksdb_column_family_
         state->segments = grown;
         state->segment_cap = cap;
     }
-    int i = segment_index(state, id);
+    int i = sh_window_segment_index(state, id);
     memmove(&state->segments[i + 1], &state->segments[i],
             sizeof *state->segments * (size_t)(state->segment_count - i));
     state->segments[i] = (segment_t){.id = id, .cf = cf};
@@ -238,19 +168,19 @@ static rocksdb_column_family_handle_t *segment_create(sh_window_t *w, int64_t id
     rocksdb_column_family_handle_t *cf =
         rocksdb_create_column_family(w->db->rocks, w->db->options, name, &err);
     if (err) {
-        rocksdb_failed(w, "create segment", err);
+        sh_kind_rocksdb_failed(&w->errors, "create segment", err);
         return NULL;
     }
-    if (segment_insert(state_of(w), id, cf) != SH_OK) {
+    if (segment_insert(sh_window_state(w), id, cf) != SH_OK) {
         rocksdb_column_family_handle_destroy(cf);
-        set_error(w, "out of memory");
+        sh_kind_error(&w->errors, "out of memory");
         return NULL;
     }
     return cf;
 }
 
-static int64_t min_live(const sh_window_t *w) {
-    int64_t now = state_of(w)->stream_time;
+int64_t sh_window_min_live(const sh_window_t *w) {
+    int64_t now = sh_window_state(w)->stream_time;
     return now == INT64_MIN || now < INT64_MIN + w->retention_ms ? INT64_MIN
                                                                  : now - w->retention_ms;
 }
@@ -258,10 +188,10 @@ static int64_t min_live(const sh_window_t *w) {
 /* Moves stream time forward and drops the segments whose windows have all
  * closed. Cost: O(segments) when one is dropped. */
 static void advance(sh_window_t *w, int64_t timestamp) {
-    window_db_t *state = state_of(w);
+    window_db_t *state = sh_window_state(w);
     if (timestamp <= state->stream_time) return;
     state->stream_time = timestamp;
-    int64_t oldest_live = min_live(w);
+    int64_t oldest_live = sh_window_min_live(w);
     if (oldest_live == INT64_MIN) return;
     /* Segment id holds starts up to (id + 1) * interval - 1. */
     int64_t last_dead = floor_div(oldest_live + 1, state->segment_interval) - 1;
@@ -271,8 +201,8 @@ static void advance(sh_window_t *w, int64_t timestamp) {
         rocksdb_drop_column_family(w->db->rocks, state->segments[dropped].cf, &err);
         if (err) {
             /* Kept, and tried again on the next advance; reads still hide it. */
-            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s", w->name,
-                   (int)w->partition, state->segments[dropped].id, err);
+            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s",
+                   w->errors.name, (int)w->errors.partition, state->segments[dropped].id, err);
             free(err);
             break;
         }
@@ -379,13 +309,11 @@ sh_window_t *sh_window_open(sh_db_t *db, sh_changelog_t *changelog, const char *
                             int32_t partition, int64_t retention_ms, char *errmsg, size_t errlen) {
     sh_window_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    *w = (sh_window_t){.db = db,
-                       .changelog = changelog,
-                       .name = name,
-                       .partition = partition,
-                       .retention_ms = retention_ms,
-                       .errmsg = errmsg,
-                       .errlen = errlen};
+    *w = (sh_window_t){
+        .db = db,
+        .changelog = changelog,
+        .errors = {.buf = errmsg, .len = errlen, .name = name, .partition = partition},
+        .retention_ms = retention_ms};
     return w;
 }
 
@@ -398,31 +326,34 @@ void sh_window_close(sh_window_t *w) {
 
 int sh_window_flush(sh_window_t *w) {
     char *err = NULL;
-    if (save_stream_time(w->db, &err) != SH_OK) return rocksdb_failed(w, "save stream time", err);
-    window_db_t *state = state_of(w);
+    if (save_stream_time(w->db, &err) != SH_OK)
+        return sh_kind_rocksdb_failed(&w->errors, "save stream time", err);
+    window_db_t *state = sh_window_state(w);
     rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(flush, 1);
     for (int i = 0; !err && i < state->segment_count; i++)
         rocksdb_flush_cf(w->db->rocks, flush, state->segments[i].cf, &err);
     rocksdb_flushoptions_destroy(flush);
-    return err ? rocksdb_failed(w, "flush memtables", err) : SH_OK;
+    return err ? sh_kind_rocksdb_failed(&w->errors, "flush memtables", err) : SH_OK;
 }
 
-int sh_window_segment_count(const sh_window_t *w) { return state_of(w)->segment_count; }
-int64_t sh_window_segment_interval(const sh_window_t *w) { return state_of(w)->segment_interval; }
+int sh_window_segment_count(const sh_window_t *w) { return sh_window_state(w)->segment_count; }
+int64_t sh_window_segment_interval(const sh_window_t *w) {
+    return sh_window_state(w)->segment_interval;
+}
 
 /* ---- reads and writes ---- */
 
 static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t start,
                         const char *value, size_t value_len) {
-    window_db_t *state = state_of(w);
-    int64_t id = segment_of(state, start);
-    rocksdb_column_family_handle_t *cf = segment_find(state, id);
+    window_db_t *state = sh_window_state(w);
+    int64_t id = sh_window_segment_of(state, start);
+    rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
     if (!cf && !value) return SH_OK; /* nothing there to delete */
     if (!cf && !(cf = segment_create(w, id))) return SH_ERR_STORE;
     size_t len = 0;
-    if (encode(w, key, key_len, start, &len) != SH_OK) {
-        set_error(w, "out of memory");
+    if (sh_window_encode(w, key, key_len, start, &len) != SH_OK) {
+        sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
@@ -430,19 +361,20 @@ static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t
         rocksdb_put_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, value, value_len, &err);
     else
         rocksdb_delete_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, &err);
-    return err ? rocksdb_failed(w, value ? "window put" : "window delete", err) : SH_OK;
+    return err ? sh_kind_rocksdb_failed(&w->errors, value ? "window put" : "window delete", err)
+               : SH_OK;
 }
 
 int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start, const char *value,
                   size_t value_len, int64_t timestamp) {
     advance(w, timestamp);
-    if (start <= min_live(w)) {
+    if (start <= sh_window_min_live(w)) {
         w->expired++;
         return SH_OK;
     }
     if (w->changelog) {
-        if (reserve(&w->key_buf, &w->key_cap, key_len + 8) != SH_OK) {
-            set_error(w, "out of memory");
+        if (sh_kind_reserve(&w->key_buf, &w->key_cap, key_len + 8) != SH_OK) {
+            sh_kind_error(&w->errors, "out of memory");
             return SH_ERR_NOMEM;
         }
         if (key_len) memcpy(w->key_buf, key, key_len);
@@ -450,8 +382,8 @@ int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start
         int rc =
             sh_changelog_emit(w->changelog, w->key_buf, key_len + 8, value, value_len, timestamp);
         if (rc != SH_OK) {
-            set_error(w, "changelog %s: %s", w->changelog->topic,
-                      sh_ffi_err_message());
+            sh_kind_error(&w->errors, "changelog %s: %s", w->changelog->topic,
+                          sh_ffi_err_message());
             return rc;
         }
     }
@@ -466,35 +398,35 @@ int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count)
     int64_t newest = INT64_MIN;
     for (int i = 0; i < count; i++) {
         if (records[i].key_len < 8) {
-            set_error(w,
-                      "changelog key of %zu bytes (offset %" PRId64
-                      ") is too short for a windowed key (key + 8-byte start)",
-                      records[i].key_len, records[i].offset);
+            sh_kind_error(&w->errors,
+                          "changelog key of %zu bytes (offset %" PRId64
+                          ") is too short for a windowed key (key + 8-byte start)",
+                          records[i].key_len, records[i].offset);
             return SH_ERR_DECODE;
         }
         int64_t start = (int64_t)get_be64(records[i].key + records[i].key_len - 8);
         if (start > newest) newest = start;
     }
     if (count > 0) advance(w, newest);
-    int64_t oldest_live = min_live(w);
+    int64_t oldest_live = sh_window_min_live(w);
 
-    window_db_t *state = state_of(w);
+    window_db_t *state = sh_window_state(w);
     rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
     for (int i = 0; i < count; i++) {
         const sh_ffi_record_t *r = &records[i];
         size_t key_len = r->key_len - 8, len = 0;
         int64_t start = (int64_t)get_be64(r->key + key_len);
         if (start <= oldest_live) continue;
-        int64_t id = segment_of(state, start);
-        rocksdb_column_family_handle_t *cf = segment_find(state, id);
+        int64_t id = sh_window_segment_of(state, start);
+        rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
         if (!cf && !r->value) continue;
         if (!cf && !(cf = segment_create(w, id))) {
             rocksdb_writebatch_destroy(batch);
             return SH_ERR_STORE;
         }
-        if (encode(w, r->key, key_len, start, &len) != SH_OK) {
+        if (sh_window_encode(w, r->key, key_len, start, &len) != SH_OK) {
             rocksdb_writebatch_destroy(batch);
-            set_error(w, "out of memory");
+            sh_kind_error(&w->errors, "out of memory");
             return SH_ERR_NOMEM;
         }
         if (r->value)
@@ -505,266 +437,39 @@ int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count)
     char *err = NULL;
     rocksdb_write(w->db->rocks, w->db->write, batch, &err);
     rocksdb_writebatch_destroy(batch);
-    return err ? rocksdb_failed(w, "restore", err) : SH_OK;
+    return err ? sh_kind_rocksdb_failed(&w->errors, "restore", err) : SH_OK;
 }
 
 int sh_window_get(sh_window_t *w, const char *key, size_t key_len, int64_t start,
                   sh_ffi_slice_t *out) {
-    window_db_t *state = state_of(w);
-    if (start <= min_live(w)) return SH_ERR_NOT_FOUND;
-    rocksdb_column_family_handle_t *cf = segment_find(state, segment_of(state, start));
+    window_db_t *state = sh_window_state(w);
+    if (start <= sh_window_min_live(w)) return SH_ERR_NOT_FOUND;
+    rocksdb_column_family_handle_t *cf =
+        sh_window_segment_find(state, sh_window_segment_of(state, start));
     if (!cf) return SH_ERR_NOT_FOUND;
     size_t len = 0;
-    if (encode(w, key, key_len, start, &len) != SH_OK) {
-        set_error(w, "out of memory");
+    if (sh_window_encode(w, key, key_len, start, &len) != SH_OK) {
+        sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
     rocksdb_pinnableslice_t *pinned =
         rocksdb_get_pinned_cf(w->db->rocks, w->db->read, cf, w->key_buf, len, &err);
-    if (err) return rocksdb_failed(w, "window get", err);
+    if (err) return sh_kind_rocksdb_failed(&w->errors, "window get", err);
     if (!pinned) return SH_ERR_NOT_FOUND;
     size_t value_len = 0;
     const char *value = rocksdb_pinnableslice_value(pinned, &value_len);
-    int rc = reserve(&w->value_buf, &w->value_cap, value_len + 1);
+    int rc = sh_kind_reserve(&w->value_buf, &w->value_cap, value_len + 1);
     if (rc == SH_OK) {
         memcpy(w->value_buf, value, value_len);
         out->data = w->value_buf;
         out->len = value_len;
     } else {
-        set_error(w, "out of memory for a value of %zu bytes", value_len);
+        sh_kind_error(&w->errors, "out of memory for a value of %zu bytes", value_len);
     }
     rocksdb_pinnableslice_destroy(pinned);
     return rc;
 }
 
-int64_t sh_window_stream_time(const sh_window_t *w) { return state_of(w)->stream_time; }
+int64_t sh_window_stream_time(const sh_window_t *w) { return sh_window_state(w)->stream_time; }
 int64_t sh_window_expired_count(const sh_window_t *w) { return w->expired; }
-
-/* ---- iterators ---- */
-
-/* An iterator over the segments with ids in [first, last], all seen at one
- * instant (rocksdb_create_iterators gives them one consistent view). It
- * holds a reference on the database, so it may outlive the handle. */
-static sh_window_iter_t *iter_over(sh_window_t *w, int64_t first, int64_t last) {
-    window_db_t *state = state_of(w);
-    sh_window_iter_t *iter = calloc(1, sizeof *iter);
-    if (!iter) goto nomem;
-    iter->to = INT64_MAX;
-    iter->min_live = min_live(w);
-    int begin = segment_index(state, first), end = begin;
-    while (end < state->segment_count && state->segments[end].id <= last)
-        end++;
-    iter->iter_count = end - begin;
-    if (iter->iter_count > 0) {
-        rocksdb_column_family_handle_t **cfs = calloc((size_t)iter->iter_count, sizeof *cfs);
-        iter->iters = calloc((size_t)iter->iter_count, sizeof *iter->iters);
-        if (!cfs || !iter->iters) {
-            free(cfs);
-            free(iter->iters);
-            free(iter);
-            goto nomem;
-        }
-        for (int i = 0; i < iter->iter_count; i++)
-            cfs[i] = state->segments[begin + i].cf;
-        char *err = NULL;
-        rocksdb_create_iterators(w->db->rocks, w->db->read, cfs, iter->iters,
-                                 (size_t)iter->iter_count, &err);
-        free(cfs);
-        if (err) {
-            free(iter->iters);
-            free(iter);
-            rocksdb_failed(w, "create iterators", err);
-            return NULL;
-        }
-    }
-    iter->db = w->db;
-    sh_registry_iterator_opened(w->db);
-    return iter;
-nomem:
-    set_error(w, "out of memory");
-    return NULL;
-}
-
-sh_window_iter_t *sh_window_fetch(sh_window_t *w, const char *key, size_t key_len, int64_t from,
-                                  int64_t to) {
-    window_db_t *state = state_of(w);
-    int64_t oldest = min_live(w);
-    if (oldest != INT64_MIN && from <= oldest) from = oldest + 1;
-    /* from > to: an iterator over no segment, which is simply empty. */
-    int64_t first = segment_of(state, from), last = from > to ? first - 1 : segment_of(state, to);
-    size_t len = 0;
-    char *prefix = NULL;
-    if (encode(w, key, key_len, from, &len) != SH_OK || !(prefix = malloc(len))) {
-        set_error(w, "out of memory");
-        return NULL;
-    }
-    memcpy(prefix, w->key_buf, len - 8);
-    sh_window_iter_t *iter = iter_over(w, first, last);
-    if (!iter) {
-        free(prefix);
-        return NULL;
-    }
-    iter->to = to;
-    iter->prefix = prefix;
-    iter->prefix_len = len - 8;
-    for (int i = 0; i < iter->iter_count; i++)
-        rocksdb_iter_seek(iter->iters[i], w->key_buf, len);
-    return iter;
-}
-
-/* Positions it just after the encoded position (len bytes in the handle's
- * key buffer). */
-static void seek_after(rocksdb_iterator_t *it, const char *position, size_t len) {
-    rocksdb_iter_seek(it, position, len);
-    size_t found_len = 0;
-    const char *found = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &found_len) : NULL;
-    if (found && found_len == len && memcmp(found, position, len) == 0) rocksdb_iter_next(it);
-}
-
-sh_window_iter_t *sh_window_iter_all(sh_window_t *w, const char *after_key, size_t after_len,
-                                     int64_t after_start) {
-    window_db_t *state = state_of(w);
-    int64_t first = after_key ? segment_of(state, after_start) : INT64_MIN;
-    size_t len = 0;
-    if (after_key && encode(w, after_key, after_len, after_start, &len) != SH_OK) {
-        set_error(w, "out of memory");
-        return NULL;
-    }
-    /* Only the position's own segment needs a seek; if it has been dropped,
-     * the next segment is read from its beginning. */
-    bool seek_first = after_key && segment_find(state, first) != NULL;
-    sh_window_iter_t *iter = iter_over(w, first, INT64_MAX);
-    if (!iter) return NULL;
-    for (int i = 0; i < iter->iter_count; i++) {
-        if (i > 0 || !seek_first)
-            rocksdb_iter_seek_to_first(iter->iters[i]);
-        else
-            seek_after(iter->iters[i], w->key_buf, len);
-    }
-    return iter;
-}
-
-sh_window_iter_t *sh_window_iter_sorted(sh_window_t *w, const char *after_key, size_t after_len,
-                                        int64_t after_start) {
-    size_t len = 0;
-    if (after_key && encode(w, after_key, after_len, after_start, &len) != SH_OK) {
-        set_error(w, "out of memory");
-        return NULL;
-    }
-    /* Every segment may hold keys after the position: seek each. */
-    sh_window_iter_t *iter = iter_over(w, INT64_MIN, INT64_MAX);
-    if (!iter) return NULL;
-    iter->merged = true;
-    for (int i = 0; i < iter->iter_count; i++) {
-        if (!after_key)
-            rocksdb_iter_seek_to_first(iter->iters[i]);
-        else
-            seek_after(iter->iters[i], w->key_buf, len);
-    }
-    return iter;
-}
-
-/* RocksDB's bytewise order: memcmp, then the shorter first. */
-static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen) {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* The segment iterator to read next: iter->current, or for a merged
- * iterator the one at the smallest key (a scan over the segments, of which
- * there are a few). Returns iter_count at the end, -1 on error. */
-static int next_segment(sh_window_iter_t *iter) {
-    if (!iter->merged) return iter->current;
-    int best = iter->iter_count;
-    const char *best_key = NULL;
-    size_t best_len = 0;
-    for (int i = 0; i < iter->iter_count; i++) {
-        rocksdb_iterator_t *it = iter->iters[i];
-        if (!rocksdb_iter_valid(it)) {
-            char *err = NULL;
-            rocksdb_iter_get_error(it, &err);
-            if (!err) continue;
-            snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
-            free(err);
-            return -1;
-        }
-        size_t len = 0;
-        const char *key = rocksdb_iter_key(it, &len);
-        if (!best_key || compare_bytes(key, len, best_key, best_len) < 0)
-            best = i, best_key = key, best_len = len;
-    }
-    return best;
-}
-
-int sh_window_iter_next(sh_window_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slice_t *value,
-                        int64_t *window_start) {
-    for (;;) {
-        int segment = next_segment(iter);
-        if (segment < 0) return SH_ERR_STORE;
-        if (segment >= iter->iter_count) break;
-        rocksdb_iterator_t *it = iter->iters[segment];
-        if (!rocksdb_iter_valid(it)) {
-            char *err = NULL;
-            rocksdb_iter_get_error(it, &err);
-            if (err) {
-                snprintf(iter->errmsg, sizeof iter->errmsg, "iterator: %s", err);
-                free(err);
-                return SH_ERR_STORE;
-            }
-            iter->current++;
-            continue;
-        }
-        size_t enc_len = 0, value_len = 0;
-        const char *enc = rocksdb_iter_key(it, &enc_len);
-        if (iter->prefix &&
-            (enc_len != iter->prefix_len + 8 || memcmp(enc, iter->prefix, iter->prefix_len) != 0)) {
-            iter->current++; /* past this key's windows in this segment */
-            continue;
-        }
-        if (reserve(&iter->key_buf, &iter->key_cap, enc_len) != SH_OK) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
-            return SH_ERR_NOMEM;
-        }
-        int64_t start = 0;
-        long key_len = decode_key(enc, enc_len, iter->key_buf, &start);
-        if (key_len < 0) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "corrupt window key of %zu bytes", enc_len);
-            return SH_ERR_STORE;
-        }
-        if (start > iter->to) {
-            iter->current++;
-            continue;
-        }
-        if (start <= iter->min_live) {
-            rocksdb_iter_next(it);
-            continue;
-        }
-        const char *v = rocksdb_iter_value(it, &value_len);
-        if (reserve(&iter->value_buf, &iter->value_cap, value_len + 1) != SH_OK) {
-            snprintf(iter->errmsg, sizeof iter->errmsg, "out of memory");
-            return SH_ERR_NOMEM;
-        }
-        memcpy(iter->value_buf, v, value_len);
-        if (key) key->data = iter->key_buf, key->len = (size_t)key_len;
-        if (value) value->data = iter->value_buf, value->len = value_len;
-        if (window_start) *window_start = start;
-        rocksdb_iter_next(it);
-        return SH_OK;
-    }
-    return SH_ERR_NOT_FOUND;
-}
-
-const char *sh_window_iter_errmsg(const sh_window_iter_t *iter) { return iter->errmsg; }
-
-void sh_window_iter_destroy(sh_window_iter_t *iter) {
-    if (!iter) return;
-    for (int i = 0; i < iter->iter_count; i++)
-        if (iter->iters[i]) rocksdb_iter_destroy(iter->iters[i]);
-    free(iter->iters);
-    free(iter->prefix);
-    free(iter->key_buf);
-    free(iter->value_buf);
-    sh_registry_iterator_closed(iter->db);
-    free(iter);
-}

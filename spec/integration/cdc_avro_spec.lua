@@ -66,13 +66,6 @@ local function read_avro(bootstrap, registry, topic, n)
   return list
 end
 
-local function get_json(url)
-  local p = io.popen("curl -s " .. helpers.shell_quote(url))
-  local text = p:read("*a")
-  p:close()
-  return cjson.decode(text)
-end
-
 -- a record schema's field types by name
 local function fields_of(schema)
   local by_name = {}
@@ -81,7 +74,7 @@ local function fields_of(schema)
 end
 
 describe("mysql_cdc and to_mysql on Avro", function()
-  local db, dir, broker_pid, bootstrap, registry
+  local db, dir, broker, bootstrap, registry
   local pids = {}
 
   local function start_app(id, text)
@@ -105,17 +98,11 @@ describe("mysql_cdc and to_mysql on Avro", function()
     local topics = {}
     for kind, id in pairs({ env = "cav-env-" .. RUN, str = "cav-str-" .. RUN,
                             dbl = "cav-dbl-" .. RUN }) do
-      topics[#topics + 1] = "--topic " .. id .. "." .. db_name(kind) .. ".t:1"
+      topics[#topics + 1] = id .. "." .. db_name(kind) .. ".t:1"
     end
-    topics[#topics + 1] = "--topic cav-rows-" .. RUN .. "_t:1"
-    local log = dir .. "/broker.log"
-    broker_pid = helpers.spawn(helpers.bin .. " broker --registry " .. table.concat(topics, " "), log)
-    helpers.wait_until("the registry line", 20000, function()
-      local text = helpers.read_file(log)
-      bootstrap = text:match("bootstrap%.servers=(%S+)\n")
-      registry = text:match("\nschema%.registry%.url=(%S+)\n")
-      return bootstrap and registry
-    end)
+    topics[#topics + 1] = "cav-rows-" .. RUN .. "_t:1"
+    broker = helpers.start_registry_broker(dir, topics)
+    bootstrap, registry = broker.bootstrap, broker.registry
     for _, kind in ipairs({ "env", "rows", "str", "dbl" }) do
       local name = db_name(kind)
       db.sql(("CREATE DATABASE %s; USE %s; CREATE TABLE t (%s); INSERT INTO t VALUES (1, %s);")
@@ -127,10 +114,7 @@ describe("mysql_cdc and to_mysql on Avro", function()
     for _, pid in ipairs(pids) do
       if helpers.alive(pid) then helpers.kill(pid, "KILL") end
     end
-    if broker_pid then
-      helpers.kill(broker_pid)
-      helpers.wait_exit(broker_pid)
-    end
+    if broker then broker.stop() end
     if db then
       for _, kind in ipairs({ "env", "rows", "str", "dbl" }) do
         db.sql("DROP DATABASE IF EXISTS " .. db_name(kind))
@@ -180,7 +164,7 @@ describe("mysql_cdc and to_mysql on Avro", function()
     assert.equal("false", events[2].value.source.snapshot)
     assert.equal("last", events[1].value.source.snapshot)
     -- the registered schema: Debezium's names and types
-    local latest = get_json(registry .. "/subjects/" .. topic .. "-value/versions/latest")
+    local latest = helpers.get_json(registry .. "/subjects/" .. topic .. "-value/versions/latest")
     local envelope = cjson.decode(latest.schema)
     assert.equal("Envelope", envelope.name)
     assert.equal(ns, envelope.namespace)
@@ -209,7 +193,7 @@ describe("mysql_cdc and to_mysql on Avro", function()
     for column, name in pairs(names) do
       assert.equal(name, cols[column].type[2]["connect.name"], column)
     end
-    local key = cjson.decode(get_json(registry .. "/subjects/" .. topic ..
+    local key = cjson.decode(helpers.get_json(registry .. "/subjects/" .. topic ..
                                       "-key/versions/latest").schema)
     assert.same({ "Key", ns, 1 }, { key.name, key.namespace, #key.fields })
     assert.is_nil(helpers.read_file(log):match("ERROR"))
@@ -259,9 +243,9 @@ return sh.app {
     assert.is_true(rows[3].same_bytes)
     assert.equal(rows[1].schema_id, rows[2].schema_id)
     assert.not_equal(rows[1].schema_id, rows[3].schema_id)
-    assert.same({ 1, 2 }, get_json(registry .. "/subjects/" .. topic .. "-value/versions"))
-    assert.equal("BACKWARD", get_json(registry .. "/config").compatibilityLevel)
-    local v2 = fields_of(cjson.decode(get_json(registry .. "/subjects/" .. topic ..
+    assert.same({ 1, 2 }, helpers.get_json(registry .. "/subjects/" .. topic .. "-value/versions"))
+    assert.equal("BACKWARD", helpers.get_json(registry .. "/config").compatibilityLevel)
+    local v2 = fields_of(cjson.decode(helpers.get_json(registry .. "/subjects/" .. topic ..
                                                "-value/versions/2").schema))
     assert.same({ "null", "string" }, v2.note.type)
     assert.equal(cjson.null, v2.note.default)
@@ -303,7 +287,7 @@ return sh.app {
       local events = read_avro(bootstrap, registry, topic, 1)
       stop(pid)
       assert.equal(1, #events)
-      local latest = cjson.decode(get_json(registry .. "/subjects/" .. topic ..
+      local latest = cjson.decode(helpers.get_json(registry .. "/subjects/" .. topic ..
                                            "-value/versions/latest").schema)
       local cols = fields_of(fields_of(latest).before.type[2])
       if mode == "string" then

@@ -16,25 +16,18 @@ local function curl(args)
 end
 
 describe("streamhost connect with AvroConverter", function()
-  local db, database, dir, broker_pid, worker, url, bootstrap, registry
+  local db, database, dir, broker, worker, url, bootstrap, registry
 
   setup(function()
     db = helpers.mariadb()
-    database = helpers.fresh_database("connect_avro")
-    helpers.sql(nil, "GRANT ALL PRIVILEGES ON `" .. database .. "`.* TO 'mysqluser'@'%'")
+    database = helpers.fresh_mysqluser_database("connect_avro")
     helpers.sql(database, [[
       CREATE TABLE products (id INT PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2),
                              added DATETIME(3));
       INSERT INTO products VALUES (1, 'tea', 2.50, '2024-01-02 03:04:05.678'), (2, 'jam', 7.25, NULL);]])
     dir = helpers.tmpdir()
-    local log = dir .. "/broker.log"
-    broker_pid = helpers.spawn(helpers.bin .. " broker --registry --topic dc01_products:1", log)
-    helpers.wait_until("the registry line", 20000, function()
-      local text = helpers.read_file(log)
-      bootstrap = text:match("bootstrap%.servers=(%S+)\n")
-      registry = text:match("\nschema%.registry%.url=(%S+)\n")
-      return bootstrap and registry
-    end)
+    broker = helpers.start_registry_broker(dir, { "dc01_products:1" })
+    bootstrap, registry = broker.bootstrap, broker.registry
     local wlog = dir .. "/worker.out"
     worker = helpers.spawn(helpers.bin .. " connect --port 0 --bootstrap " .. bootstrap ..
                            " --state-dir " .. dir .. "/connect", wlog)
@@ -48,62 +41,41 @@ describe("streamhost connect with AvroConverter", function()
       helpers.kill(worker, "TERM")
       helpers.wait_exit(worker, 60000)
     end
-    if broker_pid then
-      helpers.kill(broker_pid)
-      helpers.wait_exit(broker_pid)
-    end
-    pcall(helpers.sql, nil, "DROP DATABASE " .. database)
+    if broker then broker.stop() end
+    helpers.drop_database(database)
   end)
 
   it("carries the columns' types from MySQL through Kafka back into MySQL", function()
-    local avro = [[
-          "value.converter": "io.confluent.connect.avro.AvroConverter",
-          "value.converter.schema.registry.url": "]] .. registry .. [[",
-          "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"]]
-    local code, body = curl([[-X POST -H "Content-Type:application/json" ]] .. url ..
-                            [[/connectors/ -d '{
-    "name": "mysql-source-connector",
-    "config": {
-          "connector.class": "io.debezium.connector.mysql.MySqlConnector",
-          "database.hostname": "127.0.0.1",
-          "database.port": "]] .. db.port .. [[",
-          "database.user": "mysqluser",
-          "database.password": "mysqlpw",
-          "database.server.id": "12346",
-          "database.server.name": "dc01",
-          "database.whitelist": "]] .. database .. [[",
-          "table.blacklist": "]] .. database .. [[.products_copy",
-          "snapshot.mode": "when_needed",
-          "transforms": "unwrap,sourcedc,TopicRename,extractKey",
-          "transforms.unwrap.type": "io.debezium.transforms.UnwrapFromEnvelope",
-          "transforms.sourcedc.type":"org.apache.kafka.connect.transforms.InsertField$Value",
-          "transforms.sourcedc.static.field":"sourcedc",
-          "transforms.sourcedc.static.value":"dc01",
-          "transforms.TopicRename.type": "org.apache.kafka.connect.transforms.RegexRouter",
-          "transforms.TopicRename.regex": "(.*)\\.(.*)\\.(.*)",
-          "transforms.TopicRename.replacement": "$1_$3",
-          "transforms.extractKey.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
-          "transforms.extractKey.field": "id",
-]] .. avro .. [[
-      }}']])
+    -- the workshop's two POSTs (spec/fixtures/workshop/), run here with
+    -- Avro values: hosts, ports and the database's name changed, then the
+    -- properties this run differs in
+    local changes = helpers.workshop_changes(url, db.port, database, bootstrap)
+    local avro = { ["value.converter"] = "io.confluent.connect.avro.AvroConverter",
+                   ["value.converter.schema.registry.url"] = registry }
+    local function post(file, differences)
+      local connector = helpers.workshop_connector(file, changes)
+      for k, v in pairs(avro) do connector.config[k] = v end
+      for k, v in pairs(differences) do connector.config[k] = v ~= false and v or nil end
+      return curl([[-X POST -H "Content-Type:application/json" ]] .. url .. "/connectors/ -d " ..
+                  helpers.shell_quote(cjson.encode(connector)))
+    end
+    local code, body = post("1-mysql-source-connector.sh", {
+      ["database.server.id"] = "12346",
+      ["table.blacklist"] = database .. ".products_copy",
+      ["database.history.kafka.bootstrap.servers"] = false,
+      ["database.history.kafka.topic"] = false,
+      ["include.schema.changes"] = false,
+    })
     assert.equal(201, code, body)
-    code, body = curl([[-X POST -H "Content-Type:application/json" ]] .. url ..
-                      [[/connectors/ -d '{
-        "name": "jdbc-mysql-sink",
-        "config": {
-          "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-          "topics": "dc01_products",
-          "connection.url": "jdbc:mysql://127.0.0.1:]] .. db.port .. "/" .. database .. [[",
-          "connection.user": "mysqluser",
-          "connection.password": "mysqlpw",
-          "insert.mode": "upsert",
-          "pk.mode": "record_key",
-          "pk.fields": "id",
-          "table.name.format": "products_copy",
-          "auto.create": "true",
-          "auto.evolve": "true",
-]] .. avro .. [[
-        }}']])
+    code, body = post("5-jdbc-mysql-sink.sh", {
+      topics = "dc01_products",
+      ["insert.mode"] = "upsert",
+      ["pk.mode"] = "record_key",
+      ["pk.fields"] = "id",
+      ["table.name.format"] = "products_copy",
+      ["auto.evolve"] = "true",
+      ["batch.size"] = false,
+    })
     assert.equal(201, code, body)
     local function copied(sql)
       local ok, out = pcall(helpers.sql, database, sql)

@@ -115,7 +115,7 @@ describe("stream:to_mysql", function()
       if helpers.alive(pid) then helpers.kill(pid, "KILL") end
     end
     broker.stop()
-    pcall(helpers.sql, nil, "DROP DATABASE " .. database)
+    helpers.drop_database(database)
   end)
 
   it("inserts 100k records from two partitions on two threads, creating the table", function()

@@ -40,7 +40,7 @@ describe("the orders application", function()
       if helpers.alive(pid) then helpers.kill(pid, "KILL") end
     end
     broker.stop()
-    pcall(helpers.sql, nil, "DROP DATABASE " .. database)
+    helpers.drop_database(database)
   end)
 
   it("creates its schema and places a sales order every interval", function()

@@ -12,15 +12,8 @@ local cjson = require "cjson"
 
 local READER = "/usr/bin/python3 spec/fixtures/avro_cdc.py"
 
-local function get_json(url)
-  local p = io.popen("curl -s " .. helpers.shell_quote(url))
-  local text = p:read("*a")
-  p:close()
-  return cjson.decode(text)
-end
-
 describe("supply_demand on Avro", function()
-  local db, database, dir, broker_pid, bootstrap, registry
+  local db, database, dir, broker, bootstrap, registry
   local pids, logs = {}, {}
 
   local function start(name, env, app)
@@ -40,9 +33,7 @@ describe("supply_demand on Avro", function()
 
   setup(function()
     db = helpers.mariadb()
-    database = helpers.fresh_database("sd_avro")
-    -- the examples' account (mysqluser, as the workshop's connectors use it)
-    helpers.sql(nil, "GRANT ALL PRIVILEGES ON `" .. database .. "`.* TO 'mysqluser'@'%'")
+    database = helpers.fresh_mysqluser_database("sd_avro")
     dir = helpers.tmpdir()
     -- the embedded broker creates no topics for clients: the CDC's and the
     -- pipeline's, one partition each, as scripts/demo.sh makes them
@@ -52,21 +43,15 @@ describe("supply_demand on Avro", function()
                          "out_of_stock_events", "sales_enriched", "purchases_enriched",
                          "product_supply_and_demand", "current_stock",
                          "product_demand_last_3mins" }) do
-      topics[#topics + 1] = "--topic dc01_" .. t .. ":1"
+      topics[#topics + 1] = "dc01_" .. t .. ":1"
     end
     for _, t in ipairs({ "sales_orders_details-right", "sales_by_customer", "sales_by_product",
                          "purchase_orders_details-right", "purchases_by_supplier",
                          "purchases_by_product", "current_stock", "product_demand_last_3mins" }) do
-      topics[#topics + 1] = "--topic supply_demand-" .. t .. "-repartition:1"
+      topics[#topics + 1] = "supply_demand-" .. t .. "-repartition:1"
     end
-    local log = dir .. "/broker.log"
-    broker_pid = helpers.spawn(helpers.bin .. " broker --registry " .. table.concat(topics, " "), log)
-    helpers.wait_until("the registry line", 20000, function()
-      local text = helpers.read_file(log)
-      bootstrap = text:match("bootstrap%.servers=(%S+)\n")
-      registry = text:match("\nschema%.registry%.url=(%S+)\n")
-      return bootstrap and registry
-    end)
+    broker = helpers.start_registry_broker(dir, topics)
+    bootstrap, registry = broker.bootstrap, broker.registry
   end)
 
   teardown(function()
@@ -76,11 +61,8 @@ describe("supply_demand on Avro", function()
         helpers.wait_exit(pids[i], 30000)
       end
     end
-    if broker_pid then
-      helpers.kill(broker_pid)
-      helpers.wait_exit(broker_pid)
-    end
-    pcall(helpers.sql, nil, "DROP DATABASE " .. database)
+    if broker then broker.stop() end
+    helpers.drop_database(database)
   end)
 
   it("runs CDC -> pipeline -> sink on Avro, and an ADD COLUMN flows through", function()
@@ -119,7 +101,7 @@ return sh.app {
     helpers.wait_until("out-of-stock events with purchase orders", 240000, function()
       return count("SELECT COUNT(*) FROM dc01_out_of_stock_events WHERE purchase_order_id > 0") > 0
     end)
-    local subjects = get_json(registry .. "/subjects")
+    local subjects = helpers.get_json(registry .. "/subjects")
     local have = {}
     for _, s in ipairs(subjects) do have[s] = true end
     for _, s in ipairs({ "dc01_products-value", "dc01_sales_orders-value",
@@ -128,7 +110,7 @@ return sh.app {
       assert.is_true(have[s], s .. " in " .. table.concat(subjects, ", "))
     end
     -- the CDC's rows carry Debezium's schema, decimals exact
-    local products = cjson.decode(get_json(registry ..
+    local products = cjson.decode(helpers.get_json(registry ..
                                            "/subjects/dc01_products-value/versions/1").schema)
     assert.equal("dc01." .. database .. ".products.Value", products["connect.name"])
     local p = io.popen(READER .. " " .. bootstrap .. " " .. registry .. " dc01_products 1")
@@ -154,8 +136,8 @@ return sh.app {
     helpers.wait_until("the new column in the copy", 60000, function()
       return count("SELECT COUNT(*) FROM products_copy WHERE id = 1 AND origin = 'farm'") == 1
     end)
-    assert.same({ 1, 2 }, get_json(registry .. "/subjects/dc01_products-value/versions"))
-    local v2 = cjson.decode(get_json(registry .. "/subjects/dc01_products-value/versions/2").schema)
+    assert.same({ 1, 2 }, helpers.get_json(registry .. "/subjects/dc01_products-value/versions"))
+    local v2 = cjson.decode(helpers.get_json(registry .. "/subjects/dc01_products-value/versions/2").schema)
     local origin
     for _, f in ipairs(v2.fields) do
       if f.name == "origin" then origin = f end

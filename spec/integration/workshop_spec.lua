@@ -9,7 +9,6 @@
 local helpers = require "spec.helpers"
 local cjson = require "cjson"
 
-local FIXTURES = "spec/fixtures/workshop/"
 local REPARTITIONS = { "sales_orders_details-right", "sales_by_customer", "sales_by_product",
                        "purchase_orders_details-right", "purchases_by_supplier",
                        "purchases_by_product", "current_stock", "product_demand_last_3mins" }
@@ -25,27 +24,13 @@ local function sh(cmd)
   return out
 end
 
--- plain (not pattern) replacement of every occurrence
-local function replace(text, from, to)
-  local out, at = {}, 1
-  while true do
-    local i, j = text:find(from, at, true)
-    if not i then break end
-    out[#out + 1] = text:sub(at, i - 1) .. to
-    at = j + 1
-  end
-  out[#out + 1] = text:sub(at)
-  return table.concat(out)
-end
-
 describe("the workshop's curl commands", function()
   local db, database, onprem, cloud, dir, workers, orders, pipeline, pipeline_url
-  local changes
+  local changes, onprem_url, cloud_url -- the two Connect workers' URLs
 
   -- the fixture's command with the changes applied, run by bash
   local function run(file)
-    local command = helpers.read_file(FIXTURES .. file)
-    for _, change in ipairs(changes) do command = replace(command, change[1], change[2]) end
+    local command = helpers.workshop_command(file, changes)
     local script = dir .. "/" .. file
     helpers.write_file(script, command)
     return sh("bash " .. script)
@@ -70,8 +55,7 @@ describe("the workshop's curl commands", function()
 
   setup(function()
     db = helpers.mariadb()
-    database = helpers.fresh_database("workshop_spec")
-    helpers.sql(nil, "GRANT ALL PRIVILEGES ON `" .. database .. "`.* TO 'mysqluser'@'%'")
+    database = helpers.fresh_mysqluser_database("workshop_spec")
     local topics = {}
     for _, t in ipairs(TABLES) do topics["dc01_" .. t] = 1 end
     for _, t in ipairs(REPARTITIONS) do topics["supply_demand-" .. t .. "-repartition"] = 1 end
@@ -87,8 +71,8 @@ describe("the workshop's curl commands", function()
       local ok = pcall(helpers.sql, database, "SELECT 1 FROM purchase_order_details LIMIT 1")
       return ok
     end)
-    local onprem_url = start_worker("connect-onprem", onprem.bootstrap)
-    local cloud_url = start_worker("connect-ccloud", cloud.bootstrap)
+    onprem_url = start_worker("connect-onprem", onprem.bootstrap)
+    cloud_url = start_worker("connect-ccloud", cloud.bootstrap)
     pipeline = helpers.spawn(helpers.bin .. " run examples/supply_demand/pipeline.lua --bootstrap " ..
                              cloud.bootstrap .. " --state-dir " .. dir .. "/pipeline --http 127.0.0.1:0",
                              dir .. "/pipeline.log")
@@ -96,15 +80,9 @@ describe("the workshop's curl commands", function()
       return helpers.read_file(dir .. "/pipeline.log"):match("pull queries on (http://127%.0%.0%.1:%d+)/")
     end)
     -- host names, ports, the database's name and credentials: nothing else
-    changes = {
-      { "http://localhost:18083", onprem_url }, { "http://localhost:18084", cloud_url },
-      { "http://localhost:8088", pipeline_url },
-      { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
-      { '"database.port": "3306"', '"database.port": "' .. db.port .. '"' },
-      { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:" .. db.port .. "/" .. database },
-      { '"database.whitelist": "orders"', '"database.whitelist": "' .. database .. '"' },
-      { '"orders.dc01_out_of_stock_events"', '"' .. database .. '.dc01_out_of_stock_events"' },
-      { "broker:29092", onprem.bootstrap },
+    changes = helpers.workshop_changes(onprem_url, db.port, database, onprem.bootstrap)
+    for _, change in ipairs {
+      { "http://localhost:18084", cloud_url }, { "http://localhost:8088", pipeline_url },
       { "${file:/secrets.properties:CCLOUD_CLUSTER_ENDPOINT}", cloud.bootstrap },
       { "${file:/secrets.properties:CCLOUD_API_KEY}", "key" },
       { "${file:/secrets.properties:CCLOUD_API_SECRET}", "secret" },
@@ -112,7 +90,7 @@ describe("the workshop's curl commands", function()
       { '"SASL_SSL"', '"PLAINTEXT"' },
       -- a replication factor of 3 needs three brokers
       { '"dest.kafka.replication.factor": 3', '"dest.kafka.replication.factor": 1' },
-    }
+    } do changes[#changes + 1] = change end
   end)
 
   teardown(function()
@@ -132,7 +110,7 @@ describe("the workshop's curl commands", function()
       local out = run(post[1])
       assert.matches("HTTP/1.1 201 Created", out, 1, true)
       local name = cjson.decode(out:match("\r\n\r\n(.*)$")).name
-      assert.equal("RUNNING", state(post[2] == 1 and changes[1][2] or changes[2][2], name))
+      assert.equal("RUNNING", state(post[2] == 1 and onprem_url or cloud_url, name))
     end
   end)
 

@@ -8,6 +8,8 @@ local mysql = require "streamhost.mysql"
 local smt = require "streamhost.smt"
 local testing = require "streamhost.testing"
 
+local helpers = require "spec.helpers"
+
 local function helpers_read(path)
   local f = assert(io.open(path))
   local text = f:read("*a")
@@ -15,52 +17,13 @@ local function helpers_read(path)
   return text
 end
 
--- the workshop's mysql-source-connector, with the two keys its text lost
--- ("": "12345", "": "dc01") named as Debezium documents them
-local SOURCE = cjson.decode [[{
-  "name": "mysql-source-connector",
-  "config": {
-    "connector.class": "io.debezium.connector.mysql.MySqlConnector",
-    "database.hostname": "127.0.0.1",
-    "database.port": "3306",
-    "database.user": "mysqluser",
-    "database.password": "mysqlpw",
-    "database.server.id": "12345",
-    "database.server.name": "dc01",
-    "database.whitelist": "orders",
-    "table.blacklist": "orders.dc01_out_of_stock_events",
-    "database.history.kafka.bootstrap.servers": "127.0.0.1:9092",
-    "database.history.kafka.topic": "debezium_dbhistory",
-    "include.schema.changes": "false",
-    "snapshot.mode": "when_needed",
-    "transforms": "unwrap,sourcedc,TopicRename,extractKey",
-    "transforms.unwrap.type": "io.debezium.transforms.UnwrapFromEnvelope",
-    "transforms.sourcedc.type": "org.apache.kafka.connect.transforms.InsertField$Value",
-    "transforms.sourcedc.static.field": "sourcedc",
-    "transforms.sourcedc.static.value": "dc01",
-    "transforms.TopicRename.type": "org.apache.kafka.connect.transforms.RegexRouter",
-    "transforms.TopicRename.regex": "(.*)\\.(.*)\\.(.*)",
-    "transforms.TopicRename.replacement": "$1_$3",
-    "transforms.extractKey.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
-    "transforms.extractKey.field": "id",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
-  }
-}]]
-
-local SINK = cjson.decode [[{
-  "name": "jdbc-mysql-sink",
-  "config": {
-    "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-    "topics": "dc01_out_of_stock_events",
-    "connection.url": "jdbc:mysql://127.0.0.1:3306/orders",
-    "connection.user": "mysqluser",
-    "connection.password": "mysqlpw",
-    "insert.mode": "INSERT",
-    "batch.size": "3000",
-    "auto.create": "true",
-    "key.converter": "org.apache.kafka.connect.converters.IntegerConverter"
-  }
-}]]
+-- the workshop's mysql-source-connector and jdbc-mysql-sink
+-- (spec/fixtures/workshop/), their hosts made local
+local LOCAL = { { '"database.hostname": "mysql"', '"database.hostname": "127.0.0.1"' },
+                { "broker:29092", "127.0.0.1:9092" },
+                { "jdbc:mysql://mysql:3306/orders", "jdbc:mysql://127.0.0.1:3306/orders" } }
+local SOURCE = helpers.workshop_connector("1-mysql-source-connector.sh", LOCAL)
+local SINK = helpers.workshop_connector("5-jdbc-mysql-sink.sh", LOCAL)
 
 local function envelope(table_name, id, name)
   return { topic = "dc01.orders." .. table_name, key = { id = id },

@@ -22,6 +22,19 @@ describe("json values", function()
     assert.is_true(json.is_lazy(v)) -- scalars leave it lazy
   end)
 
+  it("read scalars of every form as cjson does (the index of plain ones and the slow way)", function()
+    local text = ' { "i" : 12 , "neg":-0, "big":1234567890123456, "e":1e3, "f":-2E-2, ' ..
+                 '"s":"y z" , "esc":"a\\u00e9\\t", "b":false, "n":null, "i":99, "d":[1] }  '
+    local v, plain = json.decode(text), json.cjson.decode(text)
+    for _, name in ipairs({ "neg", "big", "e", "f", "s", "esc", "b" }) do
+      assert.equal(plain[name], v[name])
+    end
+    assert.equal(12, v.i) -- the first of two, as simdjson finds it
+    assert.equal(1 / -0, 1 / v.neg)
+    assert.equal(serde.null, v.n)
+    assert.same({ 1 }, v.d)
+  end)
+
   it("are walked by pairs and next with every field", function()
     local v = json.decode('{"a":1,"b":"two"}')
     local seen = {}
@@ -49,7 +62,8 @@ describe("json values", function()
   end)
 
   it("refuse malformed objects when decoded", function()
-    for _, bad in ipairs({ "{", '{"a":1', '{"a":1} x', '{"a" 1}', "not json", "" }) do
+    for _, bad in ipairs({ "{", '{"a":1', '{"a":1} x', '{"a":1}}', '{"a" 1}', '{"a":1,}',
+                           "not json", "" }) do
       assert.has_error(function() json.decode(bad) end)
     end
   end)
@@ -69,6 +83,28 @@ describe("json values", function()
     assert.equal('[null,true]', json.encode({ serde.null, true }))
     assert.has_error(function() json.encode({ f = print }) end)
     assert.has_error(function() json.encode(0 / 0) end)
+  end)
+
+  it("read again after another value was opened, keep their fields and their changes", function()
+    local row = json.decode('{"id":"k1","n":7,"tags":[1],"none":null}')
+    for i = 1, 3 do
+      local other = json.decode('{"id":"other' .. i .. '","n":' .. i .. '}')
+      assert.equal("other" .. i, other.id)
+      assert.equal("k1", row.id)
+      assert.equal(7, row.n)
+      assert.equal(serde.null, row.none)
+      assert.is_nil(row.missing)
+    end
+    assert.is_true(json.is_lazy(row))
+    row.n = 8 -- a plain table from here on, the memo gone with the bytes
+    assert.is_false(json.is_lazy(row))
+    assert.equal(8, row.n)
+    assert.same({ id = "k1", n = 8, tags = { 1 }, none = serde.null }, json.cjson.decode(json.encode(row)))
+  end)
+
+  it("escape what JSON strings must, and only that", function()
+    assert.equal('"\\\\ \\u007f \\t \\u001f é"', json.encode("\\ \127 \t \31 é"))
+    assert.equal('{"k\\"":"plain"}', json.encode({ ['k"'] = "plain" }))
   end)
 
   it("stay readable after the batch that made them", function()

@@ -106,6 +106,59 @@ describe("stream aggregations", function()
   end)
 end)
 
+describe("aggregations after a crash", function()
+  local ffi = require "ffi"
+  local C = require("streamhost.core").C
+
+  -- the bytes RocksDB holds for a key of a string-keyed store
+  local function raw(d, name, key)
+    local slice = ffi.new("sh_ffi_slice_t[1]")
+    local rc = C.sh_ffi_store_get(d.inst.stores[name]:handle(0), key, #key, slice)
+    assert.equal(C.SH_OK, rc)
+    return ffi.string(slice[0].data, slice[0].len)
+  end
+
+  it("counts a record read again once, whether its key is cached or read back from RocksDB", function()
+    local p = io.popen("mktemp -d /tmp/streamhost-agg.XXXXXX")
+    local dir = p:read("*l")
+    p:close()
+    local app = sh.app { id = "agg", topology = function(b)
+      b:stream("events", { key = "string", value = "json" })
+       :group_by_key():count({ name = "n" })
+       :to_stream():to("out", { key = "string", value = "long" })
+    end }
+    local d = testing.driver(app, { state_dir = dir })
+    local input = d:input("events")
+    input:pipe("a", {}, 10):pipe("a", {}, 12):pipe("a", {}, 11) -- offsets 0, 1, 2
+    -- offset 1 again, its key in the record cache: the count stays
+    d.offsets.events = 1
+    input:pipe("a", {}, 12)
+    assert.same({ { "a", 1 }, { "a", 2 }, { "a", 3 }, { "a", 3 } }, kv(d:output("out"):read_all()))
+    -- RocksDB and the changelog hold the count, then the largest input
+    -- timestamp and the newest offset applied from events/0 as text
+    assert.equal("3\n12;events/0@2.0", raw(d, "n", "a"))
+    d:close()
+    -- restarted on the same state: offsets 0 to 2 are replays, read back
+    -- from RocksDB; offset 3 counts
+    local d2 = testing.driver(app, { state_dir = dir })
+    d2:input("events"):pipe("a", {}, 10):pipe("a", {}, 12):pipe("a", {}, 11):pipe("a", {}, 13)
+    assert.same({ { "a", 3 }, { "a", 3 }, { "a", 3 }, { "a", 4 } }, kv(d2:output("out"):read_all()))
+    assert.equal("4\n13;events/0@3.0", raw(d2, "n", "a"))
+    d2:close()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+end)
+
+describe("aggregate markers", function()
+  it("keep every origin partition, in order, through a parse, updates and text", function()
+    local group = require "streamhost.group"
+    local m = group.markers_of("12;in/0@5.0;in/1@7.2")
+    assert.equal("12;in/0@5.0;in/1@7.2", m:text())
+    assert.equal("", group.markers_of(nil):text())
+    assert.equal("99", group.markers_of("99"):text())
+  end)
+end)
+
 describe("grouped table aggregations", function()
   it("count subtracts the old row on an update that moves it and on a delete", function()
     local d = driver(function(b)
