@@ -303,9 +303,9 @@ function Store:flush_cache()
       for start, entries in pairs(c) do
         if start < before then
           c[start] = nil
-          local n = 0
-          for _ in pairs(entries) do n = n + 1 end
-          self.cached[partition] = self.cached[partition] - n
+          local dropped = 0
+          for _ in pairs(entries) do dropped = dropped + 1 end
+          self.cached[partition] = self.cached[partition] - dropped
         end
       end
     end
