@@ -43,6 +43,7 @@ struct sh_reload {
     pthread_mutex_t watch_lock; /* watch: the first thread and the worker */
     pthread_mutex_t lock;
     int version;     /* published last */
+    double built_ms; /* how long building `version` took */
     sh_vm_t **slots; /* per thread: the VM of `version` not yet taken */
     /* the worker, under lock */
     pthread_t worker;
@@ -312,10 +313,10 @@ static void build_version(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_
         r->slots[i] = next[i];
     }
     r->version = version;
+    r->built_ms = ms_since(&start);
     pthread_mutex_unlock(&r->lock);
     free(next);
-    sh_log(SH_LOG_INFO, "reloaded %s as version %d in %.1f ms (%d stream thread%s)", r->app_path,
-           version, ms_since(&start), r->threads, r->threads > 1 ? "s" : "");
+    sh_log(SH_LOG_DEBUG, "built version %d of %s", version, r->app_path);
 }
 
 static void *worker_main(void *arg) {
@@ -377,7 +378,14 @@ sh_vm_t *sh_reload_take(sh_reload_t *r, int thread, int *version) {
     sh_vm_t *vm = r->slots[thread];
     r->slots[thread] = NULL;
     *version = r->version;
+    double built_ms = r->built_ms;
     pthread_mutex_unlock(&r->lock);
+    /* Said when the first thread takes it, not when it is built: a record
+     * sent after this line is processed by the new version (on the first
+     * thread; the others take it at their next batch boundary). */
+    if (vm && thread == 0)
+        sh_log(SH_LOG_INFO, "reloaded %s as version %d in %.1f ms (%d stream thread%s)",
+               r->app_path, *version, built_ms, r->threads, r->threads > 1 ? "s" : "");
     return vm;
 }
 
