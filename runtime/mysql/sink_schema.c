@@ -142,7 +142,7 @@ int sh_mysql_sink_schema_check(mysql_sink_t *s, table_t *t, char op, const sh_my
     if (!fraction) return 0;
     for (int attempt = 0;; attempt++) {
         if (!t->columns_known || (attempt > 0 && !t->columns_fresh)) {
-            failure_t ignored;
+            failure_t ignored = {0};
             unsigned int code;
             if (sh_mysql_conn_open(t->db->conn, &code, ignored.message, sizeof ignored.message) !=
                     0 ||
