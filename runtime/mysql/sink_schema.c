@@ -40,8 +40,8 @@ void sh_mysql_sink_schema_forget(table_t *t) {
 
 /* r: COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA; or NULL
  * for a column auto.evolve added (nullable, no default) as `type`. */
-static int add_known_column(table_t *t, const char *name, size_t len, MYSQL_ROW r,
-                            const char *type, size_t type_len) {
+static int add_known_column(table_t *t, const char *name, size_t len, MYSQL_ROW r, const char *type,
+                            size_t type_len) {
     known_column_t *grown = realloc(t->columns, sizeof *grown * (size_t)(t->column_count + 1));
     if (!grown) return -1;
     t->columns = grown;
@@ -84,7 +84,8 @@ static int load_columns(mysql_sink_t *s, table_t *t, failure_t *f) {
         sh_sql_append(&s->sql, "DATABASE() AND TABLE_NAME = '%s'", t->name);
     if (s->sql.oom) return sh_mysql_sink_fail(f, 0, "out of memory");
     MYSQL *db = sh_mysql_conn_handle(t->db->conn);
-    if (!db) return sh_mysql_sink_fail(f, 0, "cannot read the columns of %s: not connected", t->name);
+    if (!db)
+        return sh_mysql_sink_fail(f, 0, "cannot read the columns of %s: not connected", t->name);
     if (mysql_real_query(db, s->sql.data, s->sql.len) != 0)
         return sh_mysql_sink_fail(f, mysql_errno(db), "cannot read the columns of %s: %s", t->name,
                                   mysql_error(db));
@@ -110,8 +111,8 @@ static bool integer_type(const char *data_type) {
 
 /* The first field of a written row that brings a fraction (without a type
  * from the record's schema) for an integer column; NULL when none. */
-static const sh_mysql_field_t *narrowed(const table_t *t, char op, const sh_mysql_field_t *f,
-                                        int n, known_column_t **column) {
+static const sh_mysql_field_t *narrowed(const table_t *t, char op, const sh_mysql_field_t *f, int n,
+                                        known_column_t **column) {
     if (op != 'W') return NULL; /* a delete only compares its key */
     for (int i = 0; i < n; i++) {
         if (f[i].type != 'f' || f[i].sql_type) continue;
