@@ -115,7 +115,8 @@ static inline int sh_mysql_sink_exec(mysql_sink_t *s, database_t *db, const char
 }
 
 /* sink_schema.c: the table exists with a column for every queued field,
- * creating or altering it as auto.create / auto.evolve allow. */
+ * and no queued fraction is bound for an integer column, creating, adding
+ * to or widening it as auto.create / auto.evolve allow. */
 int sh_mysql_sink_schema_ensure(mysql_sink_t *s, table_t *t, failure_t *f);
 /* At emit, without auto.evolve: -1 with errbuf when the row brings a
  * fraction for a column the table has as an integer (the record is refused
