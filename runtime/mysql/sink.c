@@ -252,7 +252,8 @@ static int sink_emit(sh_sink_t *sink, int index, const sh_ffi_record_t *r, void 
     char op, why[1024];
     int n = sh_mysql_sink_row_parse(r->value, r->value_len, &op, s->scratch, SH_MYSQL_MAX_FIELDS,
                                     why, sizeof why);
-    if (n < 0 || check_row(t, op, s->scratch, n, why, sizeof why) != 0) {
+    if (n < 0 || check_row(t, op, s->scratch, n, why, sizeof why) != 0 ||
+        sh_mysql_sink_schema_check(s, t, op, s->scratch, n, why, sizeof why) != 0) {
         snprintf(errbuf, errlen, "record for MySQL table %s refused: %s", t->name, why);
         return SH_ERR_INVALID;
     }
@@ -469,6 +470,9 @@ static void sleep_ms(int ms) {
  * -1 after the rows were reported failed. */
 static int flush_database(mysql_sink_t *s, database_t *db) {
     failure_t f;
+    /* from here on another thread's DDL may change the tables unseen */
+    for (table_t *t = s->tables; t; t = t->next)
+        if (t->db == db) t->columns_fresh = false;
     for (int attempt = 1;; attempt++) {
         f.code = 0;
         f.message[0] = 0;
@@ -531,9 +535,7 @@ static void sink_destroy(sh_sink_t *sink) {
             next = r->next;
             free(r);
         }
-        for (int i = 0; i < t->column_count; i++)
-            free(t->columns[i]);
-        free(t->columns);
+        sh_mysql_sink_schema_forget(t);
         free(t->sink_name);
         free(t->name);
         free(t);

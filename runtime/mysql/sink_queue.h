@@ -48,6 +48,15 @@ typedef struct database {
     bool offsets_ready;
 } database_t;
 
+/* A column of a table as information_schema shows it. */
+typedef struct known_column {
+    char *name;
+    char data_type[24]; /* DATA_TYPE, lower case: "bigint", "double", "text" */
+    bool nullable;
+    char *default_value; /* COLUMN_DEFAULT when a whole number, else NULL */
+    char why_fixed[96];  /* why MODIFY COLUMN would lose something ("" none) */
+} known_column_t;
+
 /* A context sink of kind mysql: one table and its queue. */
 typedef struct table {
     struct table *next;
@@ -57,9 +66,11 @@ typedef struct table {
     int insert_kind; /* SH_SQL_INSERT, _UPSERT, _UPDATE */
     int batch_size;
     bool auto_create, auto_evolve, exactly_once;
-    char **columns; /* known columns of the table, once looked up */
+    known_column_t *columns; /* the table's columns, once looked up */
     int column_count;
     bool columns_known;
+    bool columns_fresh; /* looked up since the last transaction: no other
+                         * thread's DDL can have been missed in between */
     row_t *head, *tail;
     int pending;
 } table_t;
@@ -104,8 +115,18 @@ static inline int sh_mysql_sink_exec(mysql_sink_t *s, database_t *db, const char
 }
 
 /* sink_schema.c: the table exists with a column for every queued field,
- * creating or altering it as auto.create / auto.evolve allow. */
+ * and no queued fraction is bound for an integer column, creating, adding
+ * to or widening it as auto.create / auto.evolve allow. */
 int sh_mysql_sink_schema_ensure(mysql_sink_t *s, table_t *t, failure_t *f);
+/* At emit, without auto.evolve: -1 with errbuf when the row brings a
+ * fraction for a column the table has as an integer (the record is refused
+ * and on_error decides), else 0. Looks the columns up when they are not
+ * known yet and the row has a fraction; a failed look-up leaves the check
+ * to the transaction. */
+int sh_mysql_sink_schema_check(mysql_sink_t *s, table_t *t, char op, const sh_mysql_field_t *f,
+                               int n, char *errbuf, size_t errlen);
+/* Frees what the table knows of its columns. */
+void sh_mysql_sink_schema_forget(table_t *t);
 
 /* sink_positions.c (exactly.once): the positions table exists (outside a
  * transaction); inside it, rows at or before the stored positions are

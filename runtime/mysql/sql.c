@@ -277,3 +277,24 @@ void sh_sql_add_column(sh_sql_t *s, const char *table, const sh_sql_column_t *co
     else
         sh_sql_append(s, " %s NULL", sh_sql_column_type(col->type, false));
 }
+
+bool sh_sql_whole_number(const char *text) {
+    if (*text == '-') text++;
+    size_t len = strlen(text);
+    if (len == 0 || len > 20) return false;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] < '0' || text[i] > '9') return false;
+    return true;
+}
+
+void sh_sql_widen_column(sh_sql_t *s, const char *table, const char *name, bool nullable,
+                         const char *default_value) {
+    sh_sql_reset(s);
+    sh_sql_append(s, "ALTER TABLE ");
+    sh_sql_table(s, table);
+    sh_sql_append(s, " MODIFY COLUMN ");
+    sh_sql_ident(s, name, strlen(name));
+    sh_sql_append(s, " DOUBLE %s", nullable ? "NULL" : "NOT NULL");
+    if (default_value && sh_sql_whole_number(default_value))
+        sh_sql_append(s, " DEFAULT %s", default_value);
+}

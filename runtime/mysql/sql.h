@@ -1,7 +1,7 @@
 /*
  * sql.h - SQL text for the MySQL sink (sql.c): identifiers checked and
  * quoted, and the statements the sink prepares (INSERT, upsert, UPDATE,
- * DELETE, CREATE TABLE, ALTER TABLE ADD COLUMN). No value is ever spliced
+ * DELETE, CREATE TABLE, ALTER TABLE ADD COLUMN and MODIFY COLUMN). No value is ever spliced
  * into a statement: values travel as parameters, so only identifiers are
  * text, and every identifier goes through sh_sql_check_ident first.
  *
@@ -69,5 +69,12 @@ int sh_sql_param_order(int kind, const sh_sql_column_t *cols, int n, int *order)
 const char *sh_sql_column_type(char type, bool key);
 void sh_sql_create_table(sh_sql_t *s, const char *table, const sh_sql_column_t *cols, int n);
 void sh_sql_add_column(sh_sql_t *s, const char *table, const sh_sql_column_t *col);
+/* ALTER TABLE ... MODIFY COLUMN name DOUBLE, keeping NULL-ability and a
+ * default (NULL: none). `default_value` is spliced as it is: the caller
+ * passes only a checked whole number (sh_sql_whole_number). */
+void sh_sql_widen_column(sh_sql_t *s, const char *table, const char *name, bool nullable,
+                         const char *default_value);
+/* Whether text is a plain whole number ("0", "-12"), safe in a statement. */
+bool sh_sql_whole_number(const char *text);
 
 #endif

@@ -83,6 +83,16 @@ static void test_statements(void) {
                          "NULL, PRIMARY KEY (`id`))") == 0);
     sh_sql_add_column(&s, "t", &typed[1]);
     CHECK(strcmp(s.data, "ALTER TABLE `t` ADD COLUMN `price` DECIMAL(10,2) NULL") == 0);
+    /* widening keeps NULL-ability and a whole-number default, nothing else */
+    sh_sql_widen_column(&s, "d.t", "price", true, NULL);
+    CHECK(strcmp(s.data, "ALTER TABLE `d`.`t` MODIFY COLUMN `price` DOUBLE NULL") == 0);
+    sh_sql_widen_column(&s, "t", "qty", false, "-3");
+    CHECK(strcmp(s.data, "ALTER TABLE `t` MODIFY COLUMN `qty` DOUBLE NOT NULL DEFAULT -3") == 0);
+    sh_sql_widen_column(&s, "t", "qty", false, "1; DROP TABLE t");
+    CHECK(strcmp(s.data, "ALTER TABLE `t` MODIFY COLUMN `qty` DOUBLE NOT NULL") == 0);
+    CHECK(sh_sql_whole_number("0") && sh_sql_whole_number("-12"));
+    CHECK(!sh_sql_whole_number("") && !sh_sql_whole_number("-") && !sh_sql_whole_number("1.5") &&
+          !sh_sql_whole_number("NULL") && !sh_sql_whole_number("(1 + 1)"));
     char err[128];
     CHECK(sh_sql_check_type("DATETIME(3)", 11, err, sizeof err) == 0);
     CHECK(sh_sql_check_type("INT; DROP TABLE x", 17, err, sizeof err) == -1);

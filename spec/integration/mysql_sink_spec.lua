@@ -105,7 +105,8 @@ describe("stream:to_mysql", function()
     db = helpers.mariadb()
     database = helpers.fresh_database("sink_spec")
     broker = helpers.start_broker({ bulk = 2, up = 1, eo = 1, killed = 2, people = 1, evo = 1,
-                                    fixed = 1, hostile = 1, lost = 1, denied = 1 })
+                                    fixed = 1, hostile = 1, lost = 1, denied = 1,
+                                    widen = 1, narrow = 1, kept = 1 })
     dir = helpers.tmpdir()
     pids = {}
   end)
@@ -133,9 +134,12 @@ describe("stream:to_mysql", function()
       return helpers.count_matches(text, "assigned 1 partition") -
              helpers.count_matches(text, "revoking") >= 2
     end)
+    -- every price a fraction: each thread creates (or finds) price DOUBLE
+    -- whatever its first batch holds; whole numbers then fractions are the
+    -- widening spec's
     produce_generated("bulk", N, function(i)
       return string.format('{"n":%d,"name":"item %d","price":%s,"ok":%s,"tags":{"i":%d}}', i, i,
-                           i * 0.25, i % 2 == 0 and "true" or "false", i)
+                           i + 0.25, i % 2 == 0 and "true" or "false", i)
     end)
     helpers.wait_until("the first rows", 60000, function() return count("bulk") > 0 end)
     local first = now_ms()
@@ -148,7 +152,7 @@ describe("stream:to_mysql", function()
                                         "information_schema.COLUMNS WHERE TABLE_SCHEMA = '" ..
                                         database .. "' AND TABLE_NAME = 'bulk' ORDER BY 1")
     assert.are.equal("n\tbigint\nname\ttext\nok\ttinyint\nprice\tdouble\ntags\tlongtext\n", types)
-    assert.are.equal("item 7\t1.75\t0\t{\"i\":7}\n",
+    assert.are.equal("item 7\t7.25\t0\t{\"i\":7}\n",
                      helpers.sql(database, "SELECT name, price, ok, tags FROM bulk WHERE n = 7"))
     local text = helpers.read_file(log)
     assert.matches("created table bulk (auto.create)", text, 1, true)
@@ -292,6 +296,74 @@ describe("stream:to_mysql", function()
     assert.matches('table fixed has no column "b" and auto.evolve is false', text, 1, true)
     -- one transaction: not even the row before it is in
     assert.are.equal(0, count("fixed"))
+  end)
+
+  -- the type of a column's SQL text from information_schema, e.g. "price\tdouble\tYES\tNULL"
+  local function column_of(tbl, name)
+    return helpers.sql(database, "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT " ..
+                                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '" ..
+                                 database .. "' AND TABLE_NAME = '" .. tbl ..
+                                 "' AND COLUMN_NAME = '" .. name .. "'")
+  end
+
+  it("widens an integer column to DOUBLE for a later fraction with auto.evolve", function()
+    local path = dir .. "/widen.txt"
+    helpers.write_file(path, 'a|{"n":1,"price":2}\n')
+    helpers.produce_file(broker.bootstrap, "widen", path)
+    local app = write_app("widen-app", [[
+    b:stream("widen", { key = "string", value = "json" })
+     :to_mysql ]] .. sink_props({ ["auto.create"] = true, ["auto.evolve"] = true }))
+    local log = dir .. "/widen.log"
+    local pid = run(app, log)
+    helpers.wait_until("the first row", 60000, function() return count("widen") == 1 end)
+    assert.are.equal("price\tbigint\tYES\tNULL\n", column_of("widen", "price"))
+    helpers.write_file(path, 'b|{"n":2,"price":2.5}\n')
+    helpers.produce_file(broker.bootstrap, "widen", path)
+    helpers.wait_until("the second row", 60000, function() return count("widen") == 2 end)
+    assert.are.equal("price\tdouble\tYES\tNULL\n", column_of("widen", "price"))
+    assert.are.equal("1\t2\n2\t2.5\n", helpers.sql(database, "SELECT n, price FROM widen ORDER BY n"))
+
+    -- a table of its own: NOT NULL and a whole-number default are kept
+    helpers.sql(database, "CREATE TABLE kept (n BIGINT, price INT NOT NULL DEFAULT 7)")
+    helpers.write_file(path, 'a|{"n":1,"price":12.25}\n')
+    helpers.produce_file(broker.bootstrap, "kept", path)
+    stop(pid)
+    app = write_app("kept-app", [[
+    b:stream("kept", { key = "string", value = "json" })
+     :to_mysql ]] .. sink_props({ ["auto.evolve"] = true }))
+    local kept_log = dir .. "/kept.log"
+    pid = run(app, kept_log)
+    helpers.wait_until("the row", 60000, function() return count("kept") == 1 end)
+    stop(pid)
+    assert.are.equal("price\tdouble\tNO\t7\n", column_of("kept", "price"))
+    assert.are.equal("12.25\n", helpers.sql(database, "SELECT price FROM kept"))
+    for _, text in ipairs({ helpers.read_file(log), helpers.read_file(kept_log) }) do
+      assert.is_nil(text:match("ERROR"))
+    end
+    assert.matches("widened column price of widen from bigint to double (auto.evolve)",
+                   helpers.read_file(log), 1, true)
+    assert.matches("widened column price of kept from int to double (auto.evolve)",
+                   helpers.read_file(kept_log), 1, true)
+  end)
+
+  it("refuses a fraction for an integer column without auto.evolve, under on_error", function()
+    helpers.sql(database, "CREATE TABLE narrow (n BIGINT, price INT)")
+    local path = dir .. "/narrow.txt"
+    helpers.write_file(path, 'a|{"n":1,"price":2}\nb|{"n":2,"price":2.5}\nc|{"n":3,"price":3}\n')
+    helpers.produce_file(broker.bootstrap, "narrow", path)
+    local app = write_app("narrow-app", [[
+    b:stream("narrow", { key = "string", value = "json" })
+     :to_mysql ]] .. sink_props({ ["auto.create"] = true }), 'on_error = "skip",')
+    local log = dir .. "/narrow.log"
+    local pid = run(app, log)
+    helpers.wait_until("the good rows", 60000, function() return count("narrow") == 2 end)
+    stop(pid)
+    -- nothing rounded: the fraction's record was skipped, logged, counted
+    assert.are.equal("1\t2\n3\t3\n", helpers.sql(database, "SELECT n, price FROM narrow ORDER BY n"))
+    assert.are.equal("price\tint\tYES\tNULL\n", column_of("narrow", "price"))
+    assert.matches("skipped record narrow [0] @ 1 (on_error = skip, 1 skipped): record for MySQL " ..
+                   "table narrow refused: column price of table narrow is int and the value 2.5 " ..
+                   "is a fraction (double); auto.evolve is false", helpers.read_file(log), 1, true)
   end)
 
   it("refuses hostile field names: no statement runs, the record follows on_error", function()
