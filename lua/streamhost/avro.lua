@@ -288,19 +288,26 @@ local function flattener()
     return i
   end
   local flatten
-  -- one value that is not a table, at a fresh index
+  -- one value that is not a table, at a fresh index. put() first, then
+  -- `tape`: in `tape[put(k)].x = v` Lua reads the upvalue before the call,
+  -- so the put that grows the tape wrote v one past the end of the old one
+  -- (a heap overrun) and left the new slot's value 0 (a snapshot row's
+  -- column read 0 when the envelope's value crossed the 64th slot)
   local function scalar(v, tv)
     if tv == "string" then
       local i = put(V_STRING)
       tape[i].data, tape[i].len = v, #v
     elseif tv == "number" then
-      tape[put(V_NUMBER)].number = v
+      local i = put(V_NUMBER)
+      tape[i].number = v
     elseif tv == "boolean" then
-      tape[put(V_BOOLEAN)].integer = v and 1 or 0
+      local i = put(V_BOOLEAN)
+      tape[i].integer = v and 1 or 0
     elseif v == nil or v == null then
       put(V_NULL)
     elseif tv == "cdata" and ffi.istype("int64_t", v) then
-      tape[put(V_INTEGER)].integer = v
+      local i = put(V_INTEGER)
+      tape[i].integer = v
     else
       error("avro cannot encode a " .. tv, 0)
     end

@@ -90,4 +90,25 @@ describe("avro straight-line paths", function()
     assert.same({ q = 2 ^ 40, s = "y" }, dec(enc({ q = 2 ^ 40, s = "y" }, {})))
     assert.equal("long", registered_fields("straight-int-out-value").q)
   end)
+
+  -- The generic walk's tape starts at 64 values and doubles: the value that
+  -- lands on the slot that grows it must be kept, whatever its kind (a CDC
+  -- envelope is past 64 values: its snapshot row lost a column to this).
+  it("keep the scalar that grows the value tape, of every kind", function()
+    for _, kind in ipairs({ { "double", 1.5 }, { "boolean", true }, { "long", 2LL ^ 40 } }) do
+      local fields = {}
+      local v = {}
+      for i = 1, 100 do -- 201 values: the tape grows twice, each time at a field's value
+        fields[i] = { name = "f" .. i, type = kind[1] }
+        v["f" .. i] = kind[2]
+      end
+      local topic = "straight-grow-" .. kind[1]
+      local schema = { type = "record", name = "Wide", fields = fields }
+      local enc = serde.encoder("avro", { topic = topic, avro = { schema = schema } })
+      local got = present(serde.decoder("avro", { topic = topic })(enc(v)))
+      local want = {}
+      for i = 1, 100 do want["f" .. i] = type(kind[2]) == "cdata" and tonumber(kind[2]) or kind[2] end
+      assert.same(want, got, kind[1])
+    end
+  end)
 end)
