@@ -88,20 +88,11 @@ int sh_kv_put(sh_kv_t *kv, const char *key, size_t key_len, const char *value, s
     return err ? sh_kind_rocksdb_failed(&kv->errors, value ? "put" : "delete", err) : SH_OK;
 }
 
-int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
+/* Writes records[0..count) (a NULL value deletes) in one write batch. */
+static int write_batch(sh_kv_t *kv, const sh_ffi_record_t *records, int count, const char *what) {
     rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
-    int rc = SH_OK;
     for (int i = 0; i < count; i++) {
         const sh_ffi_record_t *r = &records[i];
-        if (kv->changelog) {
-            rc = sh_changelog_emit(kv->changelog, r->key, r->key_len, r->value, r->value_len,
-                                   r->timestamp);
-            if (rc != SH_OK) {
-                sh_kind_error(&kv->errors, "changelog %s: %s", kv->changelog->topic,
-                              sh_ffi_err_message());
-                break;
-            }
-        }
         if (r->value)
             rocksdb_writebatch_put_cf(batch, kv->db->default_cf, r->key, r->key_len, r->value,
                                       r->value_len);
@@ -111,24 +102,28 @@ int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
     char *err = NULL;
     rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
     rocksdb_writebatch_destroy(batch);
-    if (err) return sh_kind_rocksdb_failed(&kv->errors, "put", err);
-    return rc;
+    return err ? sh_kind_rocksdb_failed(&kv->errors, what, err) : SH_OK;
+}
+
+int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
+    int rc = SH_OK, sent = 0;
+    for (; kv->changelog && sent < count; sent++) {
+        const sh_ffi_record_t *r = &records[sent];
+        rc = sh_changelog_emit(kv->changelog, r->key, r->key_len, r->value, r->value_len,
+                               r->timestamp);
+        if (rc != SH_OK) {
+            sh_kind_error(&kv->errors, "changelog %s: %s", kv->changelog->topic,
+                          sh_ffi_err_message());
+            break;
+        }
+    }
+    /* only what the changelog took is written */
+    int written = write_batch(kv, records, kv->changelog ? sent : count, "put");
+    return written != SH_OK ? written : rc;
 }
 
 int sh_kv_restore(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
-    rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
-    for (int i = 0; i < count; i++) {
-        const sh_ffi_record_t *r = &records[i];
-        if (r->value)
-            rocksdb_writebatch_put_cf(batch, kv->db->default_cf, r->key, r->key_len, r->value,
-                                      r->value_len);
-        else
-            rocksdb_writebatch_delete_cf(batch, kv->db->default_cf, r->key, r->key_len);
-    }
-    char *err = NULL;
-    rocksdb_write(kv->db->rocks, kv->db->write, batch, &err);
-    rocksdb_writebatch_destroy(batch);
-    return err ? sh_kind_rocksdb_failed(&kv->errors, "restore", err) : SH_OK;
+    return write_batch(kv, records, count, "restore");
 }
 
 /* ---- iterators ---- */
