@@ -375,7 +375,6 @@ static void take_new_version(sh_loop_t *l) {
     l->version_since_ms = sh_clock_now_ms();
     l->version_clean = false;
     if (bind_vm(l) != 0) return;
-    if (l->thread == 0) sh_reload_watch(l->reload, next);
     if (l->on_swap) l->on_swap(l->swap_arg, next);
     sh_log(SH_LOG_INFO, "stream thread %d runs version %d (paused %lld ms to swap)", l->thread,
            version, (long long)(sh_clock_now_ms() - swap_start));

@@ -29,6 +29,7 @@ struct sh_watch {
     int fd;
     watched_t *files;
     int count;
+    bool pending; /* a change read while the watched set was replaced */
 };
 
 sh_watch_t *sh_watch_new(void) {
@@ -48,6 +49,9 @@ void sh_watch_free(sh_watch_t *watch) {
 
 void sh_watch_files(sh_watch_t *watch, const char *const *files, int count) {
     if (watch->fd < 0) return;
+    /* Events already queued carry the old descriptors, which a new watch on
+     * the same directory does not get back: read them now or lose them. */
+    if (sh_watch_changed(watch)) watch->pending = true;
     for (int i = 0; i < watch->count; i++) inotify_rm_watch(watch->fd, watch->files[i].wd);
     free(watch->files);
     watch->files = calloc((size_t)count, sizeof *watch->files);
@@ -67,7 +71,8 @@ void sh_watch_files(sh_watch_t *watch, const char *const *files, int count) {
 }
 
 bool sh_watch_changed(sh_watch_t *watch) {
-    bool changed = false;
+    bool changed = watch->pending;
+    watch->pending = false;
     if (watch->fd >= 0) {
         char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
         ssize_t n;
