@@ -275,7 +275,8 @@ static bool may_take(const sh_avro_type_t *t, const sh_ffi_avro_value_t *v) {
 
 static int encode_union(writer_t *w, const sh_avro_type_t *t, int i) {
     size_t mark = w->out->len;
-    char first_err[512] = "";
+    char first_err[512];
+    first_err[0] = 0; /* not = "": that zeroes all 512 bytes for every union */
     for (int b = 0; b < t->count; b++) {
         if (!may_take(&w->schema->types[t->branches[b]], &w->values[i])) continue;
         if (put_long(w, b) != 0) return -1;
@@ -483,12 +484,18 @@ static int encode_default(writer_t *w, int type, json_t *j) {
 
 int sh_avro_encode(const sh_avro_schema_t *schema, const sh_ffi_avro_value_t *values, int count,
                    sh_avro_out_t *out, char *err, size_t errlen) {
-    writer_t w = {.schema = schema,
-                  .values = values,
-                  .count = count,
-                  .out = out,
-                  .err = err,
-                  .errlen = errlen};
+    /* field by field: an initializer would zero the whole trail, 1.6 KB a
+     * record, where encode() sets each level as it enters it */
+    writer_t w;
+    w.schema = schema;
+    w.values = values;
+    w.count = count;
+    w.out = out;
+    w.err = err;
+    w.errlen = errlen;
+    w.depth = 0;
+    w.trail[0].name = NULL;
+    w.trail[0].index = 0;
     if (count <= 0) return fail(&w, "no value to encode%s%s", "", "");
     if (encode(&w, schema->root, 0) != 0) return -1;
     return 0;
