@@ -41,6 +41,11 @@ static int fail(reader_t *r, const char *fmt, const char *what) {
 }
 
 static int read_long(reader_t *r, int64_t *out) {
+    if (r->p < r->end && !(*r->p & 0x80)) { /* one byte: -64..63, most lengths and tags */
+        uint64_t b = *r->p++;
+        *out = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
+        return 0;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (r->p >= r->end) return fail(r, "truncated: the body ends inside %s", "a number");
@@ -292,7 +297,7 @@ int sh_avro_decode(const sh_avro_schema_t *schema, const char *data, size_t len,
                  (size_t)(r.end - r.p));
         return -1;
     }
-    for (int i = 0; i < tape->count; i++) {
+    for (int i = 0; tape->text_len > 0 && i < tape->count; i++) {
         sh_ffi_avro_value_t *v = &tape->values[i];
         if (v->kind == SH_AVRO_V_STRING && !v->data) {
             v->data = tape->text ? tape->text + v->integer : "";

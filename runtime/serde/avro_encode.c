@@ -165,16 +165,20 @@ static int encode_record(writer_t *w, const sh_avro_type_t *t, int i) {
         keys[p] = pos;
         pos = skip(w, pos + 1);
     }
-    int used = 0;
+    int used = 0, next_pair = 0;
     for (int f = 0; f < t->count; f++) {
         const sh_avro_field_t *field = &t->fields[f];
         w->trail[w->depth].name = field->name; /* this record's slot, below its fields' */
         size_t name_len = strlen(field->name);
         int found = -1;
-        for (int p = 0; p < pairs && found < 0; p++) {
+        /* the pair after the last one found first: Lua's derived-record
+         * flattener writes the fields in the schema's order */
+        for (int tried = 0; tried < pairs && found < 0; tried++) {
+            int p = (next_pair + tried) % pairs;
             const sh_ffi_avro_value_t *k = &w->values[keys[p]];
             if (k->len == name_len && memcmp(k->data, field->name, name_len) == 0) found = p;
         }
+        if (found >= 0) next_pair = found + 1;
         int frc;
         if (found >= 0 && w->values[keys[found] + 1].kind != SH_AVRO_V_NULL) {
             used++;
