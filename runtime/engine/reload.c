@@ -22,7 +22,10 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "engine/reload.h"
@@ -319,8 +322,16 @@ static void build_version(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_
     sh_log(SH_LOG_DEBUG, "built version %d of %s", version, r->app_path);
 }
 
+/* The worker's builds are background work: at nice 10 a build on a busy
+ * machine takes a core from the stream threads and the clients' threads
+ * only when they leave it idle (about a tenth of it when they do not), so
+ * the records around a reload are not held up by the loads. */
+enum { WORKER_NICE = 10 };
+
 static void *worker_main(void *arg) {
     sh_reload_t *r = arg;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
+        sh_log(SH_LOG_DEBUG, "reload thread keeps its priority: %s", strerror(errno));
     pthread_mutex_lock(&r->lock);
     for (;;) {
         while (!r->job && !r->stopping) pthread_cond_wait(&r->wake, &r->lock);
