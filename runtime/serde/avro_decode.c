@@ -40,7 +40,7 @@ static int fail(reader_t *r, const char *fmt, const char *what) {
     return -1;
 }
 
-static int read_long(reader_t *r, int64_t *out) {
+static inline __attribute__((always_inline)) int read_long(reader_t *r, int64_t *out) {
     if (r->p < r->end && !(*r->p & 0x80)) { /* one byte: -64..63, most lengths and tags */
         uint64_t b = *r->p++;
         *out = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
@@ -59,7 +59,7 @@ static int read_long(reader_t *r, int64_t *out) {
     return fail(r, "a varint longer than 10 bytes%s", "");
 }
 
-static sh_ffi_avro_value_t *push(reader_t *r, int kind, int name) {
+static inline __attribute__((always_inline)) sh_ffi_avro_value_t *push(reader_t *r, int kind, int name) {
     sh_avro_tape_t *t = r->tape;
     if ((size_t)t->count >= r->max_values) {
         fail(r, "more values than a body of this size can hold (%s)", "an array of nulls?");
@@ -107,7 +107,7 @@ static int push_text(reader_t *r, int name, const char *text, size_t n) {
     return 0;
 }
 
-static int read_span(reader_t *r, size_t n, const unsigned char **out) {
+static inline __attribute__((always_inline)) int read_span(reader_t *r, size_t n, const unsigned char **out) {
     if ((size_t)(r->end - r->p) < n)
         return fail(r, "truncated: the body ends inside %s", "a string or bytes");
     *out = r->p;
@@ -115,7 +115,7 @@ static int read_span(reader_t *r, size_t n, const unsigned char **out) {
     return 0;
 }
 
-static int read_length(reader_t *r, size_t *n) {
+static inline __attribute__((always_inline)) int read_length(reader_t *r, size_t *n) {
     int64_t len;
     if (read_long(r, &len) != 0) return -1;
     if (len < 0) return fail(r, "a negative length%s", "");

@@ -57,7 +57,7 @@ static int fail(writer_t *w, const char *fmt, const char *a, const char *b) {
     return -1;
 }
 
-static int put(writer_t *w, const void *data, size_t n) {
+static inline __attribute__((always_inline)) int put(writer_t *w, const void *data, size_t n) {
     sh_avro_out_t *o = w->out;
     if (o->len + n > o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 256;
@@ -73,7 +73,7 @@ static int put(writer_t *w, const void *data, size_t n) {
     return 0;
 }
 
-static int put_long(writer_t *w, int64_t v) {
+static inline __attribute__((always_inline)) int put_long(writer_t *w, int64_t v) {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     unsigned char buf[10];
     int n = 0;
@@ -85,7 +85,7 @@ static int put_long(writer_t *w, int64_t v) {
     return put(w, buf, (size_t)n);
 }
 
-static int put_bytes(writer_t *w, const void *data, size_t n) {
+static inline __attribute__((always_inline)) int put_bytes(writer_t *w, const void *data, size_t n) {
     return put_long(w, (int64_t)n) != 0 ? -1 : put(w, data, n);
 }
 
