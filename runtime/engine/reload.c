@@ -322,11 +322,11 @@ static void build_version(sh_reload_t *r, sh_vm_t *running, const sh_ffi_record_
     sh_log(SH_LOG_DEBUG, "built version %d of %s", version, r->app_path);
 }
 
-/* The worker's builds are background work: at nice 10 a build on a busy
- * machine takes a core from the stream threads and the clients' threads
- * only when they leave it idle (about a tenth of it when they do not), so
- * the records around a reload are not held up by the loads. */
-enum { WORKER_NICE = 10 };
+/* The worker's builds are background work: at nice 5 a build gets all of
+ * a core the stream and client threads leave idle but only about a quarter
+ * of one they want, so the records around a reload are held up less by
+ * the loads. Budgets are CPU time (vm.c), so this never refuses a version. */
+enum { WORKER_NICE = 5 };
 
 static void *worker_main(void *arg) {
     sh_reload_t *r = arg;
