@@ -139,26 +139,33 @@ local function record_builder(text, build_from)
   if not (ok and type(schema) == "table" and schema.type == "record"
           and type(schema.fields) == "table") then return false end
   local n = #schema.fields
+  -- a table constructor with the field names as constant keys is a copy of
+  -- a template in a trace; assigning them one by one inserted each key
+  -- into a fresh hash part. Lua allows 200 locals a function.
+  if n > 150 then return false end
   local src = { "local ffi_string, tonumber, null, new_tab, S, I, N, B, Z, R, build_from = ...",
                 "return function(vals)",
                 "  local root = vals[0]",
                 string.format("  if root.kind ~= R or root.integer ~= %d then", n),
                 "    return build_from(vals, 0)",
                 "  end",
-                string.format("  local t, pos, c, k = new_tab(0, %d), 1", n) }
-  for _, f in ipairs(schema.fields) do
+                "  local pos, c, k = 1" }
+  local fields = {}
+  for i, f in ipairs(schema.fields) do
     if type(f.name) ~= "string" then return false end
-    local key = string.format("t[%q]", f.name)
+    local var = "v" .. i
+    fields[#fields + 1] = string.format("[%q] = %s", f.name, var)
     src[#src + 1] = table.concat({
+      "  local " .. var,
       "  c = vals[pos]; k = c.kind",
-      "  if k == S then " .. key .. " = ffi_string(c.data, c.len); pos = pos + 1",
-      "  elseif k == I then " .. key .. " = tonumber(c.integer); pos = pos + 1",
-      "  elseif k == N then " .. key .. " = c.number; pos = pos + 1",
-      "  elseif k == Z then " .. key .. " = null; pos = pos + 1",
-      "  elseif k == B then " .. key .. " = c.integer ~= 0; pos = pos + 1",
-      "  else " .. key .. ", pos = build_from(vals, pos) end" }, "\n")
+      "  if k == S then " .. var .. " = ffi_string(c.data, c.len); pos = pos + 1",
+      "  elseif k == I then " .. var .. " = tonumber(c.integer); pos = pos + 1",
+      "  elseif k == N then " .. var .. " = c.number; pos = pos + 1",
+      "  elseif k == Z then " .. var .. " = null; pos = pos + 1",
+      "  elseif k == B then " .. var .. " = c.integer ~= 0; pos = pos + 1",
+      "  else " .. var .. ", pos = build_from(vals, pos) end" }, "\n")
   end
-  src[#src + 1] = "  return t\nend"
+  src[#src + 1] = "  return { " .. table.concat(fields, ", ") .. " }\nend"
   local chunk = assert(load(table.concat(src, "\n"), "=avro record builder"))
   local e = builder_env
   return chunk(e.ffi_string, e.tonumber, e.null, e.new_tab, e.S, e.I, e.N, e.B, e.Z, e.R, build_from)
@@ -459,7 +466,18 @@ function _M.decoder(where)
     if not decode then decode = decoder(handle_for(registry_url(where.app)), not where.is_key) end
     return decode(ptr, len)
   end
-  return function(s) return raw(s, #s) end, raw
+  -- Strings and bytes decode as pointers into s, read while the record is
+  -- built, so s must outlive that. `return raw(s, #s)` was a tail call: it
+  -- dropped the only frame holding a caller's temporary (dec(enc(v))), and
+  -- a collection while building freed it (garbled strings in about one run
+  -- in three of a 160-field round trip). An upvalue anchors it until then.
+  local anchor -- luacheck: ignore (written only to keep s alive)
+  return function(s)
+    anchor = s
+    local v, schema = raw(s, #s)
+    anchor = nil
+    return v, schema
+  end, raw
 end
 
 function _M.encoder(where)
