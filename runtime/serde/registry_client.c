@@ -103,10 +103,10 @@ static void registry_error(json_t *json, long status, const char *what, char *er
     snprintf(err, errlen, "%s: %ld %s", what, status, message ? message : "(no message)");
 }
 
-char *sh_registry_client_schema(sh_registry_client_t *c, int id, int *missing, char *err,
-                                size_t errlen) {
-    char path[64];
-    snprintf(path, sizeof path, "/schemas/ids/%d", id);
+/* GETs path and returns its "schema" text (malloc'd); what names the
+ * request in an error, and *missing says the registry answered 404. */
+static char *get_schema_text(sh_registry_client_t *c, const char *path, const char *what,
+                             int *missing, char *err, size_t errlen) {
     long status = 0;
     *missing = 0;
     json_t *json = request(c, path, NULL, &status, err, errlen);
@@ -114,15 +114,21 @@ char *sh_registry_client_schema(sh_registry_client_t *c, int id, int *missing, c
     const char *text = json_string_value(json_object_get(json, "schema"));
     char *out = NULL;
     if (status == 200 && text) {
-        out = strdup(text);
+        if (!(out = strdup(text))) snprintf(err, errlen, "out of memory");
     } else {
         *missing = status == 404;
-        char what[128];
-        snprintf(what, sizeof what, "schema id %d from %s", id, c->url);
         registry_error(json, status, what, err, errlen);
     }
     json_decref(json);
     return out;
+}
+
+char *sh_registry_client_schema(sh_registry_client_t *c, int id, int *missing, char *err,
+                                size_t errlen) {
+    char path[64], what[1100];
+    snprintf(path, sizeof path, "/schemas/ids/%d", id);
+    snprintf(what, sizeof what, "schema id %d from %s", id, c->url);
+    return get_schema_text(c, path, what, missing, err, errlen);
 }
 
 char *sh_registry_client_latest(sh_registry_client_t *c, const char *subject, int *missing,
@@ -133,24 +139,11 @@ char *sh_registry_client_latest(sh_registry_client_t *c, const char *subject, in
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    char path[1024];
+    char path[1024], what[512];
     snprintf(path, sizeof path, "/subjects/%s/versions/latest", escaped);
     curl_free(escaped);
-    long status = 0;
-    json_t *json = request(c, path, NULL, &status, err, errlen);
-    if (!json) return NULL;
-    const char *text = json_string_value(json_object_get(json, "schema"));
-    char *out = NULL;
-    if (status == 200 && text) {
-        if (!(out = strdup(text))) snprintf(err, errlen, "out of memory");
-    } else {
-        *missing = status == 404;
-        char what[512];
-        snprintf(what, sizeof what, "the latest version of subject %s", subject);
-        registry_error(json, status, what, err, errlen);
-    }
-    json_decref(json);
-    return out;
+    snprintf(what, sizeof what, "the latest version of subject %s", subject);
+    return get_schema_text(c, path, what, missing, err, errlen);
 }
 
 int sh_registry_client_register(sh_registry_client_t *c, const char *subject, const char *schema,
