@@ -120,8 +120,10 @@ static void create_missing(sh_kafka_topics_t *t, const char *const *names, const
         missing[m] = names[i];
         missing_partitions[m++] = partitions[i];
     }
-    if (m > 0 && t->admin &&
-        sh_kafka_admin_listed_partitions(t->admin, SH_CREATE_REQUESTS_TOPIC, METADATA_TIMEOUT_MS) > 0) {
+    bool requests = m > 0 && t->admin &&
+                    sh_kafka_admin_listed_partitions(t->admin, SH_CREATE_REQUESTS_TOPIC,
+                                                     METADATA_TIMEOUT_MS) > 0;
+    if (requests) {
         for (int i = 0; i < m; i++)
             if (sh_create_requests_post(t->admin, missing[i], missing_partitions[i]) != 0)
                 missing[i] = NULL;
@@ -186,8 +188,7 @@ int sh_kafka_topics_ensure_sources(sh_kafka_topics_t *t, sh_ctx_t *ctx, char *er
     return rc;
 }
 
-int sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx, char *errbuf,
-                                 size_t errlen) {
+int sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx, char *errbuf, size_t errlen) {
     int n = sh_ffi_sink_count(ctx);
     const char **names = calloc((size_t)n + 1, sizeof *names);
     int *partitions = calloc((size_t)n + 1, sizeof *partitions);
