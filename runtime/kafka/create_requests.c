@@ -95,20 +95,33 @@ void sh_create_requests_stop(sh_create_requests_t *r) {
     free(r);
 }
 
-int sh_create_requests_send(rd_kafka_t *producer, const char *topic, int partitions,
-                            int timeout_ms) {
+/* key = topic, value = partitions; -1 when the producer refuses it */
+static int post(rd_kafka_t *producer, const char *topic, int partitions) {
     char count[16];
     snprintf(count, sizeof count, "%d", partitions);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(SH_CREATE_REQUESTS_TOPIC), RD_KAFKA_V_PARTITION(0),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(topic, strlen(topic)),
         RD_KAFKA_V_VALUE(count, strlen(count)), RD_KAFKA_V_END);
-    if (err) return -1;
-    rd_kafka_flush(producer, timeout_ms);
+    return err ? -1 : 0;
+}
+
+int sh_create_requests_await(rd_kafka_t *rk, const char *topic, int timeout_ms) {
     int64_t deadline = sh_clock_now_ms() + timeout_ms;
     for (;;) {
-        int n = sh_kafka_admin_listed_partitions(producer, topic, 5000);
+        int n = sh_kafka_admin_listed_partitions(rk, topic, 5000);
         if (n > 0 || sh_clock_now_ms() >= deadline) return n;
-        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
     }
+}
+
+int sh_create_requests_send(rd_kafka_t *producer, const char *topic, int partitions,
+                            int timeout_ms) {
+    if (post(producer, topic, partitions) != 0) return -1;
+    rd_kafka_flush(producer, timeout_ms);
+    return sh_create_requests_await(producer, topic, timeout_ms);
+}
+
+int sh_create_requests_post(rd_kafka_t *producer, const char *topic, int partitions) {
+    return post(producer, topic, partitions);
 }

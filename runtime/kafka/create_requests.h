@@ -27,5 +27,13 @@ void sh_create_requests_stop(sh_create_requests_t *requests);
  * serve requests). @locality the caller's thread */
 int sh_create_requests_send(rd_kafka_t *producer, const char *topic, int partitions,
                             int timeout_ms);
+/* Only queues the request, without flushing producer: for an app's
+ * producer, whose delivery reports only its loop may serve (the request's
+ * reaches the producer's callback there with no opaque). 0 or -1. Follow
+ * with sh_create_requests_await. @locality the caller's thread */
+int sh_create_requests_post(rd_kafka_t *producer, const char *topic, int partitions);
+/* Waits up to timeout_ms until a listing of all topics through rk shows
+ * topic; returns its partition count or -1. */
+int sh_create_requests_await(rd_kafka_t *rk, const char *topic, int timeout_ms);
 
 #endif

@@ -25,6 +25,7 @@ typedef struct kafka_sink {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
     kafka_sink_t *s = opaque;
+    if (!msg->_private) return; /* a topic creation request (topics.c), not an output */
     s->base.events->delivered(s->base.events->loop, msg->_private, rd_kafka_topic_name(msg->rkt),
                               msg->partition, msg->offset,
                               msg->err ? rd_kafka_err2str(msg->err) : NULL);
@@ -32,7 +33,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 static int sink_bind(sh_sink_t *sink, sh_ctx_t *ctx, char *errbuf, size_t errlen) {
     kafka_sink_t *s = (kafka_sink_t *)sink;
-    sh_kafka_topics_ensure_sinks(s->topics, ctx);
+    if (sh_kafka_topics_ensure_sinks(s->topics, ctx, errbuf, errlen) != 0) return -1;
     int n = sh_ffi_sink_count(ctx);
     rd_kafka_topic_t **handles = calloc((size_t)n + 1, sizeof *handles);
     for (int i = 0; handles && i < n; i++) {

@@ -84,8 +84,7 @@ static int source_bind(sh_source_t *src, sh_ctx_t *ctx, char *errbuf, size_t err
     free_strings(s->inputs, s->input_count);
     s->inputs = inputs;
     s->input_count = n;
-    sh_kafka_topics_ensure_sources(s->topics, ctx);
-    return 0;
+    return sh_kafka_topics_ensure_sources(s->topics, ctx, errbuf, errlen);
 }
 
 /* ---- tables first ---- */

@@ -5,17 +5,20 @@
  * Kafka Streams requires: a changelog as many as its store's input topic, a
  * repartition topic as many as the widest of the app's inputs (it feeds
  * tasks that meet them). Every name handled is remembered, so a reload does
- * not pay metadata and CreateTopics round trips again. Against a broker
- * without CreateTopics (`streamhost broker`) only what is missing is asked
- * for, since each request waits for its timeout there.
+ * not pay metadata and CreateTopics round trips again. Only what is missing
+ * is asked for; `streamhost broker`, which has no CreateTopics, gets its
+ * requests through its control topic (create_requests.h). An internal topic
+ * that exists with another partition count stops the app with an error.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "base/topic_name.h"
 #include "kafka/admin.h"
+#include "kafka/create_requests.h"
 #include "kafka/topics.h"
 
 enum { METADATA_TIMEOUT_MS = 5000 };
@@ -93,15 +96,13 @@ static int internal_partitions(sh_kafka_topics_t *t, sh_ctx_t *ctx, const char *
     return partitions > 0 ? partitions : widest_source(t, ctx);
 }
 
-/* Creates the topics with partitions > 0 and remembers every name. */
-static void create(sh_kafka_topics_t *t, const char *const *names, const int *partitions, int n) {
-    char **grown = realloc(t->ensured, sizeof *grown * (size_t)(t->ensured_count + n + 1));
-    if (grown) {
-        t->ensured = grown;
-        for (int i = 0; i < n; i++)
-            if (!is_ensured(t, names[i]) && (grown[t->ensured_count] = strdup(names[i])))
-                t->ensured_count++;
-    }
+/* Creates what is missing of the topics with partitions > 0 where CreateTopics
+ * does not reach: the in-process broker through its API, `streamhost broker`
+ * through its control topic. Existence is read from a listing of all topics:
+ * a metadata request naming a topic makes the embedded broker (and a Kafka
+ * broker, for a producer) auto-create it with its default partition count. */
+static void create_missing(sh_kafka_topics_t *t, const char *const *names, const int *partitions,
+                           int n) {
     if (t->embedded) {
         for (int i = 0; i < n; i++)
             if (partitions[i] > 0) sh_broker_create_topic(t->embedded, names[i], partitions[i]);
@@ -113,16 +114,64 @@ static void create(sh_kafka_topics_t *t, const char *const *names, const int *pa
     if (!missing || !missing_partitions)
         sh_log(SH_LOG_WARN, "out of memory: topics are left to the broker's auto-creation");
     for (int i = 0; missing && missing_partitions && i < n; i++) {
-        if (partitions[i] <= 0 || source_partitions(t, names[i]) > 0) continue;
+        if (partitions[i] <= 0 ||
+            sh_kafka_admin_listed_partitions(t->metadata, names[i], METADATA_TIMEOUT_MS) > 0)
+            continue;
         missing[m] = names[i];
         missing_partitions[m++] = partitions[i];
     }
-    sh_kafka_admin_create_topics(t->admin, missing, missing_partitions, m, METADATA_TIMEOUT_MS);
+    bool requests = m > 0 && t->admin &&
+                    sh_kafka_admin_listed_partitions(t->admin, SH_CREATE_REQUESTS_TOPIC,
+                                                     METADATA_TIMEOUT_MS) > 0;
+    if (requests) {
+        for (int i = 0; i < m; i++)
+            if (sh_create_requests_post(t->admin, missing[i], missing_partitions[i]) != 0)
+                missing[i] = NULL;
+        for (int i = 0; i < m; i++)
+            if (missing[i] &&
+                sh_create_requests_await(t->admin, missing[i], METADATA_TIMEOUT_MS) > 0)
+                sh_log(SH_LOG_INFO, "created topic %s with %d partition(s) through %s", missing[i],
+                       missing_partitions[i], SH_CREATE_REQUESTS_TOPIC);
+    } else if (m > 0) {
+        sh_kafka_admin_create_topics(t->admin, missing, missing_partitions, m, METADATA_TIMEOUT_MS);
+    }
     free(missing);
     free(missing_partitions);
 }
 
-void sh_kafka_topics_ensure_sources(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
+/* Creates the topics with partitions > 0 and remembers every name. An
+ * internal topic that exists with another partition count than the app
+ * needs fails the bind, as in Kafka Streams: its records would go to tasks
+ * that have no partition of the other side of a join (or of the store's
+ * input), and be dropped without a word. */
+static int create(sh_kafka_topics_t *t, const char *const *names, const int *partitions, int n,
+                  char *errbuf, size_t errlen) {
+    create_missing(t, names, partitions, n);
+    for (int i = 0; i < n; i++) {
+        if (partitions[i] <= 0 || !sh_topic_name_is_internal(t->app_id, names[i])) continue;
+        int have = sh_kafka_admin_listed_partitions(t->metadata, names[i], METADATA_TIMEOUT_MS);
+        if (have > 0 && have != partitions[i]) {
+            snprintf(errbuf, errlen,
+                     "internal topic %s has %d partition(s), the app needs %d (as many as the "
+                     "input topics it meets): its records would miss their join or store "
+                     "partners. Delete it so that the host creates it (a `streamhost broker` "
+                     "cannot: start a new one), or create it with %d partition(s)",
+                     names[i], have, partitions[i], partitions[i]);
+            return -1;
+        }
+    }
+    char **grown = realloc(t->ensured, sizeof *grown * (size_t)(t->ensured_count + n + 1));
+    if (grown) {
+        t->ensured = grown;
+        for (int i = 0; i < n; i++)
+            if (!is_ensured(t, names[i]) && (grown[t->ensured_count] = strdup(names[i])))
+                t->ensured_count++;
+    }
+    return 0;
+}
+
+int sh_kafka_topics_ensure_sources(sh_kafka_topics_t *t, sh_ctx_t *ctx, char *errbuf,
+                                   size_t errlen) {
     int n = sh_ffi_source_count(ctx);
     const char **names = calloc((size_t)n + 1, sizeof *names);
     int *partitions = calloc((size_t)n + 1, sizeof *partitions), count = 0;
@@ -133,12 +182,13 @@ void sh_kafka_topics_ensure_sources(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
         names[count] = topic;
         partitions[count++] = p;
     }
-    create(t, names, partitions, count);
+    int rc = create(t, names, partitions, count, errbuf, errlen);
     free(names);
     free(partitions);
+    return rc;
 }
 
-void sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
+int sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx, char *errbuf, size_t errlen) {
     int n = sh_ffi_sink_count(ctx);
     const char **names = calloc((size_t)n + 1, sizeof *names);
     int *partitions = calloc((size_t)n + 1, sizeof *partitions);
@@ -151,7 +201,8 @@ void sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *t, sh_ctx_t *ctx) {
         partitions[topics++] =
             internal > 0 ? internal : internal < 0 ? 0 : sh_ctx_sink_partitions(ctx, i);
     }
-    if (names && partitions) create(t, names, partitions, topics);
+    int rc = names && partitions ? create(t, names, partitions, topics, errbuf, errlen) : 0;
     free(names);
     free(partitions);
+    return rc;
 }

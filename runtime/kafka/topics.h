@@ -22,10 +22,14 @@ void sh_kafka_topics_free(sh_kafka_topics_t *topics);
 void sh_kafka_topics_set_clients(sh_kafka_topics_t *topics, rd_kafka_t *metadata,
                                  rd_kafka_t *admin);
 /* Repartition topics the context reads: they must exist with the right
- * partition count before the consumer subscribes. */
-void sh_kafka_topics_ensure_sources(sh_kafka_topics_t *topics, sh_ctx_t *ctx);
+ * partition count before the consumer subscribes. -1 with errbuf filled
+ * when one exists with another count. */
+int sh_kafka_topics_ensure_sources(sh_kafka_topics_t *topics, sh_ctx_t *ctx, char *errbuf,
+                                   size_t errlen);
 /* Every sink of the context: internal ones with their partition counts,
- * others with what the app declared (if anything). */
-void sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *topics, sh_ctx_t *ctx);
+ * others with what the app declared (if anything). -1 with errbuf filled
+ * when an internal one exists with another count. */
+int sh_kafka_topics_ensure_sinks(sh_kafka_topics_t *topics, sh_ctx_t *ctx, char *errbuf,
+                                 size_t errlen);
 
 #endif
