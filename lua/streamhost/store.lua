@@ -49,6 +49,7 @@ end
 local function join(value, markers)
   if value == nil then return nil end
   if markers == nil then return json.encode(value) end
+  if type(markers) == "table" then markers = markers:text() end -- group.lua's Markers
   return json.encode(value) .. "\n" .. markers
 end
 local iter_key = ffi.new("sh_ffi_slice_t[1]")
