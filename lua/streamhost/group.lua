@@ -541,6 +541,17 @@ compilers.window_aggregate = function(node, out, _, inst)
 
   local counter = {}
   local delta = node.delta
+  -- Windows closed by stream time (stop + grace <= st) are never read
+  -- again (a record late for them is dropped unread): the flush drops them
+  -- from the cache once written, so that it holds the open windows only
+  -- and does not outgrow CACHE_MAX (which empties it, and every window
+  -- would be read from RocksDB again). panes.lua sets its own.
+  inst.before_flush[#inst.before_flush + 1] = function()
+    for p, st in pairs(stream_times) do
+      local s = st - size - grace
+      store.evict_before[p] = s - s % advance_by + advance_by
+    end
+  end
   local function straight(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
