@@ -541,6 +541,7 @@ compilers.window_aggregate = function(node, out, _, inst)
 
   local counter = {}
   local delta = node.delta
+  local kenc = store.kenc
   -- Windows closed by stream time (stop + grace <= st) are never read
   -- again (a record late for them is dropped unread): the flush drops them
   -- from the cache once written, so that it holds the open windows only
@@ -563,6 +564,7 @@ compilers.window_aggregate = function(node, out, _, inst)
     local first = ts - size + advance_by
     if first < 0 then first = 0 end
     first = first - first % advance_by
+    local kb = kenc(k) -- the key's bytes, once for its windows' reads and writes
     for start = first, ts, advance_by do
       local stop = start + size
       if ts < stop then
@@ -572,7 +574,7 @@ compilers.window_aggregate = function(node, out, _, inst)
           -- markers as a table while the window is cached, updated in
           -- place (as the key-value aggregate's, see Markers): per window
           -- no string is built or parsed
-          local old, markers = store:window_get(k, start, p)
+          local old, markers = store:window_get_bytes(kb, start, p)
           markers = markers_of(markers)
           local agg, agg_ts = old, markers.ts or ts
           if not replayed_at(markers, where, offset, seq) then
@@ -583,7 +585,8 @@ compilers.window_aggregate = function(node, out, _, inst)
               agg = step(node, old, v, k, rec)
             end
             if old == nil or ts > agg_ts then agg_ts = ts end
-            store:window_put(k, start, agg, p, ts, mark_at(markers, where, offset, seq, agg_ts))
+            markers = mark_at(markers, where, offset, seq, agg_ts)
+            store:window_put_bytes(kb, start, agg, p, ts, markers)
             -- a replayed record's result is held already, or was final
             -- and sent: holding it again would send a second final result
             if final then final.hold(p, k, start, stop, agg, agg_ts) end
