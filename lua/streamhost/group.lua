@@ -340,14 +340,17 @@ local Markers = {}
 Markers.__index = Markers
 
 function Markers:text()
-  local parts = { self.ts and format("%.0f", self.ts) or "" }
-  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  local stamp = self.ts and format("%.0f", self.ts) or ""
   local rest = self.rest
-  if rest then
-    for _, where in ipairs(rest.wheres) do
-      local o = rest.at[where]
-      parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
-    end
+  if rest == nil then -- one origin partition (the usual case): no table
+    if self.w == nil then return stamp end
+    return stamp .. ";" .. self.w .. "@" .. self.o .. "." .. self.q
+  end
+  local parts = { stamp }
+  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  for _, where in ipairs(rest.wheres) do
+    local o = rest.at[where]
+    parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
   end
   return table.concat(parts)
 end
