@@ -5,6 +5,7 @@
 -- byte string, so `string` and `bytes` differ only in intent.
 local json = require "streamhost.json"
 local bit = require "bit"
+local buffer = require "string.buffer"
 
 local _M = {}
 
@@ -170,6 +171,17 @@ local function windowed_serde(name)
       return inner.encode(k) .. long(w["end"]) .. long(w.start)
     end
     return inner.encode(k) .. be64(w.start)
+  end
+  -- A time window's key as (pointer, length), valid until the next call,
+  -- for the sinks' C calls that copy it: no Lua string per output.
+  if not session then
+    local out = buffer.new()
+    function s.encode_windowed_ref(k, w)
+      if not w then error("a windowed key needs its window: the record has none", 0) end
+      out:reset()
+      out:put(inner.encode(k), be64(w.start))
+      return out:ref()
+    end
   end
   function s.decode(bytes)
     if #bytes < suffix then
