@@ -303,12 +303,8 @@ local function stamp_of(markers)
   return markers and tonumber(match(markers, "^(%d+)"))
 end
 
-local function stamped(markers, ts)
-  return format("%.0f", ts) .. (markers and match(markers, "^%d*(.*)$") or "")
-end
-
--- stamped(marked(markers, where, offset, seq), ts) in one pass, for the
--- hot paths: most markers hold one origin, the one being marked.
+-- The markers marked(markers, where, offset, seq) stamped with ts, in one
+-- pass, for panes' hot path: most markers hold one origin, the one marked.
 local last_ts, last_stamp = nil, nil
 local function restamped(markers, where, offset, seq, ts)
   if ts ~= last_ts then last_ts, last_stamp = ts, format("%.0f", ts) end
@@ -328,7 +324,8 @@ end
 -- join.lua checks its replays with the same markers
 _M.origin_of, _M.replayed, _M.marked = origin_of, replayed, marked
 
--- A key-value aggregate's markers while its entry is cached: a table with
+-- An aggregate's markers while its entry (a key's, or a key's window) is
+-- cached: a table with
 -- the stamp (ts) and the first origin partition's where, offset and seq
 -- (w, o, q) as fields, further origins (rare: several input partitions of
 -- one task) in rest = { wheres = {in order}, at = {where = {offset, seq}} },
@@ -343,14 +340,17 @@ local Markers = {}
 Markers.__index = Markers
 
 function Markers:text()
-  local parts = { self.ts and format("%.0f", self.ts) or "" }
-  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  local stamp = self.ts and format("%.0f", self.ts) or ""
   local rest = self.rest
-  if rest then
-    for _, where in ipairs(rest.wheres) do
-      local o = rest.at[where]
-      parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
-    end
+  if rest == nil then -- one origin partition (the usual case): no table
+    if self.w == nil then return stamp end
+    return stamp .. ";" .. self.w .. "@" .. self.o .. "." .. self.q
+  end
+  local parts = { stamp }
+  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  for _, where in ipairs(rest.wheres) do
+    local o = rest.at[where]
+    parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
   end
   return table.concat(parts)
 end
@@ -544,29 +544,43 @@ compilers.window_aggregate = function(node, out, _, inst)
 
   local counter = {}
   local delta = node.delta
+  local kenc = store.kenc
+  -- Windows closed by stream time (stop + grace <= st) are never read
+  -- again (a record late for them is dropped unread): the flush drops them
+  -- from the cache once written, so that it holds the open windows only
+  -- and does not outgrow CACHE_MAX (which empties it, and every window
+  -- would be read from RocksDB again). panes.lua sets its own.
+  inst.before_flush[#inst.before_flush + 1] = function()
+    for p, st in pairs(stream_times) do
+      local s = st - size - grace
+      store.evict_before[p] = s - s % advance_by + advance_by
+    end
+  end
   local function straight(k, v, rec)
     if k == nil or v == nil then return inst.dropped(rec, "nil key or value in an aggregation") end
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
-    -- per record, not per window: what it adds (count, sum), and the
-    -- markers of a window whose markers are those of the window before
-    -- (the windows of a key have usually seen the same last record)
-    local d, markers_in, markers_out = nil, nil, nil
+    local d = nil -- per record, not per window: what it adds (count, sum)
     -- every window containing ts, oldest first (a loop, not a callback: a
     -- closure per record would keep this path out of the JIT)
     local first = ts - size + advance_by
     if first < 0 then first = 0 end
     first = first - first % advance_by
+    local kb = kenc(k) -- the key's bytes, once for its windows' reads and writes
     for start = first, ts, advance_by do
       local stop = start + size
       if ts < stop then
         if stop + grace <= st then
           inst.late(rec, node.store_name, start, stop)
         else
-          local old, markers = store:window_get(k, start, p)
-          local agg, agg_ts = old, stamp_of(markers) or ts
-          if not replayed(markers, where, offset, seq) then
+          -- markers as a table while the window is cached, updated in
+          -- place (as the key-value aggregate's, see Markers): per window
+          -- no string is built or parsed
+          local old, markers = store:window_get_bytes(kb, start, p)
+          markers = markers_of(markers)
+          local agg, agg_ts = old, markers.ts or ts
+          if not replayed_at(markers, where, offset, seq) then
             if delta then
               if d == nil then d = delta(v, k, rec) end
               agg = (old or 0) + d
@@ -574,14 +588,8 @@ compilers.window_aggregate = function(node, out, _, inst)
               agg = step(node, old, v, k, rec)
             end
             if old == nil or ts > agg_ts then agg_ts = ts end
-            local new_markers
-            if markers ~= nil and markers == markers_in and agg_ts == ts then
-              new_markers = markers_out
-            else
-              new_markers = stamped(marked(markers, where, offset, seq), agg_ts)
-              if agg_ts == ts then markers_in, markers_out = markers, new_markers end
-            end
-            store:window_put(k, start, agg, p, ts, new_markers)
+            markers = mark_at(markers, where, offset, seq, agg_ts)
+            store:window_put_bytes(kb, start, agg, p, ts, markers)
             -- a replayed record's result is held already, or was final
             -- and sent: holding it again would send a second final result
             if final then final.hold(p, k, start, stop, agg, agg_ts) end

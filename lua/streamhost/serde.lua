@@ -5,6 +5,7 @@
 -- byte string, so `string` and `bytes` differ only in intent.
 local json = require "streamhost.json"
 local bit = require "bit"
+local buffer = require "string.buffer"
 
 local _M = {}
 
@@ -133,7 +134,19 @@ end
 -- decode gives the inner key; window(bytes) gives start and end;
 -- encode_windowed(key, {start =, ["end"] =}) writes one. Names are made by
 -- sh.windowed, or by a windowed table for its stream.
-local function be64(n) return serdes.long.encode(n) end
+-- A time window's start, encoded once for every key of the window rather
+-- than per record (a table and an unpack each); the few starts in use stay,
+-- and the cache is emptied when it fills.
+local be64_cache, be64_cached = {}, 0
+local function be64(n)
+  local b = be64_cache[n]
+  if b == nil then
+    b = serdes.long.encode(n) -- raises for a non-integer, which is never cached
+    if be64_cached >= 256 then be64_cache, be64_cached = {}, 0 end
+    be64_cache[n], be64_cached = b, be64_cached + 1
+  end
+  return b
+end
 
 local function windowed_serde(name)
   local inner_name, size = name:match("^windowed:(%w+):(%d+)$")
@@ -153,8 +166,22 @@ local function windowed_serde(name)
   end
   function s.encode_windowed(k, w)
     if not w then error("a windowed key needs its window: the record has none", 0) end
-    if session then return inner.encode(k) .. be64(w["end"]) .. be64(w.start) end
+    if session then
+      local long = serdes.long.encode -- a session's bounds are its records' times: no cache
+      return inner.encode(k) .. long(w["end"]) .. long(w.start)
+    end
     return inner.encode(k) .. be64(w.start)
+  end
+  -- A time window's key as (pointer, length), valid until the next call,
+  -- for the sinks' C calls that copy it: no Lua string per output.
+  if not session then
+    local out = buffer.new()
+    function s.encode_windowed_ref(k, w)
+      if not w then error("a windowed key needs its window: the record has none", 0) end
+      out:reset()
+      out:put(inner.encode(k), be64(w.start))
+      return out:ref()
+    end
   end
   function s.decode(bytes)
     if #bytes < suffix then

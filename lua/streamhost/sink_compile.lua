@@ -110,14 +110,19 @@ function _M.compile(node, _, _, inst)
   inst.sink_nodes[node.topic] = node
   local windowed = serde.windowed(node.key_serde)
   local wenc = windowed and windowed.encode_windowed
+  local wenc_ref = windowed and windowed.encode_windowed_ref
   return function(k, v, rec)
     local kb, klen, vb, vlen = nil, 0, nil, 0
     if k == RAW then
       local r = raw_record()
       kb, klen = r.key, r.key_len
     elseif k ~= nil and k ~= null then
-      kb = wenc and wenc(k, rec.window) or kenc(k, rec)
-      klen = #kb
+      if wenc_ref then
+        kb, klen = wenc_ref(k, rec.window) -- emit copies the bytes
+      else
+        kb = wenc and wenc(k, rec.window) or kenc(k, rec)
+        klen = #kb
+      end
     end
     if v == RAW then
       local r = raw_record()

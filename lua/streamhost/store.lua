@@ -49,6 +49,7 @@ end
 local function join(value, markers)
   if value == nil then return nil end
   if markers == nil then return json.encode(value) end
+  if type(markers) == "table" then markers = markers:text() end -- group.lua's Markers
   return json.encode(value) .. "\n" .. markers
 end
 local iter_key = ffi.new("sh_ffi_slice_t[1]")
@@ -249,7 +250,9 @@ end
 
 -- A key-value store's flush, handed to C as one array (one FFI call, one
 -- RocksDB write batch); grown to the largest flush, once per Lua VM.
-local put_records, put_capacity = nil, 0
+-- A window store's flush, the same way, with the windows' starts beside.
+local put_records, put_starts, put_capacity = nil, nil, 0
+local int64_array_t = ffi.typeof("int64_t[?]")
 
 -- Writes the cached changes to RocksDB and the changelog; returns how many.
 -- A key-value store's go in key order (bytewise, RocksDB's), in one write
@@ -263,17 +266,29 @@ function Store:flush_cache()
     if n > 0 then
       local c, h = self.cache[partition], self:handle(partition)
       if self.window_cache then -- a window store lists its entries
+        if n > put_capacity then
+          put_capacity = n
+          put_records, put_starts = core.record_array_t(n), int64_array_t(n)
+        end
+        local anchors = {} -- luacheck: ignore 241 (written, never read)
         for i = 1, n do
           local e = d[i]
           local vb = entry_bytes(e)
-          check(C.sh_ffi_window_put(h, e.kb, #e.kb, e.start, vb, vb and #vb or 0, e.timestamp))
-          e.dirty = false
+          anchors[i] = vb
+          local r = put_records[i - 1]
+          r.key, r.key_len = e.kb, #e.kb
+          r.value, r.value_len = vb, vb and #vb or 0
+          r.timestamp = e.timestamp
+          put_starts[i - 1] = e.start
         end
+        -- one write batch, sorted in C; on a failure all stay dirty
+        check(C.sh_ffi_window_put_many(h, put_records, put_starts, n))
+        for i = 1, n do d[i].dirty = false end
       else
         table.sort(d) -- key bytes
         if n > put_capacity then
           put_capacity = n
-          put_records = core.record_array_t(n)
+          put_records, put_starts = core.record_array_t(n), int64_array_t(n)
         end
         -- the value strings, alive until C has copied them
         local anchors = {} -- luacheck: ignore 241 (written, never read)

@@ -257,6 +257,11 @@ int sh_ffi_window_get(sh_store_t *store, const char *key, size_t key_len, int64_
                       sh_ffi_slice_t *out);
 int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_t window_start,
                       const char *value, size_t value_len, int64_t timestamp);
+/* sh_ffi_window_put for each record (key, value, timestamp; value NULL
+ * deletes) at window start starts[i], in one write batch; on a failure, the
+ * records the changelog took are written. */
+int sh_ffi_window_put_many(sh_store_t *store, const sh_ffi_record_t *records,
+                           const int64_t *starts, int count);
 int64_t sh_ffi_store_stream_time(sh_store_t *store);
 int64_t sh_ffi_store_expired_count(sh_store_t *store);
 

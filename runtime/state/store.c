@@ -260,6 +260,15 @@ int sh_ffi_window_put(sh_store_t *store, const char *key, size_t key_len, int64_
                                                       value, value_len, timestamp));
 }
 
+int sh_ffi_window_put_many(sh_store_t *store, const sh_ffi_record_t *records,
+                           const int64_t *starts, int count) {
+    if (!store || count < 0 || (count > 0 && (!records || !starts)))
+        return sh_err_set(SH_ERR_INVALID, "window_put_many: a store and its records are required");
+    int rc = check(store, SH_STORE_WINDOW, "window_put_many");
+    return publish(store,
+                   rc != SH_OK ? rc : sh_window_put_many(store->window, records, starts, count));
+}
+
 int64_t sh_ffi_store_stream_time(sh_store_t *store) {
     return store && store->window && store->db->rocks ? sh_window_stream_time(store->window)
                                                       : INT64_MIN;

@@ -390,6 +390,109 @@ int sh_window_put(sh_window_t *w, const char *key, size_t key_len, int64_t start
     return window_write(w, key, key_len, start, value, value_len);
 }
 
+/* Whether moving stream time to timestamp drops a segment (see advance). */
+static bool drops_segment(const sh_window_t *w, int64_t timestamp) {
+    const window_db_t *state = sh_window_state(w);
+    if (timestamp <= state->stream_time || state->segment_count == 0 ||
+        timestamp < INT64_MIN + w->retention_ms)
+        return false;
+    int64_t last_dead = floor_div(timestamp - w->retention_ms + 1, state->segment_interval) - 1;
+    return state->segments[0].id <= last_dead;
+}
+
+static int write_pending(sh_window_t *w, rocksdb_writebatch_t *batch) {
+    if (rocksdb_writebatch_count(batch) == 0) return SH_OK;
+    char *err = NULL;
+    rocksdb_write(w->db->rocks, w->db->write, batch, &err);
+    rocksdb_writebatch_clear(batch);
+    return err ? sh_kind_rocksdb_failed(&w->errors, "window put", err) : SH_OK;
+}
+
+typedef struct {
+    const sh_ffi_record_t *records;
+    const int64_t *starts;
+} put_order_t;
+
+/* Record indices by key bytes, then start: the order of the encoded keys
+ * (keys holding a 0x00 byte aside, which only costs speed). */
+static int by_key_then_start(const void *a, const void *b, void *arg) {
+    const put_order_t *o = arg;
+    int i = *(const int *)a, j = *(const int *)b;
+    const sh_ffi_record_t *x = &o->records[i], *y = &o->records[j];
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int d = n ? memcmp(x->key, y->key, n) : 0;
+    if (d) return d;
+    if (x->key_len != y->key_len) return x->key_len < y->key_len ? -1 : 1;
+    return o->starts[i] < o->starts[j] ? -1 : o->starts[i] > o->starts[j];
+}
+
+int sh_window_put_many(sh_window_t *w, const sh_ffi_record_t *records, const int64_t *starts,
+                       int count) {
+    if (count == 0) return SH_OK;
+    int *order = malloc(sizeof *order * (size_t)count);
+    rocksdb_writebatch_t *batch = order ? rocksdb_writebatch_create() : NULL;
+    if (!batch) {
+        free(order);
+        sh_kind_error(&w->errors, "out of memory");
+        return SH_ERR_NOMEM;
+    }
+    for (int i = 0; i < count; i++)
+        order[i] = i;
+    put_order_t by = {records, starts};
+    qsort_r(order, (size_t)count, sizeof *order, by_key_then_start, &by);
+    window_db_t *state = sh_window_state(w);
+    int rc = SH_OK;
+    for (int n = 0; n < count; n++) {
+        const sh_ffi_record_t *r = &records[order[n]];
+        int64_t start = starts[order[n]];
+        /* a segment this batch writes to must not be dropped under it */
+        if (drops_segment(w, r->timestamp) && (rc = write_pending(w, batch)) != SH_OK) break;
+        advance(w, r->timestamp);
+        if (start <= sh_window_min_live(w)) {
+            w->expired++;
+            continue;
+        }
+        if (w->changelog) {
+            if (sh_kind_reserve(&w->key_buf, &w->key_cap, r->key_len + 8) != SH_OK) {
+                sh_kind_error(&w->errors, "out of memory");
+                rc = SH_ERR_NOMEM;
+                break;
+            }
+            if (r->key_len) memcpy(w->key_buf, r->key, r->key_len);
+            put_be64(w->key_buf + r->key_len, (uint64_t)start);
+            rc = sh_changelog_emit(w->changelog, w->key_buf, r->key_len + 8, r->value, r->value_len,
+                                   r->timestamp);
+            if (rc != SH_OK) {
+                sh_kind_error(&w->errors, "changelog %s: %s", w->changelog->topic,
+                              sh_ffi_err_message());
+                break;
+            }
+        }
+        int64_t id = sh_window_segment_of(state, start);
+        rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
+        if (!cf && !r->value) continue; /* nothing there to delete */
+        if (!cf && !(cf = segment_create(w, id))) {
+            rc = SH_ERR_STORE;
+            break;
+        }
+        size_t len = 0;
+        if (sh_window_encode(w, r->key, r->key_len, start, &len) != SH_OK) {
+            sh_kind_error(&w->errors, "out of memory");
+            rc = SH_ERR_NOMEM;
+            break;
+        }
+        if (r->value)
+            rocksdb_writebatch_put_cf(batch, cf, w->key_buf, len, r->value, r->value_len);
+        else
+            rocksdb_writebatch_delete_cf(batch, cf, w->key_buf, len);
+    }
+    /* what the changelog took is written, also after a failure */
+    int written = write_pending(w, batch);
+    rocksdb_writebatch_destroy(batch);
+    free(order);
+    return rc != SH_OK ? rc : written;
+}
+
 int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count) {
     /* Stream time moves first, to the newest start in the batch, so that no
      * segment the batch writes to is dropped under it. A window's start is

@@ -250,6 +250,46 @@ static void test_restore_drops_expired(void) {
     sh_ffi_store_close(s);
 }
 
+/* put_many: one batch in key then start order, deletes among the puts, and
+ * a record late in the batch moving stream time so far that the segment an
+ * earlier record wrote to is dropped (the batch is written before the drop,
+ * and the window goes with its segment, as with single puts). */
+static void test_window_put_many(void) {
+    current_test = "window put_many";
+    sh_store_t *s = open_window(NULL, "winmany", 60 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(wput(s, "k", 20 * MINUTE, "old", 20 * MINUTE) == SH_OK);
+    sh_ffi_record_t records[] = {
+        {.key = "k", .key_len = 1, .value = "k10", .value_len = 3, .timestamp = 21 * MINUTE},
+        {.key = "j", .key_len = 1, .value = "j10", .value_len = 3, .timestamp = 21 * MINUTE},
+        {.key = "k", .key_len = 1, .value = NULL, .value_len = 0, .timestamp = 22 * MINUTE},
+        {.key = "k", .key_len = 1, .value = "k5", .value_len = 2, .timestamp = 21 * MINUTE},
+    };
+    int64_t starts[] = {10 * MINUTE, 10 * MINUTE, 20 * MINUTE, 5 * MINUTE};
+    CHECK(sh_ffi_window_put_many(s, records, starts, 4) == SH_OK);
+    char text[256];
+    fetch_text(s, "k", 0, 100 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "5=k5;10=k10;") == 0);
+    fetch_text(s, "j", 0, 100 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "10=j10;") == 0);
+    CHECK(sh_ffi_window_put_many(s, records, starts, 0) == SH_OK);
+
+    sh_ffi_record_t far[] = {
+        {.key = "a", .key_len = 1, .value = "a", .value_len = 1, .timestamp = 23 * MINUTE},
+        {.key = "b", .key_len = 1, .value = "b", .value_len = 1, .timestamp = 100 * MINUTE},
+    };
+    int64_t far_starts[] = {1 * MINUTE, 100 * MINUTE};
+    CHECK(sh_ffi_window_put_many(s, far, far_starts, 2) == SH_OK);
+    fetch_text(s, "a", 0, 200 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "") == 0);
+    fetch_text(s, "b", 0, 200 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "100=b;") == 0);
+    CHECK(sh_ffi_window_put_many(NULL, far, far_starts, 1) == SH_ERR_INVALID);
+    CHECK(sh_ffi_window_put_many(s, far, NULL, 1) == SH_ERR_INVALID);
+    sh_ffi_store_close(s);
+}
+
 int main(void) {
     store_test_begin();
     test_window_fetch_order_and_range();
@@ -258,5 +298,6 @@ int main(void) {
     test_window_paging();
     test_window_paging_across_drop();
     test_restore_drops_expired();
+    test_window_put_many();
     return store_test_end("window_store_test");
 }
