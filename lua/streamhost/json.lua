@@ -147,6 +147,8 @@ if not rawget(_G, "__streamhost_raw_pairs") then
   rawset(_G, "next", function(t, k) settle(t); return raw_next(t, k) end)
 end
 
+-- lazy()'s constructor spells PTR, LEN and ANCHOR as literals
+assert(PTR == -1 and LEN == -2 and ANCHOR == -3)
 local function lazy(offset, len, anchor)
   local t = setmetatable({ [-1] = offset, [-2] = len, [-3] = anchor }, LAZY) -- PTR, LEN, ANCHOR
   opened = t

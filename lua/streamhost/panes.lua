@@ -59,6 +59,21 @@ end
 
 local NONE = false -- an empty pane in the scratch arrays
 
+-- The sum of panes from..to of the scratch arrays, whether any held a value,
+-- and the latest of ts and their timestamps.
+local function sum_panes(vals, tss, from, to, ts)
+  local sum, any = 0, false
+  for i = from, to do
+    local pv = vals[i]
+    if pv ~= NONE then
+      sum, any = sum + pv, true
+      local t = tss[i]
+      if t ~= NONE and t > ts then ts = t end
+    end
+  end
+  return sum, any, ts
+end
+
 -- node: the window_aggregate node; windows: its (declared) window store;
 -- straight: the window-by-window function for partitions that keep it;
 -- final: its emit = "final" buffer or nil; h: group.lua's helpers.
@@ -267,23 +282,10 @@ function _M.compile(node, out, inst, windows, straight, final, h)
       for start = open, newest, advance_by do
         local a = (start - open) / pane + 1
         local b = a + per_window - 1
-        local left, right, others, wts = 0, 0, false, pane_ts
-        for i = a, cur - 1 do
-          local pv = vals[i]
-          if pv ~= NONE then
-            left, others = left + pv, true
-            local t = tss[i]
-            if t ~= NONE and t > wts then wts = t end
-          end
-        end
-        for i = cur + 1, b do
-          local pv = vals[i]
-          if pv ~= NONE then
-            right, others = right + pv, true
-            local t = tss[i]
-            if t ~= NONE and t > wts then wts = t end
-          end
-        end
+        local left, l_any, wts = sum_panes(vals, tss, a, cur - 1, pane_ts)
+        local right, r_any
+        right, r_any, wts = sum_panes(vals, tss, cur + 1, b, wts)
+        local others = l_any or r_any
         local agg = left + new_pane + right
         local stop = start + size
         if final then

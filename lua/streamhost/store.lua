@@ -254,6 +254,23 @@ end
 local put_records, put_starts, put_capacity = nil, nil, 0
 local int64_array_t = ffi.typeof("int64_t[?]")
 
+-- Room for n puts, and the entry (key bytes kb) as put i (from 0). Returns
+-- its bytes, which the caller keeps alive until C has copied them.
+local function reserve_puts(n)
+  if n > put_capacity then
+    put_capacity = n
+    put_records, put_starts = core.record_array_t(n), int64_array_t(n)
+  end
+end
+local function fill_put(i, kb, e)
+  local vb = entry_bytes(e)
+  local r = put_records[i]
+  r.key, r.key_len = kb, #kb
+  r.value, r.value_len = vb, vb and #vb or 0
+  r.timestamp = e.timestamp
+  return vb
+end
+
 -- Writes the cached changes to RocksDB and the changelog; returns how many.
 -- A key-value store's go in key order (bytewise, RocksDB's), in one write
 -- batch: its memtable inserts a sorted run from where the last insert went
@@ -265,44 +282,21 @@ function Store:flush_cache()
     local n = #d
     if n > 0 then
       local c, h = self.cache[partition], self:handle(partition)
-      if self.window_cache then -- a window store lists its entries
-        if n > put_capacity then
-          put_capacity = n
-          put_records, put_starts = core.record_array_t(n), int64_array_t(n)
-        end
-        local anchors = {} -- luacheck: ignore 241 (written, never read)
+      reserve_puts(n)
+      local anchors = {} -- luacheck: ignore 241 (written, never read)
+      -- one write batch each; on a failure every entry stays dirty and the
+      -- next flush puts them all again
+      if self.window_cache then -- a window store lists its entries; C sorts them
         for i = 1, n do
           local e = d[i]
-          local vb = entry_bytes(e)
-          anchors[i] = vb
-          local r = put_records[i - 1]
-          r.key, r.key_len = e.kb, #e.kb
-          r.value, r.value_len = vb, vb and #vb or 0
-          r.timestamp = e.timestamp
+          anchors[i] = fill_put(i - 1, e.kb, e)
           put_starts[i - 1] = e.start
         end
-        -- one write batch, sorted in C; on a failure all stay dirty
         check(C.sh_ffi_window_put_many(h, put_records, put_starts, n))
         for i = 1, n do d[i].dirty = false end
       else
         table.sort(d) -- key bytes
-        if n > put_capacity then
-          put_capacity = n
-          put_records, put_starts = core.record_array_t(n), int64_array_t(n)
-        end
-        -- the value strings, alive until C has copied them
-        local anchors = {} -- luacheck: ignore 241 (written, never read)
-        for i = 1, n do
-          local kb = d[i]
-          local e = c[kb]
-          local vb = entry_bytes(e)
-          anchors[i] = vb
-          local r = put_records[i - 1]
-          r.key, r.key_len = kb, #kb
-          r.value, r.value_len = vb, vb and #vb or 0
-          r.timestamp = e.timestamp
-        end
-        -- on a failure every entry stays dirty: the next flush puts them all again
+        for i = 1, n do anchors[i] = fill_put(i - 1, d[i], c[d[i]]) end
         check(C.sh_ffi_store_put_many(h, put_records, n))
         for i = 1, n do c[d[i]].dirty = false end
       end
