@@ -1,7 +1,8 @@
 # streamhost: `make` builds bin/streamhost and lib/libstreamhost.so from the
 # same objects; `make test` installs what is missing and runs every test (C
 # tests plain and under AddressSanitizer + UndefinedBehaviorSanitizer, lint,
-# specs, and integration specs against an ASan build of the host); `make demo` runs the workshop's supply-and-demand loop (scripts/demo.sh).
+# specs, and integration specs against an ASan build of the host); `make
+# demo` runs the workshop's supply-and-demand loop (scripts/demo.sh).
 
 CC ?= cc
 PKGS := luajit rdkafka libmariadb avro-c libcurl jansson
