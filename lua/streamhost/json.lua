@@ -247,6 +247,27 @@ local function put_string(b, s)
   b:put('"', s, '"')
 end
 
+-- Object keys as written ('"name":'), cached per key string: the same few
+-- names recur in every record, so each is checked for escapes and framed
+-- once, and written with one append instead of an escape check (a C call)
+-- and four. A cache that grows past KEYS_MAX names (keys that are data, a
+-- map of ids say) starts again empty.
+local KEYS_MAX = 4096
+local framed_keys, framed_count = {}, 0
+
+local function put_key(b, k)
+  local framed = framed_keys[k]
+  if framed == nil then
+    local s = k
+    if C.sh_ffi_json_escapes(s, #s) ~= 0 then s = gsub(s, '[%c"\\]', escapes) end
+    framed = '"' .. s .. '":'
+    if framed_count >= KEYS_MAX then framed_keys, framed_count = {}, 0 end
+    framed_keys[k] = framed
+    framed_count = framed_count + 1
+  end
+  b:put(framed)
+end
+
 local function put_number(b, n)
   if n ~= n or n == huge or n == -huge then
     error("Cannot serialise number: must not be NaN or Inf", 0)
@@ -292,15 +313,14 @@ local function put_fields(b, t, k, depth)
   if not first then b:put(",") end
   local tk = type(k)
   if tk == "string" then
-    put_string(b, k)
+    put_key(b, k)
   elseif tk == "number" then
     b:put('"')
     put_number(b, k)
-    b:put('"')
+    b:put('":')
   else
     error("Cannot serialise table: table key must be a number or string", 0)
   end
-  b:put(":")
   -- scalars here, not through encode_value: a flat object's encoding then
   -- has no recursion, which made encode_value a root trace ending in
   -- up-recursion that every record's trace had to link to
