@@ -5,6 +5,10 @@
 --   luajit bench/engine.lua WORKLOAD RECORDS
 --   (LUA_PATH with lua/?.lua, STREAMHOST_LIB=lib/libstreamhost.so)
 --
+-- Under `valgrind --tool=callgrind --collect-atstart=no`, BENCH_COUNT_FROM=N
+-- has callgrind count from record N to the end only (bench/cgtoggle.c), so
+-- that set-up is left out of instructions per record.
+--
 -- Records are the loader's (bench/record.h): 100-byte JSON values, 10,000
 -- uniform keys, 1 ms apart in event time; for an *_avro workload the same
 -- fields as Avro (Confluent wire format, the schema in the in-process
@@ -94,12 +98,24 @@ if workload == "join" then
   end
 end
 
+local count_from, toggle = tonumber(os.getenv("BENCH_COUNT_FROM")), nil
+if count_from then
+  ffi.cdef "void bench_callgrind_toggle(void);"
+  local lib = ffi.load(bench_dir .. "/build/libcgtoggle.so")
+  -- called from the interpreter: a toggle from inside a compiled trace
+  -- crashes the process under callgrind
+  toggle = function() lib.bench_callgrind_toggle() end
+  jit.off(toggle)
+  assert(count_from % BATCH == 0 and count_from < total, "engine.lua: BENCH_COUNT_FROM")
+end
+
 local scratch = ffi.new("sh_ffi_record_t[1]")
 local base_ts = 1700000000000
 local process = d.inst.process
 local done, out = 0, 0
 local started = os.clock()
 while done < total do
+  if done == count_from then toggle() end
   local slot = (done / BATCH) % POOL
   local batch = pool + slot * BATCH
   local stamp = string.format("%08x", done / (BATCH * POOL))
@@ -122,6 +138,7 @@ while done < total do
   end
   done = done + BATCH
 end
+if toggle then toggle() end
 local cpu = os.clock() - started
 io.write(string.format('{"records":%d,"outputs":%d,"cpu_s":%.4f,"rps_per_core":%.0f}\n',
                        done, out, cpu, done / cpu))

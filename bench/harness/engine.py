@@ -2,9 +2,9 @@
 records/s per core (median of runs), and under callgrind for instructions
 per record, which stays put on a noisy shared machine.
 
-Instructions per record are the difference between two callgrind runs of
-different lengths divided by the difference in records, so that loading
-LuaJIT, the app and the record pool (the same in both) cancels out."""
+Instructions per record are counted by callgrind over records only: it
+starts counting at a record of the run (bench/cgtoggle.c), so that loading
+LuaJIT, the app and the record pool is left out."""
 import json
 import os
 import re
@@ -21,9 +21,9 @@ def _env(cfg):
                 STREAMHOST_LIB=os.path.join(cfg.root, "lib", "libstreamhost.so"))
 
 
-def _engine(cfg, workload, records, prefix=()):
+def _engine(cfg, workload, records, prefix=(), env=None):
     args = [*prefix, "luajit", os.path.join(cfg.bench_dir, "engine.lua"), workload, str(records)]
-    proc = subprocess.run(args, capture_output=True, text=True, env=_env(cfg), timeout=600)
+    proc = subprocess.run(args, capture_output=True, text=True, env={**_env(cfg), **(env or {})}, timeout=600)
     if proc.returncode != 0:
         lines = [l for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
         first = next((l for l in lines if "valgrind" not in l and not l.startswith("==")), "")
@@ -49,9 +49,11 @@ def rps_per_core(cfg, workloads):
     return {w: failed.get(w) or stats.summary(runs[w]) for w in workloads}
 
 
-def _callgrind_total(cfg, workload, records, out_file):
+def _callgrind_total(cfg, workload, count_from, records, out_file):
+    """Instructions callgrind counts from record count_from to the end."""
     _, proc = _engine(cfg, workload, records,
-                      ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"))
+                      ("valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out_file}"),
+                      env={"BENCH_COUNT_FROM": str(count_from)})
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if not match:
         raise RuntimeError("callgrind printed no total")
@@ -61,22 +63,22 @@ def _callgrind_total(cfg, workload, records, out_file):
 def instructions_per_record(cfg, workload, profile_path):
     """Instructions per record, and the annotated profile of the longer run
     written to profile_path (where the time goes, for missed targets)."""
-    # the same lengths for every workload: bench/engine.lua flushes the
-    # stores every 100,000 records, and the difference must hold one flush
-    # (a quarter of the lengths, once used for hopping, held none and left
+    # the same records for every workload: bench/engine.lua flushes the
+    # stores every 100,000 records, and the records counted must hold one
+    # flush (a quarter of them, once used for hopping, held none and left
     # the flush's RocksDB writes out of its figure)
-    small, large = cfg.callgrind_records
+    first, last = cfg.callgrind_records
     work = cfg.run_dir(f"callgrind-{workload}")
+    out = os.path.join(work, "records.out")
     try:
-        a = _callgrind_total(cfg, workload, small, os.path.join(work, "small.out"))
-        b = _callgrind_total(cfg, workload, large, os.path.join(work, "large.out"))
+        total = _callgrind_total(cfg, workload, first, last, out)
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
         return NOT_MEASURED + str(e)
-    write_profile(os.path.join(work, "large.out"), profile_path, workload, large)
-    return (b - a) / (large - small)
+    write_profile(out, profile_path, workload, first, last)
+    return total / (last - first)
 
 
-def write_profile(callgrind_out, profile_path, workload, records):
+def write_profile(callgrind_out, profile_path, workload, first, last):
     """The flat (self) profile, then the inclusive cost of the C entry points
     Lua calls and of the libraries behind them: the flat view splits RocksDB
     and cjson into hundreds of small functions."""
@@ -88,7 +90,8 @@ def write_profile(callgrind_out, profile_path, workload, records):
                         r"rocksdb::MemTable::(Add|Get)\(|fpconv_|cjson|lua_pcall \[)")
     picked = [l for l in inclusive if wanted.search(l) and not l.lstrip().startswith("???:sh_ffi")][:25]
     with open(profile_path, "w") as f:
-        f.write(f"# callgrind, engine-only {workload}, {records:,} records (bench/engine.lua)\n")
+        f.write(f"# callgrind, engine-only {workload}, records {first:,} to {last:,} of one run "
+                f"(bench/engine.lua; set-up not counted)\n")
         f.write("# JIT-compiled Lua shows as ???: its cost is the part not attributed to C\n\n")
         f.write("## inclusive cost of the C calls (their callees included)\n")
         f.write("\n".join(l[:200] for l in picked) + "\n\n## self cost\n")

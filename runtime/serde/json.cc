@@ -110,9 +110,19 @@ static int open_document(sh_json_t *j, const char *data, size_t len) {
     return SH_OK;
 }
 
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 static std::string_view trimmed(std::string_view token) {
-    while (!token.empty() && strchr(" \t\r\n", token.back())) token.remove_suffix(1);
+    while (!token.empty() && is_space(token.back())) token.remove_suffix(1);
     return token;
+}
+
+/* Whether a field name holds a quote or a backslash (never matched against
+ * raw keys). A loop, not two memchr calls: names are short. */
+static bool has_quote_or_backslash(const char *name, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (name[i] == '"' || name[i] == '\\') return true;
+    return false;
 }
 
 /* A JSON integer of at most 15 digits, exact as a double. */
@@ -138,6 +148,8 @@ static int field_fast(sh_json_t *j, const char *name, size_t name_len,
                       sh_ffi_json_value_t *out) {
     for (size_t i = 0; i < j->indexed; i++) {
         const indexed_field &f = j->fields[i];
+        /* the first byte and the closing quote first: most keys differ there */
+        if (name_len > 0 && f.key[0] != name[0]) continue;
         if (memcmp(f.key, name, name_len) != 0 || f.key[name_len] != '"') continue;
         std::string_view t = trimmed(f.token);
         switch (f.type) {
@@ -190,8 +202,7 @@ extern "C" int sh_ffi_json_field(sh_json_t *j, const char *name, size_t name_len
         return sh_err_set(SH_ERR_INVALID, "json_field: no parser or no name");
     if (!j->open) return sh_err_set(SH_ERR_INVALID, "json_field: no JSON object is open");
     /* a name with a quote or a backslash is never matched against raw keys */
-    if (!memchr(name, '"', name_len) && !memchr(name, '\\', name_len) &&
-        field_fast(j, name, name_len, out) == SH_OK)
+    if (!has_quote_or_backslash(name, name_len) && field_fast(j, name, name_len, out) == SH_OK)
         return SH_OK;
     ondemand::value value;
     auto error = j->object.find_field_unordered(std::string_view(name, name_len)).get(value);

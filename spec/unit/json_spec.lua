@@ -107,6 +107,32 @@ describe("json values", function()
     assert.equal('{"k\\"":"plain"}', json.encode({ ['k"'] = "plain" }))
   end)
 
+  -- integers go through %d, not %.14g; the output is the same below 1e14
+  it("write integers as %.14g would below 1e14, exactly above, and zero with its sign", function()
+    assert.equal('[0,-0,7,-42,99999999999999,-99999999999999,100000000000000,2147483648]',
+                 json.encode({ 0, -0.0, 7, -42, 99999999999999, -99999999999999, 1e14, 2 ^ 31 }))
+    assert.equal('[9.3e+18,-9.3e+18,0.5,-1.25e-07,1e+300]',
+                 json.encode({ 9.3e18, -9.3e18, 0.5, -1.25e-7, 1e300 }))
+    for _, n in ipairs({ 1, -1, 12345, 2 ^ 53, 1e13 + 1, 4294967296 }) do
+      assert.equal(json.cjson.decode("[" .. json.encode(n) .. "]")[1], n)
+    end
+  end)
+
+  -- object keys are framed once per name and kept: the cache must not
+  -- change what is written, nor grow without bound
+  it("write object keys the same from their cache, escaped ones too, past its bound", function()
+    for _ = 1, 3 do
+      assert.equal('{"k\\"":1}', json.encode({ ['k"'] = 1 }))
+      assert.equal('{"a\\nb":{"a\\nb":"x"}}', json.encode({ ["a\nb"] = { ["a\nb"] = "x" } }))
+      assert.equal('{"1.5":1}', json.encode({ [1.5] = 1 }))
+    end
+    for i = 1, 5000 do
+      local key = "key" .. i
+      assert.equal('{"' .. key .. '":' .. i .. '}', json.encode({ [key] = i }))
+    end
+    assert.equal('{"key1":true}', json.encode({ key1 = true }))
+  end)
+
   it("stay readable after the batch that made them", function()
     local kept = {}
     local d = driver(function(b)
