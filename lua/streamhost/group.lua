@@ -107,6 +107,9 @@ local function build(g, spec, opts, level)
     -- with panes = true, hopping windows merge their panes with it
     -- (panes.lua): count and sum by +, reduce and aggregate by opts.merge
     pane_merge = opts.panes and (spec.pane_merge or opts.merge) or nil,
+    -- a stream's count reads no value, only whether there is one
+    -- (topology.lua); a table's reads the old and new ones in its changes
+    value_unread = spec.value_unread and not g.is_table,
   })
   node.stores = { name }
   -- a windowed table's stream writes its window in the key, as Kafka
@@ -138,6 +141,7 @@ function Grouped:count(opts)
     merge = plus,
     pane_merge = plus,
     delta = one,
+    value_unread = true,
   }, opts, 2)
 end
 
