@@ -266,9 +266,10 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
      * updating them in the memtable keeps one version per key there instead
      * of one per update, which otherwise makes every lookup walk a long skip
      * list. A store written through the record cache (key-value stores,
-     * store.lua) puts a key once per flush, and checkpoints flush the
-     * memtable every second: there the in-place update's search from the
-     * skip list's top (~11,000 instructions a key, two thirds of a flush)
+     * store.lua) puts a key once per cache flush, and its checkpoints
+     * (every 10,000 changelog records or 10 s, tasks.h) flush the memtable:
+     * its versions stay few, the in-place update's search from the skip
+     * list's top (~11,000 instructions a key, two thirds of a cache flush)
      * bought nothing, and a plain insert of the flush's sorted keys starts
      * where the one before it ended. */
     rocksdb_options_set_allow_concurrent_memtable_write(e->db.options, 0);
