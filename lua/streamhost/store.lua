@@ -212,7 +212,10 @@ end
 -- window store the entry) among the partition's changes for flush_cache.
 local function write_cached(self, e, listed, partition, value, timestamp, markers)
   local is_table = type(value) == "table"
-  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
+  e.value, e.json = is_table and json.encode(value) or value, is_table
+  -- nil stored under an absent key inserts it (a rehash drops it again):
+  -- a count's every put did, since its entries hold no decoded value
+  if e.decoded ~= nil then e.decoded = nil end
   e.markers, e.timestamp = markers, timestamp or 0
   if not e.dirty then
     e.dirty = true
