@@ -225,6 +225,21 @@ function _M.decode_ptr(ptr, len)
   return cjson.decode(ffi_string(ptr, len))
 end
 
+-- Checks a record's bytes as decode_ptr would, for a value that nothing
+-- reads (a count's, see topology.lua): an object is opened in place, with
+-- no copy and no lazy value, and gives true; anything else is decoded as
+-- decode_ptr decodes it. Malformed bytes raise as they do there.
+function _M.validate_ptr(ptr, len)
+  len = tonumber(len)
+  if first_byte_is_brace(ptr, len) then
+    opened = nil -- the parser holds these bytes now, no lazy value's
+    local rc = C.sh_ffi_json_open(parser, ptr, len)
+    if rc == SH_OK then return true end
+    if rc ~= SH_INVALID then error(failure(), 0) end
+  end
+  return cjson.decode(ffi_string(ptr, len))
+end
+
 -- ---- encoding ----
 
 local MAX_DEPTH = 1000

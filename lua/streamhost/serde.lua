@@ -29,6 +29,7 @@ local serdes = {
     encode_ref = json.encode_ref,
     decode = json.decode,
     decode_ptr = json.decode_ptr,
+    validate_ptr = json.validate_ptr,
   },
   string = {
     encode = function(v)
@@ -116,6 +117,14 @@ function _M.decoder(name, where)
   if name == "avro" then return require("streamhost.avro").decoder(where) end
   local s = _M.get(name)
   return s.decode, s.decode_ptr -- json reads a record's bytes in place (json.lua)
+end
+
+-- For a value that no operator reads: a check of a record's bytes that
+-- raises for those decoding would refuse, without making the value, or nil
+-- when the serde has none (decode then).
+function _M.validator(name)
+  local s = serdes[name]
+  return s and s.validate_ptr
 end
 
 function _M.names()

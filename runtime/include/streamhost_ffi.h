@@ -242,11 +242,12 @@ void sh_ffi_store_close(sh_store_t *store);
 int sh_ffi_store_get(sh_store_t *store, const char *key, size_t key_len, sh_ffi_slice_t *out);
 int sh_ffi_store_put(sh_store_t *store, const char *key, size_t key_len, const char *value,
                      size_t value_len, int64_t timestamp);
-/* put_many: count puts (each record's key, value or NULL to delete, and
- * timestamp; other fields unused), emitted to the changelog in order, then
- * written in one RocksDB write batch: the record cache's flush. When an
- * emit is refused, the records before it are written and the error
- * returned; putting all of them again is harmless. O(count). */
+/* put_many: count puts of distinct keys (each record's key, value or NULL
+ * to delete, and timestamp; other fields unused), emitted to the changelog
+ * in the keys' byte order, then written in one RocksDB write batch: the
+ * record cache's flush. When an emit is refused, the records before it are
+ * written and the error returned; putting all of them again is harmless.
+ * O(count log count). */
 int sh_ffi_store_put_many(sh_store_t *store, const sh_ffi_record_t *records, int count);
 
 /* Window stores, keyed by (key, window start). timestamp is the record's and

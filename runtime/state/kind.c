@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "state/kind.h"
 #include "streamhost_ffi.h"
@@ -45,4 +46,11 @@ int sh_kind_reserve(char **buf, size_t *cap, size_t need) {
     *buf = grown;
     *cap = size;
     return SH_OK;
+}
+
+int sh_kind_by_key(const void *a, const void *b) {
+    const sh_ffi_record_t *x = a, *y = b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
 }

@@ -37,6 +37,10 @@ int sh_kind_rocksdb_failed(const sh_kind_errors_t *errors, const char *what, cha
  * ended, SH_ERR_STORE with "iterator: <reason>" in errmsg when it failed. */
 int sh_kind_iter_failed(rocksdb_iterator_t *it, char *errmsg, size_t errlen);
 
+/* qsort's order of sh_ffi_record_t by key bytes, RocksDB's default order
+ * (a key before the longer ones it begins). */
+int sh_kind_by_key(const void *a, const void *b);
+
 /* Grows *buf (capacity *cap) to hold need bytes, doubling from 256. SH_OK
  * or SH_ERR_NOMEM, *buf unchanged. */
 int sh_kind_reserve(char **buf, size_t *cap, size_t need);

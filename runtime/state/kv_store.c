@@ -106,6 +106,17 @@ static int write_batch(sh_kv_t *kv, const sh_ffi_record_t *records, int count, c
 }
 
 int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
+    /* In key order: each memtable insert then starts where the one before
+     * it ended (random order cost ~2x). Sorted here rather than by the
+     * caller: Lua's table.sort of the keys cost ~2,300 instructions a key
+     * in string comparisons through the VM, qsort ~600. O(count log count);
+     * without the memory to sort, the records go as given. */
+    sh_ffi_record_t *sorted = count > 1 ? malloc((size_t)count * sizeof *sorted) : NULL;
+    if (sorted) {
+        memcpy(sorted, records, (size_t)count * sizeof *sorted);
+        qsort(sorted, (size_t)count, sizeof *sorted, sh_kind_by_key);
+        records = sorted;
+    }
     int rc = SH_OK, sent = 0;
     for (; kv->changelog && sent < count; sent++) {
         const sh_ffi_record_t *r = &records[sent];
@@ -119,6 +130,7 @@ int sh_kv_put_many(sh_kv_t *kv, const sh_ffi_record_t *records, int count) {
     }
     /* only what the changelog took is written */
     int written = write_batch(kv, records, kv->changelog ? sent : count, "put");
+    free(sorted);
     return written != SH_OK ? written : rc;
 }
 

@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "engine/ctx.h"
 #include "state/checkpoint.h"
+#include "state/kind.h"
 #include "state/kv_store.h"
 #include "state/registry.h"
 #include "state/store.h"
@@ -331,13 +332,6 @@ static int last_per_key(const sh_ffi_record_t *records, int count, sh_ffi_record
     return kept;
 }
 
-static int by_key(const void *a, const void *b) {
-    const sh_ffi_record_t *x = a, *y = b;
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
-}
-
 int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, int count) {
     if (!store || count < 0 || (!records && count))
         return sh_err_set(SH_ERR_INVALID, "restore: a store and %d records are required", count);
@@ -353,7 +347,7 @@ int sh_store_restore_batch(sh_store_t *store, const sh_ffi_record_t *records, in
     } else {
         /* Keys are unique now: in RocksDB's order, each memtable insert
          * starts where the one before it ended (random order cost ~2x). */
-        if (!store->window) qsort(last, (size_t)kept, sizeof *last, by_key);
+        if (!store->window) qsort(last, (size_t)kept, sizeof *last, sh_kind_by_key);
         records = last;
     }
     rc = store->window ? sh_window_restore(store->window, records, kept)

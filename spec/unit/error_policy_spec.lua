@@ -342,4 +342,82 @@ describe("on_error", function()
       assert.equal(3, #anchor)
     end)
   end)
+
+  -- A count reads no value, only whether there is one: its source checks
+  -- the bytes without decoding them (topology.lua), and must refuse what
+  -- decoding refuses.
+  describe("a count, whose values are checked, not decoded", function()
+    local function count_app(policy)
+      return sh.app {
+        id = "cnt",
+        on_error = policy,
+        topology = function(b)
+          b:stream("in", { key = "string", value = "json" })
+           :group_by_key()
+           :count({ name = "counts" })
+           :to_stream()
+           :to("out", { value = "json" })
+        end,
+      }
+    end
+
+    local function counts(d)
+      local list = {}
+      for i, r in ipairs(d:output("out"):read_all()) do list[i] = r.key .. "=" .. r.value end
+      return list
+    end
+
+    it("fails a truncated object, naming the serde", function()
+      local d = testing.driver(count_app(nil))
+      local raw = d:input("in", { key = "string", value = "bytes" })
+      raw:pipe("a", '{"n":1}', 1)
+      local ok, err = pcall(function() raw:pipe("a", '{"n":', 2) end)
+      assert.is_false(ok)
+      assert.truthy(err:find("record in [0] @ 1 failed (on_error = fail): cannot decode value as json",
+                             1, true), err)
+    end)
+
+    it("skips bad values and counts every other one, scalars and null included", function()
+      local d = testing.driver(count_app("skip"))
+      local raw = d:input("in", { key = "string", value = "bytes" })
+      raw:pipe("a", '{"n":1}', 1)
+      raw:pipe("a", '{"n":1,}', 2) -- a trailing comma
+      raw:pipe("a", "not json", 3)
+      raw:pipe("a", '{"n":1} {}', 4) -- content after the object
+      raw:pipe("a", ' {"n" : [1, {"m": 2}]} ', 5)
+      raw:pipe("a", "null", 6)
+      raw:pipe("a", "7", 7)
+      raw:pipe("b", '["x"]', 8)
+      assert.same({ "a=1", "a=2", "a=3", "a=4", "b=1" }, counts(d))
+      assert.equal(4, d:store("counts"):get("a"))
+      assert.equal(1, d:store("counts"):get("b"))
+    end)
+
+    it("writes the bad values to <id>-dlq, byte for byte", function()
+      local d = testing.driver(count_app("dead_letter"))
+      local raw = d:input("in", { key = "string", value = "bytes" })
+      raw:pipe("a", '{"n":1', 1)
+      raw:pipe("a", '{"n":2}', 2)
+      local dlq = d:output("cnt-dlq", { key = "bytes", value = "bytes" }):read_all()
+      assert.equal(1, #dlq)
+      assert.equal('{"n":1', dlq[1].value)
+      assert.truthy(header_map(dlq[1].headers)["__streamhost.errors.message"]
+                    :find("^cannot decode value as json: "))
+      assert.same({ "a=1" }, counts(d))
+    end)
+
+    it("decodes the values for a sibling that reads them", function()
+      local d = testing.driver(sh.app {
+        id = "both",
+        topology = function(b)
+          local s = b:stream("in", { key = "string", value = "json" })
+          s:group_by_key():count({ name = "counts" }):to_stream():to("out", { value = "json" })
+          s:map_values(function(v) return v.n end):to("ns", { value = "json" })
+        end,
+      })
+      d:input("in"):pipe("a", { n = 5 }, 1)
+      assert.same({ "a=1" }, counts(d))
+      assert.equal(5, d:output("ns"):read().value)
+    end)
+  end)
 end)

@@ -77,6 +77,8 @@ describe("json values", function()
   it("encode as cjson does: integers exact, %.14g otherwise, sparse arrays as objects", function()
     assert.equal('[1700000000123,9007199254740992,1.5,0.1]',
                  json.encode({ 1700000000123, 9007199254740992, 1.5, 0.1 }))
+    assert.equal('[0,-0,7,-7,99999999999999,-123456789012345,4.9406564584125e-324]',
+                 json.encode({ 0, -0.0, 7.0, -7, 99999999999999, -123456789012345, 5e-324 }))
     assert.equal("{}", json.encode({}))
     assert.same({ ["1"] = 1, ["20"] = 2 }, json.cjson.decode(json.encode({ [1] = 1, [20] = 2 })))
     assert.equal('"a/b\\"\\n\\u0001"', json.encode('a/b"\n\1'))

@@ -157,6 +157,14 @@ describe("aggregate markers", function()
     assert.equal("", group.markers_of(nil):text())
     assert.equal("99", group.markers_of("99"):text())
   end)
+
+  it("write offsets past 1e14 in digits, so that they parse back", function()
+    local group = require "streamhost.group"
+    local m = group.markers_of("1700000000123;in/0@5.0")
+    m.o, m.q = 2 ^ 53, 3
+    assert.equal("1700000000123;in/0@9007199254740992.3", m:text())
+    assert.equal(2 ^ 53, group.markers_of(m:text()).o)
+  end)
 end)
 
 describe("grouped table aggregations", function()
