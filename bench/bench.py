@@ -25,6 +25,10 @@ class Config:
         self.quick = os.environ.get("QUICK", "") not in ("", "0")
         self.records = int(os.environ.get("BENCH_RECORDS") or (50_000 if self.quick else 1_000_000))
         self.runs = int(os.environ.get("BENCH_RUNS") or (1 if self.quick else 3))
+        # engine-only runs take a second each, and this machine's speed
+        # drifts by a third within a minute (count: 755k-1.02M records/s in
+        # nine runs in a row, idle): five rounds make the median steadier
+        self.engine_runs = 1 if self.quick else max(self.runs, 5)
         self.timeout_s = 30 if self.quick else 300
         self.engine_records = 50_000 if self.quick else 1_000_000
         self.callgrind_records = (2_000, 12_000) if self.quick else (20_000, 120_000)

@@ -38,7 +38,7 @@ def rps_per_core(cfg, workloads):
     between workloads are side by side."""
     runs = {w: [] for w in workloads}
     failed = {}
-    for _ in range(cfg.runs):
+    for _ in range(cfg.engine_runs):
         for w in workloads:
             if w in failed:
                 continue

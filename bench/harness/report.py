@@ -113,7 +113,8 @@ def write(results_dir, meta, workloads, top, notes):
         f"commit {meta.get('commit', '?')} · {meta['records']:,} records of {meta['value_bytes']} bytes per run, {meta['runs']} runs"
         f"{' (QUICK: a smoke test, not a measurement)' if meta['quick'] else ''}",
         "",
-        "Records/s are input records per second, median (min–max) of the runs. Ratios divide each",
+        "Records/s are input records per second, median (min–max) of the runs (engine-only: of five",
+        "rounds). Ratios divide each",
         "streamhost run by the C passthrough's best run on the same broker, and are what the targets judge.",
         "",
         "| workload | streamhost rec/s | c_passthrough rec/s | ratio | python rec/s | × python "
