@@ -30,7 +30,7 @@ local window = require "streamhost.window"
 local tables = require "streamhost.table"
 local streams = require "streamhost.stream"
 local serde = require "streamhost.serde"
-local group = require "streamhost.group"
+local origins = require "streamhost.markers"
 
 local compilers = topology.compilers
 local _M = {}
@@ -250,7 +250,7 @@ local function outer_store(inst, node)
   return self
 end
 
-local origin_of, replayed, marked = group.origin_of, group.replayed, group.marked
+local origin_of, replayed, marked = origins.origin_of, origins.replayed, origins.marked
 
 -- One side of a stream-stream join. Both sides share stream time and the
 -- store of unmatched records (node.shared).

@@ -151,19 +151,19 @@ end)
 
 describe("aggregate markers", function()
   it("keep every origin partition, in order, through a parse, updates and text", function()
-    local group = require "streamhost.group"
-    local m = group.markers_of("12;in/0@5.0;in/1@7.2")
+    local markers = require "streamhost.markers"
+    local m = markers.markers_of("12;in/0@5.0;in/1@7.2")
     assert.equal("12;in/0@5.0;in/1@7.2", m:text())
-    assert.equal("", group.markers_of(nil):text())
-    assert.equal("99", group.markers_of("99"):text())
+    assert.equal("", markers.markers_of(nil):text())
+    assert.equal("99", markers.markers_of("99"):text())
   end)
 
   it("write offsets past 1e14 in digits, so that they parse back", function()
-    local group = require "streamhost.group"
-    local m = group.markers_of("1700000000123;in/0@5.0")
+    local markers = require "streamhost.markers"
+    local m = markers.markers_of("1700000000123;in/0@5.0")
     m.o, m.q = 2 ^ 53, 3
     assert.equal("1700000000123;in/0@9007199254740992.3", m:text())
-    assert.equal(2 ^ 53, group.markers_of(m:text()).o)
+    assert.equal(2 ^ 53, markers.markers_of(m:text()).o)
   end)
 end)
 
