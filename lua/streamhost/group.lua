@@ -370,6 +370,7 @@ compilers.window_aggregate = function(node, out, _, inst)
   local counter = {}
   local delta = node.delta
   local kenc = store.kenc
+  local bounds = window.shared_bounds()
   -- Windows closed by stream time (stop + grace <= st) are never read
   -- again (a record late for them is dropped unread): the flush drops them
   -- from the cache once written, so that it holds the open windows only
@@ -420,7 +421,7 @@ compilers.window_aggregate = function(node, out, _, inst)
             if final then final.hold(p, k, start, stop, agg, agg_ts) end
           end
           if not final then
-            rec.window = { start = start, ["end"] = stop }
+            rec.window = bounds(start, stop)
             forward(out, k, agg, old, rec, agg_ts)
           end
         end

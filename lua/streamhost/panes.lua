@@ -91,6 +91,7 @@ function _M.compile(node, out, inst, windows, straight, final, h)
   local kenc = panes.kenc
   local stream_times = {}
   local counter = {}
+  local bounds = window.shared_bounds()
   local origin_of, replayed, restamped = h.origin_of, h.replayed, h.restamped
   local step, forward = h.step, h.forward
 
@@ -294,7 +295,7 @@ function _M.compile(node, out, inst, windows, straight, final, h)
           local old
           if replay then old = agg
           elseif old_pane ~= nil or others then old = left + (old_pane or 0) + right end
-          rec.window = { start = start, ["end"] = stop }
+          rec.window = bounds(start, stop)
           forward(out, k, agg, old, rec, wts)
         end
       end
@@ -324,7 +325,7 @@ function _M.compile(node, out, inst, windows, straight, final, h)
         else
           local old = agg
           if not replay then old = olds[j] or nil end
-          rec.window = { start = start, ["end"] = stop }
+          rec.window = bounds(start, stop)
           forward(out, k, agg, old, rec, wts)
         end
       end

@@ -262,23 +262,16 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
     rocksdb_options_set_create_missing_column_families(e->db.options, 1);
     /* The changelog is the store's durability (see above): no WAL. */
     rocksdb_writeoptions_disable_WAL(e->db.write, 1);
-    /* A store written per update rewrites the same keys over and over:
-     * updating them in the memtable keeps one version per key there instead
-     * of one per update, which otherwise makes every lookup walk a long skip
-     * list. A store written through the record cache (key-value stores,
-     * store.lua) puts a key once per cache flush, and its checkpoints
-     * (every 10,000 changelog records or 10 s, tasks.h) flush the memtable:
-     * its versions stay few, the in-place update's search from the skip
-     * list's top (~11,000 instructions a key, two thirds of a cache flush)
-     * bought nothing, and a plain insert of the flush's sorted keys starts
-     * where the one before it ended. */
+    /* Puts insert a version rather than update in place (RocksDB's
+     * inplace_update_support, whose every put first searches the memtable's
+     * skip list from its top: ~11,000 instructions a key). Aggregations
+     * write through the record cache (store.lua), once per key or window per
+     * flush and sorted; join windows and sessions put keys that are new
+     * (a record's timestamp, a session's new end). Checkpoints (every
+     * 10,000 changelog records or 10 s, tasks.h) flush the memtable, so the
+     * versions in it stay few. One thread writes a store at a time
+     * (tasks.c's lock): no concurrent memtable writes. */
     rocksdb_options_set_allow_concurrent_memtable_write(e->db.options, 0);
-    rocksdb_options_set_inplace_update_support(e->db.options, kind->updates_in_place);
-    /* Each memtable made its 10,000 default stripe locks, zeroed pages
-     * included: ~16% of a restore's CPU went to making them for every column
-     * family of every task's store. One thread writes a store at a time
-     * (tasks.c's lock), so a few stripes serve. */
-    rocksdb_options_set_inplace_update_num_locks(e->db.options, 64);
     /* RocksDB's info log dumps every option on each column family's
      * creation: that cost most of a window put's time and grew the disk
      * without bound. */

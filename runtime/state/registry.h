@@ -41,11 +41,6 @@ typedef struct sh_db {
 typedef struct sh_registry_kind {
     char tag;          /* recorded in the meta family: a database never changes kind */
     const char *label; /* "key-value", "window": for messages */
-    /* Whether a put overwrites the key's value in the memtable (RocksDB's
-     * inplace_update_support) instead of adding a version: for stores
-     * written per update, whose memtable would otherwise hold a version per
-     * update. Each such put searches the memtable from its top first. */
-    bool updates_in_place;
     /* After every open: builds kind_state, taking over the column families
      * it recognizes among the others (setting their slots to NULL; the
      * registry destroys what is left). Sets *error (malloc'd) on failure.

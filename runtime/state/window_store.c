@@ -301,7 +301,7 @@ static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **fami
 }
 
 const sh_registry_kind_t sh_window_kind = {
-    .tag = 'w', .label = "window", .load = load, .unload = unload, .updates_in_place = true};
+    .tag = 'w', .label = "window", .load = load, .unload = unload};
 
 /* ---- handles ---- */
 

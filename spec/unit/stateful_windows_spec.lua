@@ -142,6 +142,33 @@ describe("hopping windows", function()
     d:close()
   end)
 
+  it("hands out rec.window tables that stay as they were, even when a user changes one", function()
+    -- one table per window, not per record (window.shared_bounds): a kept
+    -- one must not change under its keeper, and a changed one must not
+    -- reach the next record of that window
+    local kept = {}
+    local app = sh.app { id = "win", topology = function(b)
+      b:stream("in", { key = "string", value = "long" }):group_by_key()
+       :window(sh.hopping { size = "2m", advance = "1m" }):count({ name = "c" })
+       :to_stream():peek(function(_, _, rec)
+         kept[#kept + 1] = { rec.window, rec.window.start, rec.window["end"] }
+         if #kept == 1 then rec.window.start = -1 end -- a user's change
+       end)
+    end }
+    local d = testing.driver(app)
+    local input = d:input("in")
+    input:pipe("a", 1, 90 * 1000)  -- [0, 2m) and [1m, 3m)
+    input:pipe("b", 1, 100 * 1000) -- the same two windows
+    assert.equal(4, #kept)
+    for i, k in ipairs(kept) do
+      if i > 1 then assert.same({ k[2], k[3] }, { k[1].start, k[1]["end"] }) end
+    end
+    assert.same({ 0, 2 * MIN }, { kept[3][2], kept[3][3] }) -- not the changed one's -1
+    assert.are_not.equal(kept[1][1], kept[3][1])
+    assert.equal(kept[2][1], kept[4][1]) -- [1m, 3m): one table for both records
+    d:close()
+  end)
+
   it("formats window bounds as ksqlDB's TIMESTAMPTOSTRING", function()
     assert.equal("13:54:00", sh.timestamp_to_string(1589982840000, "HH:mm:ss"))
     assert.equal("2020-05-20 13:54:00", sh.timestamp_to_string(1589982840000))
