@@ -401,6 +401,11 @@ function _M.encode(v)
   return s
 end
 
+-- Appends the encoding to string.buffer b.
+function _M.encode_into(b, v)
+  encode_value(b, v, 0)
+end
+
 -- The encoding as (pointer, length), valid until the next encode: for C
 -- calls that copy the bytes, without a Lua string in between.
 function _M.encode_ref(v)

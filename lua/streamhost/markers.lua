@@ -129,10 +129,11 @@ Markers.__index = Markers
 local text_buffer = require("string.buffer").new()
 local floor = math.floor
 
-function Markers:text()
+-- Appends the text to string.buffer b (a store's flush writes every entry
+-- into one buffer, with no string per entry).
+function Markers:put_text(b)
   local rest = self.rest
   if rest == nil and (self.o == nil or (self.o == floor(self.o) and self.q == floor(self.q))) then
-    local b = text_buffer:reset()
     local ts = self.ts
     if ts ~= nil then
       if ts == floor(ts) and ts ~= 0 and ts < 2 ^ 62 and ts > -2 ^ 62 then
@@ -142,20 +143,24 @@ function Markers:text()
       end
     end
     if self.w ~= nil then b:putf(";%s@%d.%d", self.w, self.o, self.q) end
-    return b:tostring()
+    return b
   end
   local stamp = self.ts and format("%.0f", self.ts) or ""
   if rest == nil then
-    if self.w == nil then return stamp end
-    return stamp .. ";" .. self.w .. "@" .. self.o .. "." .. self.q
+    if self.w == nil then return b:put(stamp) end
+    return b:put(stamp, ";", self.w, "@", self.o, ".", self.q)
   end
-  local parts = { stamp }
-  if self.w then parts[2] = ";" .. self.w .. "@" .. self.o .. "." .. self.q end
+  b:put(stamp)
+  if self.w then b:put(";", self.w, "@", self.o, ".", self.q) end
   for _, where in ipairs(rest.wheres) do
     local o = rest.at[where]
-    parts[#parts + 1] = ";" .. where .. "@" .. o[1] .. "." .. o[2]
+    b:put(";", where, "@", o[1], ".", o[2])
   end
-  return table.concat(parts)
+  return b
+end
+
+function Markers:text()
+  return self:put_text(text_buffer:reset()):tostring()
 end
 
 local function mark_at(m, where, offset, seq, ts)

@@ -238,40 +238,59 @@ function Store:put(key, value, partition, timestamp, markers)
   write_cached(self, e, kb, partition, value, timestamp, markers)
 end
 
--- The bytes an entry flushes: its JSON, then its markers; nil deletes.
-local function entry_bytes(e)
-  if e.value == nil then return nil end
-  local vb = e.json and e.value or json.encode(e.value)
+-- A flush writes every entry's bytes into one buffer: its JSON, then "\n"
+-- and its markers (a deletion writes none). A string per entry, interned
+-- and then swept, cost more than the rest of the entry's Lua side.
+local flush_buffer = require("string.buffer").new()
+local encode_into = require("streamhost.json").encode_into
+
+local function put_entry(b, e)
+  local v = e.value
+  if e.json then b:put(v) else encode_into(b, v) end
   local m = e.markers
   if m ~= nil then
+    b:put("\n")
     -- an aggregate's markers are a table until written (group.lua)
-    if type(m) == "table" then m = m:text() end
-    vb = vb .. "\n" .. m
+    if type(m) == "table" then m:put_text(b) else b:put(m) end
   end
-  return vb
 end
 
 -- A key-value store's flush, handed to C as one array (one FFI call, one
 -- RocksDB write batch); grown to the largest flush, once per Lua VM.
 -- A window store's flush, the same way, with the windows' starts beside.
-local put_records, put_starts, put_capacity = nil, nil, 0
+local put_records, put_starts, put_at, put_capacity = nil, nil, nil, 0
 local int64_array_t = ffi.typeof("int64_t[?]")
 
--- Room for n puts, and the entry (key bytes kb) as put i (from 0). Returns
--- its bytes, which the caller keeps alive until C has copied them.
+-- Room for n puts.
 local function reserve_puts(n)
   if n > put_capacity then
     put_capacity = n
-    put_records, put_starts = core.record_array_t(n), int64_array_t(n)
+    put_records, put_starts, put_at = core.record_array_t(n), int64_array_t(n), int64_array_t(n)
   end
 end
-local function fill_put(i, kb, e)
-  local vb = entry_bytes(e)
+
+-- Entry e (key bytes kb, anchored by the entry) as put i (from 0): its key
+-- and timestamp now, its value's place in b (-1: a deletion) for
+-- point_values once b has stopped growing.
+local function fill_put(i, kb, e, b)
   local r = put_records[i]
   r.key, r.key_len = kb, #kb
-  r.value, r.value_len = vb, vb and #vb or 0
   r.timestamp = e.timestamp
-  return vb
+  if e.value == nil then
+    put_at[i], r.value_len = -1, 0
+  else
+    local at = #b
+    put_entry(b, e)
+    put_at[i], r.value_len = at, #b - at
+  end
+end
+
+local function point_values(n, b)
+  local base = b:ref()
+  for i = 0, n - 1 do
+    local at = put_at[i]
+    put_records[i].value = at >= 0 and base + at or nil
+  end
 end
 
 -- Writes the cached changes to RocksDB and the changelog; returns how many.
@@ -286,19 +305,21 @@ function Store:flush_cache()
     if n > 0 then
       local c, h = self.cache[partition], self:handle(partition)
       reserve_puts(n)
-      local anchors = {} -- luacheck: ignore 241 (written, never read)
+      local b = flush_buffer:reset()
       -- one write batch each; on a failure every entry stays dirty and the
       -- next flush puts them all again
       if self.window_cache then -- a window store lists its entries; C sorts them
         for i = 1, n do
           local e = d[i]
-          anchors[i] = fill_put(i - 1, e.kb, e)
+          fill_put(i - 1, e.kb, e, b)
           put_starts[i - 1] = e.start
         end
+        point_values(n, b)
         check(C.sh_ffi_window_put_many(h, put_records, put_starts, n))
         for i = 1, n do d[i].dirty = false end
       else
-        for i = 1, n do anchors[i] = fill_put(i - 1, d[i], c[d[i]]) end
+        for i = 1, n do fill_put(i - 1, d[i], c[d[i]], b) end
+        point_values(n, b)
         check(C.sh_ffi_store_put_many(h, put_records, n))
         for i = 1, n do c[d[i]].dirty = false end
       end
