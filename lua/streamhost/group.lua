@@ -394,6 +394,7 @@ compilers.window_aggregate = function(node, out, _, inst)
     if first < 0 then first = 0 end
     first = first - first % advance_by
     local kb = kenc(k) -- the key's bytes, once for its windows' reads and writes
+    store:touch_windows(kb, first, ts, advance_by, p)
     for start = first, ts, advance_by do
       local stop = start + size
       if ts < stop then

@@ -414,6 +414,25 @@ function Store:dirty_entries(partition)
   return self.dirty[partition]
 end
 
+-- Reads the cache entries of key kb's windows first, first + step, ...,
+-- up to last, before the caller uses any. A record's windows lie apart in
+-- memory, and read in its loop, a thousand instructions apart, each cache
+-- miss was waited for in turn; read together here, the misses overlap
+-- (hopping engine-only: a quarter more records/s). The entries' markers
+-- land in a scratch table so that the JIT keeps the reads.
+local touched = {}
+function Store:touch_windows(kb, first, last, step, partition)
+  local c = self.cache[partition]
+  if c == nil then return end
+  local i = 0
+  for start = first, last, step do
+    local w = c[start]
+    local e = w and w[kb]
+    i = i + 1
+    touched[i] = e and e.markers or false
+  end
+end
+
 -- The cache entry of one window (fields value, json, markers), or nil
 -- when not cached. panes.lua keeps a pane's stamp in it (entry.stamp).
 function Store:cached_entry(kb, start, partition)
