@@ -420,7 +420,7 @@ end
 -- miss was waited for in turn; read together here, the misses overlap
 -- (hopping engine-only: a quarter more records/s). The entries' markers
 -- land in a scratch table so that the JIT keeps the reads.
-local touched = {}
+local touched = {} -- luacheck: ignore 241 (written, never read)
 function Store:touch_windows(kb, first, last, step, partition)
   local c = self.cache[partition]
   if c == nil then return end
