@@ -315,10 +315,23 @@ local function final_buffer(inst, node, is_closed)
   local next_end = {} -- partition -> smallest end held, math.huge when none
   local self = {}
 
-  local function key_of(k, start, stop) return format("%016.0f%016.0f", stop, start) .. kenc(k) end
+  -- a window's key prefix, made once per window rather than per update
+  local prefixes, held = {}, 0 -- start -> { stop, prefix }
+  local function key_of(k, start, stop)
+    local w = prefixes[start]
+    if w == nil or w[1] ~= stop then -- sessions: one start, several ends
+      if held >= 64 then prefixes, held = {}, 0 end
+      w = { stop, format("%016.0f%016.0f", stop, start) }
+      prefixes[start], held = w, held + 1
+    end
+    return w[2] .. kenc(k)
+  end
 
   function self.hold(p, k, start, stop, agg, ts)
-    buffer:put(key_of(k, start, stop), { v = agg, t = ts }, p, ts)
+    -- a scalar result's { v, t } is the buffer's alone: encoded at the
+    -- flush, not per update (a table result is encoded now, as the app
+    -- may still change it)
+    buffer:put(key_of(k, start, stop), { v = agg, t = ts }, p, ts, nil, type(agg) ~= "table")
     if next_end[p] ~= nil and stop < next_end[p] then next_end[p] = stop end
   end
 

@@ -210,8 +210,8 @@ end
 -- Writes value into cache entry e and, the first time e changes since the
 -- last flush, lists it (as listed: a key-value store lists the key bytes, a
 -- window store the entry) among the partition's changes for flush_cache.
-local function write_cached(self, e, listed, partition, value, timestamp, markers)
-  local is_table = type(value) == "table"
+local function write_cached(self, e, listed, partition, value, timestamp, markers, owned)
+  local is_table = type(value) == "table" and not owned
   e.value, e.json = is_table and json.encode(value) or value, is_table
   -- nil stored under an absent key inserts it (a rehash drops it again):
   -- a count's every put did, since its entries hold no decoded value
@@ -226,7 +226,9 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
   C.sh_ffi_ctx_hold(self.inst.ctx)
 end
 
-function Store:put(key, value, partition, timestamp, markers)
+-- owned: value is a table nobody else holds or changes (emit = "final"'s
+-- buffer), kept as it is and encoded at the flush.
+function Store:put(key, value, partition, timestamp, markers, owned)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
   local e = c[kb]
@@ -235,7 +237,7 @@ function Store:put(key, value, partition, timestamp, markers)
     c[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
-  write_cached(self, e, kb, partition, value, timestamp, markers)
+  write_cached(self, e, kb, partition, value, timestamp, markers, owned)
 end
 
 -- A flush writes every entry's bytes into one buffer: its JSON, then "\n"
