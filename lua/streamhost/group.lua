@@ -308,19 +308,21 @@ end
 -- the key's bytes, as Kafka Streams' buffer). is_closed(end, st) says
 -- when a window is final. One scan per closing window: the smallest end
 -- held is kept in memory (unknown after a restart: scan once to learn it).
-local function final_buffer(inst, node, is_closed)
+local function final_buffer(inst, node, is_closed, time_windows)
   local buffer = Store.declare(inst, { name = node.store_name .. "-final", key_serde = "bytes",
                                        source_topic = node.task_topic, kind = Store.KV })
   local kenc, kdec = serde.get(node.key_serde).encode, serde.get(node.key_serde).decode
   local next_end = {} -- partition -> smallest end held, math.huge when none
   local self = {}
 
-  -- a window's key prefix, made once per window rather than per update
+  -- time windows: a window's key prefix, made once per window rather than
+  -- per update (a session's start and end are its key's own: no reuse)
   local prefixes, held = {}, 0 -- start -> { stop, prefix }
   local function key_of(k, start, stop)
+    if not time_windows then return format("%016.0f%016.0f", stop, start) .. kenc(k) end
     local w = prefixes[start]
-    if w == nil or w[1] ~= stop then -- sessions: one start, several ends
-      if held >= 64 then prefixes, held = {}, 0 end
+    if w == nil or w[1] ~= stop then
+      if held >= 64 then prefixes, held = {}, 0 end -- a bound on memory
       w = { stop, format("%016.0f%016.0f", stop, start) }
       prefixes[start], held = w, held + 1
     end
@@ -377,7 +379,7 @@ compilers.window_aggregate = function(node, out, _, inst)
   local store = declare(inst, node, Store.WINDOW, window.retention(w), size, nil, true)
   local stream_times = {}
   local final = node.emit == "final" and
-                final_buffer(inst, node, function(stop, st) return stop + grace <= st end)
+                final_buffer(inst, node, function(stop, st) return stop + grace <= st end, true)
   inst.getters[node] = function() return nil end -- windowed tables are not joinable by key
 
   local counter = {}

@@ -114,7 +114,7 @@ end
 -- (w, o, q) as fields, further origins (rare: several input partitions of
 -- one task) in rest = { wheres = {in order}, at = {where = {offset, seq}} },
 -- updated in place per record and written out as the text above only when
--- the store flushes (store.lua calls text()). A record then builds no
+-- the store flushes (store.lua calls put_text()). A record then builds no
 -- string and parses none: string.match and string.format per record cost
 -- more than the rest of a count together. Markers read from RocksDB (text)
 -- are parsed once, on the key's first read. Only this module's aggregates

@@ -15,6 +15,7 @@ local C = core.C
 local SH_OK, SH_NOT_FOUND = C.SH_OK, C.SH_ERR_NOT_FOUND
 local ffi_string = ffi.string
 local json = serde.get("json")
+local lazy_json = require "streamhost.json" -- the module behind the serde: lazy values, buffers
 
 local _M = { KV = 0, WINDOW = 1 }
 
@@ -117,13 +118,13 @@ local function check(rc)
   if rc ~= SH_OK then error(core.failure(), 0) end
 end
 
--- A cached value: scalars as they are, tables as their JSON, handed out as
--- one lazy value (json.lua) for as long as it stays lazy: a table row read
--- by every join record is not decoded again each time. An app that changes
--- the value it got turns it into a plain table, which is never handed out
--- again: the next read decodes the JSON anew, so the app cannot change the
--- cache behind the store's back.
-local is_lazy = require("streamhost.json").is_lazy
+-- A cached value: scalars (and put's owned tables) as they are, tables as
+-- their JSON, handed out as one lazy value (json.lua) for as long as it
+-- stays lazy: a table row read by every join record is not decoded again
+-- each time. An app that changes the value it got turns it into a plain
+-- table, which is never handed out again: the next read decodes the JSON
+-- anew, so the app cannot change the cache behind the store's back.
+local is_lazy = lazy_json.is_lazy
 
 local function cached_value(entry)
   local v = entry.value
@@ -226,8 +227,9 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
   C.sh_ffi_ctx_hold(self.inst.ctx)
 end
 
--- owned: value is a table nobody else holds or changes (emit = "final"'s
--- buffer), kept as it is and encoded at the flush.
+-- owned: value is a table nobody else holds or changes, kept as it is and
+-- encoded at the flush. get would hand out that very table: only for stores
+-- read through each or all, which flush first (emit = "final"'s buffer).
 function Store:put(key, value, partition, timestamp, markers, owned)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
@@ -242,9 +244,12 @@ end
 
 -- A flush writes every entry's bytes into one buffer: its JSON, then "\n"
 -- and its markers (a deletion writes none). A string per entry, interned
--- and then swept, cost more than the rest of the entry's Lua side.
+-- and then swept, cost more than the rest of the entry's Lua side. The
+-- buffer keeps its size between flushes (O(bytes of the largest flush)),
+-- up to FLUSH_BUFFER_KEEP: past that it is freed after the flush.
 local flush_buffer = require("string.buffer").new()
-local encode_into = require("streamhost.json").encode_into
+local FLUSH_BUFFER_KEEP = 4 * 1024 * 1024
+local encode_into = lazy_json.encode_into
 
 local function put_entry(b, e)
   local v = e.value
@@ -262,16 +267,17 @@ end
 -- A window store's flush, the same way, with the windows' starts beside.
 local put_records, put_starts, put_at, put_capacity = nil, nil, nil, 0
 local int64_array_t = ffi.typeof("int64_t[?]")
+local double_array_t = ffi.typeof("double[?]") -- read back as plain numbers
 
 -- Room for n puts.
 local function reserve_puts(n)
   if n > put_capacity then
     put_capacity = n
-    put_records, put_starts, put_at = core.record_array_t(n), int64_array_t(n), int64_array_t(n)
+    put_records, put_starts, put_at = core.record_array_t(n), int64_array_t(n), double_array_t(n)
   end
 end
 
--- Entry e (key bytes kb, anchored by the entry) as put i (from 0): its key
+-- Entry e (key bytes kb, held by the entry or the dirty list) as put i (from 0): its key
 -- and timestamp now, its value's place in b (-1: a deletion) for
 -- point_values once b has stopped growing.
 local function fill_put(i, kb, e, b)
@@ -325,6 +331,7 @@ function Store:flush_cache()
         check(C.sh_ffi_store_put_many(h, put_records, n))
         for i = 1, n do c[d[i]].dirty = false end
       end
+      if #b > FLUSH_BUFFER_KEEP then flush_buffer:free() end
       written = written + n
       self.dirty[partition] = {}
     end

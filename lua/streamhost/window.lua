@@ -77,26 +77,30 @@ function _M.each_start(w, ts, fn)
   end
 end
 
--- How long a store must keep windows: until no late record can touch them.
--- Session stores are keyed by the session's end, and a session is closed
--- once end + gap + grace < stream time (Kafka Streams' rule), hence the 1.
 -- A function (start, stop) -> rec.window, one table per window rather than
 -- per record: a hopping aggregation forwards three records per input, and a
 -- table each was half of its garbage. Nothing here changes a table once
--- handed out, so a user may keep one; one a user changed is replaced on its
--- next use rather than handed to the next record.
+-- handed out, so a user may keep one. One a user changed is not handed out
+-- again: a changed start or end shows in the values, a field added is
+-- noted by the metatable's __newindex (which fires for new fields only).
+local changed = setmetatable({}, { __mode = "k" })
+local shared_mt = { __newindex = function(t, k, v) changed[t] = true; rawset(t, k, v) end }
+
 function _M.shared_bounds()
   local by_start, held = {}, 0
   return function(start, stop)
     local b = by_start[start]
-    if b and b.start == start and b["end"] == stop then return b end
-    if held >= 64 then by_start, held = {}, 0 end -- windows this old are done
-    b = { start = start, ["end"] = stop }
+    if b and b.start == start and b["end"] == stop and not changed[b] then return b end
+    if held >= 64 then by_start, held = {}, 0 end -- a bound on memory, not on age
+    b = setmetatable({ start = start, ["end"] = stop }, shared_mt)
     by_start[start], held = b, held + 1
     return b
   end
 end
 
+-- How long a store must keep windows: until no late record can touch them.
+-- Session stores are keyed by the session's end, and a session is closed
+-- once end + gap + grace < stream time (Kafka Streams' rule), hence the 1.
 function _M.retention(w)
   if w.kind == "session" then return w.gap + w.grace + 1 end
   return w.size + w.grace

@@ -266,11 +266,15 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
      * inplace_update_support, whose every put first searches the memtable's
      * skip list from its top: ~11,000 instructions a key). Aggregations
      * write through the record cache (store.lua), once per key or window per
-     * flush and sorted; join windows and sessions put keys that are new
-     * (a record's timestamp, a session's new end). Checkpoints (every
-     * 10,000 changelog records or 10 s, tasks.h) flush the memtable, so the
-     * versions in it stay few. One thread writes a store at a time
-     * (tasks.c's lock): no concurrent memtable writes. */
+     * flush and sorted. Sessions and join windows, written per update,
+     * mostly put new keys (a session's new end, a record's timestamp); where
+     * they rewrite one (a session re-put after its delete, a join list grown
+     * by a record of the same timestamp), an in-place update would not have
+     * applied either: it needs the newest version to be a value no smaller
+     * than the new one. Checkpoints (every 10,000 changelog records or 10 s,
+     * tasks.h) flush the memtable, so the versions in it stay few. One
+     * thread writes a store at a time (tasks.c's lock): no concurrent
+     * memtable writes. */
     rocksdb_options_set_allow_concurrent_memtable_write(e->db.options, 0);
     /* RocksDB's info log dumps every option on each column family's
      * creation: that cost most of a window put's time and grew the disk

@@ -153,6 +153,7 @@ describe("hopping windows", function()
        :to_stream():peek(function(_, _, rec)
          kept[#kept + 1] = { rec.window, rec.window.start, rec.window["end"] }
          if #kept == 1 then rec.window.start = -1 end -- a user's change
+         if #kept == 2 then rec.window.label = "mine" end -- a field added
        end)
     end }
     local d = testing.driver(app)
@@ -165,7 +166,9 @@ describe("hopping windows", function()
     end
     assert.same({ 0, 2 * MIN }, { kept[3][2], kept[3][3] }) -- not the changed one's -1
     assert.are_not.equal(kept[1][1], kept[3][1])
-    assert.equal(kept[2][1], kept[4][1]) -- [1m, 3m): one table for both records
+    assert.is_nil(kept[4][1].label) -- [1m, 3m): not the one with a field added
+    assert.are_not.equal(kept[2][1], kept[4][1])
+    assert.same({ MIN, 3 * MIN }, { kept[4][2], kept[4][3] })
     d:close()
   end)
 
