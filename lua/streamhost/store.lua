@@ -211,7 +211,15 @@ end
 -- Writes value into cache entry e and, the first time e changes since the
 -- last flush, lists it (as listed: a key-value store lists the key bytes, a
 -- window store the entry) among the partition's changes for flush_cache.
+local huge = math.huge
+
 local function write_cached(self, e, listed, partition, value, timestamp, markers, owned)
+  -- a number JSON cannot hold is refused here, for the record that made
+  -- it, under the app's on_error; kept, it would fail every flush after
+  if type(value) == "number" and (value ~= value or value == huge or value == -huge) then
+    error(string.format("store %s: cannot keep %s: JSON has no NaN or Infinity", self.name,
+                        tostring(value)), 0)
+  end
   local is_table = type(value) == "table" and not owned
   e.value, e.json = is_table and json.encode(value) or value, is_table
   -- nil stored under an absent key inserts it (a rehash drops it again):

@@ -421,3 +421,33 @@ describe("on_error", function()
     end)
   end)
 end)
+
+describe("an aggregate JSON cannot hold (NaN, Infinity)", function()
+  -- kept, it would fail every flush after it and hold the task's offsets
+  -- for good; refused, it is the one record's error, under on_error
+  local function summing(windowed)
+    return sh.app { id = "nan", on_error = "skip", topology = function(b)
+      local g = b:stream("in", { key = "string", value = "json" }):group_by_key()
+      if windowed then g = g:window(sh.tumbling { size = "1m" }) end
+      g:sum(function(v) return v.div and v.n / v.div or v.n end, { name = "s" })
+       :to_stream():to("out", { value = "json" })
+    end }
+  end
+
+  for _, windowed in ipairs({ false, true }) do
+    it("is refused for its record, and the store goes on" .. (windowed and " (windowed)" or ""),
+       function()
+      local d = testing.driver(summing(windowed))
+      local input = d:input("in")
+      input:pipe("a", { n = 1 }, 1000)
+      input:pipe("a", { n = 0, div = 0 }, 2000) -- 0/0: NaN
+      input:pipe("a", { n = 1, div = 0 }, 3000) -- 1/0: Infinity
+      input:pipe("a", { n = 2 }, 4000)
+      local values = {}
+      for _, r in ipairs(d:output("out"):read_all()) do values[#values + 1] = r.value end
+      assert.same({ 1, 3 }, values)
+      assert.equal(2, d.inst.counts().skipped)
+      d:close()
+    end)
+  end
+end)
