@@ -419,7 +419,7 @@ compilers.window_aggregate = function(node, out, _, inst)
           -- markers as a table while the window is cached, updated in
           -- place (as the key-value aggregate's, see Markers): per window
           -- no string is built or parsed
-          local old, markers = store:window_get_bytes(kb, start, p)
+          local old, markers, entry = store:window_get_bytes(kb, start, p)
           markers = markers_of(markers)
           local agg, agg_ts = old, markers.ts or ts
           if not replayed_at(markers, where, offset, seq) then
@@ -431,7 +431,8 @@ compilers.window_aggregate = function(node, out, _, inst)
             end
             if old == nil or ts > agg_ts then agg_ts = ts end
             markers = mark_at(markers, where, offset, seq, agg_ts)
-            store:window_put_bytes(kb, start, agg, p, ts, markers)
+            -- the store is cached (declared so above): entry is the window's
+            store:window_put_entry(entry, agg, p, ts, markers)
             -- a replayed record's result is held already, or was final
             -- and sent: holding it again would send a second final result
             if final then final.hold(p, k, start, stop, agg, agg_ts) end

@@ -379,14 +379,15 @@ local function window_entry(self, kb, start, partition)
 end
 
 -- window_get and window_put with the key's bytes (the store's key serde
--- applied already), for callers that hold them (panes.lua).
+-- applied already), for callers that hold them (panes.lua). A cached
+-- store's get also returns the window's cache entry, for window_put_entry.
 local function window_get_bytes(self, kb, start, partition)
   local w, e
   if self.window_cache then
     w, e = window_entry(self, kb, start, partition)
     if e then
-      if e.value == nil then return nil end
-      return cached_value(e), e.markers
+      if e.value == nil then return nil, nil, e end
+      return cached_value(e), e.markers, e
     end
   end
   local rc = C.sh_ffi_window_get(self:handle(partition), kb, #kb, start, slice)
@@ -395,11 +396,12 @@ local function window_get_bytes(self, kb, start, partition)
   if rc == SH_OK then value, markers = split(ffi_string(slice[0].data, slice[0].len)) end
   if w then
     local is_table = type(value) == "table"
-    w[kb] = { value = is_table and json.encode(value) or value, json = is_table,
-              markers = markers, kb = kb, start = start }
+    e = { value = is_table and json.encode(value) or value, json = is_table,
+          markers = markers, kb = kb, start = start }
+    w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
-  return value, markers
+  return value, markers, e
 end
 
 Store.window_get_bytes = window_get_bytes
@@ -421,6 +423,12 @@ local function window_put_bytes(self, kb, start, value, partition, timestamp, ma
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
+  write_cached(self, e, e, partition, value, timestamp, markers)
+end
+
+-- window_put_bytes into the cache entry window_get_bytes returned for the
+-- same record: the entry is not looked up again.
+function Store:window_put_entry(e, value, partition, timestamp, markers)
   write_cached(self, e, e, partition, value, timestamp, markers)
 end
 
