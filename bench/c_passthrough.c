@@ -78,8 +78,10 @@ int main(int argc, char **argv) {
     rd_kafka_conf_t *cconf = rd_kafka_conf_new();
     set(cconf, "bootstrap.servers", bootstrap);
     set(cconf, "group.id", argc > 5 ? argv[5] : "c-passthrough");
-    /* the same consumer settings as streamhost's defaults (runtime/kafka/conf.c):
-     * with librdkafka's 100k the fetcher stalls for its 1 s wake-up */
+    /* with librdkafka's 100k the fetcher stalls for its 1 s wake-up; a queue
+     * that never fills keeps it going (the baseline at its best, whatever its
+     * memory; streamhost bounds its queue and wakes the fetcher instead,
+     * runtime/kafka/fetch_wake.c) */
     set(cconf, "queued.min.messages", "1000000");
     for (int i = 6; i < argc; i++) {
         char *eq = strchr(argv[i], '=');

@@ -22,8 +22,8 @@ def run(transform):
         "group.id": group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
-        # streamhost's and c_passthrough's setting: librdkafka's default
-        # (100k) stalls the fetcher until its 1 s wake-up
+        # c_passthrough's setting: with librdkafka's default (100k) the
+        # fetcher stalls until its 1 s wake-up (streamhost wakes it instead)
         "queued.min.messages": 1000000,
     })
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})

@@ -26,12 +26,12 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
-    /* librdkafka 2.0.2's fetcher stops once queued.min.messages (100k by
-     * default) are queued and looks again only on its 1 s wake-up: input then
-     * arrives in bursts 1 s apart and the stream thread waits most of the
-     * time. A million keeps it fetching; queued.max.messages.kbytes (64 MiB,
-     * librdkafka's default) still bounds the memory the queue may take. */
-    {"queued.min.messages", "1000000"},
+    /* A small queue bounds the consumer's memory: 50,000 records is 50 ms
+     * of input at 1M records/s, and about 75 MB at peak for a whole
+     * passthrough where a queue never full (a million records) took 240-280
+     * MB. librdkafka 2.0.2 would stall on a queue this small (it fetches
+     * again only on its 1 s wake-up); fetch_wake.c wakes it sooner. */
+    {"queued.min.messages", "50000"},
     /* As Kafka Streams: a new group reads its inputs from the start, so records
      * sent before the first assignment are counted too (librdkafka: latest). */
     {"auto.offset.reset", "earliest"},

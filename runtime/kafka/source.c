@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "kafka/cluster.h"
+#include "kafka/fetch_wake.h"
 #include "kafka/gaps.h"
 #include "kafka/source.h"
 #include "kafka/task_reader.h"
@@ -57,6 +58,7 @@ typedef struct kafka_source {
     char fatal[1100]; /* a failure inside the rebalance callback */
     sh_kafka_cluster_t *cluster; /* which cluster, and whether it answers */
     sh_kafka_gaps_t *gaps;       /* records deleted before they were read */
+    sh_fetch_wake_t *waker;      /* keeps the fetcher going (fetch_wake.c) */
     /* order across a task's inputs (max.task.idle.ms): NULL with one input */
     int64_t max_idle_ms;
     sh_kafka_task_reader_t *ordered;
@@ -163,6 +165,7 @@ static int hold_incoming(kafka_source_t *s, int max, int wait_ms, char *errbuf, 
     ssize_t more =
         max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->incoming + 1, (size_t)max - 1) : 0;
     int n = 1 + (more > 0 ? (int)more : 0), held = 0;
+    sh_fetch_wake_after_read(s->waker, n, max);
     for (int i = 0; i < n; i++) {
         rd_kafka_message_t *m = s->incoming[i];
         if (m->err) {
@@ -407,6 +410,7 @@ static int read_direct(kafka_source_t *s, sh_ffi_record_t *records, int max, int
     s->msgs[0] = first;
     ssize_t more = max > 1 ? rd_kafka_consume_batch_queue(s->queue, 0, s->msgs + 1, (size_t)max - 1) : 0;
     int n = 1 + (more > 0 ? (int)more : 0), count = 0;
+    sh_fetch_wake_after_read(s->waker, n, max);
     rd_kafka_topic_t *cache_rkt = NULL;
     int cache_index = -1;
     for (int i = 0; i < n; i++) {
@@ -525,6 +529,8 @@ static void source_close(sh_source_t *src) {
     kafka_source_t *s = (kafka_source_t *)src;
     end_table_bootstrap(s, false);
     source_release(src);
+    sh_fetch_wake_free(s->waker);
+    s->waker = NULL;
     rd_kafka_consumer_close(s->consumer);
 }
 
@@ -532,6 +538,7 @@ static void source_destroy(sh_source_t *src) {
     kafka_source_t *s = (kafka_source_t *)src;
     end_table_bootstrap(s, false);
     source_release(src);
+    sh_fetch_wake_free(s->waker);
     if (s->queue) rd_kafka_queue_destroy(s->queue);
     if (s->consumer) rd_kafka_destroy(s->consumer);
     free_strings(s->inputs, s->input_count);
@@ -598,6 +605,9 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    char queued_min[32] = "100000"; /* librdkafka's default */
+    size_t queued_min_len = sizeof queued_min;
+    rd_kafka_conf_get(conf, "queued.min.messages", queued_min, &queued_min_len);
     if (!(s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errlen))) {
         rd_kafka_conf_destroy(conf);
         source_destroy(&s->base);
@@ -605,6 +615,7 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     }
     rd_kafka_poll_set_consumer(s->consumer);
     s->queue = rd_kafka_queue_get_consumer(s->consumer);
+    s->waker = sh_fetch_wake_new(s->consumer, s->queue, atol(queued_min));
     return &s->base;
 }
 
