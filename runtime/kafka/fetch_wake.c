@@ -78,7 +78,8 @@ static void *wake_main(void *arg) {
     sh_fetch_wake_t *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->pending && !w->stopping) pthread_cond_wait(&w->cond, &w->lock);
+        while (!w->pending && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->lock);
         if (w->stopping) break;
         w->pending = false;
         pthread_mutex_unlock(&w->lock);
@@ -90,8 +91,7 @@ static void *wake_main(void *arg) {
     return NULL;
 }
 
-sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue,
-                                   long queued_min) {
+sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue, long queued_min) {
     sh_fetch_wake_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->consumer = consumer;

@@ -12,8 +12,7 @@ typedef struct sh_fetch_wake sh_fetch_wake_t;
 /* Starts the side thread for consumer, whose records are read from queue;
  * queued_min is the consumer's queued.min.messages. NULL if out of memory
  * (the consumer then works as librdkafka alone would). */
-sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue,
-                                   long queued_min);
+sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue, long queued_min);
 /* After each read from queue: got records of the max asked for. Cheap; wakes
  * the fetcher when input flows faster than it refills the queue.
  * @locality any thread */

@@ -44,7 +44,8 @@ int main(void) {
     long asked = -1, answered = -1;
 
     current_test = "reads that come back short mean no input is waiting";
-    for (int i = 0; i < 100; i++) sh_fetch_wake_after_read(w, 3, 4);
+    for (int i = 0; i < 100; i++)
+        sh_fetch_wake_after_read(w, 3, 4);
     sh_fetch_wake_counts(w, &asked, &answered);
     CHECK(asked == 0);
 
