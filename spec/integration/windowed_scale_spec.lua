@@ -383,7 +383,10 @@ describe("windowed aggregations at size, threads = 2", function()
     end
     -- A result sent in the moments before a SIGKILL may be sent again
     -- (at-least-once: the records that made it are read again), but always
-    -- with the same value.
+    -- with the same value. (Open defect, README: when the app lags behind
+    -- its input, as under ASan at 200,000 records, a SIGKILL can lose some,
+    -- and a merged-away session's tombstone; this check and session-out's
+    -- then fail. At the default size the app keeps up and they pass.)
     local final_got, repeated = {}, 0
     for _, r in ipairs(outputs["final-out"]) do
       local s, v = unpack(split(r.value, 2))
@@ -398,6 +401,20 @@ describe("windowed aggregations at size, threads = 2", function()
       final_got[id] = final_got[id] or tonumber(v)
     end
     check(diff(want_final, final_got, "final-out"))
+    if os.getenv("WINSCALE_DUMP") then -- what the run saw, for a look afterwards
+      local f = io.open(dir .. "/dump.txt", "w")
+      for _, r in ipairs(input) do
+        f:write("in ", r.partition, " ", r.offset, " ", r.timestamp, " ", r.key, " ", r.value, "\n")
+      end
+      for _, name in ipairs({ "final-out", "session-out" }) do
+        for _, r in ipairs(outputs[name]) do
+          f:write(name, " ", r.partition, " ", r.offset, " ", r.timestamp, " ", r.key, " ",
+                  r.value, "\n")
+        end
+      end
+      for id, v in pairs(want_final) do f:write("want ", id, " ", v, "\n") end
+      f:close()
+    end
 
     -- stores that keep only open windows: whatever they hold is right
     local sessions = store_entries(port, "sessions", true)
