@@ -302,8 +302,15 @@ local function advance(stream_times, p, ts, store)
 end
 
 -- emit = "final": results wait in a key-value store with a changelog (as
--- Kafka Streams' suppression buffer), so a crash neither loses nor repeats
--- them. Its keys are the window's end and start as 16 digits, then the
+-- Kafka Streams' suppression buffer). One sent after the last acknowledged
+-- flush is sent again after a SIGKILL (its deletion was in the cache; the
+-- records closing it are read again). Open defect (README): a SIGKILL
+-- under load can lose a result. A flush (the scan below, through
+-- Store:each, flushes every cache) can persist the delete of a result not
+-- yet delivered, and the window store's stream time with it, so the
+-- records read again after the restart are late and nothing re-sends it.
+-- Sessions lose a merged-away session's tombstone the same way.
+-- Its keys are the window's end and start as 16 digits, then the
 -- key's bytes, so the store's order is the order windows close in (then
 -- the key's bytes, as Kafka Streams' buffer). is_closed(end, st) says
 -- when a window is final. One scan per closing window: the smallest end
