@@ -103,6 +103,8 @@ function Store:release(partition)
   -- the loop flushed before the revocation: what is left is clean, and may
   -- be stale once another instance owns the partition
   self.cache[partition], self.dirty[partition], self.cached[partition] = nil, nil, nil
+  -- the store's user forgets what it knew of the partition too (final.lua)
+  if self.on_release then self.on_release(partition) end
   local h = self.handles[partition]
   if h then
     self.handles[partition] = nil
@@ -236,8 +238,8 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
 end
 
 -- owned: value is a table nobody else holds or changes, kept as it is and
--- encoded at the flush. get would hand out that very table: only for stores
--- read through each or all, which flush first (emit = "final"'s buffer).
+-- encoded at the flush. get hands out that very table: only for a store
+-- whose one reader does not change what it reads (emit = "final"'s buffer).
 function Store:put(key, value, partition, timestamp, markers, owned)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
@@ -519,7 +521,10 @@ end
 -- partition in the store's order until fn returns false. Iterates in C,
 -- so stopping early costs nothing for the entries left.
 function Store:each(partition, fn)
-  self.inst.flush() -- RocksDB is iterated: nothing may be only in a cache
+  -- RocksDB is iterated: nothing of this store may be only in its cache.
+  -- The other stores' caches stay (no sh_ffi_ctx_release: the positions
+  -- held for their changes stay held until the VM's next flush).
+  self:flush_cache()
   local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
   if iter == nil then error(core.failure(), 0) end
   while true do
