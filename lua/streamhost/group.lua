@@ -74,7 +74,7 @@ local function build(g, spec, opts, level)
     error("emit = \"final\" needs a windowed aggregation", level + 1)
   end
   local w = g.window_spec and window.with_grace(g.window_spec, emit)
-  if w and w.kind == "session" and spec.init and not spec.merge then
+  if w and w.kind == "session" and spec.init and not (spec.merge or opts.merge) then
     error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
   end
   if opts.merge ~= nil and type(opts.merge) ~= "function" then
