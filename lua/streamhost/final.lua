@@ -63,9 +63,10 @@ function _M.buffer(inst, node, is_closed, time_windows)
   local kenc, kdec = serde.get(node.key_serde).encode, serde.get(node.key_serde).decode
   -- per partition: { [end] = { [key bytes] = result } }, the heap of those
   -- ends, and the results changed since the last flush. A result is
-  -- { start, v, t, dirty, written (the store may hold it) }.
+  -- { kb, start, stop, v, t, dirty, written (the store may hold it) }.
   local pending, ends, changed = {}, {}, {}
   buffer.on_release = function(p) pending[p], ends[p], changed[p] = nil, nil, nil end
+  buffer.drop_clean = true -- read here from the results above, never from its cache
   local self = {}
 
   -- time windows: a window's key prefix, made once per window rather than
@@ -145,6 +146,7 @@ function _M.buffer(inst, node, is_closed, time_windows)
       r.dirty = true
       local list = changed[p]
       list[#list + 1] = r
+      if #list >= Store.CACHE_MAX then inst.flush_wanted = true end -- as the cache's bound
     end
     C.sh_ffi_ctx_hold(inst.ctx) -- this batch's positions wait for the flush
   end

@@ -238,8 +238,8 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
 end
 
 -- owned: value is a table nobody else holds or changes, kept as it is and
--- encoded at the flush. get hands out that very table: only for a store
--- whose one reader does not change what it reads (emit = "final"'s buffer).
+-- encoded at the flush. get would hand out that very table: only for a
+-- store never read through get (emit = "final"'s buffer).
 function Store:put(key, value, partition, timestamp, markers, owned)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
@@ -360,7 +360,9 @@ function Store:flush_cache()
         end
       end
     end
-    if self.cached[partition] > CACHE_MAX then
+    -- drop_clean: the store's user keeps its own copy, and reads RocksDB
+    -- only (final.lua): nothing clean is worth keeping
+    if self.drop_clean or self.cached[partition] > CACHE_MAX then
       self.cache[partition], self.cached[partition] = {}, 0
     end
   end
