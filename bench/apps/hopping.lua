@@ -12,7 +12,11 @@ return sh.app {
      :window(sh.hopping { size = "3m", advance = "1m", grace = "30s" })
      -- BENCH_PANES=1: panes (README, "Panes"); they pay with hot keys, not
      -- with these 10,000 uniform ones (more writes at each flush)
-     :sum(function(v) return v.n end, { name = "sums", panes = os.getenv("BENCH_PANES") == "1" })
+     -- BENCH_EMIT=final: one result per closed window (emit = "final"),
+     -- for engine-only measures of the suppression buffer; make bench
+     -- runs the default (every update)
+     :sum(function(v) return v.n end, { name = "sums", panes = os.getenv("BENCH_PANES") == "1",
+                                        emit = os.getenv("BENCH_EMIT") })
      :to_stream()
      :to(os.getenv("BENCH_OUTPUT") or "output", { key = "string", value = "json" })
   end,

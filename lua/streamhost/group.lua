@@ -19,6 +19,7 @@ local tables = require "streamhost.table"
 local streams = require "streamhost.stream"
 local serde = require "streamhost.serde"
 local panes = require "streamhost.panes"
+local final_buffer = require("streamhost.final").buffer
 
 local compilers = topology.compilers
 local _M = {}
@@ -73,7 +74,7 @@ local function build(g, spec, opts, level)
     error("emit = \"final\" needs a windowed aggregation", level + 1)
   end
   local w = g.window_spec and window.with_grace(g.window_spec, emit)
-  if w and w.kind == "session" and spec.init and not spec.merge then
+  if w and w.kind == "session" and spec.init and not (spec.merge or opts.merge) then
     error("aggregate over session windows needs opts.merge(agg1, agg2, key)", level + 1)
   end
   if opts.merge ~= nil and type(opts.merge) ~= "function" then
@@ -226,7 +227,6 @@ local origins = require "streamhost.markers"
 local origin_of, replayed, marked = origins.origin_of, origins.replayed, origins.marked
 local merged_markers, stamp_of, restamped = origins.merged, origins.stamp_of, origins.restamped
 local markers_of, mark_at, replayed_at = origins.markers_of, origins.mark_at, origins.replayed_at
-local format, sub = string.format, string.sub
 
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
@@ -299,79 +299,6 @@ local function advance(stream_times, p, ts, store)
   if st == nil or ts > st then st = ts end
   stream_times[p] = st
   return st
-end
-
--- emit = "final": results wait in a key-value store with a changelog (as
--- Kafka Streams' suppression buffer). One sent after the last acknowledged
--- flush is sent again after a SIGKILL (its deletion was in the cache; the
--- records closing it are read again). Open defect (README): a SIGKILL
--- under load can lose a result. A flush (the scan below, through
--- Store:each, flushes every cache) can persist the delete of a result not
--- yet delivered, and the window store's stream time with it, so the
--- records read again after the restart are late and nothing re-sends it.
--- Sessions lose a merged-away session's tombstone the same way.
--- Its keys are the window's end and start as 16 digits, then the
--- key's bytes, so the store's order is the order windows close in (then
--- the key's bytes, as Kafka Streams' buffer). is_closed(end, st) says
--- when a window is final. One scan per closing window: the smallest end
--- held is kept in memory (unknown after a restart: scan once to learn it).
-local function final_buffer(inst, node, is_closed, time_windows)
-  local buffer = Store.declare(inst, { name = node.store_name .. "-final", key_serde = "bytes",
-                                       source_topic = node.task_topic, kind = Store.KV })
-  local kenc, kdec = serde.get(node.key_serde).encode, serde.get(node.key_serde).decode
-  local next_end = {} -- partition -> smallest end held, math.huge when none
-  local self = {}
-
-  -- time windows: a window's key prefix, made once per window rather than
-  -- per update (a session's start and end are its key's own: no reuse)
-  local prefixes, held = {}, 0 -- start -> { stop, prefix }
-  local function key_of(k, start, stop)
-    if not time_windows then return format("%016.0f%016.0f", stop, start) .. kenc(k) end
-    local w = prefixes[start]
-    if w == nil or w[1] ~= stop then
-      if held >= 64 then prefixes, held = {}, 0 end -- a bound on memory
-      w = { stop, format("%016.0f%016.0f", stop, start) }
-      prefixes[start], held = w, held + 1
-    end
-    return w[2] .. kenc(k)
-  end
-
-  function self.hold(p, k, start, stop, agg, ts)
-    -- a scalar result's { v, t } is the buffer's alone: encoded at the
-    -- flush, not per update (a table result is encoded now, as the app
-    -- may still change it)
-    buffer:put(key_of(k, start, stop), { v = agg, t = ts }, p, ts, nil, type(agg) ~= "table")
-    if next_end[p] ~= nil and stop < next_end[p] then next_end[p] = stop end
-  end
-
-  function self.drop(p, k, start, stop, ts)
-    buffer:put(key_of(k, start, stop), nil, p, ts)
-  end
-
-  -- Emits, in order, the results whose window has closed by stream time st.
-  function self.flush(p, st, rec, out)
-    local first = next_end[p]
-    if first ~= nil and (first == math.huge or not is_closed(first, st)) then return end
-    local due = {}
-    first = math.huge
-    buffer:each(p, function(kb, value)
-      local stop = tonumber(sub(kb, 1, 16))
-      if not is_closed(stop, st) then first = stop; return false end
-      due[#due + 1] = { kb = kb, stop = stop, start = tonumber(sub(kb, 17, 32)),
-                        key = kdec(sub(kb, 33)), value = value }
-    end)
-    next_end[p] = first
-    local saved = rec.timestamp
-    for _, e in ipairs(due) do
-      buffer:put(e.kb, nil, p, st)
-      rec.window = { start = e.start, ["end"] = e.stop }
-      rec.timestamp = e.value.t
-      out(e.key, e.value.v, nil, rec)
-    end
-    rec.window, rec.timestamp = nil, saved
-  end
-
-  return self
 end
 
 local helpers = { origin_of = origin_of, replayed = replayed, restamped = restamped,

@@ -103,6 +103,8 @@ function Store:release(partition)
   -- the loop flushed before the revocation: what is left is clean, and may
   -- be stale once another instance owns the partition
   self.cache[partition], self.dirty[partition], self.cached[partition] = nil, nil, nil
+  -- the store's user forgets what it knew of the partition too (final.lua)
+  if self.on_release then self.on_release(partition) end
   local h = self.handles[partition]
   if h then
     self.handles[partition] = nil
@@ -236,8 +238,8 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
 end
 
 -- owned: value is a table nobody else holds or changes, kept as it is and
--- encoded at the flush. get would hand out that very table: only for stores
--- read through each or all, which flush first (emit = "final"'s buffer).
+-- encoded at the flush. get would hand out that very table: only for a
+-- store never read through get (emit = "final"'s buffer).
 function Store:put(key, value, partition, timestamp, markers, owned)
   local kb = self.kenc(key)
   local c = cache_of(self, partition)
@@ -358,7 +360,9 @@ function Store:flush_cache()
         end
       end
     end
-    if self.cached[partition] > CACHE_MAX then
+    -- drop_clean: the store's user keeps its own copy, and reads RocksDB
+    -- only (final.lua): nothing clean is worth keeping
+    if self.drop_clean or self.cached[partition] > CACHE_MAX then
       self.cache[partition], self.cached[partition] = {}, 0
     end
   end
@@ -519,7 +523,10 @@ end
 -- partition in the store's order until fn returns false. Iterates in C,
 -- so stopping early costs nothing for the entries left.
 function Store:each(partition, fn)
-  self.inst.flush() -- RocksDB is iterated: nothing may be only in a cache
+  -- RocksDB is iterated: nothing of this store may be only in its cache.
+  -- The other stores' caches stay (no sh_ffi_ctx_release: the positions
+  -- held for their changes stay held until the VM's next flush).
+  self:flush_cache()
   local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
   if iter == nil then error(core.failure(), 0) end
   while true do
