@@ -5,9 +5,10 @@
 -- lose a result: a flush can persist the delete of a result whose output is
 -- not yet delivered, and the window store's stream time with it, so the
 -- records read again after the restart are late and nothing re-sends it.
--- Sessions can lose a merged-away session's tombstone the same way. Its keys are the window's end and start as 16 digits, then the
--- key's bytes, so the store's order is the order windows close in (then
--- the key's bytes, as Kafka Streams' buffer).
+-- Sessions can lose a merged-away session's tombstone the same way.
+-- Its keys are the window's end and start as 16 digits, then the key's
+-- bytes, so the store's order is the order windows close in (then the
+-- key's bytes, as Kafka Streams' buffer).
 --
 -- The results waiting are also kept in memory, per partition, by window
 -- end (with a heap of those ends) and then key: an update changes its
