@@ -23,6 +23,7 @@ local core = require "streamhost.core"
 local serde = require "streamhost.serde"
 local Store = require "streamhost.store"
 local json = require "streamhost.json"
+local window = require "streamhost.window"
 
 local C = core.C
 local format, sub, sort = string.format, string.sub, table.sort
@@ -78,6 +79,7 @@ function _M.buffer(inst, node, is_closed, time_windows)
   -- time windows: a window's key prefix, made once per window rather than
   -- per result (a session's start and end are its key's own: no reuse)
   local prefixes, held = {}, 0 -- start -> { stop, prefix }
+  local bounds = window.shared_bounds() -- rec.window, one table per window
   local function key_of(kb, start, stop)
     if not time_windows then return format("%016.0f%016.0f", stop, start) .. kb end
     local w = prefixes[start]
@@ -195,7 +197,7 @@ function _M.buffer(inst, node, is_closed, time_windows)
         local kb = sub(key, 33)
         local r = group[kb]
         forget(p, r, st)
-        rec.window = { start = r.start, ["end"] = stop }
+        rec.window = bounds(r.start, stop)
         rec.timestamp = r.t
         out(kdec(kb), r.v, nil, rec)
       end
