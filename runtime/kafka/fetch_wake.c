@@ -112,14 +112,13 @@ void sh_fetch_wake_after_read(sh_fetch_wake_t *w, int got, int max) {
     if (!w || got < max) return;
     int64_t now = now_ms();
     pthread_mutex_lock(&w->lock);
-    bool due = now - w->last_ms >= WAKE_EVERY_MS;
-    if (due) w->last_ms = now;
-    pthread_mutex_unlock(&w->lock);
-    if (!due || (long)rd_kafka_queue_length(w->queue) >= w->low_water) return;
-    pthread_mutex_lock(&w->lock);
-    w->asked++;
-    w->pending = true;
-    pthread_cond_signal(&w->cond);
+    if (now - w->last_ms >= WAKE_EVERY_MS &&
+        (long)rd_kafka_queue_length(w->queue) < w->low_water) {
+        w->last_ms = now;
+        w->asked++;
+        w->pending = true;
+        pthread_cond_signal(&w->cond);
+    }
     pthread_mutex_unlock(&w->lock);
 }
 
