@@ -1,11 +1,9 @@
 -- emit = "final": results wait in a key-value store with a changelog (as
 -- Kafka Streams' suppression buffer). A result sent after the last
 -- acknowledged flush is sent again after a SIGKILL (the records closing its
--- window are read again). Open defect (README): a SIGKILL under load can
--- lose a result: a flush can persist the delete of a result whose output is
--- not yet delivered, and the window store's stream time with it, so the
--- records read again after the restart are late and nothing re-sends it.
--- Sessions can lose a merged-away session's tombstone the same way.
+-- window are read again). None is lost: the flush that deletes a sent
+-- result (and moves the window store's stream time past its window) first
+-- waits until the outputs before it are delivered (inst.drain).
 -- Its keys are the window's end and start as 16 digits, then the key's
 -- bytes, so the store's order is the order windows close in (then the
 -- key's bytes, as Kafka Streams' buffer).

@@ -398,7 +398,9 @@ end
 compilers.session_aggregate = function(node, out, _, inst)
   local w = node.window_spec
   local gap, grace = w.gap, w.grace
-  local store = declare(inst, node, Store.WINDOW, window.retention(w), nil, true)
+  -- cached as the other windows are: a merge's deletes and puts reach the
+  -- store and its changelog at the VM's flush, after the outputs before them
+  local store = declare(inst, node, Store.WINDOW, window.retention(w), nil, true, true)
   local stream_times = {}
   local merge = node.merge
   local function is_closed(stop, st) return stop + gap + grace < st end
@@ -411,8 +413,9 @@ compilers.session_aggregate = function(node, out, _, inst)
     local p, ts = rec.partition, rec.timestamp
     local st = advance(stream_times, p, ts, store)
     local where, offset, seq = origin_of(rec, counter)
-    local found = {}
+    local found, ends = {}, {}
     for _, s in ipairs(store:fetch(k, ts - gap, 2 ^ 53, p)) do
+      ends[s.start] = true
       local value = s.value
       if value.s <= ts + gap and not is_closed(s.start, st) then
         found[#found + 1] = { start = value.s, stop = s.start, agg = value.a }
@@ -450,7 +453,8 @@ compilers.session_aggregate = function(node, out, _, inst)
       end
     end
     agg = step(node, agg, v, k, rec)
-    store:window_put(k, last, { s = first, a = agg }, p, ts, marked(markers, where, offset, seq))
+    store:window_put(k, last, { s = first, a = agg }, p, ts, marked(markers, where, offset, seq),
+                     not ends[last])
     if final then
       final.hold(p, k, first, last, agg, last)
       final.flush(p, st, rec, out)

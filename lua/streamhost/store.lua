@@ -73,6 +73,10 @@ function _M.declare(inst, spec)
     -- (windowed aggregations: no fetch, no range reads between flushes)
     window_cache = spec.window_cache,
     evict_before = spec.window_cache and {} or nil, -- partition -> start
+    -- a cached session store's entries by key too (partition -> key bytes
+    -- -> start -> entry), for fetch: sessions are cached under their end,
+    -- and one key's lie in as many windows as it has sessions
+    by_key = spec.window_cache and spec.sessions and {} or nil,
   }, Store)
   if C.sh_ffi_store_declare(inst.ctx, spec.name, store.kind, store.retention, spec.source_topic,
                             spec.key_serde, "json") < 0 then
@@ -103,6 +107,7 @@ function Store:release(partition)
   -- the loop flushed before the revocation: what is left is clean, and may
   -- be stale once another instance owns the partition
   self.cache[partition], self.dirty[partition], self.cached[partition] = nil, nil, nil
+  if self.by_key then self.by_key[partition] = nil end
   -- the store's user forgets what it knew of the partition too (final.lua)
   if self.on_release then self.on_release(partition) end
   local h = self.handles[partition]
@@ -311,6 +316,14 @@ local function point_values(n, b)
   end
 end
 
+-- Whether a flush has anything of this store to write.
+function Store:has_changes()
+  for _, d in pairs(self.dirty) do
+    if #d > 0 then return true end
+  end
+  return false
+end
+
 -- Writes the cached changes to RocksDB and the changelog; returns how many.
 -- A key-value store's go in one write batch, in key order (C sorts them:
 -- its memtable inserts a sorted run from where the last insert went
@@ -327,14 +340,23 @@ function Store:flush_cache()
       -- one write batch each; on a failure every entry stays dirty and the
       -- next flush puts them all again
       if self.window_cache then -- a window store lists its entries; C sorts them
+        -- a window deleted before it was ever written needs no tombstone (a
+        -- growing session deletes the window of each end it had)
+        local puts = 0
         for i = 1, n do
           local e = d[i]
-          fill_put(i - 1, e.kb, e, b)
-          put_starts[i - 1] = e.start
+          if e.value ~= nil or e.stored ~= false then
+            fill_put(puts, e.kb, e, b)
+            put_starts[puts] = e.start
+            puts = puts + 1
+          end
         end
-        point_values(n, b)
-        check(C.sh_ffi_window_put_many(h, put_records, put_starts, n))
-        for i = 1, n do d[i].dirty = false end
+        point_values(puts, b)
+        check(C.sh_ffi_window_put_many(h, put_records, put_starts, puts))
+        for i = 1, n do
+          local e = d[i]
+          e.dirty, e.stored = false, e.value ~= nil
+        end
       else
         for i = 1, n do fill_put(i - 1, d[i], c[d[i]], b) end
         point_values(n, b)
@@ -364,6 +386,7 @@ function Store:flush_cache()
     -- only (final.lua): nothing clean is worth keeping
     if self.drop_clean or self.cached[partition] > CACHE_MAX then
       self.cache[partition], self.cached[partition] = {}, 0
+      if self.by_key then self.by_key[partition] = nil end
     end
   end
   return written
@@ -380,6 +403,21 @@ local function window_entry(self, kb, start, partition)
     c[start] = w
   end
   return w, w[kb]
+end
+
+-- Lists a new cache entry of a session store under its key (by_key).
+local function index_by_key(self, kb, start, partition, e)
+  local index = self.by_key[partition]
+  if not index then
+    index = {}
+    self.by_key[partition] = index
+  end
+  local mine = index[kb]
+  if not mine then
+    mine = {}
+    index[kb] = mine
+  end
+  mine[start] = e
 end
 
 -- window_get and window_put with the key's bytes (the store's key serde
@@ -401,9 +439,10 @@ local function window_get_bytes(self, kb, start, partition)
   if w then
     local is_table = type(value) == "table"
     e = { value = is_table and json.encode(value) or value, json = is_table,
-          markers = markers, kb = kb, start = start }
+          markers = markers, kb = kb, start = start, stored = rc == SH_OK }
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
+    if self.by_key then index_by_key(self, kb, start, partition, e) end
   end
   return value, markers, e
 end
@@ -414,7 +453,7 @@ function Store:window_get(key, start, partition)
   return window_get_bytes(self, self.kenc(key), start, partition)
 end
 
-local function window_put_bytes(self, kb, start, value, partition, timestamp, markers)
+local function window_put_bytes(self, kb, start, value, partition, timestamp, markers, absent)
   if not self.window_cache then
     local vb = join(value, markers)
     check(C.sh_ffi_window_put(self:handle(partition), kb, #kb, start, vb, vb and #vb or 0,
@@ -423,9 +462,11 @@ local function window_put_bytes(self, kb, start, value, partition, timestamp, ma
   end
   local w, e = window_entry(self, kb, start, partition)
   if not e then
-    e = { kb = kb, start = start }
+    -- stored: whether RocksDB may hold the window (nil: perhaps)
+    e = { kb = kb, start = start, stored = (not absent) and nil or false }
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
+    if self.by_key then index_by_key(self, kb, start, partition, e) end
   end
   write_cached(self, e, e, partition, value, timestamp, markers)
 end
@@ -472,8 +513,12 @@ end
 
 Store.window_put_bytes = window_put_bytes
 
-function Store:window_put(key, start, value, partition, timestamp, markers)
-  return window_put_bytes(self, self.kenc(key), start, value, partition, timestamp, markers)
+-- absent: the caller knows RocksDB holds no such window (a session's new
+-- end, not among the key's windows fetch listed), so a deletion of it
+-- before the next flush writes nothing.
+function Store:window_put(key, start, value, partition, timestamp, markers, absent)
+  return window_put_bytes(self, self.kenc(key), start, value, partition, timestamp, markers,
+                          absent)
 end
 
 local function drain(iter, list, decode_key)
@@ -496,13 +541,48 @@ local function drain(iter, list, decode_key)
   return list
 end
 
+-- RocksDB's windows of key kb in [from, to] (list, ordered by start) with
+-- the changes a session store (by_key) has cached: a deletion takes a
+-- window out, a value replaces or adds one. Clean entries are what RocksDB
+-- had when they were read, and it may have dropped them since (retention).
+-- O(windows listed + the key's cached windows).
+local function with_cached(self, kb, from, to, partition, list)
+  local index = self.by_key[partition]
+  local mine = index and index[kb]
+  if not mine then return list end
+  local at, changed = {}, false
+  for i, w in ipairs(list) do at[w.start] = i end
+  for start, e in pairs(mine) do
+    if e.dirty and start >= from and start <= to then
+      local i = at[start]
+      if e.value == nil then
+        if i then list[i], changed = false, true end
+      elseif i then
+        list[i].value = cached_value(e)
+      else
+        list[#list + 1], changed = { start = start, value = cached_value(e) }, true
+      end
+    end
+  end
+  if not changed then return list end
+  local kept = {}
+  for _, w in ipairs(list) do
+    if w then kept[#kept + 1] = w end
+  end
+  table.sort(kept, function(a, b) return a.start < b.start end)
+  return kept
+end
+
 -- One key's windows with from <= start <= to, ordered by start:
--- { {start =, ["end"] =, value =}, ... }.
+-- { {start =, ["end"] =, value =}, ... }. A session store reads through its
+-- cache; another cached window store is flushed first (RocksDB is read:
+-- nothing may be only cached).
 function Store:fetch(key, from, to, partition)
-  if self.window_cache then self.inst.flush() end -- RocksDB is read: nothing only cached
+  if self.window_cache and not self.by_key then self.inst.flush() end
   local h = self:handle(partition)
   local kb = self.kenc(key)
   local list = drain(C.sh_ffi_window_fetch(h, kb, #kb, from, to), {})
+  if self.by_key then list = with_cached(self, kb, from, to, partition, list) end
   for _, w in ipairs(list) do
     w.key = nil
     w["end"] = self.window_size and w.start + self.window_size or nil
@@ -526,6 +606,7 @@ function Store:each(partition, fn)
   -- RocksDB is iterated: nothing of this store may be only in its cache.
   -- The other stores' caches stay (no sh_ffi_ctx_release: the positions
   -- held for their changes stay held until the VM's next flush).
+  if self:has_changes() then self.inst.drain() end -- outputs first, as inst.flush
   self:flush_cache()
   local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
   if iter == nil then error(core.failure(), 0) end

@@ -490,6 +490,15 @@ function _M.instantiate(app, builder, ctx)
              tostring(r.partition), tostring(r.offset), tostring(r.timestamp), tostring(start),
              tostring(stop), store, late)
   end
+  -- Waits until every output so far is delivered (sh_ffi_ctx_drain): called
+  -- before a store's changes are written, so that after a crash the state is
+  -- never ahead of the outputs before it. Records read again after a crash
+  -- are taken for replays (markers) and send only the current value: a
+  -- deletion or a closed window's result written ahead of its output would
+  -- otherwise never be sent.
+  function inst.drain()
+    if C.sh_ffi_ctx_drain(ctx) ~= C.SH_OK then error(core.failure(), 0) end
+  end
   function inst.counts() return { dropped = dropped, late = late, skipped = inst.skipped } end
   compile(builder, inst)
   setup_timers(inst, builder)
@@ -504,6 +513,13 @@ function _M.instantiate(app, builder, ctx)
   -- again rather than taken for replays).
   function inst.flush()
     for _, hook in ipairs(inst.before_flush) do hook() end
+    -- outputs first: what a flush writes must not get ahead of them
+    for _, store in pairs(inst.stores) do
+      if store:has_changes() then
+        inst.drain()
+        break
+      end
+    end
     local written = 0
     for _, store in pairs(inst.stores) do
       if not store.flush_last then written = written + store:flush_cache() end

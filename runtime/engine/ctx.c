@@ -75,6 +75,11 @@ void sh_ffi_ctx_release(sh_ctx_t *ctx) {
     ctx->held = false; /* what was cached is in this batch's outputs now */
 }
 
+int sh_ffi_ctx_drain(sh_ctx_t *ctx) {
+    if (ctx->capture || !ctx->output.drain) return SH_OK;
+    return ctx->output.drain(ctx->output.self);
+}
+
 void sh_ctx_take_hold(sh_ctx_t *ctx, bool *held, bool *released) {
     *held = ctx->held;
     *released = ctx->released;

@@ -19,6 +19,10 @@ typedef struct sh_output {
                 const char *value, size_t value_len, int64_t timestamp,
                 int32_t partition, const sh_ffi_header_t *headers,
                 int32_t header_count);
+    /* Waits until every output emitted so far is delivered (NULL: nothing
+     * to wait for, as in a capture). Returns an sh_err_t and, on failure,
+     * sets the thread's last error. */
+    int (*drain)(void *self);
     void *self;
 } sh_output_t;
 

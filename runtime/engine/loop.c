@@ -34,6 +34,8 @@ enum {
     CHECKPOINT_EVERY_MS = 1000,
     SAMPLE_SIZE = 64, /* records a reload tries a new version on */
     SAMPLE_EVERY_MS = 1000,
+    DRAIN_SLICE_MS = 100,      /* a drain looks at a failure or a stop this often */
+    DRAIN_STOPPING_MS = 30000, /* how long a drain waits once a stop is asked */
     CLEAN_AFTER_MS = 10000, /* a version that ran this long without failing is good */
 };
 
@@ -141,6 +143,29 @@ static void on_delivered(void *self, void *batch, const char *topic, int32_t par
     sh_batch_delivered(batch, err == NULL);
 }
 
+/* Waits until every output handed to the sink so far (the running batch's
+ * included) is delivered. A store flush calls it (sh_ffi_ctx_drain) before
+ * it writes: state then never gets ahead of the outputs before it, which
+ * replays after a crash (markers) would not send again. A failed delivery
+ * ends the wait (the loop stops on it); so does a stop asked for long ago,
+ * with a broker that does not answer: the state is then not written, and
+ * its records are read again at the next start. Delivery reports are
+ * served here, on the stream thread, as in poll. */
+static int loop_drain(void *self) {
+    sh_loop_t *l = self;
+    int64_t started = sh_clock_now_ms();
+    while (!l->fatal[0]) {
+        int left = l->sink->ops->flush(l->sink, DRAIN_SLICE_MS);
+        if (left == 0) return SH_OK;
+        if (*l->stopping && sh_clock_now_ms() - started > DRAIN_STOPPING_MS)
+            return sh_err_set(SH_ERR_KAFKA, "stopping with %d output(s) not delivered after %d "
+                                            "s: the stores are not written",
+                              left, DRAIN_STOPPING_MS / 1000);
+    }
+    return sh_err_set(SH_ERR_KAFKA, "outputs not delivered, the stores are not written: %s",
+                      l->fatal);
+}
+
 /* The VM's write-back cache marks for the batch it just ran. */
 static void take_hold(sh_loop_t *l, sh_batch_t *b) {
     bool held = false, released = false;
@@ -230,7 +255,7 @@ sh_loop_t *sh_loop_new(const sh_loop_config_t *c) {
     l->on_clean = c->on_clean;
     l->swap_arg = c->swap_arg;
     l->version = 1;
-    l->output = (sh_output_t){.emit = loop_emit, .self = l};
+    l->output = (sh_output_t){.emit = loop_emit, .drain = loop_drain, .self = l};
     l->source_events = (sh_source_events_t){.loop = l,
                                             .assigning = on_assigning,
                                             .assigned = on_assigned,

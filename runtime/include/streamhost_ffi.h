@@ -176,6 +176,12 @@ int sh_ffi_ctx_version(sh_ctx_t *ctx);
  * outputs of a later releasing batch are delivered. */
 void sh_ffi_ctx_hold(sh_ctx_t *ctx);
 void sh_ffi_ctx_release(sh_ctx_t *ctx);
+/* Waits until every output this context's host has emitted so far is
+ * delivered: a flush calls it before it writes a store or its changelog, so
+ * that a crash never leaves state ahead of the outputs that came before it
+ * (their records, read again, are taken for replays and not sent again).
+ * SH_OK at once without a host (the test driver's capture). */
+int sh_ffi_ctx_drain(sh_ctx_t *ctx);
 
 /* Where this context's stores live: the host sets --state-dir (default
  * ./.streamhost/<id>), the test driver a temporary directory. */
