@@ -36,6 +36,7 @@ enum {
     SAMPLE_EVERY_MS = 1000,
     DRAIN_SLICE_MS = 100,      /* a drain looks at a failure or a stop this often */
     DRAIN_STOPPING_MS = 30000, /* how long a drain waits once a stop is asked */
+    DRAIN_WARN_EVERY_MS = 5000,
     CLEAN_AFTER_MS = 10000, /* a version that ran this long without failing is good */
 };
 
@@ -153,11 +154,18 @@ static void on_delivered(void *self, void *batch, const char *topic, int32_t par
  * served here, on the stream thread, as in poll. */
 static int loop_drain(void *self) {
     sh_loop_t *l = self;
-    int64_t started = sh_clock_now_ms();
+    int64_t started = sh_clock_now_ms(), warned = started;
     while (!l->fatal[0]) {
         int left = l->sink->ops->flush(l->sink, DRAIN_SLICE_MS);
         if (left == 0) return SH_OK;
-        if (*l->stopping && sh_clock_now_ms() - started > DRAIN_STOPPING_MS)
+        int64_t now = sh_clock_now_ms();
+        if (now - warned >= DRAIN_WARN_EVERY_MS) {
+            warned = now;
+            sh_log(SH_LOG_WARN, "stream thread %d: %d output(s) still not delivered after %lld s; "
+                                "the stores are written once they are",
+                   l->thread, left, (long long)((now - started) / 1000));
+        }
+        if (*l->stopping && now - started > DRAIN_STOPPING_MS)
             return sh_err_set(SH_ERR_KAFKA, "stopping with %d output(s) not delivered after %d "
                                             "s: the stores are not written",
                               left, DRAIN_STOPPING_MS / 1000);
