@@ -601,33 +601,51 @@ end
 
 -- Calls fn(key bytes, value, markers, start) for the entries of one
 -- partition in the store's order until fn returns false. Iterates in C,
--- so stopping early costs nothing for the entries left.
+-- so stopping early costs nothing for the entries left. A key-value store
+-- is read through its cache: its changes not yet flushed are merged in, in
+-- key order (a flush here would have to wait for the outputs before it, and
+-- a left join's unmatched records are looked at per record). A window
+-- store is flushed first, after those outputs; the other stores' caches
+-- stay (no sh_ffi_ctx_release: the positions held for their changes stay
+-- held until the VM's next flush). O(dirty keys log dirty keys) on top of
+-- the entries read.
 function Store:each(partition, fn)
-  -- RocksDB is iterated: nothing of this store may be only in its cache.
-  -- The other stores' caches stay (no sh_ffi_ctx_release: the positions
-  -- held for their changes stay held until the VM's next flush).
-  if self:has_changes() then self.inst.drain() end -- outputs first, as inst.flush
-  self:flush_cache()
+  local pending, n, c = {}, 0, self.cache[partition]
+  if self.kind == _M.KV then
+    for _, kb in ipairs(self.dirty[partition] or {}) do
+      n = n + 1
+      pending[n] = kb
+    end
+    table.sort(pending) -- byte order, as RocksDB's: LuaJIT compares strings bytewise
+  elseif self:has_changes() then
+    self.inst.drain()
+    self:flush_cache()
+  end
   local iter = C.sh_ffi_store_iter_all(self:handle(partition), nil, 0, 0)
   if iter == nil then error(core.failure(), 0) end
-  while true do
-    local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
-    if rc == SH_NOT_FOUND then break end -- the end
-    if rc ~= SH_OK then
-      local message = core.failure()
-      C.sh_ffi_store_iter_destroy(iter)
-      error(message, 0)
+  local j = 1
+  local ok, err = pcall(function()
+    while true do
+      local rc = C.sh_ffi_store_iter_next(iter, iter_key, iter_value, iter_start)
+      if rc ~= SH_OK and rc ~= SH_NOT_FOUND then error(core.failure(), 0) end
+      local kb = rc == SH_OK and ffi_string(iter_key[0].data, iter_key[0].len) or nil
+      -- the cached changes of the keys up to kb (all that are left at the end)
+      while j <= n and (kb == nil or (kb and pending[j] <= kb)) do
+        local key = pending[j]
+        j = j + 1
+        local e = c[key]
+        if e.value ~= nil and fn(key, cached_value(e), e.markers, 0) == false then return end
+        if key == kb then kb = false end -- the cache's version went instead
+      end
+      if kb == nil then return end
+      if kb then
+        local value, markers = split(ffi_string(iter_value[0].data, iter_value[0].len))
+        if fn(kb, value, markers, tonumber(iter_start[0])) == false then return end
+      end
     end
-    local value, markers = split(ffi_string(iter_value[0].data, iter_value[0].len))
-    local ok, more = pcall(fn, ffi_string(iter_key[0].data, iter_key[0].len), value, markers,
-                           tonumber(iter_start[0]))
-    if not ok then
-      C.sh_ffi_store_iter_destroy(iter)
-      error(more, 0)
-    end
-    if more == false then break end
-  end
+  end)
   C.sh_ffi_store_iter_destroy(iter)
+  if not ok then error(err, 0) end
 end
 
 -- Every entry of one partition, in the store's order.
