@@ -33,6 +33,26 @@
 #include "kafka/source.h"
 #include "kafka/task_reader.h"
 
+enum { COMMIT_WAIT_MS = 10000 };
+
+/* Commits the stored offsets and waits at most COMMIT_WAIT_MS for the
+ * answer. librdkafka's synchronous commit can wait for good when the group
+ * is rebalancing under a stopping consumer (it retries on the coordinator);
+ * a commit that never answers only means records read again.
+ * Returns librdkafka's error, RD_KAFKA_RESP_ERR__TIMED_OUT when none came. */
+static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    if (!q) return rd_kafka_commit(rk, NULL, 0);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, NULL, q, NULL, NULL);
+    if (!err) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, COMMIT_WAIT_MS);
+        err = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (ev) rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    return err;
+}
+
 struct sh_source_ack {
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
 };
@@ -269,7 +289,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * rebalance; librdkafka's mock cluster (streamhost broker) refuses it
      * (REBALANCE_IN_PROGRESS), and the partitions' next owner then reads
      * again from the last commit that went through: duplicates, not loss. */
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+    rd_kafka_resp_err_t cerr = commit_bounded(rk);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         sh_log(SH_LOG_WARN, "commit before revocation failed (%s): the records since the last "
                "commit will be processed again", rd_kafka_err2str(cerr));
@@ -517,7 +537,7 @@ static void source_release(sh_source_t *src) {
 
 static int source_commit(sh_source_t *src, char *errbuf, size_t errlen) {
     kafka_source_t *s = (kafka_source_t *)src;
-    rd_kafka_resp_err_t err = rd_kafka_commit(s->consumer, NULL, 0);
+    rd_kafka_resp_err_t err = commit_bounded(s->consumer);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         snprintf(errbuf, errlen, "%s", rd_kafka_err2str(err));
         return -1;
