@@ -52,29 +52,36 @@ local char_ptr = ffi.typeof("const char *")
 -- A lazy value's state lives under keys no JSON field name can be, so
 -- __index still sees every field name: negative integers (an object's
 -- names are strings), written as literals in lazy()'s constructor so that
--- it is a template copied in a trace, not three keys inserted (join: 6,509
--- -> 6,104 instructions per record), and a table for the memo.
-local PTR, LEN, ANCHOR, MEMO = -1, -2, -3, {}
+-- it is a template copied in a trace, not keys inserted (join: 6,509 ->
+-- 6,104 instructions per record), and a table for the memo. Two keys, not
+-- three: the bytes' offset and length share one number (SPAN), so a lazy
+-- value is a table with a 2-slot hash part (112 bytes, not 171), most of a
+-- record's garbage (hopping engine-only: GC a tenth of the time).
+local SPAN, ANCHOR, MEMO = -1, -2, {}
+local SPAN_SHIFT = 2 ^ 32 -- span = offset * SPAN_SHIFT + length; offset < 2^21
 local LAZY = {}
 local opened = nil -- the lazy value whose bytes the parser holds
 
 local function failure() return core.failure() end
 
 -- Turns a lazy value into the plain table cjson would have made. O(value).
--- A lazy value's bytes: PTR is their offset in ANCHOR, the Lua string or
--- the JSON arena that holds them (a number, not a pointer: a pointer in the
--- table would be a cdata object allocated per value).
+-- A lazy value's bytes: their offset in ANCHOR, the Lua string or the JSON
+-- arena that holds them (a number, not a pointer: a pointer in the table
+-- would be a cdata object allocated per value), and their length, both in
+-- SPAN.
 local function bytes_of(t)
-  local anchor = t[ANCHOR]
-  if type(anchor) == "string" then return cast(char_ptr, anchor) + t[PTR], t[LEN] end
-  return anchor + t[PTR], t[LEN]
+  local anchor, span = t[ANCHOR], t[SPAN]
+  local offset = floor(span / SPAN_SHIFT)
+  local len = span - offset * SPAN_SHIFT
+  if type(anchor) == "string" then return cast(char_ptr, anchor) + offset, len end
+  return anchor + offset, len
 end
 
 local function materialize(t)
   local whole = cjson.decode(ffi_string(bytes_of(t)))
   if opened == t then opened = nil end
   setmetatable(t, nil)
-  t[PTR], t[LEN], t[ANCHOR], t[MEMO] = nil, nil, nil, nil
+  t[SPAN], t[ANCHOR], t[MEMO] = nil, nil, nil
   for k, v in raw_pairs(whole) do t[k] = v end
   return t
 end
@@ -147,15 +154,15 @@ if not rawget(_G, "__streamhost_raw_pairs") then
   rawset(_G, "next", function(t, k) settle(t); return raw_next(t, k) end)
 end
 
--- lazy()'s constructor spells PTR, LEN and ANCHOR as literals, with
--- constant values: then it is a template (TDUP), copied with its three keys
--- in place, and the stores after it find them (HREFK). With the arguments
--- as values it was an empty table and three key inserts (lj_tab_newkey) per
--- record.
-assert(PTR == -1 and LEN == -2 and ANCHOR == -3)
+-- lazy()'s constructor spells SPAN and ANCHOR as literals, with constant
+-- values: then it is a template (TDUP), copied with its keys in place, and
+-- the stores after it find them (HREFK). With the arguments as values it
+-- was an empty table and a key insert (lj_tab_newkey) per key and record.
+-- offset is below 2^21 (an arena's, or 0): the span is an exact double.
+assert(SPAN == -1 and ANCHOR == -2)
 local function lazy(offset, len, anchor)
-  local t = { [-1] = 0, [-2] = 0, [-3] = false } -- PTR, LEN, ANCHOR
-  t[PTR], t[LEN], t[ANCHOR] = offset, len, anchor
+  local t = { [-1] = 0, [-2] = false } -- SPAN, ANCHOR
+  t[SPAN], t[ANCHOR] = offset * SPAN_SHIFT + len, anchor
   setmetatable(t, LAZY)
   opened = t
   return t

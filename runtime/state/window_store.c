@@ -408,28 +408,69 @@ static int write_pending(sh_window_t *w, rocksdb_writebatch_t *batch) {
     return err ? sh_kind_rocksdb_failed(&w->errors, "window put", err) : SH_OK;
 }
 
+/* A put's place in the order the flush writes: key bytes, then start, then
+ * the caller's index (ties only when one (key, start) comes twice, which
+ * keeps their order as a stable sort would). prefix is the key's first 8
+ * bytes, big-endian, zero-padded: when two prefixes differ they order the
+ * keys as memcmp then length would (a padding 0 sits where the shorter key
+ * ended, below any byte of the longer one, or the keys differ before it), so
+ * most comparisons read this struct only, not the keys' bytes, which lie
+ * apart in the caller's memory. */
 typedef struct {
-    const sh_ffi_record_t *records;
-    const int64_t *starts;
+    uint64_t prefix;
+    int64_t start;
+    int index;
 } put_order_t;
 
-/* Record indices by key bytes, then start: the order of the encoded keys
- * (keys holding a 0x00 byte aside, which only costs speed). */
-static int by_key_then_start(const void *a, const void *b, void *arg) {
-    const put_order_t *o = arg;
-    int i = *(const int *)a, j = *(const int *)b;
-    const sh_ffi_record_t *x = &o->records[i], *y = &o->records[j];
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int d = n ? memcmp(x->key, y->key, n) : 0;
-    if (d) return d;
-    if (x->key_len != y->key_len) return x->key_len < y->key_len ? -1 : 1;
-    return o->starts[i] < o->starts[j] ? -1 : o->starts[i] > o->starts[j];
+static uint64_t key_prefix(const char *key, size_t key_len) {
+    uint64_t p = 0;
+    for (size_t i = 0; i < 8; i++)
+        p = p << 8 | (i < key_len ? (unsigned char)key[i] : 0);
+    return p;
+}
+
+static bool put_before(const put_order_t *x, const put_order_t *y, const sh_ffi_record_t *records) {
+    if (x->prefix != y->prefix) return x->prefix < y->prefix;
+    const sh_ffi_record_t *a = &records[x->index], *b = &records[y->index];
+    if (a->key_len > 8 || b->key_len > 8 || a->key_len != b->key_len) {
+        size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+        int d = n ? memcmp(a->key, b->key, n) : 0;
+        if (d) return d < 0;
+        if (a->key_len != b->key_len) return a->key_len < b->key_len;
+    }
+    if (x->start != y->start) return x->start < y->start;
+    return x->index < y->index;
+}
+
+/* Sorts order[0..count) by put_before: a bottom-up merge sort through tmp
+ * (count entries). O(count log count) comparisons, each inline. */
+static void sort_puts(put_order_t *order, put_order_t *tmp, int count,
+                      const sh_ffi_record_t *records) {
+    put_order_t *from = order, *to = tmp;
+    for (int width = 1; width < count; width *= 2) {
+        for (int lo = 0; lo < count; lo += 2 * width) {
+            int mid = lo + width < count ? lo + width : count;
+            int hi = lo + 2 * width < count ? lo + 2 * width : count;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                to[k++] = put_before(&from[j], &from[i], records) ? from[j++] : from[i++];
+            while (i < mid)
+                to[k++] = from[i++];
+            while (j < hi)
+                to[k++] = from[j++];
+        }
+        put_order_t *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != order) memcpy(order, from, sizeof *order * (size_t)count);
 }
 
 int sh_window_put_many(sh_window_t *w, const sh_ffi_record_t *records, const int64_t *starts,
                        int count) {
     if (count == 0) return SH_OK;
-    int *order = malloc(sizeof *order * (size_t)count);
+    /* order, then the merge sort's scratch, in one block */
+    put_order_t *order = malloc(sizeof *order * 2 * (size_t)count);
     rocksdb_writebatch_t *batch = order ? rocksdb_writebatch_create() : NULL;
     if (!batch) {
         free(order);
@@ -437,14 +478,13 @@ int sh_window_put_many(sh_window_t *w, const sh_ffi_record_t *records, const int
         return SH_ERR_NOMEM;
     }
     for (int i = 0; i < count; i++)
-        order[i] = i;
-    put_order_t by = {records, starts};
-    qsort_r(order, (size_t)count, sizeof *order, by_key_then_start, &by);
+        order[i] = (put_order_t){key_prefix(records[i].key, records[i].key_len), starts[i], i};
+    sort_puts(order, order + count, count, records);
     window_db_t *state = sh_window_state(w);
     int rc = SH_OK;
     for (int n = 0; n < count; n++) {
-        const sh_ffi_record_t *r = &records[order[n]];
-        int64_t start = starts[order[n]];
+        const sh_ffi_record_t *r = &records[order[n].index];
+        int64_t start = order[n].start;
         /* a segment this batch writes to must not be dropped under it */
         if (drops_segment(w, r->timestamp) && (rc = write_pending(w, batch)) != SH_OK) break;
         advance(w, r->timestamp);

@@ -290,6 +290,70 @@ static void test_window_put_many(void) {
     sh_ffi_store_close(s);
 }
 
+/* put_many's order (the changelog's): key bytes, then a shorter key before
+ * a longer one it begins, then start; keys past 8 bytes, holding 0x00 or
+ * bytes above 0x7f, and a (key, start) given twice (kept in its given
+ * order) included. */
+static void test_window_put_many_order(void) {
+    current_test = "window put_many order";
+    sh_ctx_t *ctx = sh_ffi_ctx_new_capture();
+    sh_store_t *s = ctx ? open_window(ctx, "winorder", 60 * MINUTE) : NULL;
+    CHECK(s != NULL);
+    if (!s) {
+        if (ctx) sh_ffi_ctx_destroy(ctx);
+        return;
+    }
+    int sink = -1;
+    for (int i = 0; i < sh_ffi_sink_count(ctx); i++)
+        if (strcmp(sh_ffi_sink_name(ctx, i), "app-winorder-changelog") == 0) sink = i;
+    CHECK(sink >= 0);
+    /* key, length, start (minutes), value: listed in the order expected */
+    static const struct {
+        const char *key;
+        size_t len;
+        int64_t start;
+        const char *value;
+    } want[] = {
+        {"", 0, 3, "e3"},
+        {"a", 1, 1, "a1"},
+        {"a", 1, 2, "a2"},
+        {"a\0", 2, 1, "a01"},
+        {"a\0b", 3, 1, "a0b1"},
+        {"abcdefgh", 8, 2, "h2"},
+        {"abcdefgh\0", 9, 1, "h01"},
+        {"abcdefghi", 9, 1, "i1"},
+        {"abcdefghi", 9, 2, "i2-first"},
+        {"abcdefghi", 9, 2, "i2-second"},
+        {"abcdefghj", 9, 1, "j1"},
+        {"b", 1, 1, "b1"},
+        {"\x80", 1, 1, "x1"},
+    };
+    enum { N = sizeof want / sizeof *want };
+    /* given in a scrambled order that keeps the two (abcdefghi, 2) in theirs */
+    static const int given[N] = {12, 8, 3, 0, 11, 6, 1, 9, 5, 10, 2, 7, 4};
+    sh_ffi_record_t records[N];
+    int64_t starts[N];
+    for (int i = 0; i < N; i++) {
+        int w = given[i];
+        records[i] = (sh_ffi_record_t){.key = want[w].key,
+                                       .key_len = want[w].len,
+                                       .value = want[w].value,
+                                       .value_len = strlen(want[w].value),
+                                       .timestamp = 5 * MINUTE};
+        starts[i] = want[w].start * MINUTE;
+    }
+    CHECK(sh_ffi_window_put_many(s, records, starts, N) == SH_OK);
+    for (int i = 0; i < N; i++) {
+        sh_ffi_record_t rec;
+        CHECK(sh_ffi_sink_capture_next(ctx, sink, &rec) == SH_OK);
+        CHECK(rec.key_len == want[i].len + 8 && memcmp(rec.key, want[i].key, want[i].len) == 0);
+        CHECK(rec.value_len == strlen(want[i].value) &&
+              memcmp(rec.value, want[i].value, rec.value_len) == 0);
+    }
+    sh_ffi_store_close(s);
+    sh_ffi_ctx_destroy(ctx);
+}
+
 int main(void) {
     store_test_begin();
     test_window_fetch_order_and_range();
@@ -299,5 +363,6 @@ int main(void) {
     test_window_paging_across_drop();
     test_restore_drops_expired();
     test_window_put_many();
+    test_window_put_many_order();
     return store_test_end("window_store_test");
 }

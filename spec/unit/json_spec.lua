@@ -152,6 +152,27 @@ describe("json values", function()
     assert.same({ n = 50, s = string.rep("x", 50) }, out[50].value)
   end)
 
+  it("keep their bytes' place in the arena: offsets past the first value, values past its size", function()
+    local ffi = require "ffi"
+    local values, texts = {}, {}
+    -- a few small ones, one larger than an arena (256 KiB), more small ones
+    for i = 1, 12 do
+      local pad = i == 6 and string.rep("y", 300 * 1024) or string.rep("x", i * 7)
+      texts[i] = string.format('{"i":%d,"pad":"%s"}', i, pad)
+      local bytes = ffi.new("char[?]", #texts[i])
+      ffi.copy(bytes, texts[i], #texts[i])
+      values[i] = json.decode_ptr(bytes, #texts[i])
+    end
+    for i = 1, 12 do
+      assert.is_true(json.is_lazy(values[i]))
+      assert.equal(i, values[i].i)
+      assert.equal(texts[i], json.encode(values[i]))
+    end
+    local walked = {}
+    for k, v in pairs(values[7]) do walked[k] = v end
+    assert.same({ i = 7, pad = string.rep("x", 49) }, walked)
+  end)
+
   it("fail a record whose value is not json under on_error", function()
     local d = testing.driver(sh.app {
       id = "lazybad", on_error = "skip",
