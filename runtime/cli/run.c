@@ -185,8 +185,11 @@ static int make_thread(run_t *r, int thread, sh_thread_io_t *io, thread_parts_t 
                          {"auto.offset.reset", "earliest"},
                          {"fetch.wait.max.ms", "10"},
                          {"queued.min.messages", "20000"},
-                         {"queued.max.messages.kbytes", "8192"}};
-    conf = client_conf(r, RD_KAFKA_CONSUMER, restore_group, restore, 7, err, errlen);
+                         {"queued.max.messages.kbytes", "8192"},
+                         /* a restore wants big fetches, not the stream
+                          * consumers' small default */
+                         {"fetch.max.bytes", "8388608"}};
+    conf = client_conf(r, RD_KAFKA_CONSUMER, restore_group, restore, 8, err, errlen);
     rd_kafka_t *restorer = conf ? rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen) : NULL;
     if (!restorer) {
         if (conf) rd_kafka_conf_destroy(conf);

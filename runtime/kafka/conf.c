@@ -17,7 +17,9 @@ static const sh_kv_t producer_defaults[] = {
     {"partitioner", "murmur2_random"},
     {"linger.ms", "5"},
     {"batch.num.messages", "10000"},
-    {"queue.buffering.max.messages", "500000"},
+    /* 100,000 records is 0.1 s of output at 1M records/s, enough to keep
+     * batches full; 500,000 held ~20 MB more at peak for no throughput. */
+    {"queue.buffering.max.messages", "100000"},
     {"enable.idempotence", "false"},
 };
 
@@ -26,12 +28,16 @@ static const sh_kv_t consumer_defaults[] = {
     {"enable.auto.offset.store", "false"},
     {"auto.commit.interval.ms", "1000"},
     {"enable.partition.eof", "false"},
-    /* A small queue bounds the consumer's memory: 50,000 records is 50 ms
-     * of input at 1M records/s, and about 75 MB at peak for a whole
+    /* A small queue bounds the consumer's memory: 20,000 records is 20 ms
+     * of input at 1M records/s, and about 50 MB at peak for a whole
      * passthrough where a queue never full (a million records) took 240-280
      * MB. librdkafka 2.0.2 would stall on a queue this small (it fetches
      * again only on its 1 s wake-up); fetch_wake.c wakes it sooner. */
-    {"queued.min.messages", "50000"},
+    {"queued.min.messages", "20000"},
+    /* One fetch answer per partition leader at most 2 MiB (librdkafka: 50
+     * MiB): a fetch lands whole in the queue before queued.min.messages is
+     * looked at, so this is what bounds the overshoot. */
+    {"fetch.max.bytes", "2097152"},
     /* As Kafka Streams: a new group reads its inputs from the start, so records
      * sent before the first assignment are counted too (librdkafka: latest). */
     {"auto.offset.reset", "earliest"},

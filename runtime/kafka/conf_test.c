@@ -55,7 +55,39 @@ static void test_producer_has_no_offset_reset(void) {
     if (conf) rd_kafka_conf_destroy(conf);
 }
 
+/* The memory bounds (README, Kafka): a consumer queues 20,000 records and
+ * fetches 2 MiB at most, a producer holds 100,000; --set still wins. */
+static void test_memory_bounds_default_and_set_wins(void) {
+    char err[512], value[64];
+    rd_kafka_conf_t *conf =
+        sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", NULL, 0, NULL, 0, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) {
+        get(conf, "queued.min.messages", value, sizeof value);
+        CHECK(strcmp(value, "20000") == 0);
+        get(conf, "fetch.max.bytes", value, sizeof value);
+        CHECK(strcmp(value, "2097152") == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+    conf = sh_kafka_conf_new(RD_KAFKA_PRODUCER, NULL, NULL, 0, NULL, 0, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) {
+        get(conf, "queue.buffering.max.messages", value, sizeof value);
+        CHECK(strcmp(value, "100000") == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+    sh_kv_t set[] = {{"fetch.max.bytes", "8388608"}};
+    conf = sh_kafka_conf_new(RD_KAFKA_CONSUMER, "g", NULL, 0, set, 1, err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf) {
+        get(conf, "fetch.max.bytes", value, sizeof value);
+        CHECK(strcmp(value, "8388608") == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+}
+
 int main(void) {
+    test_memory_bounds_default_and_set_wins();
     test_offset_reset_defaults_to_earliest();
     test_offset_reset_app_and_set_win();
     test_producer_has_no_offset_reset();
