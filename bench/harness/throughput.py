@@ -130,6 +130,10 @@ def _figure(runs, key):
     return NOT_MEASURED + "not run"
 
 
+# the workloads whose last round runs under perf (profile-<name>-e2e.txt)
+PROFILED = ("passthrough", "stateless", "count", "hopping", "join")
+
+
 def bench(cfg, workload):
     name = workload["name"]
     if workload.get("custom") == "supply_demand":
@@ -148,8 +152,9 @@ def bench(cfg, workload):
         for r in range(cfg.runs):
             cfg.say(f"{name}: round {r + 1}/{cfg.runs}")
             if not any("error" in x for x in results["sh"]):  # a rejected app stays rejected
-                # the last round of the stateful workloads runs under perf
-                profile = not cfg.quick and r == cfg.runs - 1 and name in ("stateless", "count", "hopping")
+                # the last round runs under perf (sampling at 499 Hz costs a
+                # few percent), so that every missed target has its profile
+                profile = not cfg.quick and r == cfg.runs - 1 and name in PROFILED
                 perf_data = os.path.join(cfg.run_dir(f"bench-{name}-{r}"), "perf.data") if profile else None
                 result = _streamhost(cfg, workload, bs, r, expected, perf_data, broker.registry)
                 if perf_data:
