@@ -18,6 +18,10 @@
  * sees room in the queue and fetches. Successive wake-ups go round the
  * assignment, so every leader is reached. An idle input reads no full
  * batches, and so sends no requests.
+ *
+ * A wake-up asked for within WAKE_EVERY_MS of the last one is sent late, not
+ * dropped: the reads after it may drain the queue and come back short,
+ * which asks for nothing, and the fetcher would then wait for its 1 s timer.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -42,7 +46,7 @@ struct sh_fetch_wake {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool pending, stopping;
-    int64_t last_ms; /* when the stream thread last asked for a wake-up */
+    int64_t sent_ms; /* when the side thread last sent a request */
     long asked, answered;
     /* the side thread's own */
     rd_kafka_topic_partition_list_t *assignment;
@@ -54,6 +58,19 @@ static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The condition variable's clock (CLOCK_REALTIME) ms from now. */
+static struct timespec deadline_in(int64_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
 }
 
 /* Returns whether the leader answered. */
@@ -80,8 +97,15 @@ static void *wake_main(void *arg) {
     for (;;) {
         while (!w->pending && !w->stopping)
             pthread_cond_wait(&w->cond, &w->lock);
+        /* at most one request every WAKE_EVERY_MS: later asks wait here */
+        int64_t due = w->sent_ms + WAKE_EVERY_MS;
+        while (!w->stopping && now_ms() < due) {
+            struct timespec until = deadline_in(due - now_ms());
+            pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        }
         if (w->stopping) break;
         w->pending = false;
+        w->sent_ms = now_ms();
         pthread_mutex_unlock(&w->lock);
         bool answered = wake_one_leader(w);
         pthread_mutex_lock(&w->lock);
@@ -110,11 +134,9 @@ sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue
 
 void sh_fetch_wake_after_read(sh_fetch_wake_t *w, int got, int max) {
     if (!w || got < max) return;
-    int64_t now = now_ms();
+    if ((long)rd_kafka_queue_length(w->queue) >= w->low_water) return;
     pthread_mutex_lock(&w->lock);
-    if (now - w->last_ms >= WAKE_EVERY_MS &&
-        (long)rd_kafka_queue_length(w->queue) < w->low_water) {
-        w->last_ms = now;
+    if (!w->pending) { /* asks while one waits to be sent are the same ask */
         w->asked++;
         w->pending = true;
         pthread_cond_signal(&w->cond);

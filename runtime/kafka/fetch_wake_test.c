@@ -55,6 +55,14 @@ int main(void) {
     CHECK(asked == 1);
     wait_answered(w, 1);
 
+    /* within WAKE_EVERY_MS of the first: sent when that has passed, not
+     * dropped (the reads after it may all come back short) */
+    current_test = "a full read right after a wake-up is answered too, later";
+    sh_fetch_wake_after_read(w, 4, 4);
+    sh_fetch_wake_counts(w, &asked, &answered);
+    CHECK(asked == 2);
+    wait_answered(w, 2);
+
     current_test = "freeing stops the side thread";
     sh_fetch_wake_free(w);
     sh_fetch_wake_free(NULL);
