@@ -6,7 +6,10 @@
  * what is known of its end: the offset after its last record read, or where
  * a fetch found its end. A partition's lag is its end offset as last fetched
  * minus that; unknown until both are known. Partitions live in one array
- * searched linearly: a thread holds tens of them, not thousands.
+ * searched linearly, the last one found first (a fetch's records come a
+ * partition at a run). A take walks tasks, each the group of its
+ * partitions (task_of), so that a record taken looks at its own task's
+ * partitions only: a join on 64 partitions holds 128.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +26,23 @@ typedef struct part {
     int64_t deadline; /* idle deadline while empty at its end; -1: none */
 } part_t;
 
+typedef struct task {
+    int first, count; /* its partitions: order[first .. first + count) */
+} task_t;
+
 struct sh_task_queue {
     int64_t max_idle_ms;
     sh_task_queue_end_fn end;
     void *opaque;
     part_t *parts;
     int count, cap, total;
+    int last; /* the part find found last */
+    /* parts grouped by task, rebuilt when one is added or revoked; sized
+     * with parts, so that rebuilding never allocates */
+    int *order;
+    task_t *tasks;
+    int task_count;
+    bool regroup;
     unsigned rotation; /* where the next take starts */
     int64_t enforced;
 };
@@ -54,13 +68,50 @@ void sh_task_queue_free(sh_task_queue_t *q, void (*drop)(void *item)) {
     for (int i = 0; i < q->count; i++)
         drop_items(&q->parts[i], drop);
     free(q->parts);
+    free(q->order);
+    free(q->tasks);
     free(q);
 }
 
-static part_t *find(const sh_task_queue_t *q, int topic, int32_t partition) {
+static int scan(const sh_task_queue_t *q, int topic, int32_t partition) {
     for (int i = 0; i < q->count; i++)
-        if (q->parts[i].topic == topic && q->parts[i].partition == partition) return &q->parts[i];
-    return NULL;
+        if (q->parts[i].topic == topic && q->parts[i].partition == partition) return i;
+    return -1;
+}
+
+static part_t *find(sh_task_queue_t *q, int topic, int32_t partition) {
+    if (q->last >= q->count || q->parts[q->last].topic != topic ||
+        q->parts[q->last].partition != partition) {
+        int i = scan(q, topic, partition);
+        if (i < 0) return NULL;
+        q->last = i;
+    }
+    return &q->parts[q->last];
+}
+
+/* order: the parts' indices by partition number (then topic), in runs of
+ * one task each. Insertion sort: parts are added and revoked rarely. */
+static void regroup(sh_task_queue_t *q) {
+    for (int i = 0; i < q->count; i++) {
+        int j = i;
+        const part_t *p = &q->parts[i];
+        while (j > 0) {
+            const part_t *o = &q->parts[q->order[j - 1]];
+            if (o->partition < p->partition ||
+                (o->partition == p->partition && o->topic <= p->topic))
+                break;
+            q->order[j] = q->order[j - 1];
+            j--;
+        }
+        q->order[j] = i;
+    }
+    q->task_count = 0;
+    for (int i = 0; i < q->count; i++) {
+        if (i == 0 || q->parts[q->order[i]].partition != q->parts[q->order[i - 1]].partition)
+            q->tasks[q->task_count++] = (task_t){.first = i, .count = 0};
+        q->tasks[q->task_count - 1].count++;
+    }
+    q->regroup = false;
 }
 
 static part_t *find_or_add(sh_task_queue_t *q, int topic, int32_t partition) {
@@ -71,10 +122,17 @@ static part_t *find_or_add(sh_task_queue_t *q, int topic, int32_t partition) {
         part_t *grown = realloc(q->parts, (size_t)cap * sizeof *grown);
         if (!grown) return NULL;
         q->parts = grown;
+        int *order = realloc(q->order, (size_t)cap * sizeof *order);
+        if (!order) return NULL;
+        q->order = order;
+        task_t *tasks = realloc(q->tasks, (size_t)cap * sizeof *tasks);
+        if (!tasks) return NULL;
+        q->tasks = tasks;
         q->cap = cap;
     }
     p = &q->parts[q->count++];
     *p = (part_t){.topic = topic, .partition = partition, .next = -1, .deadline = -1};
+    q->regroup = true;
     return p;
 }
 
@@ -89,6 +147,7 @@ void sh_task_queue_revoke(sh_task_queue_t *q, int topic, int32_t partition,
     q->total -= p->count;
     drop_items(p, drop);
     *p = q->parts[--q->count];
+    q->regroup = true;
 }
 
 static int grow(part_t *p) {
@@ -133,8 +192,8 @@ void sh_task_queue_read_to(sh_task_queue_t *q, int topic, int32_t partition, int
 }
 
 int sh_task_queue_buffered(const sh_task_queue_t *q, int topic, int32_t partition) {
-    const part_t *p = find(q, topic, partition);
-    return p ? p->count : 0;
+    int i = scan(q, topic, partition);
+    return i >= 0 ? q->parts[i].count : 0;
 }
 
 int sh_task_queue_total(const sh_task_queue_t *q) { return q->total; }
@@ -144,13 +203,12 @@ int64_t sh_task_queue_enforced(const sh_task_queue_t *q) { return q->enforced; }
 /* Kafka Streams' PartitionGroup.readyToProcess for the task of partition
  * number `task`: every partition buffered, or the empty ones known to be at
  * their end for max_idle_ms. *enforced: it goes on without one of them. */
-static bool task_ready(sh_task_queue_t *q, int32_t task, int64_t now, int64_t *wake,
+static bool task_ready(sh_task_queue_t *q, const task_t *task, int64_t now, int64_t *wake,
                        bool *enforced) {
     bool queued = false;
     *enforced = false;
-    for (int i = 0; i < q->count; i++) {
-        part_t *p = &q->parts[i];
-        if (p->partition != task) continue;
+    for (int i = task->first; i < task->first + task->count; i++) {
+        part_t *p = &q->parts[q->order[i]];
         if (p->count > 0) {
             p->deadline = -1;
             queued = true;
@@ -171,13 +229,11 @@ static bool task_ready(sh_task_queue_t *q, int32_t task, int64_t now, int64_t *w
     return queued;
 }
 
-static part_t *earliest_head(sh_task_queue_t *q, int32_t task) {
+static part_t *earliest_head(sh_task_queue_t *q, const task_t *task) {
     part_t *best = NULL;
-    for (int i = 0; i < q->count; i++) {
-        part_t *p = &q->parts[i];
-        if (p->partition == task && p->count > 0 &&
-            (!best || p->ts[p->head] < best->ts[best->head]))
-            best = p;
+    for (int i = task->first; i < task->first + task->count; i++) {
+        part_t *p = &q->parts[q->order[i]];
+        if (p->count > 0 && (!best || p->ts[p->head] < best->ts[best->head])) best = p;
     }
     return best;
 }
@@ -187,15 +243,12 @@ int sh_task_queue_take(sh_task_queue_t *q, int64_t now_ms, bool enforce, void **
     *wake_ms = INT64_MAX;
     if (q->max_idle_ms < 0) enforce = false;
     int taken = 0;
-    /* each take starts with another partition's task, so a task that always
-     * has a batch ready cannot starve the others */
-    int first = q->count ? q->rotation++ % q->count : 0;
-    for (int i = 0; i < q->count && taken < max; i++) {
-        int32_t task = q->parts[(first + i) % q->count].partition;
-        bool seen = false; /* an earlier part of the same task ran it already */
-        for (int j = 0; j < i && !seen; j++)
-            seen = q->parts[(first + j) % q->count].partition == task;
-        if (seen) continue;
+    if (q->regroup) regroup(q);
+    /* each take starts with another task, so a task that always has a
+     * batch ready cannot starve the others */
+    int first = q->task_count ? (int)(q->rotation++ % (unsigned)q->task_count) : 0;
+    for (int i = 0; i < q->task_count && taken < max; i++) {
+        const task_t *task = &q->tasks[(first + i) % q->task_count];
         /* Readiness changes within one take only when a partition runs
          * dry: check again then, not for every record. */
         bool check = enforce, counted = false;

@@ -165,6 +165,53 @@ static void test_grows_past_its_first_ring(void) {
     sh_task_queue_free(q, NULL);
 }
 
+/* Many tasks, their partitions assigned out of order: each task's records
+ * come in timestamp order across its inputs, and after revocations (the
+ * queue regroups its tasks) a revoked partition's records never come. */
+typedef struct {
+    int topic, partition;
+    int64_t ts;
+} rec_t;
+
+static int take_all_in_task_order(sh_task_queue_t *q, int64_t last[16]) {
+    void *out[64];
+    int64_t wake;
+    int got = 0;
+    for (int n; (n = sh_task_queue_take(q, 0, true, out, 64, &wake)) > 0; got += n)
+        for (int i = 0; i < n; i++) {
+            const rec_t *r = out[i];
+            CHECK(r->ts > last[r->partition]);
+            last[r->partition] = r->ts;
+        }
+    return got;
+}
+
+static void test_many_tasks_keep_their_order_through_revocations(void) {
+    static rec_t recs[2][16][4];
+    sh_task_queue_t *q = sh_task_queue_new(-1, end_of, NULL);
+    for (int t = 0; t < 2; t++)
+        for (int p = 15; p >= 0; p--)
+            for (int i = 0; i < 3; i++) {
+                recs[t][p][i] = (rec_t){t, p, p * 100 + 2 * i + t};
+                sh_task_queue_push(q, t, p, i, recs[t][p][i].ts, &recs[t][p][i]);
+            }
+    int64_t last[16];
+    for (int p = 0; p < 16; p++)
+        last[p] = -1;
+    CHECK(take_all_in_task_order(q, last) == 96);
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < 16; p++) {
+            recs[t][p][3] = (rec_t){t, p, 10000 + p * 100 + t};
+            sh_task_queue_push(q, t, p, 3, recs[t][p][3].ts, &recs[t][p][3]);
+        }
+    sh_task_queue_revoke(q, TABLE, 3, NULL);
+    sh_task_queue_revoke(q, STREAM, 7, NULL);
+    CHECK(sh_task_queue_total(q) == 30);
+    CHECK(take_all_in_task_order(q, last) == 30);
+    CHECK(last[3] == 10000 + 300 && last[7] == 10000 + 700 + 1);
+    sh_task_queue_free(q, NULL);
+}
+
 int main(void) {
     test_never_waits_if_idling_is_disabled();
     test_ready_when_all_partitions_are_buffered();
@@ -174,5 +221,6 @@ int main(void) {
     test_tasks_are_apart_and_revoke_drops();
     test_no_task_starves();
     test_grows_past_its_first_ring();
+    test_many_tasks_keep_their_order_through_revocations();
     return check_summary("kafka_task_queue_test");
 }
