@@ -152,8 +152,8 @@ def bench(cfg, workload):
         for r in range(cfg.runs):
             cfg.say(f"{name}: round {r + 1}/{cfg.runs}")
             if not any("error" in x for x in results["sh"]):  # a rejected app stays rejected
-                # the last round runs under perf (sampling at 499 Hz costs a
-                # few percent), so that every missed target has its profile
+                # the last round runs under perf (499 samples/s), so that
+                # every missed target has its profile
                 profile = not cfg.quick and r == cfg.runs - 1 and name in PROFILED
                 perf_data = os.path.join(cfg.run_dir(f"bench-{name}-{r}"), "perf.data") if profile else None
                 result = _streamhost(cfg, workload, bs, r, expected, perf_data, broker.registry)

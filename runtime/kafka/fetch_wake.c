@@ -60,19 +60,6 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The condition variable's clock (CLOCK_REALTIME) ms from now. */
-static struct timespec deadline_in(int64_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 /* Returns whether the leader answered. */
 static bool wake_one_leader(sh_fetch_wake_t *w) {
     int64_t now = now_ms();
@@ -99,10 +86,9 @@ static void *wake_main(void *arg) {
             pthread_cond_wait(&w->cond, &w->lock);
         /* at most one request every WAKE_EVERY_MS: later asks wait here */
         int64_t due = w->sent_ms + WAKE_EVERY_MS;
-        while (!w->stopping && now_ms() < due) {
-            struct timespec until = deadline_in(due - now_ms());
+        struct timespec until = {due / 1000, (due % 1000) * 1000000}; /* cond's clock */
+        while (!w->stopping && now_ms() < due)
             pthread_cond_timedwait(&w->cond, &w->lock, &until);
-        }
         if (w->stopping) break;
         w->pending = false;
         w->sent_ms = now_ms();
@@ -122,7 +108,12 @@ sh_fetch_wake_t *sh_fetch_wake_new(rd_kafka_t *consumer, rd_kafka_queue_t *queue
     w->queue = queue;
     w->low_water = queued_min / 2;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    /* waits are until a time on now_ms()'s clock */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&w->thread, NULL, wake_main, w) != 0) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);

@@ -8,7 +8,7 @@
  * minus that; unknown until both are known. Partitions live in one array
  * searched linearly, the last one found first (a fetch's records come a
  * partition at a run). A take walks tasks, each the group of its
- * partitions (task_of), so that a record taken looks at its own task's
+ * partitions (regroup), so that a record taken looks at its own task's
  * partitions only: a join on 64 partitions holds 128.
  */
 #include <stdlib.h>
