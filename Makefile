@@ -97,7 +97,8 @@ test-lua: all
 # one cluster.
 SANITIZED_SPECS ?= spec/integration/threads_spec.lua spec/integration/restore_crash_spec.lua \
   spec/integration/reload_spec.lua spec/integration/at_least_once_spec.lua \
-  spec/integration/avro_spec.lua spec/integration/mysql_cdc_spec.lua
+  spec/integration/avro_spec.lua spec/integration/mysql_cdc_spec.lua \
+  spec/integration/refused_commit_spec.lua
 test-lua-sanitized: all bin/streamhost-asan
 	scripts/sanitized-specs.sh $(SANITIZED_SPECS)
 

@@ -30,6 +30,7 @@
 #include "kafka/cluster.h"
 #include "kafka/fetch_wake.h"
 #include "kafka/gaps.h"
+#include "kafka/resume.h"
 #include "kafka/source.h"
 #include "kafka/task_reader.h"
 
@@ -38,15 +39,22 @@ enum { COMMIT_WAIT_MS = 10000 };
 /* Commits the stored offsets and waits at most COMMIT_WAIT_MS for the
  * answer. librdkafka's synchronous commit can wait for good when the group
  * is rebalancing under a stopping consumer (it retries on the coordinator);
- * a commit that never answers only means records read again.
+ * a commit that never answers only means records read again. When refused
+ * is not NULL and the group refused the commit, *refused is set to the
+ * positions it refused (the caller's to destroy).
  * Returns librdkafka's error, RD_KAFKA_RESP_ERR__TIMED_OUT when none came. */
-static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk) {
+static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk,
+                                          rd_kafka_topic_partition_list_t **refused) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     if (!q) return rd_kafka_commit(rk, NULL, 0);
     rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, NULL, q, NULL, NULL);
     if (!err) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, COMMIT_WAIT_MS);
         err = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        const rd_kafka_topic_partition_list_t *offsets =
+            ev ? rd_kafka_event_topic_partition_list(ev) : NULL;
+        if (refused && offsets && err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            *refused = rd_kafka_topic_partition_list_copy(offsets);
         if (ev) rd_kafka_event_destroy(ev);
     }
     rd_kafka_queue_destroy(q);
@@ -83,6 +91,8 @@ typedef struct kafka_source {
     int64_t max_idle_ms;
     sh_kafka_task_reader_t *ordered;
     rd_kafka_message_t **incoming; /* scratch: messages on their way to it */
+    /* positions of refused commits, for partitions that come back (resume.h) */
+    rd_kafka_topic_partition_list_t *resume;
 } kafka_source_t;
 
 static void free_strings(char **list, int count) {
@@ -237,17 +247,49 @@ static int read_in_task_order(kafka_source_t *s, sh_ffi_record_t *records, int m
 
 /* ---- rebalance: the loop restores before, and delivers before, a move ---- */
 
-/* Where each assigned partition should go on: its committed offset, so a
- * jump past it (retention) is seen. */
-static void expect_committed(kafka_source_t *s, rd_kafka_t *rk,
-                             const rd_kafka_topic_partition_list_t *partitions) {
+/* Where each assigned partition goes on: its committed offset, so a jump
+ * past it (retention) is seen, or where this consumer left it when the
+ * group refused its commit then (resume.h), set in partitions. Returns the
+ * partitions that resume so (the caller's to destroy), or NULL if none. */
+static rd_kafka_topic_partition_list_t *place_assigned(kafka_source_t *s, rd_kafka_t *rk,
+                                                       rd_kafka_topic_partition_list_t *partitions) {
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-    if (rd_kafka_committed(rk, committed, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        for (int i = 0; i < committed->cnt; i++)
-            sh_kafka_gaps_expect(s->gaps, committed->elems[i].topic,
-                                 committed->elems[i].partition,
-                                 committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1);
+    bool known = rd_kafka_committed(rk, committed, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_t *resumed = rd_kafka_topic_partition_list_new(1);
+    if (resumed && sh_kafka_resume_apply(s->resume, partitions, known ? committed : NULL,
+                                         resumed) == 0) {
+        rd_kafka_topic_partition_list_destroy(resumed);
+        resumed = NULL;
+    }
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &partitions->elems[i];
+        const rd_kafka_topic_partition_t *c =
+            known ? rd_kafka_topic_partition_list_find(committed, p->topic, p->partition) : NULL;
+        int64_t next = p->offset >= 0 ? p->offset : c && c->offset >= 0 ? c->offset : -1;
+        if (p->offset >= 0 || c) sh_kafka_gaps_expect(s->gaps, p->topic, p->partition, next);
+    }
     rd_kafka_topic_partition_list_destroy(committed);
+    return resumed;
+}
+
+/* The resumed positions are stored again, so the next commit makes them
+ * the group's: librdkafka dropped them with the revocation. */
+static void store_resumed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *resumed) {
+    char where[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < resumed->cnt && used < sizeof where - 1; i++) {
+        const rd_kafka_topic_partition_t *p = &resumed->elems[i];
+        int w = snprintf(where + used, sizeof where - used, "%s%s[%d]@%lld", i ? ", " : "",
+                         p->topic, (int)p->partition, (long long)p->offset);
+        if (w > 0) used += (size_t)w;
+    }
+    sh_log(SH_LOG_INFO, "resuming %d partition(s) where this thread left them, after the group "
+                        "refused their commit: %s", resumed->cnt, where);
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, resumed);
+    if (err)
+        sh_log(SH_LOG_WARN, "cannot store the resumed positions (%s): a restart before the next "
+                            "record of those partitions reads from their last commit",
+               rd_kafka_err2str(err));
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -269,11 +311,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 snprintf(s->fatal, sizeof s->fatal, "restore: %s", why);
         }
         ev->assignment_done(ev->loop);
-        expect_committed(s, rk, partitions);
+        rd_kafka_topic_partition_list_t *resumed = place_assigned(s, rk, partitions);
         if (cooperative)
             rd_kafka_incremental_assign(rk, partitions);
         else
             rd_kafka_assign(rk, partitions);
+        if (resumed) {
+            store_resumed(rk, resumed);
+            rd_kafka_topic_partition_list_destroy(resumed);
+        }
         start_table_bootstrap(s, partitions);
         for (int i = 0; s->ordered && i < partitions->cnt; i++)
             if (sh_kafka_task_reader_assign(s->ordered, partitions->elems[i].topic,
@@ -287,12 +333,20 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     ev->revoking(ev->loop);
     /* A real broker takes this commit while the group prepares its
      * rebalance; librdkafka's mock cluster (streamhost broker) refuses it
-     * (REBALANCE_IN_PROGRESS), and the partitions' next owner then reads
-     * again from the last commit that went through: duplicates, not loss. */
-    rd_kafka_resp_err_t cerr = commit_bounded(rk);
+     * (REBALANCE_IN_PROGRESS). The partitions' next owner then reads again
+     * from the last commit that went through, unless it is this consumer,
+     * which goes on from the refused positions (resume.h). */
+    rd_kafka_topic_partition_list_t *refused = NULL;
+    rd_kafka_resp_err_t cerr = commit_bounded(rk, &refused);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         sh_log(SH_LOG_WARN, "commit before revocation failed (%s): the records since the last "
-               "commit will be processed again", rd_kafka_err2str(cerr));
+               "commit will be processed again unless the partitions come back to this thread",
+               rd_kafka_err2str(cerr));
+    if (refused) {
+        if (sh_kafka_resume_keep(s->resume, refused, partitions) != 0)
+            sh_log(SH_LOG_WARN, "out of memory keeping refused positions");
+        rd_kafka_topic_partition_list_destroy(refused);
+    }
     for (int i = 0; i < partitions->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &partitions->elems[i];
         ev->revoked(ev->loop, p->topic, p->partition);
@@ -537,7 +591,7 @@ static void source_release(sh_source_t *src) {
 
 static int source_commit(sh_source_t *src, char *errbuf, size_t errlen) {
     kafka_source_t *s = (kafka_source_t *)src;
-    rd_kafka_resp_err_t err = commit_bounded(s->consumer);
+    rd_kafka_resp_err_t err = commit_bounded(s->consumer, NULL);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         snprintf(errbuf, errlen, "%s", rd_kafka_err2str(err));
         return -1;
@@ -565,6 +619,7 @@ static void source_destroy(sh_source_t *src) {
     free_strings(s->tables, s->table_count);
     sh_kafka_cluster_free(s->cluster);
     sh_kafka_gaps_free(s->gaps);
+    rd_kafka_topic_partition_list_destroy(s->resume);
     sh_kafka_task_reader_free(s->ordered);
     free(s->incoming);
     free(s->msgs);
@@ -603,11 +658,13 @@ sh_source_t *sh_kafka_source_new(rd_kafka_conf_t *conf, sh_kafka_topics_t *topic
     if (s) {
         s->cluster = sh_kafka_cluster_new(bootstrap);
         s->gaps = sh_kafka_gaps_new();
+        s->resume = rd_kafka_topic_partition_list_new(4);
     }
-    if (!s || !tables || !s->cluster || !s->gaps) {
+    if (!s || !tables || !s->cluster || !s->gaps || !s->resume) {
         if (s) {
             sh_kafka_cluster_free(s->cluster);
             sh_kafka_gaps_free(s->gaps);
+            if (s->resume) rd_kafka_topic_partition_list_destroy(s->resume);
         }
         free(s);
         free(tables);
