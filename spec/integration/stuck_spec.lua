@@ -11,6 +11,9 @@ return sh.app {
   id = "stuck-spec",
   on_error = "fail",
   ["max.batch.ms"] = %d,
+  -- a small budget, so the version allocating without end reaches it long
+  -- before the trial's 5 s (1 GB, the default, took longer on a busy machine)
+  ["memory.limit"] = "64MB",
   kafka = { ["auto.offset.reset"] = "earliest" },
   topology = function(b)
     b:stream("numbers", { key = "string", value = "string" })
