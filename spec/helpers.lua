@@ -163,6 +163,18 @@ function _M.free_port()
   return assert(port, "cannot find a free port")
 end
 
+-- Runs a Python script (Debian's python3, which has confluent_kafka) written
+-- to dir with bootstrap as its argument; fails the test unless it exits 0.
+-- Returns what it printed.
+function _M.python(dir, script, bootstrap)
+  _M.write_file(dir .. "/script.py", script)
+  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. bootstrap .. " 2>&1; echo exit=$?")
+  local said = p:read("*a")
+  p:close()
+  assert(said:find("exit=0", 1, true), "python script failed: " .. said)
+  return said
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end

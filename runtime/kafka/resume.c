@@ -2,6 +2,9 @@
  * resume.c - positions of refused commits, used when their partitions come
  * back (resume.h).
  */
+#include <stdio.h>
+
+#include "base/log.h"
 #include "kafka/resume.h"
 
 int sh_kafka_resume_keep(rd_kafka_topic_partition_list_t *kept,
@@ -41,4 +44,25 @@ int sh_kafka_resume_apply(rd_kafka_topic_partition_list_t *kept,
         n++;
     }
     return n;
+}
+
+void sh_kafka_resume_store(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *resumed) {
+    char where[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < resumed->cnt && used < sizeof where - 1; i++) {
+        const rd_kafka_topic_partition_t *p = &resumed->elems[i];
+        int w = snprintf(where + used, sizeof where - used, "%s%s[%d]@%lld", i ? ", " : "",
+                         p->topic, (int)p->partition, (long long)p->offset);
+        if (w > 0) used += (size_t)w;
+    }
+    sh_log(SH_LOG_INFO,
+           "resuming %d partition(s) where this thread left them, after the group "
+           "refused their commit: %s",
+           resumed->cnt, where);
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, resumed);
+    if (err)
+        sh_log(SH_LOG_WARN,
+               "cannot store the resumed positions (%s): a restart before the next "
+               "record of those partitions reads from their last commit",
+               rd_kafka_err2str(err));
 }

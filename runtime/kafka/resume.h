@@ -36,4 +36,9 @@ int sh_kafka_resume_apply(rd_kafka_topic_partition_list_t *kept,
                           const rd_kafka_topic_partition_list_t *committed,
                           rd_kafka_topic_partition_list_t *resumed);
 
+/* Logs the partitions that resume and stores their positions again, so the
+ * next commit makes them the group's: librdkafka dropped them with the
+ * revocation. Call it after the assignment. */
+void sh_kafka_resume_store(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *resumed);
+
 #endif

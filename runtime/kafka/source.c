@@ -272,26 +272,6 @@ static rd_kafka_topic_partition_list_t *place_assigned(kafka_source_t *s, rd_kaf
     return resumed;
 }
 
-/* The resumed positions are stored again, so the next commit makes them
- * the group's: librdkafka dropped them with the revocation. */
-static void store_resumed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *resumed) {
-    char where[512] = "";
-    size_t used = 0;
-    for (int i = 0; i < resumed->cnt && used < sizeof where - 1; i++) {
-        const rd_kafka_topic_partition_t *p = &resumed->elems[i];
-        int w = snprintf(where + used, sizeof where - used, "%s%s[%d]@%lld", i ? ", " : "",
-                         p->topic, (int)p->partition, (long long)p->offset);
-        if (w > 0) used += (size_t)w;
-    }
-    sh_log(SH_LOG_INFO, "resuming %d partition(s) where this thread left them, after the group "
-                        "refused their commit: %s", resumed->cnt, where);
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, resumed);
-    if (err)
-        sh_log(SH_LOG_WARN, "cannot store the resumed positions (%s): a restart before the next "
-                            "record of those partitions reads from their last commit",
-               rd_kafka_err2str(err));
-}
-
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     kafka_source_t *s = opaque;
@@ -317,7 +297,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rd_kafka_assign(rk, partitions);
         if (resumed) {
-            store_resumed(rk, resumed);
+            sh_kafka_resume_store(rk, resumed);
             rd_kafka_topic_partition_list_destroy(resumed);
         }
         start_table_bootstrap(s, partitions);

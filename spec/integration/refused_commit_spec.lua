@@ -43,18 +43,9 @@ for o in c.committed([TopicPartition("in", p) for p in range(4)], timeout=10):
 c.close()
 ]]
 
-local function python(dir, script, bootstrap)
-  helpers.write_file(dir .. "/script.py", script)
-  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. bootstrap .. " 2>&1; echo exit=$?")
-  local said = p:read("*a")
-  p:close()
-  assert.matches("exit=0", said, 1, true)
-  return said
-end
-
 local function committed(dir, bootstrap)
   local by_partition = {}
-  for part, offset in python(dir, COMMITTED:format(), bootstrap):gmatch("committed (%d)=(%-?%d+)") do
+  for part, offset in helpers.python(dir, COMMITTED:format(), bootstrap):gmatch("committed (%d)=(%-?%d+)") do
     by_partition[tonumber(part)] = tonumber(offset)
   end
   return by_partition
@@ -82,7 +73,7 @@ describe("a partition back after a refused commit", function()
   it("goes on where its thread left it: no record lost, none processed twice", function()
     broker = helpers.start_broker({ ["in"] = 4, out = 4 })
     local dir = helpers.tmpdir()
-    python(dir, PRODUCE:format(PER_PARTITION), broker.bootstrap)
+    helpers.python(dir, PRODUCE:format(PER_PARTITION), broker.bootstrap)
     helpers.write_file(dir .. "/app.lua", APP)
     local first_log
     first, first_log = start(dir, "first", broker.bootstrap)

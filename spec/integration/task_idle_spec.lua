@@ -5,29 +5,12 @@
 -- runtime/kafka/task_queue_test.c (PartitionGroupTest's idling cases).
 local helpers = require "spec.helpers"
 
-local function produce_with(dir, script, bootstrap)
-  helpers.write_file(dir .. "/produce.py", script)
-  local p = io.popen("/usr/bin/python3 " .. dir .. "/produce.py " .. bootstrap .. " 2>&1; echo exit=$?")
-  local said = p:read("*a")
-  p:close()
-  assert.matches("exit=0", said, 1, true)
-end
-
 local function run(dir, app, bootstrap, log_name, extra)
   helpers.write_file(dir .. "/app.lua", app)
   local log = dir .. "/" .. (log_name or "run.log")
   local pid = helpers.spawn(helpers.bin .. " run " .. dir .. "/app.lua --bootstrap " .. bootstrap ..
                             " --state-dir " .. dir .. "/state --http off " .. (extra or ""), log)
   return pid, log
-end
-
-local function python(dir, script, bootstrap)
-  helpers.write_file(dir .. "/script.py", script)
-  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. bootstrap .. " 2>&1; echo exit=$?")
-  local said = p:read("*a")
-  p:close()
-  assert.matches("exit=0", said, 1, true)
-  return said
 end
 
 -- Kafka Streams' TaskIdlingIntegrationTest.shouldInnerJoinMultiPartitionQueryable:
@@ -139,7 +122,7 @@ describe("max.task.idle.ms", function()
     broker = helpers.start_broker({ ["stream-1"] = 2, ["stream-2"] = 2, ["stream-3"] = 2,
                                     ["stream-4"] = 2 })
     local dir = helpers.tmpdir()
-    produce_with(dir, MERGE_PRODUCE, broker.bootstrap)
+    helpers.python(dir, MERGE_PRODUCE, broker.bootstrap)
     local log
     pid, log = run(dir, MERGE_APP, broker.bootstrap)
     local out = helpers.wait_records(broker.bootstrap, "stream-4", 60000, 120000)
@@ -170,7 +153,7 @@ describe("max.task.idle.ms", function()
     helpers.wait_until("both threads past the tables' bootstrap", 30000, function()
       return both_threads_steady(log)
     end)
-    produce_with(dir, JOIN_PRODUCE, broker.bootstrap)
+    helpers.python(dir, JOIN_PRODUCE, broker.bootstrap)
     local out = helpers.wait_records(broker.bootstrap, "named-visits", 20000, 120000)
     assert.are.equal(20000, #out)
     for _, r in ipairs(out) do
@@ -189,11 +172,11 @@ describe("max.task.idle.ms", function()
     helpers.wait_until("both threads past the tables' bootstrap", 30000, function()
       return both_threads_steady(log)
     end)
-    python(dir, PRODUCER .. VISITS, broker.bootstrap)
+    helpers.python(dir, PRODUCER .. VISITS, broker.bootstrap)
     helpers.wait_until("visits held for their names", 15000, function()
       return helpers.read_file(log):find("holding %d+ record") ~= nil
     end)
-    assert.matches("committed=0", python(dir, COMMITTED, broker.bootstrap), 1, true)
+    assert.matches("committed=0", helpers.python(dir, COMMITTED, broker.bootstrap), 1, true)
     helpers.kill(pid, "KILL")
     helpers.wait_exit(pid)
     assert.are.equal(0, #helpers.consume_all(broker.bootstrap, "named-visits"))
@@ -202,7 +185,7 @@ describe("max.task.idle.ms", function()
     helpers.wait_until("the restarted threads past the tables' bootstrap", 60000, function()
       return both_threads_steady(log)
     end)
-    python(dir, PRODUCER .. NAMES, broker.bootstrap)
+    helpers.python(dir, PRODUCER .. NAMES, broker.bootstrap)
     local out = helpers.wait_records(broker.bootstrap, "named-visits", 20000, 120000)
     assert.are.equal(20000, #out)
     for _, r in ipairs(out) do
