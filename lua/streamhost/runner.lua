@@ -166,7 +166,7 @@ local function load_app(app_path, ctx_ud, unsafe)
     table_topics = inst.builder.table_topics,
     process = inst.process,
     release_task = function(_, topic, partition) inst.release_task(topic, partition) end,
-    tick = function(_, now) inst.tick(now) end,
+    tick = function(_, now) return inst.tick(now) end,
     flush = function() inst.flush() end,
     close = function() inst.close() end,
     after_batch = function() inst.after_batch() end,

@@ -450,8 +450,15 @@ local function setup_timers(inst, builder)
   function inst.start_timers(now)
     for _, t in ipairs(wall) do t.next_due = now + t.interval end
   end
+  -- returns when the next wall-clock timer is due (nil: none), so the
+  -- host's loop waits for records no longer than that
   function inst.tick(now)
-    for _, t in ipairs(wall) do due(t, now) end
+    local next_due
+    for _, t in ipairs(wall) do
+      due(t, now)
+      if next_due == nil or t.next_due < next_due then next_due = t.next_due end
+    end
+    return next_due
   end
   inst.has_stream_timers = #stream > 0
   function inst.stream_tick(ts)
@@ -536,13 +543,14 @@ function _M.instantiate(app, builder, ctx)
   local FLUSH_EVERY_MS = 1000
   local timers_tick, last_flush = inst.tick, nil
   function inst.tick(now)
-    timers_tick(now)
+    local next_due = timers_tick(now)
     last_flush = last_flush or now
     if not inst.busy or now - last_flush >= FLUSH_EVERY_MS then
       last_flush = now
       inst.flush()
     end
     inst.busy = false
+    return next_due
   end
   local dispatch_state = { schemas = false } -- shared by the sources' dispatches, as rec is
   for _, source in ipairs(builder.sources) do

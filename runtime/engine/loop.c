@@ -68,6 +68,7 @@ struct sh_loop {
     const char *last_topic; /* delivery reports come in runs: the last verdict */
     bool last_is_changelog;
     int64_t last_checkpoint_ms;
+    int64_t next_timer_ms; /* when the VM's next wall-clock timer is due */
     long long records_in, records_out, batch_count;
     char fatal[2048];
 };
@@ -322,9 +323,17 @@ int sh_loop_subscribe(sh_loop_t *l) {
 
 /* ---- the loop ---- */
 
+/* Waits for records no longer than until the next wall-clock timer is due,
+ * so an `every "20ms"` runs every 20 ms, not once per idle poll. */
+static int poll_wait_ms(const sh_loop_t *l) {
+    int64_t until = l->next_timer_ms - sh_clock_now_ms();
+    if (until < 0) return 0;
+    return until < POLL_WAIT_MS ? (int)until : POLL_WAIT_MS;
+}
+
 static void run_batch(sh_loop_t *l) {
     char err[4096] = "";
-    int n = l->source->ops->poll(l->source, l->records, BATCH_MAX, POLL_WAIT_MS, err, sizeof err);
+    int n = l->source->ops->poll(l->source, l->records, BATCH_MAX, poll_wait_ms(l), err, sizeof err);
     if (n < 0) sh_loop_set_fatal(l, "%s %s", l->source->ops->kind, err);
     if (n <= 0) return;
     sh_ctx_t *ctx = sh_vm_ctx(l->vm);
@@ -369,7 +378,8 @@ static void run_timers(sh_loop_t *l) {
     char err[4096] = "";
     if (l->tasks) sh_tasks_lock(l->tasks);
     sh_watchdog_enter(l->watchdog, l->thread, l->vm);
-    if (sh_vm_tick(l->vm, sh_clock_now_ms(), err, sizeof err) != 0) sh_loop_set_fatal(l, "%s", err);
+    if (sh_vm_tick(l->vm, sh_clock_now_ms(), &l->next_timer_ms, err, sizeof err) != 0)
+        sh_loop_set_fatal(l, "%s", err);
     sh_watchdog_leave(l->watchdog, l->thread);
     if (l->tasks) sh_tasks_unlock(l->tasks);
     l->current = NULL;

@@ -439,14 +439,17 @@ char *sh_vm_describe(sh_vm_t *vm) {
     return text;
 }
 
-int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen) {
+int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, int64_t *next_due_ms, char *errbuf, size_t errlen) {
+    *next_due_ms = INT64_MAX;
     if (!vm->has_tick) return 0;
     lua_pushnumber(vm->L, (lua_Number)now_ms);
     int rc = 0;
-    if (call_app(vm, "tick", 1, 0) != 0) {
+    if (call_app(vm, "tick", 1, 1) != 0) {
         snprintf(errbuf, errlen, "timer: %s",
                  lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
         rc = -1;
+    } else if (lua_type(vm->L, -1) == LUA_TNUMBER) {
+        *next_due_ms = (int64_t)lua_tonumber(vm->L, -1);
     }
     lua_settop(vm->L, 0);
     return rc;

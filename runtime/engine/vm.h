@@ -66,9 +66,10 @@ char *sh_vm_source_location(sh_vm_t *vm, const char *topic);
 int sh_vm_process(sh_vm_t *vm, sh_ffi_record_t *records, int n, char *errbuf, size_t errlen);
 /* Called after a batch's outputs are handed over: flushes stdout etc. */
 void sh_vm_after_batch(sh_vm_t *vm);
-/* Calls the app's tick(now_ms) (wall-clock timers), when it has one.
- * Returns -1 with errbuf filled when it raised. */
-int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, char *errbuf, size_t errlen);
+/* Calls the app's tick(now_ms) (wall-clock timers), when it has one, and
+ * sets *next_due_ms to when its next wall-clock timer is due (INT64_MAX:
+ * none). Returns -1 with errbuf filled when it raised. */
+int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, int64_t *next_due_ms, char *errbuf, size_t errlen);
 /* Calls the app's release_task(topic, partition), when it has one: the VM
  * closes its store handles of a revoked task. */
 void sh_vm_release_task(sh_vm_t *vm, const char *topic, int32_t partition);

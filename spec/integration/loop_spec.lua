@@ -92,6 +92,32 @@ return sh.app {
     assert.is_true(per_batch and per_batch > 2048, text)
   end)
 
+  it("runs a wall-clock timer on time while no records come, not once per idle poll", function()
+    broker = helpers.start_broker({ idle = 1, ticks = 1 })
+    local app = dir .. "/app.lua"
+    helpers.write_file(app, [[
+local sh = require "streamhost"
+return sh.app {
+  id = "timer-spec",
+  topology = function(b)
+    b:stream("idle", { key = "string", value = "string" })
+     :to("ticks", { key = "string", value = "string" })
+    b:every("10ms", function(now) return { { "t", string.format("%d", now) } } end)
+     :to("ticks", { key = "string", value = "string" })
+  end,
+}
+]])
+    pid = helpers.spawn(helpers.bin .. " run " .. app .. " --bootstrap " .. broker.bootstrap ..
+                        " --state-dir " .. dir .. "/state --http off", dir .. "/run.log")
+    local out = helpers.wait_records(broker.bootstrap, "ticks", 60, 60000)
+    local gaps = {}
+    for i = 2, #out do gaps[#gaps + 1] = tonumber(out[i].value) - tonumber(out[i - 1].value) end
+    table.sort(gaps)
+    -- an idle poll waits 100 ms: a timer that waited for it would show that
+    local median = gaps[math.floor(#gaps / 2)]
+    assert.is_true(median < 50, "median gap " .. median .. " ms between 10 ms ticks")
+  end)
+
   it("commits every thread's offsets before any thread leaves the group (threads = 2)", function()
     broker = helpers.start_broker({ events = 4, ["per-key-counts"] = 4,
                                     ["stop-spec-per_key-changelog"] = 4 })
