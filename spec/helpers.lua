@@ -164,11 +164,14 @@ function _M.free_port()
 end
 
 -- Runs a Python script (Debian's python3, which has confluent_kafka) written
--- to dir with bootstrap as its argument; fails the test unless it exits 0.
--- Returns what it printed.
-function _M.python(dir, script, bootstrap)
+-- to dir with bootstrap and any further values as its arguments; fails the
+-- test unless it exits 0. Returns what it printed.
+function _M.python(dir, script, bootstrap, ...)
   _M.write_file(dir .. "/script.py", script)
-  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. bootstrap .. " 2>&1; echo exit=$?")
+  local args = { bootstrap, ... }
+  for i, a in ipairs(args) do args[i] = _M.shell_quote(a) end
+  local p = io.popen("/usr/bin/python3 " .. dir .. "/script.py " .. table.concat(args, " ") ..
+                     " 2>&1; echo exit=$?")
   local said = p:read("*a")
   p:close()
   assert(said:find("exit=0", 1, true), "python script failed: " .. said)

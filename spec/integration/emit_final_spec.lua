@@ -82,11 +82,7 @@ describe("emit = final, threads = 2", function()
   end
 
   local function produce(from, to)
-    local p = io.popen("/usr/bin/python3 " .. dir .. "/produce.py " .. broker.bootstrap .. " " ..
-                       from .. " " .. to .. " 2>&1; echo exit=$?")
-    local said = p:read("*a")
-    p:close()
-    assert.matches("exit=0", said, 1, true)
+    helpers.python(dir, PRODUCE, broker.bootstrap, from, to)
   end
 
   -- Waits for every closed window's result; then checks there is no other,
@@ -117,7 +113,6 @@ describe("emit = final, threads = 2", function()
 
   it("sends each closed window once, across a restart into an empty state dir and a reload",
      function()
-    helpers.write_file(dir .. "/produce.py", PRODUCE)
     helpers.write_file(dir .. "/app.lua", APP)
     local log = dir .. "/run.log"
     start(dir .. "/state", log)

@@ -45,12 +45,7 @@ describe("inputs in timestamp order", function()
   end)
 
   it("joins every stream record with the table rows stamped before it", function()
-    helpers.write_file(dir .. "/produce.py", PRODUCE)
-    local p = io.popen("/usr/bin/python3 " .. dir .. "/produce.py " .. broker.bootstrap ..
-                       " 2>&1; echo exit=$?")
-    local said = p:read("*a")
-    p:close()
-    assert.matches("exit=0", said, 1, true)
+    local said = helpers.python(dir, PRODUCE, broker.bootstrap)
     assert.are.equal(200, #helpers.consume_all(broker.bootstrap, "visits"), said)
     helpers.write_file(dir .. "/app.lua", APP)
     local log = dir .. "/run.log"
