@@ -449,7 +449,10 @@ int sh_vm_tick(sh_vm_t *vm, int64_t now_ms, int64_t *next_due_ms, char *errbuf, 
                  lua_tostring(vm->L, -1) ? lua_tostring(vm->L, -1) : "?");
         rc = -1;
     } else if (lua_type(vm->L, -1) == LUA_TNUMBER) {
-        *next_due_ms = (int64_t)lua_tonumber(vm->L, -1);
+        /* an interval of math.huge or 1e300 ms gives a due time no int64_t
+         * holds (and NaN none at all): such a timer is as good as never */
+        double due = lua_tonumber(vm->L, -1);
+        if (due >= 0 && due < 9e18) *next_due_ms = (int64_t)due;
     }
     lua_settop(vm->L, 0);
     return rc;
