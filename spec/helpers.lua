@@ -178,6 +178,28 @@ function _M.python(dir, script, bootstrap, ...)
   return said
 end
 
+-- The offsets group has committed for partitions 0..partitions-1 of topic,
+-- read with Debian's confluent_kafka (another Kafka client than ours):
+-- { [partition] = offset }, negative where nothing is committed.
+local COMMITTED = [[
+import sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "enable.auto.commit": False})
+for o in c.committed([TopicPartition(sys.argv[3], p) for p in range(int(sys.argv[4]))], timeout=20):
+    print("committed %d=%d" % (o.partition, o.offset))
+c.close()
+]]
+
+function _M.committed(dir, bootstrap, group, topic, partitions)
+  local by_partition = {}
+  local said = _M.python(dir, COMMITTED, bootstrap, group, topic, partitions)
+  for part, offset in said:gmatch("committed (%d+)=(%-?%d+)") do
+    by_partition[tonumber(part)] = tonumber(offset)
+  end
+  return by_partition
+end
+
 function _M.count_matches(text, pattern)
   local n = 0
   for _ in text:gmatch(pattern) do n = n + 1 end

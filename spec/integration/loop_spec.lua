@@ -4,27 +4,6 @@
 -- every thread's offsets before any thread leaves the group.
 local helpers = require "spec.helpers"
 
--- Committed offsets of a group, per "topic:partition", read with the
--- confluent-kafka client Debian ships (another Kafka client than ours).
-local function committed(bootstrap, group, topic, partitions)
-  local script = ([[
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": "%s", "group.id": "%s"})
-parts = c.committed([TopicPartition("%s", p) for p in range(%d)], timeout=20)
-for tp in parts: print(tp.partition, tp.offset)
-c.close()
-]]):format(bootstrap, group, topic, partitions)
-  local p = io.popen("/usr/bin/python3 -c '" .. script .. "' 2>&1")
-  local out = {}
-  for line in p:lines() do
-    local partition, offset = line:match("^(%d+) (%-?%d+)$")
-    assert(partition, "unexpected output: " .. line)
-    out[tonumber(partition)] = tonumber(offset)
-  end
-  p:close()
-  return out
-end
-
 local function end_offsets(bootstrap, topic)
   local ends = {}
   for _, r in ipairs(helpers.consume_all(bootstrap, topic)) do
@@ -150,7 +129,7 @@ return sh.app {
     local text = helpers.read_file(log)
     assert.matches("2 stream threads", text, 1, true)
     local ends = end_offsets(broker.bootstrap, "events")
-    local got = committed(broker.bootstrap, "stop-spec", "events", 4)
+    local got = helpers.committed(dir, broker.bootstrap, "stop-spec", "events", 4)
     for partition = 0, 3 do
       assert.are.equal(ends[partition], got[partition],
                        "partition " .. partition .. " committed short of its end\n" .. text)

@@ -33,22 +33,8 @@ for part in range(4):
 p.flush()
 ]]
 
-local COMMITTED = [[
-import sys
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "refused-commit",
-              "enable.auto.commit": False})
-for o in c.committed([TopicPartition("in", p) for p in range(4)], timeout=10):
-    print("committed %%d=%%d" %% (o.partition, o.offset))
-c.close()
-]]
-
 local function committed(dir, bootstrap)
-  local by_partition = {}
-  for part, offset in helpers.python(dir, COMMITTED:format(), bootstrap):gmatch("committed (%d)=(%-?%d+)") do
-    by_partition[tonumber(part)] = tonumber(offset)
-  end
-  return by_partition
+  return helpers.committed(dir, bootstrap, "refused-commit", "in", 4)
 end
 
 local function start(dir, name, bootstrap)
