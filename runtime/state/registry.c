@@ -4,8 +4,7 @@
  * A process-wide list maps a store directory to its open database, with a
  * reference count (handles and iterators) and an iterator count: the last
  * reference closes the database, and a database is never wiped under an
- * iterator, nor a dropped column family's handle destroyed while one may
- * read it (its handle waits in `retired` until the last iterator is gone).
+ * iterator.
  *
  * Every database has a "meta" column family whose "kind" key records the
  * kind that made it, so a key-value store is never opened as a window
@@ -23,8 +22,7 @@
  * registry_opened until it is open (or gone, when the open failed). Stores
  * of different directories thus open in parallel (tasks.c's openers).
  *
- * @locks registry_lock guards the list, the counts, `opening` and
- * `retired`; a database's contents are the caller's to serialize (tasks.c's
+ * @locks registry_lock guards the list, the counts and `opening`; a database's contents are the caller's to serialize (tasks.c's
  * lock).
  */
 #include <errno.h>
@@ -50,8 +48,6 @@ typedef struct entry {
     int refs;      /* handles + iterators */
     int iterators; /* open iterators */
     bool opening;  /* db_open runs, without registry_lock */
-    rocksdb_column_family_handle_t **retired;
-    int retired_count, retired_cap;
 } entry_t;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -100,17 +96,10 @@ int sh_registry_remove_tree(const char *path) {
 
 /* ---- opening and closing ---- */
 
-static void release_retired(entry_t *e) {
-    for (int i = 0; i < e->retired_count; i++)
-        rocksdb_column_family_handle_destroy(e->retired[i]);
-    e->retired_count = 0;
-}
-
 static void db_close(entry_t *e) {
     if (!e->db.rocks) return;
     if (e->db.kind->unload) e->db.kind->unload(&e->db);
     e->db.kind_state = NULL;
-    release_retired(e);
     if (e->db.meta_cf) rocksdb_column_family_handle_destroy(e->db.meta_cf);
     if (e->db.default_cf) rocksdb_column_family_handle_destroy(e->db.default_cf);
     e->db.meta_cf = e->db.default_cf = NULL;
@@ -236,7 +225,6 @@ static void entry_free(entry_t *e) {
     if (e->db.options) rocksdb_options_destroy(e->db.options);
     if (e->db.read) rocksdb_readoptions_destroy(e->db.read);
     if (e->db.write) rocksdb_writeoptions_destroy(e->db.write);
-    free(e->retired);
     free(e->dir);
     free(e->db_path);
     free(e);
@@ -371,34 +359,8 @@ void sh_registry_iterator_opened(sh_db_t *db) {
 void sh_registry_iterator_closed(sh_db_t *db) {
     entry_t *e = (entry_t *)db;
     pthread_mutex_lock(&registry_lock);
-    if (--e->iterators == 0) release_retired(e);
+    e->iterators--;
     release_locked(e);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void sh_registry_retire_family(sh_db_t *db, rocksdb_column_family_handle_t *family) {
-    entry_t *e = (entry_t *)db;
-    pthread_mutex_lock(&registry_lock);
-    if (e->iterators == 0) {
-        rocksdb_column_family_handle_destroy(family);
-    } else {
-        if (e->retired_count == e->retired_cap) {
-            int cap = e->retired_cap ? e->retired_cap * 2 : 4;
-            void *grown = realloc(e->retired, sizeof *e->retired * (size_t)cap);
-            if (!grown) {
-                /* Leaking one handle beats destroying it under a reader. */
-                sh_log(SH_LOG_WARN,
-                       "state store %s: out of memory; leaking a column family "
-                       "handle",
-                       e->dir);
-                pthread_mutex_unlock(&registry_lock);
-                return;
-            }
-            e->retired = grown;
-            e->retired_cap = cap;
-        }
-        e->retired[e->retired_count++] = family;
-    }
     pthread_mutex_unlock(&registry_lock);
 }
 

@@ -69,10 +69,6 @@ void sh_registry_release(sh_db_t *db);
 void sh_registry_iterator_opened(sh_db_t *db);
 void sh_registry_iterator_closed(sh_db_t *db);
 
-/* Destroys a dropped column family's handle, or, while iterators may still
- * read it, once the last of them is closed. */
-void sh_registry_retire_family(sh_db_t *db, rocksdb_column_family_handle_t *family);
-
 /* Flushes the default and meta families' memtables to disk (what a
  * checkpoint vouches for). Returns SH_OK, or SH_ERR_STORE with *error. */
 int sh_registry_flush(sh_db_t *db, char **error);

@@ -5,7 +5,8 @@
  * segments in (key, start) order, from a position a pager resumes at.
  *
  * An iterator holds one RocksDB iterator per segment, all made at one
- * instant, and a reference on the database, so it may outlive its handle.
+ * instant over the default family, each kept inside its segment's key
+ * prefix, and a reference on the database, so it may outlive its handle.
  * It hides windows that had closed when it was made.
  */
 #include <stdbool.h>
@@ -20,9 +21,10 @@
 struct sh_window_iter {
     sh_db_t *db;
     rocksdb_iterator_t **iters; /* one per segment */
+    int64_t *ids;               /* the segment each reads */
     int iter_count, current;
     bool merged;  /* read the segments merged, in (key, start) order */
-    char *prefix; /* fetch: the encoded key every entry must start with */
+    char *prefix; /* fetch: the encoded key every entry must have after its segment */
     size_t prefix_len;
     int64_t to;       /* fetch: last window start wanted */
     int64_t min_live; /* starts at or below this have expired */
@@ -47,20 +49,25 @@ static sh_window_iter_t *iter_over(sh_window_t *w, int64_t first, int64_t last) 
     if (iter->iter_count > 0) {
         rocksdb_column_family_handle_t **cfs = calloc((size_t)iter->iter_count, sizeof *cfs);
         iter->iters = calloc((size_t)iter->iter_count, sizeof *iter->iters);
-        if (!cfs || !iter->iters) {
+        iter->ids = calloc((size_t)iter->iter_count, sizeof *iter->ids);
+        if (!cfs || !iter->iters || !iter->ids) {
             free(cfs);
             free(iter->iters);
+            free(iter->ids);
             free(iter);
             goto nomem;
         }
-        for (int i = 0; i < iter->iter_count; i++)
-            cfs[i] = state->segments[begin + i].cf;
+        for (int i = 0; i < iter->iter_count; i++) {
+            cfs[i] = w->db->default_cf;
+            iter->ids[i] = state->segments[begin + i].id;
+        }
         char *err = NULL;
         rocksdb_create_iterators(w->db->rocks, w->db->read, cfs, iter->iters,
                                  (size_t)iter->iter_count, &err);
         free(cfs);
         if (err) {
             free(iter->iters);
+            free(iter->ids);
             free(iter);
             sh_kind_rocksdb_failed(&w->errors, "create iterators", err);
             return NULL;
@@ -88,7 +95,7 @@ sh_window_iter_t *sh_window_fetch(sh_window_t *w, const char *key, size_t key_le
         sh_kind_error(&w->errors, "out of memory");
         return NULL;
     }
-    memcpy(prefix, w->key_buf, len - 8);
+    memcpy(prefix, w->key_buf + SH_WINDOW_PREFIX, len - SH_WINDOW_PREFIX - 8);
     sh_window_iter_t *iter = iter_over(w, first, last);
     if (!iter) {
         free(prefix);
@@ -96,10 +103,24 @@ sh_window_iter_t *sh_window_fetch(sh_window_t *w, const char *key, size_t key_le
     }
     iter->to = to;
     iter->prefix = prefix;
-    iter->prefix_len = len - 8;
-    for (int i = 0; i < iter->iter_count; i++)
+    iter->prefix_len = len - SH_WINDOW_PREFIX - 8;
+    /* from, in each segment's keys: the later ones start past it anyway */
+    for (int i = 0; i < iter->iter_count; i++) {
+        if (sh_window_encode_in(w, iter->ids[i], key, key_len, from, &len) != SH_OK) {
+            sh_window_iter_destroy(iter);
+            sh_kind_error(&w->errors, "out of memory");
+            return NULL;
+        }
         rocksdb_iter_seek(iter->iters[i], w->key_buf, len);
+    }
     return iter;
+}
+
+/* Positions it at the start of segment id. */
+static void seek_segment(rocksdb_iterator_t *it, int64_t id) {
+    char prefix[SH_WINDOW_PREFIX];
+    sh_window_segment_prefix(prefix, id);
+    rocksdb_iter_seek(it, prefix, sizeof prefix);
 }
 
 /* Positions it just after the encoded position (len bytes in the handle's
@@ -122,12 +143,12 @@ sh_window_iter_t *sh_window_iter_all(sh_window_t *w, const char *after_key, size
     }
     /* Only the position's own segment needs a seek; if it has been dropped,
      * the next segment is read from its beginning. */
-    bool seek_first = after_key && sh_window_segment_find(state, first) != NULL;
+    bool seek_first = after_key && sh_window_segment_has(state, first);
     sh_window_iter_t *iter = iter_over(w, first, INT64_MAX);
     if (!iter) return NULL;
     for (int i = 0; i < iter->iter_count; i++) {
         if (i > 0 || !seek_first)
-            rocksdb_iter_seek_to_first(iter->iters[i]);
+            seek_segment(iter->iters[i], iter->ids[i]);
         else
             seek_after(iter->iters[i], w->key_buf, len);
     }
@@ -136,20 +157,22 @@ sh_window_iter_t *sh_window_iter_all(sh_window_t *w, const char *after_key, size
 
 sh_window_iter_t *sh_window_iter_sorted(sh_window_t *w, const char *after_key, size_t after_len,
                                         int64_t after_start) {
-    size_t len = 0;
-    if (after_key && sh_window_encode(w, after_key, after_len, after_start, &len) != SH_OK) {
-        sh_kind_error(&w->errors, "out of memory");
-        return NULL;
-    }
     /* Every segment may hold keys after the position: seek each. */
     sh_window_iter_t *iter = iter_over(w, INT64_MIN, INT64_MAX);
     if (!iter) return NULL;
     iter->merged = true;
     for (int i = 0; i < iter->iter_count; i++) {
-        if (!after_key)
-            rocksdb_iter_seek_to_first(iter->iters[i]);
-        else
+        size_t len = 0;
+        if (!after_key) {
+            seek_segment(iter->iters[i], iter->ids[i]);
+        } else if (sh_window_encode_in(w, iter->ids[i], after_key, after_len, after_start, &len) ==
+                   SH_OK) {
             seek_after(iter->iters[i], w->key_buf, len);
+        } else {
+            sh_window_iter_destroy(iter);
+            sh_kind_error(&w->errors, "out of memory");
+            return NULL;
+        }
     }
     return iter;
 }
@@ -158,6 +181,22 @@ sh_window_iter_t *sh_window_iter_sorted(sh_window_t *w, const char *after_key, s
 static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen) {
     int c = memcmp(a, b, alen < blen ? alen : blen);
     return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Segment i's iterator's entry key, without its segment prefix; NULL past
+ * the segment's end (*failed: on an error, iter->errmsg says which). */
+static const char *segment_key(sh_window_iter_t *iter, int i, size_t *len, bool *failed) {
+    rocksdb_iterator_t *it = iter->iters[i];
+    *failed = false;
+    if (!rocksdb_iter_valid(it)) {
+        *failed = sh_kind_iter_failed(it, iter->errmsg, sizeof iter->errmsg) != SH_ERR_NOT_FOUND;
+        return NULL;
+    }
+    size_t enc_len = 0;
+    const char *enc = rocksdb_iter_key(it, &enc_len);
+    if (enc_len < SH_WINDOW_PREFIX || sh_window_key_segment(enc) != iter->ids[i]) return NULL;
+    *len = enc_len - SH_WINDOW_PREFIX;
+    return enc + SH_WINDOW_PREFIX;
 }
 
 /* The segment iterator to read next: iter->current, or for a merged
@@ -169,15 +208,11 @@ static int next_segment(sh_window_iter_t *iter) {
     const char *best_key = NULL;
     size_t best_len = 0;
     for (int i = 0; i < iter->iter_count; i++) {
-        rocksdb_iterator_t *it = iter->iters[i];
-        if (!rocksdb_iter_valid(it)) {
-            if (sh_kind_iter_failed(it, iter->errmsg, sizeof iter->errmsg) == SH_ERR_NOT_FOUND)
-                continue;
-            return -1;
-        }
         size_t len = 0;
-        const char *key = rocksdb_iter_key(it, &len);
-        if (!best_key || compare_bytes(key, len, best_key, best_len) < 0)
+        bool failed = false;
+        const char *key = segment_key(iter, i, &len, &failed);
+        if (failed) return -1;
+        if (key && (!best_key || compare_bytes(key, len, best_key, best_len) < 0))
             best = i, best_key = key, best_len = len;
     }
     return best;
@@ -190,14 +225,14 @@ int sh_window_iter_next(sh_window_iter_t *iter, sh_ffi_slice_t *key, sh_ffi_slic
         if (segment < 0) return SH_ERR_STORE;
         if (segment >= iter->iter_count) break;
         rocksdb_iterator_t *it = iter->iters[segment];
-        if (!rocksdb_iter_valid(it)) {
-            if (sh_kind_iter_failed(it, iter->errmsg, sizeof iter->errmsg) != SH_ERR_NOT_FOUND)
-                return SH_ERR_STORE;
+        size_t enc_len = 0, value_len = 0;
+        bool failed = false;
+        const char *enc = segment_key(iter, segment, &enc_len, &failed);
+        if (failed) return SH_ERR_STORE;
+        if (!enc) { /* past the segment's end */
             iter->current++;
             continue;
         }
-        size_t enc_len = 0, value_len = 0;
-        const char *enc = rocksdb_iter_key(it, &enc_len);
         if (iter->prefix &&
             (enc_len != iter->prefix_len + 8 || memcmp(enc, iter->prefix, iter->prefix_len) != 0)) {
             iter->current++; /* past this key's windows in this segment */
@@ -243,6 +278,7 @@ void sh_window_iter_destroy(sh_window_iter_t *iter) {
     for (int i = 0; i < iter->iter_count; i++)
         if (iter->iters[i]) rocksdb_iter_destroy(iter->iters[i]);
     free(iter->iters);
+    free(iter->ids);
     free(iter->prefix);
     free(iter->key_buf);
     free(iter->value_buf);

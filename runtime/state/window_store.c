@@ -4,12 +4,20 @@
  *
  * Time segments. The windows are split by start time into segments of
  * segment_interval ms (half the retention, at least a minute, fixed when the
- * store is made and kept in its "meta" column family), each in its own
- * RocksDB column family. Dropping a column family deletes its files at once,
- * so disk use stays bounded by about retention + one interval of data under
- * an endless stream, without waiting on compaction to reclaim range
- * tombstones or paying one tombstone per expired window (Kafka Streams'
- * segmented stores do the same with one RocksDB per segment).
+ * store is made and kept in its "meta" column family). Every key begins with
+ * its segment's id, so a segment is one contiguous range of the default
+ * column family, and a segment whose windows have all closed goes with one
+ * range deletion: one tombstone, not one per expired window, and compaction
+ * reclaims its files, so disk use stays bounded by about retention + one
+ * interval of data under an endless stream (Kafka Streams' segmented stores
+ * bound it the same way with one RocksDB per segment).
+ *
+ * Segments were once a column family each. Creating or dropping a column
+ * family makes RocksDB write, sync and parse back its OPTIONS file and sync
+ * its MANIFEST (~3 ms): a hopping app replaying 1,000 s of event time on 64
+ * partitions spent half its time on it (54k input records/s, against 121k
+ * with the churn taken out). A database in that layout is moved into this
+ * one when it is opened (migrate_legacy).
  *
  * Retention. Stream time is the largest record timestamp a put has seen. A
  * window whose start is at or below stream time - retention (retention =
@@ -22,10 +30,11 @@
  * a crash it is at least the newest segment's start, which only errs towards
  * keeping windows.
  *
- * Keys. Inside a segment an entry's key is the user key with every 0x00
- * byte written as 0x00 0xff, then the terminator 0x00 0x01, then the window
- * start as 8 big-endian bytes with the sign bit flipped. So one key's windows
- * are contiguous and ordered by start, keys keep their byte order, and a key
+ * Keys. An entry's key is its segment id as 8 big-endian bytes with the sign
+ * bit flipped, then the user key with every 0x00 byte written as 0x00 0xff,
+ * then the terminator 0x00 0x01, then the window start as 8 big-endian bytes
+ * with the sign bit flipped. So inside a segment one key's windows are
+ * contiguous and ordered by start, keys keep their byte order, and a key
  * that is a prefix of another ("a", "ab", "a\0") never interleaves with it.
  * The changelog carries the simpler form Kafka Streams uses, the user key
  * then the start as 8 big-endian bytes, which decodes because the suffix has
@@ -35,7 +44,6 @@
  * reads ranges of it. Failures are reported through kind.c, as a key-value
  * store reports them.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,7 +57,6 @@
 
 static const char interval_key[] = "segment-interval";
 static const char stream_time_key[] = "stream-time";
-static const char segment_prefix[] = "segment-";
 static const int64_t min_segment_interval = 60000;
 
 static void put_be64(char *p, uint64_t v) {
@@ -94,18 +101,32 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
     return n + 2;
 }
 
-/* Encodes (key, start) into the handle's scratch buffer. */
-int sh_window_encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
-                     size_t *out_len) {
-    size_t len = escape_key(NULL, key, key_len) + 8;
+void sh_window_segment_prefix(char *out, int64_t id) { put_start(out, id); }
+
+/* Encodes (segment, key, start) into the handle's scratch buffer. */
+int sh_window_encode_in(sh_window_t *w, int64_t segment, const char *key, size_t key_len,
+                        int64_t start, size_t *out_len) {
+    size_t len = SH_WINDOW_PREFIX + escape_key(NULL, key, key_len) + 8;
     if (sh_kind_reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
-    put_start(w->key_buf + escape_key(w->key_buf, key, key_len), start);
+    put_start(w->key_buf, segment);
+    put_start(w->key_buf + SH_WINDOW_PREFIX +
+                  escape_key(w->key_buf + SH_WINDOW_PREFIX, key, key_len),
+              start);
     *out_len = len;
     return SH_OK;
 }
 
-/* Unescapes an encoded entry key into out (which has room for len bytes);
- * returns the user key's length, or -1 when the bytes are not an entry key. */
+int sh_window_encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
+                     size_t *out_len) {
+    return sh_window_encode_in(w, sh_window_segment_of(sh_window_state(w), start), key, key_len,
+                               start, out_len);
+}
+
+int64_t sh_window_key_segment(const char *enc) { return get_start(enc); }
+
+/* Unescapes an entry key after its segment prefix into out (which has room
+ * for len bytes); returns the user key's length, or -1 when the bytes are
+ * not one. */
 long sh_window_decode_key(const char *enc, size_t len, char *out, int64_t *start) {
     if (len < 10) return -1;
     size_t n = 0;
@@ -140,12 +161,13 @@ int sh_window_segment_index(const window_db_t *state, int64_t id) {
     return lo;
 }
 
-rocksdb_column_family_handle_t *sh_window_segment_find(const window_db_t *state, int64_t id) {
+bool sh_window_segment_has(const window_db_t *state, int64_t id) {
     int i = sh_window_segment_index(state, id);
-    return i < state->segment_count && state->segments[i].id == id ? state->segments[i].cf : NULL;
+    return i < state->segment_count && state->segments[i].id == id;
 }
 
-static int segment_insert(window_db_t *state, int64_t id, rocksdb_column_family_handle_t *cf) {
+/* Lists segment id (which must not be listed yet). */
+static int segment_insert(window_db_t *state, int64_t id) {
     if (state->segment_count == state->segment_cap) {
         int cap = state->segment_cap ? state->segment_cap * 2 : 8;
         segment_t *grown = realloc(state->segments, sizeof *grown * (size_t)cap);
@@ -156,27 +178,18 @@ static int segment_insert(window_db_t *state, int64_t id, rocksdb_column_family_
     int i = sh_window_segment_index(state, id);
     memmove(&state->segments[i + 1], &state->segments[i],
             sizeof *state->segments * (size_t)(state->segment_count - i));
-    state->segments[i] = (segment_t){.id = id, .cf = cf};
+    state->segments[i] = (segment_t){.id = id};
     state->segment_count++;
     return SH_OK;
 }
 
-static rocksdb_column_family_handle_t *segment_create(sh_window_t *w, int64_t id) {
-    char name[64];
-    snprintf(name, sizeof name, "%s%" PRId64, segment_prefix, id);
-    char *err = NULL;
-    rocksdb_column_family_handle_t *cf =
-        rocksdb_create_column_family(w->db->rocks, w->db->options, name, &err);
-    if (err) {
-        sh_kind_rocksdb_failed(&w->errors, "create segment", err);
-        return NULL;
-    }
-    if (segment_insert(sh_window_state(w), id, cf) != SH_OK) {
-        rocksdb_column_family_handle_destroy(cf);
-        sh_kind_error(&w->errors, "out of memory");
-        return NULL;
-    }
-    return cf;
+/* Makes sure segment id is listed before a write to it. */
+static int segment_use(sh_window_t *w, int64_t id) {
+    window_db_t *state = sh_window_state(w);
+    if (sh_window_segment_has(state, id)) return SH_OK;
+    if (segment_insert(state, id) == SH_OK) return SH_OK;
+    sh_kind_error(&w->errors, "out of memory");
+    return SH_ERR_NOMEM;
 }
 
 int64_t sh_window_min_live(const sh_window_t *w) {
@@ -196,21 +209,24 @@ static void advance(sh_window_t *w, int64_t timestamp) {
     /* Segment id holds starts up to (id + 1) * interval - 1. */
     int64_t last_dead = floor_div(oldest_live + 1, state->segment_interval) - 1;
     int dropped = 0;
-    while (dropped < state->segment_count && state->segments[dropped].id <= last_dead) {
-        char *err = NULL;
-        rocksdb_drop_column_family(w->db->rocks, state->segments[dropped].cf, &err);
-        if (err) {
-            /* Kept, and tried again on the next advance; reads still hide it. */
-            sh_log(SH_LOG_WARN, "store %s partition %d: dropping segment %" PRId64 ": %s",
-                   w->errors.name, (int)w->errors.partition, state->segments[dropped].id, err);
-            free(err);
-            break;
-        }
-        /* An iterator may still read it: the registry destroys it after. */
-        sh_registry_retire_family(w->db, state->segments[dropped].cf);
+    while (dropped < state->segment_count && state->segments[dropped].id <= last_dead)
         dropped++;
-    }
     if (!dropped) return;
+    /* One range from the lowest id possible, so that nothing older is left
+     * behind either. */
+    char from[SH_WINDOW_PREFIX], to[SH_WINDOW_PREFIX];
+    put_start(from, INT64_MIN);
+    put_start(to, state->segments[dropped - 1].id + 1);
+    char *err = NULL;
+    rocksdb_delete_range_cf(w->db->rocks, w->db->write, w->db->default_cf, from, sizeof from, to,
+                            sizeof to, &err);
+    if (err) {
+        /* Kept, and tried again on the next advance; reads still hide it. */
+        sh_log(SH_LOG_WARN, "store %s partition %d: dropping segments up to %" PRId64 ": %s",
+               w->errors.name, (int)w->errors.partition, state->segments[dropped - 1].id, err);
+        free(err);
+        return;
+    }
     memmove(state->segments, state->segments + dropped,
             sizeof *state->segments * (size_t)(state->segment_count - dropped));
     state->segment_count -= dropped;
@@ -236,15 +252,41 @@ static void unload(sh_db_t *db) {
         sh_log(SH_LOG_WARN, "state store %s: saving stream time: %s", db->dir, err);
         free(err);
     }
-    for (int i = 0; i < state->segment_count; i++)
-        rocksdb_column_family_handle_destroy(state->segments[i].cf);
     free(state->segments);
     free(state);
     db->kind_state = NULL;
 }
 
+/* Lists the segments the default family holds: one seek per segment. */
+static int list_segments(sh_db_t *db, window_db_t *state, char **error) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db->rocks, db->read, db->default_cf);
+    rocksdb_iter_seek_to_first(it);
+    while (rocksdb_iter_valid(it)) {
+        size_t len = 0;
+        const char *key = rocksdb_iter_key(it, &len);
+        if (len < SH_WINDOW_PREFIX) { /* not a window's key: passed over */
+            rocksdb_iter_next(it);
+            continue;
+        }
+        int64_t id = get_start(key);
+        if (segment_insert(state, id) != SH_OK) {
+            rocksdb_iter_destroy(it);
+            *error = strdup("out of memory");
+            return SH_ERR_NOMEM;
+        }
+        if (id == INT64_MAX) break;
+        char next[SH_WINDOW_PREFIX];
+        put_start(next, id + 1);
+        rocksdb_iter_seek(it, next, sizeof next);
+    }
+    rocksdb_iter_get_error(it, error);
+    rocksdb_iter_destroy(it);
+    return *error ? SH_ERR_STORE : SH_OK;
+}
+
 /* Reads the segment interval (fixed when the store is made) and stream
- * time from meta, and takes over the segment-* column families. */
+ * time from meta, moves a database in the old layout into this one, and
+ * lists the segments. */
 static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **families, int count,
                 int64_t retention_ms, char **error) {
     window_db_t *state = calloc(1, sizeof *state);
@@ -274,19 +316,9 @@ static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **fami
         *error = strdup("corrupt segment interval in the store's metadata");
         return SH_ERR_STORE;
     }
-    for (int i = 0; i < count; i++) {
-        if (!families[i] || strncmp(names[i], segment_prefix, sizeof segment_prefix - 1) != 0)
-            continue;
-        char *end = NULL;
-        errno = 0;
-        long long id = strtoll(names[i] + sizeof segment_prefix - 1, &end, 10);
-        if (errno || !end || *end) continue;
-        if (segment_insert(state, (int64_t)id, families[i]) != SH_OK) {
-            *error = strdup("out of memory");
-            return SH_ERR_NOMEM;
-        }
-        families[i] = NULL;
-    }
+    if (sh_window_migrate_legacy(db, names, families, count, error) != SH_OK ||
+        list_segments(db, state, error) != SH_OK)
+        return SH_ERR_STORE;
     if (state->segment_count > 0) {
         int64_t newest = state->segments[state->segment_count - 1].id;
         state->stream_time = newest * state->segment_interval;
@@ -328,13 +360,7 @@ int sh_window_flush(sh_window_t *w) {
     char *err = NULL;
     if (save_stream_time(w->db, &err) != SH_OK)
         return sh_kind_rocksdb_failed(&w->errors, "save stream time", err);
-    window_db_t *state = sh_window_state(w);
-    rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(flush, 1);
-    for (int i = 0; !err && i < state->segment_count; i++)
-        rocksdb_flush_cf(w->db->rocks, flush, state->segments[i].cf, &err);
-    rocksdb_flushoptions_destroy(flush);
-    return err ? sh_kind_rocksdb_failed(&w->errors, "flush memtables", err) : SH_OK;
+    return SH_OK;
 }
 
 int sh_window_segment_count(const sh_window_t *w) { return sh_window_state(w)->segment_count; }
@@ -348,19 +374,19 @@ static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t
                         const char *value, size_t value_len) {
     window_db_t *state = sh_window_state(w);
     int64_t id = sh_window_segment_of(state, start);
-    rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
-    if (!cf && !value) return SH_OK; /* nothing there to delete */
-    if (!cf && !(cf = segment_create(w, id))) return SH_ERR_STORE;
+    if (!value && !sh_window_segment_has(state, id)) return SH_OK; /* nothing to delete */
+    if (segment_use(w, id) != SH_OK) return SH_ERR_NOMEM;
     size_t len = 0;
-    if (sh_window_encode(w, key, key_len, start, &len) != SH_OK) {
+    if (sh_window_encode_in(w, id, key, key_len, start, &len) != SH_OK) {
         sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
     if (value)
-        rocksdb_put_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, value, value_len, &err);
+        rocksdb_put_cf(w->db->rocks, w->db->write, w->db->default_cf, w->key_buf, len, value,
+                       value_len, &err);
     else
-        rocksdb_delete_cf(w->db->rocks, w->db->write, cf, w->key_buf, len, &err);
+        rocksdb_delete_cf(w->db->rocks, w->db->write, w->db->default_cf, w->key_buf, len, &err);
     return err ? sh_kind_rocksdb_failed(&w->errors, value ? "window put" : "window delete", err)
                : SH_OK;
 }
@@ -509,22 +535,19 @@ int sh_window_put_many(sh_window_t *w, const sh_ffi_record_t *records, const int
             }
         }
         int64_t id = sh_window_segment_of(state, start);
-        rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
-        if (!cf && !r->value) continue; /* nothing there to delete */
-        if (!cf && !(cf = segment_create(w, id))) {
-            rc = SH_ERR_STORE;
-            break;
-        }
+        if (!r->value && !sh_window_segment_has(state, id)) continue; /* nothing to delete */
+        if ((rc = segment_use(w, id)) != SH_OK) break;
         size_t len = 0;
-        if (sh_window_encode(w, r->key, r->key_len, start, &len) != SH_OK) {
+        if (sh_window_encode_in(w, id, r->key, r->key_len, start, &len) != SH_OK) {
             sh_kind_error(&w->errors, "out of memory");
             rc = SH_ERR_NOMEM;
             break;
         }
         if (r->value)
-            rocksdb_writebatch_put_cf(batch, cf, w->key_buf, len, r->value, r->value_len);
+            rocksdb_writebatch_put_cf(batch, w->db->default_cf, w->key_buf, len, r->value,
+                                      r->value_len);
         else
-            rocksdb_writebatch_delete_cf(batch, cf, w->key_buf, len);
+            rocksdb_writebatch_delete_cf(batch, w->db->default_cf, w->key_buf, len);
     }
     /* what the changelog took is written, also after a failure */
     int written = write_pending(w, batch);
@@ -561,21 +584,17 @@ int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count)
         int64_t start = (int64_t)get_be64(r->key + key_len);
         if (start <= oldest_live) continue;
         int64_t id = sh_window_segment_of(state, start);
-        rocksdb_column_family_handle_t *cf = sh_window_segment_find(state, id);
-        if (!cf && !r->value) continue;
-        if (!cf && !(cf = segment_create(w, id))) {
-            rocksdb_writebatch_destroy(batch);
-            return SH_ERR_STORE;
-        }
-        if (sh_window_encode(w, r->key, key_len, start, &len) != SH_OK) {
+        if (!r->value && !sh_window_segment_has(state, id)) continue;
+        if (segment_use(w, id) != SH_OK || sh_window_encode_in(w, id, r->key, key_len, start, &len) != SH_OK) {
             rocksdb_writebatch_destroy(batch);
             sh_kind_error(&w->errors, "out of memory");
             return SH_ERR_NOMEM;
         }
         if (r->value)
-            rocksdb_writebatch_put_cf(batch, cf, w->key_buf, len, r->value, r->value_len);
+            rocksdb_writebatch_put_cf(batch, w->db->default_cf, w->key_buf, len, r->value,
+                                      r->value_len);
         else
-            rocksdb_writebatch_delete_cf(batch, cf, w->key_buf, len);
+            rocksdb_writebatch_delete_cf(batch, w->db->default_cf, w->key_buf, len);
     }
     char *err = NULL;
     rocksdb_write(w->db->rocks, w->db->write, batch, &err);
@@ -587,17 +606,16 @@ int sh_window_get(sh_window_t *w, const char *key, size_t key_len, int64_t start
                   sh_ffi_slice_t *out) {
     window_db_t *state = sh_window_state(w);
     if (start <= sh_window_min_live(w)) return SH_ERR_NOT_FOUND;
-    rocksdb_column_family_handle_t *cf =
-        sh_window_segment_find(state, sh_window_segment_of(state, start));
-    if (!cf) return SH_ERR_NOT_FOUND;
+    int64_t id = sh_window_segment_of(state, start);
+    if (!sh_window_segment_has(state, id)) return SH_ERR_NOT_FOUND;
     size_t len = 0;
-    if (sh_window_encode(w, key, key_len, start, &len) != SH_OK) {
+    if (sh_window_encode_in(w, id, key, key_len, start, &len) != SH_OK) {
         sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }
     char *err = NULL;
     rocksdb_pinnableslice_t *pinned =
-        rocksdb_get_pinned_cf(w->db->rocks, w->db->read, cf, w->key_buf, len, &err);
+        rocksdb_get_pinned_cf(w->db->rocks, w->db->read, w->db->default_cf, w->key_buf, len, &err);
     if (err) return sh_kind_rocksdb_failed(&w->errors, "window get", err);
     if (!pinned) return SH_ERR_NOT_FOUND;
     size_t value_len = 0;

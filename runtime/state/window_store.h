@@ -1,7 +1,7 @@
 /*
  * window_store.h - window stores: values keyed by (key, window start), kept
- * only while the window can still change, in time segments (one RocksDB
- * column family each). Reached through the facade (store.c); the caller
+ * only while the window can still change, in time segments (ranges of the
+ * default column family, each dropped whole). Reached through the facade (store.c); the caller
  * serializes use of a handle and of its database.
  */
 #ifndef SH_WINDOW_STORE_H
@@ -27,7 +27,7 @@ void sh_window_close(sh_window_t *window);
 int sh_window_get(sh_window_t *window, const char *key, size_t key_len, int64_t start,
                   sh_ffi_slice_t *out);
 /* timestamp advances stream time (dropping segments whose windows have all
- * closed); a put to an expired window is skipped and counted. */
+ * closed, one range deletion); a put to an expired window is skipped and counted. */
 int sh_window_put(sh_window_t *window, const char *key, size_t key_len, int64_t start,
                   const char *value, size_t value_len, int64_t timestamp);
 /* sh_window_put for each record (key, value, timestamp) at starts[i], in
@@ -39,8 +39,8 @@ int sh_window_put_many(sh_window_t *window, const sh_ffi_record_t *records, cons
 int sh_window_restore(sh_window_t *window, const sh_ffi_record_t *records, int count);
 int64_t sh_window_stream_time(const sh_window_t *window);
 int64_t sh_window_expired_count(const sh_window_t *window);
-/* Saves stream time and flushes the segments: the window store's part of a
- * checkpoint. Cost: one flush per segment. */
+/* Saves stream time: the window store's part of a checkpoint (the
+ * registry's flush writes the segments with the default family). */
 int sh_window_flush(sh_window_t *window);
 
 /* One key's windows with from <= start <= to, by start. */

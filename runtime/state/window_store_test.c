@@ -83,20 +83,67 @@ static void test_window_prefix_keys(void) {
     sh_ffi_store_close(s);
 }
 
-static int count_column_families(const char *name) {
+/* Opens store name's database (partition 0) as it is on disk; NULL when
+ * that fails. *families: how many column families it has. */
+static rocksdb_t *open_raw(const char *name, rocksdb_column_family_handle_t **handles, int max,
+                           int *families, char ***names_out, size_t *count_out) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s/0/db", state_dir, name);
     rocksdb_options_t *options = rocksdb_options_create();
     size_t count = 0;
     char *err = NULL;
     char **names = rocksdb_list_column_families(options, path, &count, &err);
+    if (err || (int)count > max) {
+        free(err);
+        rocksdb_options_destroy(options);
+        return NULL;
+    }
+    const rocksdb_options_t *per_family[16];
+    for (size_t i = 0; i < count; i++)
+        per_family[i] = options;
+    rocksdb_t *db = rocksdb_open_column_families(options, path, (int)count,
+                                                 (const char *const *)names, per_family, handles,
+                                                 &err);
     rocksdb_options_destroy(options);
     if (err) {
         free(err);
-        return -1;
+        rocksdb_list_column_families_destroy(names, count);
+        return NULL;
     }
+    *families = (int)count;
+    *names_out = names;
+    *count_out = count;
+    return db;
+}
+
+static void close_raw(rocksdb_t *db, rocksdb_column_family_handle_t **handles, char **names,
+                      size_t count) {
+    for (size_t i = 0; i < count; i++)
+        rocksdb_column_family_handle_destroy(handles[i]);
+    rocksdb_close(db);
     rocksdb_list_column_families_destroy(names, count);
-    return (int)count;
+}
+
+/* The number of entries in store name's default column family (what its
+ * windows take on disk), -1 when it cannot be read; *families as above. */
+static long count_raw_entries(const char *name, int *families) {
+    rocksdb_column_family_handle_t *handles[16];
+    char **names = NULL;
+    size_t count = 0;
+    rocksdb_t *db = open_raw(name, handles, 16, families, &names, &count);
+    if (!db) return -1;
+    long entries = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], "default") != 0) continue;
+        rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, read, handles[i]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
+            entries++;
+        rocksdb_iter_destroy(it);
+        rocksdb_readoptions_destroy(read);
+    }
+    close_raw(db, handles, names, count);
+    return entries;
 }
 
 static void test_window_retention(void) {
@@ -147,8 +194,13 @@ static void test_window_retention(void) {
     CHECK(strcmp(text, "2870=x;2871=x;2872=x;2873=x;2874=x;2875=x;2876=x;2877=x;2878=x;2879=x;") ==
           0);
     sh_ffi_store_close(s);
-    int families = count_column_families("retained");
-    CHECK(families > 0 && families <= 2 + retention / MINUTE + 1);
+    /* 8,640 windows were written; what is left on disk is the live ones (10
+     * per key) and those of the one segment not yet all closed (5 per key):
+     * dropped segments are gone, and no segment has a family of its own. */
+    int families = 0;
+    long entries = count_raw_entries("retained", &families);
+    CHECK(families == 2); /* default and meta */
+    CHECK(entries >= 30 && entries <= 3 * (10 + 5));
 
     /* Reopened, stream time is where it was, so nothing closed comes back
      * and the retained windows are still there. */
@@ -354,6 +406,75 @@ static void test_window_put_many_order(void) {
     sh_ffi_ctx_destroy(ctx);
 }
 
+/* A database made when every segment had a column family of its own
+ * ("segment-<id>", keys without the segment prefix) opens with its windows,
+ * moved into the default family. */
+static void test_window_legacy_layout(void) {
+    current_test = "window legacy layout";
+    sh_store_t *s = open_window(NULL, "legacy", 60 * MINUTE); /* 30-minute segments */
+    CHECK(s != NULL);
+    if (!s) return;
+    sh_ffi_store_close(s); /* made, with its metadata, and empty */
+
+    rocksdb_column_family_handle_t *handles[16];
+    char **names = NULL;
+    size_t count = 0;
+    int families = 0;
+    rocksdb_t *db = open_raw("legacy", handles, 16, &families, &names, &count);
+    CHECK(db != NULL);
+    if (!db) return;
+    rocksdb_options_t *options = rocksdb_options_create();
+    rocksdb_writeoptions_t *write = rocksdb_writeoptions_create();
+    char *err = NULL;
+    static const struct {
+        const char *key;
+        size_t len;
+        int64_t start_min;
+    } old[] = {{"k", 1, 0}, {"k", 1, 10}, {"a\0b", 3, 10}, {"k", 1, 40}};
+    rocksdb_column_family_handle_t *segment[2] = {
+        rocksdb_create_column_family(db, options, "segment-0", &err), NULL};
+    CHECK(err == NULL);
+    segment[1] = rocksdb_create_column_family(db, options, "segment-1", &err);
+    CHECK(err == NULL);
+    for (size_t i = 0; !err && i < sizeof old / sizeof *old; i++) {
+        char key[32];
+        size_t n = 0;
+        for (size_t j = 0; j < old[i].len; j++) {
+            key[n++] = old[i].key[j];
+            if (old[i].key[j] == 0) key[n++] = (char)0xff;
+        }
+        key[n++] = 0, key[n++] = 1;
+        uint64_t start = (uint64_t)(old[i].start_min * MINUTE) ^ 0x8000000000000000ULL;
+        for (int b = 7; b >= 0; b--)
+            key[n + (size_t)b] = (char)(start & 0xff), start >>= 8;
+        n += 8;
+        char value[16];
+        snprintf(value, sizeof value, "v%lld", (long long)old[i].start_min);
+        rocksdb_put_cf(db, write, segment[old[i].start_min >= 30], key, n, value, strlen(value),
+                       &err);
+    }
+    CHECK(err == NULL);
+    free(err);
+    rocksdb_column_family_handle_destroy(segment[0]);
+    rocksdb_column_family_handle_destroy(segment[1]);
+    rocksdb_writeoptions_destroy(write);
+    rocksdb_options_destroy(options);
+    close_raw(db, handles, names, count);
+
+    s = open_window(NULL, "legacy", 60 * MINUTE);
+    CHECK(s != NULL);
+    if (!s) return;
+    char text[256];
+    fetch_text(s, "k", 0, 100 * MINUTE, text, sizeof text);
+    CHECK(strcmp(text, "0=v0;10=v10;40=v40;") == 0);
+    sh_ffi_slice_t out;
+    CHECK(sh_ffi_window_get(s, "a\0b", 3, 10 * MINUTE, &out) == SH_OK && slice_is(out, "v10"));
+    CHECK(sh_store_segment_count(s) == 2);
+    sh_ffi_store_close(s);
+    long entries = count_raw_entries("legacy", &families);
+    CHECK(entries == 4 && families == 2);
+}
+
 int main(void) {
     store_test_begin();
     test_window_fetch_order_and_range();
@@ -364,5 +485,6 @@ int main(void) {
     test_restore_drops_expired();
     test_window_put_many();
     test_window_put_many_order();
+    test_window_legacy_layout();
     return store_test_end("window_store_test");
 }
