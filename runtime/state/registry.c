@@ -22,8 +22,8 @@
  * registry_opened until it is open (or gone, when the open failed). Stores
  * of different directories thus open in parallel (tasks.c's openers).
  *
- * @locks registry_lock guards the list, the counts and `opening`; a database's contents are the caller's to serialize (tasks.c's
- * lock).
+ * @locks registry_lock guards the list, the counts and `opening`; a database's contents are the
+ * caller's to serialize (tasks.c's lock).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -110,21 +110,30 @@ static void db_close(entry_t *e) {
 static bool is_corruption(const char *err) { return err && strstr(err, "Corruption") != NULL; }
 
 /* The kind recorded in meta, written when the database is made. */
-static int check_kind(entry_t *e, char **error) {
+static int record_kind(entry_t *e, char **error) {
+    rocksdb_put_cf(e->db.rocks, e->db.write, e->db.meta_cf, kind_key, sizeof kind_key - 1,
+                   &e->db.kind->tag, 1, error);
+    return *error ? SH_ERR_STORE : SH_OK;
+}
+
+/* Checks the kind the meta family records, recording it in a new database.
+ * *former: the database has the kind's former tag (its load upgrades it). */
+static int check_kind(entry_t *e, bool *former, char **error) {
     size_t len = 0;
     char *stored = rocksdb_get_cf(e->db.rocks, e->db.read, e->db.meta_cf, kind_key,
                                   sizeof kind_key - 1, &len, error);
     if (*error) return SH_ERR_STORE;
     char want = e->db.kind->tag;
     int rc = SH_OK;
+    *former = stored && len == 1 && e->db.kind->former_tag && stored[0] == e->db.kind->former_tag;
     if (!stored) {
-        rocksdb_put_cf(e->db.rocks, e->db.write, e->db.meta_cf, kind_key, sizeof kind_key - 1,
-                       &want, 1, error);
-        if (*error) rc = SH_ERR_STORE;
-    } else if (len != 1 || stored[0] != want) {
+        rc = record_kind(e, error);
+    } else if (!*former && (len != 1 || stored[0] != want)) {
         const char *found = "another kind of";
         for (int i = 0; e->known && e->known[i]; i++)
-            if (len == 1 && e->known[i]->tag == stored[0]) found = e->known[i]->label;
+            if (len == 1 && (e->known[i]->tag == stored[0] ||
+                             (e->known[i]->former_tag && e->known[i]->former_tag == stored[0])))
+                found = e->known[i]->label;
         *error = format("the state on disk belongs to a %s store, not a %s store; delete %s "
                         "(streamhost reset) or rename the store",
                         found, e->db.kind->label, e->dir);
@@ -180,9 +189,11 @@ static int db_open_once(entry_t *e, int64_t retention_ms, char **error) {
         else if (strcmp(names[i], "meta") == 0)
             e->db.meta_cf = families[i], families[i] = NULL;
     }
-    if ((rc = check_kind(e, error)) != SH_OK) goto out;
+    bool former = false;
+    if ((rc = check_kind(e, &former, error)) != SH_OK) goto out;
     if (e->db.kind->load)
         rc = e->db.kind->load(&e->db, (char **)names, families, total, retention_ms, error);
+    if (rc == SH_OK && former) rc = record_kind(e, error);
     e->db.created = fresh && rc == SH_OK;
     e->db.created_seq = e->db.created ? rocksdb_get_latest_sequence_number(e->db.rocks) : 0;
 

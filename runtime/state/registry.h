@@ -20,8 +20,8 @@
 /* One open database. Kinds read these fields; only registry.c writes them,
  * except kind_state, which belongs to the kind. */
 typedef struct sh_db {
-    rocksdb_t *rocks;           /* NULL after a rebuild failed: every use must check */
-    rocksdb_options_t *options; /* also for column families the kind makes */
+    rocksdb_t *rocks; /* NULL after a rebuild failed: every use must check */
+    rocksdb_options_t *options;
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write;
     rocksdb_column_family_handle_t *default_cf;
@@ -39,7 +39,12 @@ typedef struct sh_db {
 
 /* What a store kind tells the registry about itself. */
 typedef struct sh_registry_kind {
-    char tag;          /* recorded in the meta family: a database never changes kind */
+    char tag; /* recorded in the meta family: a database never changes kind */
+    /* The tag this kind recorded before its layout changed (0: none). Such a
+     * database is the kind's own: load brings it up to date, and the
+     * registry then records tag, so that a streamhost from before the change
+     * refuses it instead of reading it in the layout it knew. */
+    char former_tag;
     const char *label; /* "key-value", "window": for messages */
     /* After every open: builds kind_state, taking over the column families
      * it recognizes among the others (setting their slots to NULL; the

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static long copy_family(sh_db_t *db, rocksdb_column_family_handle_t *family, int
     char *key = NULL;
     size_t cap = 0;
     long copied = 0;
+    bool failed = false; /* also when even the message could not be allocated */
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t len = 0, value_len = 0;
         const char *old = rocksdb_iter_key(it, &len);
@@ -47,6 +49,7 @@ static long copy_family(sh_db_t *db, rocksdb_column_family_handle_t *family, int
             char *grown = realloc(key, SH_WINDOW_PREFIX + len);
             if (!grown) {
                 *error = strdup("out of memory");
+                failed = true;
                 break;
             }
             key = grown;
@@ -63,12 +66,12 @@ static long copy_family(sh_db_t *db, rocksdb_column_family_handle_t *family, int
             if (*error) break;
         }
     }
-    if (!*error) rocksdb_iter_get_error(it, error);
-    if (!*error) rocksdb_write(db->rocks, db->write, batch, error);
+    if (!failed && !*error) rocksdb_iter_get_error(it, error);
+    if (!failed && !*error) rocksdb_write(db->rocks, db->write, batch, error);
     free(key);
     rocksdb_writebatch_destroy(batch);
     rocksdb_iter_destroy(it);
-    return *error ? -1 : copied;
+    return failed || *error ? -1 : copied;
 }
 
 int sh_window_migrate_legacy(sh_db_t *db, char **names, rocksdb_column_family_handle_t **families,
@@ -86,12 +89,13 @@ int sh_window_migrate_legacy(sh_db_t *db, char **names, rocksdb_column_family_ha
             rocksdb_flush_cf(db->rocks, flush, db->default_cf, error);
             rocksdb_flushoptions_destroy(flush);
         }
-        if (!*error) rocksdb_drop_column_family(db->rocks, families[i], error);
-        if (*error) {
+        if (copied >= 0 && !*error) rocksdb_drop_column_family(db->rocks, families[i], error);
+        if (copied < 0 || *error) {
             char *why = *error;
-            size_t n = strlen(why) + strlen(names[i]) + 64;
+            size_t n = (why ? strlen(why) : 0) + strlen(names[i]) + 64;
             if ((*error = malloc(n)))
-                snprintf(*error, n, "moving %s into the default column family: %s", names[i], why);
+                snprintf(*error, n, "moving %s into the default column family: %s", names[i],
+                         why ? why : "out of memory");
             free(why);
             return SH_ERR_STORE;
         }

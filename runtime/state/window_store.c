@@ -17,7 +17,8 @@
  * its MANIFEST (~3 ms): a hopping app replaying 1,000 s of event time on 64
  * partitions spent about half its time on it (54-90k input records/s end
  * to end, 146-155k in this layout). A database in that layout is moved into
- * this one when it is opened (window_legacy.c).
+ * this one when it is opened (window_legacy.c), and its kind's tag changes
+ * from 'w' to 'W' so that a streamhost from before refuses it.
  *
  * Retention. Stream time is the largest record timestamp a put has seen. A
  * window whose start is at or below stream time - retention (retention =
@@ -333,7 +334,7 @@ static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **fami
 }
 
 const sh_registry_kind_t sh_window_kind = {
-    .tag = 'w', .label = "window", .load = load, .unload = unload};
+    .tag = 'W', .former_tag = 'w', .label = "window", .load = load, .unload = unload};
 
 /* ---- handles ---- */
 
@@ -436,12 +437,11 @@ static int write_pending(sh_window_t *w, rocksdb_writebatch_t *batch) {
 
 /* A put's place in the order the flush writes, which is the memtable's
  * (a sorted run inserts at a fraction of the cost of a scattered one):
- * segment, then key bytes, then start, then the caller's index (ties only when one (key, start) comes twice, which
- * keeps their order as a stable sort would). prefix is the key's first 8
- * bytes, big-endian, zero-padded: when two prefixes differ they order the
- * keys as memcmp then length would (a padding 0 sits where the shorter key
- * ended, below any byte of the longer one, or the keys differ before it), so
- * most comparisons read this struct only, not the keys' bytes, which lie
+ * segment, then key bytes, then start, then the caller's index (ties only when one (key, start)
+ * comes twice, which keeps their order as a stable sort would). prefix is the key's first 8 bytes,
+ * big-endian, zero-padded: when two prefixes differ they order the keys as memcmp then length would
+ * (a padding 0 sits where the shorter key ended, below any byte of the longer one, or the keys
+ * differ before it), so most comparisons read this struct only, not the keys' bytes, which lie
  * apart in the caller's memory. */
 typedef struct {
     int64_t segment;
@@ -589,7 +589,8 @@ int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count)
         if (start <= oldest_live) continue;
         int64_t id = sh_window_segment_of(state, start);
         if (!r->value && !sh_window_segment_has(state, id)) continue;
-        if (segment_use(w, id) != SH_OK || sh_window_encode_in(w, id, r->key, key_len, start, &len) != SH_OK) {
+        if (segment_use(w, id) != SH_OK ||
+            sh_window_encode_in(w, id, r->key, key_len, start, &len) != SH_OK) {
             rocksdb_writebatch_destroy(batch);
             sh_kind_error(&w->errors, "out of memory");
             return SH_ERR_NOMEM;

@@ -31,8 +31,9 @@ int sh_window_get(sh_window_t *window, const char *key, size_t key_len, int64_t 
 int sh_window_put(sh_window_t *window, const char *key, size_t key_len, int64_t start,
                   const char *value, size_t value_len, int64_t timestamp);
 /* sh_window_put for each record (key, value, timestamp) at starts[i], in
- * one write batch, in key then start order (the memtable inserts a sorted
- * run). On a failure, what the changelog took is written. */
+ * one write batch, in segment, key, then start order (the memtable's: it
+ * inserts a sorted run at a fraction of the cost). On a failure, what the changelog took is
+ * written. */
 int sh_window_put_many(sh_window_t *window, const sh_ffi_record_t *records, const int64_t *starts,
                        int count);
 /* Applies changelog records (key = user key + 8-byte big-endian start). */

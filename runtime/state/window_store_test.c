@@ -101,9 +101,8 @@ static rocksdb_t *open_raw(const char *name, rocksdb_column_family_handle_t **ha
     const rocksdb_options_t *per_family[16];
     for (size_t i = 0; i < count; i++)
         per_family[i] = options;
-    rocksdb_t *db = rocksdb_open_column_families(options, path, (int)count,
-                                                 (const char *const *)names, per_family, handles,
-                                                 &err);
+    rocksdb_t *db = rocksdb_open_column_families(
+        options, path, (int)count, (const char *const *)names, per_family, handles, &err);
     rocksdb_options_destroy(options);
     if (err) {
         free(err);
@@ -302,7 +301,7 @@ static void test_restore_drops_expired(void) {
     sh_ffi_store_close(s);
 }
 
-/* put_many: one batch in key then start order, deletes among the puts, and
+/* put_many: one batch in segment, key, then start order, deletes among the puts, and
  * a record late in the batch moving stream time so far that the segment an
  * earlier record wrote to is dropped (the batch is written before the drop,
  * and the window goes with its segment, as with single puts). */
@@ -406,9 +405,35 @@ static void test_window_put_many_order(void) {
     sh_ffi_ctx_destroy(ctx);
 }
 
+/* The kind tag store name's database records in its meta family; 0 when
+ * it cannot be read. */
+static char raw_kind(const char *name) {
+    rocksdb_column_family_handle_t *handles[16];
+    char **names = NULL;
+    size_t count = 0;
+    int families = 0;
+    rocksdb_t *db = open_raw(name, handles, 16, &families, &names, &count);
+    if (!db) return 0;
+    char tag = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], "meta") != 0) continue;
+        rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+        size_t len = 0;
+        char *err = NULL;
+        char *value = rocksdb_get_cf(db, read, handles[i], "kind", 4, &len, &err);
+        if (value && len == 1) tag = value[0];
+        free(value);
+        free(err);
+        rocksdb_readoptions_destroy(read);
+    }
+    close_raw(db, handles, names, count);
+    return tag;
+}
+
 /* A database made when every segment had a column family of its own
- * ("segment-<id>", keys without the segment prefix) opens with its windows,
- * moved into the default family. */
+ * ("segment-<id>", keys without the segment prefix, kind tag 'w') opens
+ * with its windows, moved into the default family, and tagged 'W' so that
+ * a streamhost from before refuses it. */
 static void test_window_legacy_layout(void) {
     current_test = "window legacy layout";
     sh_store_t *s = open_window(NULL, "legacy", 60 * MINUTE); /* 30-minute segments */
@@ -435,6 +460,10 @@ static void test_window_legacy_layout(void) {
         rocksdb_create_column_family(db, options, "segment-0", &err), NULL};
     CHECK(err == NULL);
     segment[1] = rocksdb_create_column_family(db, options, "segment-1", &err);
+    CHECK(err == NULL);
+    for (size_t i = 0; !err && i < count; i++)
+        if (strcmp(names[i], "meta") == 0)
+            rocksdb_put_cf(db, write, handles[i], "kind", 4, "w", 1, &err);
     CHECK(err == NULL);
     for (size_t i = 0; !err && i < sizeof old / sizeof *old; i++) {
         char key[32];
@@ -473,6 +502,7 @@ static void test_window_legacy_layout(void) {
     sh_ffi_store_close(s);
     long entries = count_raw_entries("legacy", &families);
     CHECK(entries == 4 && families == 2);
+    CHECK(raw_kind("legacy") == 'W');
 }
 
 int main(void) {
