@@ -104,13 +104,9 @@ sh_window_iter_t *sh_window_fetch(sh_window_t *w, const char *key, size_t key_le
     iter->to = to;
     iter->prefix = prefix;
     iter->prefix_len = len - SH_WINDOW_PREFIX - 8;
-    /* from, in each segment's keys: the later ones start past it anyway */
+    /* (key, from) in each segment's keys: the later ones start past it anyway */
     for (int i = 0; i < iter->iter_count; i++) {
-        if (sh_window_encode_in(w, iter->ids[i], key, key_len, from, &len) != SH_OK) {
-            sh_window_iter_destroy(iter);
-            sh_kind_error(&w->errors, "out of memory");
-            return NULL;
-        }
+        sh_window_segment_prefix(w->key_buf, iter->ids[i]);
         rocksdb_iter_seek(iter->iters[i], w->key_buf, len);
     }
     return iter;
@@ -157,21 +153,22 @@ sh_window_iter_t *sh_window_iter_all(sh_window_t *w, const char *after_key, size
 
 sh_window_iter_t *sh_window_iter_sorted(sh_window_t *w, const char *after_key, size_t after_len,
                                         int64_t after_start) {
-    /* Every segment may hold keys after the position: seek each. */
+    size_t len = 0;
+    if (after_key && sh_window_encode(w, after_key, after_len, after_start, &len) != SH_OK) {
+        sh_kind_error(&w->errors, "out of memory");
+        return NULL;
+    }
+    /* Every segment may hold keys after the position: seek each, to the
+     * position in that segment's keys. */
     sh_window_iter_t *iter = iter_over(w, INT64_MIN, INT64_MAX);
     if (!iter) return NULL;
     iter->merged = true;
     for (int i = 0; i < iter->iter_count; i++) {
-        size_t len = 0;
         if (!after_key) {
             seek_segment(iter->iters[i], iter->ids[i]);
-        } else if (sh_window_encode_in(w, iter->ids[i], after_key, after_len, after_start, &len) ==
-                   SH_OK) {
-            seek_after(iter->iters[i], w->key_buf, len);
         } else {
-            sh_window_iter_destroy(iter);
-            sh_kind_error(&w->errors, "out of memory");
-            return NULL;
+            sh_window_segment_prefix(w->key_buf, iter->ids[i]);
+            seek_after(iter->iters[i], w->key_buf, len);
         }
     }
     return iter;

@@ -54,11 +54,9 @@ int sh_window_segment_index(const window_db_t *state, int64_t id);
 bool sh_window_segment_has(const window_db_t *state, int64_t id);
 /* Window starts at or below this have closed (INT64_MIN: none has). */
 int64_t sh_window_min_live(const sh_window_t *w);
-/* Encodes (segment, key, start) into w's key buffer; *out_len its length.
- * SH_ERR_NOMEM when the buffer cannot grow. sh_window_encode takes the
- * segment start falls in; a seek into another segment names it. */
-int sh_window_encode_in(sh_window_t *w, int64_t segment, const char *key, size_t key_len,
-                        int64_t start, size_t *out_len);
+/* Encodes (key, start) under the segment start falls in into w's key
+ * buffer; *out_len its length. SH_ERR_NOMEM when the buffer cannot grow. A
+ * seek into another segment rewrites the prefix (sh_window_segment_prefix). */
 int sh_window_encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
                      size_t *out_len);
 /* Writes segment id's key prefix (SH_WINDOW_PREFIX bytes) to out. */

@@ -104,9 +104,10 @@ static size_t escape_key(char *buf, const char *key, size_t key_len) {
 
 void sh_window_segment_prefix(char *out, int64_t id) { put_start(out, id); }
 
-/* Encodes (segment, key, start) into the handle's scratch buffer. */
-int sh_window_encode_in(sh_window_t *w, int64_t segment, const char *key, size_t key_len,
-                        int64_t start, size_t *out_len) {
+/* Encodes (segment, key, start) into the handle's scratch buffer; the
+ * writers pass the segment they have already worked out. */
+static int encode_in(sh_window_t *w, int64_t segment, const char *key, size_t key_len,
+                     int64_t start, size_t *out_len) {
     size_t len = SH_WINDOW_PREFIX + escape_key(NULL, key, key_len) + 8;
     if (sh_kind_reserve(&w->key_buf, &w->key_cap, len) != SH_OK) return SH_ERR_NOMEM;
     put_start(w->key_buf, segment);
@@ -119,8 +120,8 @@ int sh_window_encode_in(sh_window_t *w, int64_t segment, const char *key, size_t
 
 int sh_window_encode(sh_window_t *w, const char *key, size_t key_len, int64_t start,
                      size_t *out_len) {
-    return sh_window_encode_in(w, sh_window_segment_of(sh_window_state(w), start), key, key_len,
-                               start, out_len);
+    return encode_in(w, sh_window_segment_of(sh_window_state(w), start), key, key_len, start,
+                     out_len);
 }
 
 int64_t sh_window_key_segment(const char *enc) { return get_start(enc); }
@@ -378,7 +379,7 @@ static int window_write(sh_window_t *w, const char *key, size_t key_len, int64_t
     if (!value && !sh_window_segment_has(state, id)) return SH_OK; /* nothing to delete */
     if (segment_use(w, id) != SH_OK) return SH_ERR_NOMEM;
     size_t len = 0;
-    if (sh_window_encode_in(w, id, key, key_len, start, &len) != SH_OK) {
+    if (encode_in(w, id, key, key_len, start, &len) != SH_OK) {
         sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }
@@ -542,7 +543,7 @@ int sh_window_put_many(sh_window_t *w, const sh_ffi_record_t *records, const int
         if (!r->value && !sh_window_segment_has(state, id)) continue; /* nothing to delete */
         if ((rc = segment_use(w, id)) != SH_OK) break;
         size_t len = 0;
-        if (sh_window_encode_in(w, id, r->key, r->key_len, start, &len) != SH_OK) {
+        if (encode_in(w, id, r->key, r->key_len, start, &len) != SH_OK) {
             sh_kind_error(&w->errors, "out of memory");
             rc = SH_ERR_NOMEM;
             break;
@@ -590,7 +591,7 @@ int sh_window_restore(sh_window_t *w, const sh_ffi_record_t *records, int count)
         int64_t id = sh_window_segment_of(state, start);
         if (!r->value && !sh_window_segment_has(state, id)) continue;
         if (segment_use(w, id) != SH_OK ||
-            sh_window_encode_in(w, id, r->key, key_len, start, &len) != SH_OK) {
+            encode_in(w, id, r->key, key_len, start, &len) != SH_OK) {
             rocksdb_writebatch_destroy(batch);
             sh_kind_error(&w->errors, "out of memory");
             return SH_ERR_NOMEM;
@@ -614,7 +615,7 @@ int sh_window_get(sh_window_t *w, const char *key, size_t key_len, int64_t start
     int64_t id = sh_window_segment_of(state, start);
     if (!sh_window_segment_has(state, id)) return SH_ERR_NOT_FOUND;
     size_t len = 0;
-    if (sh_window_encode_in(w, id, key, key_len, start, &len) != SH_OK) {
+    if (encode_in(w, id, key, key_len, start, &len) != SH_OK) {
         sh_kind_error(&w->errors, "out of memory");
         return SH_ERR_NOMEM;
     }

@@ -123,26 +123,41 @@ static void close_raw(rocksdb_t *db, rocksdb_column_family_handle_t **handles, c
     rocksdb_list_column_families_destroy(names, count);
 }
 
-/* The number of entries in store name's default column family (what its
- * windows take on disk), -1 when it cannot be read; *families as above. */
-static long count_raw_entries(const char *name, int *families) {
+/* What store name's database (partition 0) holds on disk: its column
+ * families, the entries of its default family (what its windows take), and
+ * the kind tag its meta family records. false when it cannot be read. */
+typedef struct {
+    int families;
+    long entries;
+    char kind;
+} raw_view_t;
+
+static bool inspect_raw(const char *name, raw_view_t *view) {
     rocksdb_column_family_handle_t *handles[16];
     char **names = NULL;
     size_t count = 0;
-    rocksdb_t *db = open_raw(name, handles, 16, families, &names, &count);
-    if (!db) return -1;
-    long entries = 0;
+    *view = (raw_view_t){0};
+    rocksdb_t *db = open_raw(name, handles, 16, &view->families, &names, &count);
+    if (!db) return false;
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
     for (size_t i = 0; i < count; i++) {
-        if (strcmp(names[i], "default") != 0) continue;
-        rocksdb_readoptions_t *read = rocksdb_readoptions_create();
-        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, read, handles[i]);
-        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
-            entries++;
-        rocksdb_iter_destroy(it);
-        rocksdb_readoptions_destroy(read);
+        if (strcmp(names[i], "default") == 0) {
+            rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, read, handles[i]);
+            for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
+                view->entries++;
+            rocksdb_iter_destroy(it);
+        } else if (strcmp(names[i], "meta") == 0) {
+            size_t len = 0;
+            char *err = NULL;
+            char *value = rocksdb_get_cf(db, read, handles[i], "kind", 4, &len, &err);
+            if (value && len == 1) view->kind = value[0];
+            free(value);
+            free(err);
+        }
     }
+    rocksdb_readoptions_destroy(read);
     close_raw(db, handles, names, count);
-    return entries;
+    return true;
 }
 
 static void test_window_retention(void) {
@@ -196,10 +211,10 @@ static void test_window_retention(void) {
     /* 8,640 windows were written; what is left on disk is the live ones (10
      * per key) and those of the one segment not yet all closed (5 per key):
      * dropped segments are gone, and no segment has a family of its own. */
-    int families = 0;
-    long entries = count_raw_entries("retained", &families);
-    CHECK(families == 2); /* default and meta */
-    CHECK(entries >= 30 && entries <= 3 * (10 + 5));
+    raw_view_t raw;
+    CHECK(inspect_raw("retained", &raw));
+    CHECK(raw.families == 2); /* default and meta */
+    CHECK(raw.entries >= 30 && raw.entries <= 3 * (10 + 5));
 
     /* Reopened, stream time is where it was, so nothing closed comes back
      * and the retained windows are still there. */
@@ -405,31 +420,6 @@ static void test_window_put_many_order(void) {
     sh_ffi_ctx_destroy(ctx);
 }
 
-/* The kind tag store name's database records in its meta family; 0 when
- * it cannot be read. */
-static char raw_kind(const char *name) {
-    rocksdb_column_family_handle_t *handles[16];
-    char **names = NULL;
-    size_t count = 0;
-    int families = 0;
-    rocksdb_t *db = open_raw(name, handles, 16, &families, &names, &count);
-    if (!db) return 0;
-    char tag = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp(names[i], "meta") != 0) continue;
-        rocksdb_readoptions_t *read = rocksdb_readoptions_create();
-        size_t len = 0;
-        char *err = NULL;
-        char *value = rocksdb_get_cf(db, read, handles[i], "kind", 4, &len, &err);
-        if (value && len == 1) tag = value[0];
-        free(value);
-        free(err);
-        rocksdb_readoptions_destroy(read);
-    }
-    close_raw(db, handles, names, count);
-    return tag;
-}
-
 /* A database made when every segment had a column family of its own
  * ("segment-<id>", keys without the segment prefix, kind tag 'w') opens
  * with its windows, moved into the default family, and tagged 'W' so that
@@ -500,9 +490,10 @@ static void test_window_legacy_layout(void) {
     CHECK(sh_ffi_window_get(s, "a\0b", 3, 10 * MINUTE, &out) == SH_OK && slice_is(out, "v10"));
     CHECK(sh_store_segment_count(s) == 2);
     sh_ffi_store_close(s);
-    long entries = count_raw_entries("legacy", &families);
-    CHECK(entries == 4 && families == 2);
-    CHECK(raw_kind("legacy") == 'W');
+    raw_view_t raw;
+    CHECK(inspect_raw("legacy", &raw));
+    CHECK(raw.entries == 4 && raw.families == 2);
+    CHECK(raw.kind == 'W');
 }
 
 int main(void) {
