@@ -30,8 +30,10 @@ struct sh_kv_iter {
     char errmsg[256];
 };
 
-/* No kind state: the default column family is all a key-value store uses. */
-const sh_registry_kind_t sh_kv_kind = {.tag = 'k', .label = "key-value"};
+/* No kind state: the default column family is all a key-value store uses.
+ * One insert hint for all keys (an empty prefix): a flush's batch is sorted
+ * as a whole. A key-value store deletes no ranges (see insert_hint.h). */
+const sh_registry_kind_t sh_kv_kind = {.tag = 'k', .label = "key-value", .insert_hint_prefix = 0};
 
 sh_kv_t *sh_kv_open(sh_db_t *db, sh_changelog_t *changelog, const char *name, int32_t partition,
                     char *errmsg, size_t errlen) {

@@ -37,6 +37,7 @@
 
 #include "base/log.h"
 #include "state/checkpoint.h"
+#include "state/insert_hint.h"
 #include "state/registry.h"
 #include "streamhost_ffi.h"
 
@@ -275,6 +276,10 @@ static entry_t *entry_new(const char *dir, const sh_registry_kind_t *kind,
      * thread writes a store at a time (tasks.c's lock): no concurrent
      * memtable writes. */
     rocksdb_options_set_allow_concurrent_memtable_write(e->db.options, 0);
+    /* Each insert starts from where the last one with its prefix went: a
+     * flush's sorted batch walks the skip list instead of searching it from
+     * the top per key (insert_hint.cc). */
+    sh_rocks_set_insert_hint(e->db.options, kind->insert_hint_prefix);
     /* RocksDB's info log dumps every option on each column family's
      * creation: that cost most of a window put's time and grew the disk
      * without bound. */

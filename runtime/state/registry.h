@@ -46,6 +46,9 @@ typedef struct sh_registry_kind {
      * refuses it instead of reading it in the layout it knew. */
     char former_tag;
     const char *label; /* "key-value", "window": for messages */
+    /* Memtable inserts keep a hint per key prefix of this many bytes
+     * (insert_hint.h); keys shorter than it are inserted without one. */
+    size_t insert_hint_prefix;
     /* After every open: builds kind_state, taking over the column families
      * it recognizes among the others (setting their slots to NULL; the
      * registry destroys what is left). Sets *error (malloc'd) on failure.

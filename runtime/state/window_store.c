@@ -334,8 +334,18 @@ static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **fami
     return SH_OK;
 }
 
-const sh_registry_kind_t sh_window_kind = {
-    .tag = 'W', .former_tag = 'w', .label = "window", .load = load, .unload = unload};
+/* Insert hints per segment and first key byte: 9 bytes, longer than the
+ * 8-byte segment bound a range deletion (drop_segments) inserts. RocksDB 7.8
+ * keeps one hint map for a memtable's point keys and its range deletions,
+ * two skip lists: a range deletion inserted with a hint left it pointing
+ * into the other list (an assertion in RocksDB's skip list; later RocksDB
+ * gives range deletions no hint). */
+const sh_registry_kind_t sh_window_kind = {.tag = 'W',
+                                           .former_tag = 'w',
+                                           .label = "window",
+                                           .insert_hint_prefix = SH_WINDOW_PREFIX + 1,
+                                           .load = load,
+                                           .unload = unload};
 
 /* ---- handles ---- */
 
