@@ -17,8 +17,11 @@
  *
  * The C API's options handle wraps rocksdb::Options as its only member (its
  * c.cc); this file, built against the same headers as the library, reaches
- * it that way.
+ * it that way, and checks that layout against one option the C API reads
+ * back before it writes: the hint only speeds inserts, so a mismatch goes
+ * without it.
  */
+#include <rocksdb/c.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 
@@ -29,6 +32,7 @@ struct rocksdb_options_t {
 };
 
 void sh_rocks_set_insert_hint(rocksdb_options_t *options, size_t prefix_len) {
+    if (options->rep.write_buffer_size != rocksdb_options_get_write_buffer_size(options)) return;
     options->rep.memtable_insert_with_hint_prefix_extractor.reset(
         rocksdb::NewFixedPrefixTransform(prefix_len));
 }

@@ -335,7 +335,8 @@ static int load(sh_db_t *db, char **names, rocksdb_column_family_handle_t **fami
 }
 
 /* Insert hints per segment and first key byte: 9 bytes, longer than the
- * 8-byte segment bound a range deletion (drop_segments) inserts. RocksDB 7.8
+ * 8-byte segment bound of the range deletion advance() writes when a
+ * segment expires. RocksDB 7.8
  * keeps one hint map for a memtable's point keys and its range deletions,
  * two skip lists: a range deletion inserted with a hint left it pointing
  * into the other list (an assertion in RocksDB's skip list; later RocksDB
