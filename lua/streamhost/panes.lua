@@ -32,6 +32,9 @@
 -- (state from before panes, or a reload that gave an aggregate its merge)
 -- goes on window by window: its panes would miss what the windows hold.
 local Store = require "streamhost.store"
+local E = Store.ENTRY -- a cache entry's slots
+local E_VALUE, E_JSON, E_MARKERS, E_STAMP, E_KB, E_START =
+  E.value, E.json, E.markers, E.stamp, E.kb, E.start
 local core = require "streamhost.core"
 local window = require "streamhost.window"
 
@@ -102,17 +105,17 @@ function _M.compile(node, out, inst, windows, straight, final, h)
   local function stamp_at(kb, q, p, markers)
     local e = panes:cached_entry(kb, q, p)
     if e == nil then return stamp_of(markers) end
-    local t = e.stamp
+    local t = e[E_STAMP]
     if t == nil then
-      t = stamp_of(e.markers) or false
-      e.stamp = t
+      t = stamp_of(e[E_MARKERS]) or false
+      e[E_STAMP] = t
     end
     return t or nil
   end
   local function put_pane(kb, q, agg, p, ts, markers, pane_ts)
     panes:window_put_bytes(kb, q, agg, p, ts, markers)
     local e = panes:cached_entry(kb, q, p)
-    if e then e.stamp = pane_ts end
+    if e then e[E_STAMP] = pane_ts end
   end
 
   -- A pane of numbers: its value and stamp, nil when empty.
@@ -123,12 +126,12 @@ function _M.compile(node, out, inst, windows, straight, final, h)
       if v == nil then return nil end
       return v, stamp_at(kb, q, p, m)
     end
-    local v = e.value
+    local v = e[E_VALUE]
     if v == nil then return nil end
-    local t = e.stamp
+    local t = e[E_STAMP]
     if t == nil then
-      t = stamp_of(e.markers) or false
-      e.stamp = t
+      t = stamp_of(e[E_MARKERS]) or false
+      e[E_STAMP] = t
     end
     return v, t or nil
   end
@@ -145,7 +148,7 @@ function _M.compile(node, out, inst, windows, straight, final, h)
       local v, m = panes:window_get_bytes(kb, q, p)
       if v ~= nil then
         local e = panes:cached_entry(kb, q, p)
-        if e and e.json then v = plain(e.value) end
+        if e and e[E_JSON] then v = plain(e[E_VALUE]) end
         if agg == nil then agg = v else agg = merge(agg, v, k) end
         local t = stamp_at(kb, q, p, m)
         if t ~= nil and (ts == nil or t > ts) then ts = t end
@@ -176,7 +179,7 @@ function _M.compile(node, out, inst, windows, straight, final, h)
     local done = {}
     for i = 1, #dirty do
       local e = dirty[i]
-      local q, kb = e.start, e.kb
+      local q, kb = e[E_START], e[E_KB]
       local first = q - size + advance_by
       if first < from then first = from end
       if first < 0 then first = 0 end

@@ -133,13 +133,38 @@ end
 -- anew, so the app cannot change the cache behind the store's back.
 local is_lazy = lazy_json.is_lazy
 
+-- A cache entry is an array, not a record of named fields: a constructor's
+-- slots (up to 16) share one allocation with the table, where ten named
+-- fields took a hash part of 16 nodes, six cache lines apart from it. A
+-- hopping record reads three entries, a count one, and most reads miss the
+-- CPU's cache: the fewer lines, the fewer misses. The slots:
+--   VALUE    a scalar, or a table's JSON (nil: deleted)
+--   JSON     whether VALUE is JSON
+--   MARKERS  the origins applied (a table while cached, group.lua)
+--   TS       the timestamp of the last change
+--   DIRTY    whether the entry is not flushed yet
+--   DECODED  VALUE's lazy value, handed out while it stays lazy
+--   STAMP    a pane's stamp (panes.lua)
+--   KB, START  a window's key bytes and start (window stores)
+--   STORED   whether RocksDB may hold the window (nil: perhaps)
+local VALUE, JSON, MARKERS, TS, DIRTY, DECODED, STAMP, KB, START, STORED =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+_M.ENTRY = { value = VALUE, json = JSON, markers = MARKERS, stamp = STAMP, kb = KB,
+             start = START, stored = STORED }
+
+-- Every slot is in the constructor, nil ones too: a slot assigned later
+-- would grow a separate array part.
+local function new_entry(value, is_json, markers, kb, start, stored)
+  return { value, is_json, markers, nil, false, nil, nil, kb, start, stored }
+end
+
 local function cached_value(entry)
-  local v = entry.value
-  if not entry.json then return v end
-  local d = entry.decoded
+  local v = entry[VALUE]
+  if not entry[JSON] then return v end
+  local d = entry[DECODED]
   if d ~= nil and is_lazy(d) then return d end
   d = json.decode(v)
-  entry.decoded = is_lazy(d) and d or nil
+  entry[DECODED] = is_lazy(d) and d or nil
   return d
 end
 
@@ -199,8 +224,8 @@ function Store:get(key, partition)
   local c = cache_of(self, partition)
   local e = c[kb]
   if e then
-    if e.value == nil then return nil end
-    return cached_value(e), e.markers
+    if e[VALUE] == nil then return nil end
+    return cached_value(e), e[MARKERS]
   end
   local rc = C.sh_ffi_store_get(self:handle(partition), kb, #kb, slice)
   if rc == SH_NOT_FOUND then return nil end
@@ -209,8 +234,9 @@ function Store:get(key, partition)
   local value, markers = split(bytes)
   -- cached clean: the next update of the key finds it here
   local is_table = type(value) == "table"
-  c[kb] = { value = is_table and json.encode(value) or value, json = is_table, markers = markers,
-            decoded = is_table and is_lazy(value) and value or nil }
+  e = new_entry(is_table and json.encode(value) or value, is_table, markers)
+  e[DECODED] = is_table and is_lazy(value) and value or nil
+  c[kb] = e
   self.cached[partition] = self.cached[partition] + 1
   return value, markers
 end
@@ -228,13 +254,11 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
                         tostring(value)), 0)
   end
   local is_table = type(value) == "table" and not owned
-  e.value, e.json = is_table and json.encode(value) or value, is_table
-  -- nil stored under an absent key inserts it (a rehash drops it again):
-  -- a count's every put did, since its entries hold no decoded value
-  if e.decoded ~= nil then e.decoded = nil end
-  e.markers, e.timestamp = markers, timestamp or 0
-  if not e.dirty then
-    e.dirty = true
+  e[VALUE], e[JSON] = is_table and json.encode(value) or value, is_table
+  if e[DECODED] ~= nil then e[DECODED] = nil end
+  e[MARKERS], e[TS] = markers, timestamp or 0
+  if not e[DIRTY] then
+    e[DIRTY] = true
     local d = self.dirty[partition]
     d[#d + 1] = listed
     if #d >= CACHE_MAX then self.inst.flush_wanted = true end
@@ -250,7 +274,7 @@ function Store:put(key, value, partition, timestamp, markers, owned)
   local c = cache_of(self, partition)
   local e = c[kb]
   if not e then
-    e = {}
+    e = new_entry()
     c[kb] = e
     self.cached[partition] = self.cached[partition] + 1
   end
@@ -267,9 +291,9 @@ local FLUSH_BUFFER_KEEP = 4 * 1024 * 1024
 local encode_into = lazy_json.encode_into
 
 local function put_entry(b, e)
-  local v = e.value
-  if e.json then b:put(v) else encode_into(b, v) end
-  local m = e.markers
+  local v = e[VALUE]
+  if e[JSON] then b:put(v) else encode_into(b, v) end
+  local m = e[MARKERS]
   if m ~= nil then
     b:put("\n")
     -- an aggregate's markers are a table until written (group.lua)
@@ -298,8 +322,8 @@ end
 local function fill_put(i, kb, e, b)
   local r = put_records[i]
   r.key, r.key_len = kb, #kb
-  r.timestamp = e.timestamp
-  if e.value == nil then
+  r.timestamp = e[TS]
+  if e[VALUE] == nil then
     put_at[i], r.value_len = -1, 0
   else
     local at = #b
@@ -345,9 +369,9 @@ function Store:flush_cache()
         local puts = 0
         for i = 1, n do
           local e = d[i]
-          if e.value ~= nil or e.stored ~= false then
-            fill_put(puts, e.kb, e, b)
-            put_starts[puts] = e.start
+          if e[VALUE] ~= nil or e[STORED] ~= false then
+            fill_put(puts, e[KB], e, b)
+            put_starts[puts] = e[START]
             puts = puts + 1
           end
         end
@@ -355,13 +379,13 @@ function Store:flush_cache()
         check(C.sh_ffi_window_put_many(h, put_records, put_starts, puts))
         for i = 1, n do
           local e = d[i]
-          e.dirty, e.stored = false, e.value ~= nil
+          e[DIRTY], e[STORED] = false, e[VALUE] ~= nil
         end
       else
         for i = 1, n do fill_put(i - 1, d[i], c[d[i]], b) end
         point_values(n, b)
         check(C.sh_ffi_store_put_many(h, put_records, n))
-        for i = 1, n do c[d[i]].dirty = false end
+        for i = 1, n do c[d[i]][DIRTY] = false end
       end
       if #b > FLUSH_BUFFER_KEEP then flush_buffer:free() end
       written = written + n
@@ -428,8 +452,8 @@ local function window_get_bytes(self, kb, start, partition)
   if self.window_cache then
     w, e = window_entry(self, kb, start, partition)
     if e then
-      if e.value == nil then return nil, nil, e end
-      return cached_value(e), e.markers, e
+      if e[VALUE] == nil then return nil, nil, e end
+      return cached_value(e), e[MARKERS], e
     end
   end
   local rc = C.sh_ffi_window_get(self:handle(partition), kb, #kb, start, slice)
@@ -438,8 +462,8 @@ local function window_get_bytes(self, kb, start, partition)
   if rc == SH_OK then value, markers = split(ffi_string(slice[0].data, slice[0].len)) end
   if w then
     local is_table = type(value) == "table"
-    e = { value = is_table and json.encode(value) or value, json = is_table,
-          markers = markers, kb = kb, start = start, stored = rc == SH_OK }
+    e = new_entry(is_table and json.encode(value) or value, is_table, markers, kb, start,
+                  rc == SH_OK)
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
     if self.by_key then index_by_key(self, kb, start, partition, e) end
@@ -463,7 +487,7 @@ local function window_put_bytes(self, kb, start, value, partition, timestamp, ma
   local w, e = window_entry(self, kb, start, partition)
   if not e then
     -- stored: whether RocksDB may hold the window (nil: perhaps)
-    e = { kb = kb, start = start, stored = (not absent) and nil or false }
+    e = new_entry(nil, false, nil, kb, start, (not absent) and nil or false)
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
     if self.by_key then index_by_key(self, kb, start, partition, e) end
@@ -477,8 +501,8 @@ function Store:window_put_entry(e, value, partition, timestamp, markers)
   write_cached(self, e, e, partition, value, timestamp, markers)
 end
 
--- A window-cached store's changes not yet flushed: the entries ({ kb =,
--- start = }) in the order they first changed. Read only: panes.lua finds
+-- A window-cached store's changes not yet flushed: the entries (their
+-- slots _M.ENTRY.kb and .start) in the order they first changed. Read only: panes.lua finds
 -- there the windows to write before a flush.
 function Store:dirty_entries(partition)
   return self.dirty[partition]
@@ -489,11 +513,10 @@ end
 -- memory, and read in its loop, a thousand instructions apart, each cache
 -- miss was waited for in turn; read together here, the misses overlap
 -- (hopping engine-only: a quarter more records/s). Every field the
--- record's update reads or writes is read: an entry's fields and its
--- markers' (a table while cached, group.lua) lie in hash parts of their
--- own, several cache lines each, and a line left out here was a miss
--- waited for in the loop. The reads land in a scratch table so that the
--- JIT keeps them.
+-- record's update reads or writes is read: an entry's slots and its
+-- markers' fields (a table while cached, group.lua, with a hash part of
+-- its own), and a line left out here was a miss waited for in the loop.
+-- The reads land in a scratch table so that the JIT keeps them.
 local touched = {} -- luacheck: ignore 241 (written, never read)
 function Store:touch_windows(kb, first, last, step, partition)
   local c = self.cache[partition]
@@ -503,9 +526,9 @@ function Store:touch_windows(kb, first, last, step, partition)
     local w = c[start]
     local e = w and w[kb]
     if e then
-      local m = e.markers
-      touched[i + 1], touched[i + 2], touched[i + 3] = e.value, e.json, e.dirty
-      touched[i + 4], touched[i + 5] = e.timestamp, e.decoded
+      local m = e[MARKERS]
+      touched[i + 1], touched[i + 2], touched[i + 3] = e[VALUE], e[JSON], e[DIRTY]
+      touched[i + 4], touched[i + 5] = e[TS], e[DECODED]
       i = i + 5
       if type(m) == "table" then
         touched[i + 1], touched[i + 2], touched[i + 3], touched[i + 4] = m.ts, m.w, m.o, m.q
@@ -515,8 +538,8 @@ function Store:touch_windows(kb, first, last, step, partition)
   end
 end
 
--- The cache entry of one window (fields value, json, markers), or nil
--- when not cached. panes.lua keeps a pane's stamp in it (entry.stamp).
+-- The cache entry of one window (slots _M.ENTRY.value, .json, .markers),
+-- or nil when not cached. panes.lua keeps a pane's stamp in it (.stamp).
 function Store:cached_entry(kb, start, partition)
   local c = self.cache[partition]
   local w = c and c[start]
@@ -565,9 +588,9 @@ local function with_cached(self, kb, from, to, partition, list)
   local at, changed = {}, false
   for i, w in ipairs(list) do at[w.start] = i end
   for start, e in pairs(mine) do
-    if e.dirty and start >= from and start <= to then
+    if e[DIRTY] and start >= from and start <= to then
       local i = at[start]
-      if e.value == nil then
+      if e[VALUE] == nil then
         if i then list[i], changed = false, true end
       elseif i then
         list[i].value = cached_value(e)
@@ -646,7 +669,7 @@ function Store:each(partition, fn)
         local key = pending[j]
         j = j + 1
         local e = c[key]
-        if e.value ~= nil and fn(key, cached_value(e), e.markers, 0) == false then return end
+        if e[VALUE] ~= nil and fn(key, cached_value(e), e[MARKERS], 0) == false then return end
         if key == kb then kb = false end -- the cache's version went instead
       end
       if kb == nil then return end

@@ -113,7 +113,10 @@ describe("store reads through the record cache", function()
     local dirty = store:dirty_entries(0)
     local deletes_skipped = 0
     for _, e in ipairs(dirty) do
-      if e.value == nil and e.stored == false then deletes_skipped = deletes_skipped + 1 end
+      local slot = Store.ENTRY
+      if e[slot.value] == nil and e[slot.stored] == false then
+        deletes_skipped = deletes_skipped + 1
+      end
     end
     assert.are.equal(1, deletes_skipped) -- 400's; 300's delete is written
     inst.flush()
