@@ -227,6 +227,7 @@ local origins = require "streamhost.markers"
 local origin_of, replayed, marked = origins.origin_of, origins.replayed, origins.marked
 local merged_markers, stamp_of, restamped = origins.merged, origins.stamp_of, origins.restamped
 local markers_of, mark_at, replayed_at = origins.markers_of, origins.mark_at, origins.replayed_at
+local M_TS = origins.TS -- the stamp's slot in markers_of's table
 
 -- First value, or add to the aggregate so far.
 local function step(node, agg, v, k, rec)
@@ -256,7 +257,7 @@ compilers.aggregate = function(node, out, _, inst)
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
     markers = markers_of(markers)
-    local old_ts = markers.ts or ts
+    local old_ts = markers[M_TS] or ts
     if replayed_at(markers, where, offset, seq) then
       return forward(out, k, old, old, rec, old_ts)
     end
@@ -277,7 +278,7 @@ compilers.table_aggregate = function(node, out, _, inst)
     local where, offset, seq = origin_of(rec, counter)
     local old, markers = store:get(k, p)
     markers = markers_of(markers)
-    local old_ts = markers.ts or ts
+    local old_ts = markers[M_TS] or ts
     if replayed_at(markers, where, offset, seq) then
       return forward(out, k, old, old, rec, old_ts)
     end
@@ -355,7 +356,7 @@ compilers.window_aggregate = function(node, out, _, inst)
           -- no string is built or parsed
           local old, markers, entry = store:window_get_bytes(kb, start, p)
           markers = markers_of(markers)
-          local agg, agg_ts = old, markers.ts or ts
+          local agg, agg_ts = old, markers[M_TS] or ts
           if not replayed_at(markers, where, offset, seq) then
             if delta then
               if d == nil then d = delta(v, k, rec) end

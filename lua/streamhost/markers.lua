@@ -110,9 +110,9 @@ end
 
 -- An aggregate's markers while its entry (a key's, or a key's window) is
 -- cached: a table with
--- the stamp (ts) and the first origin partition's where, offset and seq
--- (w, o, q) as fields, further origins (rare: several input partitions of
--- one task) in rest = { wheres = {in order}, at = {where = {offset, seq}} },
+-- the stamp (slot TS) and the first origin partition's where, offset and
+-- seq (W, O, Q), further origins (rare: several input partitions of one
+-- task) in REST = { wheres = {in order}, at = {where = {offset, seq}} },
 -- updated in place per record and written out as the text above only when
 -- the store flushes (store.lua calls put_text()). A record then builds no
 -- string and parses none: string.match and string.format per record cost
@@ -123,6 +123,11 @@ end
 local Markers = {}
 Markers.__index = Markers
 
+-- Slots, not named fields: array slots share the table's allocation (see
+-- store.lua's cache entries), where four named fields took a hash part of
+-- its own.
+local TS, W, O, Q, REST = 1, 2, 3, 4, 5
+
 -- The usual case (one origin partition) is written into one buffer, its
 -- integers with %d: tostring's %.14g per number and a string per part
 -- cost a count's flush ~1,000 instructions a key.
@@ -132,9 +137,9 @@ local floor = math.floor
 -- Appends the text to string.buffer b (a store's flush writes every entry
 -- into one buffer, with no string per entry).
 function Markers:put_text(b)
-  local rest = self.rest
-  if rest == nil and (self.o == nil or (self.o == floor(self.o) and self.q == floor(self.q))) then
-    local ts = self.ts
+  local rest = self[REST]
+  if rest == nil and (self[O] == nil or (self[O] == floor(self[O]) and self[Q] == floor(self[Q]))) then
+    local ts = self[TS]
     if ts ~= nil then
       if ts == floor(ts) and ts ~= 0 and ts < 2 ^ 62 and ts > -2 ^ 62 then
         b:putf("%d", ts)
@@ -142,16 +147,16 @@ function Markers:put_text(b)
         b:putf("%.0f", ts)
       end
     end
-    if self.w ~= nil then b:putf(";%s@%d.%d", self.w, self.o, self.q) end
+    if self[W] ~= nil then b:putf(";%s@%d.%d", self[W], self[O], self[Q]) end
     return b
   end
-  local stamp = self.ts and format("%.0f", self.ts) or ""
+  local stamp = self[TS] and format("%.0f", self[TS]) or ""
   if rest == nil then
-    if self.w == nil then return b:put(stamp) end
-    return b:put(stamp, ";", self.w, "@", self.o, ".", self.q)
+    if self[W] == nil then return b:put(stamp) end
+    return b:put(stamp, ";", self[W], "@", self[O], ".", self[Q])
   end
   b:put(stamp)
-  if self.w then b:put(";", self.w, "@", self.o, ".", self.q) end
+  if self[W] then b:put(";", self[W], "@", self[O], ".", self[Q]) end
   for _, where in ipairs(rest.wheres) do
     local o = rest.at[where]
     b:put(";", where, "@", o[1], ".", o[2])
@@ -164,16 +169,16 @@ function Markers:text()
 end
 
 local function mark_at(m, where, offset, seq, ts)
-  m.ts = ts
+  m[TS] = ts
   if where == nil then return m end
-  if m.w == nil or m.w == where then
-    m.w, m.o, m.q = where, offset, seq
+  if m[W] == nil or m[W] == where then
+    m[W], m[O], m[Q] = where, offset, seq
     return m
   end
-  local rest = m.rest
+  local rest = m[REST]
   if not rest then
     rest = { wheres = {}, at = {} }
-    m.rest = rest
+    m[REST] = rest
   end
   local o = rest.at[where]
   if o == nil then
@@ -185,18 +190,19 @@ local function mark_at(m, where, offset, seq, ts)
   return m
 end
 
--- Sized for the usual four fields (ts, w, o, q) at once: a table made with
--- ts only grew twice, a rehash each, as mark_at filled it in (hopping
--- engine-only: 10,000 new windows per 60,000 records).
+-- Made at its full size at once: a table made with the stamp only grew
+-- twice, a rehash each, as mark_at filled it in (hopping engine-only:
+-- 10,000 new windows per 60,000 records), and an array part that grows is
+-- allocated apart from the table.
 local new_tab = require "table.new"
 
 local function markers_of(markers)
   if type(markers) == "table" then return markers end
-  local m = setmetatable(new_tab(0, 4), Markers)
-  m.ts = stamp_of(markers)
+  local m = setmetatable(new_tab(REST, 0), Markers)
+  m[TS] = stamp_of(markers)
   if markers ~= nil then
     for where, o, q in string.gmatch(markers, ";([^@;]+)@(%d+)%.(%d+)") do
-      mark_at(m, where, tonumber(o), tonumber(q), m.ts)
+      mark_at(m, where, tonumber(o), tonumber(q), m[TS])
     end
   end
   return m
@@ -205,10 +211,10 @@ end
 local function replayed_at(m, where, offset, seq)
   if where == nil then return false end
   local o, q
-  if m.w == where then
-    o, q = m.o, m.q
+  if m[W] == where then
+    o, q = m[O], m[Q]
   else
-    local rest = m.rest
+    local rest = m[REST]
     local at = rest and rest.at[where]
     if at == nil then return false end
     o, q = at[1], at[2]
@@ -220,4 +226,7 @@ return {
   origin_of = origin_of, replayed = replayed, marked = marked, merged = merged_markers,
   stamp_of = stamp_of, restamped = restamped, markers_of = markers_of, mark_at = mark_at,
   replayed_at = replayed_at,
+  -- the slots of markers_of's table, for readers of the stamp (group.lua)
+  -- and of every slot (store.lua's touch_windows)
+  TS = TS, W = W, O = O, Q = Q,
 }

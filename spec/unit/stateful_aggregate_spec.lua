@@ -161,9 +161,12 @@ describe("aggregate markers", function()
   it("write offsets past 1e14 in digits, so that they parse back", function()
     local markers = require "streamhost.markers"
     local m = markers.markers_of("1700000000123;in/0@5.0")
-    m.o, m.q = 2 ^ 53, 3
+    markers.mark_at(m, "in/0", 2 ^ 53, 3, 1700000000123)
     assert.equal("1700000000123;in/0@9007199254740992.3", m:text())
-    assert.equal(2 ^ 53, markers.markers_of(m:text()).o)
+    local parsed = markers.markers_of(m:text())
+    assert.is_true(markers.replayed_at(parsed, "in/0", 2 ^ 53, 3))
+    assert.is_false(markers.replayed_at(parsed, "in/0", 2 ^ 53, 4))
+    assert.is_true(markers.replayed_at(parsed, "in/0", 2 ^ 53 - 1, 9))
   end)
 end)
 
