@@ -227,6 +227,6 @@ return {
   stamp_of = stamp_of, restamped = restamped, markers_of = markers_of, mark_at = mark_at,
   replayed_at = replayed_at,
   -- the slots of markers_of's table, for readers of the stamp (group.lua)
-  -- and of every slot (store.lua's touch_windows)
+  -- and of the stamp and first origin (store.lua's touch_windows)
   TS = TS, W = W, O = O, Q = Q,
 }

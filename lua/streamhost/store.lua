@@ -141,7 +141,8 @@ local is_lazy = lazy_json.is_lazy
 -- CPU's cache: the fewer lines, the fewer misses. The slots:
 --   VALUE    a scalar, or a table's JSON (nil: deleted)
 --   JSON     whether VALUE is JSON
---   MARKERS  the origins applied (a table while cached, group.lua)
+--   MARKERS  the origins applied (an aggregate's: markers.lua's table while
+--            cached; text otherwise)
 --   TS       the timestamp of the last change
 --   DIRTY    whether the entry is not flushed yet
 --   DECODED  VALUE's lazy value, handed out while it stays lazy
@@ -262,7 +263,7 @@ local function write_cached(self, e, listed, partition, value, timestamp, marker
   end
   local is_table = type(value) == "table" and not owned
   e[VALUE], e[JSON] = is_table and json.encode(value) or value, is_table
-  if e[DECODED] ~= nil then e[DECODED] = nil end
+  e[DECODED] = nil
   e[MARKERS], e[TS] = markers, timestamp or 0
   if not e[DIRTY] then
     e[DIRTY] = true
@@ -493,8 +494,13 @@ local function window_put_bytes(self, kb, start, value, partition, timestamp, ma
   end
   local w, e = window_entry(self, kb, start, partition)
   if not e then
-    -- stored: whether RocksDB may hold the window (nil: perhaps)
-    e = new_entry(nil, false, nil, kb, start, (not absent) and nil or false)
+    -- stored: whether RocksDB may hold the window: false when the caller
+    -- knows it does not, else nil (perhaps), so that a deletion before the
+    -- next flush is written. (`(not absent) and nil or false` was always
+    -- false: such a deletion left the window in RocksDB.)
+    local stored = nil
+    if absent then stored = false end
+    e = new_entry(nil, false, nil, kb, start, stored)
     w[kb] = e
     self.cached[partition] = self.cached[partition] + 1
     if self.by_key then index_by_key(self, kb, start, partition, e) end

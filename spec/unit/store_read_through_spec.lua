@@ -128,4 +128,18 @@ describe("store reads through the record cache", function()
     for _, e in ipairs(store:all(0)) do got[#got + 1] = e.start .. ":" .. e.value.a end
     assert.are.equal("100:2 500:4", table.concat(got, " "))
   end)
+
+  it("a window written without a read and deleted before a flush is deleted from RocksDB",
+     function()
+    local store = Store.declare(inst, { name = "win", key_serde = "string", kind = Store.WINDOW,
+                                        source_topic = "in", retention = 10 ^ 9,
+                                        window_cache = true })
+    store:window_put("u", 100, 1, 0, 100)
+    inst.flush()
+    store:release(0) -- as at a revocation: the cache forgets, RocksDB keeps the window
+    store:window_put("u", 100, 2, 0, 150) -- cached again, never read
+    store:window_put("u", 100, nil, 0, 160)
+    inst.flush()
+    assert.are.same({}, store:all(0))
+  end)
 end)
