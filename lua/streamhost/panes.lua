@@ -32,9 +32,9 @@
 -- (state from before panes, or a reload that gave an aggregate its merge)
 -- goes on window by window: its panes would miss what the windows hold.
 local Store = require "streamhost.store"
-local E = Store.ENTRY -- a cache entry's slots
+local E = require "streamhost.cache_entry" -- a cache entry's slots
 local E_VALUE, E_JSON, E_MARKERS, E_STAMP, E_KB, E_START =
-  E.value, E.json, E.markers, E.stamp, E.kb, E.start
+  E.VALUE, E.JSON, E.MARKERS, E.STAMP, E.KB, E.START
 local core = require "streamhost.core"
 local window = require "streamhost.window"
 

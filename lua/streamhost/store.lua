@@ -15,7 +15,13 @@ local C = core.C
 local SH_OK, SH_NOT_FOUND = C.SH_OK, C.SH_ERR_NOT_FOUND
 local ffi_string = ffi.string
 local json = serde.get("json")
-local lazy_json = require "streamhost.json" -- the module behind the serde: lazy values, buffers
+local entry = require "streamhost.cache_entry"
+
+-- a cache entry's slots (cache_entry.lua)
+local VALUE, JSON, MARKERS, TS, DIRTY, DECODED, KB, START, STORED =
+  entry.VALUE, entry.JSON, entry.MARKERS, entry.TS, entry.DIRTY, entry.DECODED, entry.KB,
+  entry.START, entry.STORED
+local new_entry, cached_value, is_lazy = entry.new, entry.value, entry.is_lazy
 
 local _M = { KV = 0, WINDOW = 1 }
 
@@ -123,57 +129,6 @@ end
 
 local function check(rc)
   if rc ~= SH_OK then error(core.failure(), 0) end
-end
-
--- A cached value: scalars (and put's owned tables) as they are, tables as
--- their JSON, handed out as one lazy value (json.lua) for as long as it
--- stays lazy: a table row read by every join record is not decoded again
--- each time. An app that changes the value it got turns it into a plain
--- table, which is never handed out again: the next read decodes the JSON
--- anew, so the app cannot change the cache behind the store's back.
-local is_lazy = lazy_json.is_lazy
-
--- A cache entry is an array, not a record of named fields: an array part
--- made with the table (up to 16 slots) shares its allocation, where up to
--- ten named fields took a hash part of 8 or 16 nodes (3 or 6 cache lines)
--- allocated apart. A
--- hopping record reads three entries, a count one, and most reads miss the
--- CPU's cache: the fewer lines, the fewer misses. The slots:
---   VALUE    a scalar, or a table's JSON (nil: deleted)
---   JSON     whether VALUE is JSON
---   MARKERS  the origins applied (an aggregate's: markers.lua's table while
---            cached; text otherwise)
---   TS       the timestamp of the last change
---   DIRTY    whether the entry is not flushed yet
---   DECODED  VALUE's lazy value, handed out while it stays lazy
---   STAMP    a pane's stamp (panes.lua)
---   KB, START  a window's key bytes and start (window stores)
---   STORED   whether RocksDB may hold the window (nil: perhaps)
-local VALUE, JSON, MARKERS, TS, DIRTY, DECODED, STAMP, KB, START, STORED =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-_M.ENTRY = { value = VALUE, json = JSON, markers = MARKERS, stamp = STAMP, kb = KB,
-             start = START, stored = STORED }
-
--- Made at its full size with table.new: slots that grow later, or a
--- constructor with nil or constant slots (a template copy), get an array
--- part of their own (measured: 154 bytes an entry this way, 202 with a
--- constructor).
-local new_tab = require "table.new"
-local function new_entry(value, is_json, markers, kb, start, stored)
-  local e = new_tab(STORED, 0)
-  e[VALUE], e[JSON], e[MARKERS], e[DIRTY] = value, is_json, markers, false
-  e[KB], e[START], e[STORED] = kb, start, stored
-  return e
-end
-
-local function cached_value(entry)
-  local v = entry[VALUE]
-  if not entry[JSON] then return v end
-  local d = entry[DECODED]
-  if d ~= nil and is_lazy(d) then return d end
-  d = json.decode(v)
-  entry[DECODED] = is_lazy(d) and d or nil
-  return d
 end
 
 local function cache_of(self, partition)
@@ -289,65 +244,6 @@ function Store:put(key, value, partition, timestamp, markers, owned)
   write_cached(self, e, kb, partition, value, timestamp, markers, owned)
 end
 
--- A flush writes every entry's bytes into one buffer: its JSON, then "\n"
--- and its markers (a deletion writes none). A string per entry, interned
--- and then swept, cost more than the rest of the entry's Lua side. The
--- buffer keeps its size between flushes (O(bytes of the largest flush)),
--- up to FLUSH_BUFFER_KEEP: past that it is freed after the flush.
-local flush_buffer = require("string.buffer").new()
-local FLUSH_BUFFER_KEEP = 4 * 1024 * 1024
-local encode_into = lazy_json.encode_into
-
-local function put_entry(b, e)
-  local v = e[VALUE]
-  if e[JSON] then b:put(v) else encode_into(b, v) end
-  local m = e[MARKERS]
-  if m ~= nil then
-    b:put("\n")
-    -- an aggregate's markers are a table until written (group.lua)
-    if type(m) == "table" then m:put_text(b) else b:put(m) end
-  end
-end
-
--- A key-value store's flush, handed to C as one array (one FFI call, one
--- RocksDB write batch); grown to the largest flush, once per Lua VM.
--- A window store's flush, the same way, with the windows' starts beside.
-local put_records, put_starts, put_at, put_capacity = nil, nil, nil, 0
-local int64_array_t = ffi.typeof("int64_t[?]")
-local double_array_t = ffi.typeof("double[?]") -- read back as plain numbers
-
--- Room for n puts.
-local function reserve_puts(n)
-  if n > put_capacity then
-    put_capacity = n
-    put_records, put_starts, put_at = core.record_array_t(n), int64_array_t(n), double_array_t(n)
-  end
-end
-
--- Entry e (key bytes kb, held by the entry or the dirty list) as put i (from 0): its key
--- and timestamp now, its value's place in b (-1: a deletion) for
--- point_values once b has stopped growing.
-local function fill_put(i, kb, e, b)
-  local r = put_records[i]
-  r.key, r.key_len = kb, #kb
-  r.timestamp = e[TS]
-  if e[VALUE] == nil then
-    put_at[i], r.value_len = -1, 0
-  else
-    local at = #b
-    put_entry(b, e)
-    put_at[i], r.value_len = at, #b - at
-  end
-end
-
-local function point_values(n, b)
-  local base = b:ref()
-  for i = 0, n - 1 do
-    local at = put_at[i]
-    put_records[i].value = at >= 0 and base + at or nil
-  end
-end
-
 -- Whether a flush has anything of this store to write.
 function Store:has_changes()
   for _, d in pairs(self.dirty) do
@@ -367,8 +263,7 @@ function Store:flush_cache()
     local n = #d
     if n > 0 then
       local c, h = self.cache[partition], self:handle(partition)
-      reserve_puts(n)
-      local b = flush_buffer:reset()
+      entry.begin_puts(n)
       -- one write batch each; on a failure every entry stays dirty and the
       -- next flush puts them all again
       if self.window_cache then -- a window store lists its entries; C sorts them
@@ -378,24 +273,22 @@ function Store:flush_cache()
         for i = 1, n do
           local e = d[i]
           if e[VALUE] ~= nil or e[STORED] ~= false then
-            fill_put(puts, e[KB], e, b)
-            put_starts[puts] = e[START]
+            entry.add_put(puts, e[KB], e, e[START])
             puts = puts + 1
           end
         end
-        point_values(puts, b)
-        check(C.sh_ffi_window_put_many(h, put_records, put_starts, puts))
+        local records, starts = entry.end_puts(puts)
+        check(C.sh_ffi_window_put_many(h, records, starts, puts))
         for i = 1, n do
           local e = d[i]
           e[DIRTY], e[STORED] = false, e[VALUE] ~= nil
         end
       else
-        for i = 1, n do fill_put(i - 1, d[i], c[d[i]], b) end
-        point_values(n, b)
-        check(C.sh_ffi_store_put_many(h, put_records, n))
+        for i = 1, n do entry.add_put(i - 1, d[i], c[d[i]]) end
+        check(C.sh_ffi_store_put_many(h, (entry.end_puts(n)), n))
         for i = 1, n do c[d[i]][DIRTY] = false end
       end
-      if #b > FLUSH_BUFFER_KEEP then flush_buffer:free() end
+      entry.release_puts()
       written = written + n
       self.dirty[partition] = {}
     end
@@ -515,7 +408,7 @@ function Store:window_put_entry(e, value, partition, timestamp, markers)
 end
 
 -- A window-cached store's changes not yet flushed: the entries (their
--- slots _M.ENTRY.kb and .start) in the order they first changed. Read only: panes.lua finds
+-- slots KB and START, cache_entry.lua) in the order they first changed. Read only: panes.lua finds
 -- there the windows to write before a flush.
 function Store:dirty_entries(partition)
   return self.dirty[partition]
@@ -553,8 +446,8 @@ function Store:touch_windows(kb, first, last, step, partition)
   end
 end
 
--- The cache entry of one window (slots _M.ENTRY.value, .json, .markers),
--- or nil when not cached. panes.lua keeps a pane's stamp in it (.stamp).
+-- The cache entry of one window (cache_entry.lua), or nil when not
+-- cached. panes.lua keeps a pane's stamp in it (STAMP).
 function Store:cached_entry(kb, start, partition)
   local c = self.cache[partition]
   local w = c and c[start]

@@ -113,8 +113,8 @@ describe("store reads through the record cache", function()
     local dirty = store:dirty_entries(0)
     local deletes_skipped = 0
     for _, e in ipairs(dirty) do
-      local slot = Store.ENTRY
-      if e[slot.value] == nil and e[slot.stored] == false then
+      local slot = require "streamhost.cache_entry"
+      if e[slot.VALUE] == nil and e[slot.STORED] == false then
         deletes_skipped = deletes_skipped + 1
       end
     end
