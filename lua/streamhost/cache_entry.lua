@@ -49,7 +49,6 @@ end
 -- table, which is never handed out again: the next read decodes the JSON
 -- anew, so the app cannot change the cache behind the store's back.
 local is_lazy = lazy_json.is_lazy
-_M.is_lazy = is_lazy
 
 function _M.value(e)
   local v = e[VALUE]

@@ -123,9 +123,9 @@ end
 local Markers = {}
 Markers.__index = Markers
 
--- Slots, not named fields: array slots share the table's allocation (see
--- store.lua's cache entries), where four named fields took a hash part of
--- its own.
+-- Slots, not named fields, for the reason cache_entry.lua gives: array
+-- slots share the table's allocation, where four named fields took a hash
+-- part of its own.
 local TS, W, O, Q, REST = 1, 2, 3, 4, 5
 
 -- The usual case (one origin partition) is written into one buffer, its
@@ -190,10 +190,9 @@ local function mark_at(m, where, offset, seq, ts)
   return m
 end
 
--- Made at its full size at once: a table made with the stamp only grew
--- twice, a rehash each, as mark_at filled it in (hopping engine-only:
--- 10,000 new windows per 60,000 records), and an array part that grows is
--- allocated apart from the table.
+-- Made at its full size at once (see cache_entry.lua's new): a table made
+-- with the stamp only grew twice, a rehash each, as mark_at filled it in
+-- (hopping engine-only: 10,000 new windows per 60,000 records).
 local new_tab = require "table.new"
 
 local function markers_of(markers)

@@ -21,7 +21,10 @@ local entry = require "streamhost.cache_entry"
 local VALUE, JSON, MARKERS, TS, DIRTY, DECODED, KB, START, STORED =
   entry.VALUE, entry.JSON, entry.MARKERS, entry.TS, entry.DIRTY, entry.DECODED, entry.KB,
   entry.START, entry.STORED
-local new_entry, cached_value, is_lazy = entry.new, entry.value, entry.is_lazy
+local new_entry, cached_value = entry.new, entry.value
+local is_lazy = require("streamhost.json").is_lazy
+local origins = require "streamhost.markers"
+local M_TS, M_W, M_O, M_Q = origins.TS, origins.W, origins.O, origins.Q -- markers' slots
 
 local _M = { KV = 0, WINDOW = 1 }
 
@@ -423,8 +426,6 @@ end
 -- markers' (a table of their own while cached, markers.lua), and a line
 -- left out here was a miss waited for in the loop.
 -- The reads land in a scratch table so that the JIT keeps them.
-local origins = require "streamhost.markers"
-local M_TS, M_W, M_O, M_Q = origins.TS, origins.W, origins.O, origins.Q
 local touched = {} -- luacheck: ignore 241 (written, never read)
 function Store:touch_windows(kb, first, last, step, partition)
   local c = self.cache[partition]
